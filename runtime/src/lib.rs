@@ -1,1 +1,8 @@
-//! placeholder
+//! The runtime: host tensors, `.npy` I/O and (with the compiler work) `CompiledModel`, the
+//! per-caller arena state, the worker pool and the loader for ahead-of-time artifacts.
+//! A compiled model must be runnable from `runtime` + `kernels` alone.
+
+pub mod npy;
+pub mod tensor;
+
+pub use tensor::{DType, Tensor, TensorData};

@@ -1,0 +1,117 @@
+//! The typed graph: values with concrete dtypes and shapes, nodes holding parsed ops, and
+//! constant tensors. Built by [`crate::import`]; every value's shape is known after import.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use runtime::{DType, Tensor};
+
+use crate::ops::Op;
+
+/// Index of a value in [`Graph::values`].
+pub type ValueId = usize;
+
+/// A tensor-valued edge of the graph.
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// One operation. `inputs[i] == None` is an omitted optional input.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<Option<ValueId>>,
+    pub outputs: Vec<ValueId>,
+}
+
+/// A dimension as the model file declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(usize),
+    Symbolic(String),
+    Unknown,
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Fixed(d) => write!(f, "{d}"),
+            Dim::Symbolic(s) => f.write_str(s),
+            Dim::Unknown => f.write_str("?"),
+        }
+    }
+}
+
+/// A graph input or output as declared in the model file (before specialisation).
+#[derive(Clone, Debug)]
+pub struct DeclaredValue {
+    pub name: String,
+    pub dtype: Option<DType>,
+    pub dims: Option<Vec<Dim>>,
+}
+
+/// Facts about the model file that are not part of the computation.
+#[derive(Clone, Debug, Default)]
+pub struct ModelMeta {
+    pub ir_version: i64,
+    pub producer_name: String,
+    pub producer_version: String,
+    pub graph_name: String,
+    /// `(domain, version)`; the default domain is spelled "".
+    pub opsets: Vec<(String, i64)>,
+    pub declared_inputs: Vec<DeclaredValue>,
+    pub declared_outputs: Vec<DeclaredValue>,
+}
+
+/// A specialised, typed graph. Invariants: nodes are in topological order; every value has
+/// a concrete shape; `consts` holds the values known at compile time (initializers).
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub values: Vec<Value>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
+    pub consts: HashMap<ValueId, Arc<Tensor>>,
+    pub meta: ModelMeta,
+}
+
+impl Graph {
+    /// Adds a value and returns its id.
+    pub fn add_value(&mut self, name: String, dtype: DType, shape: Vec<usize>) -> ValueId {
+        self.values.push(Value { name, dtype, shape });
+        self.values.len() - 1
+    }
+
+    /// Looks a value up by name.
+    pub fn value_by_name(&self, name: &str) -> Option<ValueId> {
+        self.values.iter().position(|v| v.name == name)
+    }
+
+    /// Number of parameters: elements of all float constants.
+    pub fn parameter_count(&self) -> usize {
+        self.consts
+            .values()
+            .filter(|t| t.dtype() == DType::F32)
+            .map(|t| t.len())
+            .sum()
+    }
+
+    /// FLOPs as 2 × multiply-adds of Conv, ConvTranspose, Gemm and MatMul (bias,
+    /// activations and pooling not counted), the convention of `shared/tools/flops.py`.
+    pub fn flops(&self) -> u64 {
+        self.nodes.iter().map(|n| n.op.macs(self, n) * 2).sum()
+    }
+
+    /// Histogram of op types, sorted by name.
+    pub fn op_histogram(&self) -> Vec<(String, usize)> {
+        let mut h: std::collections::BTreeMap<String, usize> = Default::default();
+        for n in &self.nodes {
+            *h.entry(n.op.op_type().to_string()).or_default() += 1;
+        }
+        h.into_iter().collect()
+    }
+}

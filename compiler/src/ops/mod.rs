@@ -1,0 +1,252 @@
+//! ONNX operators: one op (or one small family) per file. An op is a small type holding its
+//! parsed, validated attributes; it infers output types and shapes from input facts and
+//! evaluates itself in plain scalar Rust for the reference interpreter.
+//!
+//! Import normalises opset differences: operands that older opsets pass as attributes
+//! (Clip min/max, Squeeze/Unsqueeze/ReduceMean axes, Pad pads, Split split, Slice
+//! starts/ends/axes) are turned into constant inputs by [`ParseCtx::promote`], so each op
+//! implements the newest form only.
+
+use runtime::{DType, Tensor};
+
+use crate::ir::{Graph, Node};
+use crate::onnx::{AttributeProto, NodeProto};
+
+pub mod util;
+
+mod binary;
+mod conv;
+mod identity;
+
+pub use binary::{Binary, BinaryKind};
+pub use conv::Conv;
+pub use identity::Identity;
+
+/// What is known about one input while inferring shapes: always its dtype and shape,
+/// and its value when it is a compile-time constant.
+#[derive(Clone, Copy, Debug)]
+pub struct Fact<'a> {
+    pub dtype: DType,
+    pub shape: &'a [usize],
+    pub value: Option<&'a Tensor>,
+}
+
+/// An inferred output. `value` may be set when the op can compute it from shapes alone
+/// (e.g. `Shape`); constant inputs are otherwise folded by the caller through `eval`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutFact {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub value: Option<Tensor>,
+}
+
+impl OutFact {
+    pub fn new(dtype: DType, shape: Vec<usize>) -> OutFact {
+        OutFact {
+            dtype,
+            shape,
+            value: None,
+        }
+    }
+}
+
+/// Behaviour shared by every op.
+pub trait OpDef {
+    /// The ONNX op type this node came from (or a fused op's name).
+    fn op_type(&self) -> &str;
+    /// Output dtypes and shapes from the inputs' (`None` = omitted optional input).
+    fn infer(&self, inputs: &[Option<Fact>]) -> Result<Vec<OutFact>, String>;
+    /// Scalar reference evaluation; inputs already passed `infer`.
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
+    /// Multiply-adds performed, for FLOP counts (0 for ops FLOP counts ignore).
+    fn macs(&self, _inputs: &[Option<&[usize]>], _outputs: &[&[usize]]) -> u64 {
+        0
+    }
+}
+
+/// The parsed node being imported: attribute accessors with type checks, and the list of
+/// attribute operands promoted to constant inputs.
+pub struct ParseCtx<'a> {
+    pub node: &'a NodeProto,
+    /// Version of the node's domain in the model's opset imports.
+    pub opset: i64,
+    /// `(input index, constant)` pairs that replace attribute-form operands.
+    pub promoted: Vec<(usize, Tensor)>,
+}
+
+impl<'a> ParseCtx<'a> {
+    pub fn new(node: &'a NodeProto, opset: i64) -> ParseCtx<'a> {
+        ParseCtx {
+            node,
+            opset,
+            promoted: Vec::new(),
+        }
+    }
+
+    fn attr(&self, name: &str) -> Option<&'a AttributeProto> {
+        self.node.attribute.iter().find(|a| a.name() == name)
+    }
+
+    /// True when input `i` is present (not omitted with an empty name).
+    pub fn has_input(&self, i: usize) -> bool {
+        self.node.input.get(i).is_some_and(|s| !s.is_empty())
+            || self.promoted.iter().any(|(j, _)| *j == i)
+    }
+
+    /// An int attribute.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, String> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(a) => {
+                a.i.map(Some)
+                    .ok_or_else(|| format!("attribute '{name}' must be an int"))
+            }
+        }
+    }
+
+    /// An int attribute with a default.
+    pub fn int_or(&self, name: &str, default: i64) -> Result<i64, String> {
+        Ok(self.int(name)?.unwrap_or(default))
+    }
+
+    /// A float attribute with a default.
+    pub fn float_or(&self, name: &str, default: f32) -> Result<f32, String> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) => {
+                a.f.ok_or_else(|| format!("attribute '{name}' must be a float"))
+            }
+        }
+    }
+
+    /// An optional float attribute.
+    pub fn float(&self, name: &str) -> Result<Option<f32>, String> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(_) => self.float_or(name, 0.0).map(Some),
+        }
+    }
+
+    /// A list-of-ints attribute.
+    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, String> {
+        Ok(self.attr(name).map(|a| a.ints.clone()))
+    }
+
+    /// A list-of-floats attribute.
+    pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>, String> {
+        Ok(self.attr(name).map(|a| a.floats.clone()))
+    }
+
+    /// A string attribute.
+    pub fn string(&self, name: &str) -> Result<Option<String>, String> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(a) => {
+                let s =
+                    a.s.as_ref()
+                        .ok_or_else(|| format!("attribute '{name}' must be a string"))?;
+                String::from_utf8(s.clone())
+                    .map(Some)
+                    .map_err(|_| format!("attribute '{name}' is not UTF-8"))
+            }
+        }
+    }
+
+    /// A tensor attribute.
+    pub fn tensor(&self, name: &str) -> Result<Option<Tensor>, String> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(a) => {
+                let t =
+                    a.t.as_ref()
+                        .ok_or_else(|| format!("attribute '{name}' must be a tensor"))?;
+                crate::import::tensor_from_proto(t, None).map(Some)
+            }
+        }
+    }
+
+    /// True when the attribute is present at all.
+    pub fn has_attr(&self, name: &str) -> bool {
+        self.attr(name).is_some()
+    }
+
+    /// Makes an attribute-form operand into constant input `index` (older opsets).
+    pub fn promote(&mut self, index: usize, value: Tensor) {
+        self.promoted.push((index, value));
+    }
+}
+
+type ParseFn = fn(&mut ParseCtx) -> Result<Op, String>;
+
+macro_rules! ops {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// Every op bqmlc knows, imported or produced by optimisation passes.
+        #[derive(Clone, Debug)]
+        pub enum Op {
+            $($variant($ty),)*
+        }
+
+        impl Op {
+            /// The op's shared behaviour.
+            pub fn def(&self) -> &dyn OpDef {
+                match self {
+                    $(Op::$variant(o) => o,)*
+                }
+            }
+        }
+    };
+}
+
+ops! {
+    Identity(Identity),
+    Binary(Binary),
+    Conv(Conv),
+}
+
+/// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
+/// `ctx.node.op_type`.
+const REGISTRY: &[(&str, ParseFn)] = &[
+    ("Identity", identity::parse),
+    ("Dropout", identity::parse_dropout),
+    ("Add", binary::parse),
+    ("Sub", binary::parse),
+    ("Mul", binary::parse),
+    ("Div", binary::parse),
+    ("Pow", binary::parse),
+    ("Conv", conv::parse),
+];
+
+/// Parses a default-domain node; `None` when the op type is not supported.
+pub fn parse(ctx: &mut ParseCtx) -> Option<Result<Op, String>> {
+    let op_type = ctx.node.op_type();
+    REGISTRY
+        .iter()
+        .find(|(name, _)| *name == op_type)
+        .map(|(_, f)| f(ctx))
+}
+
+/// Op types the importer accepts in the default domain.
+pub fn supported_op_types() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(n, _)| *n)
+}
+
+impl Op {
+    pub fn op_type(&self) -> &str {
+        self.def().op_type()
+    }
+
+    /// Multiply-adds of this node in `graph`.
+    pub fn macs(&self, graph: &Graph, node: &Node) -> u64 {
+        let ins: Vec<Option<&[usize]>> = node
+            .inputs
+            .iter()
+            .map(|i| i.map(|v| graph.values[v].shape.as_slice()))
+            .collect();
+        let outs: Vec<&[usize]> = node
+            .outputs
+            .iter()
+            .map(|&v| graph.values[v].shape.as_slice())
+            .collect();
+        self.def().macs(&ins, &outs)
+    }
+}

@@ -1,0 +1,315 @@
+//! Helpers shared by op implementations: input access, axes, broadcasting, strides.
+
+use runtime::Tensor;
+
+use super::Fact;
+
+/// Input `i`, required.
+pub fn fact<'a>(inputs: &[Option<Fact<'a>>], i: usize) -> Result<Fact<'a>, String> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| format!("missing required input {i}"))
+}
+
+/// Input tensor `i`, required.
+pub fn input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, String> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| format!("missing required input {i}"))
+}
+
+/// The compile-time value of input `i`, required (e.g. Reshape's shape).
+pub fn const_input<'a>(
+    inputs: &[Option<Fact<'a>>],
+    i: usize,
+    what: &str,
+) -> Result<&'a Tensor, String> {
+    fact(inputs, i)?
+        .value
+        .ok_or_else(|| format!("{what} (input {i}) must be a constant known at compile time"))
+}
+
+/// Resolves a possibly negative axis against `rank`.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(format!("axis {axis} is out of range for rank {rank}"));
+    }
+    Ok(a as usize)
+}
+
+/// Row-major strides of `shape`.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Numpy (multidirectional) broadcast of several shapes.
+pub fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        let off = rank - s.len();
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[off + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                let all: Vec<String> = shapes
+                    .iter()
+                    .map(|s| runtime::tensor::fmt_shape(s))
+                    .collect();
+                return Err(format!(
+                    "shapes {} cannot be broadcast together",
+                    all.join(" and ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Strides for reading an input of `shape` while iterating over the broadcast `out` shape:
+/// broadcast dimensions get stride 0.
+pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let st = strides(shape);
+    let off = out.len() - shape.len();
+    (0..out.len())
+        .map(|i| {
+            if i < off || shape[i - off] == 1 {
+                0
+            } else {
+                st[i - off]
+            }
+        })
+        .collect()
+}
+
+/// For every element of `out` in row-major order, the linear offsets into each input.
+pub fn broadcast_offsets(inputs: &[&[usize]], out: &[usize]) -> Vec<Vec<usize>> {
+    let n: usize = out.iter().product();
+    let bstrides: Vec<Vec<usize>> = inputs.iter().map(|s| broadcast_strides(s, out)).collect();
+    let mut idx = vec![0usize; out.len()];
+    let mut result = vec![Vec::with_capacity(n); inputs.len()];
+    for _ in 0..n {
+        for (k, st) in bstrides.iter().enumerate() {
+            result[k].push(idx.iter().zip(st).map(|(i, s)| i * s).sum());
+        }
+        for d in (0..out.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    result
+}
+
+/// Converts a non-negative i64 to usize with a message naming `what`.
+pub fn to_usize(v: i64, what: &str) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("{what} must be non-negative, got {v}"))
+}
+
+/// The shape tensor of a `Shape`-like output: an int64 vector.
+pub fn shape_tensor(dims: &[usize]) -> Tensor {
+    Tensor::i64(vec![dims.len()], dims.iter().map(|&d| d as i64).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasts_like_numpy() {
+        assert_eq!(
+            broadcast_shapes(&[&[2, 3, 4], &[3, 1]]).unwrap(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(broadcast_shapes(&[&[], &[5]]).unwrap(), vec![5]);
+        assert!(broadcast_shapes(&[&[2, 3], &[4]])
+            .unwrap_err()
+            .contains("[2, 3] and [4]"));
+        let offs = broadcast_offsets(&[&[2, 1], &[3]], &[2, 3]);
+        assert_eq!(offs[0], vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(offs[1], vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn normalizes_axes() {
+        assert_eq!(normalize_axis(-1, 4).unwrap(), 3);
+        assert!(normalize_axis(4, 4).is_err());
+        assert!(normalize_axis(-5, 4).is_err());
+    }
+}
+
+/// How a conv-like op pads: explicit `pads` or one of ONNX's `auto_pad` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+impl AutoPad {
+    pub fn parse(s: Option<String>) -> Result<AutoPad, String> {
+        Ok(match s.as_deref() {
+            None | Some("NOTSET") | Some("") => AutoPad::NotSet,
+            Some("SAME_UPPER") => AutoPad::SameUpper,
+            Some("SAME_LOWER") => AutoPad::SameLower,
+            Some("VALID") => AutoPad::Valid,
+            Some(o) => return Err(format!("unknown auto_pad '{o}'")),
+        })
+    }
+}
+
+/// Window geometry shared by Conv and the pools: kernel, strides, dilations and explicit
+/// pads (`[begin_0.., end_0..]`) per spatial axis, and the pad mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub pads: Vec<usize>,
+    pub auto_pad: AutoPad,
+    pub ceil_mode: bool,
+}
+
+/// A window resolved against a concrete input: pads per axis and output size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedWindow {
+    pub pads_begin: Vec<usize>,
+    pub pads_end: Vec<usize>,
+    pub out: Vec<usize>,
+}
+
+impl Window {
+    /// Reads `kernel_shape` (or `kernel` when given), `strides`, `dilations`, `pads`,
+    /// `auto_pad` and `ceil_mode` for `rank` spatial axes.
+    pub fn parse(ctx: &super::ParseCtx, kernel: Option<Vec<usize>>) -> Result<Window, String> {
+        let kernel = match (ctx.ints("kernel_shape")?, kernel) {
+            (Some(k), _) => k
+                .iter()
+                .map(|&v| to_usize(v, "kernel_shape"))
+                .collect::<Result<Vec<_>, _>>()?,
+            (None, Some(k)) => k,
+            (None, None) => return Err("attribute 'kernel_shape' is required".into()),
+        };
+        let n = kernel.len();
+        let list = |name: &str, default: usize, len: usize| -> Result<Vec<usize>, String> {
+            match ctx.ints(name)? {
+                None => Ok(vec![default; len]),
+                Some(v) if v.len() == len => v.iter().map(|&x| to_usize(x, name)).collect(),
+                Some(v) => Err(format!(
+                    "attribute '{name}' has {} values, expected {len}",
+                    v.len()
+                )),
+            }
+        };
+        let w = Window {
+            strides: list("strides", 1, n)?,
+            dilations: list("dilations", 1, n)?,
+            pads: list("pads", 0, 2 * n)?,
+            auto_pad: AutoPad::parse(ctx.string("auto_pad")?)?,
+            ceil_mode: ctx.int_or("ceil_mode", 0)? != 0,
+            kernel,
+        };
+        if w.strides.contains(&0) || w.dilations.contains(&0) || w.kernel.contains(&0) {
+            return Err("kernel_shape, strides and dilations must be positive".into());
+        }
+        Ok(w)
+    }
+
+    /// Pads and output size for spatial input dims `input`.
+    pub fn resolve(&self, input: &[usize]) -> Result<ResolvedWindow, String> {
+        let n = self.kernel.len();
+        if input.len() != n {
+            return Err(format!(
+                "kernel has {n} spatial dims but the input has {}",
+                input.len()
+            ));
+        }
+        let mut r = ResolvedWindow {
+            pads_begin: vec![0; n],
+            pads_end: vec![0; n],
+            out: vec![0; n],
+        };
+        for i in 0..n {
+            let span = self.dilations[i] * (self.kernel[i] - 1) + 1;
+            let s = self.strides[i];
+            match self.auto_pad {
+                AutoPad::NotSet | AutoPad::Valid => {
+                    let (pb, pe) = if self.auto_pad == AutoPad::Valid {
+                        (0, 0)
+                    } else {
+                        (self.pads[i], self.pads[i + n])
+                    };
+                    let padded = input[i] + pb + pe;
+                    if padded < span {
+                        return Err(format!(
+                            "window {span} is larger than the padded input {padded} on spatial axis {i}"
+                        ));
+                    }
+                    let mut out = if self.ceil_mode {
+                        (padded - span).div_ceil(s) + 1
+                    } else {
+                        (padded - span) / s + 1
+                    };
+                    // With ceil_mode, a last window starting in the end padding is dropped.
+                    if self.ceil_mode && (out - 1) * s >= input[i] + pb {
+                        out -= 1;
+                    }
+                    r.pads_begin[i] = pb;
+                    r.pads_end[i] = pe;
+                    r.out[i] = out;
+                }
+                AutoPad::SameUpper | AutoPad::SameLower => {
+                    let out = input[i].div_ceil(s);
+                    let total = ((out - 1) * s + span).saturating_sub(input[i]);
+                    let small = total / 2;
+                    let (pb, pe) = if self.auto_pad == AutoPad::SameUpper {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
+                    r.pads_begin[i] = pb;
+                    r.pads_end[i] = pe;
+                    r.out[i] = out;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Iterates over every multi-index of `shape` in row-major order.
+pub fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
+    if shape.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0usize; shape.len()];
+    loop {
+        f(&idx);
+        let mut d = shape.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
