@@ -153,7 +153,8 @@ fn read_external(t: &TensorProto, base_dir: Option<&Path>) -> Result<Vec<u8>, St
     })
 }
 
-fn declared(v: &onnx::ValueInfoProto) -> DeclaredValue {
+/// The dtype and dims a `ValueInfoProto` declares.
+pub fn declared(v: &onnx::ValueInfoProto) -> DeclaredValue {
     let (dtype, dims) = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(tt)) => {
             let dims = tt.shape.as_ref().map(|s| {
