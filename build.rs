@@ -24,7 +24,11 @@ fn main() {
         for (module, rel) in MANIFESTS {
             let path = shared.join(rel);
             println!("cargo:rerun-if-changed={}", path.display());
-            let dir = PathBuf::from(rel).parent().unwrap().to_string_lossy().into_owned();
+            let dir = PathBuf::from(rel)
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             writeln!(out, "  mod {module} {{").unwrap();
             match std::fs::read_to_string(&path) {
                 Ok(text) => {

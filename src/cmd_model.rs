@@ -86,8 +86,10 @@ fn fmt_declared(d: &DeclaredValue) -> String {
 }
 
 pub fn inspect(args: &InspectArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
-    let proto = compiler::import::decode(&bytes).with_context(|| args.model.display().to_string())?;
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let proto =
+        compiler::import::decode(&bytes).with_context(|| args.model.display().to_string())?;
     let opts = ImportOptions {
         input_shapes: shapes_from_args(&args.input_shapes)?,
         base_dir: args.model.parent().map(Path::to_path_buf),
@@ -102,14 +104,25 @@ pub fn inspect(args: &InspectArgs) -> Result<()> {
     let opsets: Vec<String> = proto
         .opset_import
         .iter()
-        .map(|o| format!("{}={}", if o.domain().is_empty() { "ai.onnx" } else { o.domain() }, o.version()))
+        .map(|o| {
+            format!(
+                "{}={}",
+                if o.domain().is_empty() {
+                    "ai.onnx"
+                } else {
+                    o.domain()
+                },
+                o.version()
+            )
+        })
         .collect();
     println!("opsets: {}", opsets.join(", "));
     match compiler::load_bytes(&bytes, &opts) {
         Ok(g) => print_graph_summary(&g),
         Err(Error::Unsupported(nodes)) => {
             let g = proto.graph.unwrap_or_default();
-            let inits: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name()).collect();
+            let inits: std::collections::HashSet<&str> =
+                g.initializer.iter().map(|t| t.name()).collect();
             println!("inputs:");
             for v in g.input.iter().filter(|v| !inits.contains(v.name())) {
                 println!("  {}", fmt_declared(&compiler::import::declared(v)));
@@ -128,8 +141,15 @@ pub fn inspect(args: &InspectArgs) -> Result<()> {
             }
             println!("unsupported nodes ({}):", nodes.len());
             for n in nodes {
-                let domain = if n.domain.is_empty() { "ai.onnx" } else { &n.domain };
-                println!("  {} ({}, domain {domain}, opset {})", n.node, n.op_type, n.opset);
+                let domain = if n.domain.is_empty() {
+                    "ai.onnx"
+                } else {
+                    &n.domain
+                };
+                println!(
+                    "  {} ({}, domain {domain}, opset {})",
+                    n.node, n.op_type, n.opset
+                );
             }
         }
         Err(e) => return Err(anyhow!(e).context(args.model.display().to_string())),
@@ -141,7 +161,13 @@ fn print_graph_summary(g: &Graph) {
     println!("inputs:");
     for (&id, d) in g.inputs.iter().zip(&g.meta.declared_inputs) {
         let v = &g.values[id];
-        println!("  {} {} {}  (declared {})", v.name, v.dtype, fmt_shape(&v.shape), fmt_declared(d));
+        println!(
+            "  {} {} {}  (declared {})",
+            v.name,
+            v.dtype,
+            fmt_shape(&v.shape),
+            fmt_declared(d)
+        );
     }
     println!("outputs:");
     for &id in &g.outputs {
@@ -155,7 +181,11 @@ fn print_graph_summary(g: &Graph) {
     }
     println!("parameters: {}", g.parameter_count());
     let flops = g.flops();
-    println!("FLOPs: {} ({:.4} GFLOP, 2 x multiply-adds of Conv/Gemm/MatMul)", flops, flops as f64 / 1e9);
+    println!(
+        "FLOPs: {} ({:.4} GFLOP, 2 x multiply-adds of Conv/Gemm/MatMul)",
+        flops,
+        flops as f64 / 1e9
+    );
     println!("unsupported nodes: none");
 }
 
@@ -176,13 +206,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let inputs = load_inputs(&args.inputs)?;
     let mut shapes = shapes_from_args(&args.input_shapes)?;
     for (name, t) in &inputs {
-        shapes.entry(name.clone()).or_insert_with(|| t.shape().to_vec());
+        shapes
+            .entry(name.clone())
+            .or_insert_with(|| t.shape().to_vec());
     }
     let opts = ImportOptions {
         input_shapes: shapes,
         base_dir: None,
     };
-    let graph = compiler::load_file(&args.model, &opts).with_context(|| args.model.display().to_string())?;
+    let graph = compiler::load_file(&args.model, &opts)
+        .with_context(|| args.model.display().to_string())?;
     let named: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let outputs = match args.backend {
         Backend::Reference => compiler::reference::run(&graph, &named)?,
@@ -204,7 +237,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 /// Output names may contain path separators; keep them inside the output directory.
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c }).collect()
+    name.chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// `name: float32 [1, 1000] first [..] argmax 1` — one line per output.
@@ -212,14 +253,25 @@ pub fn summarize(name: &str, t: &Tensor) -> String {
     let vals = t.to_f64_vec();
     let first: Vec<String> = vals.iter().take(5).map(|v| format!("{v:.6}")).collect();
     let more = if vals.len() > 5 { ", …" } else { "" };
-    let mut s = format!("{name}: {} {} first [{}{more}]", t.dtype(), fmt_shape(t.shape()), first.join(", "));
+    let mut s = format!(
+        "{name}: {} {} first [{}{more}]",
+        t.dtype(),
+        fmt_shape(t.shape()),
+        first.join(", ")
+    );
     if let TensorData::F32(v) = t.data() {
         if (1..=2).contains(&t.rank()) && !v.is_empty() {
             let row = *t.shape().last().unwrap_or(&1);
             let arg: Vec<String> = v
                 .chunks(row.max(1))
                 .map(|r| {
-                    let (i, _) = r.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b });
+                    let (i, _) = r
+                        .iter()
+                        .enumerate()
+                        .fold(
+                            (0, f32::NEG_INFINITY),
+                            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+                        );
                     i.to_string()
                 })
                 .collect();

@@ -2,10 +2,15 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd_bench;
 mod cmd_model;
 
 #[derive(Parser)]
-#[command(name = "bqmlc", version, about = "Local, compiled BigQuery ML ONNX inference")]
+#[command(
+    name = "bqmlc",
+    version,
+    about = "Local, compiled BigQuery ML ONNX inference"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +22,8 @@ enum Command {
     Inspect(cmd_model::InspectArgs),
     /// Run a model on inputs from .npy or TensorProto .pb files and write every output as .npy.
     Run(cmd_model::RunArgs),
+    /// Measure latency, GFLOP/s and memory; --peak, --profile, --compare-ort.
+    Bench(cmd_bench::BenchArgs),
 }
 
 fn main() {
@@ -24,6 +31,7 @@ fn main() {
     let result = match cli.command {
         Command::Inspect(a) => cmd_model::inspect(&a),
         Command::Run(a) => cmd_model::run(&a),
+        Command::Bench(a) => cmd_bench::bench(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -5,8 +5,8 @@ use std::process::Command;
 
 use compiler::onnx::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use compiler::{load_bytes, Error, ImportOptions};
 use prost::Message;
@@ -81,7 +81,9 @@ fn the_good_model_loads() {
 
 #[test]
 fn truncated_model_is_a_decode_error() {
-    let bytes = std::fs::read(compiler::conformance::shared_dir().join("models/resnet18_probs.onnx")).unwrap();
+    let bytes =
+        std::fs::read(compiler::conformance::shared_dir().join("models/resnet18_probs.onnx"))
+            .unwrap();
     for cut in [1, 100, 1000, bytes.len() / 2, bytes.len() - 1] {
         let e = import_err(&bytes[..cut]);
         assert!(e.starts_with("malformed ONNX model"), "cut {cut}: {e}");
@@ -141,14 +143,20 @@ fn a_cycle_is_reported_with_its_nodes() {
         vec![],
     );
     let e = import_err(&bytes);
-    assert!(e.contains("the graph has a cycle through nodes n1, n2, n3"), "{e}");
+    assert!(
+        e.contains("the graph has a cycle through nodes n1, n2, n3"),
+        "{e}"
+    );
 }
 
 #[test]
 fn reading_an_undefined_value_names_node_and_value() {
     let bytes = model(vec![node("adder", "Add", &["x", "ghost"], &["y"])], vec![]);
     let e = import_err(&bytes);
-    assert!(e.contains("node 'adder': reads undefined value 'ghost'"), "{e}");
+    assert!(
+        e.contains("node 'adder': reads undefined value 'ghost'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -162,7 +170,10 @@ fn initializer_length_disagreeing_with_dims_is_named() {
     };
     let bytes = model(vec![node("add", "Add", &["x", "w"], &["y"])], vec![w]);
     let e = import_err(&bytes);
-    assert!(e.contains("initializer 'w': 12 bytes of float32 data do not fit shape [2, 2]"), "{e}");
+    assert!(
+        e.contains("initializer 'w': 12 bytes of float32 data do not fit shape [2, 2]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -180,8 +191,14 @@ fn bad_attributes_are_reported_per_node_all_at_once() {
         ..Default::default()
     });
     let e = import_err(&model(vec![c1, c2], vec![]));
-    assert!(e.contains("node 'c1' (Conv): group must be positive"), "{e}");
-    assert!(e.contains("node 'c2' (Conv): unknown auto_pad 'SIDEWAYS'"), "{e}");
+    assert!(
+        e.contains("node 'c1' (Conv): group must be positive"),
+        "{e}"
+    );
+    assert!(
+        e.contains("node 'c2' (Conv): unknown auto_pad 'SIDEWAYS'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -214,29 +231,55 @@ fn run_rejects_wrong_rank_and_dtype_npy_naming_the_input() {
     let rank3 = tmp("rank3.npy");
     runtime::npy::write(&rank3, &runtime::Tensor::f32(vec![1, 2, 2], vec![0.0; 4])).unwrap();
     let out = bqmlc()
-        .args(["run", m.to_str().unwrap(), "--input", &format!("x={}", rank3.display())])
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            &format!("x={}", rank3.display()),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("input 'x': the given shape [1, 2, 2] conflicts with the model's declared shape [2, 2]"), "{err}");
+    assert!(
+        err.contains(
+            "input 'x': the given shape [1, 2, 2] conflicts with the model's declared shape [2, 2]"
+        ),
+        "{err}"
+    );
 
     let ints = tmp("ints.npy");
     runtime::npy::write(&ints, &runtime::Tensor::i64(vec![2, 2], vec![0; 4])).unwrap();
     let out = bqmlc()
-        .args(["run", m.to_str().unwrap(), "--input", &format!("x={}", ints.display())])
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            &format!("x={}", ints.display()),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("input 'x': expected float32 but got int64"), "{err}");
+    assert!(
+        err.contains("input 'x': expected float32 but got int64"),
+        "{err}"
+    );
 
     let out = bqmlc()
-        .args(["run", m.to_str().unwrap(), "--input", "x=/nonexistent/file.npy"])
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            "x=/nonexistent/file.npy",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("input 'x': cannot read /nonexistent/file.npy"), "{err}");
+    assert!(
+        err.contains("input 'x': cannot read /nonexistent/file.npy"),
+        "{err}"
+    );
 
     let out = bqmlc().args(["run", m.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -245,7 +288,10 @@ fn run_rejects_wrong_rank_and_dtype_npy_naming_the_input() {
 
 #[test]
 fn run_on_a_missing_model_names_the_file() {
-    let out = bqmlc().args(["run", "/nonexistent/model.onnx"]).output().unwrap();
+    let out = bqmlc()
+        .args(["run", "/nonexistent/model.onnx"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("cannot read /nonexistent/model.onnx"), "{err}");

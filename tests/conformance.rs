@@ -16,7 +16,11 @@ fn backend(name: &str) -> Backend<'static> {
 /// Runs one case; a failure names the test and the max |Δ|.
 fn check(backend_name: &str, dir: &str, name: &str) {
     let case = shared_dir().join(dir).join(name);
-    assert!(Path::new(&case).is_dir(), "{name}: fixture folder {} is missing", case.display());
+    assert!(
+        Path::new(&case).is_dir(),
+        "{name}: fixture folder {} is missing",
+        case.display()
+    );
     if let Err(e) = run_case(&case, backend(backend_name)) {
         panic!("{name} on {backend_name}: {e}");
     }

@@ -18,14 +18,26 @@ fn run(model: &str, input: &Tensor) -> Vec<Tensor> {
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.shape(), b.shape());
-    a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.to_f64_vec()
+        .iter()
+        .zip(b.to_f64_vec())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn resnet18_probs_matches_onnxruntime_and_tutorial_labels() {
     let refdir = models().join("reference");
-    let probs_model = load_file(&models().join("resnet18_probs.onnx"), &ImportOptions::default()).unwrap();
-    let label_model = load_file(&models().join("resnet18_tutorial.onnx"), &ImportOptions::default()).unwrap();
+    let probs_model = load_file(
+        &models().join("resnet18_probs.onnx"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let label_model = load_file(
+        &models().join("resnet18_tutorial.onnx"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
     for i in 0..4 {
         let input = npy::read(&refdir.join(format!("input_{i}.npy"))).unwrap();
         let probs = reference::run(&probs_model, &[("input", &input)]).unwrap();
@@ -47,5 +59,9 @@ fn efficientnet_lite0_goldfish_matches_onnxruntime() {
     let d = max_abs_diff(&probs[0], &want);
     assert!(d <= 1e-6, "max |Δprobs| = {d:e}");
     let label = run("efficientnet_lite0_tutorial.onnx", &input);
-    assert_eq!(label[0].as_i64().unwrap(), &[1], "goldfish is ImageNet class 1");
+    assert_eq!(
+        label[0].as_i64().unwrap(),
+        &[1],
+        "goldfish is ImageNet class 1"
+    );
 }
