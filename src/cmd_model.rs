@@ -93,6 +93,7 @@ pub fn inspect(args: &InspectArgs) -> Result<()> {
     let opts = ImportOptions {
         input_shapes: shapes_from_args(&args.input_shapes)?,
         base_dir: args.model.parent().map(Path::to_path_buf),
+        ..Default::default()
     };
     println!("model: {}", args.model.display());
     println!(
@@ -203,16 +204,20 @@ fn load_inputs(args: &[String]) -> Result<Vec<(String, Tensor)>> {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let inputs = load_inputs(&args.inputs)?;
+    let (consts, inputs): (Vec<_>, Vec<_>) = load_inputs(&args.inputs)?
+        .into_iter()
+        .partition(|(_, t)| t.dtype() == runtime::DType::I64);
     let mut shapes = shapes_from_args(&args.input_shapes)?;
     for (name, t) in &inputs {
         shapes
             .entry(name.clone())
             .or_insert_with(|| t.shape().to_vec());
     }
+    // int64 inputs are index/shape operands: bind them at compile time so shapes stay static.
     let opts = ImportOptions {
         input_shapes: shapes,
         base_dir: None,
+        const_inputs: consts.into_iter().collect(),
     };
     let graph = compiler::load_file(&args.model, &opts)
         .with_context(|| args.model.display().to_string())?;
