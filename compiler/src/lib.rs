@@ -7,6 +7,7 @@ pub mod error;
 pub mod import;
 pub mod ir;
 pub mod ops;
+pub mod passes;
 pub mod reference;
 
 /// Types generated from the vendored `proto/onnx.proto` (ONNX 1.22) by prost.

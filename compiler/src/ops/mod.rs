@@ -16,10 +16,12 @@ pub mod util;
 
 mod binary;
 mod conv;
+mod fused_conv;
 mod identity;
 
 pub use binary::{Binary, BinaryKind};
 pub use conv::Conv;
+pub use fused_conv::{Activation, FusedConv};
 pub use identity::Identity;
 
 /// What is known about one input while inferring shapes: always its dtype and shape,
@@ -201,6 +203,7 @@ ops! {
     Identity(Identity),
     Binary(Binary),
     Conv(Conv),
+    FusedConv(FusedConv),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -249,4 +252,24 @@ impl Op {
             .collect();
         self.def().macs(&ins, &outs)
     }
+}
+
+/// Epsilon of a BatchNormalization node, `None` for other ops.
+pub fn batchnorm_epsilon(_op: &Op) -> Option<f32> {
+    None
+}
+
+/// The axis of an ArgMax node, `None` for other ops.
+pub fn argmax_axis(_op: &Op) -> Option<i64> {
+    None
+}
+
+/// The axis a Softmax normalises over for an input of `rank`, when that is a single axis.
+pub fn softmax_axis(_op: &Op, _rank: usize) -> Option<usize> {
+    None
+}
+
+/// The activation a node computes element-wise, if kernels can fuse it.
+pub fn as_activation(_node: &crate::ir::Node, _graph: &Graph) -> Option<Activation> {
+    None
 }

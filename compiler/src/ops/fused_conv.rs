@@ -1,0 +1,103 @@
+//! FusedConv: `act(conv(X, W) + B [+ R])`, produced by the fusion pass from Conv, a
+//! residual Add and an activation. Inputs: `[X, W, B?, R?]`.
+
+use runtime::Tensor;
+
+use super::util::{fact, input};
+use super::{Conv, Fact, OpDef, OutFact};
+
+/// An activation that kernels apply in their epilogue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    None,
+    Relu,
+    Clip { min: f32, max: f32 },
+    Sigmoid,
+    /// `x * sigmoid(x)`.
+    Silu,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    LeakyRelu { alpha: f32 },
+}
+
+impl Activation {
+    /// Scalar definition (the oracle for the kernels' epilogues).
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+        }
+    }
+
+    /// The kernels' encoding of this activation.
+    pub fn to_kernel(self) -> kernels::Act {
+        use kernels::Act as K;
+        match self {
+            Activation::None => K::None,
+            Activation::Relu => K::Relu,
+            Activation::Clip { min, max } => K::Clip { min, max },
+            Activation::Sigmoid => K::Sigmoid,
+            Activation::Silu => K::Silu,
+            Activation::HardSigmoid { alpha, beta } => K::HardSigmoid { alpha, beta },
+            Activation::HardSwish => K::HardSwish,
+            Activation::LeakyRelu { alpha } => K::LeakyRelu { alpha },
+        }
+    }
+}
+
+/// A convolution with its bias, an optional residual input and an activation fused.
+#[derive(Clone, Debug)]
+pub struct FusedConv {
+    pub conv: Conv,
+    pub activation: Activation,
+    pub has_residual: bool,
+}
+
+impl OpDef for FusedConv {
+    fn op_type(&self) -> &str {
+        "FusedConv"
+    }
+
+    fn infer(&self, inputs: &[Option<Fact>]) -> Result<Vec<OutFact>, String> {
+        let out = self.conv.infer(&inputs[..inputs.len().min(3)])?;
+        if self.has_residual {
+            let r = fact(inputs, 3)?;
+            if r.shape != out[0].shape.as_slice() || r.dtype != out[0].dtype {
+                return Err(format!("residual {:?} must match the conv output {:?}", r.shape, out[0].shape));
+            }
+        }
+        Ok(out)
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let y = self.conv.eval(&inputs[..inputs.len().min(3)])?.remove(0);
+        let shape = y.shape().to_vec();
+        let mut v = y.as_f32()?.to_vec();
+        if self.has_residual {
+            let r = input(inputs, 3)?.as_f32()?;
+            for (a, b) in v.iter_mut().zip(r) {
+                *a += b;
+            }
+        }
+        for a in v.iter_mut() {
+            *a = self.activation.apply(*a);
+        }
+        Ok(vec![Tensor::f32(shape, v)])
+    }
+
+    fn macs(&self, inputs: &[Option<&[usize]>], outputs: &[&[usize]]) -> u64 {
+        self.conv.macs(inputs, outputs)
+    }
+}

@@ -1,0 +1,144 @@
+//! Optimisation passes: a literal, named list run to a fixpoint. After every pass that
+//! changed the graph, [`verify`] re-infers every node and checks that the recorded dtypes
+//! and shapes still hold, so a bad rewrite is caught at the pass that made it.
+
+use std::collections::HashMap;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::ir::{Graph, ValueId};
+use crate::ops::Fact;
+
+mod fold;
+mod fuse;
+mod simplify;
+
+/// One named graph rewrite; returns whether it changed anything.
+pub struct Pass {
+    pub name: &'static str,
+    pub run: fn(&mut Graph) -> Result<bool, String>,
+}
+
+/// The pipeline, in order. Run to a fixpoint by [`optimize`].
+pub const PIPELINE: &[Pass] = &[
+    Pass { name: "fold-constants", run: fold::fold_constants },
+    Pass { name: "remove-identity", run: simplify::remove_identity },
+    Pass { name: "fold-batchnorm", run: fuse::fold_batchnorm },
+    Pass { name: "fuse-conv-epilogue", run: fuse::fuse_conv_epilogue },
+    Pass { name: "softmax-argmax", run: simplify::softmax_argmax },
+    Pass { name: "dead-nodes", run: simplify::dead_nodes },
+];
+
+/// Iterations of the whole pipeline before giving up on reaching a fixpoint.
+const MAX_ROUNDS: usize = 16;
+
+/// Runs [`PIPELINE`] until no pass changes the graph; returns how often each pass fired.
+pub fn optimize(graph: &mut Graph) -> Result<Vec<(&'static str, usize)>> {
+    let mut fired: Vec<(&'static str, usize)> = PIPELINE.iter().map(|p| (p.name, 0)).collect();
+    for _ in 0..MAX_ROUNDS {
+        let mut changed = false;
+        for (i, pass) in PIPELINE.iter().enumerate() {
+            let did = (pass.run)(graph).map_err(|m| Error::Invalid(vec![Diagnostic {
+                location: format!("pass {}", pass.name),
+                message: m,
+            }]))?;
+            if did {
+                fired[i].1 += 1;
+                changed = true;
+                verify(graph).map_err(|mut d| {
+                    for x in &mut d {
+                        x.message = format!("after pass {}: {}", pass.name, x.message);
+                    }
+                    Error::Invalid(d)
+                })?;
+            }
+        }
+        if !changed {
+            return Ok(fired);
+        }
+    }
+    Ok(fired)
+}
+
+/// Checks the graph's invariants: topological order, every input defined, and every node's
+/// re-inferred outputs equal to the recorded dtypes and shapes. Reports all problems.
+pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut defined: Vec<bool> = vec![false; graph.values.len()];
+    for &i in graph.inputs.iter().chain(graph.consts.keys()) {
+        defined[i] = true;
+    }
+    for node in &graph.nodes {
+        let loc = || format!("node '{}' ({})", node.name, node.op.op_type());
+        let mut ok = true;
+        for &i in node.inputs.iter().flatten() {
+            if !defined.get(i).copied().unwrap_or(false) {
+                diags.push(Diagnostic { location: loc(), message: format!("reads '{}' before it is defined", graph.values[i].name) });
+                ok = false;
+            }
+        }
+        if ok {
+            let facts: Vec<Option<Fact>> = node
+                .inputs
+                .iter()
+                .map(|i| {
+                    i.map(|id| Fact {
+                        dtype: graph.values[id].dtype,
+                        shape: &graph.values[id].shape,
+                        value: graph.consts.get(&id).map(|t| t.as_ref()),
+                    })
+                })
+                .collect();
+            match node.op.def().infer(&facts) {
+                Err(m) => diags.push(Diagnostic { location: loc(), message: m }),
+                Ok(outs) => {
+                    for (o, &id) in outs.iter().zip(&node.outputs) {
+                        let v = &graph.values[id];
+                        if o.dtype != v.dtype || o.shape != v.shape {
+                            diags.push(Diagnostic {
+                                location: loc(),
+                                message: format!("output '{}' recorded as {} {:?} but infers as {} {:?}", v.name, v.dtype, v.shape, o.dtype, o.shape),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for &o in &node.outputs {
+            defined[o] = true;
+        }
+    }
+    for &o in &graph.outputs {
+        if !defined[o] {
+            diags.push(Diagnostic { location: format!("output '{}'", graph.values[o].name), message: "is never computed".into() });
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(diags)
+    }
+}
+
+/// For every value, the `(node index, input index)` pairs that read it.
+pub fn consumers(graph: &Graph) -> HashMap<ValueId, Vec<(usize, usize)>> {
+    let mut m: HashMap<ValueId, Vec<(usize, usize)>> = HashMap::new();
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for (k, i) in node.inputs.iter().enumerate() {
+            if let Some(i) = i {
+                m.entry(*i).or_default().push((n, k));
+            }
+        }
+    }
+    m
+}
+
+/// Makes every node input that reads `old` read `new` instead (graph outputs untouched).
+pub fn replace_uses(graph: &mut Graph, old: ValueId, new: ValueId) {
+    for node in &mut graph.nodes {
+        for i in node.inputs.iter_mut().flatten() {
+            if *i == old {
+                *i = new;
+            }
+        }
+    }
+}
