@@ -232,14 +232,9 @@ impl UnaryKind {
     }
 }
 
+/// `v` limited to `[0, 1]`; NaN stays NaN.
 fn clamp01(v: f64) -> f64 {
-    if v < 0.0 {
-        0.0
-    } else if v > 1.0 {
-        1.0
-    } else {
-        v
-    }
+    v.clamp(0.0, 1.0)
 }
 
 impl OpDef for Unary {
