@@ -172,4 +172,25 @@ mod tests {
         let err = parse(&mut ParseCtx::new(&n, 13)).unwrap_err();
         assert!(err.contains("'to'") && err.contains("10"), "{err}");
     }
+
+    #[test]
+    fn opset1_names_the_type() {
+        use crate::onnx::{AttributeProto, NodeProto};
+        let n = |name: &str| NodeProto {
+            op_type: Some("Cast".into()),
+            attribute: vec![AttributeProto {
+                name: Some("to".into()),
+                s: Some(name.as_bytes().to_vec()),
+                r#type: Some(3),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let Op::Cast(c) = parse(&mut ParseCtx::new(&n("INT64"), 1)).unwrap() else {
+            panic!("not a Cast");
+        };
+        assert_eq!(c.to, DType::I64);
+        let err = parse(&mut ParseCtx::new(&n("FLOAT16"), 1)).unwrap_err();
+        assert!(err.contains("FLOAT16"), "{err}");
+    }
 }

@@ -325,6 +325,39 @@ mod tests {
     }
 
     #[test]
+    fn attributes_have_onnx_defaults_and_are_checked() {
+        use crate::onnx::{AttributeProto, NodeProto};
+        let node = |op: &str, attrs: Vec<AttributeProto>| NodeProto {
+            op_type: Some(op.into()),
+            attribute: attrs,
+            ..Default::default()
+        };
+        let kind = |n: &NodeProto| match parse(&mut ParseCtx::new(n, 13)) {
+            Ok(Op::Unary(u)) => u.kind,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            kind(&node("LeakyRelu", vec![])),
+            UnaryKind::LeakyRelu { alpha: 0.01 }
+        );
+        assert_eq!(
+            kind(&node("HardSigmoid", vec![])),
+            UnaryKind::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5
+            }
+        );
+        let inf = AttributeProto {
+            name: Some("alpha".into()),
+            f: Some(f32::INFINITY),
+            r#type: Some(1),
+            ..Default::default()
+        };
+        let err = parse(&mut ParseCtx::new(&node("Elu", vec![inf]), 13)).unwrap_err();
+        assert!(err.contains("'alpha'"), "{err}");
+    }
+
+    #[test]
     fn integers_only_where_exact() {
         let relu = Unary {
             kind: UnaryKind::Relu,
