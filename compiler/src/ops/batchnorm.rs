@@ -89,6 +89,9 @@ impl OpDef for BatchNorm {
             .map(|i| input(inputs, i).and_then(|t| t.as_f32()))
             .collect::<Result<_, _>>()?;
         let shape = x.shape();
+        if shape.len() < 2 {
+            return Err(format!("X must have rank ≥ 2, got shape {shape:?}"));
+        }
         let per: usize = self.param_shape(shape).iter().product();
         if p.iter().any(|v| v.len() != per) {
             return Err(format!("parameters must hold {per} values each"));
