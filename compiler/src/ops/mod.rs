@@ -14,15 +14,41 @@ use crate::onnx::{AttributeProto, NodeProto};
 
 pub mod util;
 
+mod argmax;
+mod batchnorm;
 mod binary;
+mod cast;
+mod clip;
+mod constant;
 mod conv;
 mod fused_conv;
+mod gemm;
 mod identity;
+mod matmul;
+mod prelu;
+mod reduce;
+mod shape;
+mod softmax;
+mod unary;
+mod variadic;
 
+pub use argmax::ArgMax;
+pub use batchnorm::BatchNorm;
 pub use binary::{Binary, BinaryKind};
+pub use cast::Cast;
+pub use clip::Clip;
+pub use constant::Constant;
 pub use conv::Conv;
 pub use fused_conv::{Activation, FusedConv};
+pub use gemm::Gemm;
 pub use identity::Identity;
+pub use matmul::MatMul;
+pub use prelu::PRelu;
+pub use reduce::{Reduce, ReduceKind};
+pub use shape::{Shape, Size};
+pub use softmax::Softmax;
+pub use unary::{Unary, UnaryKind};
+pub use variadic::{Variadic, VariadicKind};
 
 /// What is known about one input while inferring shapes: always its dtype and shape,
 /// and its value when it is a compile-time constant.
@@ -204,6 +230,20 @@ ops! {
     Binary(Binary),
     Conv(Conv),
     FusedConv(FusedConv),
+    Unary(Unary),
+    PRelu(PRelu),
+    Clip(Clip),
+    Variadic(Variadic),
+    Softmax(Softmax),
+    ArgMax(ArgMax),
+    Reduce(Reduce),
+    Cast(Cast),
+    Constant(Constant),
+    Shape(Shape),
+    Size(Size),
+    BatchNorm(BatchNorm),
+    Gemm(Gemm),
+    MatMul(MatMul),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -217,6 +257,48 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("Div", binary::parse),
     ("Pow", binary::parse),
     ("Conv", conv::parse),
+    ("Relu", unary::parse),
+    ("Sigmoid", unary::parse),
+    ("Tanh", unary::parse),
+    ("Exp", unary::parse),
+    ("Log", unary::parse),
+    ("Sqrt", unary::parse),
+    ("Erf", unary::parse),
+    ("Neg", unary::parse),
+    ("Abs", unary::parse),
+    ("Reciprocal", unary::parse),
+    ("Floor", unary::parse),
+    ("Ceil", unary::parse),
+    ("LeakyRelu", unary::parse),
+    ("HardSigmoid", unary::parse),
+    ("HardSwish", unary::parse),
+    ("Elu", unary::parse),
+    ("Selu", unary::parse),
+    ("Softplus", unary::parse),
+    ("PRelu", prelu::parse),
+    ("Clip", clip::parse),
+    ("Sum", variadic::parse),
+    ("Max", variadic::parse),
+    ("Min", variadic::parse),
+    ("Mean", variadic::parse),
+    ("Softmax", softmax::parse),
+    ("LogSoftmax", softmax::parse),
+    ("ArgMax", argmax::parse),
+    ("ArgMin", argmax::parse),
+    ("ReduceMean", reduce::parse),
+    ("ReduceSum", reduce::parse),
+    ("ReduceMax", reduce::parse),
+    ("ReduceMin", reduce::parse),
+    ("ReduceProd", reduce::parse),
+    ("ReduceL2", reduce::parse),
+    ("ReduceSumSquare", reduce::parse),
+    ("Cast", cast::parse),
+    ("Constant", constant::parse),
+    ("Shape", shape::parse),
+    ("Size", shape::parse_size),
+    ("BatchNormalization", batchnorm::parse),
+    ("Gemm", gemm::parse),
+    ("MatMul", matmul::parse),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.

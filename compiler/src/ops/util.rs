@@ -230,6 +230,7 @@ impl Window {
     }
 
     /// Pads and output size for spatial input dims `input`.
+    #[allow(clippy::needless_range_loop)]
     pub fn resolve(&self, input: &[usize]) -> Result<ResolvedWindow, String> {
         let n = self.kernel.len();
         if input.len() != n {
