@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_bench;
+mod cmd_compile;
 mod cmd_model;
 
 #[derive(Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Inspect(cmd_model::InspectArgs),
     /// Run a model on inputs from .npy or TensorProto .pb files and write every output as .npy.
     Run(cmd_model::RunArgs),
+    /// Compile a model; --emit=STAGE prints a pipeline stage and stops.
+    Compile(cmd_compile::CompileArgs),
     /// Measure latency, GFLOP/s and memory; --peak, --profile, --compare-ort.
     Bench(cmd_bench::BenchArgs),
 }
@@ -32,6 +35,7 @@ fn main() {
         Command::Inspect(a) => cmd_model::inspect(&a),
         Command::Run(a) => cmd_model::run(&a),
         Command::Bench(a) => cmd_bench::bench(&a),
+        Command::Compile(a) => cmd_compile::compile(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -145,17 +145,13 @@ pub fn load_with_index_inputs_bound(
 ) -> Result<(crate::Graph, Vec<Tensor>), String> {
     let bytes =
         std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
-    let mut proto = crate::import::decode(&bytes).map_err(|e| e.to_string())?;
-    let graph = proto.graph.as_mut().ok_or("the model has no graph")?;
-    let initialized: Vec<String> = graph
-        .initializer
-        .iter()
-        .map(|t| t.name().to_string())
-        .collect();
-    let declared: Vec<String> = graph
+    let proto = crate::import::decode(&bytes).map_err(|e| e.to_string())?;
+    let graph = proto.graph.as_ref().ok_or("the model has no graph")?;
+    let initialized: Vec<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+    let declared: Vec<&str> = graph
         .input
         .iter()
-        .map(|v| v.name().to_string())
+        .map(|v| v.name())
         .filter(|n| !initialized.contains(n))
         .collect();
     if declared.len() != inputs.len() {
@@ -165,25 +161,19 @@ pub fn load_with_index_inputs_bound(
             inputs.len()
         ));
     }
+    let mut opts = crate::ImportOptions {
+        base_dir: model.parent().map(Path::to_path_buf),
+        ..Default::default()
+    };
     let mut runtime = Vec::new();
     for (name, t) in declared.iter().zip(inputs) {
         if t.dtype() == runtime::DType::I64 {
-            graph.initializer.push(TensorProto {
-                name: Some(name.clone()),
-                data_type: Some(t.dtype().onnx_code()),
-                dims: t.shape().iter().map(|&d| d as i64).collect(),
-                raw_data: Some(t.to_le_bytes()),
-                ..Default::default()
-            });
+            opts.const_inputs.insert(name.to_string(), t.clone());
         } else {
             runtime.push(t.clone());
         }
     }
-    let opts = crate::ImportOptions {
-        base_dir: model.parent().map(Path::to_path_buf),
-        ..Default::default()
-    };
-    let g = crate::import::load_bytes(&proto.encode_to_vec(), &opts).map_err(|e| e.to_string())?;
+    let g = crate::import::load_bytes(&bytes, &opts).map_err(|e| e.to_string())?;
     Ok((g, runtime))
 }
 

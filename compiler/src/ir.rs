@@ -115,3 +115,36 @@ impl Graph {
         h.into_iter().collect()
     }
 }
+
+impl std::fmt::Display for Graph {
+    /// One line per input, constant summary, node and output:
+    /// `%y: float32[1, 64, 56, 56] = Conv { … }(%x, %w)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = |id: ValueId| {
+            let x = &self.values[id];
+            format!("%{}: {}{:?}", x.name, x.dtype, x.shape)
+        };
+        for &i in &self.inputs {
+            writeln!(f, "input {}", v(i))?;
+        }
+        let consts: usize = self.consts.values().map(|t| t.len()).sum();
+        writeln!(f, "constants: {} tensors, {consts} elements", self.consts.len())?;
+        for n in &self.nodes {
+            let outs: Vec<String> = n.outputs.iter().map(|&o| v(o)).collect();
+            let ins: Vec<String> = n
+                .inputs
+                .iter()
+                .map(|i| match i {
+                    None => "_".to_string(),
+                    Some(id) if self.consts.contains_key(id) => format!("const %{}", self.values[*id].name),
+                    Some(id) => format!("%{}", self.values[*id].name),
+                })
+                .collect();
+            writeln!(f, "{} = {:?}({})  # {}", outs.join(", "), n.op, ins.join(", "), n.name)?;
+        }
+        for &o in &self.outputs {
+            writeln!(f, "output {}", v(o))?;
+        }
+        Ok(())
+    }
+}

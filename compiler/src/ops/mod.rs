@@ -336,22 +336,57 @@ impl Op {
     }
 }
 
-/// Epsilon of a BatchNormalization node, `None` for other ops.
-pub fn batchnorm_epsilon(_op: &Op) -> Option<f32> {
-    None
+/// Epsilon of a BatchNormalization node (inference form), `None` for other ops.
+pub fn batchnorm_epsilon(op: &Op) -> Option<f32> {
+    match op {
+        Op::BatchNorm(b) if b.spatial => Some(b.epsilon),
+        _ => None,
+    }
 }
 
-/// The axis of an ArgMax node, `None` for other ops.
-pub fn argmax_axis(_op: &Op) -> Option<i64> {
-    None
+/// The axis of an ArgMax (not ArgMin) node, `None` for other ops.
+pub fn argmax_axis(op: &Op) -> Option<i64> {
+    match op {
+        Op::ArgMax(a) if !a.min => Some(a.axis),
+        _ => None,
+    }
 }
 
-/// The axis a Softmax normalises over for an input of `rank`, when that is a single axis.
-pub fn softmax_axis(_op: &Op, _rank: usize) -> Option<usize> {
-    None
+/// The single axis a Softmax (not LogSoftmax) normalises over for an input of `rank`;
+/// `None` when the pre-13 form flattens several trailing axes together.
+pub fn softmax_axis(op: &Op, rank: usize) -> Option<usize> {
+    match op {
+        Op::Softmax(s) if !s.log => {
+            let axis = util::normalize_axis(s.axis, rank).ok()?;
+            (!s.flatten || axis + 1 == rank).then_some(axis)
+        }
+        _ => None,
+    }
 }
 
-/// The activation a node computes element-wise, if kernels can fuse it.
-pub fn as_activation(_node: &crate::ir::Node, _graph: &Graph) -> Option<Activation> {
-    None
+/// The activation a node computes element-wise on a float tensor, if kernels can fuse it.
+/// Clip needs constant bounds (absent bounds are ±∞).
+pub fn as_activation(node: &crate::ir::Node, graph: &Graph) -> Option<Activation> {
+    match &node.op {
+        Op::Unary(u) => match u.kind {
+            UnaryKind::Relu => Some(Activation::Relu),
+            UnaryKind::Sigmoid => Some(Activation::Sigmoid),
+            UnaryKind::LeakyRelu { alpha } => Some(Activation::LeakyRelu { alpha }),
+            UnaryKind::HardSigmoid { alpha, beta } => Some(Activation::HardSigmoid { alpha, beta }),
+            UnaryKind::HardSwish => Some(Activation::HardSwish),
+            _ => None,
+        },
+        Op::Clip(_) => {
+            let bound = |i: usize, default: f32| -> Option<f32> {
+                match node.inputs.get(i).copied().flatten() {
+                    None => Some(default),
+                    Some(id) => graph.consts.get(&id)?.as_f32().ok()?.first().copied(),
+                }
+            };
+            let x = node.inputs.first().copied().flatten()?;
+            (graph.values[x].dtype == DType::F32).then_some(())?;
+            Some(Activation::Clip { min: bound(1, f32::NEG_INFINITY)?, max: bound(2, f32::INFINITY)? })
+        }
+        _ => None,
+    }
 }
