@@ -15,12 +15,34 @@ use crate::onnx::{AttributeProto, NodeProto};
 pub mod util;
 
 mod binary;
+mod concat;
 mod conv;
+mod flatten;
+mod gather;
 mod identity;
+mod pad;
+mod pool;
+mod reshape;
+mod slice;
+mod split;
+mod squeeze;
+mod transpose;
+mod unsqueeze;
 
 pub use binary::{Binary, BinaryKind};
+pub use concat::Concat;
 pub use conv::Conv;
+pub use flatten::Flatten;
+pub use gather::Gather;
 pub use identity::Identity;
+pub use pad::{Pad, PadMode};
+pub use pool::{Pool, PoolKind};
+pub use reshape::Reshape;
+pub use slice::Slice;
+pub use split::Split;
+pub use squeeze::Squeeze;
+pub use transpose::Transpose;
+pub use unsqueeze::Unsqueeze;
 
 /// What is known about one input while inferring shapes: always its dtype and shape,
 /// and its value when it is a compile-time constant.
@@ -201,6 +223,17 @@ ops! {
     Identity(Identity),
     Binary(Binary),
     Conv(Conv),
+    Reshape(Reshape),
+    Flatten(Flatten),
+    Transpose(Transpose),
+    Squeeze(Squeeze),
+    Unsqueeze(Unsqueeze),
+    Concat(Concat),
+    Split(Split),
+    Slice(Slice),
+    Gather(Gather),
+    Pad(Pad),
+    Pool(Pool),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -214,6 +247,20 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("Div", binary::parse),
     ("Pow", binary::parse),
     ("Conv", conv::parse),
+    ("Reshape", reshape::parse),
+    ("Flatten", flatten::parse),
+    ("Transpose", transpose::parse),
+    ("Squeeze", squeeze::parse),
+    ("Unsqueeze", unsqueeze::parse),
+    ("Concat", concat::parse),
+    ("Split", split::parse),
+    ("Slice", slice::parse),
+    ("Gather", gather::parse),
+    ("Pad", pad::parse),
+    ("MaxPool", pool::parse_max),
+    ("AveragePool", pool::parse_average),
+    ("GlobalMaxPool", pool::parse_global),
+    ("GlobalAveragePool", pool::parse_global),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.
