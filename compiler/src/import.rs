@@ -26,6 +26,10 @@ pub struct ImportOptions {
     pub input_shapes: HashMap<String, Vec<usize>>,
     /// Directory that external tensor data files are relative to (the model's folder).
     pub base_dir: Option<PathBuf>,
+    /// Graph inputs bound to values at compile time, by name: they become constants, like
+    /// initializers. Shape-determining index inputs (Reshape's shape, Slice's starts, …)
+    /// must be bound so that every shape is static.
+    pub const_inputs: HashMap<String, Tensor>,
 }
 
 /// Reads and imports an `.onnx` file.
@@ -153,7 +157,8 @@ fn read_external(t: &TensorProto, base_dir: Option<&Path>) -> Result<Vec<u8>, St
     })
 }
 
-fn declared(v: &onnx::ValueInfoProto) -> DeclaredValue {
+/// The dtype and dims a `ValueInfoProto` declares.
+pub fn declared(v: &onnx::ValueInfoProto) -> DeclaredValue {
     let (dtype, dims) = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(tt)) => {
             let dims = tt.shape.as_ref().map(|s| {
@@ -282,6 +287,16 @@ impl<'m> Importer<'m> {
                     message,
                 }),
             }
+        }
+
+        for (name, t) in &self.opts.const_inputs {
+            if !g.input.iter().any(|v| v.name() == name) {
+                diags.push(Diagnostic {
+                    location: format!("input '{name}'"),
+                    message: "bound to a constant, but the graph has no such input".into(),
+                });
+            }
+            consts.insert(name.clone(), t.clone());
         }
 
         // Parse every node before failing, so one error lists all problems.

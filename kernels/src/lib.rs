@@ -1,1 +1,78 @@
-//! placeholder
+//! SIMD micro-kernels for bqmlc's generated code: NHWC convolution (implicit GEMM, depthwise),
+//! Gemm, pooling, weight packing, CPU dispatch and an FMA peak probe.
+//!
+//! # Conventions
+//!
+//! * **Layout.** Activations are NHWC `f32`, one image at a time. A tensor is addressed by a base
+//!   pointer plus a *row stride* and a *pixel stride* in floats: element `(y, x, c)` is
+//!   `base[y * row_stride + x * pixel_stride + c]`. Strides may exceed the logical width and channel
+//!   count, so a kernel can read from or write into the interior of a larger (haloed) buffer, and a
+//!   channel offset is just added to the base pointer (Concat writes into a channel slice).
+//! * **Halo.** A convolution input is stored with a zeroed halo holding its padding; the kernel never
+//!   bounds-checks. `ConvParams::input` points at the receptive-field origin of output pixel
+//!   `(0, 0)`: the buffer element `(halo_top - pad_top, halo_left - pad_left)`. Asymmetric padding
+//!   just means a larger halo on one side. Pooling clips its windows itself and takes the
+//!   unpadded origin instead.
+//! * **Params structs.** Every kernel takes one `#[repr(C)]` struct ([`ConvParams`], [`GemmParams`],
+//!   [`PoolParams`]) of pointers, strides, sizes and the fused [`Activation`], which generated code
+//!   can emit once as constant data, and is called through an `extern "C"` symbol:
+//!   [`bqml_conv2d`], [`bqml_gemm`], [`bqml_pool2d`].
+//! * **Work ranges.** Each entry point takes `(params, start, end)`: output rows `[start, end)` (Gemm:
+//!   rows of Y). Calls with disjoint ranges may run concurrently on the same params, so the runtime
+//!   splits a layer between threads statically.
+//! * **Epilogue.** `act(acc + bias [+ residual])`, computed while accumulators are in registers;
+//!   the residual is a second NHWC input with its own strides.
+//! * **Weights** are packed once, at compile time ([`pack_conv`], [`pack_gemm_b`]), into the
+//!   micro-kernel's panel layout, output channels padded with zeros to the tile width.
+//! * **Dispatch.** [`Isa::detect`] picks AVX2+FMA (`std::arch` intrinsics in
+//!   `#[target_feature]` functions) once, else portable Rust with the same results up to float
+//!   rounding. The `extern "C"` symbols use the detected ISA; the safe wrappers take an explicit
+//!   [`Isa`] (for tests and benches) and validate every buffer size.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod conv;
+mod depthwise;
+mod epilogue;
+mod gemm;
+mod isa;
+mod pack;
+mod peak;
+mod pool;
+pub mod reference;
+mod view;
+
+pub use conv::{bqml_conv2d, conv2d, ConvGeometry, ConvParams, MR};
+pub use epilogue::{
+    Act, Activation, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_LEAKY_RELU, ACT_NONE,
+    ACT_RELU, ACT_SIGMOID, ACT_SILU,
+};
+pub use gemm::{bqml_gemm, gemm, GemmParams};
+pub use isa::Isa;
+pub use pack::{
+    pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
+};
+pub use peak::{measure_fma_peak, measure_fma_peak_with};
+pub use pool::{
+    bqml_pool2d, pool2d, PoolGeometry, PoolParams, POOL_AVG_EXCLUDE_PAD, POOL_AVG_INCLUDE_PAD,
+    POOL_MAX,
+};
+pub use view::{Nhwc, NhwcMut};
+
+/// A safe wrapper rejected its arguments (sizes, shapes or ranges that do not fit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelError(pub String);
+
+impl KernelError {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        KernelError(msg.into())
+    }
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KernelError {}

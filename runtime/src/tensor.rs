@@ -109,6 +109,11 @@ impl Tensor {
         Tensor::new(shape, TensorData::I64(data)).expect("i64 tensor length")
     }
 
+    /// A float64 tensor; panics if the length disagrees with the shape.
+    pub fn f64(shape: Vec<usize>, data: Vec<f64>) -> Tensor {
+        Tensor::new(shape, TensorData::F64(data)).expect("f64 tensor length")
+    }
+
     /// A zero-filled tensor of the given type.
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Tensor {
         let n = shape.iter().product();

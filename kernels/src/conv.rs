@@ -1,0 +1,510 @@
+//! NHWC convolution as a register-blocked implicit GEMM (any kernel, stride, dilation, groups).
+//!
+//! The reduction for one output pixel runs over `(ky, kx, c)`. The input pointer of a pixel plus a
+//! per-tap offset addresses a contiguous run of `icg` channels; when the input pixels are dense
+//! (`pixel_stride == icg`, one group, `dilation_w == 1`) the `kx` taps of a kernel row merge into one
+//! contiguous run of `kernel_w * icg` values, which is what makes 1×1 convolutions a plain GEMM and
+//! keeps the 3-channel first layer (runs of 21 for 7×7) efficient.
+
+use std::ops::Range;
+
+use crate::epilogue::{Act, Activation};
+use crate::pack::{PackedConv, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR};
+use crate::view::{Nhwc, NhwcMut};
+use crate::{Isa, KernelError};
+
+/// Output pixels per register tile.
+pub const MR: usize = 6;
+/// Pixels per cache block: the input of a block stays in L1/L2 while every panel passes over it.
+const PIXEL_BLOCK: usize = 16 * MR;
+
+/// Everything one convolution call needs, `#[repr(C)]` so generated code can emit it as constant
+/// data and call [`bqml_conv2d`]. Strides are in floats.
+///
+/// * `input` points at the element read by output pixel `(0, 0)`, kernel tap `(0, 0)`, channel 0 of
+///   group 0, i.e. at `(-pad_top, -pad_left)` inside a buffer whose zeroed halo holds the padding.
+///   Input pixel `(y, x)` of that frame is `input + y * in_row_stride + x * in_pixel_stride`.
+/// * `output` points at output pixel `(0, 0)`, channel 0. Its strides may exceed the channel count,
+///   so a conv can write into the interior of the next layer's haloed buffer or into a channel
+///   slice of a Concat (add the channel offset to the pointer).
+/// * `residual` (nullable) is added before the activation; same addressing as `output`.
+/// * `weights`/`bias`/`layout` come from a [`PackedConv`] (`bias` is never null).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ConvParams {
+    /// Receptive-field origin of output pixel (0, 0); see the type doc.
+    pub input: *const f32,
+    /// Floats between input rows.
+    pub in_row_stride: usize,
+    /// Floats between input pixels.
+    pub in_pixel_stride: usize,
+    /// [`PackedConv::weights`].
+    pub weights: *const f32,
+    /// [`PackedConv::bias`].
+    pub bias: *const f32,
+    /// Output pixel (0, 0), channel 0.
+    pub output: *mut f32,
+    /// Floats between output rows.
+    pub out_row_stride: usize,
+    /// Floats between output pixels.
+    pub out_pixel_stride: usize,
+    /// Residual pixel (0, 0), channel 0, or null.
+    pub residual: *const f32,
+    /// Floats between residual rows.
+    pub res_row_stride: usize,
+    /// Floats between residual pixels.
+    pub res_pixel_stride: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Group count.
+    pub groups: usize,
+    /// Input channels per group.
+    pub in_channels_per_group: usize,
+    /// Output channels per group.
+    pub out_channels_per_group: usize,
+    /// [`PackedConv::layout`]: `LAYOUT_PANELS` or `LAYOUT_DEPTHWISE`.
+    pub layout: u32,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// Output geometry of a convolution: what packing does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+}
+
+impl ConvGeometry {
+    /// Input rows and columns the receptive field of the whole output spans (halo included).
+    pub fn input_extent(&self, kernel_h: usize, kernel_w: usize) -> (usize, usize) {
+        (
+            (self.out_h - 1) * self.stride_h + (kernel_h - 1) * self.dilation_h + 1,
+            (self.out_w - 1) * self.stride_w + (kernel_w - 1) * self.dilation_w + 1,
+        )
+    }
+}
+
+impl ConvParams {
+    /// Params with every shape field filled from `packed` and `geo`, and null pointers / zero strides
+    /// for the caller to fill in.
+    pub fn from_packed(packed: &PackedConv, geo: &ConvGeometry, act: Act) -> ConvParams {
+        let s = packed.shape;
+        ConvParams {
+            input: std::ptr::null(),
+            in_row_stride: 0,
+            in_pixel_stride: 0,
+            weights: packed.weights.as_ptr(),
+            bias: packed.bias.as_ptr(),
+            output: std::ptr::null_mut(),
+            out_row_stride: 0,
+            out_pixel_stride: 0,
+            residual: std::ptr::null(),
+            res_row_stride: 0,
+            res_pixel_stride: 0,
+            out_h: geo.out_h,
+            out_w: geo.out_w,
+            kernel_h: s.kernel_h,
+            kernel_w: s.kernel_w,
+            stride_h: geo.stride_h,
+            stride_w: geo.stride_w,
+            dilation_h: geo.dilation_h,
+            dilation_w: geo.dilation_w,
+            groups: s.groups,
+            in_channels_per_group: s.in_per_group(),
+            out_channels_per_group: s.out_per_group(),
+            layout: packed.layout,
+            activation: act.to_c(),
+        }
+    }
+}
+
+/// Convolution entry point for generated code: computes output rows `[row_start, row_end)`.
+///
+/// # Safety
+/// `p` must point to a valid [`ConvParams`] whose pointers cover every element the layer reads and
+/// writes (the input's halo included), `weights`/`bias`/`layout` from one [`PackedConv`] of this
+/// shape, and `row_start <= row_end <= out_h`. Two concurrent calls may share `p` if their row
+/// ranges are disjoint.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_conv2d(p: *const ConvParams, row_start: usize, row_end: usize) {
+    // SAFETY: the caller guarantees `p` points to a valid ConvParams.
+    let p = unsafe { &*p };
+    let act = p.activation.decode_or_abort();
+    // SAFETY: forwarded caller contract; the ISA is the detected one.
+    unsafe { conv_raw(Isa::detect(), p, act, row_start, row_end) }
+}
+
+/// # Safety
+/// As [`bqml_conv2d`], and `isa` must be runnable on this CPU.
+pub(crate) unsafe fn conv_raw(
+    isa: Isa,
+    p: &ConvParams,
+    act: Act,
+    row_start: usize,
+    row_end: usize,
+) {
+    let row_end = row_end.min(p.out_h);
+    if row_start >= row_end {
+        return;
+    }
+    match (p.layout, isa) {
+        #[cfg(target_arch = "x86_64")]
+        (LAYOUT_DEPTHWISE, Isa::Avx2Fma) => {
+            // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
+            unsafe { crate::depthwise::depthwise_avx2(p, act, row_start, row_end) }
+        }
+        (LAYOUT_DEPTHWISE, _) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { crate::depthwise::depthwise_portable(p, act, row_start, row_end) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (LAYOUT_PANELS, Isa::Avx2Fma) => {
+            // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
+            unsafe { panels_avx2(p, act, row_start, row_end) }
+        }
+        (LAYOUT_PANELS, _) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { panels_portable(p, act, row_start, row_end) }
+        }
+        (other, _) => {
+            eprintln!("bqml kernels: unknown conv layout {other}");
+            std::process::abort()
+        }
+    }
+}
+
+/// Convolve `input` into output rows `rows` with `isa` (falls back to portable when unavailable).
+///
+/// `input` is the receptive-field origin (see [`ConvParams`]) and must cover
+/// [`ConvGeometry::input_extent`] × `in_channels`; `output` and `residual` cover
+/// `out_h × out_w × out_channels`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    isa: Isa,
+    packed: &PackedConv,
+    geo: &ConvGeometry,
+    act: Act,
+    input: Nhwc<'_>,
+    mut output: NhwcMut<'_>,
+    residual: Option<Nhwc<'_>>,
+    rows: Range<usize>,
+) -> Result<(), KernelError> {
+    let s = packed.shape;
+    if geo.out_h == 0
+        || geo.out_w == 0
+        || geo.stride_h == 0
+        || geo.stride_w == 0
+        || geo.dilation_h == 0
+        || geo.dilation_w == 0
+    {
+        return Err(KernelError::new(format!("invalid conv geometry {geo:?}")));
+    }
+    if rows.start > rows.end || rows.end > geo.out_h {
+        return Err(KernelError::new(format!(
+            "row range {rows:?} outside 0..{}",
+            geo.out_h
+        )));
+    }
+    let (ih, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
+    input.check(ih, iw, s.in_channels, "conv input")?;
+    output.check(geo.out_h, geo.out_w, s.out_channels, "conv output")?;
+    if let Some(r) = &residual {
+        r.check(geo.out_h, geo.out_w, s.out_channels, "conv residual")?;
+    }
+    if s.groups > 1 && input.pixel_stride < s.in_channels && iw > 1 {
+        return Err(KernelError::new(
+            "conv input pixel stride below channel count",
+        ));
+    }
+    let mut p = ConvParams::from_packed(packed, geo, act);
+    p.input = input.ptr();
+    p.in_row_stride = input.row_stride;
+    p.in_pixel_stride = input.pixel_stride;
+    p.output = output.ptr();
+    p.out_row_stride = output.row_stride;
+    p.out_pixel_stride = output.pixel_stride;
+    if let Some(r) = residual {
+        p.residual = r.ptr();
+        p.res_row_stride = r.row_stride;
+        p.res_pixel_stride = r.pixel_stride;
+    }
+    // SAFETY: every buffer was bounds-checked above for the full output and receptive field; the
+    // packed weights match the shape by construction; `or_portable` ensures the ISA is runnable.
+    unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end) };
+    Ok(())
+}
+
+/// Contiguous runs of the reduction: `(input offset, length)`, in packed `k` order.
+pub(crate) fn tap_runs(p: &ConvParams) -> Vec<(usize, usize)> {
+    let icg = p.in_channels_per_group;
+    let merge_kx = p.dilation_w == 1 && p.in_pixel_stride == icg;
+    let mut runs = Vec::with_capacity(p.kernel_h * p.kernel_w);
+    for ky in 0..p.kernel_h {
+        let row = ky * p.dilation_h * p.in_row_stride;
+        if merge_kx {
+            runs.push((row, p.kernel_w * icg));
+        } else {
+            for kx in 0..p.kernel_w {
+                runs.push((row + kx * p.dilation_w * p.in_pixel_stride, icg));
+            }
+        }
+    }
+    runs
+}
+
+/// Per-pixel base offsets (input, output, residual) of flattened output pixel `px`.
+#[inline(always)]
+fn pixel_offsets(p: &ConvParams, px: usize) -> (usize, usize, usize) {
+    let (oy, ox) = (px / p.out_w, px % p.out_w);
+    (
+        oy * p.stride_h * p.in_row_stride + ox * p.stride_w * p.in_pixel_stride,
+        oy * p.out_row_stride + ox * p.out_pixel_stride,
+        oy * p.res_row_stride + ox * p.res_pixel_stride,
+    )
+}
+
+/// # Safety
+/// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`.
+unsafe fn panels_portable(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+    let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
+    let panels = ocg.div_ceil(NR);
+    let k_len = p.kernel_h * p.kernel_w * icg;
+    let runs = tap_runs(p);
+    for g in 0..p.groups {
+        for px in row_start * p.out_w..row_end * p.out_w {
+            let (io, oo, ro) = pixel_offsets(p, px);
+            for b in 0..panels {
+                let panel = g * panels + b;
+                let n = NR.min(ocg - b * NR);
+                let mut acc = [0.0f32; NR];
+                // SAFETY: `panel * k_len * NR .. + k_len * NR` lies in the packed weights, and every
+                // input read stays inside the receptive field the caller guarantees.
+                unsafe {
+                    let mut w = p.weights.add(panel * k_len * NR);
+                    let base = p.input.add(io + g * icg);
+                    for &(off, len) in &runs {
+                        let q = base.add(off);
+                        for c in 0..len {
+                            let a = *q.add(c);
+                            let wv = &*(w as *const [f32; NR]);
+                            for j in 0..NR {
+                                acc[j] += a * wv[j];
+                            }
+                            w = w.add(NR);
+                        }
+                    }
+                }
+                let oc = g * ocg + b * NR;
+                for (j, &v) in acc.iter().enumerate().take(n) {
+                    // SAFETY: channel `oc + j` < out channels and the pixel is inside the output /
+                    // residual box the caller guarantees; bias is padded to whole panels.
+                    unsafe {
+                        let mut v = v + *p.bias.add(panel * NR + j);
+                        if !p.residual.is_null() {
+                            v += *p.residual.add(ro + oc + j);
+                        }
+                        *p.output.add(oo + oc + j) = act.apply(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// # Safety
+/// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+    let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
+    let panels = ocg.div_ceil(NR);
+    let k_len = p.kernel_h * p.kernel_w * icg;
+    let runs = tap_runs(p);
+    let (first, last) = (row_start * p.out_w, row_end * p.out_w);
+    for g in 0..p.groups {
+        let mut block = first;
+        while block < last {
+            let block_end = (block + PIXEL_BLOCK).min(last);
+            for b in 0..panels {
+                let panel = g * panels + b;
+                let tile = Tile {
+                    // SAFETY: the panel lies inside the packed weights (`groups * panels` panels).
+                    weights: unsafe { p.weights.add(panel * k_len * NR) },
+                    // SAFETY: bias is padded to whole panels.
+                    bias: unsafe { p.bias.add(panel * NR) },
+                    in_channel: g * icg,
+                    out_channel: g * ocg + b * NR,
+                    n: NR.min(ocg - b * NR),
+                };
+                let mut px = block;
+                while px + MR <= block_end {
+                    // SAFETY: pixels `px..px+MR` are inside the caller's output range.
+                    unsafe { tile_avx2::<MR>(p, act, &runs, &tile, px) };
+                    px += MR;
+                }
+                // SAFETY: as above for the remaining `block_end - px < MR` pixels.
+                unsafe {
+                    match block_end - px {
+                        0 => {}
+                        1 => tile_avx2::<1>(p, act, &runs, &tile, px),
+                        2 => tile_avx2::<2>(p, act, &runs, &tile, px),
+                        3 => tile_avx2::<3>(p, act, &runs, &tile, px),
+                        4 => tile_avx2::<4>(p, act, &runs, &tile, px),
+                        _ => tile_avx2::<5>(p, act, &runs, &tile, px),
+                    }
+                }
+            }
+            block = block_end;
+        }
+    }
+}
+
+/// One panel's worth of a tile: where its weights and channels are.
+struct Tile {
+    weights: *const f32,
+    bias: *const f32,
+    in_channel: usize,
+    out_channel: usize,
+    /// Valid output channels in this panel (1..=16).
+    n: usize,
+}
+
+/// `M` consecutive flattened output pixels × one 16-channel panel, accumulated in `2 * M` ymm
+/// registers over the whole reduction, then bias, residual and activation, then stored.
+///
+/// # Safety
+/// As [`panels_avx2`]; pixels `px..px + M` are valid output pixels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_avx2<const M: usize>(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    t: &Tile,
+    px: usize,
+) {
+    let mut inp = [std::ptr::null::<f32>(); M];
+    let mut out = [0usize; M];
+    let mut res = [0usize; M];
+    for i in 0..M {
+        let (io, oo, ro) = pixel_offsets(p, px + i);
+        // SAFETY: the pixel's receptive field (channel offset of its group included) is inside the input.
+        inp[i] = unsafe { p.input.add(io + t.in_channel) };
+        out[i] = oo + t.out_channel;
+        res[i] = ro + t.out_channel;
+    }
+    let mut acc = [[_mm256_setzero_ps(); 2]; M];
+    let mut w = t.weights;
+    for &(off, len) in runs {
+        let mut q = [std::ptr::null::<f32>(); M];
+        for i in 0..M {
+            // SAFETY: `off` is a tap offset inside the receptive field.
+            q[i] = unsafe { inp[i].add(off) };
+        }
+        for c in 0..len {
+            // SAFETY: `w` walks the panel's `k_len * 16` floats in order; `q[i] + c` is inside the
+            // receptive field of pixel i (run `len` never exceeds the tap's contiguous channels).
+            unsafe {
+                let w0 = _mm256_loadu_ps(w);
+                let w1 = _mm256_loadu_ps(w.add(8));
+                for i in 0..M {
+                    let a = _mm256_broadcast_ss(&*q[i].add(c));
+                    acc[i][0] = _mm256_fmadd_ps(a, w0, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(a, w1, acc[i][1]);
+                }
+                w = w.add(NR);
+            }
+        }
+    }
+    // SAFETY: bias holds 16 floats per panel; output/residual writes are masked to the `n` valid
+    // channels of each in-range pixel.
+    unsafe { store_tile_avx2::<M>(p, act, t.bias, &acc, &out, &res, t.n) }
+}
+
+/// Epilogue for `M` pixels × 16 channels: `act(acc + bias [+ residual])`, stored with lane masks
+/// when fewer than 16 channels are valid.
+///
+/// # Safety
+/// `bias` has 16 floats; `out[i]`/`res[i]` index `n` valid channels of the output/residual.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn store_tile_avx2<const M: usize>(
+    p: &ConvParams,
+    act: Act,
+    bias: *const f32,
+    acc: &[[__m256; 2]; M],
+    out: &[usize; M],
+    res: &[usize; M],
+    n: usize,
+) {
+    use crate::epilogue::avx2;
+    // SAFETY: bias is padded to 16 floats.
+    let (b0, b1) = unsafe { (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))) };
+    let full = n == NR;
+    let m0 = avx2::first_lanes(n as isize);
+    let m1 = avx2::first_lanes(n as isize - 8);
+    for i in 0..M {
+        let mut v0 = _mm256_add_ps(acc[i][0], b0);
+        let mut v1 = _mm256_add_ps(acc[i][1], b1);
+        if !p.residual.is_null() {
+            // SAFETY: masked loads touch only the `n` valid channels.
+            unsafe {
+                let r = p.residual.add(res[i]);
+                if full {
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r.add(8)));
+                } else {
+                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(r, m0));
+                    if n > 8 {
+                        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(r.add(8), m1));
+                    }
+                }
+            }
+        }
+        v0 = avx2::apply(act, v0);
+        v1 = avx2::apply(act, v1);
+        // SAFETY: masked stores touch only the `n` valid channels.
+        unsafe {
+            let o = p.output.add(out[i]);
+            if full {
+                _mm256_storeu_ps(o, v0);
+                _mm256_storeu_ps(o.add(8), v1);
+            } else {
+                _mm256_maskstore_ps(o, m0, v0);
+                if n > 8 {
+                    _mm256_maskstore_ps(o.add(8), m1, v1);
+                }
+            }
+        }
+    }
+}

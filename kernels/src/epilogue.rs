@@ -1,0 +1,220 @@
+//! Fused epilogues: `act(acc + bias [+ residual])`, applied while accumulators are in registers.
+
+/// Activation applied last in every conv/GEMM epilogue. `#[repr(C)]` so generated code can store it
+/// as constant data: `kind` is one of the `ACT_*` codes, `alpha`/`beta` are its parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Activation {
+    /// One of [`ACT_NONE`], [`ACT_RELU`], … ; unknown codes abort the process.
+    pub kind: u32,
+    /// Clip: min. HardSigmoid: alpha. LeakyRelu: alpha. Otherwise unused.
+    pub alpha: f32,
+    /// Clip: max. HardSigmoid: beta. Otherwise unused.
+    pub beta: f32,
+}
+
+/// `x`.
+pub const ACT_NONE: u32 = 0;
+/// `max(x, 0)`.
+pub const ACT_RELU: u32 = 1;
+/// `min(max(x, alpha), beta)` (ReLU6 is `clip(0, 6)`).
+pub const ACT_CLIP: u32 = 2;
+/// `1 / (1 + exp(-x))`.
+pub const ACT_SIGMOID: u32 = 3;
+/// `x * sigmoid(x)` (SiLU / Swish).
+pub const ACT_SILU: u32 = 4;
+/// `max(0, min(1, alpha * x + beta))` (ONNX HardSigmoid).
+pub const ACT_HARD_SIGMOID: u32 = 5;
+/// `x * max(0, min(1, x / 6 + 1/2))` (ONNX HardSwish).
+pub const ACT_HARD_SWISH: u32 = 6;
+/// `x` if `x >= 0` else `alpha * x`.
+pub const ACT_LEAKY_RELU: u32 = 7;
+
+/// Decoded activation, the Rust-side view of [`Activation`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// Identity.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, min), max)`.
+    Clip { min: f32, max: f32 },
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// `x * sigmoid(x)`.
+    Silu,
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid { alpha: f32, beta: f32 },
+    /// `x * max(0, min(1, x / 6 + 0.5))`.
+    HardSwish,
+    /// `x` if `x >= 0`, else `alpha * x`.
+    LeakyRelu { alpha: f32 },
+}
+
+impl Act {
+    /// The `#[repr(C)]` encoding stored in params structs.
+    pub fn to_c(self) -> Activation {
+        let (kind, alpha, beta) = match self {
+            Act::None => (ACT_NONE, 0.0, 0.0),
+            Act::Relu => (ACT_RELU, 0.0, 0.0),
+            Act::Clip { min, max } => (ACT_CLIP, min, max),
+            Act::Sigmoid => (ACT_SIGMOID, 0.0, 0.0),
+            Act::Silu => (ACT_SILU, 0.0, 0.0),
+            Act::HardSigmoid { alpha, beta } => (ACT_HARD_SIGMOID, alpha, beta),
+            Act::HardSwish => (ACT_HARD_SWISH, 0.0, 0.0),
+            Act::LeakyRelu { alpha } => (ACT_LEAKY_RELU, alpha, 0.0),
+        };
+        Activation { kind, alpha, beta }
+    }
+
+    /// Scalar definition; the reference and the portable kernels use it.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Act::None => x,
+            Act::Relu => x.max(0.0),
+            Act::Clip { min, max } => x.max(min).min(max),
+            Act::Sigmoid => sigmoid(x),
+            Act::Silu => x * sigmoid(x),
+            Act::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Act::HardSwish => x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0),
+            Act::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+        }
+    }
+}
+
+impl Activation {
+    /// No activation.
+    pub const NONE: Activation = Activation {
+        kind: ACT_NONE,
+        alpha: 0.0,
+        beta: 0.0,
+    };
+
+    /// Decode; `None` for an unknown `kind`.
+    pub fn decode(self) -> Option<Act> {
+        Some(match self.kind {
+            ACT_NONE => Act::None,
+            ACT_RELU => Act::Relu,
+            ACT_CLIP => Act::Clip {
+                min: self.alpha,
+                max: self.beta,
+            },
+            ACT_SIGMOID => Act::Sigmoid,
+            ACT_SILU => Act::Silu,
+            ACT_HARD_SIGMOID => Act::HardSigmoid {
+                alpha: self.alpha,
+                beta: self.beta,
+            },
+            ACT_HARD_SWISH => Act::HardSwish,
+            ACT_LEAKY_RELU => Act::LeakyRelu { alpha: self.alpha },
+            _ => return None,
+        })
+    }
+
+    /// Decode for an `extern "C"` entry point: an unknown code is a code-generation bug, abort.
+    pub(crate) fn decode_or_abort(self) -> Act {
+        match self.decode() {
+            Some(a) => a,
+            None => {
+                eprintln!("bqml kernels: unknown activation kind {}", self.kind);
+                std::process::abort()
+            }
+        }
+    }
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    //! 8-lane versions of the activations, for use inside `avx2,fma` functions.
+    use super::Act;
+    use std::arch::x86_64::*;
+
+    /// `exp(x)` to about 2 ulp over the f32 range; inputs are clamped to ±88.376.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn exp(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(x, _mm256_set1_ps(88.376_26));
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-88.376_26));
+        // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two parts so n*ln2_hi is exact.
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+        // Degree-7 Taylor-like minimax polynomial for e^r on [-ln2/2, ln2/2].
+        let mut y = _mm256_set1_ps(1.987_569_1e-4);
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.398_199_9e-3));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.333_452e-3));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.166_579_6e-2));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.166_666_65));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5));
+        let r2 = _mm256_mul_ps(r, r);
+        y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
+        // Scale by 2^n through the exponent bits; n is in [-127, 127] after the clamp.
+        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+            _mm256_cvtps_epi32(n),
+            _mm256_set1_epi32(127),
+        ));
+        _mm256_mul_ps(y, _mm256_castsi256_ps(e))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sigmoid(x: __m256) -> __m256 {
+        let one = _mm256_set1_ps(1.0);
+        let e = exp(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_div_ps(one, _mm256_add_ps(one, e))
+    }
+
+    /// Apply `act` to 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn apply(act: Act, x: __m256) -> __m256 {
+        match act {
+            Act::None => x,
+            Act::Relu => _mm256_max_ps(x, _mm256_setzero_ps()),
+            Act::Clip { min, max } => {
+                _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(min)), _mm256_set1_ps(max))
+            }
+            Act::Sigmoid => sigmoid(x),
+            Act::Silu => _mm256_mul_ps(x, sigmoid(x)),
+            Act::HardSigmoid { alpha, beta } => {
+                let y = _mm256_fmadd_ps(x, _mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+                _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(1.0))
+            }
+            Act::HardSwish => {
+                let y = _mm256_fmadd_ps(x, _mm256_set1_ps(1.0 / 6.0), _mm256_set1_ps(0.5));
+                let y = _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(1.0));
+                _mm256_mul_ps(x, y)
+            }
+            Act::LeakyRelu { alpha } => {
+                let neg = _mm256_mul_ps(x, _mm256_set1_ps(alpha));
+                let nonneg = _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_setzero_ps());
+                _mm256_blendv_ps(neg, x, nonneg)
+            }
+        }
+    }
+
+    /// Lane mask selecting the first `n` of 8 lanes (`n` may exceed 8 or be negative).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn first_lanes(n: isize) -> __m256i {
+        let n = n.clamp(0, 8) as i32;
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+}

@@ -1,0 +1,479 @@
+//! Convolution kernels (panels and depthwise, both ISAs) against the scalar reference.
+
+mod common;
+
+use common::{act_strategy, all_acts, assert_close, Rng, SENTINEL};
+use kernels::reference;
+use kernels::*;
+use proptest::prelude::*;
+
+/// One randomised convolution problem, laid out with halos, strides and channel offsets.
+#[derive(Clone, Debug)]
+struct Case {
+    shape: ConvShape,
+    geo: ConvGeometry,
+    act: Act,
+    has_bias: bool,
+    has_residual: bool,
+    /// Extra input rows/cols before the receptive-field origin and after its end.
+    in_margin: [usize; 4],
+    in_extra_channels: usize,
+    in_channel_offset: usize,
+    out_margin: [usize; 4],
+    out_extra_channels: usize,
+    out_channel_offset: usize,
+    res_extra_channels: usize,
+    split: usize,
+    seed: u64,
+}
+
+fn geometry() -> impl Strategy<Value = (usize, usize, usize, usize, usize, usize, usize, usize)> {
+    (
+        1usize..=4,
+        1usize..=4,
+        1usize..=3,
+        1usize..=3,
+        1usize..=2,
+        1usize..=2,
+        1usize..=5,
+        1usize..=9,
+    )
+}
+
+fn case_strategy() -> impl Strategy<Value = Case> {
+    let channels = prop_oneof![
+        // general grouped / dense
+        (1usize..=3, 1usize..=6, 1usize..=20).prop_map(|(g, i, o)| (g, g * i, g * o)),
+        // depthwise
+        (1usize..=20).prop_map(|c| (c.max(2), c.max(2), c.max(2))),
+        // dense with more input channels
+        (1usize..=40, 1usize..=40).prop_map(|(i, o)| (1, i, o)),
+    ];
+    (
+        channels,
+        geometry(),
+        act_strategy(),
+        any::<(bool, bool)>(),
+        prop::array::uniform4(0usize..=2),
+        (0usize..=3, 0usize..=2),
+        prop::array::uniform4(0usize..=2),
+        (0usize..=3, 0usize..=2, 0usize..=2),
+        (0usize..=6, any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (groups, cin, cout),
+                (kh, kw, sh, sw, dh, dw, oh, ow),
+                act,
+                (has_bias, has_residual),
+                in_margin,
+                (in_extra, in_off),
+                out_margin,
+                (out_extra, out_off, res_extra),
+                (split, seed),
+            )| Case {
+                shape: ConvShape {
+                    in_channels: cin,
+                    out_channels: cout,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    groups,
+                },
+                geo: ConvGeometry {
+                    out_h: oh,
+                    out_w: ow,
+                    stride_h: sh,
+                    stride_w: sw,
+                    dilation_h: dh,
+                    dilation_w: dw,
+                },
+                act,
+                has_bias,
+                has_residual,
+                in_margin,
+                in_extra_channels: in_extra,
+                in_channel_offset: in_off,
+                out_margin,
+                out_extra_channels: out_extra,
+                out_channel_offset: out_off,
+                res_extra_channels: res_extra,
+                split: split.min(oh),
+                seed,
+            },
+        )
+}
+
+/// Run `case` with `isa` (two calls split at `case.split` rows) and compare with the reference;
+/// also check that nothing outside the output box was written.
+fn check(case: &Case, isa: Isa) {
+    let s = case.shape;
+    let g = &case.geo;
+    let mut rng = Rng::new(case.seed);
+    let w = rng.vec(s.out_channels * s.in_per_group() * s.kernel_h * s.kernel_w);
+    let bias = case.has_bias.then(|| rng.vec(s.out_channels));
+    let packed = pack_conv(s, &w, bias.as_deref()).unwrap();
+
+    let (eh, ew) = g.input_extent(s.kernel_h, s.kernel_w);
+    let [mt, ml, mb, mr] = case.in_margin;
+    let (ih, iw) = (eh + mt + mb, ew + ml + mr);
+    let ips = s.in_channels + case.in_extra_channels + case.in_channel_offset;
+    let input_buf = rng.vec(ih * iw * ips);
+    let input = Nhwc {
+        data: &input_buf,
+        offset: (mt * iw + ml) * ips + case.in_channel_offset,
+        row_stride: iw * ips,
+        pixel_stride: ips,
+    };
+
+    let rps = s.out_channels + case.res_extra_channels;
+    let res_buf = rng.vec(g.out_h * g.out_w * rps);
+    let residual = case.has_residual.then(|| Nhwc {
+        data: &res_buf,
+        offset: 0,
+        row_stride: g.out_w * rps,
+        pixel_stride: rps,
+    });
+
+    let [ot, ol, ob, or] = case.out_margin;
+    let (oh, ow) = (g.out_h + ot + ob, g.out_w + ol + or);
+    let ops = s.out_channels + case.out_extra_channels + case.out_channel_offset;
+    let mut out_buf = vec![SENTINEL; oh * ow * ops];
+    let out_offset = (ot * ow + ol) * ops + case.out_channel_offset;
+    for rows in [0..case.split, case.split..g.out_h] {
+        let out = NhwcMut {
+            data: &mut out_buf,
+            offset: out_offset,
+            row_stride: ow * ops,
+            pixel_stride: ops,
+        };
+        conv2d(isa, &packed, g, case.act, input, out, residual, rows).unwrap();
+    }
+
+    let (want, mag) = reference::conv2d_halo(
+        s,
+        g,
+        &w,
+        bias.as_deref(),
+        &input,
+        residual.as_ref(),
+        case.act,
+    );
+    let mut got = Vec::with_capacity(want.len());
+    for y in 0..oh {
+        for x in 0..ow {
+            for c in 0..ops {
+                let v = out_buf[(y * ow + x) * ops + c];
+                let inside = (ot..ot + g.out_h).contains(&y)
+                    && (ol..ol + g.out_w).contains(&x)
+                    && (case.out_channel_offset..case.out_channel_offset + s.out_channels)
+                        .contains(&c);
+                if inside {
+                    got.push(v);
+                } else {
+                    assert_eq!(
+                        v, SENTINEL,
+                        "{isa:?}: wrote outside the output box at {y},{x},{c}"
+                    );
+                }
+            }
+        }
+    }
+    assert_close(&got, &want, &mag, &format!("{isa:?} {case:?}"));
+}
+
+fn check_all_isas(case: &Case) {
+    for isa in Isa::all_available() {
+        check(case, isa);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv_matches_reference(case in case_strategy()) {
+        check_all_isas(&case);
+    }
+
+    /// The halo convention reproduces ONNX padding, including asymmetric pads.
+    #[test]
+    fn halo_reproduces_onnx_padding(
+        (groups, icg, ocg) in (1usize..=2, 1usize..=5, 1usize..=18),
+        (kh, kw, sh, sw, dh, dw) in (1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 1usize..=2, 1usize..=2),
+        (h, w) in (1usize..=7, 1usize..=7),
+        pads in prop::array::uniform4(0usize..=2),
+        seed in any::<u64>(),
+    ) {
+        let shape = ConvShape { in_channels: groups * icg, out_channels: groups * ocg, kernel_h: kh, kernel_w: kw, groups };
+        prop_assume!(h + pads[0] + pads[2] > (kh - 1) * dh && w + pads[1] + pads[3] > (kw - 1) * dw);
+        let mut rng = Rng::new(seed);
+        let weights = rng.vec(shape.out_channels * icg * kh * kw);
+        let bias = rng.vec(shape.out_channels);
+        let x = rng.vec(h * w * shape.in_channels);
+        let (oh, ow, want) = reference::conv2d_padded(shape, &weights, Some(&bias), &x, h, w, pads, [sh, sw], [dh, dw]);
+        // Haloed copy: pads[..] zero rows/cols around the image, plus 1 spare on each side.
+        let (hh, hw) = (h + pads[0] + pads[2] + 2, w + pads[1] + pads[3] + 2);
+        let c = shape.in_channels;
+        let mut haloed = vec![0.0; hh * hw * c];
+        for y in 0..h {
+            for xx in 0..w {
+                let dst = ((y + pads[0] + 1) * hw + xx + pads[1] + 1) * c;
+                haloed[dst..dst + c].copy_from_slice(&x[(y * w + xx) * c..][..c]);
+            }
+        }
+        let packed = pack_conv(shape, &weights, Some(&bias)).unwrap();
+        let geo = ConvGeometry { out_h: oh, out_w: ow, stride_h: sh, stride_w: sw, dilation_h: dh, dilation_w: dw };
+        let input = Nhwc { data: &haloed, offset: (hw + 1) * c, row_stride: hw * c, pixel_stride: c };
+        for isa in Isa::all_available() {
+            let mut out = vec![0.0; oh * ow * shape.out_channels];
+            conv2d(isa, &packed, &geo, Act::None, input, NhwcMut::dense(&mut out, ow, shape.out_channels), None, 0..oh).unwrap();
+            for (i, (g, r)) in out.iter().zip(&want).enumerate() {
+                prop_assert!((g - r).abs() <= 1e-4 * (1.0 + r.abs()) * (icg * kh * kw) as f32, "{isa:?} element {i}: {g} vs {r}");
+            }
+        }
+    }
+}
+
+fn base_case(shape: ConvShape, geo: ConvGeometry) -> Case {
+    Case {
+        shape,
+        geo,
+        act: Act::None,
+        has_bias: true,
+        has_residual: true,
+        in_margin: [1, 1, 1, 1],
+        in_extra_channels: 1,
+        in_channel_offset: 1,
+        out_margin: [1, 0, 0, 1],
+        out_extra_channels: 2,
+        out_channel_offset: 1,
+        res_extra_channels: 1,
+        split: geo.out_h / 2,
+        seed: 42,
+    }
+}
+
+fn geo(out: usize, stride: usize) -> ConvGeometry {
+    ConvGeometry {
+        out_h: out,
+        out_w: out,
+        stride_h: stride,
+        stride_w: stride,
+        dilation_h: 1,
+        dilation_w: 1,
+    }
+}
+
+/// Every activation through every kernel family (dense 3×3, 1×1, depthwise, 3-channel stem).
+#[test]
+fn every_epilogue_on_every_family() {
+    let shapes = [
+        ConvShape {
+            in_channels: 8,
+            out_channels: 20,
+            kernel_h: 3,
+            kernel_w: 3,
+            groups: 1,
+        },
+        ConvShape {
+            in_channels: 17,
+            out_channels: 33,
+            kernel_h: 1,
+            kernel_w: 1,
+            groups: 1,
+        },
+        ConvShape {
+            in_channels: 13,
+            out_channels: 13,
+            kernel_h: 5,
+            kernel_w: 5,
+            groups: 13,
+        },
+        ConvShape {
+            in_channels: 3,
+            out_channels: 16,
+            kernel_h: 7,
+            kernel_w: 7,
+            groups: 1,
+        },
+    ];
+    for shape in shapes {
+        for act in all_acts() {
+            let mut case = base_case(shape, geo(7, 2));
+            case.act = act;
+            check_all_isas(&case);
+        }
+    }
+}
+
+/// Real first-layer shapes with dense input pixels (the merged-run path): ResNet 7×7/2 and
+/// EfficientNet 3×3/2, on a cropped output.
+#[test]
+fn stem_layers_dense_input() {
+    for (k, oc) in [(7, 64), (3, 32)] {
+        let shape = ConvShape {
+            in_channels: 3,
+            out_channels: oc,
+            kernel_h: k,
+            kernel_w: k,
+            groups: 1,
+        };
+        let mut case = base_case(shape, geo(9, 2));
+        case.in_extra_channels = 0;
+        case.in_channel_offset = 0;
+        case.act = Act::Relu;
+        check_all_isas(&case);
+    }
+}
+
+/// Larger reduction (K = 9 × 64) with tails in both pixels (7×7 = 49) and channels (OC = 72).
+#[test]
+fn deep_reduction_with_tails() {
+    let shape = ConvShape {
+        in_channels: 64,
+        out_channels: 72,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    check_all_isas(&base_case(shape, geo(7, 1)));
+}
+
+/// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
+#[test]
+fn depthwise_multiplier_two_uses_panels() {
+    let shape = ConvShape {
+        in_channels: 6,
+        out_channels: 12,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 6,
+    };
+    let packed = pack_conv(shape, &vec![0.5; 12 * 9], None).unwrap();
+    assert_eq!(packed.layout, LAYOUT_PANELS);
+    check_all_isas(&base_case(shape, geo(5, 1)));
+}
+
+#[test]
+fn depthwise_shape_gets_depthwise_layout() {
+    let shape = ConvShape {
+        in_channels: 12,
+        out_channels: 12,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 12,
+    };
+    let packed = pack_conv(shape, &vec![0.5; 12 * 9], None).unwrap();
+    assert_eq!(packed.layout, LAYOUT_DEPTHWISE);
+    assert_eq!(packed.weights.len(), 2 * 9 * DW_BLOCK);
+}
+
+#[test]
+fn wrapper_rejects_short_buffers() {
+    let shape = ConvShape {
+        in_channels: 4,
+        out_channels: 4,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let packed = pack_conv(shape, &[0.0; 4 * 4 * 9], None).unwrap();
+    let g = geo(4, 1);
+    let input = vec![0.0; 5 * 6 * 4]; // needs 6 × 6 × 4
+    let mut out = vec![0.0; 4 * 4 * 4];
+    let err = conv2d(
+        Isa::Portable,
+        &packed,
+        &g,
+        Act::None,
+        Nhwc::dense(&input, 6, 4),
+        NhwcMut::dense(&mut out, 4, 4),
+        None,
+        0..4,
+    );
+    assert!(err.is_err());
+    let input = vec![0.0; 6 * 6 * 4];
+    let err = conv2d(
+        Isa::Portable,
+        &packed,
+        &g,
+        Act::None,
+        Nhwc::dense(&input, 6, 4),
+        NhwcMut::dense(&mut out, 4, 4),
+        None,
+        0..5,
+    );
+    assert!(err.is_err(), "row range past out_h must be rejected");
+}
+
+#[test]
+fn pack_rejects_bad_shapes() {
+    let bad = ConvShape {
+        in_channels: 5,
+        out_channels: 4,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 2,
+    };
+    assert!(pack_conv(bad, &[0.0; 90], None).is_err());
+    let ok = ConvShape {
+        in_channels: 4,
+        out_channels: 4,
+        kernel_h: 1,
+        kernel_w: 1,
+        groups: 1,
+    };
+    assert!(pack_conv(ok, &[0.0; 15], None).is_err());
+    assert!(pack_conv(ok, &[0.0; 16], Some(&[0.0; 3])).is_err());
+}
+
+/// The extern "C" entry point agrees with the safe wrapper (it uses the detected ISA).
+#[test]
+fn extern_entry_point_matches_wrapper() {
+    let shape = ConvShape {
+        in_channels: 5,
+        out_channels: 19,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut rng = Rng::new(7);
+    let w = rng.vec(19 * 5 * 9);
+    let packed = pack_conv(shape, &w, None).unwrap();
+    let g = geo(6, 1);
+    let input = rng.vec(8 * 8 * 5);
+    let mut want = vec![0.0; 6 * 6 * 19];
+    conv2d(
+        Isa::detect(),
+        &packed,
+        &g,
+        Act::Silu,
+        Nhwc::dense(&input, 8, 5),
+        NhwcMut::dense(&mut want, 6, 19),
+        None,
+        0..6,
+    )
+    .unwrap();
+    let mut got = vec![0.0; 6 * 6 * 19];
+    let mut p = ConvParams::from_packed(&packed, &g, Act::Silu);
+    p.input = input.as_ptr();
+    p.in_row_stride = 8 * 5;
+    p.in_pixel_stride = 5;
+    p.output = got.as_mut_ptr();
+    p.out_row_stride = 6 * 19;
+    p.out_pixel_stride = 19;
+    // SAFETY: buffers sized for the 6×6 output and its 8×8 receptive field.
+    unsafe {
+        bqml_conv2d(&p, 0, 3);
+        bqml_conv2d(&p, 3, 6);
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn both_isas_are_exercised_on_avx2_machines() {
+    let isas = Isa::all_available();
+    assert!(isas.contains(&Isa::Portable));
+    assert_eq!(isas.contains(&Isa::Avx2Fma), Isa::avx2_fma_available());
+    assert_eq!(Isa::detect() == Isa::Avx2Fma, Isa::avx2_fma_available());
+}

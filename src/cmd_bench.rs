@@ -1,0 +1,466 @@
+//! `bqmlc bench`: latency, throughput and peak memory of one model on one backend, the
+//! machine's FMA peak, per-node profiles, and interleaved comparison with ONNX Runtime.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use compiler::{Graph, ImportOptions};
+use runtime::{DType, Tensor};
+
+use crate::cmd_model::{parse_input_shape, read_tensor_file, Backend};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The .onnx file (not needed with --peak).
+    pub model: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "reference")]
+    pub backend: Backend,
+    /// Worker threads (also ONNX Runtime's intra-op threads with --compare-ort).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Untimed runs before measuring.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Timed runs (rounds, with --compare-ort).
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// An input value NAME=FILE (.npy or .pb); others default to seeded uniform [0,1).
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    pub inputs: Vec<String>,
+    /// Concrete shape for an input with symbolic dimensions.
+    #[arg(long = "input-shape", value_name = "NAME=AxBxC")]
+    pub input_shapes: Vec<String>,
+    /// Print one JSON object as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Measure this CPU's float32 FMA peak per thread count and exit.
+    #[arg(long)]
+    pub peak: bool,
+    /// Interleave runs with ONNX Runtime (from Python) and report the ORT/bqmlc ratio.
+    #[arg(long)]
+    pub compare_ort: bool,
+    /// Per-node (reference) or per-kernel (jit) time, share and GFLOP/s.
+    #[arg(long)]
+    pub profile: bool,
+    /// Python interpreter with onnxruntime and numpy (default: $BQMLC_PYTHON or python3).
+    #[arg(long)]
+    pub python: Option<String>,
+}
+
+/// Latency statistics over timed runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub p90_ms: f64,
+}
+
+/// Median, min and 90th percentile (nearest rank) of run times in milliseconds.
+pub fn stats(times_ms: &[f64]) -> Stats {
+    let mut v = times_ms.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return Stats {
+            median_ms: f64::NAN,
+            min_ms: f64::NAN,
+            p90_ms: f64::NAN,
+        };
+    }
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    let p90 = v[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1];
+    Stats {
+        median_ms: median,
+        min_ms: v[0],
+        p90_ms: p90,
+    }
+}
+
+/// Peak resident set size of this process in MiB (VmHWM), 0 when unavailable.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A deterministic uniform [0,1) tensor (splitmix64), so runs are reproducible.
+pub fn seeded_uniform(shape: &[usize], seed: u64) -> Tensor {
+    let mut s = seed;
+    let n: usize = shape.iter().product();
+    let data = (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    Tensor::f32(shape.to_vec(), data)
+}
+
+/// A loaded model ready to run repeatedly on one backend.
+struct Runner {
+    graph: Graph,
+    inputs: Vec<(String, Tensor)>,
+    backend: Backend,
+}
+
+impl Runner {
+    fn run_once(&self) -> Result<()> {
+        let named: Vec<(&str, &Tensor)> =
+            self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        match self.backend {
+            Backend::Reference => {
+                compiler::reference::run(&self.graph, &named)?;
+            }
+            Backend::Jit => bail!("the jit backend is not available yet; use --backend reference"),
+        }
+        Ok(())
+    }
+}
+
+fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
+    let mut given = Vec::new();
+    for s in &args.inputs {
+        let (name, file) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
+        let t = read_tensor_file(Path::new(file)).map_err(|e| anyhow!("input '{name}': {e}"))?;
+        given.push((name.to_string(), t));
+    }
+    let mut opts = ImportOptions::default();
+    for s in &args.input_shapes {
+        let (n, shape) = parse_input_shape(s)?;
+        opts.input_shapes.insert(n, shape);
+    }
+    for (n, t) in &given {
+        opts.input_shapes
+            .entry(n.clone())
+            .or_insert_with(|| t.shape().to_vec());
+    }
+    let t0 = Instant::now();
+    let graph = compiler::load_file(model, &opts).with_context(|| model.display().to_string())?;
+    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut inputs = Vec::new();
+    for (k, &id) in graph.inputs.iter().enumerate() {
+        let v = &graph.values[id];
+        match given.iter().find(|(n, _)| *n == v.name) {
+            Some((_, t)) => inputs.push((v.name.clone(), t.clone())),
+            None if v.dtype == DType::F32 => {
+                inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64)))
+            }
+            None => bail!(
+                "input '{}': {} inputs need --input NAME=FILE",
+                v.name,
+                v.dtype
+            ),
+        }
+    }
+    Ok((
+        Runner {
+            graph,
+            inputs,
+            backend: args.backend,
+        },
+        compile_ms,
+    ))
+}
+
+fn time_once(r: &Runner) -> Result<f64> {
+    let t = Instant::now();
+    r.run_once()?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Reference => "reference",
+        Backend::Jit => "jit",
+    }
+}
+
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    if args.peak {
+        return peak(args);
+    }
+    let model = args
+        .model
+        .as_deref()
+        .ok_or_else(|| anyhow!("bench needs MODEL.onnx (or --peak)"))?;
+    if args.threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let (runner, compile_ms) = prepare(args, model)?;
+    if args.compare_ort {
+        return compare_ort(args, model, &runner);
+    }
+    let flops = runner.graph.flops() as f64;
+    if args.profile {
+        return profile(args, &runner);
+    }
+    for _ in 0..args.warmup {
+        runner.run_once()?;
+    }
+    let times: Vec<f64> = (0..args.runs.max(1))
+        .map(|_| time_once(&runner))
+        .collect::<Result<_>>()?;
+    let s = stats(&times);
+    let gflops = flops / (s.median_ms * 1e6);
+    let peak = kernels::measure_fma_peak(args.threads, Duration::from_millis(200));
+    let rss = peak_rss_mib();
+    let name = model.file_name().map_or_else(
+        || model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    println!("model      {name}");
+    println!(
+        "backend    {} ({} thread(s))",
+        backend_name(args.backend),
+        args.threads
+    );
+    println!("compile    {compile_ms:.1} ms");
+    println!("runs       {} (after {} warm-up)", times.len(), args.warmup);
+    println!(
+        "latency    median {:.3} ms   min {:.3} ms   p90 {:.3} ms",
+        s.median_ms, s.min_ms, s.p90_ms
+    );
+    println!("throughput {gflops:.2} GFLOP/s of {:.4} GFLOP = {:.1}% of the measured peak {peak:.1} GFLOP/s", flops / 1e9, 100.0 * gflops / peak);
+    println!("peak RSS   {rss:.1} MiB");
+    if args.json {
+        println!(
+            "{{\"model\":{},\"backend\":\"{}\",\"threads\":{},\"runs\":{},\"median_ms\":{:.4},\"min_ms\":{:.4},\"p90_ms\":{:.4},\"compile_ms\":{:.3},\"gflop\":{:.6},\"gflops\":{:.3},\"peak_gflops\":{:.3},\"pct_of_peak\":{:.2},\"peak_rss_mib\":{:.2}}}",
+            json_str(&name),
+            backend_name(args.backend),
+            args.threads,
+            times.len(),
+            s.median_ms,
+            s.min_ms,
+            s.p90_ms,
+            compile_ms,
+            flops / 1e9,
+            gflops,
+            peak,
+            100.0 * gflops / peak,
+            rss
+        );
+    }
+    Ok(())
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn peak(args: &BenchArgs) -> Result<()> {
+    let max = args
+        .threads
+        .max(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "float32 FMA peak ({}):",
+        format!("{:?}", kernels::Isa::detect())
+    );
+    for t in 1..=max {
+        let mut v: Vec<f64> = (0..5)
+            .map(|_| kernels::measure_fma_peak(t, Duration::from_millis(200)))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {t} thread(s): median {:.1} GFLOP/s (min {:.1}, max {:.1}, 5 x 200 ms)",
+            v[2], v[0], v[4]
+        );
+    }
+    Ok(())
+}
+
+fn profile(args: &BenchArgs, r: &Runner) -> Result<()> {
+    if r.backend != Backend::Reference {
+        bail!("--profile is available for the reference backend only until the jit lands");
+    }
+    let named: Vec<(&str, &Tensor)> = r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    // Median per node over the runs.
+    let runs = args.runs.max(1);
+    let mut per_node: Vec<Vec<f64>> = Vec::new();
+    let mut rows = Vec::new();
+    for _ in 0..runs {
+        let mut p = Vec::new();
+        compiler::reference::run_profiled(&r.graph, &named, Some(&mut p))?;
+        if per_node.is_empty() {
+            per_node = vec![Vec::new(); p.len()];
+            rows = p.clone();
+        }
+        for (i, t) in p.iter().enumerate() {
+            per_node[i].push(t.time.as_secs_f64() * 1e3);
+        }
+    }
+    let medians: Vec<f64> = per_node.iter().map(|v| stats(v).median_ms).collect();
+    let total: f64 = medians.iter().sum();
+    println!(
+        "{:<48} {:<20} {:>10} {:>7} {:>9}",
+        "node", "op", "ms", "share", "GFLOP/s"
+    );
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
+    for i in order {
+        let gf = if rows[i].macs > 0 {
+            2.0 * rows[i].macs as f64 / (medians[i] * 1e6)
+        } else {
+            0.0
+        };
+        println!(
+            "{:<48} {:<20} {:>10.3} {:>6.1}% {:>9.2}",
+            rows[i].node,
+            rows[i].op_type,
+            medians[i],
+            100.0 * medians[i] / total,
+            gf
+        );
+    }
+    println!("total {total:.3} ms (sum of per-node medians over {runs} run(s))");
+    Ok(())
+}
+
+/// Where the ONNX Runtime peer script lives (in the repository).
+fn peer_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ort_peer.py")
+}
+
+fn compare_ort(args: &BenchArgs, model: &Path, r: &Runner) -> Result<()> {
+    let python = args
+        .python
+        .clone()
+        .or_else(|| std::env::var("BQMLC_PYTHON").ok())
+        .unwrap_or_else(|| "python3".into());
+    let hint = format!(
+        "ONNX Runtime is needed for --compare-ort: install it with `{python} -m pip install onnxruntime numpy` \
+         (or `python3 -m venv venv && venv/bin/pip install onnxruntime numpy`, then pass --python venv/bin/python or set BQMLC_PYTHON)"
+    );
+    let probe = Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        _ => bail!("{hint}"),
+    }
+    let dir = std::env::temp_dir().join(format!("bqmlc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut cmd = Command::new(&python);
+    cmd.arg(peer_script())
+        .arg(model)
+        .arg("--threads")
+        .arg(args.threads.to_string());
+    for (i, (name, t)) in r.inputs.iter().enumerate() {
+        let f = dir.join(format!("input_{i}.npy"));
+        runtime::npy::write(&f, t).map_err(|e| anyhow!(e))?;
+        cmd.arg("--input").arg(format!("{name}={}", f.display()));
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {python}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line)?;
+    if !line.starts_with("ready") {
+        let _ = child.wait();
+        bail!("ONNX Runtime peer failed: {}", line.trim());
+    }
+    let mut ort_run = || -> Result<f64> {
+        writeln!(stdin, "run")?;
+        stdin.flush()?;
+        let mut l = String::new();
+        stdout.read_line(&mut l)?;
+        l.trim()
+            .strip_prefix("ms ")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("ONNX Runtime peer said: {}", l.trim()))
+    };
+    for _ in 0..args.warmup {
+        r.run_once()?;
+        ort_run()?;
+    }
+    println!("round  bqmlc_ms    ort_ms  ratio(ort/bqmlc)");
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.runs.max(1) {
+        let a = time_once(r)?;
+        let b = ort_run()?;
+        println!("{round:>5} {a:>9.3} {b:>9.3} {:>10.3}", b / a);
+        ours.push(a);
+        theirs.push(b);
+        ratios.push(b / a);
+    }
+    let _ = writeln!(stdin, "quit");
+    drop(stdin);
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (so, st, sr) = (stats(&ours), stats(&theirs), stats(&ratios));
+    println!(
+        "median: bqmlc {:.3} ms ({}), ONNX Runtime {:.3} ms, ratio ORT/bqmlc {:.3} (median of per-round ratios), {} thread(s)",
+        so.median_ms,
+        backend_name(r.backend),
+        st.median_ms,
+        sr.median_ms,
+        args.threads
+    );
+    if args.json {
+        println!(
+            "{{\"backend\":\"{}\",\"threads\":{},\"runs\":{},\"bqmlc_median_ms\":{:.4},\"ort_median_ms\":{:.4},\"ratio_ort_over_bqmlc\":{:.4}}}",
+            backend_name(r.backend),
+            args.threads,
+            ratios.len(),
+            so.median_ms,
+            st.median_ms,
+            sr.median_ms
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_use_nearest_rank_percentiles() {
+        let s = stats(&[5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(s.min_ms, 1.0);
+        assert_eq!(s.median_ms, 5.5);
+        assert_eq!(s.p90_ms, 9.0);
+        assert_eq!(stats(&[3.0]).p90_ms, 3.0);
+    }
+
+    #[test]
+    fn seeded_inputs_are_reproducible_and_in_range() {
+        let a = seeded_uniform(&[2, 3], 7);
+        assert_eq!(a, seeded_uniform(&[2, 3], 7));
+        assert_ne!(a, seeded_uniform(&[2, 3], 8));
+        assert!(a.as_f32().unwrap().iter().all(|&x| (0.0..1.0).contains(&x)));
+    }
+}

@@ -1,0 +1,298 @@
+//! Bad input of every kind gets a clear error that names the thing, never a panic.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use compiler::onnx::{
+    tensor_shape_proto::{dimension, Dimension},
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use compiler::{load_bytes, Error, ImportOptions};
+use prost::Message;
+
+fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            denotation: None,
+                        })
+                        .collect(),
+                }),
+            })),
+            denotation: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            node: nodes,
+            initializer: inits,
+            input: vec![vi("x", &[2, 2])],
+            output: vec![vi("y", &[2, 2])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn import_err(bytes: &[u8]) -> String {
+    match load_bytes(bytes, &ImportOptions::default()) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn good_model() -> Vec<u8> {
+    model(vec![node("add", "Add", &["x", "x"], &["y"])], vec![])
+}
+
+#[test]
+fn the_good_model_loads() {
+    load_bytes(&good_model(), &ImportOptions::default()).unwrap();
+}
+
+#[test]
+fn truncated_model_is_a_decode_error() {
+    let bytes =
+        std::fs::read(compiler::conformance::shared_dir().join("models/resnet18_probs.onnx"))
+            .unwrap();
+    for cut in [1, 100, 1000, bytes.len() / 2, bytes.len() - 1] {
+        let e = import_err(&bytes[..cut]);
+        assert!(e.starts_with("malformed ONNX model"), "cut {cut}: {e}");
+    }
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut state = 0x9E3779B97F4A7C15u64;
+    for len in [0usize, 1, 7, 64, 4096] {
+        for _ in 0..50 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            // Any outcome but a panic is acceptable; most are decode errors.
+            let _ = load_bytes(&bytes, &ImportOptions::default());
+        }
+    }
+    let e = import_err(&[]);
+    assert!(e.contains("no graph"), "{e}");
+}
+
+#[test]
+fn two_unsupported_ops_are_listed_in_one_error() {
+    let bytes = model(
+        vec![
+            node("a", "Add", &["x", "x"], &["t"]),
+            node("weird1", "FancyOp", &["t"], &["u"]),
+            node("weird2", "OtherOp", &["u"], &["y"]),
+        ],
+        vec![],
+    );
+    let err = load_bytes(&bytes, &ImportOptions::default()).unwrap_err();
+    let Error::Unsupported(list) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        err.to_string(),
+        "the model has 2 unsupported node(s):\n  node 'weird1': op FancyOp (domain ai.onnx, opset 13)\n  node 'weird2': op OtherOp (domain ai.onnx, opset 13)"
+    );
+}
+
+#[test]
+fn a_cycle_is_reported_with_its_nodes() {
+    let bytes = model(
+        vec![
+            node("n1", "Add", &["x", "b"], &["a"]),
+            node("n2", "Add", &["a", "x"], &["b"]),
+            node("n3", "Add", &["a", "b"], &["y"]),
+        ],
+        vec![],
+    );
+    let e = import_err(&bytes);
+    assert!(
+        e.contains("the graph has a cycle through nodes n1, n2, n3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reading_an_undefined_value_names_node_and_value() {
+    let bytes = model(vec![node("adder", "Add", &["x", "ghost"], &["y"])], vec![]);
+    let e = import_err(&bytes);
+    assert!(
+        e.contains("node 'adder': reads undefined value 'ghost'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn initializer_length_disagreeing_with_dims_is_named() {
+    let w = TensorProto {
+        name: Some("w".into()),
+        dims: vec![2, 2],
+        data_type: Some(1),
+        raw_data: Some(vec![0u8; 12]),
+        ..Default::default()
+    };
+    let bytes = model(vec![node("add", "Add", &["x", "w"], &["y"])], vec![w]);
+    let e = import_err(&bytes);
+    assert!(
+        e.contains("initializer 'w': 12 bytes of float32 data do not fit shape [2, 2]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_attributes_are_reported_per_node_all_at_once() {
+    let mut c1 = node("c1", "Conv", &["x", "x"], &["t"]);
+    c1.attribute.push(compiler::onnx::AttributeProto {
+        name: Some("group".into()),
+        i: Some(0),
+        ..Default::default()
+    });
+    let mut c2 = node("c2", "Conv", &["t", "x"], &["y"]);
+    c2.attribute.push(compiler::onnx::AttributeProto {
+        name: Some("auto_pad".into()),
+        s: Some(b"SIDEWAYS".to_vec()),
+        ..Default::default()
+    });
+    let e = import_err(&model(vec![c1, c2], vec![]));
+    assert!(
+        e.contains("node 'c1' (Conv): group must be positive"),
+        "{e}"
+    );
+    assert!(
+        e.contains("node 'c2' (Conv): unknown auto_pad 'SIDEWAYS'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn conflicting_input_shape_names_both_shapes() {
+    let opts = ImportOptions {
+        input_shapes: [("x".to_string(), vec![3, 2])].into(),
+        ..Default::default()
+    };
+    let e = load_bytes(&good_model(), &opts).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "input 'x': the given shape [3, 2] conflicts with the model's declared shape [2, 2]"
+    );
+}
+
+fn bqmlc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bqmlc"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bqmlc-bad-input-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn run_rejects_wrong_rank_and_dtype_npy_naming_the_input() {
+    let m = tmp("m.onnx");
+    std::fs::write(&m, good_model()).unwrap();
+    let rank3 = tmp("rank3.npy");
+    runtime::npy::write(&rank3, &runtime::Tensor::f32(vec![1, 2, 2], vec![0.0; 4])).unwrap();
+    let out = bqmlc()
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            &format!("x={}", rank3.display()),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "input 'x': the given shape [1, 2, 2] conflicts with the model's declared shape [2, 2]"
+        ),
+        "{err}"
+    );
+
+    let ints = tmp("ints.npy");
+    runtime::npy::write(&ints, &runtime::Tensor::f64(vec![2, 2], vec![0.0; 4])).unwrap();
+    let out = bqmlc()
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            &format!("x={}", ints.display()),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("input 'x': expected float32 but got float64"),
+        "{err}"
+    );
+
+    let out = bqmlc()
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            "x=/nonexistent/file.npy",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("input 'x': cannot read /nonexistent/file.npy"),
+        "{err}"
+    );
+
+    let out = bqmlc().args(["run", m.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("input 'x': missing"), "{err}");
+}
+
+#[test]
+fn run_on_a_missing_model_names_the_file() {
+    let out = bqmlc()
+        .args(["run", "/nonexistent/model.onnx"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot read /nonexistent/model.onnx"), "{err}");
+}
