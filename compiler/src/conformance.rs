@@ -132,12 +132,67 @@ pub fn run_case(dir: &Path, backend: Backend) -> Result<f64, String> {
     Ok(max_delta)
 }
 
-/// The reference-interpreter backend.
-pub fn reference_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
-    let g = crate::import::load_file(model, &Default::default()).map_err(|e| e.to_string())?;
-    if g.inputs.len() != inputs.len() {
+/// Imports a test model for a data set whose int64 inputs are bound as constants.
+///
+/// bqmlc specialises every shape at compile time, so operands that determine shapes
+/// (Reshape's shape, ReduceMean's axes, …) must be constants. The node tests feed them
+/// as graph inputs; in the selected tests int64 data is only ever such an index operand,
+/// so each int64 input becomes an initializer holding the data set's value. Returns the
+/// graph and the remaining (runtime) inputs in graph-input order.
+pub fn load_with_index_inputs_bound(
+    model: &Path,
+    inputs: &[Tensor],
+) -> Result<(crate::Graph, Vec<Tensor>), String> {
+    let bytes =
+        std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
+    let mut proto = crate::import::decode(&bytes).map_err(|e| e.to_string())?;
+    let graph = proto.graph.as_mut().ok_or("the model has no graph")?;
+    let initialized: Vec<String> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    let declared: Vec<String> = graph
+        .input
+        .iter()
+        .map(|v| v.name().to_string())
+        .filter(|n| !initialized.contains(n))
+        .collect();
+    if declared.len() != inputs.len() {
         return Err(format!(
             "model has {} inputs, data set has {}",
+            declared.len(),
+            inputs.len()
+        ));
+    }
+    let mut runtime = Vec::new();
+    for (name, t) in declared.iter().zip(inputs) {
+        if t.dtype() == runtime::DType::I64 {
+            graph.initializer.push(TensorProto {
+                name: Some(name.clone()),
+                data_type: Some(t.dtype().onnx_code()),
+                dims: t.shape().iter().map(|&d| d as i64).collect(),
+                raw_data: Some(t.to_le_bytes()),
+                ..Default::default()
+            });
+        } else {
+            runtime.push(t.clone());
+        }
+    }
+    let opts = crate::ImportOptions {
+        base_dir: model.parent().map(Path::to_path_buf),
+        ..Default::default()
+    };
+    let g = crate::import::load_bytes(&proto.encode_to_vec(), &opts).map_err(|e| e.to_string())?;
+    Ok((g, runtime))
+}
+
+/// The reference-interpreter backend.
+pub fn reference_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    let (g, inputs) = load_with_index_inputs_bound(model, inputs)?;
+    if g.inputs.len() != inputs.len() {
+        return Err(format!(
+            "model has {} runtime inputs, data set has {}",
             g.inputs.len(),
             inputs.len()
         ));
@@ -146,7 +201,7 @@ pub fn reference_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>,
         .inputs
         .iter()
         .map(|&id| g.values[id].name.as_str())
-        .zip(inputs)
+        .zip(&inputs)
         .collect();
     crate::reference::run(&g, &named).map_err(|e| e.to_string())
 }
