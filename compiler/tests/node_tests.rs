@@ -47,3 +47,25 @@ fn node_manifests_on_reference() {
         all_failed.join("\n")
     );
 }
+
+/// ConvTranspose and Resize/Upsample tests are listed apart from the core manifests.
+/// Pins how many of them pass so that a regression fails (the full counts are checked
+/// only when `BQMLC_ONLY` does not filter the run).
+#[test]
+fn convtranspose_and_resize_manifests_on_reference() {
+    let filtered = std::env::var("BQMLC_ONLY").is_ok();
+    for (m, at_least) in [
+        ("onnx-node-tests/MANIFEST-convtranspose.txt", 11),
+        ("onnx-node-tests/MANIFEST-resize.txt", 0),
+    ] {
+        let (p, f) = run_manifest(m);
+        println!("{m}: {p} passed, {} failed", f.len());
+        if !filtered {
+            assert!(
+                p >= at_least,
+                "{m}: only {p} passed, expected at least {at_least}; failures:\n{}",
+                f.join("\n")
+            );
+        }
+    }
+}

@@ -17,6 +17,7 @@ pub mod util;
 mod binary;
 mod concat;
 mod conv;
+mod conv_transpose;
 mod flatten;
 mod gather;
 mod identity;
@@ -32,6 +33,7 @@ mod unsqueeze;
 pub use binary::{Binary, BinaryKind};
 pub use concat::Concat;
 pub use conv::Conv;
+pub use conv_transpose::ConvTranspose;
 pub use flatten::Flatten;
 pub use gather::Gather;
 pub use identity::Identity;
@@ -234,6 +236,7 @@ ops! {
     Gather(Gather),
     Pad(Pad),
     Pool(Pool),
+    ConvTranspose(ConvTranspose),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -261,6 +264,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("AveragePool", pool::parse_average),
     ("GlobalMaxPool", pool::parse_global),
     ("GlobalAveragePool", pool::parse_global),
+    ("ConvTranspose", conv_transpose::parse),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.
