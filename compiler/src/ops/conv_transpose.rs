@@ -160,7 +160,7 @@ impl ConvTranspose {
                 w.len()
             ));
         }
-        if x[1] != w[0] || x[1] % self.group != 0 {
+        if x[1] != w[0] || !x[1].is_multiple_of(self.group) {
             return Err(format!(
                 "X has {} channels but W is {w:?} with group {}: W's first dimension must equal the channels, which the group must divide",
                 x[1], self.group
