@@ -24,6 +24,7 @@ mod identity;
 mod pad;
 mod pool;
 mod reshape;
+mod resize;
 mod slice;
 mod split;
 mod squeeze;
@@ -40,6 +41,7 @@ pub use identity::Identity;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
 pub use reshape::Reshape;
+pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
 pub use slice::Slice;
 pub use split::Split;
 pub use squeeze::Squeeze;
@@ -237,6 +239,7 @@ ops! {
     Pad(Pad),
     Pool(Pool),
     ConvTranspose(ConvTranspose),
+    Resize(Resize),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -265,6 +268,8 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("GlobalMaxPool", pool::parse_global),
     ("GlobalAveragePool", pool::parse_global),
     ("ConvTranspose", conv_transpose::parse),
+    ("Resize", resize::parse),
+    ("Upsample", resize::parse_upsample),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.
