@@ -34,13 +34,21 @@ pub struct CompileArgs {
 fn print_onnx(path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let proto = compiler::import::decode(&bytes)?;
-    let g = proto.graph.ok_or_else(|| anyhow!("the model has no graph"))?;
+    let g = proto
+        .graph
+        .ok_or_else(|| anyhow!("the model has no graph"))?;
     for i in &g.input {
         println!("input {}", i.name());
     }
     println!("initializers: {}", g.initializer.len());
     for n in &g.node {
-        println!("{} = {}({})  # {}", n.output.join(", "), n.op_type(), n.input.join(", "), n.name());
+        println!(
+            "{} = {}({})  # {}",
+            n.output.join(", "),
+            n.op_type(),
+            n.input.join(", "),
+            n.name()
+        );
     }
     for o in &g.output {
         println!("output {}", o.name());
@@ -57,7 +65,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         let (n, shape) = parse_input_shape(s)?;
         opts.input_shapes.insert(n, shape);
     }
-    let mut graph = compiler::load_file(&args.model, &opts).with_context(|| args.model.display().to_string())?;
+    let mut graph = compiler::load_file(&args.model, &opts)
+        .with_context(|| args.model.display().to_string())?;
     if args.emit == Emit::Ir {
         print!("{graph}");
         return Ok(());

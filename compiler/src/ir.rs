@@ -128,7 +128,11 @@ impl std::fmt::Display for Graph {
             writeln!(f, "input {}", v(i))?;
         }
         let consts: usize = self.consts.values().map(|t| t.len()).sum();
-        writeln!(f, "constants: {} tensors, {consts} elements", self.consts.len())?;
+        writeln!(
+            f,
+            "constants: {} tensors, {consts} elements",
+            self.consts.len()
+        )?;
         for n in &self.nodes {
             let outs: Vec<String> = n.outputs.iter().map(|&o| v(o)).collect();
             let ins: Vec<String> = n
@@ -136,11 +140,20 @@ impl std::fmt::Display for Graph {
                 .iter()
                 .map(|i| match i {
                     None => "_".to_string(),
-                    Some(id) if self.consts.contains_key(id) => format!("const %{}", self.values[*id].name),
+                    Some(id) if self.consts.contains_key(id) => {
+                        format!("const %{}", self.values[*id].name)
+                    }
                     Some(id) => format!("%{}", self.values[*id].name),
                 })
                 .collect();
-            writeln!(f, "{} = {:?}({})  # {}", outs.join(", "), n.op, ins.join(", "), n.name)?;
+            writeln!(
+                f,
+                "{} = {:?}({})  # {}",
+                outs.join(", "),
+                n.op,
+                ins.join(", "),
+                n.name
+            )?;
         }
         for &o in &self.outputs {
             writeln!(f, "output {}", v(o))?;

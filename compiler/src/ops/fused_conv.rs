@@ -11,13 +11,21 @@ use super::{Conv, Fact, OpDef, OutFact};
 pub enum Activation {
     None,
     Relu,
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Sigmoid,
     /// `x * sigmoid(x)`.
     Silu,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
 }
 
 impl Activation {
@@ -75,7 +83,10 @@ impl OpDef for FusedConv {
         if self.has_residual {
             let r = fact(inputs, 3)?;
             if r.shape != out[0].shape.as_slice() || r.dtype != out[0].dtype {
-                return Err(format!("residual {:?} must match the conv output {:?}", r.shape, out[0].shape));
+                return Err(format!(
+                    "residual {:?} must match the conv output {:?}",
+                    r.shape, out[0].shape
+                ));
             }
         }
         Ok(out)

@@ -19,17 +19,30 @@ mod batchnorm;
 mod binary;
 mod cast;
 mod clip;
+mod concat;
 mod constant;
 mod conv;
+mod conv_transpose;
+mod flatten;
 mod fused_conv;
+mod gather;
 mod gemm;
 mod identity;
 mod matmul;
+mod pad;
+mod pool;
 mod prelu;
 mod reduce;
+mod reshape;
+mod resize;
 mod shape;
+mod slice;
 mod softmax;
+mod split;
+mod squeeze;
+mod transpose;
 mod unary;
+mod unsqueeze;
 mod variadic;
 
 pub use argmax::ArgMax;
@@ -37,17 +50,30 @@ pub use batchnorm::BatchNorm;
 pub use binary::{Binary, BinaryKind};
 pub use cast::Cast;
 pub use clip::Clip;
+pub use concat::Concat;
 pub use constant::Constant;
 pub use conv::Conv;
+pub use conv_transpose::ConvTranspose;
+pub use flatten::Flatten;
 pub use fused_conv::{Activation, FusedConv};
+pub use gather::Gather;
 pub use gemm::Gemm;
 pub use identity::Identity;
 pub use matmul::MatMul;
+pub use pad::{Pad, PadMode};
+pub use pool::{Pool, PoolKind};
 pub use prelu::PRelu;
 pub use reduce::{Reduce, ReduceKind};
+pub use reshape::Reshape;
+pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
 pub use shape::{Shape, Size};
+pub use slice::Slice;
 pub use softmax::Softmax;
+pub use split::Split;
+pub use squeeze::Squeeze;
+pub use transpose::Transpose;
 pub use unary::{Unary, UnaryKind};
+pub use unsqueeze::Unsqueeze;
 pub use variadic::{Variadic, VariadicKind};
 
 /// What is known about one input while inferring shapes: always its dtype and shape,
@@ -244,6 +270,19 @@ ops! {
     BatchNorm(BatchNorm),
     Gemm(Gemm),
     MatMul(MatMul),
+    Reshape(Reshape),
+    Flatten(Flatten),
+    Transpose(Transpose),
+    Squeeze(Squeeze),
+    Unsqueeze(Unsqueeze),
+    Concat(Concat),
+    Split(Split),
+    Slice(Slice),
+    Gather(Gather),
+    Pad(Pad),
+    Pool(Pool),
+    ConvTranspose(ConvTranspose),
+    Resize(Resize),
 }
 
 /// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
@@ -299,6 +338,23 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("BatchNormalization", batchnorm::parse),
     ("Gemm", gemm::parse),
     ("MatMul", matmul::parse),
+    ("Reshape", reshape::parse),
+    ("Flatten", flatten::parse),
+    ("Transpose", transpose::parse),
+    ("Squeeze", squeeze::parse),
+    ("Unsqueeze", unsqueeze::parse),
+    ("Concat", concat::parse),
+    ("Split", split::parse),
+    ("Slice", slice::parse),
+    ("Gather", gather::parse),
+    ("Pad", pad::parse),
+    ("MaxPool", pool::parse_max),
+    ("AveragePool", pool::parse_average),
+    ("GlobalMaxPool", pool::parse_global),
+    ("GlobalAveragePool", pool::parse_global),
+    ("ConvTranspose", conv_transpose::parse),
+    ("Resize", resize::parse),
+    ("Upsample", resize::parse_upsample),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.
@@ -385,7 +441,10 @@ pub fn as_activation(node: &crate::ir::Node, graph: &Graph) -> Option<Activation
             };
             let x = node.inputs.first().copied().flatten()?;
             (graph.values[x].dtype == DType::F32).then_some(())?;
-            Some(Activation::Clip { min: bound(1, f32::NEG_INFINITY)?, max: bound(2, f32::INFINITY)? })
+            Some(Activation::Clip {
+                min: bound(1, f32::NEG_INFINITY)?,
+                max: bound(2, f32::INFINITY)?,
+            })
         }
         _ => None,
     }

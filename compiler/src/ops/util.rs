@@ -1,6 +1,6 @@
 //! Helpers shared by op implementations: input access, axes, broadcasting, strides.
 
-use runtime::Tensor;
+use runtime::{Tensor, TensorData};
 
 use super::Fact;
 
@@ -144,6 +144,27 @@ mod tests {
     }
 
     #[test]
+    fn ceil_mode_drops_every_window_starting_in_the_end_padding() {
+        let w = |pads: Vec<usize>, ceil_mode| Window {
+            kernel: vec![1],
+            strides: vec![2],
+            dilations: vec![1],
+            pads,
+            auto_pad: AutoPad::NotSet,
+            ceil_mode,
+        };
+        // Starts 0, 2, 4 lie in the input; 6 and 8 would start in the 4-wide end pad.
+        assert_eq!(w(vec![0, 4], true).resolve(&[5]).unwrap().out, vec![3]);
+        assert_eq!(w(vec![0, 4], false).resolve(&[5]).unwrap().out, vec![5]);
+        // Kernel 3, stride 2, end pad 2 over 4: the ceil window at 4 starts in the pad;
+        // over 5 the window at 4 starts inside the input and stays.
+        let mut k3 = w(vec![0, 2], true);
+        k3.kernel = vec![3];
+        assert_eq!(k3.resolve(&[4]).unwrap().out, vec![2]);
+        assert_eq!(k3.resolve(&[5]).unwrap().out, vec![3]);
+    }
+
+    #[test]
     fn normalizes_axes() {
         assert_eq!(normalize_axis(-1, 4).unwrap(), 3);
         assert!(normalize_axis(4, 4).is_err());
@@ -244,7 +265,7 @@ impl Window {
             pads_end: vec![0; n],
             out: vec![0; n],
         };
-        for i in 0..n {
+        for (i, &len) in input.iter().enumerate() {
             let span = self.dilations[i] * (self.kernel[i] - 1) + 1;
             let s = self.strides[i];
             match self.auto_pad {
@@ -254,7 +275,7 @@ impl Window {
                     } else {
                         (self.pads[i], self.pads[i + n])
                     };
-                    let padded = input[i] + pb + pe;
+                    let padded = len + pb + pe;
                     if padded < span {
                         return Err(format!(
                             "window {span} is larger than the padded input {padded} on spatial axis {i}"
@@ -265,17 +286,19 @@ impl Window {
                     } else {
                         (padded - span) / s + 1
                     };
-                    // With ceil_mode, a last window starting in the end padding is dropped.
-                    if self.ceil_mode && (out - 1) * s >= input[i] + pb {
-                        out -= 1;
+                    // With ceil_mode, windows starting in the end padding are dropped: only
+                    // starts below input + pads_begin count (there may be more than one
+                    // such window when the end pad exceeds the stride).
+                    if self.ceil_mode {
+                        out = out.min((len + pb).div_ceil(s));
                     }
                     r.pads_begin[i] = pb;
                     r.pads_end[i] = pe;
                     r.out[i] = out;
                 }
                 AutoPad::SameUpper | AutoPad::SameLower => {
-                    let out = input[i].div_ceil(s);
-                    let total = ((out - 1) * s + span).saturating_sub(input[i]);
+                    let out = len.div_ceil(s);
+                    let total = ((out - 1) * s + span).saturating_sub(len);
                     let small = total / 2;
                     let (pb, pe) = if self.auto_pad == AutoPad::SameUpper {
                         (small, total - small)
@@ -313,4 +336,94 @@ pub fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
             idx[d] = 0;
         }
     }
+}
+
+/// The elements of `data` at positions `idx`, in that order, keeping the element type
+/// (shape ops move elements without looking at them, so they work for every dtype).
+pub fn take(data: &TensorData, idx: &[usize]) -> Result<TensorData, String> {
+    fn pick<T: Copy>(v: &[T], idx: &[usize]) -> Result<Vec<T>, String> {
+        idx.iter()
+            .map(|&i| {
+                v.get(i).copied().ok_or_else(|| {
+                    format!("element offset {i} is outside data of {} elements", v.len())
+                })
+            })
+            .collect()
+    }
+    Ok(match data {
+        TensorData::F32(v) => TensorData::F32(pick(v, idx)?),
+        TensorData::U8(v) => TensorData::U8(pick(v, idx)?),
+        TensorData::I32(v) => TensorData::I32(pick(v, idx)?),
+        TensorData::I64(v) => TensorData::I64(pick(v, idx)?),
+        TensorData::Bool(v) => TensorData::Bool(pick(v, idx)?),
+        TensorData::F64(v) => TensorData::F64(pick(v, idx)?),
+    })
+}
+
+/// The elements of all `parts` one after another; every part must have the same dtype.
+pub fn concat_data(parts: &[&TensorData]) -> Result<TensorData, String> {
+    fn join<T: Copy>(
+        parts: &[&TensorData],
+        get: impl Fn(&TensorData) -> Option<&Vec<T>>,
+    ) -> Result<Vec<T>, String> {
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend_from_slice(get(p).ok_or_else(|| {
+                format!("cannot join {} data with {}", parts[0].dtype(), p.dtype())
+            })?);
+        }
+        Ok(out)
+    }
+    let Some(first) = parts.first() else {
+        return Err("nothing to join".into());
+    };
+    Ok(match first {
+        TensorData::F32(_) => TensorData::F32(join(parts, |d| match d {
+            TensorData::F32(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::U8(_) => TensorData::U8(join(parts, |d| match d {
+            TensorData::U8(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::I32(_) => TensorData::I32(join(parts, |d| match d {
+            TensorData::I32(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::I64(_) => TensorData::I64(join(parts, |d| match d {
+            TensorData::I64(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::Bool(_) => TensorData::Bool(join(parts, |d| match d {
+            TensorData::Bool(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::F64(_) => TensorData::F64(join(parts, |d| match d {
+            TensorData::F64(v) => Some(v),
+            _ => None,
+        })?),
+    })
+}
+
+/// A tensor of `shape` whose elements are `src`'s at the row-major offsets `idx`.
+pub fn gather_tensor(src: &Tensor, shape: Vec<usize>, idx: &[usize]) -> Result<Tensor, String> {
+    Tensor::new(shape, take(src.data(), idx)?)
+}
+
+/// The integer values of an index-like constant (int64 or int32), named `what` in errors.
+pub fn int_values(t: &Tensor, what: &str) -> Result<Vec<i64>, String> {
+    t.to_i64_vec().map_err(|e| format!("{what}: {e}"))
+}
+
+/// The row-major offset of multi-index `idx` for `strides`.
+pub fn offset(idx: &[usize], strides: &[usize]) -> usize {
+    idx.iter().zip(strides).map(|(i, s)| i * s).sum()
+}
+
+/// Product of dimensions, with an error instead of overflow.
+pub fn checked_numel(shape: &[usize]) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} has too many elements"))
 }

@@ -11,7 +11,11 @@ pub fn fold_constants(graph: &mut Graph) -> Result<bool, String> {
     let mut i = 0;
     while i < graph.nodes.len() {
         let node = &graph.nodes[i];
-        let all_const = node.inputs.iter().flatten().all(|id| graph.consts.contains_key(id));
+        let all_const = node
+            .inputs
+            .iter()
+            .flatten()
+            .all(|id| graph.consts.contains_key(id));
         // Shape needs no input value at all: its output follows from the input's shape.
         let shape_only = node.op.op_type() == "Shape";
         if !(all_const || shape_only) {

@@ -22,8 +22,14 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<bool, String> {
         let Some(eps) = crate::ops::batchnorm_epsilon(&graph.nodes[b].op) else {
             continue;
         };
-        let Some(x) = graph.nodes[b].inputs[0] else { continue };
-        let Some(c) = graph.nodes.iter().position(|n| n.outputs.first() == Some(&x) && matches!(n.op, Op::Conv(_))) else {
+        let Some(x) = graph.nodes[b].inputs[0] else {
+            continue;
+        };
+        let Some(c) = graph
+            .nodes
+            .iter()
+            .position(|n| n.outputs.first() == Some(&x) && matches!(n.op, Op::Conv(_)))
+        else {
             continue;
         };
         if uses.get(&x).map_or(0, Vec::len) != 1 || graph.outputs.contains(&x) {
@@ -50,14 +56,24 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<bool, String> {
         let s: Vec<f32> = (0..m).map(|o| gamma[o] / (var[o] + eps).sqrt()).collect();
         let new_w: Vec<f32> = w.iter().enumerate().map(|(i, &v)| v * s[i / per]).collect();
         let old_b = const_f32(graph, bias).map_or_else(|| vec![0.0; m], <[f32]>::to_vec);
-        let new_b: Vec<f32> = (0..m).map(|o| (old_b[o] - mean[o]) * s[o] + beta[o]).collect();
+        let new_b: Vec<f32> = (0..m)
+            .map(|o| (old_b[o] - mean[o]) * s[o] + beta[o])
+            .collect();
         let w_shape = graph.values[w_id].shape.clone();
         let conv_name = conv.name.clone();
         let bn_out = bn.outputs[0];
-        let nw = graph.add_value(format!("{conv_name}:bn_weight"), runtime::DType::F32, w_shape.clone());
-        graph.consts.insert(nw, Arc::new(Tensor::f32(w_shape, new_w)));
+        let nw = graph.add_value(
+            format!("{conv_name}:bn_weight"),
+            runtime::DType::F32,
+            w_shape.clone(),
+        );
+        graph
+            .consts
+            .insert(nw, Arc::new(Tensor::f32(w_shape, new_w)));
         let nb = graph.add_value(format!("{conv_name}:bn_bias"), runtime::DType::F32, vec![m]);
-        graph.consts.insert(nb, Arc::new(Tensor::f32(vec![m], new_b)));
+        graph
+            .consts
+            .insert(nb, Arc::new(Tensor::f32(vec![m], new_b)));
         let conv = &mut graph.nodes[c];
         conv.inputs.resize(3, None);
         conv.inputs[1] = Some(nw);
@@ -72,7 +88,12 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<bool, String> {
 
 /// The conv node producing `v`, if `v`'s only consumer is node `user` and it is not a graph
 /// output (so fusing it away loses nothing).
-fn sole_conv_producer(graph: &Graph, uses: &std::collections::HashMap<ValueId, Vec<(usize, usize)>>, v: ValueId, allowed_uses: usize) -> Option<usize> {
+fn sole_conv_producer(
+    graph: &Graph,
+    uses: &std::collections::HashMap<ValueId, Vec<(usize, usize)>>,
+    v: ValueId,
+    allowed_uses: usize,
+) -> Option<usize> {
     if graph.outputs.contains(&v) || uses.get(&v).map_or(0, Vec::len) != allowed_uses {
         return None;
     }
@@ -88,7 +109,11 @@ fn sole_conv_producer(graph: &Graph, uses: &std::collections::HashMap<ValueId, V
 
 fn as_fused(node: &Node) -> FusedConv {
     match &node.op {
-        Op::Conv(c) => FusedConv { conv: c.clone(), activation: Activation::None, has_residual: false },
+        Op::Conv(c) => FusedConv {
+            conv: c.clone(),
+            activation: Activation::None,
+            has_residual: false,
+        },
         Op::FusedConv(f) => f.clone(),
         _ => unreachable!("checked by sole_conv_producer"),
     }
@@ -105,15 +130,23 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
         // Residual add.
         if node.op.op_type() == "Add" && node.inputs.len() == 2 {
             for k in 0..2 {
-                let (Some(a), Some(r)) = (node.inputs[k], node.inputs[1 - k]) else { continue };
-                let Some(c) = sole_conv_producer(graph, &uses, a, 1) else { continue };
+                let (Some(a), Some(r)) = (node.inputs[k], node.inputs[1 - k]) else {
+                    continue;
+                };
+                let Some(c) = sole_conv_producer(graph, &uses, a, 1) else {
+                    continue;
+                };
                 let f = as_fused(&graph.nodes[c]);
-                let same = graph.values[r].shape == graph.values[a].shape && !graph.consts.contains_key(&r);
+                let same = graph.values[r].shape == graph.values[a].shape
+                    && !graph.consts.contains_key(&r);
                 if f.has_residual || !same {
                     continue;
                 }
                 let mut fused = graph.nodes[c].clone();
-                fused.op = Op::FusedConv(FusedConv { has_residual: true, ..f });
+                fused.op = Op::FusedConv(FusedConv {
+                    has_residual: true,
+                    ..f
+                });
                 fused.inputs.resize(3, None);
                 fused.inputs.push(Some(r));
                 fused.outputs = graph.nodes[u].outputs.clone();
@@ -128,7 +161,10 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
             if let Some(c) = sole_conv_producer(graph, &uses, a, 1) {
                 let f = as_fused(&graph.nodes[c]);
                 let mut fused = graph.nodes[c].clone();
-                fused.op = Op::FusedConv(FusedConv { activation: act, ..f });
+                fused.op = Op::FusedConv(FusedConv {
+                    activation: act,
+                    ..f
+                });
                 fused.outputs = graph.nodes[u].outputs.clone();
                 graph.nodes[u] = fused;
                 graph.nodes.remove(c);
@@ -138,17 +174,28 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
         // SiLU: Mul(x, Sigmoid(x)) with x a conv output read by exactly these two nodes.
         if node.op.op_type() == "Mul" && node.inputs.len() == 2 {
             for k in 0..2 {
-                let (Some(x), Some(s)) = (node.inputs[k], node.inputs[1 - k]) else { continue };
-                let Some(sig) = graph.nodes.iter().position(|n| n.outputs.first() == Some(&s) && n.op.op_type() == "Sigmoid" && n.inputs[0] == Some(x)) else {
+                let (Some(x), Some(s)) = (node.inputs[k], node.inputs[1 - k]) else {
+                    continue;
+                };
+                let Some(sig) = graph.nodes.iter().position(|n| {
+                    n.outputs.first() == Some(&s)
+                        && n.op.op_type() == "Sigmoid"
+                        && n.inputs[0] == Some(x)
+                }) else {
                     continue;
                 };
                 if uses.get(&s).map_or(0, Vec::len) != 1 || graph.outputs.contains(&s) {
                     continue;
                 }
-                let Some(c) = sole_conv_producer(graph, &uses, x, 2) else { continue };
+                let Some(c) = sole_conv_producer(graph, &uses, x, 2) else {
+                    continue;
+                };
                 let f = as_fused(&graph.nodes[c]);
                 let mut fused = graph.nodes[c].clone();
-                fused.op = Op::FusedConv(FusedConv { activation: Activation::Silu, ..f });
+                fused.op = Op::FusedConv(FusedConv {
+                    activation: Activation::Silu,
+                    ..f
+                });
                 fused.outputs = graph.nodes[u].outputs.clone();
                 graph.nodes[u] = fused;
                 let (first, second) = if sig > c { (sig, c) } else { (c, sig) };

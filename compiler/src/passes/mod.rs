@@ -20,12 +20,30 @@ pub struct Pass {
 
 /// The pipeline, in order. Run to a fixpoint by [`optimize`].
 pub const PIPELINE: &[Pass] = &[
-    Pass { name: "fold-constants", run: fold::fold_constants },
-    Pass { name: "remove-identity", run: simplify::remove_identity },
-    Pass { name: "fold-batchnorm", run: fuse::fold_batchnorm },
-    Pass { name: "fuse-conv-epilogue", run: fuse::fuse_conv_epilogue },
-    Pass { name: "softmax-argmax", run: simplify::softmax_argmax },
-    Pass { name: "dead-nodes", run: simplify::dead_nodes },
+    Pass {
+        name: "fold-constants",
+        run: fold::fold_constants,
+    },
+    Pass {
+        name: "remove-identity",
+        run: simplify::remove_identity,
+    },
+    Pass {
+        name: "fold-batchnorm",
+        run: fuse::fold_batchnorm,
+    },
+    Pass {
+        name: "fuse-conv-epilogue",
+        run: fuse::fuse_conv_epilogue,
+    },
+    Pass {
+        name: "softmax-argmax",
+        run: simplify::softmax_argmax,
+    },
+    Pass {
+        name: "dead-nodes",
+        run: simplify::dead_nodes,
+    },
 ];
 
 /// Iterations of the whole pipeline before giving up on reaching a fixpoint.
@@ -37,10 +55,12 @@ pub fn optimize(graph: &mut Graph) -> Result<Vec<(&'static str, usize)>> {
     for _ in 0..MAX_ROUNDS {
         let mut changed = false;
         for (i, pass) in PIPELINE.iter().enumerate() {
-            let did = (pass.run)(graph).map_err(|m| Error::Invalid(vec![Diagnostic {
-                location: format!("pass {}", pass.name),
-                message: m,
-            }]))?;
+            let did = (pass.run)(graph).map_err(|m| {
+                Error::Invalid(vec![Diagnostic {
+                    location: format!("pass {}", pass.name),
+                    message: m,
+                }])
+            })?;
             if did {
                 fired[i].1 += 1;
                 changed = true;
@@ -72,7 +92,10 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
         let mut ok = true;
         for &i in node.inputs.iter().flatten() {
             if !defined.get(i).copied().unwrap_or(false) {
-                diags.push(Diagnostic { location: loc(), message: format!("reads '{}' before it is defined", graph.values[i].name) });
+                diags.push(Diagnostic {
+                    location: loc(),
+                    message: format!("reads '{}' before it is defined", graph.values[i].name),
+                });
                 ok = false;
             }
         }
@@ -89,14 +112,20 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
                 })
                 .collect();
             match node.op.def().infer(&facts) {
-                Err(m) => diags.push(Diagnostic { location: loc(), message: m }),
+                Err(m) => diags.push(Diagnostic {
+                    location: loc(),
+                    message: m,
+                }),
                 Ok(outs) => {
                     for (o, &id) in outs.iter().zip(&node.outputs) {
                         let v = &graph.values[id];
                         if o.dtype != v.dtype || o.shape != v.shape {
                             diags.push(Diagnostic {
                                 location: loc(),
-                                message: format!("output '{}' recorded as {} {:?} but infers as {} {:?}", v.name, v.dtype, v.shape, o.dtype, o.shape),
+                                message: format!(
+                                    "output '{}' recorded as {} {:?} but infers as {} {:?}",
+                                    v.name, v.dtype, v.shape, o.dtype, o.shape
+                                ),
                             });
                         }
                     }
@@ -109,7 +138,10 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
     }
     for &o in &graph.outputs {
         if !defined[o] {
-            diags.push(Diagnostic { location: format!("output '{}'", graph.values[o].name), message: "is never computed".into() });
+            diags.push(Diagnostic {
+                location: format!("output '{}'", graph.values[o].name),
+                message: "is never computed".into(),
+            });
         }
     }
     if diags.is_empty() {

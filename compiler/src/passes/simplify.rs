@@ -33,11 +33,15 @@ pub fn softmax_argmax(graph: &mut Graph) -> Result<bool, String> {
         let Some(axis) = crate::ops::argmax_axis(&graph.nodes[a].op) else {
             continue;
         };
-        let Some(p) = graph.nodes[a].inputs[0] else { continue };
+        let Some(p) = graph.nodes[a].inputs[0] else {
+            continue;
+        };
         let Some(s) = graph.nodes.iter().position(|n| n.outputs.contains(&p)) else {
             continue;
         };
-        let Some(soft_axis) = crate::ops::softmax_axis(&graph.nodes[s].op, graph.values[p].shape.len()) else {
+        let Some(soft_axis) =
+            crate::ops::softmax_axis(&graph.nodes[s].op, graph.values[p].shape.len())
+        else {
             continue;
         };
         let only_use = uses.get(&p).is_some_and(|u| u.len() == 1) && !graph.outputs.contains(&p);
@@ -59,7 +63,11 @@ pub fn dead_nodes(graph: &mut Graph) -> Result<bool, String> {
         let uses = consumers(graph);
         let before = graph.nodes.len();
         let outputs = graph.outputs.clone();
-        graph.nodes.retain(|n| n.outputs.iter().any(|o| uses.contains_key(o) || outputs.contains(o)));
+        graph.nodes.retain(|n| {
+            n.outputs
+                .iter()
+                .any(|o| uses.contains_key(o) || outputs.contains(o))
+        });
         if graph.nodes.len() == before {
             return Ok(changed);
         }
