@@ -15,7 +15,7 @@ pub struct CopyParams {
     pub src: *const u8,
     /// Destination origin.
     pub dst: *mut u8,
-    /// Bytes per element: 1, 2, 4 or 8.
+    /// Bytes per element, at least 1 (1, 2, 4 and 8 take typed fast paths).
     pub elem_size: usize,
     /// Number of axes used (`<= MAX_RANK`).
     pub rank: usize,
@@ -49,13 +49,13 @@ fn valid_elem_size(e: usize) -> bool {
 ///
 /// # Safety
 /// `p` points to a valid [`CopyParams`]; every element addressed through `src`/`dst` with the
-/// given shape and strides is inside its allocation; the two regions do not overlap. An invalid
-/// `elem_size` or `rank` aborts.
+/// given shape and strides is inside its allocation; the two regions do not overlap. A zero
+/// `elem_size` or a rank above `MAX_RANK` aborts.
 #[no_mangle]
 pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
     // SAFETY: the caller guarantees `p` points to a valid CopyParams.
     let p = unsafe { &*p };
-    if !valid_elem_size(p.elem_size) || p.rank > MAX_RANK {
+    if p.elem_size == 0 || p.rank > MAX_RANK {
         abort_bad_params(format_args!(
             "bqml_copy: elem_size {} rank {}",
             p.elem_size, p.rank
@@ -81,15 +81,14 @@ pub unsafe extern "C" fn bqml_fill(p: *const FillParams) {
     unsafe { fill_raw(p) }
 }
 
-/// Safe strided copy of `shape` elements from `src` to `dst` (any `Copy` type of 1, 2, 4 or 8
-/// bytes).
+/// Safe strided copy of `shape` elements from `src` to `dst` (any sized `Copy` type).
 pub fn copy<T: Copy>(
     shape: &[usize],
     src: Strided<'_, T>,
     mut dst: StridedMut<'_, T>,
 ) -> Result<(), KernelError> {
     let es = std::mem::size_of::<T>();
-    if !valid_elem_size(es) {
+    if es == 0 {
         return Err(KernelError::new(format!("copy: element size {es}")));
     }
     src.check(shape, "copy src")?;
@@ -166,7 +165,7 @@ pub(crate) unsafe fn copy_raw(p: &CopyParams) {
         return;
     };
     let es = p.elem_size;
-    if rank >= 2 {
+    if rank >= 2 && valid_elem_size(es) {
         // Blocked transpose: one axis is unit-stride in the source, another in the destination.
         let sa = (0..rank).find(|&i| strides[0][i] == 1);
         let da = (0..rank).find(|&i| strides[1][i] == 1);
@@ -191,7 +190,16 @@ pub(crate) unsafe fn copy_raw(p: &CopyParams) {
                     1 => run_typed(s, ss, d, ds, n),
                     2 => run_typed(s as *const u16, ss, d as *mut u16, ds, n),
                     4 => run_typed(s as *const u32, ss, d as *mut u32, ds, n),
-                    _ => run_typed(s as *const u64, ss, d as *mut u64, ds, n),
+                    8 => run_typed(s as *const u64, ss, d as *mut u64, ds, n),
+                    _ => {
+                        for i in 0..n as isize {
+                            std::ptr::copy_nonoverlapping(
+                                s.offset(i * ss * es as isize),
+                                d.offset(i * ds * es as isize),
+                                es,
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -410,6 +418,7 @@ mod tests {
             run_case(&c, |i| i as u16);
             run_case(&c, |i| i as f32);
             run_case(&c, |i| (i as i64).wrapping_mul(1_000_000_007));
+            run_case(&c, |i| [i as u8, (i >> 8) as u8, 3]);
         }
     }
 

@@ -359,4 +359,216 @@ mod tests {
         assert!(check_extent(12, 0, &[3, 4], &[4, 1], "x").is_ok());
         assert!(check_extent(11, 0, &[3, 4], &[4, 1], "x").is_err());
     }
+
+    /// Every `extern "C"` symbol, called the way generated code calls it, agrees with its safe
+    /// wrapper (which the per-family proptests check against the references).
+    #[test]
+    fn entry_points_match_safe_wrappers() {
+        let x: Vec<f32> = (0..24).map(|i| i as f32 * 0.37 - 4.0).collect();
+        let isa = Isa::detect();
+
+        // Transpose [2, 3, 4] -> [4, 3, 2].
+        let mut via_ffi = vec![0f32; 24];
+        let mut via_safe = vec![0f32; 24];
+        let src_strides = [1, 4, 12, 0, 0, 0];
+        let p = CopyParams {
+            src: x.as_ptr() as *const u8,
+            dst: via_ffi.as_mut_ptr() as *mut u8,
+            elem_size: 4,
+            rank: 3,
+            shape: [4, 3, 2, 1, 1, 1],
+            src_strides,
+            dst_strides: contiguous_strides(&[4, 3, 2]),
+        };
+        // SAFETY: both buffers hold the 24 addressed elements.
+        unsafe { bqml_copy(&p) };
+        copy(
+            &[4, 3, 2],
+            Strided {
+                data: &x,
+                offset: 0,
+                strides: src_strides,
+            },
+            StridedMut::contiguous(&mut via_safe, &[4, 3, 2]),
+        )
+        .unwrap();
+        assert_eq!(via_ffi, via_safe);
+        assert_eq!(via_ffi[1], x[12]);
+
+        let mut filled = [0i64; 5];
+        let p = FillParams {
+            dst: filled.as_mut_ptr() as *mut u8,
+            elem_size: 8,
+            count: 5,
+            value: (-3i64) as u64,
+        };
+        // SAFETY: 5 elements.
+        unsafe { bqml_fill(&p) };
+        assert_eq!(filled, [-3; 5]);
+
+        let mut y = vec![0f32; 24];
+        let p = UnaryParams {
+            op: UNARY_TANH,
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+            n: 24,
+            alpha: 0.0,
+            beta: 0.0,
+        };
+        // SAFETY: 24 floats each.
+        unsafe { bqml_unary(&p) };
+        let mut want = vec![0f32; 24];
+        unary(isa, UNARY_TANH, 0.0, 0.0, &x, &mut want).unwrap();
+        assert_eq!(y, want);
+
+        // [4, 6] + row vector [6].
+        let mut y = vec![0f32; 24];
+        let p = BinaryParams {
+            op: BINARY_MUL,
+            dtype: DT_F32,
+            rank: 2,
+            shape: [4, 6, 1, 1, 1, 1],
+            a: x.as_ptr() as *const u8,
+            a_strides: [6, 1, 0, 0, 0, 0],
+            b: x.as_ptr() as *const u8,
+            b_strides: [0, 1, 0, 0, 0, 0],
+            y: y.as_mut_ptr() as *mut u8,
+            y_strides: [6, 1, 0, 0, 0, 0],
+        };
+        // SAFETY: all addressed elements are inside the 24-element buffers.
+        unsafe { bqml_binary(&p) };
+        assert_eq!(y[13], x[13] * x[1]);
+
+        // Mean over axis 1 of [4, 6].
+        let mut y = vec![0f32; 4];
+        let p = ReduceParams {
+            op: REDUCE_MEAN,
+            rank: 2,
+            shape: [4, 6, 1, 1, 1, 1],
+            x: x.as_ptr(),
+            x_strides: [6, 1, 0, 0, 0, 0],
+            reduce_mask: 0b10,
+            y: y.as_mut_ptr(),
+            y_strides: [1, 0, 0, 0, 0, 0],
+        };
+        // SAFETY: in bounds.
+        unsafe { bqml_reduce(&p) };
+        let want: f32 = x[6..12].iter().sum::<f32>() / 6.0;
+        assert!((y[1] - want).abs() < 1e-5);
+
+        let mut y = vec![0f32; 24];
+        let p = SoftmaxParams {
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+            outer: 2,
+            n: 3,
+            inner: 4,
+            log: 0,
+        };
+        // SAFETY: 24 floats each.
+        unsafe { bqml_softmax(&p) };
+        let mut want = vec![0f32; 24];
+        softmax(isa, false, 2, 3, 4, &x, &mut want).unwrap();
+        assert_eq!(y, want);
+
+        let mut idx = vec![0i64; 8];
+        let p = ArgParams {
+            x: x.as_ptr(),
+            y: idx.as_mut_ptr(),
+            outer: 2,
+            n: 3,
+            inner: 4,
+            is_min: 0,
+            select_last: 0,
+        };
+        // SAFETY: 24 inputs, 8 outputs.
+        unsafe { bqml_argmax(&p) };
+        assert_eq!(idx, [2; 8]);
+
+        // MaxPool 1-D over [2 planes, 12], kernel 3 stride 3.
+        let mut y = vec![0f32; 8];
+        let mut ind = vec![0i64; 8];
+        let p = PoolNdParams {
+            kind: POOL_ND_MAX,
+            spatial: 1,
+            batch_channels: 2,
+            in_shape: [12, 1, 1],
+            out_shape: [4, 1, 1],
+            kernel: [3, 1, 1],
+            strides: [3, 1, 1],
+            dilations: [1, 1, 1],
+            pads_begin: [0; 3],
+            pads_end: [0; 3],
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+            indices: ind.as_mut_ptr(),
+        };
+        // SAFETY: sizes as documented.
+        unsafe { bqml_pool_nd(&p) };
+        assert_eq!(ind, [2, 5, 8, 11, 14, 17, 20, 23]);
+        assert_eq!(y[7], x[23]);
+
+        let mut y = vec![0f32; 8];
+        let p = PadParams {
+            mode: PAD_EDGE,
+            elem_size: 4,
+            rank: 1,
+            in_shape: [4, 1, 1, 1, 1, 1],
+            pads_begin: [2, 0, 0, 0, 0, 0],
+            out_shape: [8, 1, 1, 1, 1, 1],
+            x: x.as_ptr() as *const u8,
+            y: y.as_mut_ptr() as *mut u8,
+            value: 0,
+        };
+        // SAFETY: 4 inputs, 8 outputs.
+        unsafe { bqml_pad(&p) };
+        assert_eq!(y, [x[0], x[0], x[0], x[1], x[2], x[3], x[3], x[3]]);
+
+        let indices = [5i64, -1, 9];
+        let mut y = vec![0f32; 3];
+        let mut p = GatherParams {
+            elem_size: 4,
+            outer: 1,
+            axis_len: 24,
+            inner: 1,
+            x: x.as_ptr() as *const u8,
+            indices: indices.as_ptr(),
+            n_indices: 3,
+            y: y.as_mut_ptr() as *mut u8,
+        };
+        // SAFETY: sizes as documented.
+        assert_eq!(unsafe { bqml_gather(&p) }, GATHER_OK);
+        assert_eq!(y, [x[5], x[23], x[9]]);
+        p.axis_len = 8;
+        // SAFETY: a smaller view of the same input.
+        assert_eq!(unsafe { bqml_gather(&p) }, GATHER_INDEX_OUT_OF_RANGE);
+        assert_eq!(y, [x[5], x[7], 0.0]);
+
+        // [2, 3] · [3, 4], B broadcast over a batch of 2 A matrices from x.
+        let s = MatMulShape {
+            b_batch_stride: 0,
+            ..MatMulShape::dense(2, 3, 3, 4)
+        };
+        let mut y = vec![0f32; 24];
+        let p = MatMulParams {
+            batch: 2,
+            m: 3,
+            k: 3,
+            n: 4,
+            a: x.as_ptr(),
+            a_batch_stride: 9,
+            lda: 3,
+            b: x.as_ptr(),
+            b_batch_stride: 0,
+            ldb: 4,
+            y: y.as_mut_ptr(),
+            y_batch_stride: 12,
+            ldy: 4,
+        };
+        // SAFETY: in bounds.
+        unsafe { bqml_matmul(&p) };
+        let mut want = vec![0f32; 24];
+        matmul(isa, &s, &x, &x, &mut want).unwrap();
+        assert_eq!(y, want);
+    }
 }
