@@ -1,0 +1,485 @@
+//! Strided N-d copy (Transpose, Slice, Concat/Split, Expand, relayout) and fill.
+
+use super::{
+    abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
+};
+use crate::KernelError;
+
+/// Strided copy `dst[idx] = src[idx]` for every `idx < shape`, `#[repr(C)]`. Strides are in
+/// elements and may be negative (reversed) or 0 (broadcast reads; a 0 *destination* stride means
+/// the last write wins). `src` and `dst` must not overlap.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CopyParams {
+    /// Source origin (element with all indices 0).
+    pub src: *const u8,
+    /// Destination origin.
+    pub dst: *mut u8,
+    /// Bytes per element, at least 1 (1, 2, 4 and 8 take typed fast paths).
+    pub elem_size: usize,
+    /// Number of axes used (`<= MAX_RANK`).
+    pub rank: usize,
+    /// Extent of each axis.
+    pub shape: [usize; MAX_RANK],
+    /// Source strides in elements.
+    pub src_strides: [isize; MAX_RANK],
+    /// Destination strides in elements.
+    pub dst_strides: [isize; MAX_RANK],
+}
+
+/// Fill `count` contiguous elements with one value, `#[repr(C)]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FillParams {
+    /// First element.
+    pub dst: *mut u8,
+    /// Bytes per element: 1, 2, 4 or 8.
+    pub elem_size: usize,
+    /// Elements to write.
+    pub count: usize,
+    /// Bit pattern of the value in its low `elem_size` bytes (little-endian element).
+    pub value: u64,
+}
+
+fn valid_elem_size(e: usize) -> bool {
+    matches!(e, 1 | 2 | 4 | 8)
+}
+
+/// Strided copy entry point for generated code.
+///
+/// # Safety
+/// `p` points to a valid [`CopyParams`]; every element addressed through `src`/`dst` with the
+/// given shape and strides is inside its allocation; the two regions do not overlap. A zero
+/// `elem_size` or a rank above `MAX_RANK` aborts.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
+    // SAFETY: the caller guarantees `p` points to a valid CopyParams.
+    let p = unsafe { &*p };
+    if p.elem_size == 0 || p.rank > MAX_RANK {
+        abort_bad_params(format_args!(
+            "bqml_copy: elem_size {} rank {}",
+            p.elem_size, p.rank
+        ));
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { copy_raw(p) }
+}
+
+/// Fill entry point for generated code.
+///
+/// # Safety
+/// `p` points to a valid [`FillParams`] and `dst` has room for `count` elements. An invalid
+/// `elem_size` aborts.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_fill(p: *const FillParams) {
+    // SAFETY: the caller guarantees `p` points to a valid FillParams.
+    let p = unsafe { &*p };
+    if !valid_elem_size(p.elem_size) {
+        abort_bad_params(format_args!("bqml_fill: elem_size {}", p.elem_size));
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { fill_raw(p) }
+}
+
+/// Safe strided copy of `shape` elements from `src` to `dst` (any sized `Copy` type).
+pub fn copy<T: Copy>(
+    shape: &[usize],
+    src: Strided<'_, T>,
+    mut dst: StridedMut<'_, T>,
+) -> Result<(), KernelError> {
+    let es = std::mem::size_of::<T>();
+    if es == 0 {
+        return Err(KernelError::new(format!("copy: element size {es}")));
+    }
+    src.check(shape, "copy src")?;
+    dst.check(shape, "copy dst")?;
+    let p = CopyParams {
+        src: src.origin() as *const u8,
+        dst: dst.origin() as *mut u8,
+        elem_size: es,
+        rank: shape.len(),
+        shape: shape_array(shape),
+        src_strides: src.strides,
+        dst_strides: dst.strides,
+    };
+    // SAFETY: extents checked; `src` and `dst` are distinct borrows so they do not overlap.
+    unsafe { copy_raw(&p) };
+    Ok(())
+}
+
+/// Safe fill of all of `dst` with `value`.
+pub fn fill<T: Copy>(dst: &mut [T], value: T) -> Result<(), KernelError> {
+    let es = std::mem::size_of::<T>();
+    if !valid_elem_size(es) {
+        return Err(KernelError::new(format!("fill: element size {es}")));
+    }
+    let mut bits = [0u8; 8];
+    // SAFETY: `value` is `es <= 8` readable bytes; `bits` has room for 8.
+    unsafe {
+        std::ptr::copy_nonoverlapping(&value as *const T as *const u8, bits.as_mut_ptr(), es)
+    };
+    let p = FillParams {
+        dst: dst.as_mut_ptr() as *mut u8,
+        elem_size: es,
+        count: dst.len(),
+        value: u64::from_le_bytes(bits),
+    };
+    // SAFETY: `dst` holds `count` elements.
+    unsafe { fill_raw(&p) };
+    Ok(())
+}
+
+/// # Safety
+/// As [`bqml_fill`], with a valid `elem_size`.
+unsafe fn fill_raw(p: &FillParams) {
+    // SAFETY (all arms): `dst` holds `count` elements of `elem_size` bytes; unaligned writes are
+    // used because the buffer is only byte-aligned by contract.
+    unsafe {
+        match p.elem_size {
+            1 => std::ptr::write_bytes(p.dst, p.value as u8, p.count),
+            2 => fill_typed(p.dst as *mut u16, p.count, p.value as u16),
+            4 => fill_typed(p.dst as *mut u32, p.count, p.value as u32),
+            _ => fill_typed(p.dst as *mut u64, p.count, p.value),
+        }
+    }
+}
+
+/// # Safety
+/// `dst` has room for `n` elements of `T`.
+unsafe fn fill_typed<T: Copy>(dst: *mut T, n: usize, v: T) {
+    for i in 0..n {
+        // SAFETY: `i < n`.
+        unsafe { dst.add(i).write_unaligned(v) };
+    }
+}
+
+/// Edge of the square tiles of the blocked transpose, in elements.
+const TILE: usize = 32;
+
+/// # Safety
+/// As [`bqml_copy`], with a valid `elem_size` and `rank`.
+pub(crate) unsafe fn copy_raw(p: &CopyParams) {
+    let mut shape = p.shape;
+    let mut strides = [p.src_strides, p.dst_strides];
+    let Some(rank) = normalize(p.rank, &mut shape, &mut strides) else {
+        return;
+    };
+    let es = p.elem_size;
+    if rank >= 2 && valid_elem_size(es) {
+        // Blocked transpose: one axis is unit-stride in the source, another in the destination.
+        let sa = (0..rank).find(|&i| strides[0][i] == 1);
+        let da = (0..rank).find(|&i| strides[1][i] == 1);
+        if let (Some(sa), Some(da)) = (sa, da) {
+            if sa != da && shape[sa] >= 4 && shape[da] >= 4 {
+                // SAFETY: forwarded caller contract.
+                unsafe { transpose_blocked(p, rank, shape, strides, sa, da) };
+                return;
+            }
+        }
+    }
+    let [ss, ds] = [strides[0][rank.max(1) - 1], strides[1][rank.max(1) - 1]];
+    for_each_run(rank, &shape, &strides, |[so, dof], n| {
+        // SAFETY: every element of the run is addressed by the caller's shape/strides.
+        unsafe {
+            let s = p.src.offset(so * es as isize);
+            let d = p.dst.offset(dof * es as isize);
+            if ss == 1 && ds == 1 {
+                std::ptr::copy_nonoverlapping(s, d, n * es);
+            } else {
+                match es {
+                    1 => run_typed(s, ss, d, ds, n),
+                    2 => run_typed(s as *const u16, ss, d as *mut u16, ds, n),
+                    4 => run_typed(s as *const u32, ss, d as *mut u32, ds, n),
+                    8 => run_typed(s as *const u64, ss, d as *mut u64, ds, n),
+                    _ => {
+                        for i in 0..n as isize {
+                            std::ptr::copy_nonoverlapping(
+                                s.offset(i * ss * es as isize),
+                                d.offset(i * ds * es as isize),
+                                es,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// # Safety
+/// `n` elements at strides `ss`/`ds` from `s`/`d` are valid.
+#[inline(always)]
+unsafe fn run_typed<T: Copy>(s: *const T, ss: isize, d: *mut T, ds: isize, n: usize) {
+    for i in 0..n as isize {
+        // SAFETY: `i < n`, in bounds by the caller's contract.
+        unsafe {
+            d.offset(i * ds)
+                .write_unaligned(s.offset(i * ss).read_unaligned())
+        };
+    }
+}
+
+/// Copy with axis `sa` unit-stride in the source and `da` unit-stride in the destination, in
+/// `TILE × TILE` tiles so both sides touch whole cache lines.
+///
+/// # Safety
+/// As [`copy_raw`]; `shape`/`strides` are the normalized form of `p`'s.
+unsafe fn transpose_blocked(
+    p: &CopyParams,
+    rank: usize,
+    shape: [usize; MAX_RANK],
+    strides: [[isize; MAX_RANK]; 2],
+    sa: usize,
+    da: usize,
+) {
+    // Iterate over the other axes; the two tile axes are given length 1 there.
+    let mut outer = shape;
+    outer[sa] = 1;
+    outer[da] = 1;
+    let es = p.elem_size as isize;
+    let (n_s, n_d) = (shape[sa], shape[da]);
+    // Strides of the source along `da` and of the destination along `sa`.
+    let (s_d, d_s) = (strides[0][da], strides[1][sa]);
+    for_each_run(rank, &outer, &strides, |[so0, do0], n| {
+        // The last axis is iterated by `for_each_run` unless it is a tile axis (then n == 1).
+        let last = rank - 1;
+        for r in 0..n as isize {
+            let (so, dof) = if n > 1 {
+                (so0 + r * strides[0][last], do0 + r * strides[1][last])
+            } else {
+                (so0, do0)
+            };
+            // SAFETY: every tile element is addressed by the caller's shape/strides.
+            unsafe {
+                let s = p.src.offset(so * es);
+                let d = p.dst.offset(dof * es);
+                match p.elem_size {
+                    1 => tiles(s, s_d, d, d_s, n_s, n_d),
+                    2 => tiles(s as *const u16, s_d, d as *mut u16, d_s, n_s, n_d),
+                    4 => tiles(s as *const u32, s_d, d as *mut u32, d_s, n_s, n_d),
+                    _ => tiles(s as *const u64, s_d, d as *mut u64, d_s, n_s, n_d),
+                }
+            }
+        }
+    });
+}
+
+/// `d[i * d_s + j] = s[i + j * s_d]` for `i < n_s`, `j < n_d`, tiled.
+///
+/// # Safety
+/// All addressed elements are valid.
+#[inline(always)]
+unsafe fn tiles<T: Copy>(s: *const T, s_d: isize, d: *mut T, d_s: isize, n_s: usize, n_d: usize) {
+    for i0 in (0..n_s).step_by(TILE) {
+        for j0 in (0..n_d).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(n_s) {
+                let i = i as isize;
+                for j in j0..(j0 + TILE).min(n_d) {
+                    let j = j as isize;
+                    // SAFETY: `i < n_s`, `j < n_d`.
+                    unsafe {
+                        d.offset(i * d_s + j)
+                            .write_unaligned(s.offset(i + j * s_d).read_unaligned())
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Scalar reference: element-by-element copy over the full index space.
+pub mod reference {
+    use super::super::MAX_RANK;
+
+    /// `dst[off + Σ idx·ds] = src[off + Σ idx·ss]` for every index, row-major.
+    pub fn copy<T: Copy>(
+        shape: &[usize],
+        src: &[T],
+        src_off: usize,
+        ss: &[isize; MAX_RANK],
+        dst: &mut [T],
+        dst_off: usize,
+        ds: &[isize; MAX_RANK],
+    ) {
+        let total: usize = shape.iter().product();
+        for flat in 0..total {
+            let mut rem = flat;
+            let (mut so, mut dof) = (src_off as isize, dst_off as isize);
+            for ax in (0..shape.len()).rev() {
+                let i = (rem % shape[ax]) as isize;
+                rem /= shape[ax];
+                so += i * ss[ax];
+                dof += i * ds[ax];
+            }
+            dst[dof as usize] = src[so as usize];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::contiguous_strides;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random strided view: a permutation, some reversed axes, some broadcast source axes.
+    #[derive(Clone, Debug)]
+    struct Case {
+        shape: Vec<usize>,
+        perm: Vec<usize>,
+        reversed: Vec<bool>,
+        broadcast: Vec<bool>,
+        dst_perm: Vec<usize>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (0usize..=MAX_RANK)
+            .prop_flat_map(|r| {
+                (
+                    proptest::collection::vec(1usize..=6, r),
+                    Just((0..r).collect::<Vec<_>>()).prop_shuffle(),
+                    proptest::collection::vec(any::<bool>(), r),
+                    proptest::collection::vec(proptest::bool::weighted(0.2), r),
+                    Just((0..r).collect::<Vec<_>>()).prop_shuffle(),
+                )
+            })
+            .prop_map(|(shape, perm, reversed, broadcast, dst_perm)| Case {
+                shape,
+                perm,
+                reversed,
+                broadcast,
+                dst_perm,
+            })
+    }
+
+    /// Strides of a buffer holding `shape` in the axis order `perm` (perm[0] outermost), with
+    /// reversed axes, plus the origin offset; broadcast axes get stride 0.
+    fn layout(
+        shape: &[usize],
+        perm: &[usize],
+        reversed: &[bool],
+        broadcast: &[bool],
+    ) -> (usize, [isize; MAX_RANK], usize) {
+        let stored: Vec<usize> = perm
+            .iter()
+            .map(|&a| if broadcast[a] { 1 } else { shape[a] })
+            .collect();
+        let cs = contiguous_strides(&stored);
+        let mut strides = [0isize; MAX_RANK];
+        let mut off = 0isize;
+        for (pos, &a) in perm.iter().enumerate() {
+            if broadcast[a] {
+                continue;
+            }
+            if reversed[a] {
+                strides[a] = -cs[pos];
+                off += cs[pos] * (shape[a] as isize - 1);
+            } else {
+                strides[a] = cs[pos];
+            }
+        }
+        (off as usize, strides, stored.iter().product())
+    }
+
+    fn run_case<T: Copy + PartialEq + std::fmt::Debug>(c: &Case, make: impl Fn(usize) -> T) {
+        let r = c.shape.len();
+        let (soff, ss, slen) = layout(&c.shape, &c.perm, &c.reversed, &c.broadcast);
+        let src: Vec<T> = (0..slen).map(&make).collect();
+        let no = vec![false; r];
+        let (doff, ds, dlen) = layout(&c.shape, &c.dst_perm, &c.reversed, &no);
+        let sentinel = make(usize::MAX / 2);
+        let mut got = vec![sentinel; dlen + 3];
+        let mut want = got.clone();
+        copy(
+            &c.shape,
+            Strided {
+                data: &src,
+                offset: soff,
+                strides: ss,
+            },
+            StridedMut {
+                data: &mut got,
+                offset: doff,
+                strides: ds,
+            },
+        )
+        .unwrap();
+        reference::copy(&c.shape, &src, soff, &ss, &mut want, doff, &ds);
+        assert_eq!(got, want);
+        assert_eq!(got[dlen..], [sentinel; 3]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn copy_matches_reference_all_elem_sizes(c in case()) {
+            run_case(&c, |i| i as u8);
+            run_case(&c, |i| i as u16);
+            run_case(&c, |i| i as f32);
+            run_case(&c, |i| (i as i64).wrapping_mul(1_000_000_007));
+            run_case(&c, |i| [i as u8, (i >> 8) as u8, 3]);
+        }
+    }
+
+    #[test]
+    fn transpose_large_blocked() {
+        let (h, w) = (70, 45);
+        let src: Vec<f32> = (0..h * w).map(|i| i as f32).collect();
+        let mut dst = vec![0f32; h * w];
+        // dst[j][i] = src[i][j]
+        copy(
+            &[w, h],
+            Strided {
+                data: &src,
+                offset: 0,
+                strides: [1, w as isize, 0, 0, 0, 0],
+            },
+            StridedMut::contiguous(&mut dst, &[w, h]),
+        )
+        .unwrap();
+        for i in 0..h {
+            for j in 0..w {
+                assert_eq!(dst[j * h + i], src[i * w + j]);
+            }
+        }
+    }
+
+    #[test]
+    fn copy_rejects_out_of_bounds() {
+        let src = [0f32; 5];
+        let mut dst = [0f32; 6];
+        let e = copy(
+            &[6],
+            Strided::contiguous(&src, &[6]),
+            StridedMut::contiguous(&mut dst, &[6]),
+        );
+        assert!(e.is_err());
+        let e = copy(
+            &[3],
+            Strided {
+                data: &src,
+                offset: 1,
+                strides: [-1, 0, 0, 0, 0, 0],
+            },
+            StridedMut::contiguous(&mut dst, &[3]),
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn fill_writes_pattern() {
+        let mut a = [0u16; 7];
+        fill(&mut a, 0xBEEF).unwrap();
+        assert_eq!(a, [0xBEEF; 7]);
+        let mut b = [0f32; 5];
+        fill(&mut b, -2.5).unwrap();
+        assert_eq!(b, [-2.5; 5]);
+        let mut c = [0i64; 3];
+        fill(&mut c, -7).unwrap();
+        assert_eq!(c, [-7; 3]);
+        let mut d = [0u8; 9];
+        fill(&mut d, 0xAB).unwrap();
+        assert_eq!(d, [0xAB; 9]);
+    }
+}
