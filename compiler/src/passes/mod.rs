@@ -46,23 +46,25 @@ pub const PIPELINE: &[Pass] = &[
     },
 ];
 
-/// Iterations of the whole pipeline before giving up on reaching a fixpoint.
-const MAX_ROUNDS: usize = 16;
+/// Bound on rewrites, so a pair of passes that undo each other cannot loop forever.
+const MAX_REWRITES: usize = 100_000;
 
-/// Runs [`PIPELINE`] until no pass changes the graph; returns how often each pass fired.
+/// Runs [`PIPELINE`] to a fixpoint: each pass is applied while it changes the graph, and the
+/// whole list is repeated until a full round changes nothing. Returns how often each fired.
 pub fn optimize(graph: &mut Graph) -> Result<Vec<(&'static str, usize)>> {
     let mut fired: Vec<(&'static str, usize)> = PIPELINE.iter().map(|p| (p.name, 0)).collect();
-    for _ in 0..MAX_ROUNDS {
+    let mut total = 0;
+    loop {
         let mut changed = false;
         for (i, pass) in PIPELINE.iter().enumerate() {
-            let did = (pass.run)(graph).map_err(|m| {
+            while (pass.run)(graph).map_err(|m| {
                 Error::Invalid(vec![Diagnostic {
                     location: format!("pass {}", pass.name),
                     message: m,
                 }])
-            })?;
-            if did {
+            })? {
                 fired[i].1 += 1;
+                total += 1;
                 changed = true;
                 verify(graph).map_err(|mut d| {
                     for x in &mut d {
@@ -70,13 +72,18 @@ pub fn optimize(graph: &mut Graph) -> Result<Vec<(&'static str, usize)>> {
                     }
                     Error::Invalid(d)
                 })?;
+                if total >= MAX_REWRITES {
+                    return Err(Error::Invalid(vec![Diagnostic {
+                        location: format!("pass {}", pass.name),
+                        message: format!("no fixpoint after {MAX_REWRITES} rewrites"),
+                    }]));
+                }
             }
         }
         if !changed {
             return Ok(fired);
         }
     }
-    Ok(fired)
 }
 
 /// Checks the graph's invariants: topological order, every input defined, and every node's
