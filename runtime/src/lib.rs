@@ -2,7 +2,10 @@
 //! per-caller arena state, the worker pool and the loader for ahead-of-time artifacts.
 //! A compiled model must be runnable from `runtime` + `kernels` alone.
 
+pub mod model;
 pub mod npy;
+pub mod pool;
 pub mod tensor;
 
+pub use model::{CompiledModel, IoSpec, State};
 pub use tensor::{DType, Tensor, TensorData};

@@ -156,6 +156,30 @@ impl Tensor {
         self.data
     }
 
+    /// Raw pointer to the element storage (for generated code reading inputs in place).
+    pub fn data_ptr(&self) -> *const u8 {
+        match &self.data {
+            TensorData::F32(v) => v.as_ptr() as *const u8,
+            TensorData::U8(v) => v.as_ptr(),
+            TensorData::I32(v) => v.as_ptr() as *const u8,
+            TensorData::I64(v) => v.as_ptr() as *const u8,
+            TensorData::Bool(v) => v.as_ptr() as *const u8,
+            TensorData::F64(v) => v.as_ptr() as *const u8,
+        }
+    }
+
+    /// Raw pointer to the element storage (for generated code writing outputs in place).
+    pub fn data_mut_ptr(&mut self) -> *mut u8 {
+        match &mut self.data {
+            TensorData::F32(v) => v.as_mut_ptr() as *mut u8,
+            TensorData::U8(v) => v.as_mut_ptr(),
+            TensorData::I32(v) => v.as_mut_ptr() as *mut u8,
+            TensorData::I64(v) => v.as_mut_ptr() as *mut u8,
+            TensorData::Bool(v) => v.as_mut_ptr() as *mut u8,
+            TensorData::F64(v) => v.as_mut_ptr() as *mut u8,
+        }
+    }
+
     /// Same elements, new shape of equal element count.
     pub fn reshaped(mut self, shape: Vec<usize>) -> Result<Tensor, String> {
         let n: usize = shape.iter().product();

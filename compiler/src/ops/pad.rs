@@ -150,7 +150,7 @@ impl Pad {
         Ok(maps)
     }
 
-    fn pads_of(
+    pub fn pads_of(
         rank: usize,
         pads: &Tensor,
         axes: Option<&Tensor>,

@@ -119,7 +119,7 @@ impl ReduceKind {
 }
 
 /// The reduced-axes mask of a `rank`-D input (`None` = identity, nothing reduced).
-fn reduced_axes(
+pub fn reduced_axes(
     axes: Option<&Tensor>,
     rank: usize,
     noop_with_empty_axes: bool,

@@ -32,10 +32,10 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
 
 /// Per input axis: first index, step and element count of the slice.
 #[derive(Debug, PartialEq, Eq)]
-struct Ranges {
-    start: Vec<i64>,
-    step: Vec<i64>,
-    len: Vec<usize>,
+pub struct Ranges {
+    pub start: Vec<i64>,
+    pub step: Vec<i64>,
+    pub len: Vec<usize>,
 }
 
 fn ranges(
@@ -125,7 +125,7 @@ fn params(vals: [Option<&Tensor>; 4]) -> Result<[Option<Vec<i64>>; 4], String> {
     Ok(out)
 }
 
-fn resolve(shape: &[usize], vals: [Option<&Tensor>; 4]) -> Result<Ranges, String> {
+pub fn resolve(shape: &[usize], vals: [Option<&Tensor>; 4]) -> Result<Ranges, String> {
     let [starts, ends, axes, steps] = params(vals)?;
     ranges(
         shape,

@@ -49,7 +49,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
 
 impl Split {
     /// The axis and piece sizes for `shape` and the optional `split` sizes.
-    fn pieces(
+    pub fn pieces(
         &self,
         shape: &[usize],
         split: Option<&[i64]>,

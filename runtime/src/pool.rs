@@ -1,0 +1,190 @@
+//! A persistent worker pool that splits one layer's rows between threads. Workers block
+//! on a condition variable between jobs (no spinning), and are created once per model.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// A row-range kernel entry point: `kernel(params, start, end)`.
+pub type RowsKernel = unsafe extern "C" fn(*const u8, usize, usize);
+
+#[derive(Clone, Copy)]
+struct Job {
+    kernel: RowsKernel,
+    params: usize,
+    rows: usize,
+    parts: usize,
+}
+
+struct Shared {
+    /// (generation, job, workers still running it, shutting down)
+    state: Mutex<(u64, Option<Job>, usize, bool)>,
+    wake: Condvar,
+    done: Condvar,
+}
+
+/// `threads - 1` workers plus the calling thread.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    /// Serialises `run_rows` callers: a job occupies every worker.
+    busy: Mutex<()>,
+}
+
+fn part(rows: usize, parts: usize, i: usize) -> (usize, usize) {
+    (rows * i / parts, rows * (i + 1) / parts)
+}
+
+impl Pool {
+    /// A pool running jobs on `threads` threads in total (the caller is one of them).
+    pub fn new(threads: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new((0, None, 0, false)),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let workers = (1..threads.max(1))
+            .map(|w| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("bqmlc-worker-{w}"))
+                    .spawn(move || worker(s, w))
+                    .expect("spawn worker thread")
+            })
+            .collect();
+        Pool {
+            shared,
+            workers,
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// Total threads, the caller included.
+    pub fn threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// Runs `kernel(params, start, end)` over disjoint row ranges covering `[0, rows)`, one
+    /// per thread, and returns when all are done.
+    ///
+    /// # Safety
+    /// `kernel` must accept concurrent calls on `params` with disjoint row ranges.
+    pub unsafe fn run_rows(&self, kernel: RowsKernel, params: *const u8, rows: usize) {
+        let parts = self.threads().min(rows.max(1));
+        if parts <= 1 {
+            // SAFETY: forwarded caller contract.
+            unsafe { kernel(params, 0, rows) };
+            return;
+        }
+        let _guard = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.0 += 1;
+            st.1 = Some(Job {
+                kernel,
+                params: params as usize,
+                rows,
+                parts,
+            });
+            st.2 = parts - 1;
+            self.shared.wake.notify_all();
+        }
+        let (s, e) = part(rows, parts, 0);
+        // SAFETY: forwarded caller contract; part 0 is disjoint from the workers' parts.
+        unsafe { kernel(params, s, e) };
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.2 > 0 {
+            st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.1 = None;
+    }
+}
+
+fn worker(shared: Arc<Shared>, index: usize) {
+    let mut seen = 0u64;
+    loop {
+        let job = {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if st.3 {
+                    return;
+                }
+                if st.0 != seen {
+                    seen = st.0;
+                    if let Some(j) = st.1 {
+                        break j;
+                    }
+                }
+                st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        if index < job.parts {
+            let (s, e) = part(job.rows, job.parts, index);
+            // SAFETY: run_rows' caller guarantees disjoint ranges may run concurrently.
+            unsafe { (job.kernel)(job.params as *const u8, s, e) };
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.2 -= 1;
+            if st.2 == 0 {
+                shared.done.notify_all();
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.3 = true;
+            self.shared.wake.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Entry point for generated code: `pool` is a `*const Pool` or null (single-threaded).
+///
+/// # Safety
+/// `pool` is null or a live `Pool`; `kernel`/`params` satisfy [`Pool::run_rows`].
+#[no_mangle]
+pub unsafe extern "C" fn bqml_run_rows(pool: *const Pool, kernel: RowsKernel, params: *const u8, rows: usize) {
+    if pool.is_null() {
+        // SAFETY: forwarded caller contract.
+        unsafe { kernel(params, 0, rows) }
+    } else {
+        // SAFETY: forwarded caller contract; `pool` is live.
+        unsafe { (*pool).run_rows(kernel, params, rows) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    unsafe extern "C" fn mark(p: *const u8, s: usize, e: usize) {
+        // SAFETY: the test passes a pointer to an array of AtomicUsize of length >= e.
+        let a = unsafe { &*(p as *const [AtomicUsize; 37]) };
+        for x in &a[s..e] {
+            x.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn every_row_runs_exactly_once_across_many_jobs() {
+        let pool = Pool::new(3);
+        let cells: [AtomicUsize; 37] = std::array::from_fn(|_| AtomicUsize::new(0));
+        for _ in 0..200 {
+            // SAFETY: `mark` touches disjoint cells per range.
+            unsafe { pool.run_rows(mark, &cells as *const _ as *const u8, 37) };
+        }
+        assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 200));
+        // Fewer rows than threads still covers each row once.
+        let few: [AtomicUsize; 37] = std::array::from_fn(|_| AtomicUsize::new(0));
+        // SAFETY: as above.
+        unsafe { pool.run_rows(mark, &few as *const _ as *const u8, 1) };
+        assert_eq!(few[0].load(Ordering::Relaxed), 1);
+        assert_eq!(few[1].load(Ordering::Relaxed), 0);
+    }
+}
