@@ -11,7 +11,7 @@ const MANIFESTS: &[(&str, &str)] = &[
 ];
 
 /// Backends every case runs on.
-const BACKENDS: &[&str] = &["reference"];
+const BACKENDS: &[&str] = &["reference", "jit"];
 
 fn main() {
     let shared = std::env::var_os("BQMLC_SHARED")

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use compiler::ir::{DeclaredValue, Dim};
 use compiler::{Error, Graph, ImportOptions};
@@ -224,7 +224,29 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let named: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let outputs = match args.backend {
         Backend::Reference => compiler::reference::run(&graph, &named)?,
-        Backend::Jit => bail!("the jit backend is not available yet; use --backend reference"),
+        Backend::Jit => {
+            let model = compiler::compile(graph.clone())?;
+            let mut state = model.new_state(1);
+            let by_spec: Vec<&Tensor> = model
+                .inputs()
+                .iter()
+                .map(|spec| {
+                    named
+                        .iter()
+                        .find(|(n, _)| *n == spec.name)
+                        .map(|(_, t)| *t)
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "input '{}': missing: no value given for this input",
+                                spec.name
+                            )
+                        })
+                })
+                .collect::<Result<_>>()?;
+            model
+                .predict(&mut state, &by_spec)
+                .map_err(|e| anyhow!(e))?
+        }
     };
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use compiler::conformance::{reference_backend, run_case, shared_dir, Backend};
+use compiler::conformance::{jit_backend, reference_backend, run_case, shared_dir, Backend};
 
 fn backend(name: &str) -> Backend<'static> {
     match name {
         "reference" => &reference_backend,
+        "jit" => &jit_backend,
         other => panic!("unknown backend {other}"),
     }
 }

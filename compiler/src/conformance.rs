@@ -207,3 +207,12 @@ pub fn manifest(path: &Path) -> Result<Vec<String>, String> {
         .map(String::from)
         .collect())
 }
+
+/// The compiled (Cranelift JIT) backend: optimise, lower, generate, run on one thread.
+pub fn jit_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    let (g, inputs) = load_with_index_inputs_bound(model, inputs)?;
+    let compiled = crate::compile(g).map_err(|e| e.to_string())?;
+    let mut state = compiled.new_state(1);
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    compiled.predict(&mut state, &refs)
+}

@@ -2,12 +2,15 @@
 //! specialisation, the scalar reference interpreter (the oracle), and — as the compiler
 //! work lands — optimisation passes, memory planning and Cranelift code generation.
 
+pub mod codegen;
 pub mod conformance;
 pub mod error;
 pub mod import;
 pub mod ir;
+pub mod lower;
 pub mod ops;
 pub mod passes;
+pub mod plan;
 pub mod reference;
 
 /// Types generated from the vendored `proto/onnx.proto` (ONNX 1.22) by prost.
@@ -19,3 +22,39 @@ pub mod onnx {
 pub use error::{Error, Result};
 pub use import::{load_bytes, load_file, ImportOptions};
 pub use ir::Graph;
+
+/// Compiles a graph end to end (optimise, lower, generate) into a runnable model.
+pub fn compile(mut graph: Graph) -> Result<runtime::CompiledModel> {
+    passes::optimize(&mut graph)?;
+    let plan = lower::lower(&graph)?;
+    let generated = codegen::generate(&plan).map_err(|m| {
+        Error::Invalid(vec![error::Diagnostic {
+            location: "codegen".into(),
+            message: m,
+        }])
+    })?;
+    let mut keep = plan.keep;
+    keep.push(generated.code);
+    // Kernel params templates are read by the generated code.
+    let templates: Vec<Box<[std::mem::MaybeUninit<u64>]>> = plan
+        .steps
+        .into_iter()
+        .filter_map(|s| match s.kind {
+            plan::StepKind::Call(c) => Some(c.template),
+            _ => None,
+        })
+        .collect();
+    keep.push(Box::new(templates));
+    // SAFETY: the entry was generated from this plan: it touches only the arena of
+    // `arena_size` bytes, the spec-sized inputs/outputs and the data kept in `keep`.
+    Ok(unsafe {
+        runtime::CompiledModel::new(
+            generated.entry,
+            plan.arena_size,
+            plan.inputs,
+            plan.outputs,
+            keep,
+            plan.statuses,
+        )
+    })
+}

@@ -9,7 +9,8 @@ use crate::pool::Pool;
 use crate::tensor::{fmt_shape, DType, Tensor};
 
 /// The generated entry point: `(arena, inputs, outputs, pool) -> status` (0 = ok).
-pub type EntryFn = unsafe extern "C" fn(*mut u8, *const *const u8, *const *mut u8, *const Pool) -> u32;
+pub type EntryFn =
+    unsafe extern "C" fn(*mut u8, *const *const u8, *const *mut u8, *const Pool) -> u32;
 
 /// Name, dtype and concrete shape of a model input or output.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,7 +102,8 @@ impl CompiledModel {
 
     /// A fresh caller state running on `threads` threads.
     pub fn new_state(&self, threads: usize) -> State {
-        let layout = Layout::from_size_align(self.arena_size.max(ARENA_ALIGN), ARENA_ALIGN).expect("arena layout");
+        let layout = Layout::from_size_align(self.arena_size.max(ARENA_ALIGN), ARENA_ALIGN)
+            .expect("arena layout");
         // SAFETY: the layout has a non-zero size.
         let arena = unsafe { alloc_zeroed(layout) };
         if arena.is_null() {
@@ -118,11 +120,20 @@ impl CompiledModel {
     /// dtypes and shapes.
     pub fn predict(&self, state: &mut State, inputs: &[&Tensor]) -> Result<Vec<Tensor>, String> {
         if inputs.len() != self.inputs.len() {
-            return Err(format!("the model takes {} inputs, {} were given", self.inputs.len(), inputs.len()));
+            return Err(format!(
+                "the model takes {} inputs, {} were given",
+                self.inputs.len(),
+                inputs.len()
+            ));
         }
         for (spec, t) in self.inputs.iter().zip(inputs) {
             if t.dtype() != spec.dtype {
-                return Err(format!("input '{}': expected {} but got {}", spec.name, spec.dtype, t.dtype()));
+                return Err(format!(
+                    "input '{}': expected {} but got {}",
+                    spec.name,
+                    spec.dtype,
+                    t.dtype()
+                ));
             }
             if t.shape() != spec.shape {
                 return Err(format!(
@@ -136,15 +147,27 @@ impl CompiledModel {
         if state.layout.size() < self.arena_size {
             return Err("the state was created for another model".into());
         }
-        let mut outs: Vec<Tensor> = self.outputs.iter().map(|s| Tensor::zeros(s.dtype, s.shape.clone())).collect();
+        let mut outs: Vec<Tensor> = self
+            .outputs
+            .iter()
+            .map(|s| Tensor::zeros(s.dtype, s.shape.clone()))
+            .collect();
         let in_ptrs: Vec<*const u8> = inputs.iter().map(|t| t.data_ptr()).collect();
         let out_ptrs: Vec<*mut u8> = outs.iter_mut().map(tensor_data_ptr).collect();
-        let pool = state.pool.as_ref().map_or(std::ptr::null(), |p| p as *const Pool);
+        let pool = state
+            .pool
+            .as_ref()
+            .map_or(std::ptr::null(), |p| p as *const Pool);
         // SAFETY: inputs match the specs (checked above), outputs were allocated from the
         // specs, the arena is at least `arena_size` bytes, and `keep` is alive.
-        let status = unsafe { (self.entry)(state.arena, in_ptrs.as_ptr(), out_ptrs.as_ptr(), pool) };
+        let status =
+            unsafe { (self.entry)(state.arena, in_ptrs.as_ptr(), out_ptrs.as_ptr(), pool) };
         if status != 0 {
-            let msg = self.statuses.get(status as usize - 1).cloned().unwrap_or_else(|| format!("status {status}"));
+            let msg = self
+                .statuses
+                .get(status as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| format!("status {status}"));
             return Err(msg);
         }
         Ok(outs)

@@ -148,7 +148,12 @@ impl Drop for Pool {
 /// # Safety
 /// `pool` is null or a live `Pool`; `kernel`/`params` satisfy [`Pool::run_rows`].
 #[no_mangle]
-pub unsafe extern "C" fn bqml_run_rows(pool: *const Pool, kernel: RowsKernel, params: *const u8, rows: usize) {
+pub unsafe extern "C" fn bqml_run_rows(
+    pool: *const Pool,
+    kernel: RowsKernel,
+    params: *const u8,
+    rows: usize,
+) {
     if pool.is_null() {
         // SAFETY: forwarded caller contract.
         unsafe { kernel(params, 0, rows) }

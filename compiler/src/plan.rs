@@ -1,0 +1,306 @@
+//! The execution plan: the optimised graph lowered to a list of kernel calls over buffers
+//! with concrete strides, plus the arena layout. Codegen turns it into one native function.
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use runtime::{IoSpec, Tensor};
+
+/// Index of an arena buffer in [`Plan::buffers`].
+pub type BufId = usize;
+
+/// Where a kernel's pointer argument points, plus a byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ptr {
+    /// Inside arena buffer `BufId`.
+    Buf(BufId, isize),
+    /// Inside the caller's input `i`.
+    Input(usize, isize),
+    /// Inside the caller's output `i`.
+    Output(usize, isize),
+    /// An absolute address of data the model keeps alive (weights, constants).
+    Abs(usize),
+}
+
+/// How a kernel is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// `kernel(params)`.
+    Once,
+    /// `kernel(params) -> u32`; non-zero aborts the run with status `code`.
+    Checked { code: u32 },
+    /// `kernel(params, start, end)` over `rows` rows, split between threads.
+    Rows { rows: usize },
+}
+
+/// One call of an `extern "C"` kernel with a params struct. The struct's bytes (pointer
+/// fields null) are the template; generated code copies it to the stack and stores the
+/// pointer fields.
+pub struct KernelCall {
+    /// The kernel's exported symbol name.
+    pub symbol: &'static str,
+    /// Its address in this process.
+    pub addr: usize,
+    pub kind: CallKind,
+    /// The params struct's bytes as 8-byte words (may hold uninitialised padding).
+    pub template: Box<[MaybeUninit<u64>]>,
+    /// `(byte offset of a pointer field, where it points)`.
+    pub ptrs: Vec<(usize, Ptr)>,
+    /// Human-readable summary for `--emit=plan` and profiles.
+    pub desc: String,
+}
+
+/// An element-wise f32 loop emitted inline as Cranelift `f32x4` code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InlineOp {
+    Relu,
+    Clip { min: f32, max: f32 },
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// One step of the plan.
+pub enum StepKind {
+    Call(KernelCall),
+    /// `y[i] = op(a[i] [, b[i]])` for `i < n`, all contiguous f32.
+    Inline {
+        op: InlineOp,
+        a: Ptr,
+        b: Option<Ptr>,
+        y: Ptr,
+        n: usize,
+    },
+}
+
+/// A step with the graph node it came from and the multiply-adds it performs.
+pub struct Step {
+    pub node: String,
+    pub kind: StepKind,
+    pub macs: u64,
+}
+
+/// An arena buffer. `pinned` buffers hold a zeroed halo and are never shared.
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    pub bytes: usize,
+    pub pinned: bool,
+    pub first_use: usize,
+    pub last_use: usize,
+    /// Byte offset in the arena, set by [`Plan::assign_offsets`].
+    pub offset: usize,
+    pub label: String,
+}
+
+/// The lowered model.
+#[derive(Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub buffers: Vec<Buffer>,
+    pub arena_size: usize,
+    pub inputs: Vec<IoSpec>,
+    pub outputs: Vec<IoSpec>,
+    /// Data the steps point into (packed weights, constant tensors).
+    pub keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    /// Error texts for `CallKind::Checked` status codes (code `i + 1` is `statuses[i]`).
+    pub statuses: Vec<String>,
+}
+
+const ALIGN: usize = 64;
+
+/// The bytes of a `#[repr(C)]` params struct as 8-byte words, copied without reading them
+/// as initialised integers (padding may be uninitialised).
+pub fn template_of<T: Copy>(params: &T) -> Box<[MaybeUninit<u64>]> {
+    let size = std::mem::size_of::<T>();
+    let words = size.div_ceil(8);
+    let mut out: Box<[MaybeUninit<u64>]> = vec![MaybeUninit::zeroed(); words].into_boxed_slice();
+    // SAFETY: copies `size` bytes of `T` into a buffer of at least `size` bytes, as
+    // MaybeUninit<u8> (valid for any bytes, including padding).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            params as *const T as *const MaybeUninit<u8>,
+            out.as_mut_ptr() as *mut MaybeUninit<u8>,
+            size,
+        );
+    }
+    out
+}
+
+impl Plan {
+    /// Keeps a constant tensor alive and returns the address of its elements.
+    pub fn keep_tensor(&mut self, t: Arc<Tensor>) -> usize {
+        let addr = t.data_ptr() as usize;
+        self.keep.push(Box::new(t));
+        addr
+    }
+
+    /// A new arena buffer of `bytes` bytes.
+    pub fn new_buffer(&mut self, bytes: usize, pinned: bool, label: String) -> BufId {
+        self.buffers.push(Buffer {
+            bytes,
+            pinned,
+            first_use: usize::MAX,
+            last_use: 0,
+            offset: 0,
+            label,
+        });
+        self.buffers.len() - 1
+    }
+
+    /// Records that the step being emitted (index `steps.len()`) touches `ptr`'s buffer.
+    fn touch(&mut self, ptr: Ptr) {
+        if let Ptr::Buf(b, _) = ptr {
+            let s = self.steps.len();
+            let buf = &mut self.buffers[b];
+            buf.first_use = buf.first_use.min(s);
+            buf.last_use = buf.last_use.max(s);
+        }
+    }
+
+    /// Appends a step, recording buffer lifetimes.
+    pub fn push(&mut self, node: &str, kind: StepKind, macs: u64) {
+        match &kind {
+            StepKind::Call(c) => {
+                for &(_, p) in &c.ptrs.clone() {
+                    self.touch(p);
+                }
+            }
+            StepKind::Inline { a, b, y, .. } => {
+                let (a, b, y) = (*a, *b, *y);
+                self.touch(a);
+                if let Some(b) = b {
+                    self.touch(b);
+                }
+                self.touch(y);
+            }
+        }
+        self.steps.push(Step {
+            node: node.to_string(),
+            kind,
+            macs,
+        });
+    }
+
+    /// Assigns arena offsets: pinned buffers get their own space; the others share space
+    /// first-fit by lifetime (two buffers overlap in memory only if their step intervals
+    /// are disjoint).
+    pub fn assign_offsets(&mut self) {
+        let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, bytes, first, last)
+        let mut order: Vec<BufId> = (0..self.buffers.len())
+            .filter(|&b| self.buffers[b].first_use != usize::MAX)
+            .collect();
+        order.sort_by_key(|&b| {
+            (
+                !self.buffers[b].pinned,
+                std::cmp::Reverse(self.buffers[b].bytes),
+            )
+        });
+        let mut end = 0usize;
+        for b in order {
+            let (bytes, first, last, pinned) = {
+                let x = &self.buffers[b];
+                (
+                    x.bytes.div_ceil(ALIGN) * ALIGN,
+                    x.first_use,
+                    x.last_use,
+                    x.pinned,
+                )
+            };
+            let (first, last) = if pinned {
+                (0, usize::MAX)
+            } else {
+                (first, last)
+            };
+            let mut conflicts: Vec<(usize, usize)> = placed
+                .iter()
+                .filter(|&&(_, _, f, l)| !(l < first || last < f))
+                .map(|&(o, s, _, _)| (o, o + s))
+                .collect();
+            conflicts.sort();
+            let mut offset = 0;
+            for (s, e) in conflicts {
+                if offset + bytes <= s {
+                    break;
+                }
+                offset = offset.max(e);
+            }
+            self.buffers[b].offset = offset;
+            placed.push((offset, bytes, first, last));
+            end = end.max(offset + bytes);
+        }
+        self.arena_size = end;
+    }
+
+    /// Arena byte offset of a buffer pointer (after [`Self::assign_offsets`]).
+    pub fn buf_offset(&self, b: BufId, off: isize) -> isize {
+        self.buffers[b].offset as isize + off
+    }
+}
+
+impl std::fmt::Display for Ptr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ptr::Buf(b, o) => write!(f, "buf{b}{o:+}"),
+            Ptr::Input(i, o) => write!(f, "in{i}{o:+}"),
+            Ptr::Output(i, o) => write!(f, "out{i}{o:+}"),
+            Ptr::Abs(a) => write!(f, "const@{a:#x}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "arena: {} bytes in {} buffers",
+            self.arena_size,
+            self.buffers.len()
+        )?;
+        for (i, b) in self.buffers.iter().enumerate() {
+            if b.first_use == usize::MAX {
+                continue;
+            }
+            let life = if b.pinned {
+                "pinned (halo)".to_string()
+            } else {
+                format!("steps {}..={}", b.first_use, b.last_use)
+            };
+            writeln!(
+                f,
+                "  buf{i}: offset {:>9} size {:>9}  {life}  {}",
+                b.offset, b.bytes, b.label
+            )?;
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            match &s.kind {
+                StepKind::Call(c) => {
+                    let ptrs: Vec<String> =
+                        c.ptrs.iter().map(|(o, p)| format!("@{o}={p}")).collect();
+                    let kind = match c.kind {
+                        CallKind::Once => String::new(),
+                        CallKind::Checked { code } => format!(" checked({code})"),
+                        CallKind::Rows { rows } => format!(" rows={rows}"),
+                    };
+                    writeln!(
+                        f,
+                        "{i:>4}: {}{kind} [{}] {}  # {}",
+                        c.symbol,
+                        ptrs.join(" "),
+                        c.desc,
+                        s.node
+                    )?;
+                }
+                StepKind::Inline { op, a, b, y, n } => {
+                    let b = b.map_or(String::new(), |b| format!(", {b}"));
+                    writeln!(
+                        f,
+                        "{i:>4}: inline {op:?} n={n} ({a}{b}) -> {y}  # {}",
+                        s.node
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
