@@ -114,6 +114,12 @@ impl Translator<'_> {
             let v = self.emit_ptr(p);
             self.b.ins().stack_store(PTR, v, self.slot, off as i32);
         }
+        for &(off, p, bytes) in &c.loads {
+            let addr = self.emit_ptr(p);
+            let ty = if bytes == 8 { types::I64 } else { types::I32 };
+            let v = self.b.ins().load(ty, flags(), addr, 0);
+            self.b.ins().stack_store(PTR, v, self.slot, off as i32);
+        }
         let params = self.b.ins().stack_addr(PTR, self.slot, 0);
         let callee = self.b.ins().iconst(PTR, c.addr as i64);
         match c.kind {

@@ -125,6 +125,7 @@ macro_rules! call {
             kind: $kind,
             template: template_of(&params),
             ptrs: vec![$((offset_of!($ty, $field), $ptr)),*],
+            loads: Vec::new(),
             desc: $desc,
         };
         $plan.push($node, StepKind::Call(call), $macs);
@@ -783,26 +784,15 @@ impl<'g> Lowerer<'g> {
                     .and_then(|v| g.consts.get(&v))
                     .cloned();
                 let pads = ops::Pad::pads_of(self.shape(x).len(), &pads_t, axes_t.as_deref())?;
-                let value = match node.inputs.get(2).copied().flatten() {
-                    None => 0u64,
-                    Some(v) => {
-                        let t = g
-                            .consts
-                            .get(&v)
-                            .ok_or("Pad constant_value must be a constant")?;
-                        match t.data() {
-                            runtime::TensorData::F32(d) => {
-                                d.first().copied().unwrap_or(0.0).to_bits() as u64
-                            }
-                            runtime::TensorData::I64(d) => d.first().copied().unwrap_or(0) as u64,
-                            d => {
-                                return Err(format!(
-                                    "Pad value of type {} is not supported",
-                                    d.dtype()
-                                ))
-                            }
-                        }
-                    }
+                // The fill value is a compile-time constant, or read at run time.
+                let (value, runtime_value) = match node.inputs.get(2).copied().flatten() {
+                    None => (0u64, None),
+                    Some(v) => match g.consts.get(&v).map(|t| t.data()) {
+                        Some(runtime::TensorData::F32(d)) => (d.first().copied().unwrap_or(0.0).to_bits() as u64, None),
+                        Some(runtime::TensorData::I64(d)) => (d.first().copied().unwrap_or(0) as u64, None),
+                        Some(d) => return Err(format!("Pad value of type {} is not supported", d.dtype())),
+                        None => (0, Some(self.loc(v)?.ptr(0))),
+                    },
                 };
                 let mode = match p.mode {
                     ops::PadMode::Constant => gk::PAD_CONSTANT,
@@ -834,6 +824,10 @@ impl<'g> Lowerer<'g> {
                     format!("pad {:?}", pads),
                     [(gk::PadParams, x, lx.ptr(0)), (gk::PadParams, y, y.ptr(0))]
                 );
+                if let Some(p) = runtime_value {
+                    let step = self.plan.steps.len() - 1;
+                    self.plan.add_load(step, offset_of!(gk::PadParams, value), p, lx.elem as u8);
+                }
                 self.set(out, y);
             }
             Op::Constant(_) | Op::Shape(_) | Op::Size(_) => {

@@ -46,6 +46,9 @@ pub struct KernelCall {
     pub template: Box<[MaybeUninit<u64>]>,
     /// `(byte offset of a pointer field, where it points)`.
     pub ptrs: Vec<(usize, Ptr)>,
+    /// `(byte offset of a scalar field, where to read its value, bytes)`: fields whose value
+    /// is only known at run time (e.g. Pad's fill value given as a graph input).
+    pub loads: Vec<(usize, Ptr, u8)>,
     /// Human-readable summary for `--emit=plan` and profiles.
     pub desc: String,
 }
@@ -158,11 +161,24 @@ impl Plan {
         }
     }
 
+    /// Adds a run-time scalar field to kernel call `step`.
+    pub fn add_load(&mut self, step: usize, field: usize, ptr: Ptr, bytes: u8) {
+        if let Ptr::Buf(b, _) = ptr {
+            let buf = &mut self.buffers[b];
+            buf.first_use = buf.first_use.min(step);
+            buf.last_use = buf.last_use.max(step);
+        }
+        if let StepKind::Call(c) = &mut self.steps[step].kind {
+            c.loads.push((field, ptr, bytes));
+        }
+    }
+
     /// Appends a step, recording buffer lifetimes.
     pub fn push(&mut self, node: &str, kind: StepKind, macs: u64) {
         match &kind {
             StepKind::Call(c) => {
-                for &(_, p) in &c.ptrs.clone() {
+                let ptrs: Vec<Ptr> = c.ptrs.iter().map(|&(_, p)| p).chain(c.loads.iter().map(|&(_, p, _)| p)).collect();
+                for p in ptrs {
                     self.touch(p);
                 }
             }
