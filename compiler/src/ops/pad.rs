@@ -43,6 +43,8 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     };
     let mut legacy_value = false;
     // Before opset 11 pads and value were attributes (opset 1 spelled pads `paddings`).
+    ctx.moved_to_input("pads", 11, 1)?;
+    ctx.moved_to_input("value", 11, 2)?;
     if ctx.opset < 11 {
         let name = if ctx.opset < 2 { "paddings" } else { "pads" };
         let pads = ctx

@@ -22,7 +22,7 @@ pub struct Pool {
     pub count_include_pad: bool,
     /// MaxPool `Indices`: column-major spatial offsets instead of row-major.
     pub column_major_indices: bool,
-    /// MaxPool: the node asks for the `Indices` output.
+    /// MaxPool: the node lists the `Indices` output.
     pub indices: bool,
 }
 
@@ -38,7 +38,9 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
         window: Some(window),
         count_include_pad: false,
         column_major_indices,
-        indices: ctx.node.output.get(1).is_some_and(|o| !o.is_empty()),
+        // Produced whenever the node lists a second output, even an unnamed one, so
+        // that every declared output exists.
+        indices: ctx.node.output.len() > 1,
     }))
 }
 

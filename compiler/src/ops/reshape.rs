@@ -14,6 +14,7 @@ pub struct Reshape {
 
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     // Before opset 5 the target shape was the `shape` attribute.
+    ctx.moved_to_input("shape", 5, 1)?;
     if ctx.opset < 5 {
         let shape = ctx
             .ints("shape")?
