@@ -27,6 +27,7 @@ pub struct Pad {
     pub legacy_value: bool,
 }
 
+/// Parses Pad, promoting the pre-opset-11 `pads`/`value` attributes to inputs.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let mode = match ctx.string("mode")?.as_deref() {
         None | Some("constant") => PadMode::Constant,

@@ -26,6 +26,7 @@ pub struct Pool {
     pub indices: bool,
 }
 
+/// Parses MaxPool (window attributes and `storage_order`).
 pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
     let column_major_indices = match ctx.int_or("storage_order", 0)? {
@@ -44,6 +45,7 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
     }))
 }
 
+/// Parses AveragePool (window attributes and `count_include_pad`).
 pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
     let count_include_pad = match ctx.int_or("count_include_pad", 0)? {
@@ -64,6 +66,7 @@ pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
     }))
 }
 
+/// Parses GlobalMaxPool and GlobalAveragePool.
 pub fn parse_global(ctx: &mut ParseCtx) -> Result<Op, String> {
     let kind = match ctx.node.op_type() {
         "GlobalMaxPool" => PoolKind::Max,

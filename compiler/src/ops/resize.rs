@@ -83,6 +83,7 @@ fn parse_mode(ctx: &ParseCtx, cubic: bool) -> Result<ResizeMode, String> {
     }
 }
 
+/// Parses Resize of any opset from 10 into the newest form.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if ctx.opset < 10 {
         return Err(format!("Resize does not exist at opset {}", ctx.opset));

@@ -17,6 +17,7 @@ pub struct Split {
     pub uneven: bool,
 }
 
+/// Parses Split, promoting the pre-opset-13 `split` attribute to input 1.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let outputs = ctx.node.output.len();
     if outputs == 0 {
