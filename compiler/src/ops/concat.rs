@@ -11,6 +11,7 @@ pub struct Concat {
     pub axis: i64,
 }
 
+/// Parses Concat (`axis` is required from opset 4).
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     // `axis` became required in opset 4; before, it defaulted to 1.
     let axis = match ctx.int("axis")? {

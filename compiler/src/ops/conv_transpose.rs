@@ -28,6 +28,7 @@ struct Geometry {
     out: Vec<usize>,
 }
 
+/// Parses ConvTranspose; per-axis lists are checked against the rank in `infer`.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let list = |name: &str| -> Result<Vec<usize>, String> {
         ctx.ints(name)?

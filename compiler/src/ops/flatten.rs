@@ -12,6 +12,7 @@ pub struct Flatten {
     pub axis: i64,
 }
 
+/// Parses Flatten (`axis`, default 1; negative from opset 11).
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let axis = ctx.int_or("axis", 1)?;
     // Negative axes exist from opset 11.

@@ -11,6 +11,7 @@ pub struct Gather {
     pub axis: i64,
 }
 
+/// Parses Gather (`axis`, default 0).
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     Ok(Op::Gather(Gather {
         axis: ctx.int_or("axis", 0)?,

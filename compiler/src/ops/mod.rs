@@ -224,6 +224,17 @@ impl<'a> ParseCtx<'a> {
         self.attr(name).is_some()
     }
 
+    /// Rejects attribute `name` from opset `since` on, where it became input `index`.
+    pub fn moved_to_input(&self, name: &str, since: i64, index: usize) -> Result<(), String> {
+        if self.opset >= since && self.has_attr(name) {
+            return Err(format!(
+                "attribute '{name}' is input {index} from opset {since} (this model uses opset {})",
+                self.opset
+            ));
+        }
+        Ok(())
+    }
+
     /// Makes an attribute-form operand into constant input `index` (older opsets).
     pub fn promote(&mut self, index: usize, value: Tensor) {
         self.promoted.push((index, value));

@@ -27,6 +27,7 @@ pub struct Pad {
     pub legacy_value: bool,
 }
 
+/// Parses Pad, promoting the pre-opset-11 `pads`/`value` attributes to inputs.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let mode = match ctx.string("mode")?.as_deref() {
         None | Some("constant") => PadMode::Constant,
@@ -43,6 +44,8 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     };
     let mut legacy_value = false;
     // Before opset 11 pads and value were attributes (opset 1 spelled pads `paddings`).
+    ctx.moved_to_input("pads", 11, 1)?;
+    ctx.moved_to_input("value", 11, 2)?;
     if ctx.opset < 11 {
         let name = if ctx.opset < 2 { "paddings" } else { "pads" };
         let pads = ctx

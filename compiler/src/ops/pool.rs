@@ -22,10 +22,11 @@ pub struct Pool {
     pub count_include_pad: bool,
     /// MaxPool `Indices`: column-major spatial offsets instead of row-major.
     pub column_major_indices: bool,
-    /// MaxPool: the node asks for the `Indices` output.
+    /// MaxPool: the node lists the `Indices` output.
     pub indices: bool,
 }
 
+/// Parses MaxPool (window attributes and `storage_order`).
 pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
     let column_major_indices = match ctx.int_or("storage_order", 0)? {
@@ -38,10 +39,13 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
         window: Some(window),
         count_include_pad: false,
         column_major_indices,
-        indices: ctx.node.output.get(1).is_some_and(|o| !o.is_empty()),
+        // Produced whenever the node lists a second output, even an unnamed one, so
+        // that every declared output exists.
+        indices: ctx.node.output.len() > 1,
     }))
 }
 
+/// Parses AveragePool (window attributes and `count_include_pad`).
 pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
     let count_include_pad = match ctx.int_or("count_include_pad", 0)? {
@@ -62,6 +66,7 @@ pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
     }))
 }
 
+/// Parses GlobalMaxPool and GlobalAveragePool.
 pub fn parse_global(ctx: &mut ParseCtx) -> Result<Op, String> {
     let kind = match ctx.node.op_type() {
         "GlobalMaxPool" => PoolKind::Max,

@@ -12,8 +12,10 @@ pub struct Reshape {
     pub allowzero: bool,
 }
 
+/// Parses Reshape, promoting the pre-opset-5 `shape` attribute to input 1.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     // Before opset 5 the target shape was the `shape` attribute.
+    ctx.moved_to_input("shape", 5, 1)?;
     if ctx.opset < 5 {
         let shape = ctx
             .ints("shape")?

@@ -83,6 +83,7 @@ fn parse_mode(ctx: &ParseCtx, cubic: bool) -> Result<ResizeMode, String> {
     }
 }
 
+/// Parses Resize of any opset from 10 into the newest form.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if ctx.opset < 10 {
         return Err(format!("Resize does not exist at opset {}", ctx.opset));
@@ -261,6 +262,23 @@ impl Resize {
                 p.roi[a] = (roi[i], roi[i + n]);
             }
         }
+        let p = self.sized(shape, &axes, scales, sizes, p)?;
+        if let Some(a) = (0..r).find(|&a| shape[a] == 0 && p.out[a] > 0) {
+            return Err(format!("cannot resize the empty axis {a} to {}", p.out[a]));
+        }
+        Ok(p)
+    }
+
+    /// Fills in the output size and scale of each resized axis.
+    fn sized(
+        &self,
+        shape: &[usize],
+        axes: &[usize],
+        scales: Option<&[f64]>,
+        sizes: Option<&[i64]>,
+        mut p: Plan,
+    ) -> Result<Plan, String> {
+        let n = axes.len();
         match (scales, sizes) {
             (Some(s), None) => {
                 if s.len() != n {
@@ -294,7 +312,7 @@ impl Resize {
                     } else {
                         ratios.fold(0.0, f64::max)
                     };
-                    for &a in &axes {
+                    for &a in axes {
                         p.scales[a] = s;
                         // Round half up, as ONNX specifies.
                         p.out[a] = (s * shape[a] as f64 + 0.5).floor() as usize;
@@ -606,6 +624,21 @@ mod tests {
             .unwrap();
         assert_eq!(y[0].as_f32().unwrap(), &[5.0, 5.0, 6.0, 6.0]);
         assert!(r.eval(&[Some(&x), None, None, None]).is_err());
+        assert!(r
+            .eval(&[Some(&x), None, Some(&empty), Some(&empty)])
+            .is_err());
+    }
+
+    #[test]
+    fn empty_axes_cannot_grow() {
+        let r = resize(ResizeMode::Linear, CoordMode::HalfPixel);
+        let x = Tensor::f32(vec![1, 0], vec![]);
+        let sizes = Tensor::i64(vec![2], vec![1, 3]);
+        let e = r.eval(&[Some(&x), None, None, Some(&sizes)]).unwrap_err();
+        assert!(e.contains("empty axis 1"), "{e}");
+        let scales = Tensor::f32(vec![2], vec![2.0, 2.0]);
+        let y = r.eval(&[Some(&x), None, Some(&scales)]).unwrap();
+        assert_eq!(y[0].shape(), &[2, 0]);
     }
 
     #[test]

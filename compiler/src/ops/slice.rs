@@ -12,8 +12,12 @@ use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 #[derive(Clone, Debug)]
 pub struct Slice;
 
+/// Parses Slice, promoting the pre-opset-10 attributes to inputs 1–3.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     // Before opset 10 starts/ends/axes were attributes and steps were always 1.
+    for (name, index) in [("starts", 1), ("ends", 2), ("axes", 3)] {
+        ctx.moved_to_input(name, 10, index)?;
+    }
     if ctx.opset < 10 {
         let list = |name: &str| -> Result<Option<Tensor>, String> {
             Ok(ctx.ints(name)?.map(|v| Tensor::i64(vec![v.len()], v)))

@@ -17,12 +17,14 @@ pub struct Split {
     pub uneven: bool,
 }
 
+/// Parses Split, promoting the pre-opset-13 `split` attribute to input 1.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let outputs = ctx.node.output.len();
     if outputs == 0 {
         return Err("Split needs at least one output".into());
     }
     // Before opset 13 the sizes were the `split` attribute.
+    ctx.moved_to_input("split", 13, 1)?;
     if ctx.opset < 13 {
         if let Some(split) = ctx.ints("split")? {
             ctx.promote(1, Tensor::i64(vec![split.len()], split));
@@ -57,6 +59,9 @@ impl Split {
         let axis = normalize_axis(self.axis, shape.len())?;
         let d = shape[axis];
         let n = self.outputs;
+        if n == 0 {
+            return Err("Split needs at least one output".into());
+        }
         let sizes = match split {
             Some(s) => {
                 if s.len() != n {

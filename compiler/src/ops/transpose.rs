@@ -11,6 +11,7 @@ pub struct Transpose {
     pub perm: Option<Vec<usize>>,
 }
 
+/// Parses Transpose, checking that `perm` is a permutation.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let perm = match ctx.ints("perm")? {
         None => None,

@@ -9,8 +9,10 @@ use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 #[derive(Clone, Debug)]
 pub struct Unsqueeze;
 
+/// Parses Unsqueeze, promoting the pre-opset-13 `axes` attribute to input 1.
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     // Before opset 13 the axes were an attribute.
+    ctx.moved_to_input("axes", 13, 1)?;
     if ctx.opset < 13 {
         let axes = ctx
             .ints("axes")?

@@ -165,6 +165,24 @@ mod tests {
     }
 
     #[test]
+    fn same_padding_rejects_an_empty_axis() {
+        let w = Window {
+            kernel: vec![3],
+            strides: vec![2],
+            dilations: vec![1],
+            pads: vec![0, 0],
+            auto_pad: AutoPad::SameLower,
+            ceil_mode: false,
+        };
+        let r = w.resolve(&[5]).unwrap();
+        assert_eq!(
+            (r.out, r.pads_begin, r.pads_end),
+            (vec![3], vec![1], vec![1])
+        );
+        assert!(w.resolve(&[0]).is_err());
+    }
+
+    #[test]
     fn normalizes_axes() {
         assert_eq!(normalize_axis(-1, 4).unwrap(), 3);
         assert!(normalize_axis(4, 4).is_err());
@@ -297,6 +315,9 @@ impl Window {
                     r.out[i] = out;
                 }
                 AutoPad::SameUpper | AutoPad::SameLower => {
+                    if len == 0 {
+                        return Err(format!("spatial axis {i} is empty"));
+                    }
                     let out = len.div_ceil(s);
                     let total = ((out - 1) * s + span).saturating_sub(len);
                     let small = total / 2;
