@@ -788,9 +788,15 @@ impl<'g> Lowerer<'g> {
                 let (value, runtime_value) = match node.inputs.get(2).copied().flatten() {
                     None => (0u64, None),
                     Some(v) => match g.consts.get(&v).map(|t| t.data()) {
-                        Some(runtime::TensorData::F32(d)) => (d.first().copied().unwrap_or(0.0).to_bits() as u64, None),
-                        Some(runtime::TensorData::I64(d)) => (d.first().copied().unwrap_or(0) as u64, None),
-                        Some(d) => return Err(format!("Pad value of type {} is not supported", d.dtype())),
+                        Some(runtime::TensorData::F32(d)) => {
+                            (d.first().copied().unwrap_or(0.0).to_bits() as u64, None)
+                        }
+                        Some(runtime::TensorData::I64(d)) => {
+                            (d.first().copied().unwrap_or(0) as u64, None)
+                        }
+                        Some(d) => {
+                            return Err(format!("Pad value of type {} is not supported", d.dtype()))
+                        }
                         None => (0, Some(self.loc(v)?.ptr(0))),
                     },
                 };
@@ -826,7 +832,8 @@ impl<'g> Lowerer<'g> {
                 );
                 if let Some(p) = runtime_value {
                     let step = self.plan.steps.len() - 1;
-                    self.plan.add_load(step, offset_of!(gk::PadParams, value), p, lx.elem as u8);
+                    self.plan
+                        .add_load(step, offset_of!(gk::PadParams, value), p, lx.elem as u8);
                 }
                 self.set(out, y);
             }
@@ -1342,19 +1349,9 @@ impl<'g> Lowerer<'g> {
         let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
         let w = node.inputs.get(1).copied().flatten().ok_or("no weights")?;
         let (xs, ws) = (self.shape(x), self.shape(w));
-        let wt = g
-            .consts
-            .get(&w)
-            .ok_or("convolution weights must be constants for the compiler")?;
-        let bt = match node.inputs.get(2).copied().flatten() {
-            None => None,
-            Some(b) => Some(
-                g.consts
-                    .get(&b)
-                    .ok_or("convolution bias must be a constant for the compiler")?
-                    .clone(),
-            ),
-        };
+        let wt = g.consts.get(&w).cloned();
+        let b_id = node.inputs.get(2).copied().flatten();
+        let bt = b_id.and_then(|b| g.consts.get(&b).cloned());
         let pads = conv_pads(conv, xs, ws)?;
         let win = conv.window_for(ws)?;
         let r = win.resolve(&xs[2..])?;
@@ -1382,14 +1379,68 @@ impl<'g> Lowerer<'g> {
             kernel_w: kw,
             groups: conv.group,
         };
-        let packed = Box::new(
-            kernels::pack_conv(
-                shape,
-                wt.as_f32()?,
-                bt.as_ref().map(|b| b.as_f32()).transpose()?,
-            )
-            .map_err(|e| e.0)?,
-        );
+        // Constant weights are packed now; weights that are graph inputs are packed at run
+        // time into arena buffers of the sizes a placeholder packing gives.
+        let mut runtime_weights = None;
+        let packed = match (&wt, b_id.is_none() || bt.is_some()) {
+            (Some(wt), true) => Box::new(
+                kernels::pack_conv(
+                    shape,
+                    wt.as_f32()?,
+                    bt.as_ref().map(|b| b.as_f32()).transpose()?,
+                )
+                .map_err(|e| e.0)?,
+            ),
+            _ => {
+                let n_w: usize = ws.iter().product();
+                let zeros = vec![0.0f32; n_w.max(ws[0])];
+                let placeholder =
+                    kernels::pack_conv(shape, &zeros[..n_w], b_id.map(|_| &zeros[..ws[0]]))
+                        .map_err(|e| e.0)?;
+                let (wl, bl) = (placeholder.weights.len(), placeholder.bias.len());
+                let wbuf = self.temp(&[wl], 4, &format!("{} packed weights", node.name));
+                let bbuf = self.temp(&[bl], 4, &format!("{} packed bias", node.name));
+                let lw = self.row_major_loc(&node.name, w)?;
+                let pp = kernels::PackConvParams {
+                    in_channels: shape.in_channels,
+                    out_channels: shape.out_channels,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    groups: conv.group,
+                    weights: std::ptr::null(),
+                    bias: std::ptr::null(),
+                    out_weights: std::ptr::null_mut(),
+                    out_weights_len: wl,
+                    out_bias: std::ptr::null_mut(),
+                    out_bias_len: bl,
+                };
+                let lb = match b_id {
+                    Some(b) => Some(self.row_major_loc(&node.name, b)?),
+                    None => None,
+                };
+                call!(
+                    self.plan,
+                    &node.name,
+                    kernels::bqml_pack_conv,
+                    pp,
+                    CallKind::Once,
+                    0,
+                    format!("pack conv weights {ws:?} at run time"),
+                    [
+                        (kernels::PackConvParams, weights, lw.ptr(0)),
+                        (kernels::PackConvParams, out_weights, wbuf.ptr(0)),
+                        (kernels::PackConvParams, out_bias, bbuf.ptr(0))
+                    ]
+                );
+                if let Some(lb) = lb {
+                    let step = self.plan.steps.len() - 1;
+                    self.plan
+                        .add_ptr(step, offset_of!(kernels::PackConvParams, bias), lb.ptr(0));
+                }
+                runtime_weights = Some((wbuf.ptr(0), bbuf.ptr(0)));
+                Box::new(placeholder)
+            }
+        };
         let geo = kernels::ConvGeometry {
             out_h: oh,
             out_w: ow,
@@ -1460,6 +1511,13 @@ impl<'g> Lowerer<'g> {
                         (kernels::ConvParams, output, y.ptr(n * y.strides[0]))
                     ]
                 ),
+            }
+            if let Some((wp, bp)) = runtime_weights {
+                let step = self.plan.steps.len() - 1;
+                self.plan
+                    .add_ptr(step, offset_of!(kernels::ConvParams, weights), wp);
+                self.plan
+                    .add_ptr(step, offset_of!(kernels::ConvParams, bias), bp);
             }
         }
         self.set(out, y);
@@ -1541,36 +1599,75 @@ impl<'g> Lowerer<'g> {
         if !(1..=3).contains(&sp) {
             return Err(format!("{sp}-D pooling is not supported by the compiler"));
         }
-        let lx = self.row_major_loc(&node.name, x)?;
-        let y = self.alloc(out, false);
-        let idx = match node.outputs.get(1) {
+        // Column-major indices (storage_order=1) are the row-major indices of the input with
+        // its spatial axes reversed: pool that reversed copy, then reverse the results back.
+        let rev = pool.indices && pool.column_major_indices;
+        let flip = |v: &[usize]| -> Vec<usize> {
+            if rev {
+                v.iter().rev().copied().collect()
+            } else {
+                v.to_vec()
+            }
+        };
+        let flip_loc = |l: &Loc| -> Loc {
+            let mut st = l.strides[..2].to_vec();
+            st.extend(l.strides[2..].iter().rev());
+            l.view(l.offset, st)
+        };
+        let mut in_shape = xs[..2].to_vec();
+        in_shape.extend(flip(&xs[2..]));
+        let mut out_shape = xs[..2].to_vec();
+        out_shape.extend(flip(&r.out));
+        let lx = if rev {
+            let src = flip_loc(&self.loc(x)?);
+            let t = self.temp(
+                &in_shape,
+                4,
+                &format!("{} spatially reversed input", node.name),
+            );
+            self.copy(&node.name, &src, &t, &in_shape)?;
+            t
+        } else {
+            self.row_major_loc(&node.name, x)?
+        };
+        let y_final = self.alloc(out, false);
+        let y = if rev {
+            self.temp(&out_shape, 4, &format!("{} reversed output", node.name))
+        } else {
+            y_final.clone()
+        };
+        let idx_final = match node.outputs.get(1) {
             Some(&i) if pool.indices => {
-                if pool.column_major_indices {
-                    return Err("MaxPool storage_order=1 is not supported by the compiler".into());
-                }
                 let l = self.alloc(i, false);
                 self.set(i, l.clone());
-                Some(l)
+                Some((i, l))
             }
             _ => None,
+        };
+        let idx = match &idx_final {
+            Some(_) if rev => {
+                Some(self.temp(&out_shape, 8, &format!("{} reversed indices", node.name)))
+            }
+            Some((_, l)) => Some(l.clone()),
+            None => None,
         };
         let p = gk::PoolNdParams {
             kind,
             spatial: sp,
             batch_channels: xs[0] * xs[1],
-            in_shape: arr(&xs[2..])?,
-            out_shape: arr(&r.out)?,
-            kernel: arr(&win.kernel)?,
-            strides: arr(&win.strides)?,
-            dilations: arr(&win.dilations)?,
-            pads_begin: arr(&r.pads_begin)?,
-            pads_end: arr(&r.pads_end)?,
+            in_shape: arr(&in_shape[2..])?,
+            out_shape: arr(&out_shape[2..])?,
+            kernel: arr(&flip(&win.kernel))?,
+            strides: arr(&flip(&win.strides))?,
+            dilations: arr(&flip(&win.dilations))?,
+            pads_begin: arr(&flip(&r.pads_begin))?,
+            pads_end: arr(&flip(&r.pads_end))?,
             x: std::ptr::null(),
             y: std::ptr::null_mut(),
             indices: std::ptr::null_mut(),
         };
         let desc = format!("pool_nd kind {kind} {:?}", win.kernel);
-        match idx {
+        match &idx {
             Some(li) => call!(
                 self.plan,
                 &node.name,
@@ -1599,7 +1696,14 @@ impl<'g> Lowerer<'g> {
                 ]
             ),
         }
-        self.set(out, y);
+        if rev {
+            let ys = self.shape(out).to_vec();
+            self.copy(&node.name, &flip_loc(&y), &y_final, &ys)?;
+            if let (Some((_, li)), Some(t)) = (&idx_final, &idx) {
+                self.copy(&node.name, &flip_loc(t), li, &ys)?;
+            }
+        }
+        self.set(out, y_final);
         Ok(())
     }
 

@@ -161,6 +161,18 @@ impl Plan {
         }
     }
 
+    /// Adds a pointer field to kernel call `step`.
+    pub fn add_ptr(&mut self, step: usize, field: usize, ptr: Ptr) {
+        if let Ptr::Buf(b, _) = ptr {
+            let buf = &mut self.buffers[b];
+            buf.first_use = buf.first_use.min(step);
+            buf.last_use = buf.last_use.max(step);
+        }
+        if let StepKind::Call(c) = &mut self.steps[step].kind {
+            c.ptrs.push((field, ptr));
+        }
+    }
+
     /// Adds a run-time scalar field to kernel call `step`.
     pub fn add_load(&mut self, step: usize, field: usize, ptr: Ptr, bytes: u8) {
         if let Ptr::Buf(b, _) = ptr {
@@ -177,7 +189,12 @@ impl Plan {
     pub fn push(&mut self, node: &str, kind: StepKind, macs: u64) {
         match &kind {
             StepKind::Call(c) => {
-                let ptrs: Vec<Ptr> = c.ptrs.iter().map(|&(_, p)| p).chain(c.loads.iter().map(|&(_, p, _)| p)).collect();
+                let ptrs: Vec<Ptr> = c
+                    .ptrs
+                    .iter()
+                    .map(|&(_, p)| p)
+                    .chain(c.loads.iter().map(|&(_, p, _)| p))
+                    .collect();
                 for p in ptrs {
                     self.touch(p);
                 }

@@ -38,6 +38,7 @@ mod gemm;
 pub mod generic;
 mod isa;
 mod pack;
+mod pack_ffi;
 mod peak;
 mod pool;
 pub mod reference;
@@ -53,6 +54,7 @@ pub use isa::Isa;
 pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
+pub use pack_ffi::{bqml_pack_conv, PackConvParams};
 pub use peak::{measure_fma_peak, measure_fma_peak_with};
 pub use pool::{
     bqml_pool2d, pool2d, PoolGeometry, PoolParams, POOL_AVG_EXCLUDE_PAD, POOL_AVG_INCLUDE_PAD,

@@ -1,0 +1,65 @@
+//! Run-time weight packing, for convolutions whose weights are graph inputs rather than
+//! constants (the compiler packs constant weights once, at compile time).
+
+use crate::pack::{pack_conv, ConvShape};
+
+/// Parameters of [`bqml_pack_conv`]; the packed sizes come from packing a same-shaped
+/// placeholder at compile time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PackConvParams {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub groups: usize,
+    /// ONNX OIHW weights, `out_channels * in_channels / groups * kernel_h * kernel_w` floats.
+    pub weights: *const f32,
+    /// `out_channels` floats, or null.
+    pub bias: *const f32,
+    /// Receives the packed weights.
+    pub out_weights: *mut f32,
+    pub out_weights_len: usize,
+    /// Receives the packed bias.
+    pub out_bias: *mut f32,
+    pub out_bias_len: usize,
+}
+
+/// Packs conv weights into caller buffers.
+///
+/// # Safety
+/// `p` is valid; every pointer covers the element count its field documents. A shape
+/// that packs to other lengths than the given ones aborts (a compiler bug, never data).
+#[no_mangle]
+pub unsafe extern "C" fn bqml_pack_conv(p: *const PackConvParams) {
+    // SAFETY: the caller guarantees `p` points to a valid PackConvParams.
+    let p = unsafe { &*p };
+    let shape = ConvShape {
+        in_channels: p.in_channels,
+        out_channels: p.out_channels,
+        kernel_h: p.kernel_h,
+        kernel_w: p.kernel_w,
+        groups: p.groups,
+    };
+    let n = p.out_channels * (p.in_channels / p.groups.max(1)) * p.kernel_h * p.kernel_w;
+    // SAFETY: the caller guarantees `weights` covers `n` floats and `bias` (if not null)
+    // covers `out_channels` floats.
+    let (w, b) = unsafe {
+        (
+            std::slice::from_raw_parts(p.weights, n),
+            (!p.bias.is_null()).then(|| std::slice::from_raw_parts(p.bias, p.out_channels)),
+        )
+    };
+    let packed = match pack_conv(shape, w, b) {
+        Ok(pk) if pk.weights.len() == p.out_weights_len && pk.bias.len() == p.out_bias_len => pk,
+        _ => {
+            eprintln!("bqml kernels: run-time conv packing does not match its compile-time plan");
+            std::process::abort()
+        }
+    };
+    // SAFETY: the caller guarantees the output buffers hold the given lengths.
+    unsafe {
+        std::ptr::copy_nonoverlapping(packed.weights.as_ptr(), p.out_weights, p.out_weights_len);
+        std::ptr::copy_nonoverlapping(packed.bias.as_ptr(), p.out_bias, p.out_bias_len);
+    }
+}
