@@ -1,0 +1,177 @@
+//! Image functions behind BigQuery ML's `ML.DECODE_IMAGE`, `ML.RESIZE_IMAGE`,
+//! `ML.CONVERT_COLOR_SPACE` and `ML.CONVERT_IMAGE_TYPE`, with no SQL knowledge.
+//!
+//! Images are row-major HWC (interleaved channels), the layout of BigQuery's image
+//! struct `([H, W, C], values)`. Float images hold values in `[0, 1]`; integer images
+//! hold `u8` values (BigQuery's INT64 form, `[0, 255]`).
+//!
+//! Choices BigQuery leaves undocumented (see `SPEC-bigquery.md` §3 and `DESIGN.md`):
+//! - decode gives 3-channel RGB, `u8 / 255` or `u16 / 65535`; grey is repeated, alpha is
+//!   dropped (not composited), palettes are expanded, CMYK JPEGs are converted to RGB,
+//!   EXIF orientation is ignored;
+//! - resize is bilinear with half-pixel centres and no antialiasing (`tf.image.resize`);
+//! - colour conversions use the `tf.image.rgb_to_*` formulas (GRAYSCALE has 1 channel,
+//!   YIQ/YUV chroma can be negative);
+//! - `convert_image_type` uses `tf.image.convert_image_dtype`'s rule `trunc(x * 255.5)`.
+
+mod color;
+mod decode;
+mod error;
+mod resize;
+
+pub use color::{convert_color_space, convert_image_type, ColorSpace};
+pub use decode::{
+    decode, decode_raw, decode_resized, decode_with, DecodeLimits, DecodedImage, DecodedPixels,
+};
+pub use error::ImageError;
+pub use resize::{
+    aspect_fit_size, resize_bilinear, resize_bilinear_u8, resize_decoded, TargetSize,
+};
+
+/// Largest accepted image struct, in bytes: "The struct value must be <= 60 MB."
+pub const STRUCT_LIMIT_BYTES: u64 = 60_000_000;
+
+/// Size in bytes of BigQuery's image struct for an `h`×`w`×`c` image: three INT64
+/// dimensions plus one 8-byte value (FLOAT64 or INT64) per element. Saturates on overflow.
+pub fn struct_bytes(height: usize, width: usize, channels: usize) -> u64 {
+    (height as u64)
+        .saturating_mul(width as u64)
+        .saturating_mul(channels as u64)
+        .saturating_add(3)
+        .saturating_mul(8)
+}
+
+/// Validates a shape and data length; shared by [`Image::new`] and [`ImageU8::new`].
+fn check_shape(height: usize, width: usize, channels: usize, len: usize) -> Result<(), ImageError> {
+    if height == 0 || width == 0 || channels == 0 {
+        return Err(ImageError::InvalidImage(format!(
+            "dimensions must be positive, got [{height}, {width}, {channels}]"
+        )));
+    }
+    let expected = height
+        .checked_mul(width)
+        .and_then(|n| n.checked_mul(channels));
+    match expected {
+        Some(n) if n == len => Ok(()),
+        Some(n) => Err(ImageError::InvalidImage(format!(
+            "shape [{height}, {width}, {channels}] needs {n} values, got {len}"
+        ))),
+        None => Err(ImageError::InvalidImage(format!(
+            "shape [{height}, {width}, {channels}] overflows"
+        ))),
+    }
+}
+
+/// A float image, HWC row-major. Invariant: all dimensions ≥ 1 and
+/// `data.len() == height * width * channels`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    height: usize,
+    width: usize,
+    channels: usize,
+    data: Vec<f32>,
+}
+
+impl Image {
+    /// Builds an image, checking that the dimensions are positive and match `data`.
+    pub fn new(
+        height: usize,
+        width: usize,
+        channels: usize,
+        data: Vec<f32>,
+    ) -> Result<Self, ImageError> {
+        check_shape(height, width, channels, data.len())?;
+        Ok(Image {
+            height,
+            width,
+            channels,
+            data,
+        })
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    /// Channels per pixel (3 for RGB, 1 for GRAYSCALE).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    /// `[height, width, channels]`, the first array of BigQuery's image struct.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.height, self.width, self.channels]
+    }
+    /// The values, HWC row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+    /// Takes the values out (convert with `.into()` for an `Arc<[f32]>`).
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+}
+
+/// An integer image (BigQuery's INT64 form), HWC row-major, same invariant as [`Image`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageU8 {
+    height: usize,
+    width: usize,
+    channels: usize,
+    data: Vec<u8>,
+}
+
+impl ImageU8 {
+    /// Builds an image, checking that the dimensions are positive and match `data`.
+    pub fn new(
+        height: usize,
+        width: usize,
+        channels: usize,
+        data: Vec<u8>,
+    ) -> Result<Self, ImageError> {
+        check_shape(height, width, channels, data.len())?;
+        Ok(ImageU8 {
+            height,
+            width,
+            channels,
+            data,
+        })
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    /// Channels per pixel.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    /// `[height, width, channels]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.height, self.width, self.channels]
+    }
+    /// The values, HWC row-major.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+    /// Takes the values out.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+    /// The float form, `v / 255` (exactly what decode produces for 8-bit input).
+    pub fn to_f32(&self) -> Image {
+        Image {
+            height: self.height,
+            width: self.width,
+            channels: self.channels,
+            data: self.data.iter().map(|&v| f32::from(v) / 255.0).collect(),
+        }
+    }
+}
