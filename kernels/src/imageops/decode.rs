@@ -44,11 +44,25 @@ pub enum DecodedPixels {
 
 /// A decoded RGB image at its native sample depth, before conversion to float.
 /// Invariant: `height, width ≥ 1` and the pixel vector holds `height * width * 3` samples.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DecodedImage {
     height: usize,
     width: usize,
     pixels: DecodedPixels,
+}
+
+impl std::fmt::Debug for DecodedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let depth = match self.pixels {
+            DecodedPixels::U8(_) => 8,
+            DecodedPixels::U16(_) => 16,
+        };
+        write!(
+            f,
+            "DecodedImage({}x{}x3, {depth}-bit)",
+            self.height, self.width
+        )
+    }
 }
 
 impl DecodedImage {
@@ -162,6 +176,9 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
         other => return Err(ImageError::UnsupportedFormat(format_name(other))),
     };
 
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut codec_limits = image::Limits::default();
     codec_limits.max_alloc = Some(limits.max_alloc);
@@ -185,6 +202,28 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
     }
     let img = DynamicImage::from_decoder(decoder).map_err(|e| map_error(name, e))?;
     Ok(to_rgb(img))
+}
+
+/// Rejects a JPEG whose last scan is not followed by an end-of-image marker.
+///
+/// zune-jpeg (as configured by `image`) fills a truncated scan with grey and succeeds;
+/// libjpeg and Pillow report truncation, and so do we. `FF DA` (start of scan) and
+/// `FF D9` (end of image) cannot occur inside entropy-coded data, where every `FF` is
+/// followed by `00` or a restart marker, so the last `FF DA` starts the final scan.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
+    let find_last = |hay: &[u8], pat: [u8; 2]| hay.windows(2).rposition(|w| w == pat);
+    let complete = match find_last(bytes, [0xFF, 0xDA]) {
+        Some(sos) => bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    };
+    if complete {
+        Ok(())
+    } else {
+        Err(ImageError::Corrupt {
+            format: "JPEG",
+            message: "truncated: no end-of-image marker after the last scan".into(),
+        })
+    }
 }
 
 /// Drops alpha and repeats grey; keeps 16-bit samples.
@@ -298,6 +337,14 @@ mod tests {
         let thin = fit_struct(1, 10_000_000, STRUCT_LIMIT_BYTES).unwrap();
         assert_eq!(thin.height, 1);
         assert!(struct_bytes(1, thin.width, 3) <= STRUCT_LIMIT_BYTES);
+    }
+
+    #[test]
+    fn jpeg_completeness_check() {
+        let ok = [0xFF, 0xD8, 0xFF, 0xDA, 0, 2, 1, 0xFF, 0x00, 0xFF, 0xD9];
+        assert!(check_jpeg_complete(&ok).is_ok());
+        assert!(check_jpeg_complete(&ok[..9]).is_err());
+        assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
     }
 
     #[test]

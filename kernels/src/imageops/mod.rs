@@ -14,6 +14,8 @@
 //!   YIQ/YUV chroma can be negative);
 //! - `convert_image_type` uses `tf.image.convert_image_dtype`'s rule `trunc(x * 255.5)`.
 
+use std::fmt;
+
 mod color;
 mod decode;
 mod error;
@@ -62,9 +64,24 @@ fn check_shape(height: usize, width: usize, channels: usize, len: usize) -> Resu
     }
 }
 
+/// Shape plus the first few values; images are too big to print whole.
+fn debug_image<T: fmt::Debug>(
+    f: &mut fmt::Formatter<'_>,
+    kind: &str,
+    shape: [usize; 3],
+    data: &[T],
+) -> fmt::Result {
+    let head = &data[..data.len().min(6)];
+    write!(
+        f,
+        "{kind}({}x{}x{}, {head:?}…)",
+        shape[0], shape[1], shape[2]
+    )
+}
+
 /// A float image, HWC row-major. Invariant: all dimensions ≥ 1 and
 /// `data.len() == height * width * channels`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Image {
     height: usize,
     width: usize,
@@ -115,8 +132,20 @@ impl Image {
     }
 }
 
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_image(f, "Image", self.shape(), &self.data)
+    }
+}
+
+impl fmt::Debug for ImageU8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_image(f, "ImageU8", self.shape(), &self.data)
+    }
+}
+
 /// An integer image (BigQuery's INT64 form), HWC row-major, same invariant as [`Image`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ImageU8 {
     height: usize,
     width: usize,
