@@ -152,8 +152,8 @@ impl Sample for f32 {
     }
 }
 
-/// One output coordinate's two source neighbours and the weight of `hi`.
-/// Invariant: `lo <= hi < in_n` (times the channel stride on the x axis).
+/// One output coordinate's two source neighbours (pixel or row indices) and the
+/// weight of `hi`. Invariant: `lo <= hi < in_n`.
 #[derive(Clone, Copy)]
 struct Tap {
     lo: usize,
@@ -162,7 +162,7 @@ struct Tap {
 }
 
 /// Index/weight table for one axis, in f64 like the reference (`preprocess.py`).
-fn axis_taps(out_n: usize, in_n: usize, stride: usize) -> Vec<Tap> {
+fn axis_taps(out_n: usize, in_n: usize) -> Vec<Tap> {
     let scale = in_n as f64 / out_n as f64;
     let max = (in_n - 1) as f64;
     (0..out_n)
@@ -171,8 +171,8 @@ fn axis_taps(out_n: usize, in_n: usize, stride: usize) -> Vec<Tap> {
             let lo = src.floor() as usize;
             let hi = (lo + 1).min(in_n - 1);
             Tap {
-                lo: lo * stride,
-                hi: hi * stride,
+                lo,
+                hi,
                 frac: (src - lo as f64) as f32,
             }
         })
@@ -183,19 +183,22 @@ fn axis_taps(out_n: usize, in_n: usize, stride: usize) -> Vec<Tap> {
 #[inline]
 fn horizontal<T: Sample>(row: &[T], taps: &[Tap], c: usize, dst: &mut [f32]) {
     if c == 3 {
-        for (d, t) in dst.chunks_exact_mut(3).zip(taps) {
-            let a = &row[t.lo..t.lo + 3];
-            let b = &row[t.hi..t.hi + 3];
+        // Whole-pixel indexing: one bounds check per neighbour, channels unrolled.
+        let (px, _) = row.as_chunks::<3>();
+        let (out, _) = dst.as_chunks_mut::<3>();
+        for (d, t) in out.iter_mut().zip(taps) {
+            let (a, b) = (px[t.lo], px[t.hi]);
             for k in 0..3 {
-                let (a, b) = (a[k].to_f32(), b[k].to_f32());
-                d[k] = a + (b - a) * t.frac;
+                let a = a[k].to_f32();
+                d[k] = a + (b[k].to_f32() - a) * t.frac;
             }
         }
     } else {
         for (d, t) in dst.chunks_exact_mut(c).zip(taps) {
-            for (k, dk) in d.iter_mut().enumerate() {
-                let (a, b) = (row[t.lo + k].to_f32(), row[t.hi + k].to_f32());
-                *dk = a + (b - a) * t.frac;
+            let (a, b) = (&row[t.lo * c..][..c], &row[t.hi * c..][..c]);
+            for ((dk, a), b) in d.iter_mut().zip(a).zip(b) {
+                let a = a.to_f32();
+                *dk = a + (b.to_f32() - a) * t.frac;
             }
         }
     }
@@ -212,8 +215,8 @@ fn resize_samples<T: Sample>(
     scale: f32,
 ) -> Vec<f32> {
     debug_assert_eq!(src.len(), h * w * c);
-    let xs = axis_taps(size.width, w, c);
-    let ys = axis_taps(size.height, h, 1);
+    let xs = axis_taps(size.width, w);
+    let ys = axis_taps(size.height, h);
     let in_row = w * c;
     let out_row = size.width * c;
     let mut out = vec![0f32; size.height * out_row];
@@ -287,14 +290,14 @@ mod tests {
     #[test]
     fn taps_half_pixel_centres() {
         // 4 -> 2: sources at 0.5 and 2.5.
-        let t = axis_taps(2, 4, 1);
+        let t = axis_taps(2, 4);
         assert_eq!((t[0].lo, t[0].hi, t[0].frac), (0, 1, 0.5));
         assert_eq!((t[1].lo, t[1].hi, t[1].frac), (2, 3, 0.5));
         // 2 -> 4: -0.25 clamps to 0; 1.25 clamps to 1 (last).
-        let t = axis_taps(4, 2, 3);
-        assert_eq!((t[0].lo, t[0].hi, t[0].frac), (0, 3, 0.0));
-        assert_eq!((t[1].lo, t[1].hi, t[1].frac), (0, 3, 0.25));
-        assert_eq!((t[3].lo, t[3].hi, t[3].frac), (3, 3, 0.0));
+        let t = axis_taps(4, 2);
+        assert_eq!((t[0].lo, t[0].hi, t[0].frac), (0, 1, 0.0));
+        assert_eq!((t[1].lo, t[1].hi, t[1].frac), (0, 1, 0.25));
+        assert_eq!((t[3].lo, t[3].hi, t[3].frac), (1, 1, 0.0));
     }
 
     #[test]
