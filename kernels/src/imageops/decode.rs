@@ -210,11 +210,20 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
 /// libjpeg and Pillow report truncation, and so do we. `FF DA` (start of scan) and
 /// `FF D9` (end of image) cannot occur inside entropy-coded data, where every `FF` is
 /// followed by `00` or a restart marker, so the last `FF DA` starts the final scan.
+/// The common case, a file ending in `FF D9` with a scan near its start, is decided
+/// without scanning the entropy-coded data.
 fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
-    let find_last = |hay: &[u8], pat: [u8; 2]| hay.windows(2).rposition(|w| w == pat);
-    let complete = match find_last(bytes, [0xFF, 0xDA]) {
-        Some(sos) => bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
-        None => false,
+    const SOS: [u8; 2] = [0xFF, 0xDA];
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    let has_scan = bytes.windows(2).any(|w| w == SOS);
+    let complete = if !has_scan {
+        false
+    } else if bytes.ends_with(&EOI) {
+        true
+    } else {
+        // Trailing bytes after EOI are tolerated: look for EOI after the last scan.
+        let last_sos = bytes.windows(2).rposition(|w| w == SOS).unwrap_or(0);
+        bytes[last_sos..].windows(2).any(|w| w == EOI)
     };
     if complete {
         Ok(())
@@ -345,6 +354,10 @@ mod tests {
         assert!(check_jpeg_complete(&ok).is_ok());
         assert!(check_jpeg_complete(&ok[..9]).is_err());
         assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
+        // Trailing garbage after EOI is fine.
+        let mut tail = ok.to_vec();
+        tail.extend_from_slice(&[0, 0, 1]);
+        assert!(check_jpeg_complete(&tail).is_ok());
     }
 
     #[test]

@@ -301,6 +301,18 @@ mod tests {
     }
 
     #[test]
+    fn integer_resize_rounds_hand_checked() {
+        // 1x2 -> 1x4: sources clamp(-0.25)=0, 0.25, 0.75, clamp(1.25)=1.
+        let img = ImageU8::new(1, 2, 1, vec![0, 255]).unwrap();
+        let out = resize_bilinear_u8(&img, 1, 4, false).unwrap();
+        assert_eq!(out.data(), &[0, 64, 191, 255]);
+        // Float version of the same, 2x2 -> 1x1 averages all four.
+        let img = Image::new(2, 2, 1, vec![0.0, 0.2, 0.4, 1.0]).unwrap();
+        let out = resize_bilinear(&img, 1, 1, false).unwrap();
+        assert!((out.data()[0] - 0.4).abs() < 1e-6);
+    }
+
+    #[test]
     fn rejects_bad_targets() {
         let img = Image::new(2, 2, 3, vec![0.5; 12]).unwrap();
         assert!(matches!(
