@@ -13,6 +13,18 @@
 //! - colour conversions use the `tf.image.rgb_to_*` formulas (GRAYSCALE has 1 channel,
 //!   YIQ/YUV chroma can be negative);
 //! - `convert_image_type` uses `tf.image.convert_image_dtype`'s rule `trunc(x * 255.5)`.
+//!
+//! How the SQL layer maps onto this module (it prefixes every [`ImageError`] with the
+//! row's uri):
+//! - `ML.DECODE_IMAGE(data)` → [`decode`];
+//! - `ML.RESIZE_IMAGE` → [`resize_bilinear`] (FLOAT64 form) or [`resize_bilinear_u8`]
+//!   (INT64 form); `ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), …)` → [`decode_resized`],
+//!   the per-row fast path of `ML.PREDICT` (no full-size float copy);
+//! - `ML.CONVERT_COLOR_SPACE` → `name.parse::<ColorSpace>()` then
+//!   [`convert_color_space`] (an INT64 image goes through [`ImageU8::to_f32`] first);
+//! - `ML.CONVERT_IMAGE_TYPE` → [`convert_image_type`];
+//! - an image struct coming from SQL → [`Image::new`] / [`ImageU8::new`] plus
+//!   [`check_struct_size`] (the 60 MB input limit).
 
 use std::fmt;
 
@@ -41,6 +53,19 @@ pub fn struct_bytes(height: usize, width: usize, channels: usize) -> u64 {
         .saturating_mul(channels as u64)
         .saturating_add(3)
         .saturating_mul(8)
+}
+
+/// Errors if an `h`×`w`×`c` image struct exceeds [`STRUCT_LIMIT_BYTES`]
+/// ("The struct value must be <= 60 MB").
+pub fn check_struct_size(height: usize, width: usize, channels: usize) -> Result<(), ImageError> {
+    let bytes = struct_bytes(height, width, channels);
+    if bytes > STRUCT_LIMIT_BYTES {
+        return Err(ImageError::StructTooLarge {
+            bytes,
+            limit: STRUCT_LIMIT_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Validates a shape and data length; shared by [`Image::new`] and [`ImageU8::new`].
@@ -202,5 +227,35 @@ impl ImageU8 {
             channels: self.channels,
             data: self.data.iter().map(|&v| f32::from(v) / 255.0).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_validated() {
+        assert!(Image::new(2, 2, 3, vec![0.0; 12]).is_ok());
+        let e = Image::new(2, 2, 3, vec![0.0; 11]).unwrap_err();
+        assert!(e.to_string().contains("needs 12 values, got 11"), "{e}");
+        assert!(Image::new(0, 2, 3, vec![]).is_err());
+        assert!(ImageU8::new(usize::MAX, 2, 3, vec![]).is_err());
+        assert_eq!(
+            ImageU8::new(1, 2, 1, vec![0, 255]).unwrap().to_f32().data(),
+            &[0.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn struct_limit_is_sixty_mb_of_eight_byte_values() {
+        // 2_499_999 RGB pixels: 8 * (3 + 7_499_997) = 60_000_000 bytes exactly.
+        assert_eq!(struct_bytes(1, 2_499_999, 3), 60_000_000);
+        assert!(check_struct_size(1, 2_499_999, 3).is_ok());
+        assert!(matches!(
+            check_struct_size(1, 2_500_000, 3),
+            Err(ImageError::StructTooLarge { .. })
+        ));
+        assert!(check_struct_size(usize::MAX, usize::MAX, 3).is_err());
     }
 }

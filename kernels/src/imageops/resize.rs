@@ -7,7 +7,7 @@
 //! (two row buffers slide down the image), then rows are blended vertically.
 
 use super::decode::{DecodedImage, DecodedPixels};
-use super::{struct_bytes, Image, ImageError, ImageU8, STRUCT_LIMIT_BYTES};
+use super::{check_struct_size, Image, ImageError, ImageU8};
 
 /// An output size in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,13 +55,6 @@ fn output_size(
         usize::try_from(target_height).unwrap_or(usize::MAX),
         usize::try_from(target_width).unwrap_or(usize::MAX),
     );
-    let bytes = struct_bytes(th, tw, channels);
-    if !preserve_aspect_ratio && bytes > STRUCT_LIMIT_BYTES {
-        return Err(ImageError::StructTooLarge {
-            bytes,
-            limit: STRUCT_LIMIT_BYTES,
-        });
-    }
     let size = if preserve_aspect_ratio {
         aspect_fit_size(height, width, th, tw)
     } else {
@@ -70,13 +63,7 @@ fn output_size(
             width: tw,
         }
     };
-    let bytes = struct_bytes(size.height, size.width, channels);
-    if bytes > STRUCT_LIMIT_BYTES {
-        return Err(ImageError::StructTooLarge {
-            bytes,
-            limit: STRUCT_LIMIT_BYTES,
-        });
-    }
+    check_struct_size(size.height, size.width, channels)?;
     Ok(size)
 }
 
