@@ -35,6 +35,7 @@ mod conv;
 mod depthwise;
 mod epilogue;
 mod gemm;
+pub mod imageops;
 pub mod generic;
 mod isa;
 mod pack;
