@@ -119,17 +119,25 @@ struct Runner {
     graph: Graph,
     inputs: Vec<(String, Tensor)>,
     backend: Backend,
+    /// The compiled model, its caller state and step descriptions (jit backend).
+    jit: Option<(runtime::CompiledModel, runtime::State, Vec<compiler::StepInfo>)>,
 }
 
 impl Runner {
-    fn run_once(&self) -> Result<()> {
-        let named: Vec<(&str, &Tensor)> =
-            self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        match self.backend {
-            Backend::Reference => {
+    fn run_once(&mut self) -> Result<()> {
+        match &mut self.jit {
+            None => {
+                let named: Vec<(&str, &Tensor)> = self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
                 compiler::reference::run(&self.graph, &named)?;
             }
-            Backend::Jit => bail!("the jit backend is not available yet; use --backend reference"),
+            Some((model, state, _)) => {
+                let ins: Vec<&Tensor> = model
+                    .inputs()
+                    .iter()
+                    .map(|s| self.inputs.iter().find(|(n, _)| *n == s.name).map(|(_, t)| t).ok_or_else(|| anyhow!("input '{}': missing", s.name)))
+                    .collect::<Result<_>>()?;
+                model.predict(state, &ins).map_err(|e| anyhow!(e))?;
+            }
         }
         Ok(())
     }
@@ -138,9 +146,7 @@ impl Runner {
 fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     let mut given = Vec::new();
     for s in &args.inputs {
-        let (name, file) = s
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
+        let (name, file) = s.split_once('=').ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
         let t = read_tensor_file(Path::new(file)).map_err(|e| anyhow!("input '{name}': {e}"))?;
         given.push((name.to_string(), t));
     }
@@ -150,39 +156,33 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
         opts.input_shapes.insert(n, shape);
     }
     for (n, t) in &given {
-        opts.input_shapes
-            .entry(n.clone())
-            .or_insert_with(|| t.shape().to_vec());
+        opts.input_shapes.entry(n.clone()).or_insert_with(|| t.shape().to_vec());
     }
+    // Compile time: from the ONNX file to ready-to-run code.
     let t0 = Instant::now();
     let graph = compiler::load_file(model, &opts).with_context(|| model.display().to_string())?;
+    let jit = match args.backend {
+        Backend::Reference => None,
+        Backend::Jit => {
+            let (m, steps) = compiler::compile_with(graph.clone(), compiler::CompileOptions { profile: args.profile })?;
+            let state = m.new_state(args.threads);
+            Some((m, state, steps))
+        }
+    };
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut inputs = Vec::new();
     for (k, &id) in graph.inputs.iter().enumerate() {
         let v = &graph.values[id];
         match given.iter().find(|(n, _)| *n == v.name) {
             Some((_, t)) => inputs.push((v.name.clone(), t.clone())),
-            None if v.dtype == DType::F32 => {
-                inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64)))
-            }
-            None => bail!(
-                "input '{}': {} inputs need --input NAME=FILE",
-                v.name,
-                v.dtype
-            ),
+            None if v.dtype == DType::F32 => inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64))),
+            None => bail!("input '{}': {} inputs need --input NAME=FILE", v.name, v.dtype),
         }
     }
-    Ok((
-        Runner {
-            graph,
-            inputs,
-            backend: args.backend,
-        },
-        compile_ms,
-    ))
+    Ok((Runner { graph, inputs, backend: args.backend, jit }, compile_ms))
 }
 
-fn time_once(r: &Runner) -> Result<f64> {
+fn time_once(r: &mut Runner) -> Result<f64> {
     let t = Instant::now();
     r.run_once()?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
@@ -206,19 +206,19 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
-    let (runner, compile_ms) = prepare(args, model)?;
+    let (mut runner, compile_ms) = prepare(args, model)?;
     if args.compare_ort {
-        return compare_ort(args, model, &runner);
+        return compare_ort(args, model, &mut runner);
     }
     let flops = runner.graph.flops() as f64;
     if args.profile {
-        return profile(args, &runner);
+        return profile(args, &mut runner);
     }
     for _ in 0..args.warmup {
         runner.run_once()?;
     }
     let times: Vec<f64> = (0..args.runs.max(1))
-        .map(|_| time_once(&runner))
+        .map(|_| time_once(&mut runner))
         .collect::<Result<_>>()?;
     let s = stats(&times);
     let gflops = flops / (s.median_ms * 1e6);
@@ -298,50 +298,48 @@ fn peak(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn profile(args: &BenchArgs, r: &Runner) -> Result<()> {
-    if r.backend != Backend::Reference {
-        bail!("--profile is available for the reference backend only until the jit lands");
-    }
-    let named: Vec<(&str, &Tensor)> = r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    // Median per node over the runs.
+fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
     let runs = args.runs.max(1);
-    let mut per_node: Vec<Vec<f64>> = Vec::new();
-    let mut rows = Vec::new();
-    for _ in 0..runs {
-        let mut p = Vec::new();
-        compiler::reference::run_profiled(&r.graph, &named, Some(&mut p))?;
-        if per_node.is_empty() {
-            per_node = vec![Vec::new(); p.len()];
-            rows = p.clone();
-        }
-        for (i, t) in p.iter().enumerate() {
-            per_node[i].push(t.time.as_secs_f64() * 1e3);
-        }
+    for _ in 0..args.warmup {
+        r.run_once()?;
     }
-    let medians: Vec<f64> = per_node.iter().map(|v| stats(v).median_ms).collect();
+    // (name, op/kernel, macs) per row and per-run times in ms.
+    let (rows, per_run): (Vec<(String, String, u64)>, Vec<Vec<f64>>) = match r.backend {
+        Backend::Reference => {
+            let named: Vec<(&str, &Tensor)> = r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            let mut rows = Vec::new();
+            let mut per_run = Vec::new();
+            for _ in 0..runs {
+                let mut p = Vec::new();
+                compiler::reference::run_profiled(&r.graph, &named, Some(&mut p))?;
+                rows = p.iter().map(|t| (t.node.clone(), t.op_type.clone(), t.macs)).collect();
+                per_run.push(p.iter().map(|t| t.time.as_secs_f64() * 1e3).collect());
+            }
+            (rows, per_run)
+        }
+        Backend::Jit => {
+            let steps = r.jit.as_ref().map(|(_, _, s)| s.clone()).unwrap_or_default();
+            let mut per_run = Vec::new();
+            for _ in 0..runs {
+                runtime::profile::take_marks();
+                r.run_once()?;
+                let marks = runtime::profile::take_marks();
+                per_run.push(runtime::profile::step_times(&marks, steps.len()).iter().map(|s| s * 1e3).collect());
+            }
+            (steps.iter().map(|s| (s.node.clone(), s.desc.clone(), s.macs)).collect(), per_run)
+        }
+    };
+    let medians: Vec<f64> = (0..rows.len()).map(|i| stats(&per_run.iter().map(|v: &Vec<f64>| v[i]).collect::<Vec<_>>()).median_ms).collect();
     let total: f64 = medians.iter().sum();
-    println!(
-        "{:<48} {:<20} {:>10} {:>7} {:>9}",
-        "node", "op", "ms", "share", "GFLOP/s"
-    );
+    println!("{:<44} {:<44} {:>9} {:>7} {:>8}", "node", "kernel", "ms", "share", "GFLOP/s");
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
+    let clip = |s: &str, n: usize| if s.chars().count() > n { format!("…{}", s.chars().skip(s.chars().count() + 1 - n).collect::<String>()) } else { s.to_string() };
     for i in order {
-        let gf = if rows[i].macs > 0 {
-            2.0 * rows[i].macs as f64 / (medians[i] * 1e6)
-        } else {
-            0.0
-        };
-        println!(
-            "{:<48} {:<20} {:>10.3} {:>6.1}% {:>9.2}",
-            rows[i].node,
-            rows[i].op_type,
-            medians[i],
-            100.0 * medians[i] / total,
-            gf
-        );
+        let gf = if rows[i].2 > 0 && medians[i] > 0.0 { 2.0 * rows[i].2 as f64 / (medians[i] * 1e6) } else { 0.0 };
+        println!("{:<44} {:<44} {:>9.3} {:>6.1}% {:>8.2}", clip(&rows[i].0, 44), clip(&rows[i].1, 44), medians[i], 100.0 * medians[i] / total, gf);
     }
-    println!("total {total:.3} ms (sum of per-node medians over {runs} run(s))");
+    println!("total {total:.3} ms (sum of per-step medians over {runs} run(s), {} backend)", backend_name(r.backend));
     Ok(())
 }
 
@@ -350,7 +348,7 @@ fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ort_peer.py")
 }
 
-fn compare_ort(args: &BenchArgs, model: &Path, r: &Runner) -> Result<()> {
+fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let python = args
         .python
         .clone()

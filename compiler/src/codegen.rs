@@ -158,6 +158,14 @@ impl Translator<'_> {
         }
     }
 
+    fn emit_mark(&mut self, i: usize) {
+        let sig = self.sig(&[types::I32], None);
+        let sr = self.b.import_signature(sig);
+        let f = self.b.ins().iconst(PTR, runtime::profile::bqml_prof_mark as *const () as i64);
+        let v = self.b.ins().iconst(types::I32, i as i64);
+        self.b.ins().call_indirect(sr, f, &[v]);
+    }
+
     fn vec_op(&mut self, op: InlineOp, a: Value, b: Option<Value>, ty: types::Type) -> Value {
         let splat = |t: &mut Self, x: f32| {
             let s = t.b.ins().f32const(x);
@@ -241,7 +249,9 @@ pub struct Generated {
 }
 
 /// Compiles the plan into one native function `(arena, inputs, outputs, pool) -> status`.
-pub fn generate(plan: &Plan) -> Result<Generated, String> {
+/// With `profile`, the function calls `runtime::profile::bqml_prof_mark(i)` before step `i`
+/// and after the last step.
+pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
     let isa = host_isa()?;
     let call_conv = isa.default_call_conv();
     let frontend_config = isa.frontend_config();
@@ -284,11 +294,17 @@ pub fn generate(plan: &Plan) -> Result<Generated, String> {
             slot,
             call_conv,
         };
-        for step in &plan.steps {
+        for (i, step) in plan.steps.iter().enumerate() {
+            if profile {
+                t.emit_mark(i);
+            }
             match &step.kind {
                 StepKind::Call(c) => t.emit_call(c),
                 StepKind::Inline { op, a, b, y, n } => t.emit_inline(*op, *a, *b, *y, *n),
             }
+        }
+        if profile {
+            t.emit_mark(plan.steps.len());
         }
         let ok = t.b.ins().iconst(types::I32, 0);
         t.b.ins().return_(&[ok]);

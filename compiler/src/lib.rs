@@ -23,16 +23,43 @@ pub use error::{Error, Result};
 pub use import::{load_bytes, load_file, ImportOptions};
 pub use ir::Graph;
 
+/// What a compiled step did, for profiles: node, kernel summary, multiply-adds.
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    pub node: String,
+    pub desc: String,
+    pub macs: u64,
+}
+
+/// Options for [`compile_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompileOptions {
+    /// Emit timestamp calls around every step (see `runtime::profile`).
+    pub profile: bool,
+}
+
 /// Compiles a graph end to end (optimise, lower, generate) into a runnable model.
-pub fn compile(mut graph: Graph) -> Result<runtime::CompiledModel> {
+pub fn compile(graph: Graph) -> Result<runtime::CompiledModel> {
+    compile_with(graph, CompileOptions::default()).map(|(m, _)| m)
+}
+
+/// [`compile`] with options; also returns a description of every step.
+pub fn compile_with(mut graph: Graph, opts: CompileOptions) -> Result<(runtime::CompiledModel, Vec<StepInfo>)> {
     passes::optimize(&mut graph)?;
     let plan = lower::lower(&graph)?;
-    let generated = codegen::generate(&plan).map_err(|m| {
-        Error::Invalid(vec![error::Diagnostic {
-            location: "codegen".into(),
-            message: m,
-        }])
-    })?;
+    let generated = codegen::generate(&plan, opts.profile).map_err(|m| Error::Invalid(vec![error::Diagnostic { location: "codegen".into(), message: m }]))?;
+    let infos = plan
+        .steps
+        .iter()
+        .map(|s| StepInfo {
+            node: s.node.clone(),
+            desc: match &s.kind {
+                plan::StepKind::Call(c) => format!("{} {}", c.symbol, c.desc),
+                plan::StepKind::Inline { op, n, .. } => format!("inline {op:?} n={n}"),
+            },
+            macs: s.macs,
+        })
+        .collect();
     let mut keep = plan.keep;
     keep.push(generated.code);
     // Kernel params templates are read by the generated code.
@@ -47,14 +74,6 @@ pub fn compile(mut graph: Graph) -> Result<runtime::CompiledModel> {
     keep.push(Box::new(templates));
     // SAFETY: the entry was generated from this plan: it touches only the arena of
     // `arena_size` bytes, the spec-sized inputs/outputs and the data kept in `keep`.
-    Ok(unsafe {
-        runtime::CompiledModel::new(
-            generated.entry,
-            plan.arena_size,
-            plan.inputs,
-            plan.outputs,
-            keep,
-            plan.statuses,
-        )
-    })
+    let model = unsafe { runtime::CompiledModel::new(generated.entry, plan.arena_size, plan.inputs, plan.outputs, keep, plan.statuses) };
+    Ok((model, infos))
 }

@@ -5,6 +5,7 @@
 pub mod model;
 pub mod npy;
 pub mod pool;
+pub mod profile;
 pub mod tensor;
 
 pub use model::{CompiledModel, IoSpec, State};
