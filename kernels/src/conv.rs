@@ -445,65 +445,75 @@ unsafe fn tile_avx2<const M: usize>(
             }
         }
     }
-    // SAFETY: bias holds 16 floats per panel; output/residual writes are masked to the `n` valid
-    // channels of each in-range pixel.
-    unsafe { store_tile_avx2::<M>(p, act, t.bias, &acc, &out, &res, t.n) }
+    // SAFETY: bias holds 16 floats per panel.
+    let (b0, b1) = unsafe { (_mm256_loadu_ps(t.bias), _mm256_loadu_ps(t.bias.add(8))) };
+    for i in 0..M {
+        // SAFETY: output/residual accesses are masked to the `n` valid channels of pixel i.
+        unsafe {
+            store_row_avx2(
+                p,
+                act,
+                _mm256_add_ps(acc[i][0], b0),
+                _mm256_add_ps(acc[i][1], b1),
+                out[i],
+                res[i],
+                t.n,
+            )
+        }
+    }
 }
 
-/// Epilogue for `M` pixels × 16 channels: `act(acc + bias [+ residual])`, stored with lane masks
-/// when fewer than 16 channels are valid.
+/// Epilogue for one pixel × 16 channels (bias already added): `act(v [+ residual])`, stored with
+/// lane masks when fewer than 16 channels are valid. Takes values, not the accumulator array, so
+/// the accumulators never have their address taken and stay in registers.
 ///
 /// # Safety
-/// `bias` has 16 floats; `out[i]`/`res[i]` index `n` valid channels of the output/residual.
+/// `out`/`res` index `n` valid channels of the output/residual.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn store_tile_avx2<const M: usize>(
+pub(crate) unsafe fn store_row_avx2(
     p: &ConvParams,
     act: Act,
-    bias: *const f32,
-    acc: &[[__m256; 2]; M],
-    out: &[usize; M],
-    res: &[usize; M],
+    mut v0: __m256,
+    mut v1: __m256,
+    out: usize,
+    res: usize,
     n: usize,
 ) {
     use crate::epilogue::avx2;
-    // SAFETY: bias is padded to 16 floats.
-    let (b0, b1) = unsafe { (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))) };
     let full = n == NR;
     let m0 = avx2::first_lanes(n as isize);
     let m1 = avx2::first_lanes(n as isize - 8);
-    for i in 0..M {
-        let mut v0 = _mm256_add_ps(acc[i][0], b0);
-        let mut v1 = _mm256_add_ps(acc[i][1], b1);
-        if !p.residual.is_null() {
-            // SAFETY: masked loads touch only the `n` valid channels.
-            unsafe {
-                let r = p.residual.add(res[i]);
-                if full {
-                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
-                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r.add(8)));
-                } else {
-                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(r, m0));
-                    if n > 8 {
-                        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(r.add(8), m1));
-                    }
+    if !p.residual.is_null() {
+        // SAFETY: masked loads touch only the `n` valid channels.
+        unsafe {
+            let r = p.residual.add(res);
+            if full {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r.add(8)));
+            } else {
+                v0 = _mm256_add_ps(v0, _mm256_maskload_ps(r, m0));
+                if n > 8 {
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(r.add(8), m1));
                 }
             }
         }
-        v0 = avx2::apply(act, v0);
+    }
+    v0 = avx2::apply(act, v0);
+    if n > 8 {
         v1 = avx2::apply(act, v1);
-        // SAFETY: masked stores touch only the `n` valid channels.
-        unsafe {
-            let o = p.output.add(out[i]);
-            if full {
-                _mm256_storeu_ps(o, v0);
-                _mm256_storeu_ps(o.add(8), v1);
-            } else {
-                _mm256_maskstore_ps(o, m0, v0);
-                if n > 8 {
-                    _mm256_maskstore_ps(o.add(8), m1, v1);
-                }
+    }
+    // SAFETY: masked stores touch only the `n` valid channels.
+    unsafe {
+        let o = p.output.add(out);
+        if full {
+            _mm256_storeu_ps(o, v0);
+            _mm256_storeu_ps(o.add(8), v1);
+        } else {
+            _mm256_maskstore_ps(o, m0, v0);
+            if n > 8 {
+                _mm256_maskstore_ps(o.add(8), m1, v1);
             }
         }
     }

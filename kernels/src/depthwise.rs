@@ -70,28 +70,29 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
     let channels = p.groups;
+    // Pixel tiles outer, channel blocks inner: a tile's receptive field (kh rows × a few pixels ×
+    // all channels) stays in L1 while every channel block passes over it.
     for oy in row_start..row_end {
-        for cb in 0..channels.div_ceil(DW_BLOCK) {
-            let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
-            let mut ox = 0;
-            while ox + DW_MR <= p.out_w {
-                // SAFETY: pixels `ox..ox+8` of row `oy` are valid; forwarded caller contract.
-                unsafe { dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n) };
-                ox += DW_MR;
-            }
-            // SAFETY: as above for the `< 8` remaining pixels.
-            unsafe {
-                match p.out_w - ox {
-                    0 => {}
-                    1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
-                    2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
-                    3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
-                    4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
-                    5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
-                    6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
-                    _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+        let mut ox = 0;
+        while ox < p.out_w {
+            let m = (p.out_w - ox).min(DW_MR);
+            for cb in 0..channels.div_ceil(DW_BLOCK) {
+                let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
+                // SAFETY: pixels `ox..ox+m` of row `oy` are valid; forwarded caller contract.
+                unsafe {
+                    match m {
+                        DW_MR => dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n),
+                        1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
+                        2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
+                        3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
+                        4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
+                        5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
+                        6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
+                        _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+                    }
                 }
             }
+            ox += m;
         }
     }
 }
@@ -127,21 +128,21 @@ unsafe fn dw_tile_avx2<const M: usize>(
                 let w =
                     _mm256_loadu_ps(p.weights.add((cb * taps + ky * p.kernel_w + kx) * DW_BLOCK));
                 let base = p.input.add(row + kx * p.dilation_w * p.in_pixel_stride);
-                for (i, a) in acc.iter_mut().enumerate() {
+                for i in 0..M {
                     let x = if full {
                         _mm256_loadu_ps(base.add(i * pix))
                     } else {
                         _mm256_maskload_ps(base.add(i * pix), mask)
                     };
-                    *a = _mm256_fmadd_ps(x, w, *a);
+                    acc[i] = _mm256_fmadd_ps(x, w, acc[i]);
                 }
             }
         }
     }
     // SAFETY: bias is padded to whole blocks.
     let b = unsafe { _mm256_loadu_ps(p.bias.add(c0)) };
-    for (i, a) in acc.iter().enumerate() {
-        let mut v = _mm256_add_ps(*a, b);
+    for i in 0..M {
+        let mut v = _mm256_add_ps(acc[i], b);
         // SAFETY: residual/output accesses are masked to the valid channels of valid pixels.
         unsafe {
             if !p.residual.is_null() {
