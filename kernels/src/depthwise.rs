@@ -99,6 +99,9 @@ pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, 
 
 /// # Safety
 /// Pixels `ox..ox+M` of row `oy` are valid outputs; `n` (1..=8) channels of block `cb` are valid.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
