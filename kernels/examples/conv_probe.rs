@@ -14,6 +14,9 @@ fn main() {
         ("3x3s1_512_7", 7, 512, 512, 3, 1, 1),
         ("1x1s1_144to24_56", 56, 144, 24, 1, 1, 1),
         ("dw3x3s1_144_56", 56, 144, 144, 3, 1, 144),
+        ("dw3x3s1_480_14", 14, 480, 480, 3, 1, 480),
+        ("dw5x5s2_672_14", 14, 672, 672, 5, 2, 672),
+        ("gemv_512to1000", 1, 512, 1000, 1, 1, 1),
     ];
     let filter: Vec<String> = std::env::args().skip(1).collect();
     for (name, hw, cin, cout, k, stride, groups) in layers {

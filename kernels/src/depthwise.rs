@@ -10,6 +10,8 @@ use crate::pack::DW_BLOCK;
 
 /// Output pixels per depthwise register tile.
 const DW_MR: usize = 8;
+/// 8-channel blocks per cache chunk (64 channels).
+const DW_CHUNK: usize = 8;
 
 /// # Safety
 /// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`.
@@ -70,29 +72,33 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
     let channels = p.groups;
-    // Pixel tiles outer, channel blocks inner: a tile's receptive field (kh rows × a few pixels ×
-    // all channels) stays in L1 while every channel block passes over it.
+    // Channel chunks outer, then pixel tiles, then the chunk's 8-channel blocks: a tile's
+    // receptive field over one chunk (kh rows × ~10 pixels × 64 channels) stays in L1 while every
+    // block of the chunk passes over it.
+    let blocks = channels.div_ceil(DW_BLOCK);
     for oy in row_start..row_end {
-        let mut ox = 0;
-        while ox < p.out_w {
-            let m = (p.out_w - ox).min(DW_MR);
-            for cb in 0..channels.div_ceil(DW_BLOCK) {
-                let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
-                // SAFETY: pixels `ox..ox+m` of row `oy` are valid; forwarded caller contract.
-                unsafe {
-                    match m {
-                        DW_MR => dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n),
-                        1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
-                        2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
-                        3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
-                        4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
-                        5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
-                        6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
-                        _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+        for chunk in (0..blocks).step_by(DW_CHUNK) {
+            let mut ox = 0;
+            while ox < p.out_w {
+                let m = (p.out_w - ox).min(DW_MR);
+                for cb in chunk..(chunk + DW_CHUNK).min(blocks) {
+                    let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
+                    // SAFETY: pixels `ox..ox+m` of row `oy` are valid; forwarded caller contract.
+                    unsafe {
+                        match m {
+                            DW_MR => dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n),
+                            1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
+                            2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
+                            3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
+                            4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
+                            5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
+                            6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
+                            _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+                        }
                     }
                 }
+                ox += m;
             }
-            ox += m;
         }
     }
 }
