@@ -2,10 +2,91 @@
 //!
 //! Throughput is reported as `Throughput::Elements(flops)` with `flops = 2 × multiply-adds`, so
 //! criterion's "elem/s" column reads directly as FLOP/s (e.g. `80.1 Gelem/s` = 80.1 GFLOP/s).
+//! Time is the benchmark thread's CPU time ([`CpuTime`]), not wall time: the project's 2-core
+//! host is shared with other builds, and being descheduled must not count as kernel time. The
+//! `peak/fma` entry measures the FMA peak the same way in the same run, for ratios.
 //! Run: `cargo bench --bench kernels -- --warm-up-time 1 --measurement-time 3`.
 
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernels::*;
+
+/// Criterion measurement: CPU time of the calling thread, in nanoseconds.
+struct CpuTime;
+
+fn thread_cpu_ns() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = f64;
+    type Value = f64;
+    fn start(&self) -> f64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: f64) -> f64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &f64, b: &f64) -> f64 {
+        a + b
+    }
+    fn zero(&self) -> f64 {
+        0.0
+    }
+    fn to_f64(&self, v: &f64) -> f64 {
+        *v
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuTimeFormatter
+    }
+}
+
+/// Formats CPU nanoseconds as µs/ms and element throughput as G/s.
+struct CpuTimeFormatter;
+
+impl ValueFormatter for CpuTimeFormatter {
+    fn scale_values(&self, typical_ns: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical_ns >= 1e6 {
+            (1e6, "ms (cpu)")
+        } else {
+            (1e3, "µs (cpu)")
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iter = match *t {
+            Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => e as f64,
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => b as f64,
+            Throughput::Bits(b) => b as f64,
+        };
+        // elements per nanosecond = G elements per second
+        values.iter_mut().for_each(|v| *v = per_iter / *v);
+        "Gelem/s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+type Crit = Criterion<CpuTime>;
+
+fn peak(c: &mut Crit) {
+    let isa = Isa::detect();
+    let steps = 1 << 16;
+    let mut g = c.benchmark_group("peak");
+    g.throughput(Throughput::Elements(steps * FMA_BURST_FLOPS_PER_STEP));
+    g.bench_function("fma", |b| b.iter(|| fma_burst(isa, steps)));
+    g.finish();
+}
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn data(n: usize, seed: u32) -> Vec<f32> {
@@ -32,7 +113,7 @@ struct Layer {
     act: Act,
 }
 
-fn bench_conv(c: &mut Criterion, group: &str, layers: &[Layer]) {
+fn bench_conv(c: &mut Crit, group: &str, layers: &[Layer]) {
     let isa = Isa::detect();
     let mut g = c.benchmark_group(group);
     for l in layers {
@@ -117,7 +198,7 @@ fn dw(name: &'static str, in_hw: usize, c: usize, k: usize, stride: usize) -> La
     }
 }
 
-fn resnet18(c: &mut Criterion) {
+fn resnet18(c: &mut Crit) {
     bench_conv(
         c,
         "resnet18_conv",
@@ -137,7 +218,7 @@ fn resnet18(c: &mut Criterion) {
     );
 }
 
-fn efficientnet_lite0(c: &mut Criterion) {
+fn efficientnet_lite0(c: &mut Crit) {
     let relu6 = Act::Clip { min: 0.0, max: 6.0 };
     let pw = |name, hw, cin, cout| Layer {
         name,
@@ -184,7 +265,7 @@ fn efficientnet_lite0(c: &mut Criterion) {
     );
 }
 
-fn gemm_and_pool(c: &mut Criterion) {
+fn gemm_and_pool(c: &mut Crit) {
     let isa = Isa::detect();
     let mut g = c.benchmark_group("gemm_pool");
     for (name, m, k, n) in [
@@ -239,5 +320,9 @@ fn gemm_and_pool(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, resnet18, efficientnet_lite0, gemm_and_pool);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime).warm_up_time(Duration::from_secs(1));
+    targets = peak, resnet18, efficientnet_lite0, gemm_and_pool
+}
 criterion_main!(benches);

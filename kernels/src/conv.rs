@@ -347,7 +347,9 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
-    let runs = tap_runs(p);
+    let chunks = k_chunks(&tap_runs(p), k_len);
+    // Partial sums of the current pixel block between K-chunks (16 floats per pixel).
+    let mut scratch = [0.0f32; PIXEL_BLOCK * NR];
     let (first, last) = (row_start * p.out_w, row_end * p.out_w);
     for g in 0..p.groups {
         let mut block = first;
@@ -355,36 +357,83 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
             let block_end = (block + PIXEL_BLOCK).min(last);
             for b in 0..panels {
                 let panel = g * panels + b;
-                let tile = Tile {
-                    // SAFETY: the panel lies inside the packed weights (`groups * panels` panels).
-                    weights: unsafe { p.weights.add(panel * k_len * NR) },
-                    // SAFETY: bias is padded to whole panels.
-                    bias: unsafe { p.bias.add(panel * NR) },
-                    in_channel: g * icg,
-                    out_channel: g * ocg + b * NR,
-                    n: NR.min(ocg - b * NR),
-                };
-                let mut px = block;
-                while px + MR <= block_end {
-                    // SAFETY: pixels `px..px+MR` are inside the caller's output range.
-                    unsafe { tile_avx2::<MR>(p, act, &runs, &tile, px) };
-                    px += MR;
-                }
-                // SAFETY: as above for the remaining `block_end - px < MR` pixels.
-                unsafe {
-                    match block_end - px {
-                        0 => {}
-                        1 => tile_avx2::<1>(p, act, &runs, &tile, px),
-                        2 => tile_avx2::<2>(p, act, &runs, &tile, px),
-                        3 => tile_avx2::<3>(p, act, &runs, &tile, px),
-                        4 => tile_avx2::<4>(p, act, &runs, &tile, px),
-                        _ => tile_avx2::<5>(p, act, &runs, &tile, px),
+                for (ci, chunk) in chunks.iter().enumerate() {
+                    let tile = Tile {
+                        // SAFETY: the chunk lies inside its panel, inside the packed weights.
+                        weights: unsafe { p.weights.add((panel * k_len + chunk.k_start) * NR) },
+                        // SAFETY: bias is padded to whole panels.
+                        bias: unsafe { p.bias.add(panel * NR) },
+                        in_channel: g * icg,
+                        out_channel: g * ocg + b * NR,
+                        n: NR.min(ocg - b * NR),
+                        resume: ci > 0,
+                        finish: ci + 1 == chunks.len(),
+                    };
+                    let runs = &chunk.runs[..];
+                    let mut px = block;
+                    while px < block_end {
+                        let m = (block_end - px).min(MR);
+                        let partial = scratch[(px - block) * NR..].as_mut_ptr();
+                        // SAFETY: pixels `px..px+m` are inside the caller's output range and
+                        // `partial` has room for `m * 16` floats.
+                        unsafe {
+                            match m {
+                                MR => tile_avx2::<MR>(p, act, runs, &tile, px, partial),
+                                1 => tile_avx2::<1>(p, act, runs, &tile, px, partial),
+                                2 => tile_avx2::<2>(p, act, runs, &tile, px, partial),
+                                3 => tile_avx2::<3>(p, act, runs, &tile, px, partial),
+                                4 => tile_avx2::<4>(p, act, runs, &tile, px, partial),
+                                _ => tile_avx2::<5>(p, act, runs, &tile, px, partial),
+                            }
+                        }
+                        px += m;
                     }
                 }
             }
             block = block_end;
         }
     }
+}
+
+/// Reduction values per K-chunk: 256 × 16 floats = 16 KiB of a panel, which stays in L1 while
+/// all the tiles of a pixel block pass over it. Shorter reductions are not split.
+const KC: usize = 256;
+
+/// A slice of the reduction: its tap runs and where it starts in packed `k` order.
+struct KChunk {
+    k_start: usize,
+    runs: Vec<(usize, usize)>,
+}
+
+/// Split the tap runs into chunks of about [`KC`] values (a run split in two stays contiguous).
+fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
+    if k_len <= 2 * KC {
+        return vec![KChunk {
+            k_start: 0,
+            runs: runs.to_vec(),
+        }];
+    }
+    let mut chunks = vec![KChunk {
+        k_start: 0,
+        runs: Vec::new(),
+    }];
+    let mut filled = 0;
+    let mut k = 0;
+    for &(mut off, mut len) in runs {
+        while len > 0 {
+            if filled == KC {
+                chunks.push(KChunk {
+                    k_start: k,
+                    runs: Vec::new(),
+                });
+                filled = 0;
+            }
+            let take = len.min(KC - filled);
+            chunks.last_mut().expect("non-empty").runs.push((off, take));
+            (off, len, filled, k) = (off + take, len - take, filled + take, k + take);
+        }
+    }
+    chunks
 }
 
 /// One panel's worth of a tile: where its weights and channels are.
@@ -395,6 +444,10 @@ struct Tile {
     out_channel: usize,
     /// Valid output channels in this panel (1..=16).
     n: usize,
+    /// Start from the partial sums saved by the previous K-chunk instead of zero.
+    resume: bool,
+    /// Last K-chunk: run the epilogue (otherwise save partial sums).
+    finish: bool,
 }
 
 /// `M` consecutive flattened output pixels × one 16-channel panel, accumulated in `2 * M` ymm
@@ -402,6 +455,9 @@ struct Tile {
 ///
 /// # Safety
 /// As [`panels_avx2`]; pixels `px..px + M` are valid output pixels.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -411,6 +467,7 @@ unsafe fn tile_avx2<const M: usize>(
     runs: &[(usize, usize)],
     t: &Tile,
     px: usize,
+    partial: *mut f32,
 ) {
     let mut inp = [std::ptr::null::<f32>(); M];
     let mut out = [0usize; M];
@@ -423,6 +480,15 @@ unsafe fn tile_avx2<const M: usize>(
         res[i] = ro + t.out_channel;
     }
     let mut acc = [[_mm256_setzero_ps(); 2]; M];
+    if t.resume {
+        for i in 0..M {
+            // SAFETY: `partial` holds `M * 16` floats saved by the previous chunk.
+            unsafe {
+                acc[i][0] = _mm256_loadu_ps(partial.add(i * NR));
+                acc[i][1] = _mm256_loadu_ps(partial.add(i * NR + 8));
+            }
+        }
+    }
     let mut w = t.weights;
     for &(off, len) in runs {
         let mut q = [std::ptr::null::<f32>(); M];
@@ -444,6 +510,16 @@ unsafe fn tile_avx2<const M: usize>(
                 w = w.add(NR);
             }
         }
+    }
+    if !t.finish {
+        for i in 0..M {
+            // SAFETY: `partial` has room for `M * 16` floats.
+            unsafe {
+                _mm256_storeu_ps(partial.add(i * NR), acc[i][0]);
+                _mm256_storeu_ps(partial.add(i * NR + 8), acc[i][1]);
+            }
+        }
+        return;
     }
     // SAFETY: bias holds 16 floats per panel.
     let (b0, b1) = unsafe { (_mm256_loadu_ps(t.bias), _mm256_loadu_ps(t.bias.add(8))) };

@@ -339,6 +339,33 @@ fn deep_reduction_with_tails() {
     check_all_isas(&base_case(shape, geo(7, 1)));
 }
 
+/// Reductions longer than one K-chunk (256 values), with chunk edges falling inside tap runs:
+/// runs of 100 channels (not merged: the input pixels have a spare channel) and of 3 × 150
+/// (merged: dense pixels).
+#[test]
+fn k_chunked_reductions() {
+    let shape = ConvShape {
+        in_channels: 100,
+        out_channels: 20,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    check_all_isas(&base_case(shape, geo(5, 1)));
+    let shape = ConvShape {
+        in_channels: 150,
+        out_channels: 17,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut case = base_case(shape, geo(4, 2));
+    case.in_extra_channels = 0;
+    case.in_channel_offset = 0;
+    case.act = Act::Silu;
+    check_all_isas(&case);
+}
+
 /// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
 #[test]
 fn depthwise_multiplier_two_uses_panels() {
