@@ -355,6 +355,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
         let mut block = first;
         while block < last {
             let block_end = (block + PIXEL_BLOCK).min(last);
+            let offsets = BlockOffsets::new(p, block, block_end);
             for b in 0..panels {
                 let panel = g * panels + b;
                 for (ci, chunk) in chunks.iter().enumerate() {
@@ -378,12 +379,54 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                         // `partial` has room for `m * 16` floats.
                         unsafe {
                             match m {
-                                MR => tile_avx2::<MR>(p, act, runs, &tile, px, partial),
-                                1 => tile_avx2::<1>(p, act, runs, &tile, px, partial),
-                                2 => tile_avx2::<2>(p, act, runs, &tile, px, partial),
-                                3 => tile_avx2::<3>(p, act, runs, &tile, px, partial),
-                                4 => tile_avx2::<4>(p, act, runs, &tile, px, partial),
-                                _ => tile_avx2::<5>(p, act, runs, &tile, px, partial),
+                                MR => tile_avx2::<MR>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
+                                1 => tile_avx2::<1>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
+                                2 => tile_avx2::<2>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
+                                3 => tile_avx2::<3>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
+                                4 => tile_avx2::<4>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
+                                _ => tile_avx2::<5>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    &offsets.at(px - block),
+                                    partial,
+                                ),
                             }
                         }
                         px += m;
@@ -436,6 +479,36 @@ fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
     chunks
 }
 
+/// Input, output and residual offsets of each pixel of a block, computed once per block (no
+/// per-tile divisions) and shared by every panel and K-chunk.
+struct BlockOffsets {
+    offs: [[usize; 3]; PIXEL_BLOCK],
+}
+
+impl BlockOffsets {
+    fn new(p: &ConvParams, block: usize, block_end: usize) -> Self {
+        let mut offs = [[0; 3]; PIXEL_BLOCK];
+        let (mut oy, mut ox) = (block / p.out_w, block % p.out_w);
+        for o in offs.iter_mut().take(block_end - block) {
+            *o = [
+                oy * p.stride_h * p.in_row_stride + ox * p.stride_w * p.in_pixel_stride,
+                oy * p.out_row_stride + ox * p.out_pixel_stride,
+                oy * p.res_row_stride + ox * p.res_pixel_stride,
+            ];
+            ox += 1;
+            if ox == p.out_w {
+                (oy, ox) = (oy + 1, 0);
+            }
+        }
+        BlockOffsets { offs }
+    }
+
+    /// Offsets from pixel `i` of the block on.
+    fn at(&self, i: usize) -> &[[usize; 3]] {
+        &self.offs[i..]
+    }
+}
+
 /// One panel's worth of a tile: where its weights and channels are.
 struct Tile {
     weights: *const f32,
@@ -466,14 +539,14 @@ unsafe fn tile_avx2<const M: usize>(
     act: Act,
     runs: &[(usize, usize)],
     t: &Tile,
-    px: usize,
+    offs: &[[usize; 3]],
     partial: *mut f32,
 ) {
     let mut inp = [std::ptr::null::<f32>(); M];
     let mut out = [0usize; M];
     let mut res = [0usize; M];
     for i in 0..M {
-        let (io, oo, ro) = pixel_offsets(p, px + i);
+        let [io, oo, ro] = offs[i];
         // SAFETY: the pixel's receptive field (channel offset of its group included) is inside the input.
         inp[i] = unsafe { p.input.add(io + t.in_channel) };
         out[i] = oo + t.out_channel;

@@ -312,12 +312,14 @@ unsafe fn pool_pixel_avx2(p: &PoolParams, w: &Window, out: usize) {
         let mut acc = _mm256_set1_ps(init);
         for y in 0..w.rows {
             for x in 0..w.cols {
-                // SAFETY: in-bounds tap; masked to the valid channels.
+                // SAFETY: in-bounds tap; the tail block is masked to the valid channels.
                 let v = unsafe {
-                    _mm256_maskload_ps(
-                        p.input.add(w.first + y * w.row_step + x * w.col_step + c),
-                        mask,
-                    )
+                    let src = p.input.add(w.first + y * w.row_step + x * w.col_step + c);
+                    if n == 8 {
+                        _mm256_loadu_ps(src)
+                    } else {
+                        _mm256_maskload_ps(src, mask)
+                    }
                 };
                 acc = if is_max {
                     _mm256_max_ps(acc, v)
@@ -329,8 +331,14 @@ unsafe fn pool_pixel_avx2(p: &PoolParams, w: &Window, out: usize) {
         if !is_max {
             acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
         }
-        // SAFETY: masked to the valid output channels.
-        unsafe { _mm256_maskstore_ps(p.output.add(out + c), mask, acc) };
+        // SAFETY: full blocks store 8 valid channels; the tail is masked.
+        unsafe {
+            if n == 8 {
+                _mm256_storeu_ps(p.output.add(out + c), acc);
+            } else {
+                _mm256_maskstore_ps(p.output.add(out + c), mask, acc);
+            }
+        }
         c += 8;
     }
 }

@@ -504,3 +504,56 @@ fn both_isas_are_exercised_on_avx2_machines() {
     assert_eq!(isas.contains(&Isa::Avx2Fma), Isa::avx2_fma_available());
     assert_eq!(Isa::detect() == Isa::Avx2Fma, Isa::avx2_fma_available());
 }
+
+/// Params shared by two threads that compute disjoint row ranges of one layer.
+struct Shared(ConvParams);
+// SAFETY: the test's buffers outlive the scope and the threads write disjoint output rows.
+unsafe impl Sync for Shared {}
+
+/// Two threads splitting one layer by rows through the extern "C" entry point give the same
+/// result as one call.
+#[test]
+fn two_threads_split_rows() {
+    let shape = ConvShape {
+        in_channels: 24,
+        out_channels: 40,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut rng = Rng::new(9);
+    let packed = pack_conv(shape, &rng.vec(40 * 24 * 9), Some(&rng.vec(40))).unwrap();
+    let g = geo(13, 1);
+    let input = rng.vec(15 * 15 * 24);
+    let mut want = vec![0.0; 13 * 13 * 40];
+    conv2d(
+        Isa::detect(),
+        &packed,
+        &g,
+        Act::Relu,
+        Nhwc::dense(&input, 15, 24),
+        NhwcMut::dense(&mut want, 13, 40),
+        None,
+        0..13,
+    )
+    .unwrap();
+    let mut got = vec![0.0; 13 * 13 * 40];
+    let mut p = ConvParams::from_packed(&packed, &g, Act::Relu);
+    p.input = input.as_ptr();
+    p.in_row_stride = 15 * 24;
+    p.in_pixel_stride = 24;
+    p.output = got.as_mut_ptr();
+    p.out_row_stride = 13 * 40;
+    p.out_pixel_stride = 40;
+    let shared = Shared(p);
+    std::thread::scope(|s| {
+        for rows in [0..7, 7..13] {
+            let shared = &shared;
+            s.spawn(move || {
+                // SAFETY: buffers cover the layer; the two row ranges are disjoint.
+                unsafe { bqml_conv2d(&shared.0, rows.start, rows.end) }
+            });
+        }
+    });
+    assert_eq!(got, want);
+}
