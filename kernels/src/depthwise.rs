@@ -10,8 +10,8 @@ use crate::pack::DW_BLOCK;
 
 /// Output pixels per depthwise register tile.
 const DW_MR: usize = 8;
-/// 8-channel blocks per cache chunk (64 channels).
-const DW_CHUNK: usize = 8;
+/// 8-channel blocks per cache chunk (128 channels).
+const DW_CHUNK: usize = 16;
 
 /// # Safety
 /// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`.
@@ -73,7 +73,7 @@ use std::arch::x86_64::*;
 pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
     let channels = p.groups;
     // Channel chunks outer, then pixel tiles, then the chunk's 8-channel blocks: a tile's
-    // receptive field over one chunk (kh rows × ~10 pixels × 64 channels) stays in L1 while every
+    // receptive field over one chunk (kh rows × ~10 pixels × 128 channels) stays in cache while every
     // block of the chunk passes over it.
     let blocks = channels.div_ceil(DW_BLOCK);
     for oy in row_start..row_end {
