@@ -384,7 +384,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                                 1 => tile_avx2::<1>(
@@ -392,7 +392,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                                 2 => tile_avx2::<2>(
@@ -400,7 +400,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                                 3 => tile_avx2::<3>(
@@ -408,7 +408,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                                 4 => tile_avx2::<4>(
@@ -416,7 +416,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                                 _ => tile_avx2::<5>(
@@ -424,7 +424,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                                     act,
                                     runs,
                                     &tile,
-                                    &offsets.at(px - block),
+                                    offsets.at(px - block),
                                     partial,
                                 ),
                             }
