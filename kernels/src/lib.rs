@@ -34,12 +34,14 @@
 //! | symbol | signature | params built by |
 //! |---|---|---|
 //! | [`bqml_conv2d`] | `unsafe extern "C" fn(*const ConvParams, row_start: usize, row_end: usize)` | [`ConvParams::from_packed`] + pointers/strides |
-//! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, row_start: usize, row_end: usize)` | fields of [`pack_gemm_b`]'s result |
-//! | [`bqml_pool2d`] | `unsafe extern "C" fn(*const PoolParams, row_start: usize, row_end: usize)` | [`PoolGeometry`] fields |
+//! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, row_start: usize, row_end: usize)` | [`GemmParams::from_packed`] + pointers |
+//! | [`bqml_pool2d`] | `unsafe extern "C" fn(*const PoolParams, row_start: usize, row_end: usize)` | [`PoolParams::from_geometry`] + pointers/strides |
 //!
 //! `bqml_conv2d` serves dense, grouped, 1×1 and depthwise convolutions alike: it dispatches on
 //! `ConvParams::layout`, which [`pack_conv`] chooses. All strides and sizes are `usize` (8 bytes
-//! on x86-64) and all pointers are to `f32`.
+//! on x86-64) and all pointers are to `f32`; generated code should take field offsets from
+//! `std::mem::offset_of!` rather than hard-coding them. The packed weights and bias must outlive
+//! every call (the params hold raw pointers into [`PackedConv`]).
 //!
 //! # Performance shape
 //!
