@@ -356,7 +356,18 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
         while block < last {
             let block_end = (block + PIXEL_BLOCK).min(last);
             let offsets = BlockOffsets::new(p, block, block_end);
-            for b in 0..panels {
+            // A lone pixel (GEMV) has no pixel reuse: run 4 panels at once instead, so 8
+            // independent accumulators hide the FMA latency.
+            let mut wide = 0;
+            if block_end - block == 1 {
+                let runs = tap_runs(p);
+                while wide + GEMV_PANELS <= panels {
+                    // SAFETY: panels `wide..wide+4` of group g exist; pixel `block` is in range.
+                    unsafe { gemv_tile_avx2(p, act, &runs, g, wide, offsets.at(0)[0]) };
+                    wide += GEMV_PANELS;
+                }
+            }
+            for b in wide..panels {
                 let panel = g * panels + b;
                 for (ci, chunk) in chunks.iter().enumerate() {
                     let tile = Tile {
@@ -434,6 +445,74 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                 }
             }
             block = block_end;
+        }
+    }
+}
+
+/// Panels computed together for a single output pixel.
+const GEMV_PANELS: usize = 4;
+
+/// One output pixel × panels `first..first + 4` of group `g` over the whole reduction.
+///
+/// # Safety
+/// As [`panels_avx2`]; the four panels exist and `offs` are the pixel's offsets.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_tile_avx2(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    g: usize,
+    first: usize,
+    offs: [usize; 3],
+) {
+    let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
+    let panels = ocg.div_ceil(NR);
+    let k_len = p.kernel_h * p.kernel_w * icg;
+    let [io, oo, ro] = offs;
+    // SAFETY: the pixel's receptive field is inside the input; the four panels are inside the
+    // packed weights.
+    let (inp, w) = unsafe {
+        (
+            p.input.add(io + g * icg),
+            p.weights.add((g * panels + first) * k_len * NR),
+        )
+    };
+    let stride = k_len * NR;
+    let mut acc = [[_mm256_setzero_ps(); 2]; GEMV_PANELS];
+    let mut k = 0;
+    for &(off, len) in runs {
+        for c in 0..len {
+            // SAFETY: `inp + off + c` is in the receptive field; `w + j * stride + k * 16` is
+            // element k of panel `first + j`.
+            unsafe {
+                let a = _mm256_broadcast_ss(&*inp.add(off + c));
+                for (j, acc_j) in acc.iter_mut().enumerate() {
+                    let wj = w.add(j * stride + k * NR);
+                    acc_j[0] = _mm256_fmadd_ps(a, _mm256_loadu_ps(wj), acc_j[0]);
+                    acc_j[1] = _mm256_fmadd_ps(a, _mm256_loadu_ps(wj.add(8)), acc_j[1]);
+                }
+            }
+            k += 1;
+        }
+    }
+    for (j, acc_j) in acc.into_iter().enumerate() {
+        let b = first + j;
+        let panel = g * panels + b;
+        let oc = g * ocg + b * NR;
+        // SAFETY: bias holds 16 floats per panel; output/residual accesses are masked to the
+        // valid channels of this pixel.
+        unsafe {
+            let bias = p.bias.add(panel * NR);
+            store_row_avx2(
+                p,
+                act,
+                _mm256_add_ps(acc_j[0], _mm256_loadu_ps(bias)),
+                _mm256_add_ps(acc_j[1], _mm256_loadu_ps(bias.add(8))),
+                oo + oc,
+                ro + oc,
+                NR.min(ocg - b * NR),
+            )
         }
     }
 }

@@ -366,6 +366,30 @@ fn k_chunked_reductions() {
     check_all_isas(&case);
 }
 
+/// A single output pixel with ≥ 4 panels per group takes the 4-panel (GEMV) path; with two
+/// groups, a residual and a partial last panel.
+#[test]
+fn single_pixel_wide_groups() {
+    let shape = ConvShape {
+        in_channels: 10,
+        out_channels: 2 * 70,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 2,
+    };
+    let mut case = base_case(shape, geo(1, 1));
+    case.act = Act::HardSwish;
+    check_all_isas(&case);
+    let shape = ConvShape {
+        in_channels: 33,
+        out_channels: 64,
+        kernel_h: 1,
+        kernel_w: 1,
+        groups: 1,
+    };
+    check_all_isas(&base_case(shape, geo(1, 1)));
+}
+
 /// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
 #[test]
 fn depthwise_multiplier_two_uses_panels() {

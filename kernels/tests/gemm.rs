@@ -74,6 +74,21 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Single-row products (GEMV) with enough columns for the 4-panel path and its tails.
+    #[test]
+    fn gemv_matches_reference(
+        (k, n) in (1usize..=300, 60usize..=140),
+        residual in any::<bool>(),
+        act in act_strategy(),
+        seed in any::<u64>(),
+    ) {
+        check(1, k, n, true, 1.0, Some(n), 1.0, residual, act, 0, seed);
+    }
+}
+
 /// The classifier head of ResNet-18: 1 × 512 · 512 × 1000 (`transB = 1` as in torchvision exports).
 #[test]
 fn resnet_classifier_shape() {
