@@ -347,43 +347,244 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
-    let runs = tap_runs(p);
+    let chunks = k_chunks(&tap_runs(p), k_len);
+    // Partial sums of the current pixel block between K-chunks (16 floats per pixel).
+    let mut scratch = [0.0f32; PIXEL_BLOCK * NR];
     let (first, last) = (row_start * p.out_w, row_end * p.out_w);
     for g in 0..p.groups {
         let mut block = first;
         while block < last {
             let block_end = (block + PIXEL_BLOCK).min(last);
-            for b in 0..panels {
-                let panel = g * panels + b;
-                let tile = Tile {
-                    // SAFETY: the panel lies inside the packed weights (`groups * panels` panels).
-                    weights: unsafe { p.weights.add(panel * k_len * NR) },
-                    // SAFETY: bias is padded to whole panels.
-                    bias: unsafe { p.bias.add(panel * NR) },
-                    in_channel: g * icg,
-                    out_channel: g * ocg + b * NR,
-                    n: NR.min(ocg - b * NR),
-                };
-                let mut px = block;
-                while px + MR <= block_end {
-                    // SAFETY: pixels `px..px+MR` are inside the caller's output range.
-                    unsafe { tile_avx2::<MR>(p, act, &runs, &tile, px) };
-                    px += MR;
+            let offsets = BlockOffsets::new(p, block, block_end);
+            // A lone pixel (GEMV) has no pixel reuse: run 4 panels at once instead, so 8
+            // independent accumulators hide the FMA latency.
+            let mut wide = 0;
+            if block_end - block == 1 {
+                let runs = tap_runs(p);
+                while wide + GEMV_PANELS <= panels {
+                    // SAFETY: panels `wide..wide+4` of group g exist; pixel `block` is in range.
+                    unsafe { gemv_tile_avx2(p, act, &runs, g, wide, offsets.at(0)[0]) };
+                    wide += GEMV_PANELS;
                 }
-                // SAFETY: as above for the remaining `block_end - px < MR` pixels.
-                unsafe {
-                    match block_end - px {
-                        0 => {}
-                        1 => tile_avx2::<1>(p, act, &runs, &tile, px),
-                        2 => tile_avx2::<2>(p, act, &runs, &tile, px),
-                        3 => tile_avx2::<3>(p, act, &runs, &tile, px),
-                        4 => tile_avx2::<4>(p, act, &runs, &tile, px),
-                        _ => tile_avx2::<5>(p, act, &runs, &tile, px),
+            }
+            for b in wide..panels {
+                let panel = g * panels + b;
+                for (ci, chunk) in chunks.iter().enumerate() {
+                    let tile = Tile {
+                        // SAFETY: the chunk lies inside its panel, inside the packed weights.
+                        weights: unsafe { p.weights.add((panel * k_len + chunk.k_start) * NR) },
+                        // SAFETY: bias is padded to whole panels.
+                        bias: unsafe { p.bias.add(panel * NR) },
+                        in_channel: g * icg,
+                        out_channel: g * ocg + b * NR,
+                        n: NR.min(ocg - b * NR),
+                        resume: ci > 0,
+                        finish: ci + 1 == chunks.len(),
+                    };
+                    let runs = &chunk.runs[..];
+                    let mut px = block;
+                    while px < block_end {
+                        let m = (block_end - px).min(MR);
+                        let partial = scratch[(px - block) * NR..].as_mut_ptr();
+                        // SAFETY: pixels `px..px+m` are inside the caller's output range and
+                        // `partial` has room for `m * 16` floats.
+                        unsafe {
+                            match m {
+                                MR => tile_avx2::<MR>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                                1 => tile_avx2::<1>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                                2 => tile_avx2::<2>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                                3 => tile_avx2::<3>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                                4 => tile_avx2::<4>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                                _ => tile_avx2::<5>(
+                                    p,
+                                    act,
+                                    runs,
+                                    &tile,
+                                    offsets.at(px - block),
+                                    partial,
+                                ),
+                            }
+                        }
+                        px += m;
                     }
                 }
             }
             block = block_end;
         }
+    }
+}
+
+/// Panels computed together for a single output pixel.
+const GEMV_PANELS: usize = 4;
+
+/// One output pixel × panels `first..first + 4` of group `g` over the whole reduction.
+///
+/// # Safety
+/// As [`panels_avx2`]; the four panels exist and `offs` are the pixel's offsets.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_tile_avx2(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    g: usize,
+    first: usize,
+    offs: [usize; 3],
+) {
+    let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
+    let panels = ocg.div_ceil(NR);
+    let k_len = p.kernel_h * p.kernel_w * icg;
+    let [io, oo, ro] = offs;
+    // SAFETY: the pixel's receptive field is inside the input; the four panels are inside the
+    // packed weights.
+    let (inp, w) = unsafe {
+        (
+            p.input.add(io + g * icg),
+            p.weights.add((g * panels + first) * k_len * NR),
+        )
+    };
+    let stride = k_len * NR;
+    let mut acc = [[_mm256_setzero_ps(); 2]; GEMV_PANELS];
+    let mut k = 0;
+    for &(off, len) in runs {
+        for c in 0..len {
+            // SAFETY: `inp + off + c` is in the receptive field; `w + j * stride + k * 16` is
+            // element k of panel `first + j`.
+            unsafe {
+                let a = _mm256_broadcast_ss(&*inp.add(off + c));
+                for (j, acc_j) in acc.iter_mut().enumerate() {
+                    let wj = w.add(j * stride + k * NR);
+                    acc_j[0] = _mm256_fmadd_ps(a, _mm256_loadu_ps(wj), acc_j[0]);
+                    acc_j[1] = _mm256_fmadd_ps(a, _mm256_loadu_ps(wj.add(8)), acc_j[1]);
+                }
+            }
+            k += 1;
+        }
+    }
+    for (j, acc_j) in acc.into_iter().enumerate() {
+        let b = first + j;
+        let panel = g * panels + b;
+        let oc = g * ocg + b * NR;
+        // SAFETY: bias holds 16 floats per panel; output/residual accesses are masked to the
+        // valid channels of this pixel.
+        unsafe {
+            let bias = p.bias.add(panel * NR);
+            store_row_avx2(
+                p,
+                act,
+                _mm256_add_ps(acc_j[0], _mm256_loadu_ps(bias)),
+                _mm256_add_ps(acc_j[1], _mm256_loadu_ps(bias.add(8))),
+                oo + oc,
+                ro + oc,
+                NR.min(ocg - b * NR),
+            )
+        }
+    }
+}
+
+/// Reduction values per K-chunk: 256 × 16 floats = 16 KiB of a panel, which stays in L1 while
+/// all the tiles of a pixel block pass over it. Shorter reductions are not split.
+const KC: usize = 256;
+
+/// A slice of the reduction: its tap runs and where it starts in packed `k` order.
+struct KChunk {
+    k_start: usize,
+    runs: Vec<(usize, usize)>,
+}
+
+/// Split the tap runs into chunks of about [`KC`] values (a run split in two stays contiguous).
+fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
+    if k_len <= 2 * KC {
+        return vec![KChunk {
+            k_start: 0,
+            runs: runs.to_vec(),
+        }];
+    }
+    let mut chunks = vec![KChunk {
+        k_start: 0,
+        runs: Vec::new(),
+    }];
+    let mut filled = 0;
+    let mut k = 0;
+    for &(mut off, mut len) in runs {
+        while len > 0 {
+            if filled == KC {
+                chunks.push(KChunk {
+                    k_start: k,
+                    runs: Vec::new(),
+                });
+                filled = 0;
+            }
+            let take = len.min(KC - filled);
+            chunks.last_mut().expect("non-empty").runs.push((off, take));
+            (off, len, filled, k) = (off + take, len - take, filled + take, k + take);
+        }
+    }
+    chunks
+}
+
+/// Input, output and residual offsets of each pixel of a block, computed once per block (no
+/// per-tile divisions) and shared by every panel and K-chunk.
+struct BlockOffsets {
+    offs: [[usize; 3]; PIXEL_BLOCK],
+}
+
+impl BlockOffsets {
+    fn new(p: &ConvParams, block: usize, block_end: usize) -> Self {
+        let mut offs = [[0; 3]; PIXEL_BLOCK];
+        let (mut oy, mut ox) = (block / p.out_w, block % p.out_w);
+        for o in offs.iter_mut().take(block_end - block) {
+            *o = [
+                oy * p.stride_h * p.in_row_stride + ox * p.stride_w * p.in_pixel_stride,
+                oy * p.out_row_stride + ox * p.out_pixel_stride,
+                oy * p.res_row_stride + ox * p.res_pixel_stride,
+            ];
+            ox += 1;
+            if ox == p.out_w {
+                (oy, ox) = (oy + 1, 0);
+            }
+        }
+        BlockOffsets { offs }
+    }
+
+    /// Offsets from pixel `i` of the block on.
+    fn at(&self, i: usize) -> &[[usize; 3]] {
+        &self.offs[i..]
     }
 }
 
@@ -395,6 +596,10 @@ struct Tile {
     out_channel: usize,
     /// Valid output channels in this panel (1..=16).
     n: usize,
+    /// Start from the partial sums saved by the previous K-chunk instead of zero.
+    resume: bool,
+    /// Last K-chunk: run the epilogue (otherwise save partial sums).
+    finish: bool,
 }
 
 /// `M` consecutive flattened output pixels × one 16-channel panel, accumulated in `2 * M` ymm
@@ -402,6 +607,9 @@ struct Tile {
 ///
 /// # Safety
 /// As [`panels_avx2`]; pixels `px..px + M` are valid output pixels.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -410,19 +618,29 @@ unsafe fn tile_avx2<const M: usize>(
     act: Act,
     runs: &[(usize, usize)],
     t: &Tile,
-    px: usize,
+    offs: &[[usize; 3]],
+    partial: *mut f32,
 ) {
     let mut inp = [std::ptr::null::<f32>(); M];
     let mut out = [0usize; M];
     let mut res = [0usize; M];
     for i in 0..M {
-        let (io, oo, ro) = pixel_offsets(p, px + i);
+        let [io, oo, ro] = offs[i];
         // SAFETY: the pixel's receptive field (channel offset of its group included) is inside the input.
         inp[i] = unsafe { p.input.add(io + t.in_channel) };
         out[i] = oo + t.out_channel;
         res[i] = ro + t.out_channel;
     }
     let mut acc = [[_mm256_setzero_ps(); 2]; M];
+    if t.resume {
+        for i in 0..M {
+            // SAFETY: `partial` holds `M * 16` floats saved by the previous chunk.
+            unsafe {
+                acc[i][0] = _mm256_loadu_ps(partial.add(i * NR));
+                acc[i][1] = _mm256_loadu_ps(partial.add(i * NR + 8));
+            }
+        }
+    }
     let mut w = t.weights;
     for &(off, len) in runs {
         let mut q = [std::ptr::null::<f32>(); M];
@@ -445,65 +663,85 @@ unsafe fn tile_avx2<const M: usize>(
             }
         }
     }
-    // SAFETY: bias holds 16 floats per panel; output/residual writes are masked to the `n` valid
-    // channels of each in-range pixel.
-    unsafe { store_tile_avx2::<M>(p, act, t.bias, &acc, &out, &res, t.n) }
+    if !t.finish {
+        for i in 0..M {
+            // SAFETY: `partial` has room for `M * 16` floats.
+            unsafe {
+                _mm256_storeu_ps(partial.add(i * NR), acc[i][0]);
+                _mm256_storeu_ps(partial.add(i * NR + 8), acc[i][1]);
+            }
+        }
+        return;
+    }
+    // SAFETY: bias holds 16 floats per panel.
+    let (b0, b1) = unsafe { (_mm256_loadu_ps(t.bias), _mm256_loadu_ps(t.bias.add(8))) };
+    for i in 0..M {
+        // SAFETY: output/residual accesses are masked to the `n` valid channels of pixel i.
+        unsafe {
+            store_row_avx2(
+                p,
+                act,
+                _mm256_add_ps(acc[i][0], b0),
+                _mm256_add_ps(acc[i][1], b1),
+                out[i],
+                res[i],
+                t.n,
+            )
+        }
+    }
 }
 
-/// Epilogue for `M` pixels × 16 channels: `act(acc + bias [+ residual])`, stored with lane masks
-/// when fewer than 16 channels are valid.
+/// Epilogue for one pixel × 16 channels (bias already added): `act(v [+ residual])`, stored with
+/// lane masks when fewer than 16 channels are valid. Takes values, not the accumulator array, so
+/// the accumulators never have their address taken and stay in registers.
 ///
 /// # Safety
-/// `bias` has 16 floats; `out[i]`/`res[i]` index `n` valid channels of the output/residual.
+/// `out`/`res` index `n` valid channels of the output/residual.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn store_tile_avx2<const M: usize>(
+pub(crate) unsafe fn store_row_avx2(
     p: &ConvParams,
     act: Act,
-    bias: *const f32,
-    acc: &[[__m256; 2]; M],
-    out: &[usize; M],
-    res: &[usize; M],
+    mut v0: __m256,
+    mut v1: __m256,
+    out: usize,
+    res: usize,
     n: usize,
 ) {
     use crate::epilogue::avx2;
-    // SAFETY: bias is padded to 16 floats.
-    let (b0, b1) = unsafe { (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))) };
     let full = n == NR;
     let m0 = avx2::first_lanes(n as isize);
     let m1 = avx2::first_lanes(n as isize - 8);
-    for i in 0..M {
-        let mut v0 = _mm256_add_ps(acc[i][0], b0);
-        let mut v1 = _mm256_add_ps(acc[i][1], b1);
-        if !p.residual.is_null() {
-            // SAFETY: masked loads touch only the `n` valid channels.
-            unsafe {
-                let r = p.residual.add(res[i]);
-                if full {
-                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
-                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r.add(8)));
-                } else {
-                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(r, m0));
-                    if n > 8 {
-                        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(r.add(8), m1));
-                    }
+    if !p.residual.is_null() {
+        // SAFETY: masked loads touch only the `n` valid channels.
+        unsafe {
+            let r = p.residual.add(res);
+            if full {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r.add(8)));
+            } else {
+                v0 = _mm256_add_ps(v0, _mm256_maskload_ps(r, m0));
+                if n > 8 {
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(r.add(8), m1));
                 }
             }
         }
-        v0 = avx2::apply(act, v0);
+    }
+    v0 = avx2::apply(act, v0);
+    if n > 8 {
         v1 = avx2::apply(act, v1);
-        // SAFETY: masked stores touch only the `n` valid channels.
-        unsafe {
-            let o = p.output.add(out[i]);
-            if full {
-                _mm256_storeu_ps(o, v0);
-                _mm256_storeu_ps(o.add(8), v1);
-            } else {
-                _mm256_maskstore_ps(o, m0, v0);
-                if n > 8 {
-                    _mm256_maskstore_ps(o.add(8), m1, v1);
-                }
+    }
+    // SAFETY: masked stores touch only the `n` valid channels.
+    unsafe {
+        let o = p.output.add(out);
+        if full {
+            _mm256_storeu_ps(o, v0);
+            _mm256_storeu_ps(o.add(8), v1);
+        } else {
+            _mm256_maskstore_ps(o, m0, v0);
+            if n > 8 {
+                _mm256_maskstore_ps(o.add(8), m1, v1);
             }
         }
     }

@@ -10,6 +10,8 @@ use crate::pack::DW_BLOCK;
 
 /// Output pixels per depthwise register tile.
 const DW_MR: usize = 8;
+/// 8-channel blocks per cache chunk (128 channels).
+const DW_CHUNK: usize = 16;
 
 /// # Safety
 /// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`.
@@ -70,27 +72,32 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
     let channels = p.groups;
+    // Channel chunks outer, then pixel tiles, then the chunk's 8-channel blocks: a tile's
+    // receptive field over one chunk (kh rows × ~10 pixels × 128 channels) stays in cache while every
+    // block of the chunk passes over it.
+    let blocks = channels.div_ceil(DW_BLOCK);
     for oy in row_start..row_end {
-        for cb in 0..channels.div_ceil(DW_BLOCK) {
-            let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
+        for chunk in (0..blocks).step_by(DW_CHUNK) {
             let mut ox = 0;
-            while ox + DW_MR <= p.out_w {
-                // SAFETY: pixels `ox..ox+8` of row `oy` are valid; forwarded caller contract.
-                unsafe { dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n) };
-                ox += DW_MR;
-            }
-            // SAFETY: as above for the `< 8` remaining pixels.
-            unsafe {
-                match p.out_w - ox {
-                    0 => {}
-                    1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
-                    2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
-                    3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
-                    4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
-                    5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
-                    6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
-                    _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+            while ox < p.out_w {
+                let m = (p.out_w - ox).min(DW_MR);
+                for cb in chunk..(chunk + DW_CHUNK).min(blocks) {
+                    let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
+                    // SAFETY: pixels `ox..ox+m` of row `oy` are valid; forwarded caller contract.
+                    unsafe {
+                        match m {
+                            DW_MR => dw_tile_avx2::<DW_MR>(p, act, oy, ox, cb, n),
+                            1 => dw_tile_avx2::<1>(p, act, oy, ox, cb, n),
+                            2 => dw_tile_avx2::<2>(p, act, oy, ox, cb, n),
+                            3 => dw_tile_avx2::<3>(p, act, oy, ox, cb, n),
+                            4 => dw_tile_avx2::<4>(p, act, oy, ox, cb, n),
+                            5 => dw_tile_avx2::<5>(p, act, oy, ox, cb, n),
+                            6 => dw_tile_avx2::<6>(p, act, oy, ox, cb, n),
+                            _ => dw_tile_avx2::<7>(p, act, oy, ox, cb, n),
+                        }
+                    }
                 }
+                ox += m;
             }
         }
     }
@@ -98,6 +105,9 @@ pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, 
 
 /// # Safety
 /// Pixels `ox..ox+M` of row `oy` are valid outputs; `n` (1..=8) channels of block `cb` are valid.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -127,21 +137,21 @@ unsafe fn dw_tile_avx2<const M: usize>(
                 let w =
                     _mm256_loadu_ps(p.weights.add((cb * taps + ky * p.kernel_w + kx) * DW_BLOCK));
                 let base = p.input.add(row + kx * p.dilation_w * p.in_pixel_stride);
-                for (i, a) in acc.iter_mut().enumerate() {
+                for i in 0..M {
                     let x = if full {
                         _mm256_loadu_ps(base.add(i * pix))
                     } else {
                         _mm256_maskload_ps(base.add(i * pix), mask)
                     };
-                    *a = _mm256_fmadd_ps(x, w, *a);
+                    acc[i] = _mm256_fmadd_ps(x, w, acc[i]);
                 }
             }
         }
     }
     // SAFETY: bias is padded to whole blocks.
     let b = unsafe { _mm256_loadu_ps(p.bias.add(c0)) };
-    for (i, a) in acc.iter().enumerate() {
-        let mut v = _mm256_add_ps(*a, b);
+    for i in 0..M {
+        let mut v = _mm256_add_ps(acc[i], b);
         // SAFETY: residual/output accesses are masked to the valid channels of valid pixels.
         unsafe {
             if !p.residual.is_null() {

@@ -41,6 +41,27 @@ pub struct GemmParams {
 }
 
 impl GemmParams {
+    /// Params for `m` rows with `k`, `n`, weights and bias from `b` (packed by
+    /// [`crate::pack_gemm_b`]), dense strides (`lda = k`, `ldy = ldr = n`) and null pointers for
+    /// the caller to fill in.
+    pub fn from_packed(b: &PackedConv, m: usize, act: Act) -> GemmParams {
+        let (k, n) = (b.shape.in_channels, b.shape.out_channels);
+        GemmParams {
+            a: std::ptr::null(),
+            lda: k,
+            b_packed: b.weights.as_ptr(),
+            bias: b.bias.as_ptr(),
+            y: std::ptr::null_mut(),
+            ldy: n,
+            residual: std::ptr::null(),
+            ldr: n,
+            m,
+            k,
+            n,
+            activation: act.to_c(),
+        }
+    }
+
     fn as_conv(&self) -> ConvParams {
         ConvParams {
             input: self.a,
@@ -112,20 +133,10 @@ pub fn gemm(
             "gemm: rows {rows:?} outside 0..{m}"
         )));
     }
-    let p = GemmParams {
-        a: a.as_ptr(),
-        lda: k,
-        b_packed: b.weights.as_ptr(),
-        bias: b.bias.as_ptr(),
-        y: y.as_mut_ptr(),
-        ldy: n,
-        residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
-        ldr: n,
-        m,
-        k,
-        n,
-        activation: act.to_c(),
-    };
+    let mut p = GemmParams::from_packed(b, m, act);
+    p.a = a.as_ptr();
+    p.y = y.as_mut_ptr();
+    p.residual = residual.map_or(std::ptr::null(), |r| r.as_ptr());
     // SAFETY: sizes checked above; `or_portable` ensures the ISA is runnable.
     unsafe { conv_raw(isa.or_portable(), &p.as_conv(), act, rows.start, rows.end) };
     Ok(())

@@ -28,6 +28,27 @@
 //!   `#[target_feature]` functions) once, else portable Rust with the same results up to float
 //!   rounding. The `extern "C"` symbols use the detected ISA; the safe wrappers take an explicit
 //!   [`Isa`] (for tests and benches) and validate every buffer size.
+//!
+//! # Entry points for generated code
+//!
+//! | symbol | signature | params built by |
+//! |---|---|---|
+//! | [`bqml_conv2d`] | `unsafe extern "C" fn(*const ConvParams, row_start: usize, row_end: usize)` | [`ConvParams::from_packed`] + pointers/strides |
+//! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, row_start: usize, row_end: usize)` | [`GemmParams::from_packed`] + pointers |
+//! | [`bqml_pool2d`] | `unsafe extern "C" fn(*const PoolParams, row_start: usize, row_end: usize)` | [`PoolParams::from_geometry`] + pointers/strides |
+//!
+//! `bqml_conv2d` serves dense, grouped, 1×1 and depthwise convolutions alike: it dispatches on
+//! `ConvParams::layout`, which [`pack_conv`] chooses. All strides and sizes are `usize` (8 bytes
+//! on x86-64) and all pointers are to `f32`; generated code should take field offsets from
+//! `std::mem::offset_of!` rather than hard-coding them. The packed weights and bias must outlive
+//! every call (the params hold raw pointers into [`PackedConv`]).
+//!
+//! # Performance shape
+//!
+//! The panel kernel computes 6 output pixels × 16 output channels in 12 ymm accumulators
+//! (1 broadcast + 2 weight loads per 12 FMAs), over 96-pixel blocks so the input stays in cache
+//! while each panel passes, with reductions longer than 512 split into 256-long chunks whose
+//! weights stay in L1. Depthwise tiles are 8 pixels × 8 channels. See `kernels/PERF.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -56,7 +77,7 @@ pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
 pub use pack_ffi::{bqml_pack_conv, PackConvParams};
-pub use peak::{measure_fma_peak, measure_fma_peak_with};
+pub use peak::{fma_burst, measure_fma_peak, measure_fma_peak_with, FMA_BURST_FLOPS_PER_STEP};
 pub use pool::{
     bqml_pool2d, pool2d, PoolGeometry, PoolParams, POOL_AVG_EXCLUDE_PAD, POOL_AVG_INCLUDE_PAD,
     POOL_MAX,

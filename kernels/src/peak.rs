@@ -31,13 +31,22 @@ fn one_thread(isa: Isa, duration: Duration) -> f64 {
     let mut sink = 0.0f32;
     loop {
         sink += burst(isa, BURST);
-        flops += BURST * (CHAINS * 8 * 2) as u64;
+        flops += BURST * FMA_BURST_FLOPS_PER_STEP;
         if start.elapsed() >= duration {
             break;
         }
     }
     std::hint::black_box(sink);
     flops as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+/// FLOPs one step of [`fma_burst`] performs (chains × 8 lanes × 2).
+pub const FMA_BURST_FLOPS_PER_STEP: u64 = (CHAINS * 8 * 2) as u64;
+
+/// Run `steps` rounds of the independent FMA chains once and return a value that depends on all
+/// of them (so the work cannot be optimised away). For benches that time the peak themselves.
+pub fn fma_burst(isa: Isa, steps: u64) -> f32 {
+    burst(isa.or_portable(), steps)
 }
 
 fn burst(isa: Isa, steps: u64) -> f32 {

@@ -84,6 +84,37 @@ pub struct PoolGeometry {
     pub pads: [usize; 4],
 }
 
+impl PoolParams {
+    /// Params with every size taken from `geo` and the input shape, and null pointers / zero
+    /// strides for the caller to fill in.
+    pub fn from_geometry(geo: &PoolGeometry, channels: usize, in_h: usize, in_w: usize) -> Self {
+        PoolParams {
+            input: std::ptr::null(),
+            in_row_stride: 0,
+            in_pixel_stride: 0,
+            in_h,
+            in_w,
+            channels,
+            output: std::ptr::null_mut(),
+            out_row_stride: 0,
+            out_pixel_stride: 0,
+            out_h: geo.out_h,
+            out_w: geo.out_w,
+            kernel_h: geo.kernel[0],
+            kernel_w: geo.kernel[1],
+            stride_h: geo.stride[0],
+            stride_w: geo.stride[1],
+            dilation_h: geo.dilation[0],
+            dilation_w: geo.dilation[1],
+            pad_top: geo.pads[0],
+            pad_left: geo.pads[1],
+            pad_bottom: geo.pads[2],
+            pad_right: geo.pads[3],
+            kind: geo.kind,
+        }
+    }
+}
+
 impl PoolGeometry {
     /// GlobalAveragePool / GlobalMaxPool of an `h × w` map: one window covering it all.
     pub fn global(kind: u32, h: usize, w: usize) -> Self {
@@ -145,30 +176,13 @@ pub fn pool2d(
     }
     input.check(in_h, in_w, channels, "pool input")?;
     output.check(geo.out_h, geo.out_w, channels, "pool output")?;
-    let p = PoolParams {
-        input: input.ptr(),
-        in_row_stride: input.row_stride,
-        in_pixel_stride: input.pixel_stride,
-        in_h,
-        in_w,
-        channels,
-        output: output.ptr(),
-        out_row_stride: output.row_stride,
-        out_pixel_stride: output.pixel_stride,
-        out_h: geo.out_h,
-        out_w: geo.out_w,
-        kernel_h: geo.kernel[0],
-        kernel_w: geo.kernel[1],
-        stride_h: geo.stride[0],
-        stride_w: geo.stride[1],
-        dilation_h: geo.dilation[0],
-        dilation_w: geo.dilation[1],
-        pad_top: geo.pads[0],
-        pad_left: geo.pads[1],
-        pad_bottom: geo.pads[2],
-        pad_right: geo.pads[3],
-        kind: geo.kind,
-    };
+    let mut p = PoolParams::from_geometry(geo, channels, in_h, in_w);
+    p.input = input.ptr();
+    p.in_row_stride = input.row_stride;
+    p.in_pixel_stride = input.pixel_stride;
+    p.output = output.ptr();
+    p.out_row_stride = output.row_stride;
+    p.out_pixel_stride = output.pixel_stride;
     // SAFETY: buffers checked above; windows are clipped to the input inside the kernel.
     unsafe { pool_raw(isa.or_portable(), &p, rows.start, rows.end) };
     Ok(())
@@ -312,12 +326,14 @@ unsafe fn pool_pixel_avx2(p: &PoolParams, w: &Window, out: usize) {
         let mut acc = _mm256_set1_ps(init);
         for y in 0..w.rows {
             for x in 0..w.cols {
-                // SAFETY: in-bounds tap; masked to the valid channels.
+                // SAFETY: in-bounds tap; the tail block is masked to the valid channels.
                 let v = unsafe {
-                    _mm256_maskload_ps(
-                        p.input.add(w.first + y * w.row_step + x * w.col_step + c),
-                        mask,
-                    )
+                    let src = p.input.add(w.first + y * w.row_step + x * w.col_step + c);
+                    if n == 8 {
+                        _mm256_loadu_ps(src)
+                    } else {
+                        _mm256_maskload_ps(src, mask)
+                    }
                 };
                 acc = if is_max {
                     _mm256_max_ps(acc, v)
@@ -329,8 +345,14 @@ unsafe fn pool_pixel_avx2(p: &PoolParams, w: &Window, out: usize) {
         if !is_max {
             acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
         }
-        // SAFETY: masked to the valid output channels.
-        unsafe { _mm256_maskstore_ps(p.output.add(out + c), mask, acc) };
+        // SAFETY: full blocks store 8 valid channels; the tail is masked.
+        unsafe {
+            if n == 8 {
+                _mm256_storeu_ps(p.output.add(out + c), acc);
+            } else {
+                _mm256_maskstore_ps(p.output.add(out + c), mask, acc);
+            }
+        }
         c += 8;
     }
 }

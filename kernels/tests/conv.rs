@@ -339,6 +339,57 @@ fn deep_reduction_with_tails() {
     check_all_isas(&base_case(shape, geo(7, 1)));
 }
 
+/// Reductions longer than one K-chunk (256 values), with chunk edges falling inside tap runs:
+/// runs of 100 channels (not merged: the input pixels have a spare channel) and of 3 × 150
+/// (merged: dense pixels).
+#[test]
+fn k_chunked_reductions() {
+    let shape = ConvShape {
+        in_channels: 100,
+        out_channels: 20,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    check_all_isas(&base_case(shape, geo(5, 1)));
+    let shape = ConvShape {
+        in_channels: 150,
+        out_channels: 17,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut case = base_case(shape, geo(4, 2));
+    case.in_extra_channels = 0;
+    case.in_channel_offset = 0;
+    case.act = Act::Silu;
+    check_all_isas(&case);
+}
+
+/// A single output pixel with ≥ 4 panels per group takes the 4-panel (GEMV) path; with two
+/// groups, a residual and a partial last panel.
+#[test]
+fn single_pixel_wide_groups() {
+    let shape = ConvShape {
+        in_channels: 10,
+        out_channels: 2 * 70,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 2,
+    };
+    let mut case = base_case(shape, geo(1, 1));
+    case.act = Act::HardSwish;
+    check_all_isas(&case);
+    let shape = ConvShape {
+        in_channels: 33,
+        out_channels: 64,
+        kernel_h: 1,
+        kernel_w: 1,
+        groups: 1,
+    };
+    check_all_isas(&base_case(shape, geo(1, 1)));
+}
+
 /// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
 #[test]
 fn depthwise_multiplier_two_uses_panels() {
@@ -476,4 +527,57 @@ fn both_isas_are_exercised_on_avx2_machines() {
     assert!(isas.contains(&Isa::Portable));
     assert_eq!(isas.contains(&Isa::Avx2Fma), Isa::avx2_fma_available());
     assert_eq!(Isa::detect() == Isa::Avx2Fma, Isa::avx2_fma_available());
+}
+
+/// Params shared by two threads that compute disjoint row ranges of one layer.
+struct Shared(ConvParams);
+// SAFETY: the test's buffers outlive the scope and the threads write disjoint output rows.
+unsafe impl Sync for Shared {}
+
+/// Two threads splitting one layer by rows through the extern "C" entry point give the same
+/// result as one call.
+#[test]
+fn two_threads_split_rows() {
+    let shape = ConvShape {
+        in_channels: 24,
+        out_channels: 40,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut rng = Rng::new(9);
+    let packed = pack_conv(shape, &rng.vec(40 * 24 * 9), Some(&rng.vec(40))).unwrap();
+    let g = geo(13, 1);
+    let input = rng.vec(15 * 15 * 24);
+    let mut want = vec![0.0; 13 * 13 * 40];
+    conv2d(
+        Isa::detect(),
+        &packed,
+        &g,
+        Act::Relu,
+        Nhwc::dense(&input, 15, 24),
+        NhwcMut::dense(&mut want, 13, 40),
+        None,
+        0..13,
+    )
+    .unwrap();
+    let mut got = vec![0.0; 13 * 13 * 40];
+    let mut p = ConvParams::from_packed(&packed, &g, Act::Relu);
+    p.input = input.as_ptr();
+    p.in_row_stride = 15 * 24;
+    p.in_pixel_stride = 24;
+    p.output = got.as_mut_ptr();
+    p.out_row_stride = 13 * 40;
+    p.out_pixel_stride = 40;
+    let shared = Shared(p);
+    std::thread::scope(|s| {
+        for rows in [0..7, 7..13] {
+            let shared = &shared;
+            s.spawn(move || {
+                // SAFETY: buffers cover the layer; the two row ranges are disjoint.
+                unsafe { bqml_conv2d(&shared.0, rows.start, rows.end) }
+            });
+        }
+    });
+    assert_eq!(got, want);
 }

@@ -1,0 +1,99 @@
+//! Quick single-thread GFLOP/s probe for a few conv shapes, interleaved with the FMA peak so the
+//! ratio stays meaningful on a busy machine. Conv time is this thread's CPU time (not wall time),
+//! so being descheduled by other processes does not count. `cargo run -p kernels --release --example conv_probe`.
+
+use kernels::*;
+
+fn main() {
+    let isa = Isa::detect();
+    // (name, in_hw, cin, cout, k, stride, groups)
+    let layers = [
+        ("7x7s2_3to64_224", 224, 3, 64, 7, 2, 1),
+        ("3x3s1_64_56", 56, 64, 64, 3, 1, 1),
+        ("3x3s1_256_14", 14, 256, 256, 3, 1, 1),
+        ("3x3s1_512_7", 7, 512, 512, 3, 1, 1),
+        ("1x1s1_144to24_56", 56, 144, 24, 1, 1, 1),
+        ("1x1s1_16to96_112", 112, 16, 96, 1, 1, 1),
+        ("dw3x3s1_144_56", 56, 144, 144, 3, 1, 144),
+        ("dw3x3s1_480_14", 14, 480, 480, 3, 1, 480),
+        ("dw5x5s2_672_14", 14, 672, 672, 5, 2, 672),
+        ("gemv_512to1000", 1, 512, 1000, 1, 1, 1),
+    ];
+    let filter: Vec<String> = std::env::args().skip(1).collect();
+    for (name, hw, cin, cout, k, stride, groups) in layers {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let pad = k / 2;
+        let out = (hw + 2 * pad - k) / stride + 1;
+        let shape = ConvShape {
+            in_channels: cin,
+            out_channels: cout,
+            kernel_h: k,
+            kernel_w: k,
+            groups,
+        };
+        let w: Vec<f32> = (0..cout * cin / groups * k * k)
+            .map(|i| ((i % 13) as f32 - 6.0) * 0.01)
+            .collect();
+        let packed = pack_conv(shape, &w, None).unwrap();
+        let geo = ConvGeometry {
+            out_h: out,
+            out_w: out,
+            stride_h: stride,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+        };
+        let (eh, ew) = geo.input_extent(k, k);
+        let cols = ew.max(hw + 2 * pad);
+        let rows = eh.max(hw + 2 * pad);
+        let input: Vec<f32> = (0..rows * cols * cin)
+            .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
+            .collect();
+        let mut output = vec![0.0; out * out * cout];
+        let flops = (2 * out * out * cout * cin / groups * k * k) as f64;
+        let mut best = f64::MAX;
+        let mut peak = 0.0f64;
+        for _ in 0..5 {
+            let t = cpu_time();
+            let steps = 1 << 20;
+            std::hint::black_box(fma_burst(isa, steps));
+            peak = peak.max((steps * FMA_BURST_FLOPS_PER_STEP) as f64 / (cpu_time() - t) / 1e9);
+            let t = cpu_time();
+            let mut n = 0;
+            while cpu_time() - t < 0.06 {
+                conv2d(
+                    isa,
+                    &packed,
+                    &geo,
+                    Act::Relu,
+                    Nhwc::dense(&input, cols, cin),
+                    NhwcMut::dense(&mut output, out, cout),
+                    None,
+                    0..out,
+                )
+                .unwrap();
+                n += 1;
+            }
+            best = best.min((cpu_time() - t) / n as f64);
+        }
+        let g = flops / best / 1e9;
+        println!(
+            "{name:24} {:8.3} ms {g:7.1} GFLOP/s  peak {peak:6.1}  {:5.1}%",
+            best * 1e3,
+            100.0 * g / peak
+        );
+    }
+}
+
+/// This thread's CPU time in seconds.
+fn cpu_time() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
