@@ -56,7 +56,7 @@ pub use binary::{
     binary, bqml_binary, BinaryParams, BINARY_ADD, BINARY_DIV, BINARY_LAST, BINARY_MAX, BINARY_MIN,
     BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
 };
-pub use copy::{bqml_copy, bqml_fill, copy, fill, CopyParams, FillParams};
+pub use copy::{bqml_copy, bqml_fill, copy, copy_with, fill, CopyParams, FillParams};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
 pub use matmul::{bqml_matmul, matmul, MatMulParams, MatMulShape};
 pub use pad::{bqml_pad, pad, PadParams, PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_WRAP};

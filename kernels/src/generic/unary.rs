@@ -170,13 +170,70 @@ pub(crate) unsafe fn unary_raw(isa: Isa, p: &UnaryParams) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forwarded contract; AVX2+FMA availability is the caller's guarantee.
         Isa::Avx2Fma => unsafe { avx2::unary(p) },
-        _ => {
-            for i in 0..p.n {
-                // SAFETY: `i < n`; element `i` is read before it is (possibly in place) written.
-                unsafe { *p.y.add(i) = reference::apply(p.op, p.alpha, p.beta, *p.x.add(i)) };
-            }
-        }
+        // SAFETY: forwarded contract.
+        _ => unsafe { portable(p) },
     }
+}
+
+/// `y[i] = f(x[i])`.
+///
+/// # Safety
+/// `x`, `y` hold `n` floats, equal or disjoint.
+#[inline(always)]
+unsafe fn map(p: &UnaryParams, f: impl Fn(f32) -> f32) {
+    for i in 0..p.n {
+        // SAFETY: `i < n`; element `i` is read before it is (possibly in place) written.
+        unsafe { *p.y.add(i) = f(*p.x.add(i)) };
+    }
+}
+
+/// One loop per op with the op constant-folded, so the simple ones vectorise.
+///
+/// # Safety
+/// As [`unary_raw`].
+unsafe fn portable(p: &UnaryParams) {
+    let (a, b) = (p.alpha, p.beta);
+    macro_rules! per_op {
+        ($($op:ident),*) => {
+            match p.op {
+                // SAFETY: forwarded.
+                $($op => unsafe { map(p, |v| reference::apply($op, a, b, v)) },)*
+                _ => {}
+            }
+        };
+    }
+    per_op!(
+        UNARY_RELU,
+        UNARY_SIGMOID,
+        UNARY_TANH,
+        UNARY_EXP,
+        UNARY_LOG,
+        UNARY_SQRT,
+        UNARY_ERF,
+        UNARY_NEG,
+        UNARY_ABS,
+        UNARY_RECIPROCAL,
+        UNARY_FLOOR,
+        UNARY_CEIL,
+        UNARY_LEAKY_RELU,
+        UNARY_HARD_SIGMOID,
+        UNARY_HARD_SWISH,
+        UNARY_ELU,
+        UNARY_SELU,
+        UNARY_SOFTPLUS,
+        UNARY_CLIP,
+        UNARY_SILU,
+        UNARY_ROUND,
+        UNARY_SIGN,
+        UNARY_SOFTSIGN,
+        UNARY_GELU,
+        UNARY_SIN,
+        UNARY_COS,
+        UNARY_THRESHOLDED_RELU,
+        UNARY_MISH,
+        UNARY_GELU_TANH,
+        UNARY_IDENTITY
+    );
 }
 
 /// Scalar reference: each op evaluated in f64 where it is transcendental, rounded once.
@@ -215,6 +272,7 @@ pub mod reference {
     }
 
     /// `op(x)` with parameters `alpha`, `beta`; unknown ops give NaN.
+    #[inline(always)]
     pub fn apply(op: u32, alpha: f32, beta: f32, x: f32) -> f32 {
         let d = x as f64;
         match op {
