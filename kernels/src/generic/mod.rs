@@ -42,6 +42,7 @@
 //! | `pool_nd` | [`bqml_pool_nd`] | [`PoolNdParams`], `POOL_ND_*` | MaxPool (with Indices), AveragePool; 1-D/2-D/3-D, NCHW |
 //! | `pad` | [`bqml_pad`] | [`PadParams`], `PAD_*` | Pad (constant, reflect, edge, wrap; negative pads crop) |
 //! | `gather` | [`bqml_gather`] | [`GatherParams`] | Gather (any axis, negative indices) |
+//! | `resize` | [`bqml_resize`] | [`ResizeParams`], tables from [`resize_axis_table`] | Resize / Upsample: nearest, linear, cubic over any axes, every coordinate_transformation_mode |
 //! | `matmul` | [`bqml_matmul`] | [`MatMulParams`] | MatMul with two activation operands (batched; 0 batch strides broadcast) |
 //!
 //! # Accuracy
@@ -60,6 +61,7 @@ pub mod matmul;
 pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
+pub mod resize;
 pub mod softmax;
 pub mod unary;
 #[cfg(target_arch = "x86_64")]
@@ -82,6 +84,13 @@ pub use reduce::{
     bqml_reduce, reduce, ReduceParams, REDUCE_L1, REDUCE_L2, REDUCE_LAST, REDUCE_LOG_SUM,
     REDUCE_LOG_SUM_EXP, REDUCE_MAX, REDUCE_MEAN, REDUCE_MIN, REDUCE_PROD, REDUCE_SUM,
     REDUCE_SUM_SQUARE,
+};
+pub use resize::{
+    bqml_resize, resize, resize_axis_table, AxisResize, AxisTable, ResizeParams,
+    COORD_ALIGN_CORNERS, COORD_ASYMMETRIC, COORD_HALF_PIXEL, COORD_HALF_PIXEL_SYMMETRIC,
+    COORD_PYTORCH_HALF_PIXEL, COORD_TF_CROP_AND_RESIZE, NEAREST_CEIL, NEAREST_FLOOR,
+    NEAREST_ROUND_PREFER_CEIL, NEAREST_ROUND_PREFER_FLOOR, RESIZE_CUBIC, RESIZE_LINEAR,
+    RESIZE_NEAREST,
 };
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
 pub use unary::{
