@@ -36,6 +36,8 @@
 //! | `copy` | [`bqml_copy`], [`bqml_fill`] | [`CopyParams`], [`FillParams`] | Transpose, Slice, Concat/Split (one copy per part), Expand, Tile (one copy per tile), DepthToSpace/SpaceToDepth (as strided copies), relayouts, Identity, ConstantOfShape |
 //! | `unary` | [`bqml_unary`] | [`UnaryParams`], `UNARY_*` | Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Erf, Neg, Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus, Clip, Silu, Round, Sign, Softsign, Gelu (exact and tanh), Sin, Cos, ThresholdedRelu, Mish, Identity/Dropout |
 //! | `binary` | [`bqml_binary`] | [`BinaryParams`], `BINARY_*` | Add, Sub, Mul, Div, Pow, Max, Min (two inputs), PRelu; numpy broadcasting through 0 strides |
+//! | `compare` | [`bqml_compare`], [`bqml_where`] | [`CompareParams`], `COMPARE_*`, [`WhereParams`] | Equal, Less, LessOrEqual, Greater, GreaterOrEqual (f32, i64), And, Or, Xor, Not (bool), Where; numpy broadcasting |
+//! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
@@ -55,6 +57,8 @@ use crate::KernelError;
 
 pub mod argmax;
 pub mod binary;
+pub mod cast;
+pub mod compare;
 pub mod copy;
 pub mod gather;
 pub mod matmul;
@@ -71,6 +75,12 @@ pub use argmax::{argmax, bqml_argmax, ArgParams};
 pub use binary::{
     binary, bqml_binary, BinaryParams, BINARY_ADD, BINARY_DIV, BINARY_LAST, BINARY_MAX, BINARY_MIN,
     BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
+};
+pub use cast::{bqml_cast, cast, dtype_size, CastParams, DT_BOOL, DT_F64, DT_I32, DT_I8, DT_U8};
+pub use compare::{
+    bqml_compare, bqml_where, compare, select, CompareElem, CompareParams, WhereParams,
+    COMPARE_AND, COMPARE_EQUAL, COMPARE_GREATER, COMPARE_GREATER_OR_EQUAL, COMPARE_LESS,
+    COMPARE_LESS_OR_EQUAL, COMPARE_OR, COMPARE_XOR,
 };
 pub use copy::{bqml_copy, bqml_fill, copy, copy_with, fill, CopyParams, FillParams};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
@@ -593,5 +603,90 @@ mod tests {
         let mut want = vec![0f32; 24];
         matmul(isa, &s, &x, &x, &mut want).unwrap();
         assert_eq!(y, want);
+
+        // Nearest 2x upsample of the last axis of [2, 12].
+        let t = resize_axis_table(&AxisResize {
+            mode: RESIZE_NEAREST,
+            coord: COORD_ASYMMETRIC,
+            nearest: NEAREST_FLOOR,
+            cubic_a: -0.75,
+            exclude_outside: false,
+            in_len: 12,
+            out_len: 24,
+            scale: 2.0,
+            roi: [0.0, 1.0],
+        })
+        .unwrap();
+        let ident = [0i64, 1];
+        let mut y = vec![0f32; 48];
+        let p = ResizeParams {
+            rank: 2,
+            in_shape: [2, 12, 1, 1, 1, 1],
+            out_shape: [2, 24, 1, 1, 1, 1],
+            taps: [1, 1, 1, 1, 1, 1],
+            index: [
+                ident.as_ptr(),
+                t.index.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null(),
+            ],
+            weight: [std::ptr::null(); MAX_RANK],
+            extrapolation_value: 0.0,
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+        };
+        // SAFETY: tables and buffers sized as documented.
+        unsafe { bqml_resize(&p) };
+        assert_eq!((y[0], y[1], y[2], y[47]), (x[0], x[0], x[1], x[23]));
+
+        let mut ints = vec![0i64; 24];
+        let p = CastParams {
+            from: DT_F32,
+            to: DT_I64,
+            n: 24,
+            x: x.as_ptr() as *const u8,
+            y: ints.as_mut_ptr() as *mut u8,
+        };
+        // SAFETY: 24 elements each.
+        unsafe { bqml_cast(&p) };
+        assert_eq!(ints, x.iter().map(|&v| v as i64).collect::<Vec<_>>());
+
+        let mut less = vec![9u8; 24];
+        let zero = [0f32];
+        let p = CompareParams {
+            op: COMPARE_LESS,
+            dtype: DT_F32,
+            rank: 1,
+            shape: [24, 1, 1, 1, 1, 1],
+            a: x.as_ptr() as *const u8,
+            a_strides: [1, 0, 0, 0, 0, 0],
+            b: zero.as_ptr() as *const u8,
+            b_strides: [0; MAX_RANK],
+            y: less.as_mut_ptr(),
+            y_strides: [1, 0, 0, 0, 0, 0],
+        };
+        // SAFETY: in bounds.
+        unsafe { bqml_compare(&p) };
+        assert_eq!(less, x.iter().map(|&v| (v < 0.0) as u8).collect::<Vec<_>>());
+
+        let mut picked = vec![0f32; 24];
+        let p = WhereParams {
+            elem_size: 4,
+            rank: 1,
+            shape: [24, 1, 1, 1, 1, 1],
+            cond: less.as_ptr(),
+            cond_strides: [1, 0, 0, 0, 0, 0],
+            a: zero.as_ptr() as *const u8,
+            a_strides: [0; MAX_RANK],
+            b: x.as_ptr() as *const u8,
+            b_strides: [1, 0, 0, 0, 0, 0],
+            y: picked.as_mut_ptr() as *mut u8,
+            y_strides: [1, 0, 0, 0, 0, 0],
+        };
+        // SAFETY: in bounds.
+        unsafe { bqml_where(&p) };
+        assert_eq!(picked, x.iter().map(|&v| v.max(0.0)).collect::<Vec<_>>());
     }
 }
