@@ -16,7 +16,10 @@
 //!   <Name>Params)`, one call per op (no work ranges), single-threaded. They never unwind: an
 //!   unknown op code, element size or rank is a code-generation bug and aborts the process with a
 //!   message on stderr; index errors in data ([`bqml_gather`]) are returned as a status. Buffer
-//!   sizes are the caller's contract (documented under `# Safety` on each symbol).
+//!   sizes are the caller's contract (documented under `# Safety` on each symbol). Pointers must
+//!   be aligned for their element type even where a field is declared `*const u8` (only
+//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`] and [`bqml_cast`] accept any
+//!   alignment).
 //! * **Aliasing.** Outputs never overlap inputs, except where a kernel documents in-place use
 //!   (`x == y` for [`bqml_unary`] and [`bqml_softmax`]; `y` identical to `a` or `b` for
 //!   [`bqml_binary`]).
