@@ -18,8 +18,8 @@
 //!   message on stderr; index errors in data ([`bqml_gather`]) are returned as a status. Buffer
 //!   sizes are the caller's contract (documented under `# Safety` on each symbol). Pointers must
 //!   be aligned for their element type even where a field is declared `*const u8` (only
-//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`] and [`bqml_cast`] accept any
-//!   alignment).
+//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`], [`bqml_cast`], [`bqml_compare`]
+//!   and [`bqml_where`] accept any alignment).
 //! * **Aliasing.** Outputs never overlap inputs, except where a kernel documents in-place use
 //!   (`x == y` for [`bqml_unary`] and [`bqml_softmax`]; `y` identical to `a` or `b` for
 //!   [`bqml_binary`]).
