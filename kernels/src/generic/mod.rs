@@ -42,6 +42,7 @@
 //! | `compare` | [`bqml_compare`], [`bqml_where`] | [`CompareParams`], `COMPARE_*`, [`WhereParams`] | Equal, Less, LessOrEqual, Greater, GreaterOrEqual (f32, i64), And, Or, Xor, Not (bool), Where; numpy broadcasting |
 //! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
+//! | `norm` | [`bqml_norm`] | [`NormParams`] | LayerNormalization, InstanceNormalization, GroupNormalization (inference outputs only) |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
 //! | `pool_nd` | [`bqml_pool_nd`] | [`PoolNdParams`], `POOL_ND_*` | MaxPool (with Indices), AveragePool; 1-D/2-D/3-D, NCHW |
@@ -65,6 +66,7 @@ pub mod compare;
 pub mod copy;
 pub mod gather;
 pub mod matmul;
+pub mod norm;
 pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
@@ -88,6 +90,7 @@ pub use compare::{
 pub use copy::{bqml_copy, bqml_fill, copy, copy_with, fill, CopyParams, FillParams};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
 pub use matmul::{bqml_matmul, matmul, MatMulParams, MatMulShape};
+pub use norm::{bqml_norm, norm, NormParams};
 pub use pad::{bqml_pad, pad, PadParams, PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_WRAP};
 pub use pool_nd::{
     bqml_pool_nd, pool_nd, PoolNdGeometry, PoolNdParams, POOL_ND_AVG_EXCLUDE_PAD,
@@ -691,5 +694,29 @@ mod tests {
         // SAFETY: in bounds.
         unsafe { bqml_where(&p) };
         assert_eq!(picked, x.iter().map(|&v| v.max(0.0)).collect::<Vec<_>>());
+
+        // InstanceNorm of [1, 2, 12]: each channel to mean 0, variance 1, then scale/bias.
+        let (scale, bias) = ([2.0f32, 3.0], [0.5f32, -0.5]);
+        let mut y = vec![0f32; 24];
+        let p = NormParams {
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+            rows: 2,
+            n: 12,
+            scale: scale.as_ptr(),
+            bias: bias.as_ptr(),
+            scale_period: 2,
+            scales_per_row: 1,
+            elems_per_scale: 12,
+            epsilon: 0.0,
+        };
+        // SAFETY: sizes as documented.
+        unsafe { bqml_norm(&p) };
+        let mean1: f32 = y[12..].iter().sum::<f32>() / 12.0;
+        let var1: f32 = y[12..].iter().map(|v| (v - mean1).powi(2)).sum::<f32>() / 12.0;
+        assert!(
+            (mean1 + 0.5).abs() < 1e-5 && (var1 - 9.0).abs() < 1e-3,
+            "{mean1} {var1}"
+        );
     }
 }
