@@ -399,6 +399,60 @@ mod tests {
         assert!(check_extent(11, 0, &[3, 4], &[4, 1], "x").is_err());
     }
 
+    /// Empty tensors are no-ops that touch no memory, even with dangling strides.
+    #[test]
+    fn zero_sized_shapes_are_no_ops() {
+        let src = [1f32; 4];
+        let mut dst = [7f32; 4];
+        let huge = [1_000_000, -1_000_000, 0, 0, 0, 0];
+        copy(
+            &[3, 0],
+            Strided {
+                data: &src,
+                offset: 0,
+                strides: huge,
+            },
+            StridedMut {
+                data: &mut dst,
+                offset: 0,
+                strides: huge,
+            },
+        )
+        .unwrap();
+        for isa in Isa::all_available() {
+            binary(
+                isa,
+                BINARY_ADD,
+                &[0, 5],
+                Strided {
+                    data: &src,
+                    offset: 0,
+                    strides: huge,
+                },
+                Strided {
+                    data: &src,
+                    offset: 0,
+                    strides: huge,
+                },
+                StridedMut {
+                    data: &mut dst,
+                    offset: 0,
+                    strides: huge,
+                },
+            )
+            .unwrap();
+            matmul(
+                isa,
+                &MatMulShape::dense(3, 0, 4, 2),
+                &[],
+                &[0.0; 24],
+                &mut [],
+            )
+            .unwrap();
+        }
+        assert_eq!(dst, [7.0; 4]);
+    }
+
     /// Every `extern "C"` symbol, called the way generated code calls it, agrees with its safe
     /// wrapper (which the per-family proptests check against the references).
     #[test]
