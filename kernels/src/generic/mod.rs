@@ -45,6 +45,7 @@
 //! | `norm` | [`bqml_norm`] | [`NormParams`] | LayerNormalization, InstanceNormalization, GroupNormalization (inference outputs only) |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
+//! | `topk` | [`bqml_topk`] | [`TopKParams`] | TopK (sorted; ties by index) |
 //! | `pool_nd` | [`bqml_pool_nd`] | [`PoolNdParams`], `POOL_ND_*` | MaxPool (with Indices), AveragePool; 1-D/2-D/3-D, NCHW |
 //! | `pad` | [`bqml_pad`] | [`PadParams`], `PAD_*` | Pad (constant, reflect, edge, wrap; negative pads crop) |
 //! | `gather` | [`bqml_gather`] | [`GatherParams`] | Gather (any axis, negative indices) |
@@ -72,6 +73,7 @@ pub mod pool_nd;
 pub mod reduce;
 pub mod resize;
 pub mod softmax;
+pub mod topk;
 pub mod unary;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vmath;
@@ -109,6 +111,7 @@ pub use resize::{
     RESIZE_NEAREST,
 };
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
+pub use topk::{bqml_topk, topk, TopKParams};
 pub use unary::{
     bqml_unary, unary, unary_inplace, UnaryParams, UNARY_ABS, UNARY_CEIL, UNARY_CLIP, UNARY_COS,
     UNARY_ELU, UNARY_ERF, UNARY_EXP, UNARY_FLOOR, UNARY_GELU, UNARY_GELU_TANH, UNARY_HARD_SIGMOID,
