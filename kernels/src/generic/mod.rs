@@ -15,7 +15,8 @@
 //! * **Entry points** are `#[no_mangle] pub unsafe extern "C" fn bqml_<name>(p: *const
 //!   <Name>Params)`, one call per op (no work ranges), single-threaded. They never unwind: an
 //!   unknown op code, element size or rank is a code-generation bug and aborts the process with a
-//!   message on stderr; index errors in data ([`bqml_gather`]) are returned as a status. Buffer
+//!   message on stderr; index errors in data ([`bqml_gather`], [`bqml_scatter_nd`]) are
+//!   returned as a status. Buffer
 //!   sizes are the caller's contract (documented under `# Safety` on each symbol). Pointers must
 //!   be aligned for their element type even where a field is declared `*const u8` (only
 //!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`], [`bqml_cast`], [`bqml_compare`]
@@ -50,6 +51,7 @@
 //! | `pad` | [`bqml_pad`] | [`PadParams`], `PAD_*` | Pad (constant, reflect, edge, wrap; negative pads crop) |
 //! | `gather` | [`bqml_gather`] | [`GatherParams`] | Gather (any axis, negative indices) |
 //! | `resize` | [`bqml_resize`] | [`ResizeParams`], tables from [`resize_axis_table`] | Resize / Upsample: nearest, linear, cubic over any axes, every coordinate_transformation_mode |
+//! | `scatter` | [`bqml_scatter_nd`] | [`ScatterNdParams`] | ScatterND (reduction none; `y` pre-filled with a copy of data) |
 //! | `matmul` | [`bqml_matmul`] | [`MatMulParams`] | MatMul with two activation operands (batched; 0 batch strides broadcast) |
 //!
 //! # Accuracy
@@ -72,6 +74,7 @@ pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
 pub mod resize;
+pub mod scatter;
 pub mod softmax;
 pub mod topk;
 pub mod unary;
@@ -109,6 +112,9 @@ pub use resize::{
     COORD_PYTORCH_HALF_PIXEL, COORD_TF_CROP_AND_RESIZE, NEAREST_CEIL, NEAREST_FLOOR,
     NEAREST_ROUND_PREFER_CEIL, NEAREST_ROUND_PREFER_FLOOR, RESIZE_CUBIC, RESIZE_LINEAR,
     RESIZE_NEAREST,
+};
+pub use scatter::{
+    bqml_scatter_nd, scatter_nd, ScatterNdParams, SCATTER_INDEX_OUT_OF_RANGE, SCATTER_OK,
 };
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
 pub use topk::{bqml_topk, topk, TopKParams};
