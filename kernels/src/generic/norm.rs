@@ -136,8 +136,11 @@ unsafe fn norm_raw(p: &NormParams) {
     for r in 0..p.rows {
         // SAFETY: row `r` of `x`; `y` may be the same memory, so only raw writes below.
         let xr = unsafe { std::slice::from_raw_parts(p.x.add(r * n), n) };
-        let mean = sum8(xr, |v| v) / n as f32;
-        let var = sum8(xr, |v| (v - mean) * (v - mean)) / n as f32;
+        // Statistics of `x - x[0]`: the shift is exact for values near it, so a large common
+        // offset does not swamp the deviations (shifted-data variance).
+        let shift = xr[0];
+        let mean = sum8(xr, |v| v - shift) / n as f32;
+        let var = sum8(xr, |v| (v - shift - mean) * (v - shift - mean)) / n as f32;
         let inv = 1.0 / (var + p.epsilon).sqrt();
         let k0 = (r % p.scale_period) * p.scales_per_row;
         let mut j = 0;
@@ -155,14 +158,14 @@ unsafe fn norm_raw(p: &NormParams) {
                     },
                 )
             };
-            // `(v - mean)` first: folding `mean` into the bias would cancel catastrophically
+            // Deviations first: folding the mean into the bias would cancel catastrophically
             // when the mean is large against the deviation.
             let m = inv * s;
             for i in j..end {
                 // SAFETY: element `i` of row `r`, read before written.
                 unsafe {
                     let v = *p.x.add(r * n + i);
-                    *p.y.add(r * n + i) = (v - mean) * m + b;
+                    *p.y.add(r * n + i) = (v - shift - mean) * m + b;
                 }
             }
             j = end;

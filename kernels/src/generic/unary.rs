@@ -375,7 +375,7 @@ mod avx2 {
                 i += 8;
             }
             if i < p.n {
-                let m = crate::epilogue::avx2::first_lanes((p.n - i) as isize);
+                let m = super::super::vmath::first_lanes((p.n - i) as isize);
                 // SAFETY: masked to the `n - i` remaining elements.
                 let $v = unsafe { _mm256_maskload_ps(p.x.add(i), m) };
                 let r = $f;

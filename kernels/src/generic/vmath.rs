@@ -252,3 +252,15 @@ fn lookup(table: &[f32; 8], idx: __m256i) -> __m256 {
     let t = unsafe { _mm256_loadu_ps(table.as_ptr()) };
     _mm256_permutevar8x32_ps(t, idx)
 }
+
+/// Lane mask selecting the first `n` of 8 lanes (`n` may exceed 8 or be negative). Kept here
+/// rather than shared with the conv epilogue so the generic kernels build on their own.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn first_lanes(n: isize) -> __m256i {
+    let n = n.clamp(0, 8) as i32;
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
