@@ -3,7 +3,7 @@
 use super::{
     abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
-use crate::KernelError;
+use crate::{Isa, KernelError};
 
 /// Strided copy `dst[idx] = src[idx]` for every `idx < shape`, `#[repr(C)]`. Strides are in
 /// elements and may be negative (reversed) or 0 (broadcast reads; a 0 *destination* stride means
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
         ));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { copy_raw(p) }
+    unsafe { copy_raw(super::detected(), p) }
 }
 
 /// Fill entry point for generated code.
@@ -85,6 +85,16 @@ pub unsafe extern "C" fn bqml_fill(p: *const FillParams) {
 pub fn copy<T: Copy>(
     shape: &[usize],
     src: Strided<'_, T>,
+    dst: StridedMut<'_, T>,
+) -> Result<(), KernelError> {
+    copy_with(Isa::detect(), shape, src, dst)
+}
+
+/// [`copy`] with an explicit ISA (the AVX2 path transposes 4-byte elements in 8×8 registers).
+pub fn copy_with<T: Copy>(
+    isa: Isa,
+    shape: &[usize],
+    src: Strided<'_, T>,
     mut dst: StridedMut<'_, T>,
 ) -> Result<(), KernelError> {
     let es = std::mem::size_of::<T>();
@@ -103,7 +113,7 @@ pub fn copy<T: Copy>(
         dst_strides: dst.strides,
     };
     // SAFETY: extents checked; `src` and `dst` are distinct borrows so they do not overlap.
-    unsafe { copy_raw(&p) };
+    unsafe { copy_raw(isa.or_portable(), &p) };
     Ok(())
 }
 
@@ -157,8 +167,8 @@ unsafe fn fill_typed<T: Copy>(dst: *mut T, n: usize, v: T) {
 const TILE: usize = 32;
 
 /// # Safety
-/// As [`bqml_copy`], with a valid `elem_size` and `rank`.
-pub(crate) unsafe fn copy_raw(p: &CopyParams) {
+/// As [`bqml_copy`], with a valid `elem_size` and `rank`; `isa` runnable.
+pub(crate) unsafe fn copy_raw(isa: Isa, p: &CopyParams) {
     let mut shape = p.shape;
     let mut strides = [p.src_strides, p.dst_strides];
     let Some(rank) = normalize(p.rank, &mut shape, &mut strides) else {
@@ -172,7 +182,7 @@ pub(crate) unsafe fn copy_raw(p: &CopyParams) {
         if let (Some(sa), Some(da)) = (sa, da) {
             if sa != da && shape[sa] >= 4 && shape[da] >= 4 {
                 // SAFETY: forwarded caller contract.
-                unsafe { transpose_blocked(p, rank, shape, strides, sa, da) };
+                unsafe { transpose_blocked(isa, p, rank, shape, strides, sa, da) };
                 return;
             }
         }
@@ -225,6 +235,7 @@ unsafe fn run_typed<T: Copy>(s: *const T, ss: isize, d: *mut T, ds: isize, n: us
 /// # Safety
 /// As [`copy_raw`]; `shape`/`strides` are the normalized form of `p`'s.
 unsafe fn transpose_blocked(
+    isa: Isa,
     p: &CopyParams,
     rank: usize,
     shape: [usize; MAX_RANK],
@@ -256,6 +267,10 @@ unsafe fn transpose_blocked(
                 match p.elem_size {
                     1 => tiles(s, s_d, d, d_s, n_s, n_d),
                     2 => tiles(s as *const u16, s_d, d as *mut u16, d_s, n_s, n_d),
+                    #[cfg(target_arch = "x86_64")]
+                    4 if isa == Isa::Avx2Fma => {
+                        avx2::tiles(s as *const f32, s_d, d as *mut f32, d_s, n_s, n_d)
+                    }
                     4 => tiles(s as *const u32, s_d, d as *mut u32, d_s, n_s, n_d),
                     _ => tiles(s as *const u64, s_d, d as *mut u64, d_s, n_s, n_d),
                 }
@@ -283,6 +298,101 @@ unsafe fn tiles<T: Copy>(s: *const T, s_d: isize, d: *mut T, d_s: isize, n_s: us
                     };
                 }
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::TILE;
+    use std::arch::x86_64::*;
+
+    /// [`super::tiles`] for 4-byte elements: full 8×8 blocks are transposed in registers, edges
+    /// element by element. Moves bit patterns only (no float arithmetic).
+    ///
+    /// # Safety
+    /// All addressed elements are valid; AVX2 available.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tiles(
+        s: *const f32,
+        s_d: isize,
+        d: *mut f32,
+        d_s: isize,
+        n_s: usize,
+        n_d: usize,
+    ) {
+        for i0 in (0..n_s).step_by(TILE) {
+            let i1 = (i0 + TILE).min(n_s);
+            let i_full = i0 + (i1 - i0) / 8 * 8;
+            for j0 in (0..n_d).step_by(TILE) {
+                let j1 = (j0 + TILE).min(n_d);
+                let j_full = j0 + (j1 - j0) / 8 * 8;
+                for i in (i0..i_full).step_by(8) {
+                    for j in (j0..j_full).step_by(8) {
+                        let (i, j) = (i as isize, j as isize);
+                        // SAFETY: the 8×8 block is inside the tile.
+                        unsafe { block8(s.offset(i + j * s_d), s_d, d.offset(i * d_s + j), d_s) };
+                    }
+                }
+                let edge = |i: usize, j: usize| {
+                    let (i, j) = (i as isize, j as isize);
+                    // SAFETY: `i < n_s`, `j < n_d`; a bit-pattern move.
+                    unsafe {
+                        d.offset(i * d_s + j)
+                            .cast::<u32>()
+                            .write_unaligned(s.offset(i + j * s_d).cast::<u32>().read_unaligned())
+                    };
+                };
+                for i in i0..i_full {
+                    (j_full..j1).for_each(|j| edge(i, j));
+                }
+                for i in i_full..i1 {
+                    (j0..j1).for_each(|j| edge(i, j));
+                }
+            }
+        }
+    }
+
+    /// `d[i * d_s + j] = s[i + j * s_d]` for an 8×8 block.
+    ///
+    /// # Safety
+    /// The 64 source and destination elements are valid; AVX2 available.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block8(s: *const f32, s_d: isize, d: *mut f32, d_s: isize) {
+        // SAFETY: row `j` of the source block holds 8 elements along `i`.
+        let r = |j: isize| unsafe { _mm256_loadu_ps(s.offset(j * s_d)) };
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
+        let t0 = _mm256_unpacklo_ps(r0, r1);
+        let t1 = _mm256_unpackhi_ps(r0, r1);
+        let t2 = _mm256_unpacklo_ps(r2, r3);
+        let t3 = _mm256_unpackhi_ps(r2, r3);
+        let t4 = _mm256_unpacklo_ps(r4, r5);
+        let t5 = _mm256_unpackhi_ps(r4, r5);
+        let t6 = _mm256_unpacklo_ps(r6, r7);
+        let t7 = _mm256_unpackhi_ps(r6, r7);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let o = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (i, v) in o.into_iter().enumerate() {
+            // SAFETY: row `i` of the destination block holds 8 elements along `j`.
+            unsafe { _mm256_storeu_ps(d.offset(i as isize * d_s), v) };
         }
     }
 }
@@ -388,25 +498,28 @@ mod tests {
         let no = vec![false; r];
         let (doff, ds, dlen) = layout(&c.shape, &c.dst_perm, &c.reversed, &no);
         let sentinel = make(usize::MAX / 2);
-        let mut got = vec![sentinel; dlen + 3];
-        let mut want = got.clone();
-        copy(
-            &c.shape,
-            Strided {
-                data: &src,
-                offset: soff,
-                strides: ss,
-            },
-            StridedMut {
-                data: &mut got,
-                offset: doff,
-                strides: ds,
-            },
-        )
-        .unwrap();
+        let mut want = vec![sentinel; dlen + 3];
         reference::copy(&c.shape, &src, soff, &ss, &mut want, doff, &ds);
-        assert_eq!(got, want);
-        assert_eq!(got[dlen..], [sentinel; 3]);
+        for isa in Isa::all_available() {
+            let mut got = vec![sentinel; dlen + 3];
+            copy_with(
+                isa,
+                &c.shape,
+                Strided {
+                    data: &src,
+                    offset: soff,
+                    strides: ss,
+                },
+                StridedMut {
+                    data: &mut got,
+                    offset: doff,
+                    strides: ds,
+                },
+            )
+            .unwrap();
+            assert_eq!(got, want, "{isa:?}");
+            assert_eq!(got[dlen..], [sentinel; 3]);
+        }
     }
 
     proptest! {
@@ -422,25 +535,48 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        /// NCHW <-> NHWC style relayouts with extents large enough for whole 8×8 blocks.
+        #[test]
+        fn relayout_matches_reference(
+            n in 1usize..3, c in 1usize..40, hw in 1usize..70, to_nhwc in any::<bool>(),
+        ) {
+            let c = Case {
+                shape: vec![n, c, hw],
+                perm: if to_nhwc { vec![0, 1, 2] } else { vec![0, 2, 1] },
+                reversed: vec![false; 3],
+                broadcast: vec![false; 3],
+                dst_perm: if to_nhwc { vec![0, 2, 1] } else { vec![0, 1, 2] },
+            };
+            run_case(&c, |i| i as f32);
+            run_case(&c, |i| i as u16);
+        }
+    }
+
     #[test]
     fn transpose_large_blocked() {
         let (h, w) = (70, 45);
         let src: Vec<f32> = (0..h * w).map(|i| i as f32).collect();
-        let mut dst = vec![0f32; h * w];
-        // dst[j][i] = src[i][j]
-        copy(
-            &[w, h],
-            Strided {
-                data: &src,
-                offset: 0,
-                strides: [1, w as isize, 0, 0, 0, 0],
-            },
-            StridedMut::contiguous(&mut dst, &[w, h]),
-        )
-        .unwrap();
-        for i in 0..h {
-            for j in 0..w {
-                assert_eq!(dst[j * h + i], src[i * w + j]);
+        for isa in Isa::all_available() {
+            let mut dst = vec![0f32; h * w];
+            // dst[j][i] = src[i][j]
+            copy_with(
+                isa,
+                &[w, h],
+                Strided {
+                    data: &src,
+                    offset: 0,
+                    strides: [1, w as isize, 0, 0, 0, 0],
+                },
+                StridedMut::contiguous(&mut dst, &[w, h]),
+            )
+            .unwrap();
+            for i in 0..h {
+                for j in 0..w {
+                    assert_eq!(dst[j * h + i], src[i * w + j], "{isa:?}");
+                }
             }
         }
     }

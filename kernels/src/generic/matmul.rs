@@ -188,8 +188,8 @@ unsafe fn portable(p: &MatMulParams, a: *const f32, b: *const f32, y: *mut f32) 
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::super::vmath::first_lanes;
     use super::MatMulParams;
-    use crate::epilogue::avx2::first_lanes;
     use std::arch::x86_64::*;
 
     /// Rows per register tile.

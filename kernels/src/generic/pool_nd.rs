@@ -188,6 +188,13 @@ fn window(o: usize, g: &PoolNdGeometry, ax: usize) -> (usize, usize, usize) {
     (first, count, padded)
 }
 
+/// Whether tap value `v` replaces the running maximum `cur`: strictly greater (the first maximum
+/// wins), or the first NaN.
+#[inline(always)]
+fn takes(v: f32, cur: f32) -> bool {
+    v > cur || (v.is_nan() && !cur.is_nan())
+}
+
 /// # Safety
 /// `g` is valid and 3-D; the pointers cover the sizes documented on [`bqml_pool_nd`].
 unsafe fn pool_raw(g: &PoolNdGeometry, x: *const f32, y: *mut f32, indices: *mut i64) {
@@ -195,58 +202,95 @@ unsafe fn pool_raw(g: &PoolNdGeometry, x: *const f32, y: *mut f32, indices: *mut
     let [od, oh, ow] = g.out_shape;
     let in_plane = id * ih * iw;
     let out_plane = od * oh * ow;
+    if out_plane == 0 {
+        return;
+    }
     let wins: [Vec<(usize, usize, usize)>; 3] = [
         (0..od).map(|o| window(o, g, 0)).collect(),
         (0..oh).map(|o| window(o, g, 1)).collect(),
         (0..ow).map(|o| window(o, g, 2)).collect(),
     ];
     let [dd, dh, dw] = g.dilations;
+    let [sd, sh, sw] = g.strides;
+    let is_max = g.kind == POOL_ND_MAX;
+    let with_idx = is_max && !indices.is_null();
+    // Taps along W: for tap `tx`, outputs `e` in `ranges[tx]` read input column
+    // `e·sw + tx·dw - pad`, all in bounds.
+    let ranges: Vec<(usize, usize)> = (0..g.kernel[2])
+        .map(|tx| {
+            let lo = (0..ow).find(|&e| wins[2][e].0 <= tx && tx < wins[2][e].0 + wins[2][e].1);
+            match lo {
+                Some(lo) => {
+                    let n = (lo..ow)
+                        .take_while(|&e| wins[2][e].0 <= tx && tx < wins[2][e].0 + wins[2][e].1)
+                        .count();
+                    (lo, lo + n)
+                }
+                None => (0, 0),
+            }
+        })
+        .collect();
+    let mut acc = vec![0f32; ow];
+    let mut arg = vec![0usize; if with_idx { ow } else { 0 }];
     for c in 0..g.batch_channels {
         let xc = c * in_plane;
-        let mut out = c * out_plane;
         for (a, &(fd, nd, pd)) in wins[0].iter().enumerate() {
             for (b, &(fh, nh, ph)) in wins[1].iter().enumerate() {
-                for (e, &(fw, nw, pw)) in wins[2].iter().enumerate() {
-                    // Input coordinates of the first in-bounds tap (only used when nonempty).
-                    let z0 = (a * g.strides[0] + fd * dd).wrapping_sub(g.pads_begin[0]);
-                    let y0 = (b * g.strides[1] + fh * dh).wrapping_sub(g.pads_begin[1]);
-                    let x0 = (e * g.strides[2] + fw * dw).wrapping_sub(g.pads_begin[2]);
-                    let mut best = f32::NEG_INFINITY;
-                    let mut best_at = 0usize;
-                    let mut sum = 0f32;
-                    for tz in 0..nd {
-                        for ty in 0..nh {
-                            let row = xc + ((z0 + tz * dd) * ih + y0 + ty * dh) * iw + x0;
-                            for tx in 0..nw {
-                                let at = row + tx * dw;
-                                // SAFETY: an in-bounds tap of plane `c`.
-                                let v = unsafe { *x.add(at) };
-                                if g.kind == POOL_ND_MAX {
-                                    if v > best || (v.is_nan() && !best.is_nan()) {
-                                        best = v;
-                                        best_at = at;
+                acc.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
+                for tz in fd..fd + nd {
+                    let z = a * sd + tz * dd - g.pads_begin[0];
+                    for ty in fh..fh + nh {
+                        let yy = b * sh + ty * dh - g.pads_begin[1];
+                        let row = xc + (z * ih + yy) * iw;
+                        for (tx, &(lo, hi)) in ranges.iter().enumerate() {
+                            // Input column of output `e` is `e·sw + base` (>= 0 for e >= lo).
+                            let base = (tx * dw) as isize - g.pads_begin[2] as isize;
+                            let at = |e: usize| (row as isize + (e * sw) as isize + base) as usize;
+                            if with_idx {
+                                for e in lo..hi {
+                                    // SAFETY: an in-bounds tap of plane `c` (see `ranges`).
+                                    let v = unsafe { *x.add(at(e)) };
+                                    if takes(v, acc[e]) {
+                                        acc[e] = v;
+                                        arg[e] = at(e);
                                     }
-                                } else {
-                                    sum += v;
+                                }
+                            } else if is_max {
+                                // Branch-free select so the loop vectorises.
+                                for (e, m) in acc.iter_mut().enumerate().take(hi).skip(lo) {
+                                    // SAFETY: as above.
+                                    let v = unsafe { *x.add(at(e)) };
+                                    *m = if takes(v, *m) { v } else { *m };
+                                }
+                            } else {
+                                for (e, s) in acc.iter_mut().enumerate().take(hi).skip(lo) {
+                                    // SAFETY: as above.
+                                    *s += unsafe { *x.add(at(e)) };
                                 }
                             }
                         }
                     }
+                }
+                let out = c * out_plane + (a * oh + b) * ow;
+                for (e, &v) in acc.iter().enumerate() {
+                    let (_, nw, pw) = wins[2][e];
                     let n_in = nd * nh * nw;
                     let v = match g.kind {
-                        POOL_ND_MAX => best,
+                        POOL_ND_MAX => v,
                         _ if n_in == 0 => 0.0,
-                        POOL_ND_AVG_EXCLUDE_PAD => sum / n_in as f32,
-                        _ => sum / (pd * ph * pw) as f32,
+                        POOL_ND_AVG_EXCLUDE_PAD => v / n_in as f32,
+                        _ => v / (pd * ph * pw) as f32,
                     };
-                    // SAFETY: `out` indexes plane `c` of the output.
+                    // SAFETY: output row `(c, a, b)` holds `ow` elements.
                     unsafe {
-                        *y.add(out) = v;
+                        *y.add(out + e) = v;
                         if !indices.is_null() {
-                            *indices.add(out) = best_at as i64;
+                            *indices.add(out + e) = if with_idx { arg[e] as i64 } else { 0 };
                         }
                     }
-                    out += 1;
+                }
+                if with_idx {
+                    arg.fill(0);
                 }
             }
         }

@@ -251,7 +251,7 @@ mod avx2 {
         let mut acc = _mm256_setzero_ps();
         let mut i = 0;
         while i < n {
-            let mask = crate::epilogue::avx2::first_lanes((n - i) as isize);
+            let mask = super::super::vmath::first_lanes((n - i) as isize);
             // SAFETY: masked to the `n - i` remaining elements.
             let v = unsafe { _mm256_maskload_ps(x.add(i), mask) };
             let e = vmath::exp(_mm256_sub_ps(v, mv));
@@ -284,7 +284,7 @@ mod avx2 {
     ) {
         let mut j = 0;
         while j < n {
-            let mask = crate::epilogue::avx2::first_lanes((n - j) as isize);
+            let mask = super::super::vmath::first_lanes((n - j) as isize);
             // SAFETY: masked to the `n - j` remaining elements of each array.
             unsafe {
                 let v = _mm256_maskload_ps(x.add(j), mask);

@@ -108,6 +108,28 @@ pub(crate) fn expm1(x: __m256) -> __m256 {
     keep_nan(x, _mm256_fmadd_ps(s, em, _mm256_sub_ps(s, splat(1.0))))
 }
 
+/// `(num + num_lo) / (den + den_lo)` for `den >= 1`: one division plus a first-order correction
+/// for the low parts and the division's own rounding (`rcp` is precise enough for a correction
+/// term of relative size ~1e-7). Where the correction is NaN (infinite operands) the plain
+/// quotient is kept.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn div_refined(num: __m256, num_lo: __m256, den: __m256, den_lo: __m256) -> __m256 {
+    let q = _mm256_div_ps(num, den);
+    let r = _mm256_fnmadd_ps(q, den, num);
+    let c = _mm256_add_ps(r, _mm256_fnmadd_ps(q, den_lo, num_lo));
+    let refined = _mm256_fmadd_ps(c, _mm256_rcp_ps(den), q);
+    _mm256_blendv_ps(refined, q, _mm256_cmp_ps::<_CMP_UNORD_Q>(refined, refined))
+}
+
+/// `1 + e` as an exact high/low pair, `0 <= e <= 1`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn one_plus(e: __m256) -> (__m256, __m256) {
+    let hi = _mm256_add_ps(splat(1.0), e);
+    (hi, _mm256_add_ps(_mm256_sub_ps(splat(1.0), hi), e))
+}
+
 /// `1 / (1 + e^-x)`, evaluated as `e^x / (1 + e^x)` for negative `x` so tiny results stay
 /// accurate.
 #[inline]
@@ -116,7 +138,8 @@ pub(crate) fn sigmoid(x: __m256) -> __m256 {
     let e = exp(_mm256_or_ps(abs(x), splat(-0.0)));
     let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_setzero_ps());
     let num = _mm256_blendv_ps(splat(1.0), e, neg);
-    keep_nan(x, _mm256_div_ps(num, _mm256_add_ps(splat(1.0), e)))
+    let (d, d_lo) = one_plus(e);
+    keep_nan(x, div_refined(num, _mm256_setzero_ps(), d, d_lo))
 }
 
 /// `x · sigmoid(x)`. Below -80, where `e^x` loses precision as a subnormal but `x · e^x` may not,
@@ -127,9 +150,13 @@ pub(crate) fn silu(x: __m256) -> __m256 {
     let e = exp(_mm256_or_ps(abs(x), splat(-0.0)));
     let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_setzero_ps());
     // Clamping keeps -inf · 0 from producing NaN; the product is 0 long before -1e30.
-    let xe = _mm256_mul_ps(_mm256_max_ps(x, splat(-1e30)), e);
+    let xc = _mm256_max_ps(x, splat(-1e30));
+    let xe = _mm256_mul_ps(xc, e);
+    let xe_lo = _mm256_fmsub_ps(xc, e, xe);
     let num = _mm256_blendv_ps(x, xe, neg);
-    let y = _mm256_div_ps(num, _mm256_add_ps(splat(1.0), e));
+    let num_lo = _mm256_and_ps(xe_lo, neg);
+    let (d, d_lo) = one_plus(e);
+    let y = div_refined(num, num_lo, d, d_lo);
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, splat(-80.0));
     let y = if _mm256_movemask_ps(tiny) != 0 {
         // x in [-150, -80]: n + 64 in [-153, -51]; below -150 the result is 0 anyway.
@@ -149,7 +176,11 @@ pub(crate) fn silu(x: __m256) -> __m256 {
 pub(crate) fn tanh(x: __m256) -> __m256 {
     let a = _mm256_min_ps(abs(x), splat(10.0));
     let t = expm1(_mm256_add_ps(a, a));
-    let y = _mm256_div_ps(t, _mm256_add_ps(t, splat(2.0)));
+    // t + 2 as an exact pair (Fast2Sum on the larger and smaller operand).
+    let (big, small) = (_mm256_max_ps(t, splat(2.0)), _mm256_min_ps(t, splat(2.0)));
+    let d = _mm256_add_ps(big, small);
+    let d_lo = _mm256_sub_ps(small, _mm256_sub_ps(d, big));
+    let y = div_refined(t, _mm256_setzero_ps(), d, d_lo);
     keep_nan(x, _mm256_or_ps(y, sign_bit(x)))
 }
 
@@ -220,4 +251,16 @@ fn lookup(table: &[f32; 8], idx: __m256i) -> __m256 {
     // SAFETY: `table` holds 8 readable f32s.
     let t = unsafe { _mm256_loadu_ps(table.as_ptr()) };
     _mm256_permutevar8x32_ps(t, idx)
+}
+
+/// Lane mask selecting the first `n` of 8 lanes (`n` may exceed 8 or be negative). Kept here
+/// rather than shared with the conv epilogue so the generic kernels build on their own.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn first_lanes(n: isize) -> __m256i {
+    let n = n.clamp(0, 8) as i32;
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
 }
