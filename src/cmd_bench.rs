@@ -120,21 +120,32 @@ struct Runner {
     inputs: Vec<(String, Tensor)>,
     backend: Backend,
     /// The compiled model, its caller state and step descriptions (jit backend).
-    jit: Option<(runtime::CompiledModel, runtime::State, Vec<compiler::StepInfo>)>,
+    jit: Option<(
+        runtime::CompiledModel,
+        runtime::State,
+        Vec<compiler::StepInfo>,
+    )>,
 }
 
 impl Runner {
     fn run_once(&mut self) -> Result<()> {
         match &mut self.jit {
             None => {
-                let named: Vec<(&str, &Tensor)> = self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+                let named: Vec<(&str, &Tensor)> =
+                    self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
                 compiler::reference::run(&self.graph, &named)?;
             }
             Some((model, state, _)) => {
                 let ins: Vec<&Tensor> = model
                     .inputs()
                     .iter()
-                    .map(|s| self.inputs.iter().find(|(n, _)| *n == s.name).map(|(_, t)| t).ok_or_else(|| anyhow!("input '{}': missing", s.name)))
+                    .map(|s| {
+                        self.inputs
+                            .iter()
+                            .find(|(n, _)| *n == s.name)
+                            .map(|(_, t)| t)
+                            .ok_or_else(|| anyhow!("input '{}': missing", s.name))
+                    })
                     .collect::<Result<_>>()?;
                 model.predict(state, &ins).map_err(|e| anyhow!(e))?;
             }
@@ -146,7 +157,9 @@ impl Runner {
 fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     let mut given = Vec::new();
     for s in &args.inputs {
-        let (name, file) = s.split_once('=').ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
+        let (name, file) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
         let t = read_tensor_file(Path::new(file)).map_err(|e| anyhow!("input '{name}': {e}"))?;
         given.push((name.to_string(), t));
     }
@@ -156,7 +169,9 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
         opts.input_shapes.insert(n, shape);
     }
     for (n, t) in &given {
-        opts.input_shapes.entry(n.clone()).or_insert_with(|| t.shape().to_vec());
+        opts.input_shapes
+            .entry(n.clone())
+            .or_insert_with(|| t.shape().to_vec());
     }
     // Compile time: from the ONNX file to ready-to-run code.
     let t0 = Instant::now();
@@ -164,7 +179,12 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     let jit = match args.backend {
         Backend::Reference => None,
         Backend::Jit => {
-            let (m, steps) = compiler::compile_with(graph.clone(), compiler::CompileOptions { profile: args.profile })?;
+            let (m, steps) = compiler::compile_with(
+                graph.clone(),
+                compiler::CompileOptions {
+                    profile: args.profile,
+                },
+            )?;
             let state = m.new_state(args.threads);
             Some((m, state, steps))
         }
@@ -175,11 +195,25 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
         let v = &graph.values[id];
         match given.iter().find(|(n, _)| *n == v.name) {
             Some((_, t)) => inputs.push((v.name.clone(), t.clone())),
-            None if v.dtype == DType::F32 => inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64))),
-            None => bail!("input '{}': {} inputs need --input NAME=FILE", v.name, v.dtype),
+            None if v.dtype == DType::F32 => {
+                inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64)))
+            }
+            None => bail!(
+                "input '{}': {} inputs need --input NAME=FILE",
+                v.name,
+                v.dtype
+            ),
         }
     }
-    Ok((Runner { graph, inputs, backend: args.backend, jit }, compile_ms))
+    Ok((
+        Runner {
+            graph,
+            inputs,
+            backend: args.backend,
+            jit,
+        },
+        compile_ms,
+    ))
 }
 
 fn time_once(r: &mut Runner) -> Result<f64> {
@@ -306,40 +340,89 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
     // (name, op/kernel, macs) per row and per-run times in ms.
     let (rows, per_run): (Vec<(String, String, u64)>, Vec<Vec<f64>>) = match r.backend {
         Backend::Reference => {
-            let named: Vec<(&str, &Tensor)> = r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            let named: Vec<(&str, &Tensor)> =
+                r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
             let mut rows = Vec::new();
             let mut per_run = Vec::new();
             for _ in 0..runs {
                 let mut p = Vec::new();
                 compiler::reference::run_profiled(&r.graph, &named, Some(&mut p))?;
-                rows = p.iter().map(|t| (t.node.clone(), t.op_type.clone(), t.macs)).collect();
+                rows = p
+                    .iter()
+                    .map(|t| (t.node.clone(), t.op_type.clone(), t.macs))
+                    .collect();
                 per_run.push(p.iter().map(|t| t.time.as_secs_f64() * 1e3).collect());
             }
             (rows, per_run)
         }
         Backend::Jit => {
-            let steps = r.jit.as_ref().map(|(_, _, s)| s.clone()).unwrap_or_default();
+            let steps = r
+                .jit
+                .as_ref()
+                .map(|(_, _, s)| s.clone())
+                .unwrap_or_default();
             let mut per_run = Vec::new();
             for _ in 0..runs {
                 runtime::profile::take_marks();
                 r.run_once()?;
                 let marks = runtime::profile::take_marks();
-                per_run.push(runtime::profile::step_times(&marks, steps.len()).iter().map(|s| s * 1e3).collect());
+                per_run.push(
+                    runtime::profile::step_times(&marks, steps.len())
+                        .iter()
+                        .map(|s| s * 1e3)
+                        .collect(),
+                );
             }
-            (steps.iter().map(|s| (s.node.clone(), s.desc.clone(), s.macs)).collect(), per_run)
+            (
+                steps
+                    .iter()
+                    .map(|s| (s.node.clone(), s.desc.clone(), s.macs))
+                    .collect(),
+                per_run,
+            )
         }
     };
-    let medians: Vec<f64> = (0..rows.len()).map(|i| stats(&per_run.iter().map(|v: &Vec<f64>| v[i]).collect::<Vec<_>>()).median_ms).collect();
+    let medians: Vec<f64> = (0..rows.len())
+        .map(|i| stats(&per_run.iter().map(|v: &Vec<f64>| v[i]).collect::<Vec<_>>()).median_ms)
+        .collect();
     let total: f64 = medians.iter().sum();
-    println!("{:<44} {:<44} {:>9} {:>7} {:>8}", "node", "kernel", "ms", "share", "GFLOP/s");
+    println!(
+        "{:<44} {:<44} {:>9} {:>7} {:>8}",
+        "node", "kernel", "ms", "share", "GFLOP/s"
+    );
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
-    let clip = |s: &str, n: usize| if s.chars().count() > n { format!("…{}", s.chars().skip(s.chars().count() + 1 - n).collect::<String>()) } else { s.to_string() };
+    let clip = |s: &str, n: usize| {
+        if s.chars().count() > n {
+            format!(
+                "…{}",
+                s.chars()
+                    .skip(s.chars().count() + 1 - n)
+                    .collect::<String>()
+            )
+        } else {
+            s.to_string()
+        }
+    };
     for i in order {
-        let gf = if rows[i].2 > 0 && medians[i] > 0.0 { 2.0 * rows[i].2 as f64 / (medians[i] * 1e6) } else { 0.0 };
-        println!("{:<44} {:<44} {:>9.3} {:>6.1}% {:>8.2}", clip(&rows[i].0, 44), clip(&rows[i].1, 44), medians[i], 100.0 * medians[i] / total, gf);
+        let gf = if rows[i].2 > 0 && medians[i] > 0.0 {
+            2.0 * rows[i].2 as f64 / (medians[i] * 1e6)
+        } else {
+            0.0
+        };
+        println!(
+            "{:<44} {:<44} {:>9.3} {:>6.1}% {:>8.2}",
+            clip(&rows[i].0, 44),
+            clip(&rows[i].1, 44),
+            medians[i],
+            100.0 * medians[i] / total,
+            gf
+        );
     }
-    println!("total {total:.3} ms (sum of per-step medians over {runs} run(s), {} backend)", backend_name(r.backend));
+    println!(
+        "total {total:.3} ms (sum of per-step medians over {runs} run(s), {} backend)",
+        backend_name(r.backend)
+    );
     Ok(())
 }
 

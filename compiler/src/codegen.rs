@@ -161,7 +161,10 @@ impl Translator<'_> {
     fn emit_mark(&mut self, i: usize) {
         let sig = self.sig(&[types::I32], None);
         let sr = self.b.import_signature(sig);
-        let f = self.b.ins().iconst(PTR, runtime::profile::bqml_prof_mark as *const () as i64);
+        let f = self
+            .b
+            .ins()
+            .iconst(PTR, runtime::profile::bqml_prof_mark as *const () as i64);
         let v = self.b.ins().iconst(types::I32, i as i64);
         self.b.ins().call_indirect(sr, f, &[v]);
     }

@@ -44,10 +44,18 @@ pub fn compile(graph: Graph) -> Result<runtime::CompiledModel> {
 }
 
 /// [`compile`] with options; also returns a description of every step.
-pub fn compile_with(mut graph: Graph, opts: CompileOptions) -> Result<(runtime::CompiledModel, Vec<StepInfo>)> {
+pub fn compile_with(
+    mut graph: Graph,
+    opts: CompileOptions,
+) -> Result<(runtime::CompiledModel, Vec<StepInfo>)> {
     passes::optimize(&mut graph)?;
     let plan = lower::lower(&graph)?;
-    let generated = codegen::generate(&plan, opts.profile).map_err(|m| Error::Invalid(vec![error::Diagnostic { location: "codegen".into(), message: m }]))?;
+    let generated = codegen::generate(&plan, opts.profile).map_err(|m| {
+        Error::Invalid(vec![error::Diagnostic {
+            location: "codegen".into(),
+            message: m,
+        }])
+    })?;
     let infos = plan
         .steps
         .iter()
@@ -74,6 +82,15 @@ pub fn compile_with(mut graph: Graph, opts: CompileOptions) -> Result<(runtime::
     keep.push(Box::new(templates));
     // SAFETY: the entry was generated from this plan: it touches only the arena of
     // `arena_size` bytes, the spec-sized inputs/outputs and the data kept in `keep`.
-    let model = unsafe { runtime::CompiledModel::new(generated.entry, plan.arena_size, plan.inputs, plan.outputs, keep, plan.statuses) };
+    let model = unsafe {
+        runtime::CompiledModel::new(
+            generated.entry,
+            plan.arena_size,
+            plan.inputs,
+            plan.outputs,
+            keep,
+            plan.statuses,
+        )
+    };
     Ok((model, infos))
 }
