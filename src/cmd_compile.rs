@@ -17,6 +17,10 @@ pub enum Emit {
     Ir,
     /// The IR after the optimisation passes.
     Optimized,
+    /// The lowered plan: arena buffers (offsets, sizes, lifetimes) and kernel calls.
+    Plan,
+    /// The generated Cranelift IR of the model's entry function.
+    Clif,
 }
 
 #[derive(Args)]
@@ -72,8 +76,18 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         return Ok(());
     }
     let fired = compiler::passes::optimize(&mut graph)?;
-    let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
-    println!("# passes: {}", fired.join(", "));
-    print!("{graph}");
+    if args.emit == Emit::Optimized {
+        let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
+        println!("# passes: {}", fired.join(", "));
+        print!("{graph}");
+        return Ok(());
+    }
+    let plan = compiler::lower::lower(&graph)?;
+    if args.emit == Emit::Plan {
+        print!("{plan}");
+        return Ok(());
+    }
+    let generated = compiler::codegen::generate(&plan, false).map_err(|e| anyhow!(e))?;
+    print!("{}", generated.clif);
     Ok(())
 }

@@ -251,8 +251,9 @@ impl<'g> Lowerer<'g> {
             };
             let is_conv = Self::conv_of(&node.op).is_some();
             let is_pool = matches!(&node.op, Op::Pool(p) if p.window.is_some());
+            let nhwc_input = Self::conv_of(&node.op).is_some_and(|c| c.input_nhwc);
             if is_conv || is_pool {
-                if let Some(x) = node.inputs[0] {
+                if let Some(x) = node.inputs[0].filter(|_| !nhwc_input) {
                     if spatial_2d(x) {
                         self.channel_last.insert(x);
                     }
@@ -262,7 +263,7 @@ impl<'g> Lowerer<'g> {
                 }
             }
             if let (Some(conv), Some(x), Some(w)) = (
-                Self::conv_of(&node.op),
+                Self::conv_of(&node.op).filter(|c| !c.input_nhwc),
                 node.inputs[0],
                 node.inputs.get(1).copied().flatten(),
             ) {
@@ -305,8 +306,13 @@ impl<'g> Lowerer<'g> {
         let shape = self.shape(v).to_vec();
         let elem = self.dtype(v).size();
         let label = format!("{} {}{:?}", self.g.values[v].name, self.dtype(v), shape);
+        let h = self.halo_need.get(&v).copied().unwrap_or([0; 4]);
+        self.alloc_shape(&shape, elem, channel_last, h, label)
+    }
+
+    /// A fresh buffer for a logical NC… `shape`: channel-last with halo `h` when asked.
+    fn alloc_shape(&mut self, shape: &[usize], elem: usize, channel_last: bool, h: [usize; 4], label: String) -> Loc {
         if channel_last && matches!(shape.len(), 3 | 4) {
-            let h = self.halo_need.get(&v).copied().unwrap_or([0; 4]);
             let pinned = h != [0; 4];
             let c = shape[1];
             let (strides, offset, total) = if shape.len() == 4 {
@@ -345,7 +351,7 @@ impl<'g> Lowerer<'g> {
         Loc {
             base: Base::Buf(b),
             offset: 0,
-            strides: row_major(&shape),
+            strides: row_major(shape),
             elem,
             halo: [0; 4],
         }
@@ -433,29 +439,22 @@ impl<'g> Lowerer<'g> {
     }
 
     /// `v`'s location if channel-last with at least `halo`, else a channel-last copy.
-    fn channel_last_loc(
-        &mut self,
-        node: &str,
-        v: ValueId,
-        halo: [usize; 4],
-    ) -> Result<Loc, String> {
+    fn channel_last_loc(&mut self, node: &str, v: ValueId, halo: [usize; 4]) -> Result<Loc, String> {
         let l = self.loc(v)?;
         let shape = self.shape(v);
+        let label = format!("{} channel-last", self.g.values[v].name);
+        self.channel_last_from(node, l, shape, halo, label)
+    }
+
+    /// `l` (holding logical NC… `shape`) if it is channel-last with at least `halo`, else a
+    /// channel-last copy with that halo.
+    fn channel_last_from(&mut self, node: &str, l: Loc, shape: &[usize], halo: [usize; 4], label: String) -> Result<Loc, String> {
         let ok_layout = shape.len() >= 3 && l.strides[1] == 1 || shape[1] == 1;
-        let ok_layout =
-            ok_layout && (shape.len() != 4 || l.strides[3] as usize >= shape[1] || shape[3] == 1);
-        if ok_layout
-            && (0..4).all(|i| l.halo[i] >= halo[i])
-            && !matches!(l.base, Base::Input(_) if halo != [0; 4])
-        {
+        let ok_layout = ok_layout && (shape.len() != 4 || l.strides[3] as usize >= shape[1] || shape[3] == 1);
+        if ok_layout && (0..4).all(|i| l.halo[i] >= halo[i]) && !matches!(l.base, Base::Input(_) if halo != [0; 4]) {
             return Ok(l);
         }
-        let saved = self.halo_need.insert(v, halo);
-        let dst = self.alloc(v, true);
-        match saved {
-            Some(s) => self.halo_need.insert(v, s),
-            None => self.halo_need.remove(&v),
-        };
+        let dst = self.alloc_shape(shape, l.elem, true, halo, label);
         self.copy(node, &l, &dst, shape)?;
         Ok(dst)
     }
@@ -1348,7 +1347,15 @@ impl<'g> Lowerer<'g> {
         let g = self.g;
         let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
         let w = node.inputs.get(1).copied().flatten().ok_or("no weights")?;
-        let (xs, ws) = (self.shape(x), self.shape(w));
+        let ws = self.shape(w);
+        // A channel-last input ([N, H, W, C]) is viewed as NCHW with permuted strides.
+        let nchw;
+        let xs: &[usize] = if conv.input_nhwc {
+            nchw = ops::nhwc_to_nchw(self.shape(x));
+            &nchw
+        } else {
+            self.shape(x)
+        };
         let wt = g.consts.get(&w).cloned();
         let b_id = node.inputs.get(2).copied().flatten();
         let bt = b_id.and_then(|b| g.consts.get(&b).cloned());
@@ -1451,7 +1458,16 @@ impl<'g> Lowerer<'g> {
         };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
         self.plan.keep.push(packed);
-        let lx = self.channel_last_loc(&node.name, x, pads)?;
+        let lx = if conv.input_nhwc {
+            let l = self.loc(x)?;
+            let r = l.strides.len();
+            let mut st = vec![l.strides[0], l.strides[r - 1]];
+            st.extend(&l.strides[1..r - 1]);
+            let view = l.view(l.offset, st);
+            self.channel_last_from(&node.name, view, xs, pads, format!("{} channel-last input", node.name))?
+        } else {
+            self.channel_last_loc(&node.name, x, pads)?
+        };
         let y = self.alloc(out, true);
         let lr = match residual {
             Some(r) => Some(self.channel_last_loc(&node.name, r, [0; 4])?),

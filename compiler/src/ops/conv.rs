@@ -12,6 +12,16 @@ pub struct Conv {
     pub group: usize,
     /// `kernel_shape` was given explicitly (otherwise taken from W at inference).
     pub explicit_kernel: bool,
+    /// Input 0 is given channel-last (`[N, H, W, C]`), set by the layout pass when it
+    /// absorbs an NHWC→NCHW Transpose; the op's semantics are otherwise unchanged.
+    pub input_nhwc: bool,
+}
+
+/// `[N, H, W, C]` → `[N, C, H, W]` (and the 3-D analogue).
+pub fn nhwc_to_nchw(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![shape[0], shape[shape.len() - 1]];
+    s.extend(&shape[1..shape.len() - 1]);
+    s
 }
 
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
@@ -39,6 +49,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         window,
         group,
         explicit_kernel,
+        input_nhwc: false,
     }))
 }
 
@@ -73,6 +84,17 @@ impl OpDef for Conv {
     }
 
     fn infer(&self, inputs: &[Option<Fact>]) -> Result<Vec<OutFact>, String> {
+        if self.input_nhwc {
+            let x = fact(inputs, 0)?;
+            if x.shape.len() < 3 {
+                return Err(format!("channel-last input must have rank >= 3, got {:?}", x.shape));
+            }
+            let shape = nhwc_to_nchw(x.shape);
+            let mut ins = inputs.to_vec();
+            ins[0] = Some(Fact { dtype: x.dtype, shape: &shape, value: None });
+            let plain = Conv { input_nhwc: false, ..self.clone() };
+            return plain.infer(&ins);
+        }
         let (x, w) = (fact(inputs, 0)?, fact(inputs, 1)?);
         if x.dtype != DType::F32 || w.dtype != DType::F32 {
             return Err(format!(
@@ -107,6 +129,15 @@ impl OpDef for Conv {
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        if self.input_nhwc {
+            let x = input(inputs, 0)?;
+            let mut perm = vec![0, x.rank() - 1];
+            perm.extend(1..x.rank() - 1);
+            let t = super::Transpose { perm: Some(perm) }.eval(&[Some(x)])?.remove(0);
+            let mut ins = inputs.to_vec();
+            ins[0] = Some(&t);
+            return Conv { input_nhwc: false, ..self.clone() }.eval(&ins);
+        }
         let (x, w) = (input(inputs, 0)?, input(inputs, 1)?);
         let b = inputs.get(2).copied().flatten();
         let (xd, wd) = (x.as_f32()?, w.as_f32()?);

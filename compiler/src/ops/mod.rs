@@ -52,7 +52,7 @@ pub use cast::Cast;
 pub use clip::Clip;
 pub use concat::Concat;
 pub use constant::Constant;
-pub use conv::Conv;
+pub use conv::{nhwc_to_nchw, Conv};
 pub use conv_transpose::ConvTranspose;
 pub use flatten::Flatten;
 pub use fused_conv::{Activation, FusedConv};

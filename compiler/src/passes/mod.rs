@@ -29,6 +29,10 @@ pub const PIPELINE: &[Pass] = &[
         run: simplify::remove_identity,
     },
     Pass {
+        name: "absorb-input-transpose",
+        run: simplify::absorb_input_transpose,
+    },
+    Pass {
         name: "fold-batchnorm",
         run: fuse::fold_batchnorm,
     },

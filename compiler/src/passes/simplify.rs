@@ -74,3 +74,45 @@ pub fn dead_nodes(graph: &mut Graph) -> Result<bool, String> {
         changed = true;
     }
 }
+
+/// Layout assignment at the graph level: an NHWC→NCHW `Transpose(perm=[0,3,1,2])` whose
+/// every reader is a convolution's data input disappears; the convolutions read the
+/// channel-last tensor directly (`input_nhwc`), which is the layout their kernels use.
+pub fn absorb_input_transpose(graph: &mut Graph) -> Result<bool, String> {
+    use crate::ops::Op;
+    let uses = consumers(graph);
+    for t in 0..graph.nodes.len() {
+        let Op::Transpose(tr) = &graph.nodes[t].op else { continue };
+        let out = graph.nodes[t].outputs[0];
+        let rank = graph.values[out].shape.len();
+        let mut nchw = vec![0, rank - 1];
+        nchw.extend(1..rank.saturating_sub(1));
+        if !(rank == 4 || rank == 3) || tr.perm.as_deref() != Some(&nchw[..]) || graph.outputs.contains(&out) {
+            continue;
+        }
+        let Some(readers) = uses.get(&out) else { continue };
+        let all_conv = readers.iter().all(|&(n, k)| {
+            k == 0
+                && match &graph.nodes[n].op {
+                    Op::Conv(c) => !c.input_nhwc,
+                    Op::FusedConv(f) => !f.conv.input_nhwc,
+                    _ => false,
+                }
+        });
+        if !all_conv {
+            continue;
+        }
+        let src = graph.nodes[t].inputs[0].ok_or("transpose without input")?;
+        for &(n, _) in readers {
+            match &mut graph.nodes[n].op {
+                Op::Conv(c) => c.input_nhwc = true,
+                Op::FusedConv(f) => f.conv.input_nhwc = true,
+                _ => {}
+            }
+            graph.nodes[n].inputs[0] = Some(src);
+        }
+        graph.nodes.remove(t);
+        return Ok(true);
+    }
+    Ok(false)
+}

@@ -1,0 +1,70 @@
+//! Builders for small ONNX models in tests.
+#![allow(dead_code)]
+
+use compiler::onnx::{
+    tensor_shape_proto::{dimension, Dimension},
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
+};
+use prost::Message;
+
+pub fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), denotation: None }).collect(),
+                }),
+            })),
+            denotation: None,
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn with_ints(mut n: NodeProto, name: &str, v: &[i64]) -> NodeProto {
+    n.attribute.push(AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(7), ..Default::default() });
+    n
+}
+
+pub fn with_int(mut n: NodeProto, name: &str, v: i64) -> NodeProto {
+    n.attribute.push(AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(2), ..Default::default() });
+    n
+}
+
+/// A float initializer with deterministic pseudo-random values in [-0.5, 0.5).
+pub fn weights(name: &str, dims: &[i64], seed: u64) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    TensorProto { name: Some(name.into()), dims: dims.to_vec(), data_type: Some(1), float_data: v, ..Default::default() }
+}
+
+pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, opset: i64) -> Vec<u8> {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+        graph: Some(GraphProto { name: Some("g".into()), node: nodes, initializer: inits, input: inputs, output: outputs, ..Default::default() }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
