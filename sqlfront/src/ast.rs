@@ -339,6 +339,8 @@ pub enum DataType {
     Bytes,
     /// `TIMESTAMP`
     Timestamp,
+    /// `INTERVAL`
+    Interval,
     /// `ARRAY<T>`
     Array(Box<DataType>),
     /// `STRUCT<name T, …>`; names are optional.
@@ -354,6 +356,7 @@ impl Display for DataType {
             DataType::String => f.write_str("STRING"),
             DataType::Bytes => f.write_str("BYTES"),
             DataType::Timestamp => f.write_str("TIMESTAMP"),
+            DataType::Interval => f.write_str("INTERVAL"),
             DataType::Array(t) => write!(f, "ARRAY<{t}>"),
             DataType::Struct(fields) => {
                 f.write_str("STRUCT<")?;

@@ -433,6 +433,7 @@ impl Parser {
             "STRING" => Some(DataType::String),
             "BYTES" => Some(DataType::Bytes),
             "TIMESTAMP" => Some(DataType::Timestamp),
+            "INTERVAL" => Some(DataType::Interval),
             _ => None,
         };
         if let Some(s) = simple {
