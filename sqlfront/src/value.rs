@@ -217,7 +217,8 @@ impl Value {
             (Int64(i), DataType::String) => String(i.to_string()),
             (Float64(f), DataType::Int64) => {
                 let r = f.round();
-                if !r.is_finite() || r < -9.223_372_036_854_776e18 || r >= 9.223_372_036_854_776e18
+                if !r.is_finite()
+                    || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r)
                 {
                     return Err(format!("Illegal conversion of non-finite or out-of-range floating point number to an integer: {f}"));
                 }
