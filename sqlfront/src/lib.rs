@@ -8,6 +8,7 @@ pub mod tokenizer;
 
 pub use error::{ErrorKind, Result, Span, SqlError};
 pub use parser::{parse_expr, parse_sql, parse_statement};
+pub mod binder;
 pub mod catalog;
 pub mod model_import;
 pub mod value;
