@@ -45,6 +45,16 @@ pub fn parse_expr(sql: &str) -> Result<Expr> {
     Ok(e)
 }
 
+/// Parses a type name such as `INT64` or `ARRAY<STRUCT<a STRING>>`.
+pub fn parse_data_type(sql: &str) -> Result<DataType> {
+    let mut p = Parser::new(sql)?;
+    let t = p.parse_data_type()?;
+    if p.peek() != &Token::Eof {
+        return Err(p.expected("end of input"));
+    }
+    Ok(t)
+}
+
 /// The parser state: a token vector and a cursor.
 pub struct Parser {
     tokens: Vec<TokenWithSpan>,
