@@ -6,6 +6,8 @@ pub mod binder;
 pub mod catalog;
 pub mod error;
 pub mod executor;
+pub mod format;
+pub mod listing;
 pub mod model_import;
 pub mod parser;
 pub mod session;
