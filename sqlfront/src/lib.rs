@@ -10,6 +10,7 @@ pub mod format;
 pub mod listing;
 pub mod model_import;
 pub mod parser;
+pub mod repl;
 pub mod session;
 pub mod tokenizer;
 pub mod value;
