@@ -112,9 +112,10 @@ impl SqlError {
         SqlError::new(ErrorKind::Io, format!("{what}: {err}"))
     }
 
-    /// Attaches `span` if the error has no position yet.
+    /// Attaches `span` if the error has no position yet. A span with line 0 (the
+    /// default, used for names that do not come from SQL text) is no position.
     pub fn with_span(mut self, span: Span) -> SqlError {
-        if self.span.is_none() {
+        if self.span.is_none() && span.line > 0 {
             self.span = Some(span);
         }
         self
