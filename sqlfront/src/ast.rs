@@ -893,7 +893,12 @@ impl Display for Expr {
                     if i > 0 {
                         f.write_char('.')?;
                     }
-                    write!(f, "{p}")?;
+                    // After a dot, reserved words are plain field names (`t.select`).
+                    if i > 0 && !p.quoted && plain_ident_ok(&format!("x{}", p.value)) {
+                        f.write_str(&p.value)?;
+                    } else {
+                        write!(f, "{p}")?;
+                    }
                 }
                 Ok(())
             }
@@ -930,17 +935,16 @@ impl Display for Expr {
                 write_operand(f, e, PREC_NOT)
             }
             ExprKind::Negate(e) => {
-                // `-5` would read back as the literal -5 and `--` starts a comment, so a
-                // numeric literal or another negation is always parenthesised.
-                let numeric = matches!(
-                    e.kind,
-                    ExprKind::Literal(Literal::Int(_) | Literal::Float(_)) | ExprKind::Negate(_)
-                );
-                f.write_char('-')?;
-                if numeric || e.precedence() < PREC_ATOM {
-                    write!(f, "({e})")
+                // A minus directly before a number becomes part of the literal when read
+                // back, and `--` starts a comment: parenthesise an operand whose text
+                // starts with a digit, `.` or `-`.
+                let inner = e.to_string();
+                let wrap = e.precedence() < PREC_ATOM
+                    || inner.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+                if wrap {
+                    write!(f, "-({inner})")
                 } else {
-                    write!(f, "{e}")
+                    write!(f, "-{inner}")
                 }
             }
             ExprKind::Binary { left, op, right } => {

@@ -266,7 +266,7 @@ impl<'a> Tokenizer<'a> {
                 {
                     self.number(m)?
                 }
-                c if c.is_alphabetic() || c == '_' => {
+                c if c.is_ascii_alphabetic() || c == '_' => {
                     if let Some((raw, bytes, skip)) = self.string_prefix() {
                         for _ in 0..skip {
                             self.bump();
@@ -274,7 +274,10 @@ impl<'a> Tokenizer<'a> {
                         let tok = self.string_literal(raw, bytes, m)?;
                         self.push(tok, m);
                     } else {
-                        while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        while self
+                            .peek()
+                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                        {
                             self.bump();
                         }
                         let w = self.src[m.pos..self.pos].to_string();
@@ -511,7 +514,10 @@ impl<'a> Tokenizer<'a> {
                 }
             }
         }
-        if self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        if self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(SqlError::syntax(
                 "Missing whitespace between literal and alias",
                 self.here(),
@@ -549,7 +555,14 @@ impl<'a> Tokenizer<'a> {
             ('>', _) => (Token::Gt, 1),
             _ => {
                 return Err(SqlError::syntax(
-                    format!("Illegal input character \"{}\"", c.escape_default()),
+                    format!(
+                        "Illegal input character \"{}\"",
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    ),
                     self.here(),
                 ))
             }
@@ -605,13 +618,13 @@ mod tests {
 
     #[test]
     fn spans_count_lines_and_characters() {
-        let t = tokenize("SELECT\n  é, x").unwrap();
+        let t = tokenize("SELECT\n  'é', x").unwrap();
         let x = &t[3];
         assert_eq!(x.token, Token::Word("x".into()));
         assert!(x.span.same_position(&Span {
             line: 2,
-            col: 6,
-            offset: 13,
+            col: 8,
+            offset: 15,
             len: 1
         }));
     }
@@ -622,6 +635,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Syntax error: Unclosed string literal at [1:8]"
+        );
+        let e = tokenize("SELECT é").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Syntax error: Illegal input character \"é\" at [1:8]"
         );
         let e = tokenize("SELECT $").unwrap_err();
         assert_eq!(
