@@ -582,8 +582,8 @@ pub fn eval(b: &Bound, row: &[Value], funcs: &dyn ScalarFunctions) -> Result<Val
             let (pos, safe) = match mode {
                 SubscriptMode::Plain | SubscriptMode::Offset => (n, false),
                 SubscriptMode::SafeOffset => (n, true),
-                SubscriptMode::Ordinal => (n - 1, false),
-                SubscriptMode::SafeOrdinal => (n - 1, true),
+                SubscriptMode::Ordinal => (n.saturating_sub(1), false),
+                SubscriptMode::SafeOrdinal => (n.saturating_sub(1), true),
             };
             match usize::try_from(pos).ok().and_then(|p| items.get(p)) {
                 Some(v) => v.clone(),
@@ -736,12 +736,28 @@ fn binary(l: Value, op: BinaryOp, r: impl FnOnce() -> Result<Value>, span: Span)
             })
         }
         (Plus | Minus, Value::Timestamp(t), Value::Interval(i)) if i.months == 0 => {
-            let d = i.days * 86_400_000_000 + i.micros;
-            Value::Timestamp(if op == Plus { t + d } else { t - d })
+            let shifted = i
+                .days
+                .checked_mul(86_400_000_000)
+                .and_then(|d| d.checked_add(i.micros))
+                .and_then(|d| {
+                    if op == Plus {
+                        t.checked_add(d)
+                    } else {
+                        t.checked_sub(d)
+                    }
+                })
+                .filter(|r| (MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(r));
+            Value::Timestamp(shifted.ok_or_else(|| err("TIMESTAMP overflow", span))?)
         }
         _ => return Err(type_mismatch(op.symbol(), &[&l, &r], span)),
     })
 }
+
+/// 0001-01-01 00:00:00 UTC, in microseconds.
+const MIN_TIMESTAMP: i64 = -62_135_596_800_000_000;
+/// 9999-12-31 23:59:59.999999 UTC, in microseconds.
+const MAX_TIMESTAMP: i64 = 253_402_300_799_999_999;
 
 fn num(v: &Value) -> f64 {
     match v {
@@ -955,6 +971,17 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Function ML.DECODE_IMAGE is not supported yet at [1:1]"
+        );
+        let e = ev("TIMESTAMP '2020-01-01' + INTERVAL 9223372036854775807 DAY").unwrap_err();
+        assert_eq!(e.to_string(), "TIMESTAMP overflow at [1:1]");
+        let e = ev("[1][ORDINAL(-9223372036854775808)]").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Array index -9223372036854775808 is out of bounds (overflow) at [1:1]"
+        );
+        assert_eq!(
+            ev("TIMESTAMP '2020-01-01' + INTERVAL 36 HOUR").unwrap(),
+            Value::Timestamp(parse_timestamp("2020-01-02 12:00:00").unwrap())
         );
         let e = ev("COUNT(*)").unwrap_err();
         assert_eq!(

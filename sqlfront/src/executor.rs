@@ -248,7 +248,7 @@ impl ExecContext<'_> {
             let mut out = Vec::with_capacity(exprs.len());
             for p in &exprs {
                 out.push(match p {
-                    Projection::Column(i) => row[*i].clone(),
+                    Projection::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
                     Projection::Expr(b) => eval(b, row, funcs)?,
                 });
             }

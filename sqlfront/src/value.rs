@@ -411,6 +411,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let (date, rest) = s.split_at(s.find([' ', 'T']).unwrap_or(s.len()));
     let mut dp = date.split('-');
     let (y, m, d) = (num(dp.next()?)?, num(dp.next()?)?, num(dp.next()?)?);
+    if !(1..=9999).contains(&y) {
+        return None;
+    }
     if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -443,7 +446,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
             let sign = if tz.starts_with('-') { -1 } else { 1 };
             let body = tz.get(1..)?;
             let (h, m) = body.split_once(':').unwrap_or((body, "0"));
-            micros -= sign * (num(h)? * 60 + num(m)?) * 60_000_000;
+            let (h, m) = (num(h)?, num(m)?);
+            if h > 14 || m > 59 {
+                return None;
+            }
+            micros -= sign * (h * 60 + m) * 60_000_000;
         }
     }
     Some(micros)
@@ -484,6 +491,8 @@ mod tests {
         assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1_000_000));
         assert_eq!(parse_timestamp("2024-13-01"), None);
         assert_eq!(parse_timestamp("x"), None);
+        assert_eq!(parse_timestamp("99999999999999-01-01"), None);
+        assert_eq!(parse_timestamp("2020-01-01 00:00:00+9999999999999"), None);
     }
 
     #[test]

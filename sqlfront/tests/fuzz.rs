@@ -325,3 +325,44 @@ mod generated_ast {
         }
     }
 }
+
+mod execution {
+    //! Whatever parses also executes without panicking: results or positioned errors.
+    use super::soup;
+    use proptest::prelude::*;
+    use sqlfront::{Session, SessionConfig};
+    use std::sync::OnceLock;
+
+    fn session() -> &'static Session {
+        static S: OnceLock<(tempfile::TempDir, Session)> = OnceLock::new();
+        &S.get_or_init(|| {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::write(tmp.path().join("t.csv"), "a,b\n1,x\n2,\n,z\n").unwrap();
+            let s = Session::open(SessionConfig {
+                data_dir: tmp.path().join("data"),
+                gcs_root: Some(tmp.path().to_path_buf()),
+            })
+            .unwrap();
+            s.run_script(
+                "CREATE SCHEMA ds; CREATE EXTERNAL TABLE ds.t OPTIONS(format='CSV', uris=['gs://t.csv'], skip_leading_rows=1)",
+                |_, _| {},
+            )
+            .unwrap();
+            (tmp, s)
+        })
+        .1
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn executing_soup_never_panics(tail in soup(), head in prop::sample::select(&["SELECT", "SELECT a,", "SELECT * FROM ds.t WHERE", "SELECT a FROM ds.t t JOIN ds.t u ON", "SELECT b FROM ds.t ORDER BY"][..])) {
+            let sql = format!("{head} {tail}");
+            if let Err(e) = session().run_script(&sql, |_, _| {}) {
+                let rendered = e.render(&sql);
+                prop_assert!(!rendered.is_empty());
+            }
+        }
+    }
+}
