@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// A decoded image held as one shared f32 buffer (row-major H×W×C, values in [0,1]).
+/// A decoded image held as one shared f32 buffer (row-major H×W×C, values in `[0, 1]`).
 /// SQL sees it as `STRUCT<ARRAY<INT64>, ARRAY<FLOAT64>>`, but it is never expanded into
 /// per-pixel values unless a query asks for the arrays.
 #[derive(Clone, Debug, PartialEq)]
