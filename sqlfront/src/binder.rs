@@ -247,6 +247,12 @@ pub fn bind(expr: &Expr, scope: &[ScopeColumn], funcs: &dyn ScalarFunctions) -> 
                 .collect::<Vec<_>>()
                 .join(".");
             if AGGREGATES.contains(&fname.as_str()) {
+                if crate::aggregate::SUPPORTED.contains(&fname.as_str()) {
+                    return Err(SqlError::invalid(
+                        format!("Aggregate function {fname} not allowed here; aggregates are supported only in the SELECT list"),
+                        expr.span,
+                    ));
+                }
                 return Err(SqlError::at(
                     ErrorKind::NotSupported,
                     format!("Aggregate function {fname} is not supported yet"),
@@ -983,10 +989,16 @@ mod tests {
             ev("TIMESTAMP '2020-01-01' + INTERVAL 36 HOUR").unwrap(),
             Value::Timestamp(parse_timestamp("2020-01-02 12:00:00").unwrap())
         );
-        let e = ev("COUNT(*)").unwrap_err();
+        let e = ev("COUNT(*) + 1").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "Aggregate function COUNT is not supported yet at [1:1]"
+            "Aggregate function COUNT not allowed here; aggregates are supported only in the SELECT list at [1:1]"
+        );
+        let e = ev("STRING_AGG(x)").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotSupported);
+        assert_eq!(
+            e.to_string(),
+            "Aggregate function STRING_AGG is not supported yet at [1:1]"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! Row sources are named tables (CSV external tables are read here; object tables and
 //! `ML.PREDICT` come from a [`TableSources`] implementation), subqueries and joins.
 
+use crate::aggregate::AGG_PREFIX;
 use crate::ast::*;
 use crate::binder::{bind, eval, eval_const, ScalarFunctions, ScopeColumn};
 use crate::catalog::{CatalogState, ModelEntry, TableEntry, TableKind};
@@ -127,17 +128,28 @@ impl ExecContext<'_> {
             rows = kept;
         }
 
+        // Whole-input aggregation turns the rows into one row of aggregate results.
+        let mut source_columns = source.columns;
+        let mut projection = std::borrow::Cow::Borrowed(select.projection.as_slice());
+        if let Some((items, cols, values)) =
+            crate::aggregate::aggregate(&select.projection, &source_columns, &rows, funcs)?
+        {
+            projection = std::borrow::Cow::Owned(items);
+            source_columns = cols;
+            rows = vec![values];
+        }
+
         // Projection: expand wildcards and bind each item.
         let mut out_cols: Vec<ScopeColumn> = Vec::new();
         let mut exprs = Vec::new();
         let mut anon = 0;
-        for item in &select.projection {
+        for item in projection.iter() {
             match item {
                 SelectItem::Wildcard(span) => {
-                    if source.columns.is_empty() {
+                    if source_columns.is_empty() {
                         return Err(SqlError::invalid("SELECT * must have a FROM clause", *span));
                     }
-                    for (i, c) in source.columns.iter().enumerate() {
+                    for (i, c) in source_columns.iter().enumerate() {
                         if !c.hidden {
                             out_cols.push(ScopeColumn::new(c.name.clone(), c.data_type.clone()));
                             exprs.push(Projection::Column(i));
@@ -147,7 +159,7 @@ impl ExecContext<'_> {
                 SelectItem::QualifiedWildcard(name) => {
                     let q = name.dotted();
                     let mut any = false;
-                    for (i, c) in source.columns.iter().enumerate() {
+                    for (i, c) in source_columns.iter().enumerate() {
                         if c.qualifiers.iter().any(|x| x.eq_ignore_ascii_case(&q)) {
                             any = true;
                             if !c.hidden {
@@ -165,21 +177,29 @@ impl ExecContext<'_> {
                     }
                 }
                 SelectItem::Expr { expr, alias } => {
-                    let b = bind(expr, &source.columns, funcs)?;
+                    let b = bind(expr, &source_columns, funcs)?;
                     let (name, ty) = match (alias, &b.kind) {
                         (Some(a), crate::binder::BoundKind::Column(i)) => {
-                            (a.value.clone(), source.columns[*i].data_type.clone())
+                            (a.value.clone(), source_columns[*i].data_type.clone())
                         }
                         (Some(a), _) => (a.value.clone(), None),
-                        (None, crate::binder::BoundKind::Column(i)) => (
-                            source.columns[*i].name.clone(),
-                            source.columns[*i].data_type.clone(),
-                        ),
+                        (None, crate::binder::BoundKind::Column(i))
+                            if !source_columns[*i].name.starts_with(AGG_PREFIX) =>
+                        {
+                            (
+                                source_columns[*i].name.clone(),
+                                source_columns[*i].data_type.clone(),
+                            )
+                        }
                         (None, _) => match &expr.kind {
-                            ExprKind::Column(parts) => (
-                                parts.last().map(|p| p.value.clone()).unwrap_or_default(),
-                                None,
-                            ),
+                            ExprKind::Column(parts)
+                                if !parts.iter().any(|p| p.value.starts_with(AGG_PREFIX)) =>
+                            {
+                                (
+                                    parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+                                    None,
+                                )
+                            }
                             _ => {
                                 anon += 1;
                                 (format!("f{}_", anon - 1), None)
@@ -237,7 +257,7 @@ impl ExecContext<'_> {
                             o.expr.span,
                         ));
                     }
-                    Key::Input(bind(&o.expr, &source.columns, funcs)?)
+                    Key::Input(bind(&o.expr, &source_columns, funcs)?)
                 }
             };
             keys.push((key, o.desc));

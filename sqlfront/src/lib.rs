@@ -24,6 +24,7 @@
 //! - `ML.PREDICT`, object-table reads and the `ML.*` image functions plug in through
 //!   [`executor::TableSources`]; without an implementation they report "not supported yet".
 
+pub mod aggregate;
 pub mod ast;
 pub mod binder;
 pub mod catalog;

@@ -407,6 +407,59 @@ fn select_over_csv_tables() {
 }
 
 #[test]
+fn whole_table_aggregates() {
+    let e = env();
+    let s = &e.session;
+    setup_tables(s);
+    let StatementOutput::Rows(r) = run(
+        s,
+        "SELECT COUNT(*), COUNT(age) AS n_age, SUM(age), AVG(score), MIN(name), MAX(age) + 1, COUNTIF(age > 30), COUNT(DISTINCT owner IS NULL) FROM ds.people LEFT JOIN ds.pets ON id = owner WHERE id < 4",
+    )
+    .pop()
+    .unwrap() else {
+        panic!()
+    };
+    let names: Vec<_> = r.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["f0_", "n_age", "f1_", "f2_", "f3_", "f4_", "f5_", "f6_"]
+    );
+    // Rows: ann×cat, ann×dog, bob×NULL, cy×fish.
+    assert_eq!(
+        r.rows,
+        vec![vec![
+            Value::Int64(4),
+            Value::Int64(3),
+            Value::Int64(87),
+            Value::Float64((2.5 + 2.5 + 4.0) / 3.0),
+            Value::String("ann".into()),
+            Value::Int64(32),
+            Value::Int64(2),
+            Value::Int64(2),
+        ]]
+    );
+    assert_eq!(
+        rows(
+            s,
+            "SELECT COUNT(*), SUM(age), MAX(name) FROM ds.people WHERE FALSE"
+        ),
+        vec![vec![Value::Int64(0), Value::Null, Value::Null]]
+    );
+    assert_eq!(
+        fail(s, "SELECT *, COUNT(*) FROM ds.people").1,
+        "SELECT * cannot be combined with aggregate functions without GROUP BY at [1:8]"
+    );
+    assert_eq!(
+        fail(s, "SELECT name, COUNT(*) FROM ds.people").1,
+        "SELECT list expression references column name which is neither grouped nor aggregated at [1:8]"
+    );
+    assert_eq!(
+        fail(s, "SELECT SUM(name) FROM ds.people").1,
+        "No matching signature for aggregate function SUM for argument types: STRING at [1:8]"
+    );
+}
+
+#[test]
 fn query_errors_are_positioned() {
     let e = env();
     let s = &e.session;
