@@ -171,6 +171,16 @@ fn rewrite(e: &Expr, calls: &mut Vec<AggCall>) -> Result<Expr> {
     Ok(Expr { kind, span: e.span })
 }
 
+/// The result of [`aggregate`].
+pub struct Aggregated {
+    /// The select list with aggregate calls replaced by hidden column references.
+    pub items: Vec<SelectItem>,
+    /// The hidden columns.
+    pub columns: Vec<ScopeColumn>,
+    /// Their values: the single row.
+    pub row: Vec<Value>,
+}
+
 /// When the select list aggregates, returns the rewritten select list and the one-row
 /// relation of aggregate results; `None` for ordinary queries.
 pub fn aggregate(
@@ -178,7 +188,7 @@ pub fn aggregate(
     scope: &[ScopeColumn],
     rows: &[Vec<Value>],
     funcs: &dyn ScalarFunctions,
-) -> Result<Option<(Vec<SelectItem>, Vec<ScopeColumn>, Vec<Value>)>> {
+) -> Result<Option<Aggregated>> {
     let mut calls = Vec::new();
     let mut items = Vec::with_capacity(projection.len());
     for item in projection {
@@ -253,7 +263,11 @@ pub fn aggregate(
             }
         }
     }
-    Ok(Some((items, columns, values)))
+    Ok(Some(Aggregated {
+        items,
+        columns,
+        row: values,
+    }))
 }
 
 fn fold(name: &str, vals: Vec<Value>, call: &AggCall) -> Result<Value> {

@@ -131,12 +131,12 @@ impl ExecContext<'_> {
         // Whole-input aggregation turns the rows into one row of aggregate results.
         let mut source_columns = source.columns;
         let mut projection = std::borrow::Cow::Borrowed(select.projection.as_slice());
-        if let Some((items, cols, values)) =
+        if let Some(agg) =
             crate::aggregate::aggregate(&select.projection, &source_columns, &rows, funcs)?
         {
-            projection = std::borrow::Cow::Owned(items);
-            source_columns = cols;
-            rows = vec![values];
+            projection = std::borrow::Cow::Owned(agg.items);
+            source_columns = agg.columns;
+            rows = vec![agg.row];
         }
 
         // Projection: expand wildcards and bind each item.
