@@ -6,7 +6,7 @@ use crate::tokenizer::{tokenize, Token, TokenWithSpan};
 
 /// Deepest nesting of expressions and subqueries accepted, so that hostile input
 /// cannot overflow the stack.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 200;
 
 /// Parses a script of `;`-separated statements (empty statements are skipped).
 pub fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
@@ -766,14 +766,25 @@ impl Parser {
 
     fn parse_subexpr_inner(&mut self, min_prec: u8) -> Result<Expr> {
         let mut left = self.parse_prefix()?;
-        loop {
+        // Each operator applied here deepens the left spine of the tree, so it counts
+        // toward the depth limit like a nesting level (printing, binding and evaluating
+        // recurse along that spine).
+        let entered = self.depth;
+        let result = loop {
             let prec = self.next_precedence();
             if prec <= min_prec {
-                break;
+                break Ok(left);
             }
-            left = self.parse_infix(left, prec)?;
-        }
-        Ok(left)
+            if let Err(e) = self.enter() {
+                break Err(e);
+            }
+            left = match self.parse_infix(left, prec) {
+                Ok(l) => l,
+                Err(e) => break Err(e),
+            };
+        };
+        self.depth = entered;
+        result
     }
 
     fn next_precedence(&self) -> u8 {

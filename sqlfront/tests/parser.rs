@@ -249,6 +249,39 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(parse_sql(&sql).is_err());
     let sql = format!("SELECT {}1", "-".repeat(5000));
     assert!(parse_sql(&sql).is_err());
+    // Long operator chains build deep trees too.
+    let sql = format!("SELECT 1{}", " + 1".repeat(5000));
+    assert!(parse_sql(&sql)
+        .unwrap_err()
+        .message
+        .contains("Nesting deeper than"));
+    let sql = format!("SELECT {}", vec!["a"; 5000].join(" OR "));
+    assert!(parse_sql(&sql).is_err());
+}
+
+/// The deepest accepted trees still print, bind and run on a default-size test thread.
+#[test]
+fn deepest_accepted_expressions_execute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = sqlfront::Session::open(sqlfront::SessionConfig {
+        data_dir: tmp.path().into(),
+        gcs_root: None,
+    })
+    .unwrap();
+    let mut deepest = None;
+    for n in (50..400).step_by(10) {
+        let sql = format!("SELECT {}1{}", "(1 + ".repeat(n), ")".repeat(n));
+        if parse_sql(&sql).is_err() {
+            break;
+        }
+        deepest = Some(sql);
+    }
+    let sql = deepest.unwrap();
+    round_trip(&sql);
+    s.run_script(&sql, |_, _| {}).unwrap();
+    let chain = format!("SELECT 1{}", " + 1".repeat(150));
+    round_trip(&chain);
+    s.run_script(&chain, |_, _| {}).unwrap();
 }
 
 #[test]
