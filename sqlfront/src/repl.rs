@@ -34,6 +34,8 @@ pub struct Repl<'a> {
     mode: OutputFormat,
     timer: bool,
     buffer: String,
+    /// The last complete entry (statement or dot-command), for history.
+    completed: Option<String>,
 }
 
 /// True when `sql` holds a complete statement: it ends with `;` outside strings and
@@ -58,6 +60,7 @@ impl<'a> Repl<'a> {
             mode: OutputFormat::Table,
             timer: false,
             buffer: String::new(),
+            completed: None,
         }
     }
 
@@ -68,6 +71,12 @@ impl<'a> Repl<'a> {
         } else {
             "   ...> "
         }
+    }
+
+    /// The entry completed by the last `feed_line`, once: a whole multi-line statement
+    /// is one history entry.
+    pub fn take_completed(&mut self) -> Option<String> {
+        self.completed.take()
     }
 
     /// Drops a partly typed statement (Ctrl-C).
@@ -83,6 +92,7 @@ impl<'a> Repl<'a> {
                 return (String::new(), Flow::Continue);
             }
             if t.starts_with('.') {
+                self.completed = Some(t.to_string());
                 return self.dot_command(t);
             }
         }
@@ -94,7 +104,9 @@ impl<'a> Repl<'a> {
             return (String::new(), Flow::Continue);
         }
         let sql = std::mem::take(&mut self.buffer);
-        (self.run_sql(&sql), Flow::Continue)
+        let out = self.run_sql(&sql);
+        self.completed = Some(sql);
+        (out, Flow::Continue)
     }
 
     /// Runs a script and renders every statement's output (or the error).
@@ -209,10 +221,10 @@ pub fn run_interactive(
     loop {
         match rl.readline(repl.prompt()) {
             Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = rl.add_history_entry(line.as_str());
-                }
                 let (out, flow) = repl.feed_line(&line);
+                if let Some(entry) = repl.take_completed() {
+                    let _ = rl.add_history_entry(entry.as_str());
+                }
                 if !out.is_empty() {
                     println!("{out}");
                 }
@@ -255,6 +267,11 @@ mod tests {
             "This statement created a new dataset named ds"
         );
         assert_eq!(r.prompt(), "bqmlc> ");
+        assert_eq!(
+            r.take_completed().as_deref(),
+            Some("CREATE SCHEMA ds\n  OPTIONS(description = 'a;b');")
+        );
+        assert_eq!(r.take_completed(), None);
         assert_eq!(
             r.feed_line(".datasets").0,
             "  datasetId  \n ----------- \n  ds         "
