@@ -24,6 +24,8 @@
 //! - `ML.PREDICT`, object-table reads and the `ML.*` image functions plug in through
 //!   [`executor::TableSources`]; without an implementation they report "not supported yet".
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod ast;
 pub mod binder;
