@@ -2,11 +2,13 @@
 
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
+use sqlfront::executor::{NoSources, TableSources};
 use sqlfront::format::{render, OutputFormat};
 use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
 use sqlfront::{listing, Span};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where the catalog and the Cloud Storage stand-in are.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -21,9 +23,11 @@ pub struct Locations {
 }
 
 impl Locations {
-    fn session(&self) -> anyhow::Result<Session> {
+    fn session(&self, sources: &Arc<dyn TableSources>) -> anyhow::Result<Session> {
         let cfg = SessionConfig::from_args(self.data_dir.clone(), self.gcs_root.clone());
-        Session::open(cfg).map_err(|e| anyhow!("{e}"))
+        Ok(Session::open(cfg)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_sources(Arc::clone(sources)))
     }
 }
 
@@ -140,10 +144,18 @@ pub enum SqlCommand {
     },
 }
 
-/// Runs a SQL subcommand.
+/// Runs a SQL subcommand without ML extensions (`ML.PREDICT`, object tables and the
+/// `ML.*` functions report "not supported yet").
 pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
+    run_with(cmd, Arc::new(NoSources))
+}
+
+/// Runs a SQL subcommand with `sources` providing `ML.PREDICT`, object tables and
+/// the `ML.*` functions.
+pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
+    let sources = &sources;
     match cmd {
-        SqlCommand::Repl { loc } => repl(&loc),
+        SqlCommand::Repl { loc } => repl(&loc, sources),
         SqlCommand::Query {
             loc,
             format,
@@ -165,7 +177,7 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
                 (None, Some(s)) => s,
                 (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
             };
-            query(&loc.session()?, &text, format.into())
+            query(&loc.session(sources)?, &text, format.into())
         }
         SqlCommand::Mk {
             loc,
@@ -179,7 +191,7 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
                 bail!("bqmlc mk only creates datasets: use --dataset (tables and models are made with SQL)");
             }
             let ds = strip_project(&name);
-            let session = loc.session()?;
+            let session = loc.session(sources)?;
             let exists = session
                 .catalog()
                 .snapshot()
@@ -204,7 +216,7 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
             models,
             dataset,
         } => {
-            let session = loc.session()?;
+            let session = loc.session(sources)?;
             let state = session.catalog().snapshot().map_err(|e| anyhow!("{e}"))?;
             let out =
                 match (dataset, models) {
@@ -221,7 +233,7 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SqlCommand::Show { loc, model, name } => {
-            let session = loc.session()?;
+            let session = loc.session(sources)?;
             let state = session.catalog().snapshot().map_err(|e| anyhow!("{e}"))?;
             let name = strip_project(&name);
             let out = match (name.split_once('.'), model) {
@@ -262,7 +274,7 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
                 println!("NOT deleting {word} '{name}', exiting.");
                 return Ok(());
             }
-            let session = loc.session()?;
+            let session = loc.session(sources)?;
             match kind {
                 ObjectKind::Dataset => session.drop_dataset(&name, false, recursive),
                 _ => session.drop_object(&object_name(&name), false, kind),
@@ -315,8 +327,8 @@ fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<(
     result.map_err(|e| anyhow!("{}", e.render(sql)))
 }
 
-fn repl(loc: &Locations) -> anyhow::Result<()> {
-    let session = loc.session()?;
+fn repl(loc: &Locations, sources: &Arc<dyn TableSources>) -> anyhow::Result<()> {
+    let session = loc.session(sources)?;
     let history = session.catalog().dir().join("history");
     if std::io::stdin().is_terminal() {
         return sqlfront::repl::run_interactive(&session, Some(history)).map_err(|e| anyhow!(e));
@@ -337,8 +349,13 @@ fn repl(loc: &Locations) -> anyhow::Result<()> {
 
 /// What `bqmlc` with no subcommand does: the REPL on a terminal, else an error message.
 pub fn run_default() -> anyhow::Result<()> {
+    run_default_with(Arc::new(NoSources))
+}
+
+/// [`run_default`] with ML extensions.
+pub fn run_default_with(sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
     if std::io::stdin().is_terminal() {
-        repl(&Locations::default())
+        repl(&Locations::default(), &sources)
     } else {
         bail!("no subcommand given; see `bqmlc --help`")
     }
