@@ -6,7 +6,7 @@
 use sqlfront::catalog::{Catalog, ModelEntry, TableEntry, TableKind};
 use sqlfront::model_import::ModelMeta;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CHILD_DIR: &str = "CRASH_CHILD_DIR";
 const CHILD_ROUNDS: &str = "CRASH_CHILD_ROUNDS";
@@ -114,16 +114,17 @@ fn spawn_child(test: &str, dir: &std::path::Path, rounds: Option<u64>) -> std::p
 
 /// Cheap jitter without a random-number crate.
 fn jitter_ms(i: u32) -> u64 {
-    let nanos = Instant::now().elapsed().as_nanos() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u64;
-    20 + (nanos
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    // 10..210 ms: long enough for the child to start and commit on a loaded machine,
+    // spread so kills land at different points of a write.
+    10 + (nanos
         .wrapping_mul(6364136223846793005)
         .wrapping_add(i as u64)
         >> 33)
-        % 80
+        % 200
 }
 
 #[test]
