@@ -31,10 +31,47 @@ fn func_name(name: &ObjectName) -> String {
         .join(".")
 }
 
-/// Replaces supported aggregate calls in `e` by hidden column references.
-fn rewrite(e: &Expr, calls: &mut Vec<AggCall>) -> Result<Expr> {
-    let r = |x: &Expr, calls: &mut Vec<AggCall>| rewrite(x, calls);
-    let bx = |x: &Expr, calls: &mut Vec<AggCall>| rewrite(x, calls).map(Box::new);
+/// Prefix of the hidden columns holding `GROUP BY` key values.
+pub const GROUP_PREFIX: &str = "\u{0}grp";
+
+struct Ctx<'a> {
+    /// Group keys and, when a key is a plain column, its position in `scope`.
+    keys: &'a [(Expr, Option<usize>)],
+    scope: &'a [ScopeColumn],
+    funcs: &'a dyn ScalarFunctions,
+    calls: Vec<AggCall>,
+}
+
+fn column_index(e: &Expr, scope: &[ScopeColumn], funcs: &dyn ScalarFunctions) -> Option<usize> {
+    if !matches!(e.kind, ExprKind::Column(_)) {
+        return None;
+    }
+    match bind(e, scope, funcs).ok()?.kind {
+        crate::binder::BoundKind::Column(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn hidden(prefix: &str, i: usize, e: &Expr) -> ExprKind {
+    ExprKind::Column(vec![Ident {
+        value: format!("{prefix}{i}"),
+        quoted: true,
+        span: e.span,
+    }])
+}
+
+/// Replaces group keys and supported aggregate calls in `e` by hidden column references.
+fn rewrite(e: &Expr, calls: &mut Ctx<'_>) -> Result<Expr> {
+    for (i, (k, col)) in calls.keys.iter().enumerate() {
+        if e == k || (col.is_some() && column_index(e, calls.scope, calls.funcs) == *col) {
+            return Ok(Expr {
+                kind: hidden(GROUP_PREFIX, i, e),
+                span: e.span,
+            });
+        }
+    }
+    let r = |x: &Expr, calls: &mut Ctx<'_>| rewrite(x, calls);
+    let bx = |x: &Expr, calls: &mut Ctx<'_>| rewrite(x, calls).map(Box::new);
     let kind = match &e.kind {
         ExprKind::Function {
             name,
@@ -54,27 +91,28 @@ fn rewrite(e: &Expr, calls: &mut Vec<AggCall>) -> Result<Expr> {
                     e.span,
                 ));
             }
-            let mut inner = Vec::new();
+            let mut inner = Ctx {
+                keys: &[],
+                scope: calls.scope,
+                funcs: calls.funcs,
+                calls: Vec::new(),
+            };
             if let Some(a) = args.first() {
                 rewrite(a, &mut inner)?;
-                if !inner.is_empty() {
+                if !inner.calls.is_empty() {
                     return Err(SqlError::invalid(
                         "Aggregations of aggregations are not allowed",
                         e.span,
                     ));
                 }
             }
-            calls.push(AggCall {
+            calls.calls.push(AggCall {
                 name: fname,
                 arg: args.first().cloned(),
                 distinct: *distinct,
                 expr: e.clone(),
             });
-            ExprKind::Column(vec![Ident {
-                value: format!("{AGG_PREFIX}{}", calls.len() - 1),
-                quoted: true,
-                span: e.span,
-            }])
+            hidden(AGG_PREFIX, calls.calls.len() - 1, e)
         }
         ExprKind::Function {
             name,
@@ -173,34 +211,101 @@ fn rewrite(e: &Expr, calls: &mut Vec<AggCall>) -> Result<Expr> {
 
 /// The result of [`aggregate`].
 pub struct Aggregated {
-    /// The select list with aggregate calls replaced by hidden column references.
+    /// The select list with group keys and aggregate calls replaced by hidden columns.
     pub items: Vec<SelectItem>,
-    /// The hidden columns.
+    /// The `ORDER BY` expressions, rewritten the same way.
+    pub order_by: Vec<Expr>,
+    /// The hidden columns: group keys, then aggregate results.
     pub columns: Vec<ScopeColumn>,
-    /// Their values: the single row.
-    pub row: Vec<Value>,
+    /// One row per group.
+    pub rows: Vec<Vec<Value>>,
 }
 
-/// When the select list aggregates, returns the rewritten select list and the one-row
-/// relation of aggregate results; `None` for ordinary queries.
+/// Resolves `GROUP BY 2` and `GROUP BY alias` to the select item's expression.
+fn resolve_key(
+    g: &Expr,
+    projection: &[SelectItem],
+    scope: &[ScopeColumn],
+    funcs: &dyn ScalarFunctions,
+) -> Result<Expr> {
+    let item_expr = |i: usize| match projection.get(i) {
+        Some(SelectItem::Expr { expr, .. }) => Ok(expr.clone()),
+        _ => Err(SqlError::invalid(
+            format!(
+                "GROUP BY position {} does not name a select list expression",
+                i + 1
+            ),
+            g.span,
+        )),
+    };
+    match &g.kind {
+        ExprKind::Literal(crate::ast::Literal::Int(k)) => {
+            if *k < 1 || *k as usize > projection.len() {
+                return Err(SqlError::invalid(
+                    format!("GROUP BY column number is out of range. Column numbers must be between 1 and {}, but got {k}", projection.len()),
+                    g.span,
+                ));
+            }
+            item_expr(*k as usize - 1)
+        }
+        ExprKind::Column(parts) if parts.len() == 1 && bind(g, scope, funcs).is_err() => {
+            let alias = projection.iter().position(|p| {
+                matches!(p, SelectItem::Expr { alias: Some(a), .. } if a.value.eq_ignore_ascii_case(&parts[0].value))
+            });
+            match alias {
+                Some(i) => item_expr(i),
+                None => Ok(g.clone()),
+            }
+        }
+        _ => Ok(g.clone()),
+    }
+}
+
+/// When the query aggregates or groups, computes one row per group and returns the
+/// rewritten select list and `ORDER BY`; `None` for ordinary queries.
 pub fn aggregate(
     projection: &[SelectItem],
+    order_by: &[Expr],
+    group_by: &[Expr],
     scope: &[ScopeColumn],
     rows: &[Vec<Value>],
     funcs: &dyn ScalarFunctions,
 ) -> Result<Option<Aggregated>> {
-    let mut calls = Vec::new();
+    let mut keys = Vec::with_capacity(group_by.len());
+    for g in group_by {
+        let k = resolve_key(g, projection, scope, funcs)?;
+        let col = column_index(&k, scope, funcs);
+        keys.push((k, col));
+    }
+    let mut ctx = Ctx {
+        keys: &keys,
+        scope,
+        funcs,
+        calls: Vec::new(),
+    };
     let mut items = Vec::with_capacity(projection.len());
     for item in projection {
         items.push(match item {
-            SelectItem::Expr { expr, alias } => SelectItem::Expr {
-                expr: rewrite(expr, &mut calls)?,
-                alias: alias.clone(),
-            },
+            SelectItem::Expr { expr, alias } => {
+                // A grouped column keeps its name after being replaced.
+                let alias = alias.clone().or_else(|| match &expr.kind {
+                    ExprKind::Column(parts) => parts.last().cloned(),
+                    _ => None,
+                });
+                SelectItem::Expr {
+                    expr: rewrite(expr, &mut ctx)?,
+                    alias,
+                }
+            }
             other => other.clone(),
         });
     }
-    if calls.is_empty() {
+    let order_by = order_by
+        .iter()
+        .map(|o| rewrite(o, &mut ctx))
+        .collect::<Result<Vec<_>>>()?;
+    let calls = ctx.calls;
+    if calls.is_empty() && keys.is_empty() {
         return Ok(None);
     }
     if let Some(span) = items.iter().find_map(|i| match i {
@@ -209,64 +314,113 @@ pub fn aggregate(
         SelectItem::Expr { .. } => None,
     }) {
         return Err(SqlError::invalid(
-            "SELECT * cannot be combined with aggregate functions without GROUP BY",
+            "SELECT * cannot be combined with GROUP BY or aggregate functions",
             span,
         ));
     }
-    let mut columns = Vec::with_capacity(calls.len());
-    let mut values = Vec::with_capacity(calls.len());
-    for (i, call) in calls.iter().enumerate() {
+
+    // Partition rows by key values, in order of first appearance.
+    let bound_keys = keys
+        .iter()
+        .map(|(k, _)| bind(k, scope, funcs))
+        .collect::<Result<Vec<_>>>()?;
+    let mut groups: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
+    if keys.is_empty() {
+        groups.push((Vec::new(), (0..rows.len()).collect()));
+    } else {
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for (ri, row) in rows.iter().enumerate() {
+            let kv = bound_keys
+                .iter()
+                .map(|b| eval(b, row, funcs))
+                .collect::<Result<Vec<_>>>()?;
+            let mut key = String::new();
+            for v in &kv {
+                v.group_key(&mut key);
+            }
+            match index.get(&key) {
+                Some(&g) => groups[g].1.push(ri),
+                None => {
+                    index.insert(key, groups.len());
+                    groups.push((kv, vec![ri]));
+                }
+            }
+        }
+    }
+
+    let mut out_rows: Vec<Vec<Value>> = groups.iter().map(|(kv, _)| kv.clone()).collect();
+    for call in &calls {
         let arg = call
             .arg
             .as_ref()
             .map(|a| bind(a, scope, funcs))
             .transpose()?;
-        let mut vals = Vec::with_capacity(rows.len());
-        for row in rows {
-            vals.push(match &arg {
-                Some(b) => eval(b, row, funcs)?,
-                None => Value::Bool(true),
-            });
+        for (g, (_, members)) in groups.iter().enumerate() {
+            let mut vals = Vec::with_capacity(members.len());
+            for &ri in members {
+                vals.push(match &arg {
+                    Some(b) => eval(b, &rows[ri], funcs)?,
+                    None => Value::Bool(true),
+                });
+            }
+            if call.distinct {
+                let mut seen = std::collections::HashSet::new();
+                vals.retain(|v| {
+                    let mut k = String::new();
+                    v.group_key(&mut k);
+                    seen.insert(k)
+                });
+            }
+            out_rows[g].push(fold(&call.name, vals, call)?);
         }
-        if call.distinct {
-            let mut seen = std::collections::HashSet::new();
-            vals.retain(|v| {
-                let mut k = String::new();
-                v.group_key(&mut k);
-                seen.insert(k)
-            });
-        }
-        let v = fold(&call.name, vals, call)?;
+    }
+    let type_of = |i: usize| out_rows.iter().find_map(|r| r[i].data_type());
+    let mut columns = Vec::with_capacity(keys.len() + calls.len());
+    for i in 0..keys.len() + calls.len() {
+        let name = if i < keys.len() {
+            format!("{GROUP_PREFIX}{i}")
+        } else {
+            format!("{AGG_PREFIX}{}", i - keys.len())
+        };
         columns.push(ScopeColumn {
             qualifiers: Vec::new(),
-            name: format!("{AGG_PREFIX}{i}"),
-            data_type: v.data_type(),
+            name,
+            data_type: type_of(i),
             hidden: true,
         });
-        values.push(v);
     }
-    // A plain column outside any aggregate has no single value.
+
+    // A plain column outside any aggregate or group key has no single value.
     let mut combined = scope.to_vec();
     combined.extend(columns.iter().cloned());
-    for item in &items {
-        if let SelectItem::Expr { expr, .. } = item {
-            if let Err(e) = bind(expr, &columns, funcs) {
-                if let Some(name) = e.message.strip_prefix("Unrecognized name: ") {
-                    if bind(expr, &combined, funcs).is_ok() {
-                        return Err(SqlError {
-                            message: format!("SELECT list expression references column {name} which is neither grouped nor aggregated"),
-                            ..e
-                        });
-                    }
+    let exprs = items
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::Expr { expr, .. } => Some(expr),
+            _ => None,
+        })
+        .chain(order_by.iter().filter(|o| {
+            // ORDER BY may name output columns; those are checked by the caller.
+            !matches!(&o.kind, ExprKind::Column(p) if p.len() == 1)
+        }));
+    for expr in exprs {
+        if let Err(e) = bind(expr, &columns, funcs) {
+            if let Some(name) = e.message.strip_prefix("Unrecognized name: ") {
+                if bind(expr, &combined, funcs).is_ok() {
+                    return Err(SqlError {
+                        message: format!("SELECT list expression references column {name} which is neither grouped nor aggregated"),
+                        ..e
+                    });
                 }
-                return Err(e);
             }
+            return Err(e);
         }
     }
     Ok(Some(Aggregated {
         items,
+        order_by,
         columns,
-        row: values,
+        rows: out_rows,
     }))
 }
 

@@ -401,7 +401,9 @@ pub struct Select {
     pub from: Option<TableWithJoins>,
     /// `WHERE`, if any.
     pub selection: Option<Expr>,
-    /// From `SELECT` to the end of the `WHERE` clause.
+    /// `GROUP BY` keys, empty when absent.
+    pub group_by: Vec<Expr>,
+    /// From `SELECT` to the end of the `GROUP BY` clause.
     pub span: Span,
 }
 
@@ -1256,6 +1258,10 @@ impl Display for Select {
         }
         if let Some(w) = &self.selection {
             write!(f, " WHERE {w}")?;
+        }
+        if !self.group_by.is_empty() {
+            f.write_str(" GROUP BY ")?;
+            comma_list(f, &self.group_by)?;
         }
         Ok(())
     }

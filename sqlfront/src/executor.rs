@@ -131,12 +131,19 @@ impl ExecContext<'_> {
         // Whole-input aggregation turns the rows into one row of aggregate results.
         let mut source_columns = source.columns;
         let mut projection = std::borrow::Cow::Borrowed(select.projection.as_slice());
-        if let Some(agg) =
-            crate::aggregate::aggregate(&select.projection, &source_columns, &rows, funcs)?
-        {
+        let mut order_exprs: Vec<Expr> = q.order_by.iter().map(|o| o.expr.clone()).collect();
+        if let Some(agg) = crate::aggregate::aggregate(
+            &select.projection,
+            &order_exprs,
+            &select.group_by,
+            &source_columns,
+            &rows,
+            funcs,
+        )? {
             projection = std::borrow::Cow::Owned(agg.items);
+            order_exprs = agg.order_by;
             source_columns = agg.columns;
-            rows = vec![agg.row];
+            rows = agg.rows;
         }
 
         // Projection: expand wildcards and bind each item.
@@ -218,14 +225,14 @@ impl ExecContext<'_> {
             Input(crate::binder::Bound),
         }
         let mut keys = Vec::new();
-        for o in &q.order_by {
-            let key = match &o.expr.kind {
+        for (o, oexpr) in q.order_by.iter().zip(&order_exprs) {
+            let key = match &oexpr.kind {
                 ExprKind::Literal(Literal::Int(k)) => {
                     let k = *k;
                     if k < 1 || k as usize > out_cols.len() {
                         return Err(SqlError::invalid(
                             format!("ORDER BY column number item is out of range. Column numbers must be between 1 and {}, but got {k}", out_cols.len()),
-                            o.expr.span,
+                            oexpr.span,
                         ));
                     }
                     Key::Output(k as usize - 1)
@@ -245,7 +252,7 @@ impl ExecContext<'_> {
                     if hits.len() > 1 {
                         return Err(SqlError::invalid(
                             format!("Column name {} is ambiguous", parts[0].value),
-                            o.expr.span,
+                            oexpr.span,
                         ));
                     }
                     Key::Output(hits[0])
@@ -254,10 +261,10 @@ impl ExecContext<'_> {
                     if select.distinct {
                         return Err(SqlError::invalid(
                             "ORDER BY clause expression references columns not visible after SELECT DISTINCT",
-                            o.expr.span,
+                            oexpr.span,
                         ));
                     }
-                    Key::Input(bind(&o.expr, &source_columns, funcs)?)
+                    Key::Input(bind(oexpr, &source_columns, funcs)?)
                 }
             };
             keys.push((key, o.desc));

@@ -625,10 +625,19 @@ impl Parser {
         } else {
             None
         };
-        if self.peek().is_keyword("GROUP") || self.peek().is_keyword("HAVING") {
+        let mut group_by = Vec::new();
+        if self.eat_kws(&["GROUP", "BY"]) {
+            loop {
+                group_by.push(self.parse_expr()?);
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+        }
+        if self.peek().is_keyword("HAVING") || self.peek().is_keyword("GROUP") {
             return Err(SqlError::at(
                 crate::error::ErrorKind::NotSupported,
-                "GROUP BY and HAVING are not supported yet",
+                "HAVING and GROUP BY ROLLUP/CUBE/GROUPING SETS are not supported yet",
                 self.span(),
             ));
         }
@@ -637,6 +646,7 @@ impl Parser {
             projection,
             from,
             selection,
+            group_by,
             span: start.to(self.prev_span()),
         })
     }

@@ -447,7 +447,7 @@ fn whole_table_aggregates() {
     );
     assert_eq!(
         fail(s, "SELECT *, COUNT(*) FROM ds.people").1,
-        "SELECT * cannot be combined with aggregate functions without GROUP BY at [1:8]"
+        "SELECT * cannot be combined with GROUP BY or aggregate functions at [1:8]"
     );
     assert_eq!(
         fail(s, "SELECT name, COUNT(*) FROM ds.people").1,
@@ -456,6 +456,87 @@ fn whole_table_aggregates() {
     assert_eq!(
         fail(s, "SELECT SUM(name) FROM ds.people").1,
         "No matching signature for aggregate function SUM for argument types: STRING at [1:8]"
+    );
+}
+
+#[test]
+fn group_by() {
+    let e = env();
+    let s = &e.session;
+    setup_tables(s);
+    let StatementOutput::Rows(r) = run(
+        s,
+        "SELECT owner, COUNT(*) AS n, MIN(kind) FROM ds.pets GROUP BY owner ORDER BY n DESC, owner",
+    )
+    .pop()
+    .unwrap() else {
+        panic!()
+    };
+    let names: Vec<_> = r.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["owner", "n", "f0_"]);
+    assert_eq!(
+        r.rows,
+        vec![
+            vec![
+                Value::Int64(1),
+                Value::Int64(2),
+                Value::String("cat".into())
+            ],
+            vec![
+                Value::Int64(3),
+                Value::Int64(1),
+                Value::String("fish".into())
+            ],
+            vec![
+                Value::Int64(9),
+                Value::Int64(1),
+                Value::String("owl".into())
+            ],
+        ]
+    );
+    // Keys by position and by alias, expressions over keys, ORDER BY an aggregate,
+    // qualified and unqualified references to the same column.
+    assert_eq!(
+        rows(
+            s,
+            "SELECT pets.owner * 10 AS o, COUNT(*) FROM ds.pets GROUP BY owner ORDER BY COUNT(*) DESC, 1 LIMIT 2"
+        ),
+        vec![
+            vec![Value::Int64(10), Value::Int64(2)],
+            vec![Value::Int64(30), Value::Int64(1)],
+        ]
+    );
+    assert_eq!(
+        ints(
+            &rows(
+                s,
+                "SELECT owner > 2 AS big, SUM(owner) FROM ds.pets GROUP BY big ORDER BY 2"
+            )
+            .into_iter()
+            .map(|r| vec![r[1].clone()])
+            .collect::<Vec<_>>()
+        ),
+        [2, 12]
+    );
+    assert_eq!(
+        ints(&rows(
+            s,
+            "SELECT DISTINCT owner FROM ds.pets GROUP BY 1 ORDER BY 1"
+        )),
+        [1, 3, 9]
+    );
+    assert!(rows(
+        s,
+        "SELECT owner, COUNT(*) FROM ds.pets WHERE FALSE GROUP BY owner"
+    )
+    .is_empty());
+    assert_eq!(
+        fail(s, "SELECT kind, COUNT(*) FROM ds.pets GROUP BY owner").1,
+        "SELECT list expression references column kind which is neither grouped nor aggregated at [1:8]"
+    );
+    assert_eq!(
+        fail(s, "SELECT owner FROM ds.pets GROUP BY 3").1,
+        "GROUP BY column number is out of range. Column numbers must be between 1 and 1, but got 3 at [1:36]"
     );
 }
 
