@@ -267,6 +267,7 @@ pub fn aggregate(
     projection: &[SelectItem],
     order_by: &[Expr],
     group_by: &[Expr],
+    having: Option<&Expr>,
     scope: &[ScopeColumn],
     rows: &[Vec<Value>],
     funcs: &dyn ScalarFunctions,
@@ -304,8 +305,9 @@ pub fn aggregate(
         .iter()
         .map(|o| rewrite(o, &mut ctx))
         .collect::<Result<Vec<_>>>()?;
+    let having = having.map(|h| rewrite(h, &mut ctx)).transpose()?;
     let calls = ctx.calls;
-    if calls.is_empty() && keys.is_empty() {
+    if calls.is_empty() && keys.is_empty() && having.is_none() {
         return Ok(None);
     }
     if let Some(span) = items.iter().find_map(|i| match i {
@@ -415,6 +417,32 @@ pub fn aggregate(
             }
             return Err(e);
         }
+    }
+    if let Some(h) = &having {
+        let b = bind(h, &columns, funcs).map_err(|e| match e.message.strip_prefix("Unrecognized name: ") {
+            Some(name) if bind(h, &combined, funcs).is_ok() => SqlError {
+                message: format!("HAVING clause references column {name} which is neither grouped nor aggregated"),
+                ..e
+            },
+            _ => e,
+        })?;
+        let mut kept = Vec::with_capacity(out_rows.len());
+        for row in out_rows {
+            match eval(&b, &row, funcs)? {
+                Value::Bool(true) => kept.push(row),
+                Value::Bool(false) | Value::Null => {}
+                other => {
+                    return Err(SqlError::invalid(
+                        format!(
+                            "HAVING clause should return type BOOL, but returns {}",
+                            other.type_name()
+                        ),
+                        h.span,
+                    ))
+                }
+            }
+        }
+        out_rows = kept;
     }
     Ok(Some(Aggregated {
         items,

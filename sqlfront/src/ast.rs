@@ -403,7 +403,9 @@ pub struct Select {
     pub selection: Option<Expr>,
     /// `GROUP BY` keys, empty when absent.
     pub group_by: Vec<Expr>,
-    /// From `SELECT` to the end of the `GROUP BY` clause.
+    /// `HAVING`, if any.
+    pub having: Option<Expr>,
+    /// From `SELECT` to the end of the `HAVING` clause.
     pub span: Span,
 }
 
@@ -1262,6 +1264,9 @@ impl Display for Select {
         if !self.group_by.is_empty() {
             f.write_str(" GROUP BY ")?;
             comma_list(f, &self.group_by)?;
+        }
+        if let Some(h) = &self.having {
+            write!(f, " HAVING {h}")?;
         }
         Ok(())
     }

@@ -136,6 +136,7 @@ impl ExecContext<'_> {
             &select.projection,
             &order_exprs,
             &select.group_by,
+            select.having.as_ref(),
             &source_columns,
             &rows,
             funcs,

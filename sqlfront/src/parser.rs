@@ -634,19 +634,25 @@ impl Parser {
                 }
             }
         }
-        if self.peek().is_keyword("HAVING") || self.peek().is_keyword("GROUP") {
+        if self.peek().is_keyword("GROUP") {
             return Err(SqlError::at(
                 crate::error::ErrorKind::NotSupported,
-                "HAVING and GROUP BY ROLLUP/CUBE/GROUPING SETS are not supported yet",
+                "GROUP BY ROLLUP/CUBE/GROUPING SETS are not supported yet",
                 self.span(),
             ));
         }
+        let having = if self.eat_kw("HAVING") {
+            Some(self.parse_expr()?)
+        } else {
+            None
+        };
         Ok(Select {
             distinct,
             projection,
             from,
             selection,
             group_by,
+            having,
             span: start.to(self.prev_span()),
         })
     }

@@ -114,7 +114,7 @@ fn statement_forms_round_trip() {
         "DROP TABLE IF EXISTS ds.t",
         "SELECT DISTINCT a AS x, t.*, * FROM ds.t AS t WHERE a > 1 ORDER BY x DESC, 2 LIMIT 10 OFFSET 5",
         "SELECT a FROM (SELECT 1 AS a) sub",
-        "SELECT kind, COUNT(*) AS n FROM ds.t WHERE x > 0 GROUP BY kind, 2 ORDER BY n DESC LIMIT 3",
+        "SELECT kind, COUNT(*) AS n FROM ds.t WHERE x > 0 GROUP BY kind, 2 HAVING COUNT(*) > 1 ORDER BY n DESC LIMIT 3",
         "SELECT a.x, b.y FROM ds.a a JOIN ds.b b ON a.k = b.k LEFT OUTER JOIN ds.c ON c.k = a.k INNER JOIN ds.d ON TRUE",
         "SELECT * FROM ML.PREDICT(MODEL ds.m, TABLE ds.t)",
         "SELECT * FROM ML.PREDICT(MODEL ds.m, SELECT a AS input FROM ds.t, STRUCT(0.5 AS threshold)) AS p",
@@ -228,11 +228,16 @@ fn errors_name_the_token_and_position() {
 
 #[test]
 fn unsupported_constructs_say_so() {
-    let e = parse_sql("SELECT a FROM t GROUP BY a HAVING a > 1").unwrap_err();
+    let e = parse_sql("SELECT a FROM t GROUP BY ROLLUP(a)").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Syntax error: Unexpected keyword ROLLUP at [1:26]"
+    );
+    let e = parse_sql("SELECT a FROM t WHERE a IN (SELECT 1)").unwrap_err();
     assert_eq!(e.kind, sqlfront::ErrorKind::NotSupported);
     assert_eq!(
         e.to_string(),
-        "HAVING and GROUP BY ROLLUP/CUBE/GROUPING SETS are not supported yet at [1:28]"
+        "IN (subquery) is not supported yet at [1:29]"
     );
     let e = parse_sql("SELECT a FROM t1, t2").unwrap_err();
     assert_eq!(
