@@ -1,8 +1,9 @@
-//! Whole-input aggregation (`SELECT COUNT(*), MAX(x) FROM t` without `GROUP BY`).
+//! Aggregation: `GROUP BY`, `HAVING` and aggregate functions.
 //!
-//! Aggregate calls in the select list are computed over all input rows and replaced by
-//! references to hidden columns of a one-row relation; the rewritten select list is then
-//! evaluated over that row as usual.
+//! Group keys and aggregate calls in the select list, `HAVING` and `ORDER BY` are
+//! replaced by references to hidden columns of a relation with one row per group (one
+//! row in all when there is no `GROUP BY`); the rewritten expressions are then
+//! evaluated over those rows as usual.
 
 use crate::ast::{Expr, ExprKind, Ident, ObjectName, SelectItem};
 use crate::binder::{bind, eval, ScalarFunctions, ScopeColumn};

@@ -3,6 +3,15 @@
 //!
 //! Entry point: [`Session::open`] on a [`SessionConfig`], then [`Session::run_script`].
 //!
+//! SQL: `CREATE/DROP SCHEMA`, `CREATE [OR REPLACE] MODEL … OPTIONS(MODEL_TYPE='ONNX', …)`,
+//! `DROP MODEL`, `CREATE [OR REPLACE] EXTERNAL TABLE` (object tables and CSV), `DROP
+//! [EXTERNAL] TABLE`, and `SELECT [DISTINCT] … FROM` tables, subqueries, `ML.PREDICT`
+//! and `[INNER|LEFT] JOIN … ON`, with `WHERE`, `GROUP BY`, `HAVING`, `ORDER BY`,
+//! `LIMIT … OFFSET`, aggregates (`COUNT SUM AVG MIN MAX COUNTIF ANY_VALUE`), `CAST`,
+//! `CASE`, `LIKE`, `IN`, `BETWEEN`, `IS NULL`, array subscripts and a few scalar
+//! functions. Parsing is separate from execution: every statement prints back to SQL
+//! that parses to the same tree.
+//!
 //! Storage and paths:
 //! - The catalog lives in a data directory: `--data-dir`, else `$BQMLC_DATA_DIR`, else
 //!   `$XDG_DATA_HOME/bqmlc`, else `~/.local/share/bqmlc` ([`catalog::default_data_dir`]).
