@@ -5,16 +5,14 @@ use clap::{Parser, Subcommand};
 mod cmd_bench;
 mod cmd_compile;
 mod cmd_model;
+mod cmd_sql;
 
+/// Compile imported ONNX image models and run BigQuery ML's ML.PREDICT locally.
 #[derive(Parser)]
-#[command(
-    name = "bqmlc",
-    version,
-    about = "Local, compiled BigQuery ML ONNX inference"
-)]
+#[command(name = "bqmlc", version)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -27,18 +25,17 @@ enum Command {
     Compile(cmd_compile::CompileArgs),
     /// Measure latency, GFLOP/s and memory; --peak, --profile, --compare-ort.
     Bench(cmd_bench::BenchArgs),
+    #[command(flatten)]
+    Sql(cmd_sql::SqlCommand),
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Inspect(a) => cmd_model::inspect(&a),
-        Command::Run(a) => cmd_model::run(&a),
-        Command::Bench(a) => cmd_bench::bench(&a),
-        Command::Compile(a) => cmd_compile::compile(&a),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    cmd_sql::exit_code(match Cli::parse().command {
+        Some(Command::Inspect(a)) => cmd_model::inspect(&a),
+        Some(Command::Run(a)) => cmd_model::run(&a),
+        Some(Command::Compile(a)) => cmd_compile::compile(&a),
+        Some(Command::Bench(a)) => cmd_bench::bench(&a),
+        Some(Command::Sql(cmd)) => cmd_sql::run(cmd),
+        None => cmd_sql::run_default(),
+    })
 }

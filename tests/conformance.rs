@@ -27,4 +27,8 @@ fn check(backend_name: &str, dir: &str, name: &str) {
     }
 }
 
-include!(concat!(env!("OUT_DIR"), "/conformance_cases.rs"));
+// Test names are the ONNX case names, which are not always snake case.
+#[allow(non_snake_case)]
+mod cases {
+    include!(concat!(env!("OUT_DIR"), "/conformance_cases.rs"));
+}

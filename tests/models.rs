@@ -65,3 +65,60 @@ fn efficientnet_lite0_goldfish_matches_onnxruntime() {
         "goldfish is ImageNet class 1"
     );
 }
+
+fn jit(model: &str) -> (runtime::CompiledModel, runtime::State) {
+    let g = load_file(&models().join(model), &ImportOptions::default()).unwrap();
+    let m = compiler::compile(g).unwrap();
+    let s = m.new_state(1);
+    (m, s)
+}
+
+#[test]
+fn jit_resnet18_matches_onnxruntime_and_tutorial_labels_on_one_and_two_threads() {
+    let refdir = models().join("reference");
+    let (probs_model, mut st) = jit("resnet18_probs.onnx");
+    let mut st2 = probs_model.new_state(2);
+    let (label_model, mut lst) = jit("resnet18_tutorial.onnx");
+    for i in 0..4 {
+        let input = npy::read(&refdir.join(format!("input_{i}.npy"))).unwrap();
+        let want = npy::read(&refdir.join(format!("probs_{i}.npy"))).unwrap();
+        for state in [&mut st, &mut st2] {
+            let probs = probs_model.predict(state, &[&input]).unwrap();
+            let d = max_abs_diff(&probs[0], &want);
+            assert!(d <= 1e-5, "input_{i}: max |Δprobs| = {d:e}");
+        }
+        let label = label_model.predict(&mut lst, &[&input]).unwrap();
+        let want = npy::read(&refdir.join(format!("class_label_{i}.npy"))).unwrap();
+        assert_eq!(label[0], want, "input_{i}: class_label");
+    }
+}
+
+#[test]
+fn jit_efficientnet_lite0_goldfish_matches_onnxruntime() {
+    let refdir = models().join("reference");
+    let input = npy::read(&refdir.join("efficientnet_lite0_goldfish_input.npy")).unwrap();
+    let (m, mut st) = jit("efficientnet_lite0_probs.onnx");
+    let probs = m.predict(&mut st, &[&input]).unwrap();
+    let want = npy::read(&refdir.join("efficientnet_lite0_goldfish_probs.npy")).unwrap();
+    let d = max_abs_diff(&probs[0], &want);
+    assert!(d <= 1e-5, "max |Δprobs| = {d:e}");
+    let (m, mut st) = jit("efficientnet_lite0_tutorial.onnx");
+    assert_eq!(
+        m.predict(&mut st, &[&input]).unwrap()[0].as_i64().unwrap(),
+        &[1]
+    );
+}
+
+#[test]
+fn jit_rejects_wrong_input_shapes_and_dtypes_before_running() {
+    let (m, mut st) = jit("efficientnet_lite0_probs.onnx");
+    let small = Tensor::f32(vec![1, 224, 224, 1], vec![0.0; 224 * 224]);
+    let e = m.predict(&mut st, &[&small]).unwrap_err();
+    assert_eq!(
+        e,
+        "input 'input': expected shape [1, 224, 224, 3] but got [1, 224, 224, 1]"
+    );
+    let ints = Tensor::i64(vec![1, 224, 224, 3], vec![0; 224 * 224 * 3]);
+    let e = m.predict(&mut st, &[&ints]).unwrap_err();
+    assert_eq!(e, "input 'input': expected float32 but got int64");
+}

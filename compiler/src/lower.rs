@@ -311,7 +311,14 @@ impl<'g> Lowerer<'g> {
     }
 
     /// A fresh buffer for a logical NC… `shape`: channel-last with halo `h` when asked.
-    fn alloc_shape(&mut self, shape: &[usize], elem: usize, channel_last: bool, h: [usize; 4], label: String) -> Loc {
+    fn alloc_shape(
+        &mut self,
+        shape: &[usize],
+        elem: usize,
+        channel_last: bool,
+        h: [usize; 4],
+        label: String,
+    ) -> Loc {
         if channel_last && matches!(shape.len(), 3 | 4) {
             let pinned = h != [0; 4];
             let c = shape[1];
@@ -439,7 +446,12 @@ impl<'g> Lowerer<'g> {
     }
 
     /// `v`'s location if channel-last with at least `halo`, else a channel-last copy.
-    fn channel_last_loc(&mut self, node: &str, v: ValueId, halo: [usize; 4]) -> Result<Loc, String> {
+    fn channel_last_loc(
+        &mut self,
+        node: &str,
+        v: ValueId,
+        halo: [usize; 4],
+    ) -> Result<Loc, String> {
         let l = self.loc(v)?;
         let shape = self.shape(v);
         let label = format!("{} channel-last", self.g.values[v].name);
@@ -448,10 +460,21 @@ impl<'g> Lowerer<'g> {
 
     /// `l` (holding logical NC… `shape`) if it is channel-last with at least `halo`, else a
     /// channel-last copy with that halo.
-    fn channel_last_from(&mut self, node: &str, l: Loc, shape: &[usize], halo: [usize; 4], label: String) -> Result<Loc, String> {
+    fn channel_last_from(
+        &mut self,
+        node: &str,
+        l: Loc,
+        shape: &[usize],
+        halo: [usize; 4],
+        label: String,
+    ) -> Result<Loc, String> {
         let ok_layout = shape.len() >= 3 && l.strides[1] == 1 || shape[1] == 1;
-        let ok_layout = ok_layout && (shape.len() != 4 || l.strides[3] as usize >= shape[1] || shape[3] == 1);
-        if ok_layout && (0..4).all(|i| l.halo[i] >= halo[i]) && !matches!(l.base, Base::Input(_) if halo != [0; 4]) {
+        let ok_layout =
+            ok_layout && (shape.len() != 4 || l.strides[3] as usize >= shape[1] || shape[3] == 1);
+        if ok_layout
+            && (0..4).all(|i| l.halo[i] >= halo[i])
+            && !matches!(l.base, Base::Input(_) if halo != [0; 4])
+        {
             return Ok(l);
         }
         let dst = self.alloc_shape(shape, l.elem, true, halo, label);
@@ -1464,7 +1487,13 @@ impl<'g> Lowerer<'g> {
             let mut st = vec![l.strides[0], l.strides[r - 1]];
             st.extend(&l.strides[1..r - 1]);
             let view = l.view(l.offset, st);
-            self.channel_last_from(&node.name, view, xs, pads, format!("{} channel-last input", node.name))?
+            self.channel_last_from(
+                &node.name,
+                view,
+                xs,
+                pads,
+                format!("{} channel-last input", node.name),
+            )?
         } else {
             self.channel_last_loc(&node.name, x, pads)?
         };

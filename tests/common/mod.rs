@@ -3,8 +3,8 @@
 
 use compiler::onnx::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use prost::Message;
 
@@ -15,7 +15,13 @@ pub fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: Some(1),
                 shape: Some(TensorShapeProto {
-                    dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), denotation: None }).collect(),
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            denotation: None,
+                        })
+                        .collect(),
                 }),
             })),
             denotation: None,
@@ -35,12 +41,22 @@ pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProt
 }
 
 pub fn with_ints(mut n: NodeProto, name: &str, v: &[i64]) -> NodeProto {
-    n.attribute.push(AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(7), ..Default::default() });
+    n.attribute.push(AttributeProto {
+        name: Some(name.into()),
+        ints: v.to_vec(),
+        r#type: Some(7),
+        ..Default::default()
+    });
     n
 }
 
 pub fn with_int(mut n: NodeProto, name: &str, v: i64) -> NodeProto {
-    n.attribute.push(AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(2), ..Default::default() });
+    n.attribute.push(AttributeProto {
+        name: Some(name.into()),
+        i: Some(v),
+        r#type: Some(2),
+        ..Default::default()
+    });
     n
 }
 
@@ -56,14 +72,36 @@ pub fn weights(name: &str, dims: &[i64], seed: u64) -> TensorProto {
             (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect();
-    TensorProto { name: Some(name.into()), dims: dims.to_vec(), data_type: Some(1), float_data: v, ..Default::default() }
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        float_data: v,
+        ..Default::default()
+    }
 }
 
-pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, opset: i64) -> Vec<u8> {
+pub fn model(
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    opset: i64,
+) -> Vec<u8> {
     ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
-        graph: Some(GraphProto { name: Some("g".into()), node: nodes, initializer: inits, input: inputs, output: outputs, ..Default::default() }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(opset),
+        }],
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            node: nodes,
+            initializer: inits,
+            input: inputs,
+            output: outputs,
+            ..Default::default()
+        }),
         ..Default::default()
     }
     .encode_to_vec()

@@ -87,12 +87,22 @@ impl OpDef for Conv {
         if self.input_nhwc {
             let x = fact(inputs, 0)?;
             if x.shape.len() < 3 {
-                return Err(format!("channel-last input must have rank >= 3, got {:?}", x.shape));
+                return Err(format!(
+                    "channel-last input must have rank >= 3, got {:?}",
+                    x.shape
+                ));
             }
             let shape = nhwc_to_nchw(x.shape);
             let mut ins = inputs.to_vec();
-            ins[0] = Some(Fact { dtype: x.dtype, shape: &shape, value: None });
-            let plain = Conv { input_nhwc: false, ..self.clone() };
+            ins[0] = Some(Fact {
+                dtype: x.dtype,
+                shape: &shape,
+                value: None,
+            });
+            let plain = Conv {
+                input_nhwc: false,
+                ..self.clone()
+            };
             return plain.infer(&ins);
         }
         let (x, w) = (fact(inputs, 0)?, fact(inputs, 1)?);
@@ -133,10 +143,16 @@ impl OpDef for Conv {
             let x = input(inputs, 0)?;
             let mut perm = vec![0, x.rank() - 1];
             perm.extend(1..x.rank() - 1);
-            let t = super::Transpose { perm: Some(perm) }.eval(&[Some(x)])?.remove(0);
+            let t = super::Transpose { perm: Some(perm) }
+                .eval(&[Some(x)])?
+                .remove(0);
             let mut ins = inputs.to_vec();
             ins[0] = Some(&t);
-            return Conv { input_nhwc: false, ..self.clone() }.eval(&ins);
+            return Conv {
+                input_nhwc: false,
+                ..self.clone()
+            }
+            .eval(&ins);
         }
         let (x, w) = (input(inputs, 0)?, input(inputs, 1)?);
         let b = inputs.get(2).copied().flatten();
@@ -152,6 +168,46 @@ impl OpDef for Conv {
         let mut y = vec![0f32; oshape.iter().product()];
         let (xst, wst, yst) = (strides(xs), strides(ws), strides(&oshape));
         let sp = r.out.len();
+        if sp == 2 {
+            // The common 2-D case as plain loops (same arithmetic, same order).
+            let (kh, kw) = (win.kernel[0], win.kernel[1]);
+            let (ih, iw) = (xs[2] as isize, xs[3] as isize);
+            for b_i in 0..n {
+                for oc in 0..m {
+                    let g = oc / mg;
+                    let bias = bd.map_or(0.0, |bd| bd[oc]);
+                    for oy in 0..r.out[0] {
+                        for ox in 0..r.out[1] {
+                            let mut acc = bias;
+                            for ic in 0..cg {
+                                let xbase = b_i * xst[0] + (g * cg + ic) * xst[1];
+                                let wbase = oc * wst[0] + ic * wst[1];
+                                for ky in 0..kh {
+                                    let py = (oy * win.strides[0] + ky * win.dilations[0]) as isize
+                                        - r.pads_begin[0] as isize;
+                                    if py < 0 || py >= ih {
+                                        continue;
+                                    }
+                                    for kx in 0..kw {
+                                        let px = (ox * win.strides[1] + kx * win.dilations[1])
+                                            as isize
+                                            - r.pads_begin[1] as isize;
+                                        if px < 0 || px >= iw {
+                                            continue;
+                                        }
+                                        acc += xd
+                                            [xbase + py as usize * xst[2] + px as usize * xst[3]]
+                                            * wd[wbase + ky * wst[2] + kx * wst[3]];
+                                    }
+                                }
+                            }
+                            y[b_i * yst[0] + oc * yst[1] + oy * yst[2] + ox * yst[3]] = acc;
+                        }
+                    }
+                }
+            }
+            return Ok(vec![Tensor::f32(oshape, y)]);
+        }
         let mut pos = vec![0isize; sp];
         for b_i in 0..n {
             for oc in 0..m {

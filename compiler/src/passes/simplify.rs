@@ -82,15 +82,22 @@ pub fn absorb_input_transpose(graph: &mut Graph) -> Result<bool, String> {
     use crate::ops::Op;
     let uses = consumers(graph);
     for t in 0..graph.nodes.len() {
-        let Op::Transpose(tr) = &graph.nodes[t].op else { continue };
+        let Op::Transpose(tr) = &graph.nodes[t].op else {
+            continue;
+        };
         let out = graph.nodes[t].outputs[0];
         let rank = graph.values[out].shape.len();
         let mut nchw = vec![0, rank - 1];
         nchw.extend(1..rank.saturating_sub(1));
-        if !(rank == 4 || rank == 3) || tr.perm.as_deref() != Some(&nchw[..]) || graph.outputs.contains(&out) {
+        if !(rank == 4 || rank == 3)
+            || tr.perm.as_deref() != Some(&nchw[..])
+            || graph.outputs.contains(&out)
+        {
             continue;
         }
-        let Some(readers) = uses.get(&out) else { continue };
+        let Some(readers) = uses.get(&out) else {
+            continue;
+        };
         let all_conv = readers.iter().all(|&(n, k)| {
             k == 0
                 && match &graph.nodes[n].op {

@@ -1,0 +1,424 @@
+//! The persisted catalog: datasets, their models (with a private copy of the ONNX file)
+//! and their tables, stored under one data directory.
+//!
+//! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies), `LOCK`.
+//! Invariants:
+//! - every file is written to a temporary name, fsynced, renamed into place, and the
+//!   directory fsynced, so a crash leaves either the old or the new file;
+//! - `catalog.json` is the only source of truth: a model file becomes part of the state
+//!   only when a committed `catalog.json` names it, and unreferenced files are removed
+//!   by the next committed update;
+//! - writers hold an exclusive lock on `LOCK` for the whole read-modify-write, so
+//!   concurrent processes serialize; readers need no lock because renames are atomic.
+
+use crate::error::{ErrorKind, Result, SqlError};
+use crate::model_import::ModelMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "BQMLC_DATA_DIR";
+
+const CATALOG_FILE: &str = "catalog.json";
+const MODELS_DIR: &str = "models";
+const FORMAT_VERSION: u32 = 1;
+
+/// The data directory: `$BQMLC_DATA_DIR`, else `$XDG_DATA_HOME/bqmlc`, else
+/// `~/.local/share/bqmlc`, else `./.bqmlc`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(x).join("bqmlc");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/share/bqmlc"),
+        None => PathBuf::from(".bqmlc"),
+    }
+}
+
+/// The whole catalog as stored in `catalog.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogState {
+    /// Format version of the file.
+    pub version: u32,
+    /// Datasets by name (names are case-sensitive).
+    pub datasets: BTreeMap<String, Dataset>,
+}
+
+/// A dataset (schema).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// `description` option.
+    pub description: Option<String>,
+    /// `location` option.
+    pub location: Option<String>,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// Tables by name.
+    pub tables: BTreeMap<String, TableEntry>,
+    /// Models by name.
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+/// An imported model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// `MODEL_PATH` as written.
+    pub model_path: String,
+    /// The private copy, relative to the data directory.
+    pub file: String,
+    /// Size of the ONNX file in bytes.
+    pub size: u64,
+    /// `KMS_KEY_NAME`, recorded only.
+    pub kms_key_name: Option<String>,
+    /// The decoded interface.
+    pub meta: ModelMeta,
+}
+
+/// What kind of external table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableKind {
+    /// An object table (`object_metadata = 'SIMPLE'`).
+    Object,
+    /// A CSV external table.
+    Csv,
+}
+
+/// A column of a table schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSchema {
+    /// Column name.
+    pub name: String,
+    /// Type, in SQL syntax (`INT64`, `ARRAY<STRING>`, …).
+    pub data_type: String,
+}
+
+/// An external table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// Object or CSV table.
+    pub kind: TableKind,
+    /// Declared columns (empty for a CSV table whose schema is detected when read).
+    pub columns: Vec<ColumnSchema>,
+    /// `uris` option.
+    pub uris: Vec<String>,
+    /// `WITH CONNECTION` name, `DEFAULT`, or none.
+    pub connection: Option<String>,
+    /// `skip_leading_rows` (CSV).
+    pub skip_leading_rows: u64,
+    /// `max_staleness`, as SQL text.
+    pub max_staleness: Option<String>,
+    /// `metadata_cache_mode`.
+    pub metadata_cache_mode: Option<String>,
+    /// `description` option.
+    pub description: Option<String>,
+}
+
+/// A handle on a data directory.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    dir: PathBuf,
+}
+
+/// Lets an update write model files that the same update then references.
+pub struct ModelFiles<'a> {
+    dir: &'a Path,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:x}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", unique_suffix()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| SqlError::io(tmp.display(), e))?;
+        f.write_all(bytes)
+            .map_err(|e| SqlError::io(tmp.display(), e))?;
+        f.sync_all().map_err(|e| SqlError::io(tmp.display(), e))?;
+        fs::rename(&tmp, path).map_err(|e| SqlError::io(path.display(), e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| SqlError::io(dir.display(), e))
+}
+
+impl ModelFiles<'_> {
+    /// Stores a model copy durably and returns its path relative to the data directory.
+    pub fn store(&self, bytes: &[u8]) -> Result<String> {
+        let rel = format!("{MODELS_DIR}/{}.onnx", unique_suffix());
+        write_atomic(&self.dir.join(&rel), bytes)?;
+        Ok(rel)
+    }
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the data directory `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Catalog> {
+        let dir = dir.into();
+        fs::create_dir_all(dir.join(MODELS_DIR)).map_err(|e| {
+            SqlError::io(format!("cannot create data directory {}", dir.display()), e)
+        })?;
+        Ok(Catalog { dir })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The absolute path of a model's stored copy.
+    pub fn model_file(&self, entry: &ModelEntry) -> PathBuf {
+        self.dir.join(&entry.file)
+    }
+
+    /// Reads the current committed state.
+    pub fn snapshot(&self) -> Result<CatalogState> {
+        let path = self.dir.join(CATALOG_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let state: CatalogState = serde_json::from_slice(&bytes).map_err(|e| {
+                    SqlError::new(
+                        ErrorKind::Io,
+                        format!("catalog file {} is unreadable: {e}", path.display()),
+                    )
+                })?;
+                if state.version > FORMAT_VERSION {
+                    return Err(SqlError::new(
+                        ErrorKind::Io,
+                        format!(
+                            "catalog file {} has format version {}, newer than this bqmlc ({FORMAT_VERSION})",
+                            path.display(),
+                            state.version
+                        ),
+                    ));
+                }
+                Ok(state)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CatalogState {
+                version: FORMAT_VERSION,
+                ..Default::default()
+            }),
+            Err(e) => Err(SqlError::io(path.display(), e)),
+        }
+    }
+
+    /// Runs a read-modify-write under the directory lock. When `f` fails nothing is
+    /// written; when it succeeds the new state is committed atomically and model files
+    /// no longer referenced are deleted.
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut CatalogState, &ModelFiles<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let lock_path = self.dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        lock.lock()
+            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        let mut state = self.snapshot()?;
+        let before = state.clone();
+        let files = ModelFiles { dir: &self.dir };
+        let out = match f(&mut state, &files) {
+            Ok(v) => v,
+            Err(e) => {
+                self.collect_garbage(&before);
+                return Err(e);
+            }
+        };
+        if state != before {
+            state.version = FORMAT_VERSION;
+            let json = serde_json::to_vec_pretty(&state)
+                .map_err(|e| SqlError::new(ErrorKind::Io, format!("cannot encode catalog: {e}")))?;
+            write_atomic(&self.dir.join(CATALOG_FILE), &json)?;
+        }
+        self.collect_garbage(&state);
+        drop(lock);
+        Ok(out)
+    }
+
+    /// Removes model files and temporaries that `state` does not reference. Runs under
+    /// the lock, so no other writer has uncommitted files.
+    fn collect_garbage(&self, state: &CatalogState) {
+        let referenced: std::collections::HashSet<&str> = state
+            .datasets
+            .values()
+            .flat_map(|d| d.models.values().map(|m| m.file.as_str()))
+            .collect();
+        let Ok(entries) = fs::read_dir(self.dir.join(MODELS_DIR)) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let rel = format!("{MODELS_DIR}/{}", e.file_name().to_string_lossy());
+            if !referenced.contains(rel.as_str()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".catalog.json.tmp.")
+                {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+/// `Not found: Dataset ds`
+pub fn dataset_not_found(ds: &str) -> SqlError {
+    SqlError::new(ErrorKind::NotFound, format!("Not found: Dataset {ds}"))
+}
+
+impl CatalogState {
+    /// The dataset `ds`, or BigQuery's not-found error.
+    pub fn dataset(&self, ds: &str) -> Result<&Dataset> {
+        self.datasets.get(ds).ok_or_else(|| dataset_not_found(ds))
+    }
+
+    /// Mutable access to dataset `ds`, or BigQuery's not-found error.
+    pub fn dataset_mut(&mut self, ds: &str) -> Result<&mut Dataset> {
+        self.datasets
+            .get_mut(ds)
+            .ok_or_else(|| dataset_not_found(ds))
+    }
+
+    /// The model `ds.name`, or `Not found: Model ds.name`.
+    pub fn model(&self, ds: &str, name: &str) -> Result<&ModelEntry> {
+        self.dataset(ds)?.models.get(name).ok_or_else(|| {
+            SqlError::new(ErrorKind::NotFound, format!("Not found: Model {ds}.{name}"))
+        })
+    }
+
+    /// The table `ds.name`, or `Not found: Table ds.name`.
+    pub fn table(&self, ds: &str, name: &str) -> Result<&TableEntry> {
+        self.dataset(ds)?.tables.get(name).ok_or_else(|| {
+            SqlError::new(ErrorKind::NotFound, format!("Not found: Table {ds}.{name}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_commits_and_failed_update_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(tmp.path()).unwrap();
+        assert!(cat.snapshot().unwrap().datasets.is_empty());
+        cat.update(|s, files| {
+            let file = files.store(b"onnx bytes")?;
+            let ds = s.datasets.entry("ds".into()).or_default();
+            ds.models.insert(
+                "m".into(),
+                ModelEntry {
+                    created_ms: 1,
+                    model_path: "x".into(),
+                    file,
+                    size: 10,
+                    kms_key_name: None,
+                    meta: crate::model_import::import_model(
+                        &crate::model_import::tests::resnet_like(),
+                    )
+                    .unwrap(),
+                },
+            );
+            Ok(())
+        })
+        .unwrap();
+        let snap = cat.snapshot().unwrap();
+        let m = snap.model("ds", "m").unwrap();
+        assert_eq!(fs::read(cat.model_file(m)).unwrap(), b"onnx bytes");
+
+        let err = cat
+            .update(|s, files| -> Result<()> {
+                files.store(b"orphan")?;
+                s.datasets.clear();
+                Err(SqlError::new(ErrorKind::InvalidQuery, "boom"))
+            })
+            .unwrap_err();
+        assert_eq!(err.message, "boom");
+        assert_eq!(cat.snapshot().unwrap(), snap);
+        // The orphan written by the failed update is gone; the committed file stays.
+        let files: Vec<_> = fs::read_dir(tmp.path().join(MODELS_DIR)).unwrap().collect();
+        assert_eq!(files.len(), 1);
+
+        cat.update(|s, _| {
+            s.datasets.clear();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            fs::read_dir(tmp.path().join(MODELS_DIR)).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            cat.snapshot()
+                .unwrap()
+                .model("ds", "m")
+                .unwrap_err()
+                .message,
+            "Not found: Dataset ds"
+        );
+    }
+
+    #[test]
+    fn corrupt_catalog_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(CATALOG_FILE), b"{not json").unwrap();
+        let cat = Catalog::open(tmp.path()).unwrap();
+        let e = cat.snapshot().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Io);
+        assert!(e.message.contains("is unreadable"), "{e}");
+    }
+}

@@ -1,0 +1,651 @@
+//! Runs queries over materialized relations.
+//!
+//! Row sources are named tables (CSV external tables are read here; object tables and
+//! `ML.PREDICT` come from a [`TableSources`] implementation), subqueries and joins.
+
+use crate::aggregate::AGG_PREFIX;
+use crate::ast::*;
+use crate::binder::{bind, eval, eval_const, ScalarFunctions, ScopeColumn};
+use crate::catalog::{CatalogState, ModelEntry, TableEntry, TableKind};
+use crate::error::{ErrorKind, Result, SqlError};
+use crate::value::Value;
+use std::path::{Path, PathBuf};
+
+/// A set of rows with named columns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Relation {
+    /// The columns, in order.
+    pub columns: Vec<ScopeColumn>,
+    /// The rows; each has one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Table-valued sources that live outside this crate: object-table listings and
+/// `ML.PREDICT`. The default methods report "not supported yet".
+pub trait TableSources: ScalarFunctions {
+    /// Lists an object table's rows (including the hidden `data` column).
+    fn scan_object_table(
+        &self,
+        name: &str,
+        table: &TableEntry,
+        ctx: &ExecContext<'_>,
+    ) -> Result<Relation> {
+        let _ = (table, ctx);
+        Err(SqlError::new(
+            ErrorKind::NotSupported,
+            format!("Reading object table {name} is not supported yet"),
+        ))
+    }
+
+    /// Runs `model` over `input`; returns output columns followed by the input columns.
+    fn predict(
+        &self,
+        name: &str,
+        model: &ModelEntry,
+        model_file: &Path,
+        input: Relation,
+        settings: Option<Value>,
+    ) -> Result<Relation> {
+        let _ = (model, model_file, input, settings);
+        Err(SqlError::new(
+            ErrorKind::NotSupported,
+            format!("ML.PREDICT with model {name} is not supported yet"),
+        ))
+    }
+}
+
+/// No external sources or functions.
+pub struct NoSources;
+
+impl ScalarFunctions for NoSources {
+    fn has_function(&self, _name: &str) -> bool {
+        false
+    }
+    fn call(&self, name: &str, _args: &[Value]) -> std::result::Result<Value, String> {
+        Err(format!("Function not found: {name}"))
+    }
+}
+
+impl TableSources for NoSources {}
+
+/// Everything a query needs besides its text.
+pub struct ExecContext<'a> {
+    /// The catalog snapshot the query reads.
+    pub state: &'a CatalogState,
+    /// The data directory (model files are relative to it).
+    pub data_dir: &'a Path,
+    /// Local stand-in for Cloud Storage.
+    pub gcs_root: Option<&'a Path>,
+    /// External functions and sources.
+    pub sources: &'a dyn TableSources,
+}
+
+/// Splits `[project.]ds.name` into (dataset, name).
+pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String)> {
+    match name.parts.as_slice() {
+        [ds, n] | [_, ds, n] => Ok((ds.value.clone(), n.value.clone())),
+        _ => Err(SqlError::invalid(
+            format!(
+                "{what} name \"{}\" missing dataset while no default dataset is set in the request",
+                name.dotted()
+            ),
+            name.span,
+        )),
+    }
+}
+
+impl ExecContext<'_> {
+    /// Runs a query and returns its result with unqualified column names.
+    pub fn query(&self, q: &Query) -> Result<Relation> {
+        let select = &q.select;
+        let source = match &select.from {
+            Some(from) => self.run_from(from)?,
+            None => Relation {
+                columns: vec![],
+                rows: vec![vec![]],
+            },
+        };
+        let funcs = self.sources as &dyn ScalarFunctions;
+        let mut rows = source.rows;
+        if let Some(w) = &select.selection {
+            let b = bind(w, &source.columns, funcs)?;
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                match eval(&b, &row, funcs)? {
+                    Value::Bool(true) => kept.push(row),
+                    Value::Bool(false) | Value::Null => {}
+                    other => {
+                        return Err(SqlError::invalid(
+                            format!(
+                                "WHERE clause should return type BOOL, but returns {}",
+                                other.type_name()
+                            ),
+                            w.span,
+                        ))
+                    }
+                }
+            }
+            rows = kept;
+        }
+
+        // Whole-input aggregation turns the rows into one row of aggregate results.
+        let mut source_columns = source.columns;
+        let mut projection = std::borrow::Cow::Borrowed(select.projection.as_slice());
+        let mut order_exprs: Vec<Expr> = q.order_by.iter().map(|o| o.expr.clone()).collect();
+        if let Some(agg) = crate::aggregate::aggregate(
+            &select.projection,
+            &order_exprs,
+            &select.group_by,
+            select.having.as_ref(),
+            &source_columns,
+            &rows,
+            funcs,
+        )? {
+            projection = std::borrow::Cow::Owned(agg.items);
+            order_exprs = agg.order_by;
+            source_columns = agg.columns;
+            rows = agg.rows;
+        }
+
+        // Projection: expand wildcards and bind each item.
+        let mut out_cols: Vec<ScopeColumn> = Vec::new();
+        let mut exprs = Vec::new();
+        let mut anon = 0;
+        for item in projection.iter() {
+            match item {
+                SelectItem::Wildcard(span) => {
+                    if source_columns.is_empty() {
+                        return Err(SqlError::invalid("SELECT * must have a FROM clause", *span));
+                    }
+                    for (i, c) in source_columns.iter().enumerate() {
+                        if !c.hidden {
+                            out_cols.push(ScopeColumn::new(c.name.clone(), c.data_type.clone()));
+                            exprs.push(Projection::Column(i));
+                        }
+                    }
+                }
+                SelectItem::QualifiedWildcard(name) => {
+                    let q = name.dotted();
+                    let mut any = false;
+                    for (i, c) in source_columns.iter().enumerate() {
+                        if c.qualifiers.iter().any(|x| x.eq_ignore_ascii_case(&q)) {
+                            any = true;
+                            if !c.hidden {
+                                out_cols
+                                    .push(ScopeColumn::new(c.name.clone(), c.data_type.clone()));
+                                exprs.push(Projection::Column(i));
+                            }
+                        }
+                    }
+                    if !any {
+                        return Err(SqlError::invalid(
+                            format!("Unrecognized name: {q}"),
+                            name.span,
+                        ));
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    let b = bind(expr, &source_columns, funcs)?;
+                    let (name, ty) = match (alias, &b.kind) {
+                        (Some(a), crate::binder::BoundKind::Column(i)) => {
+                            (a.value.clone(), source_columns[*i].data_type.clone())
+                        }
+                        (Some(a), _) => (a.value.clone(), None),
+                        (None, crate::binder::BoundKind::Column(i))
+                            if !source_columns[*i].name.starts_with(AGG_PREFIX) =>
+                        {
+                            (
+                                source_columns[*i].name.clone(),
+                                source_columns[*i].data_type.clone(),
+                            )
+                        }
+                        (None, _) => match &expr.kind {
+                            ExprKind::Column(parts)
+                                if !parts.iter().any(|p| p.value.starts_with(AGG_PREFIX)) =>
+                            {
+                                (
+                                    parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+                                    None,
+                                )
+                            }
+                            _ => {
+                                anon += 1;
+                                (format!("f{}_", anon - 1), None)
+                            }
+                        },
+                    };
+                    out_cols.push(ScopeColumn::new(name, ty));
+                    exprs.push(Projection::Expr(b));
+                }
+            }
+        }
+
+        // ORDER BY keys: an output column (by position or name) or an input expression.
+        enum Key {
+            Output(usize),
+            Input(crate::binder::Bound),
+        }
+        let mut keys = Vec::new();
+        for (o, oexpr) in q.order_by.iter().zip(&order_exprs) {
+            let key = match &oexpr.kind {
+                ExprKind::Literal(Literal::Int(k)) => {
+                    let k = *k;
+                    if k < 1 || k as usize > out_cols.len() {
+                        return Err(SqlError::invalid(
+                            format!("ORDER BY column number item is out of range. Column numbers must be between 1 and {}, but got {k}", out_cols.len()),
+                            oexpr.span,
+                        ));
+                    }
+                    Key::Output(k as usize - 1)
+                }
+                ExprKind::Column(parts)
+                    if parts.len() == 1
+                        && out_cols
+                            .iter()
+                            .any(|c| c.name.eq_ignore_ascii_case(&parts[0].value)) =>
+                {
+                    let hits: Vec<usize> = out_cols
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.name.eq_ignore_ascii_case(&parts[0].value))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if hits.len() > 1 {
+                        return Err(SqlError::invalid(
+                            format!("Column name {} is ambiguous", parts[0].value),
+                            oexpr.span,
+                        ));
+                    }
+                    Key::Output(hits[0])
+                }
+                _ => {
+                    if select.distinct {
+                        return Err(SqlError::invalid(
+                            "ORDER BY clause expression references columns not visible after SELECT DISTINCT",
+                            oexpr.span,
+                        ));
+                    }
+                    Key::Input(bind(oexpr, &source_columns, funcs)?)
+                }
+            };
+            keys.push((key, o.desc));
+        }
+
+        let mut produced: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut out = Vec::with_capacity(exprs.len());
+            for p in &exprs {
+                out.push(match p {
+                    Projection::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+                    Projection::Expr(b) => eval(b, row, funcs)?,
+                });
+            }
+            let mut k = Vec::new();
+            for (key, _) in &keys {
+                k.push(match key {
+                    Key::Output(i) => out[*i].clone(),
+                    Key::Input(b) => eval(b, row, funcs)?,
+                });
+            }
+            produced.push((out, k));
+        }
+        if select.distinct {
+            let mut seen = std::collections::HashSet::new();
+            produced.retain(|(out, _)| {
+                let mut key = String::new();
+                for v in out {
+                    v.group_key(&mut key);
+                }
+                seen.insert(key)
+            });
+        }
+        if !keys.is_empty() {
+            produced.sort_by(|(_, a), (_, b)| {
+                for (i, (_, desc)) in keys.iter().enumerate() {
+                    let o = a[i].sort_cmp(&b[i]);
+                    let o = if *desc { o.reverse() } else { o };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+        }
+        let offset = match &q.offset {
+            Some(e) => count_arg(e, "OFFSET")?,
+            None => 0,
+        };
+        let limit = match &q.limit {
+            Some(e) => Some(count_arg(e, "LIMIT")?),
+            None => None,
+        };
+        let rows: Vec<Vec<Value>> = produced
+            .into_iter()
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|(out, _)| out)
+            .collect();
+        for (i, c) in out_cols.iter_mut().enumerate() {
+            if c.data_type.is_none() {
+                c.data_type = rows.iter().find_map(|r| r[i].data_type());
+            }
+        }
+        Ok(Relation {
+            columns: out_cols,
+            rows,
+        })
+    }
+
+    fn run_from(&self, from: &TableWithJoins) -> Result<Relation> {
+        let mut left = self.table_factor(&from.relation)?;
+        for j in &from.joins {
+            let right = self.table_factor(&j.relation)?;
+            let mut columns = left.columns.clone();
+            columns.extend(right.columns.iter().cloned());
+            let funcs = self.sources as &dyn ScalarFunctions;
+            let on = bind(&j.on, &columns, funcs)?;
+            let mut rows = Vec::new();
+            for l in &left.rows {
+                let mut matched = false;
+                for r in &right.rows {
+                    let mut row = l.clone();
+                    row.extend(r.iter().cloned());
+                    match eval(&on, &row, funcs)? {
+                        Value::Bool(true) => {
+                            matched = true;
+                            rows.push(row);
+                        }
+                        Value::Bool(false) | Value::Null => {}
+                        other => {
+                            return Err(SqlError::invalid(
+                                format!(
+                                    "JOIN ON clause should return type BOOL, but returns {}",
+                                    other.type_name()
+                                ),
+                                j.on.span,
+                            ))
+                        }
+                    }
+                }
+                if !matched && j.kind == JoinKind::Left {
+                    let mut row = l.clone();
+                    row.extend(std::iter::repeat_n(Value::Null, right.columns.len()));
+                    rows.push(row);
+                }
+            }
+            left = Relation { columns, rows };
+        }
+        Ok(left)
+    }
+
+    fn table_factor(&self, tf: &TableFactor) -> Result<Relation> {
+        match tf {
+            TableFactor::Table { name, alias } => {
+                let (ds, t) = split_table_name(name, "Table")?;
+                let entry = self
+                    .state
+                    .table(&ds, &t)
+                    .map_err(|e| e.with_span(name.span))?;
+                let full = format!("{ds}.{t}");
+                let mut rel = match entry.kind {
+                    TableKind::Csv => read_csv_table(&full, entry, self.gcs_root)
+                        .map_err(|e| e.with_span(name.span))?,
+                    TableKind::Object => self
+                        .sources
+                        .scan_object_table(&full, entry, self)
+                        .map_err(|e| e.with_span(name.span))?,
+                };
+                let quals = match alias {
+                    Some(a) => vec![a.value.clone()],
+                    None => vec![t.clone(), full],
+                };
+                for c in &mut rel.columns {
+                    c.qualifiers = quals.clone();
+                }
+                Ok(rel)
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let mut rel = self.query(subquery)?;
+                for c in &mut rel.columns {
+                    c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
+                }
+                Ok(rel)
+            }
+            TableFactor::Predict {
+                model,
+                input,
+                settings,
+                alias,
+                span,
+            } => {
+                let (ds, m) = split_table_name(model, "Model")?;
+                let entry = self
+                    .state
+                    .model(&ds, &m)
+                    .map_err(|e| e.with_span(model.span))?;
+                let input_rel = match input {
+                    PredictInput::Table(t) => self.table_factor(&TableFactor::Table {
+                        name: t.clone(),
+                        alias: None,
+                    })?,
+                    PredictInput::Query { query, .. } => self.query(query)?,
+                };
+                let settings = settings.as_ref().map(eval_const).transpose()?;
+                let file = self.data_dir.join(&entry.file);
+                let mut rel = self
+                    .sources
+                    .predict(&format!("{ds}.{m}"), entry, &file, input_rel, settings)
+                    .map_err(|e| e.with_span(*span))?;
+                for c in &mut rel.columns {
+                    c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
+                }
+                Ok(rel)
+            }
+        }
+    }
+}
+
+enum Projection {
+    Column(usize),
+    Expr(crate::binder::Bound),
+}
+
+fn count_arg(e: &Expr, what: &str) -> Result<usize> {
+    match eval_const(e)? {
+        Value::Int64(n) if n >= 0 => Ok(n as usize),
+        other => Err(SqlError::invalid(
+            format!(
+                "{what} expects a non-negative integer literal, got {}",
+                other.to_text().unwrap_or_else(|| "NULL".into())
+            ),
+            e.span,
+        )),
+    }
+}
+
+/// Maps a URI to a local path: `gs://bucket/object` under `gcs_root`, `file://path`,
+/// or a plain path.
+pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
+    if let Some(rest) = uri.strip_prefix("gs://") {
+        let root = gcs_root.ok_or_else(|| {
+            SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!("Cannot read {uri}: gs:// paths need a local root (--gcs-root or BQMLC_GCS_ROOT)"),
+            )
+        })?;
+        if rest.split('/').any(|p| p == "..") || rest.is_empty() {
+            return Err(SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!("Invalid Cloud Storage URI: {uri}"),
+            ));
+        }
+        return Ok(root.join(rest));
+    }
+    if let Some(rest) = uri.strip_prefix("file://") {
+        return Ok(PathBuf::from(rest));
+    }
+    if uri.contains("://") {
+        return Err(SqlError::new(
+            ErrorKind::InvalidQuery,
+            format!("Unsupported URI scheme: {uri}; use gs://, file:// or a local path"),
+        ));
+    }
+    Ok(PathBuf::from(uri))
+}
+
+/// Resolves a URI that may hold one `*` (matching any characters, `/` included) to the
+/// sorted list of existing files.
+pub fn expand_uri(uri: &str, gcs_root: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let path = resolve_uri(uri, gcs_root)?;
+    let text = path.to_string_lossy().into_owned();
+    let Some(star) = text.find('*') else {
+        return Ok(vec![path]);
+    };
+    let base_end = text[..star].rfind('/').map_or(0, |i| i + 1);
+    let base = PathBuf::from(if base_end == 0 {
+        "."
+    } else {
+        &text[..base_end]
+    });
+    let (pre, post) = (&text[..star], &text[star + 1..]);
+    let mut out = Vec::new();
+    let mut stack = vec![base];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let s = p.to_string_lossy();
+                let s = s.strip_prefix("./").unwrap_or(&s);
+                if s.len() >= pre.len() + post.len() && s.starts_with(pre) && s.ends_with(post) {
+                    out.push(p.clone());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_err(table: &str, msg: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        ErrorKind::InvalidQuery,
+        format!("Error while reading table: {table}, error message: {msg}"),
+    )
+}
+
+/// Reads every file of a CSV external table.
+pub fn read_csv_table(name: &str, t: &TableEntry, gcs_root: Option<&Path>) -> Result<Relation> {
+    let mut files = Vec::new();
+    for u in &t.uris {
+        files.extend(expand_uri(u, gcs_root)?);
+    }
+    let mut declared: Vec<(String, DataType)> = Vec::new();
+    for c in &t.columns {
+        let ty = crate::parser::parse_data_type(&c.data_type)
+            .map_err(|e| read_err(name, format!("bad column type {}: {e}", c.data_type)))?;
+        declared.push((c.name.clone(), ty));
+    }
+    let mut header: Option<Vec<String>> = None;
+    let mut raw: Vec<(String, u64, Vec<String>)> = Vec::new();
+    for f in &files {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(f)
+            .map_err(|e| read_err(name, format!("{}: {e}", f.display())))?;
+        for (i, rec) in rdr.records().enumerate() {
+            let rec = rec.map_err(|e| read_err(name, format!("{}: {e}", f.display())))?;
+            let fields: Vec<String> = rec.iter().map(str::to_string).collect();
+            if (i as u64) < t.skip_leading_rows {
+                if i == 0 && header.is_none() {
+                    header = Some(fields);
+                }
+                continue;
+            }
+            raw.push((f.display().to_string(), i as u64 + 1, fields));
+        }
+    }
+    if declared.is_empty() {
+        declared = detect_schema(header.as_deref(), &raw);
+    }
+    let mut rows = Vec::with_capacity(raw.len());
+    for (file, line, fields) in raw {
+        if fields.len() != declared.len() {
+            return Err(read_err(
+                name,
+                format!(
+                    "{file} line {line}: expected {} fields but found {}",
+                    declared.len(),
+                    fields.len()
+                ),
+            ));
+        }
+        let mut row = Vec::with_capacity(fields.len());
+        for (pos, (f, (col, ty))) in fields.iter().zip(&declared).enumerate() {
+            if f.is_empty() {
+                row.push(Value::Null);
+                continue;
+            }
+            let v = Value::String(f.clone()).cast(ty).map_err(|_| {
+                read_err(
+                    name,
+                    format!(
+                        "Could not parse '{f}' as {ty} for field {col} (position {pos}) in {file} line {line}"
+                    ),
+                )
+            })?;
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    Ok(Relation {
+        columns: declared
+            .into_iter()
+            .map(|(n, t)| ScopeColumn::new(n, Some(t)))
+            .collect(),
+        rows,
+    })
+}
+
+/// Schema auto-detection: names from the header row (else `string_field_N`), each column
+/// the narrowest of INT64, FLOAT64, BOOL, STRING that fits every value.
+fn detect_schema(
+    header: Option<&[String]>,
+    raw: &[(String, u64, Vec<String>)],
+) -> Vec<(String, DataType)> {
+    let width = header
+        .map(<[String]>::len)
+        .or_else(|| raw.first().map(|r| r.2.len()))
+        .unwrap_or(0);
+    (0..width)
+        .map(|i| {
+            let name = header
+                .and_then(|h| h.get(i))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("string_field_{i}"));
+            let vals = raw
+                .iter()
+                .filter_map(|r| r.2.get(i))
+                .filter(|v| !v.is_empty());
+            let fits = |ty: &DataType| {
+                vals.clone().next().is_some()
+                    && vals
+                        .clone()
+                        .all(|v| Value::String(v.clone()).cast(ty).is_ok())
+            };
+            let ty = [DataType::Int64, DataType::Float64, DataType::Bool]
+                .into_iter()
+                .find(|t| fits(t))
+                .unwrap_or(DataType::String);
+            (name, ty)
+        })
+        .collect()
+}

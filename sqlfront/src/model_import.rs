@@ -1,0 +1,287 @@
+//! Reads an ONNX file's interface (inputs, outputs, producer, opsets) for CREATE MODEL.
+//!
+//! This is the one seam between SQL and the model format: `import_model` will later
+//! also compile the model and report unsupported nodes.
+
+use compiler::onnx::{tensor_proto, tensor_shape_proto, type_proto, ModelProto, ValueInfoProto};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+/// One dimension of a declared tensor shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(i64),
+    /// A named symbolic size (`batch`, `N`, …).
+    Symbolic(String),
+    /// Neither size nor name was given.
+    Unknown,
+}
+
+/// A graph input or output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorInfo {
+    /// The ONNX value name, which is also the SQL column name.
+    pub name: String,
+    /// The ONNX element type, e.g. `FLOAT`.
+    pub onnx_type: String,
+    /// The BigQuery type of one element, e.g. `FLOAT64`.
+    pub sql_type: String,
+    /// The declared shape, `None` when the model does not declare one.
+    pub shape: Option<Vec<Dim>>,
+}
+
+/// An `(domain, version)` operator-set import; the default domain is `""`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opset {
+    /// Domain, `""` for the default ONNX domain.
+    pub domain: String,
+    /// Version.
+    pub version: i64,
+}
+
+/// What CREATE MODEL records about an imported model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// ONNX IR version.
+    pub ir_version: i64,
+    /// `producer_name`, e.g. `pytorch`.
+    pub producer_name: String,
+    /// `producer_version`.
+    pub producer_version: String,
+    /// Operator-set imports.
+    pub opsets: Vec<Opset>,
+    /// Graph inputs that are not initializers (the model's features).
+    pub inputs: Vec<TensorInfo>,
+    /// Graph outputs (the model's labels).
+    pub outputs: Vec<TensorInfo>,
+}
+
+impl ModelMeta {
+    /// The default-domain opset version, if imported.
+    pub fn onnx_opset(&self) -> Option<i64> {
+        self.opsets
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+    }
+}
+
+/// Why an ONNX file cannot be imported.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ImportError(pub String);
+
+/// Decodes an ONNX model and checks its inputs and outputs are tensors of types
+/// BigQuery can map.
+pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
+    let model = ModelProto::decode(bytes)
+        .map_err(|e| ImportError(format!("The file is not a valid ONNX model: {e}")))?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError("The ONNX model has no graph".into()))?;
+    let initializers: std::collections::HashSet<&str> = graph
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.as_deref())
+        .collect();
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|v| !initializers.contains(v.name.as_deref().unwrap_or("")))
+        .map(|v| tensor_info(v, "input"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = graph
+        .output
+        .iter()
+        .map(|v| tensor_info(v, "output"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if inputs.is_empty() {
+        return Err(ImportError("The ONNX model has no inputs".into()));
+    }
+    if outputs.is_empty() {
+        return Err(ImportError("The ONNX model has no outputs".into()));
+    }
+    Ok(ModelMeta {
+        ir_version: model.ir_version.unwrap_or(0),
+        producer_name: model.producer_name.clone().unwrap_or_default(),
+        producer_version: model.producer_version.clone().unwrap_or_default(),
+        opsets: model
+            .opset_import
+            .iter()
+            .map(|o| Opset {
+                domain: o.domain.clone().unwrap_or_default(),
+                version: o.version.unwrap_or(0),
+            })
+            .collect(),
+        inputs,
+        outputs,
+    })
+}
+
+fn tensor_info(v: &ValueInfoProto, role: &str) -> Result<TensorInfo, ImportError> {
+    let name = v
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ImportError(format!("ONNX model has an {role} without a name")))?;
+    let value = v.r#type.as_ref().and_then(|t| t.value.as_ref());
+    let tensor = match value {
+        Some(type_proto::Value::TensorType(t)) => t,
+        other => {
+            let kind = match other {
+                Some(type_proto::Value::SequenceType(_)) => "ONNX_TYPE_SEQUENCE",
+                Some(type_proto::Value::MapType(_)) => "ONNX_TYPE_MAP",
+                Some(type_proto::Value::OptionalType(_)) => "ONNX_TYPE_OPTIONAL",
+                Some(type_proto::Value::SparseTensorType(_)) => "ONNX_TYPE_SPARSETENSOR",
+                _ => "ONNX_TYPE_UNKNOWN",
+            };
+            return Err(ImportError(format!(
+                "ONNX model {role} '{name}' has unsupported ONNX type: {kind}."
+            )));
+        }
+    };
+    let elem = tensor.elem_type.unwrap_or(0);
+    let dt = tensor_proto::DataType::try_from(elem).unwrap_or(tensor_proto::DataType::Undefined);
+    use tensor_proto::DataType as D;
+    let sql_type = match dt {
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::Uint8 | D::Uint16 | D::Uint32 | D::Uint64 => {
+            "INT64"
+        }
+        D::Float16 | D::Bfloat16 | D::Float | D::Double => "FLOAT64",
+        D::Bool => "BOOL",
+        D::String => "STRING",
+        _ => {
+            return Err(ImportError(format!(
+                "ONNX model {role} '{name}' has unsupported tensor element type {}.",
+                dt.as_str_name()
+            )))
+        }
+    };
+    let shape = tensor.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match &d.value {
+                Some(tensor_shape_proto::dimension::Value::DimValue(v)) => Dim::Fixed(*v),
+                Some(tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                    Dim::Symbolic(p.clone())
+                }
+                _ => Dim::Unknown,
+            })
+            .collect()
+    });
+    Ok(TensorInfo {
+        name,
+        onnx_type: dt.as_str_name().to_string(),
+        sql_type: sql_type.to_string(),
+        shape,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use compiler::onnx::{type_proto, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto};
+
+    pub(crate) fn tensor(
+        name: &str,
+        elem: tensor_proto::DataType,
+        dims: &[Option<i64>],
+    ) -> ValueInfoProto {
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(elem as i32),
+                    shape: Some(TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|d| tensor_shape_proto::Dimension {
+                                value: Some(match d {
+                                    Some(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
+                                    None => {
+                                        tensor_shape_proto::dimension::Value::DimParam("N".into())
+                                    }
+                                }),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A tiny model shaped like the tutorial's ResNet (no nodes; only the interface).
+    pub(crate) fn resnet_like() -> Vec<u8> {
+        ModelProto {
+            ir_version: Some(8),
+            producer_name: Some("pytorch".into()),
+            producer_version: Some("2.1".into()),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(10),
+            }],
+            graph: Some(GraphProto {
+                input: vec![tensor(
+                    "input",
+                    tensor_proto::DataType::Float,
+                    &[Some(1), Some(224), Some(224), Some(3)],
+                )],
+                output: vec![tensor(
+                    "class_label",
+                    tensor_proto::DataType::Int64,
+                    &[Some(1)],
+                )],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn reads_interface() {
+        let m = import_model(&resnet_like()).unwrap();
+        assert_eq!(m.producer_name, "pytorch");
+        assert_eq!(m.onnx_opset(), Some(10));
+        assert_eq!(m.inputs[0].name, "input");
+        assert_eq!(m.inputs[0].sql_type, "FLOAT64");
+        assert_eq!(m.inputs[0].shape.as_ref().unwrap()[1], Dim::Fixed(224));
+        assert_eq!(m.outputs[0].onnx_type, "INT64");
+    }
+
+    #[test]
+    fn rejects_garbage_and_unsupported_types() {
+        let e = import_model(b"\xff\xff\xff\xff not onnx").unwrap_err();
+        assert!(
+            e.0.starts_with("The file is not a valid ONNX model: "),
+            "{e}"
+        );
+        let mut model = ModelProto::decode(resnet_like().as_slice()).unwrap();
+        let g = model.graph.as_mut().unwrap();
+        g.output[0].r#type = Some(TypeProto {
+            value: Some(type_proto::Value::SequenceType(Box::default())),
+            ..Default::default()
+        });
+        g.output[0].name = Some("output_probability".into());
+        assert_eq!(
+            import_model(&model.encode_to_vec()).unwrap_err().0,
+            "ONNX model output 'output_probability' has unsupported ONNX type: ONNX_TYPE_SEQUENCE."
+        );
+        let g = model.graph.as_mut().unwrap();
+        g.output[0] = tensor("z", tensor_proto::DataType::Complex64, &[None]);
+        assert_eq!(
+            import_model(&model.encode_to_vec()).unwrap_err().0,
+            "ONNX model output 'z' has unsupported tensor element type COMPLEX64."
+        );
+        model.graph = None;
+        assert_eq!(
+            import_model(&model.encode_to_vec()).unwrap_err().0,
+            "The ONNX model has no graph"
+        );
+    }
+}

@@ -1,0 +1,850 @@
+//! Executes statements against a data directory: DDL changes the catalog, queries
+//! return result sets.
+
+use crate::ast::*;
+use crate::binder::eval_const;
+use crate::catalog::{now_ms, Catalog, ColumnSchema, Dataset, ModelEntry, TableEntry, TableKind};
+use crate::error::{ErrorKind, Result, Span, SqlError};
+use crate::executor::{
+    expand_uri, split_table_name, ExecContext, NoSources, Relation, TableSources,
+};
+use crate::model_import::import_model;
+use crate::value::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Environment variable naming the local directory that stands in for Cloud Storage:
+/// `gs://bucket/object` is read from `$BQMLC_GCS_ROOT/bucket/object`.
+pub const GCS_ROOT_ENV: &str = "BQMLC_GCS_ROOT";
+
+/// BigQuery's size limit for imported ONNX models: 450 MB (450 × 10^6 bytes).
+pub const MAX_MODEL_BYTES: u64 = 450_000_000;
+
+/// What a DDL statement did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DdlOp {
+    /// A new object.
+    Created,
+    /// An existing object was replaced.
+    Replaced,
+    /// Nothing was done (`IF NOT EXISTS` / `IF EXISTS`).
+    Skipped,
+    /// The object was deleted.
+    Dropped,
+}
+
+/// The kind of object a DDL statement targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A dataset (schema).
+    Dataset,
+    /// A model.
+    Model,
+    /// A table.
+    Table,
+}
+
+/// The outcome of a DDL statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DdlOutcome {
+    /// What happened.
+    pub op: DdlOp,
+    /// To what kind of object.
+    pub kind: ObjectKind,
+    /// Dataset name.
+    pub dataset: String,
+    /// Object name within the dataset (`None` for datasets).
+    pub name: Option<String>,
+}
+
+impl DdlOutcome {
+    fn short_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.dataset)
+    }
+
+    fn kind_word(&self) -> &'static str {
+        match self.kind {
+            ObjectKind::Dataset => "dataset",
+            ObjectKind::Model => "model",
+            ObjectKind::Table => "table",
+        }
+    }
+
+    /// The message the BigQuery console shows, e.g.
+    /// `This statement created a new table named goldfish_image_table`.
+    pub fn console_message(&self) -> String {
+        let (k, n) = (self.kind_word(), self.short_name());
+        match (self.op, self.kind) {
+            (DdlOp::Created | DdlOp::Replaced, ObjectKind::Model) => {
+                format!("Successfully created model named {n}")
+            }
+            (DdlOp::Created, _) => format!("This statement created a new {k} named {n}"),
+            (DdlOp::Replaced, _) => format!("This statement replaced the {k} named {n}"),
+            (DdlOp::Dropped, _) => format!("This statement deleted the {k} named {n}"),
+            (DdlOp::Skipped, _) => format!("This statement did not change the {k} named {n}"),
+        }
+    }
+
+    /// The line `bq query` prints for a DDL job, e.g. `Created bqml_tutorial.m`; empty for
+    /// dataset DDL, for which bq prints nothing.
+    pub fn bq_message(&self) -> String {
+        let Some(name) = &self.name else {
+            return String::new();
+        };
+        let op = match self.op {
+            DdlOp::Created => "Created",
+            DdlOp::Replaced => "Replaced",
+            DdlOp::Skipped => "Skipped",
+            DdlOp::Dropped => "Dropped",
+        };
+        format!("{op} {}.{name}", self.dataset)
+    }
+}
+
+/// A column of a query result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultColumn {
+    /// Column name.
+    pub name: String,
+    /// Type, when known (`None` only for an all-NULL computed column).
+    pub data_type: Option<DataType>,
+}
+
+/// A query result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultSet {
+    /// Columns in order.
+    pub columns: Vec<ResultColumn>,
+    /// Rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The output of one statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatementOutput {
+    /// A DDL statement's outcome.
+    Ddl(DdlOutcome),
+    /// A query's rows.
+    Rows(ResultSet),
+}
+
+/// Configuration of a [`Session`].
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The data directory holding the catalog.
+    pub data_dir: PathBuf,
+    /// Local stand-in for Cloud Storage.
+    pub gcs_root: Option<PathBuf>,
+}
+
+impl SessionConfig {
+    /// `--data-dir`/`--gcs-root` when given, else the environment defaults.
+    pub fn from_args(data_dir: Option<PathBuf>, gcs_root: Option<PathBuf>) -> SessionConfig {
+        SessionConfig {
+            data_dir: data_dir.unwrap_or_else(crate::catalog::default_data_dir),
+            gcs_root: gcs_root.or_else(|| {
+                std::env::var_os(GCS_ROOT_ENV)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
+        }
+    }
+}
+
+/// Executes SQL against one data directory.
+pub struct Session {
+    catalog: Catalog,
+    gcs_root: Option<PathBuf>,
+    sources: Arc<dyn TableSources>,
+}
+
+fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Value, Span)>> {
+    let mut out: Vec<(String, Value, Span)> = Vec::new();
+    for o in options {
+        let key = o.name.value.to_ascii_lowercase();
+        if !allowed.contains(&key.as_str()) {
+            return Err(SqlError::invalid(
+                format!("Unknown option: {}", o.name.value),
+                o.name.span,
+            ));
+        }
+        if out.iter().any(|(k, ..)| *k == key) {
+            return Err(SqlError::invalid(
+                format!("Duplicate option: {}", o.name.value),
+                o.name.span,
+            ));
+        }
+        let v = eval_const(&o.value)?;
+        out.push((key, v, o.value.span));
+    }
+    Ok(out)
+}
+
+fn get<'a>(opts: &'a [(String, Value, Span)], key: &str) -> Option<&'a (String, Value, Span)> {
+    opts.iter().find(|(k, ..)| k == key)
+}
+
+fn opt_string(opts: &[(String, Value, Span)], key: &str) -> Result<Option<String>> {
+    match get(opts, key) {
+        None | Some((_, Value::Null, _)) => Ok(None),
+        Some((_, Value::String(s), _)) => Ok(Some(s.clone())),
+        Some((k, v, span)) => Err(SqlError::invalid(
+            format!("Option {k} must be a STRING, got {}", v.type_name()),
+            *span,
+        )),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 1024
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_name(kind: &str, name: &str, span: Span) -> Result<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(SqlError::invalid(
+            format!(
+                "Invalid {kind} name: {name}; it must contain only letters, numbers and underscores, up to 1024 characters"
+            ),
+            span,
+        ))
+    }
+}
+
+fn dataset_name(name: &ObjectName) -> Result<String> {
+    match name.parts.as_slice() {
+        [ds] | [_, ds] => Ok(ds.value.clone()),
+        _ => Err(SqlError::invalid(
+            format!("Invalid dataset name: {}", name.dotted()),
+            name.span,
+        )),
+    }
+}
+
+fn already_exists(kind: &str, ds: &str, name: &str, span: Span) -> SqlError {
+    SqlError::at(
+        ErrorKind::AlreadyExists,
+        format!("Already Exists: {kind} {ds}.{name}"),
+        span,
+    )
+}
+
+impl Session {
+    /// Opens the data directory with no ML extensions.
+    pub fn open(cfg: SessionConfig) -> Result<Session> {
+        Ok(Session {
+            catalog: Catalog::open(cfg.data_dir)?,
+            gcs_root: cfg.gcs_root,
+            sources: Arc::new(NoSources),
+        })
+    }
+
+    /// Plugs in the object-table, `ML.PREDICT` and `ML.*` function implementations.
+    pub fn with_sources(mut self, sources: Arc<dyn TableSources>) -> Session {
+        self.sources = sources;
+        self
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The Cloud Storage stand-in directory, if set.
+    pub fn gcs_root(&self) -> Option<&std::path::Path> {
+        self.gcs_root.as_deref()
+    }
+
+    /// Parses and runs a `;`-separated script, calling `on_output` after each statement.
+    /// Stops at the first error. Parsing happens first, so a syntax error anywhere runs
+    /// nothing.
+    pub fn run_script(
+        &self,
+        sql: &str,
+        mut on_output: impl FnMut(&Statement, StatementOutput),
+    ) -> Result<()> {
+        let stmts = crate::parser::parse_sql(sql)?;
+        for s in &stmts {
+            let out = self.execute(s)?;
+            on_output(s, out);
+        }
+        Ok(())
+    }
+
+    /// Runs one statement.
+    pub fn execute(&self, stmt: &Statement) -> Result<StatementOutput> {
+        let span = stmt.span();
+        let r = match stmt {
+            Statement::Query(q) => self.query(q).map(StatementOutput::Rows),
+            Statement::CreateSchema {
+                name,
+                if_not_exists,
+                options,
+                ..
+            } => self.create_schema(name, *if_not_exists, options),
+            Statement::DropSchema {
+                name,
+                if_exists,
+                behavior,
+                ..
+            } => self.drop_schema(name, *if_exists, *behavior),
+            Statement::CreateModel {
+                name,
+                or_replace,
+                if_not_exists,
+                options,
+                ..
+            } => self.create_model(name, *or_replace, *if_not_exists, options),
+            Statement::DropModel {
+                name, if_exists, ..
+            } => self.drop_object(name, *if_exists, ObjectKind::Model),
+            Statement::CreateExternalTable {
+                name,
+                or_replace,
+                if_not_exists,
+                columns,
+                connection,
+                options,
+                ..
+            } => self.create_external_table(
+                name,
+                *or_replace,
+                *if_not_exists,
+                columns,
+                connection.as_ref(),
+                options,
+            ),
+            Statement::DropTable {
+                name, if_exists, ..
+            } => self.drop_object(name, *if_exists, ObjectKind::Table),
+        };
+        r.map_err(|e| e.with_span(span))
+    }
+
+    /// Runs a query.
+    pub fn query(&self, q: &Query) -> Result<ResultSet> {
+        let state = self.catalog.snapshot()?;
+        let ctx = ExecContext {
+            state: &state,
+            data_dir: self.catalog.dir(),
+            gcs_root: self.gcs_root.as_deref(),
+            sources: self.sources.as_ref(),
+        };
+        let Relation { columns, rows } = ctx.query(q)?;
+        Ok(ResultSet {
+            columns: columns
+                .into_iter()
+                .map(|c| ResultColumn {
+                    name: c.name,
+                    data_type: c.data_type,
+                })
+                .collect(),
+            rows,
+        })
+    }
+
+    fn create_schema(
+        &self,
+        name: &ObjectName,
+        if_not_exists: bool,
+        options: &[SqlOption],
+    ) -> Result<StatementOutput> {
+        let ds = dataset_name(name)?;
+        check_name("dataset", &ds, name.span)?;
+        let opts = option_map(
+            options,
+            &[
+                "description",
+                "location",
+                "labels",
+                "default_table_expiration_days",
+            ],
+        )?;
+        let description = opt_string(&opts, "description")?;
+        let location = opt_string(&opts, "location")?;
+        self.create_dataset(&ds, description, location, if_not_exists)
+            .map_err(|e| e.with_span(name.span))
+    }
+
+    /// Creates a dataset (`bq mk --dataset` and `CREATE SCHEMA`).
+    pub fn create_dataset(
+        &self,
+        ds: &str,
+        description: Option<String>,
+        location: Option<String>,
+        if_not_exists: bool,
+    ) -> Result<StatementOutput> {
+        if !valid_name(ds) {
+            return Err(SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!("Dataset name: {ds} is invalid, must be letters (uppercase or lowercase), numbers, and underscores up to 1024 characters."),
+            ));
+        }
+        let op = self.catalog.update(|s, _| {
+            if s.datasets.contains_key(ds) {
+                if if_not_exists {
+                    return Ok(DdlOp::Skipped);
+                }
+                return Err(SqlError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("Already Exists: Dataset {ds}"),
+                ));
+            }
+            s.datasets.insert(
+                ds.to_string(),
+                Dataset {
+                    description,
+                    location,
+                    created_ms: now_ms(),
+                    ..Default::default()
+                },
+            );
+            Ok(DdlOp::Created)
+        })?;
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op,
+            kind: ObjectKind::Dataset,
+            dataset: ds.to_string(),
+            name: None,
+        }))
+    }
+
+    fn drop_schema(
+        &self,
+        name: &ObjectName,
+        if_exists: bool,
+        behavior: Option<DropBehavior>,
+    ) -> Result<StatementOutput> {
+        let ds = dataset_name(name)?;
+        self.drop_dataset(&ds, if_exists, behavior == Some(DropBehavior::Cascade))
+            .map_err(|e| e.with_span(name.span))
+    }
+
+    /// Deletes a dataset; with `cascade` also its tables and models.
+    pub fn drop_dataset(
+        &self,
+        ds: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Result<StatementOutput> {
+        let op = self.catalog.update(|s, _| {
+            let Some(d) = s.datasets.get(ds) else {
+                if if_exists {
+                    return Ok(DdlOp::Skipped);
+                }
+                return Err(crate::catalog::dataset_not_found(ds));
+            };
+            if !cascade && (!d.tables.is_empty() || !d.models.is_empty()) {
+                return Err(SqlError::new(
+                    ErrorKind::InvalidQuery,
+                    format!("Dataset {ds} is still in use"),
+                ));
+            }
+            s.datasets.remove(ds);
+            Ok(DdlOp::Dropped)
+        })?;
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op,
+            kind: ObjectKind::Dataset,
+            dataset: ds.to_string(),
+            name: None,
+        }))
+    }
+
+    /// Deletes a model or table (`DROP MODEL`, `DROP TABLE`, `bq rm`).
+    pub fn drop_object(
+        &self,
+        name: &ObjectName,
+        if_exists: bool,
+        kind: ObjectKind,
+    ) -> Result<StatementOutput> {
+        let what = if kind == ObjectKind::Model {
+            "Model"
+        } else {
+            "Table"
+        };
+        let (ds, n) = split_table_name(name, what)?;
+        let op = self
+            .catalog
+            .update(|s, _| {
+                let d = s.dataset_mut(&ds)?;
+                let removed = match kind {
+                    ObjectKind::Model => d.models.remove(&n).is_some(),
+                    _ => d.tables.remove(&n).is_some(),
+                };
+                match (removed, if_exists) {
+                    (true, _) => Ok(DdlOp::Dropped),
+                    (false, true) => Ok(DdlOp::Skipped),
+                    (false, false) => Err(SqlError::new(
+                        ErrorKind::NotFound,
+                        format!("Not found: {what} {ds}.{n}"),
+                    )),
+                }
+            })
+            .map_err(|e| e.with_span(name.span))?;
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op,
+            kind,
+            dataset: ds,
+            name: Some(n),
+        }))
+    }
+
+    fn create_model(
+        &self,
+        name: &ObjectName,
+        or_replace: bool,
+        if_not_exists: bool,
+        options: &[SqlOption],
+    ) -> Result<StatementOutput> {
+        let (ds, m) = split_table_name(name, "Model")?;
+        check_name("model", &m, name.span)?;
+        if or_replace && if_not_exists {
+            return Err(SqlError::invalid(
+                "CREATE MODEL cannot have both OR REPLACE and IF NOT EXISTS",
+                name.span,
+            ));
+        }
+        let opts = option_map(options, &["model_type", "model_path", "kms_key_name"])?;
+        let model_type = opt_string(&opts, "model_type")?
+            .ok_or_else(|| SqlError::invalid("Missing required option: MODEL_TYPE", name.span))?;
+        if !model_type.eq_ignore_ascii_case("onnx") {
+            let span = get(&opts, "model_type").map_or(name.span, |o| o.2);
+            return Err(SqlError::at(
+                ErrorKind::NotSupported,
+                format!("MODEL_TYPE '{model_type}' is not supported; bqmlc imports only MODEL_TYPE='ONNX'"),
+                span,
+            ));
+        }
+        let model_path = opt_string(&opts, "model_path")?
+            .ok_or_else(|| SqlError::invalid("Missing required option: MODEL_PATH", name.span))?;
+        let path_span = get(&opts, "model_path").map_or(name.span, |o| o.2);
+        let kms_key_name = opt_string(&opts, "kms_key_name")?;
+
+        // Cheap checks before reading the file.
+        let state = self.catalog.snapshot()?;
+        let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
+        if d.tables.contains_key(&m) {
+            return Err(already_exists("Table", &ds, &m, name.span));
+        }
+        if d.models.contains_key(&m) {
+            if if_not_exists {
+                return Ok(skipped_model(ds, m));
+            }
+            if !or_replace {
+                return Err(already_exists("Model", &ds, &m, name.span));
+            }
+        }
+        let fail = |msg: String| {
+            SqlError::at(
+                ErrorKind::InvalidQuery,
+                format!("Failed to create model {ds}.{m}: {msg}"),
+                path_span,
+            )
+        };
+        let file = self
+            .model_source_file(&model_path)
+            .map_err(|e| fail(e.message))?;
+        let size = match std::fs::metadata(&file) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail(format!("Not found: {model_path}")))
+            }
+            Err(e) => return Err(fail(format!("cannot read {model_path}: {e}"))),
+        };
+        if size > MAX_MODEL_BYTES {
+            return Err(fail(format!(
+                "the model file is {size} bytes; imported ONNX models are limited to 450 MB"
+            )));
+        }
+        let bytes =
+            std::fs::read(&file).map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
+        let meta = import_model(&bytes).map_err(|e| fail(e.0))?;
+
+        let op = self
+            .catalog
+            .update(|s, files| {
+                let d = s.dataset_mut(&ds)?;
+                if d.tables.contains_key(&m) {
+                    return Err(already_exists("Table", &ds, &m, name.span));
+                }
+                let existed = d.models.contains_key(&m);
+                if existed && if_not_exists {
+                    return Ok(DdlOp::Skipped);
+                }
+                if existed && !or_replace {
+                    return Err(already_exists("Model", &ds, &m, name.span));
+                }
+                let stored = files.store(&bytes)?;
+                d.models.insert(
+                    m.clone(),
+                    ModelEntry {
+                        created_ms: now_ms(),
+                        model_path: model_path.clone(),
+                        file: stored,
+                        size: bytes.len() as u64,
+                        kms_key_name,
+                        meta,
+                    },
+                );
+                Ok(if existed {
+                    DdlOp::Replaced
+                } else {
+                    DdlOp::Created
+                })
+            })
+            .map_err(|e| e.with_span(name.span))?;
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op,
+            kind: ObjectKind::Model,
+            dataset: ds,
+            name: Some(m),
+        }))
+    }
+
+    /// Resolves `MODEL_PATH` to one local `.onnx` file.
+    fn model_source_file(&self, model_path: &str) -> Result<PathBuf> {
+        let files = expand_uri(model_path, self.gcs_root.as_deref())?;
+        if !model_path.contains('*') {
+            return files.into_iter().next().ok_or_else(|| {
+                SqlError::new(ErrorKind::NotFound, format!("Not found: {model_path}"))
+            });
+        }
+        let onnx: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "onnx"))
+            .collect();
+        match onnx.len() {
+            1 => Ok(onnx.into_iter().next().unwrap_or_default()),
+            0 => Err(SqlError::new(
+                ErrorKind::NotFound,
+                format!("No .onnx file matches {model_path}"),
+            )),
+            n => Err(SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!("{n} .onnx files match {model_path}; exactly one is needed"),
+            )),
+        }
+    }
+
+    fn create_external_table(
+        &self,
+        name: &ObjectName,
+        or_replace: bool,
+        if_not_exists: bool,
+        columns: &[ColumnDef],
+        connection: Option<&Connection>,
+        options: &[SqlOption],
+    ) -> Result<StatementOutput> {
+        let (ds, t) = split_table_name(name, "Table")?;
+        check_name("table", &t, name.span)?;
+        if or_replace && if_not_exists {
+            return Err(SqlError::invalid(
+                "CREATE TABLE cannot have both OR REPLACE and IF NOT EXISTS",
+                name.span,
+            ));
+        }
+        let opts = option_map(
+            options,
+            &[
+                "object_metadata",
+                "uris",
+                "max_staleness",
+                "metadata_cache_mode",
+                "format",
+                "skip_leading_rows",
+                "description",
+            ],
+        )?;
+        let object_metadata = opt_string(&opts, "object_metadata")?;
+        let format = opt_string(&opts, "format")?;
+        let kind = match (&object_metadata, &format) {
+            (Some(om), _) if om.eq_ignore_ascii_case("SIMPLE") => TableKind::Object,
+            (Some(om), _) => {
+                return Err(SqlError::invalid(
+                    format!("object_metadata must be 'SIMPLE', got '{om}'"),
+                    get(&opts, "object_metadata").map_or(name.span, |o| o.2),
+                ))
+            }
+            (None, Some(f)) if f.eq_ignore_ascii_case("CSV") => TableKind::Csv,
+            (None, Some(f)) => {
+                return Err(SqlError::at(
+                    ErrorKind::NotSupported,
+                    format!("External table format '{f}' is not supported; use format = 'CSV' or object_metadata = 'SIMPLE'"),
+                    get(&opts, "format").map_or(name.span, |o| o.2),
+                ))
+            }
+            (None, None) => {
+                return Err(SqlError::invalid(
+                    "CREATE EXTERNAL TABLE needs OPTIONS(format = 'CSV', …) or OPTIONS(object_metadata = 'SIMPLE', …)",
+                    name.span,
+                ))
+            }
+        };
+        let uris = match get(&opts, "uris") {
+            Some((_, Value::Array(items), span)) if !items.is_empty() => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) if s.matches('*').count() <= 1 => Ok(s.clone()),
+                    Value::String(s) => Err(SqlError::invalid(
+                        format!("Only one wildcard (*) is allowed in each URI: {s}"),
+                        *span,
+                    )),
+                    other => Err(SqlError::invalid(
+                        format!("uris must be an ARRAY<STRING>, found {}", other.type_name()),
+                        *span,
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Some((_, _, span)) => {
+                return Err(SqlError::invalid(
+                    "uris must be a non-empty ARRAY<STRING>",
+                    *span,
+                ))
+            }
+            None => {
+                return Err(SqlError::invalid(
+                    "Missing required option: uris",
+                    name.span,
+                ))
+            }
+        };
+        let skip_leading_rows =
+            match get(&opts, "skip_leading_rows") {
+                None => 0,
+                Some((_, Value::Int64(n), _)) if *n >= 0 && kind == TableKind::Csv => *n as u64,
+                Some((_, _, span)) => return Err(SqlError::invalid(
+                    "skip_leading_rows must be a non-negative INT64 and applies only to CSV tables",
+                    *span,
+                )),
+            };
+        let max_staleness = match get(&opts, "max_staleness") {
+            None => None,
+            Some((_, Value::Interval(_), span)) => Some(
+                options
+                    .iter()
+                    .find(|o| o.name.value.eq_ignore_ascii_case("max_staleness"))
+                    .map_or_else(|| format!("{span:?}"), |o| o.value.to_string()),
+            ),
+            Some((_, v, span)) => {
+                return Err(SqlError::invalid(
+                    format!("max_staleness must be an INTERVAL, got {}", v.type_name()),
+                    *span,
+                ))
+            }
+        };
+        let metadata_cache_mode = opt_string(&opts, "metadata_cache_mode")?;
+        if let Some(m) = &metadata_cache_mode {
+            if !m.eq_ignore_ascii_case("AUTOMATIC") && !m.eq_ignore_ascii_case("MANUAL") {
+                return Err(SqlError::invalid(
+                    format!("metadata_cache_mode must be 'AUTOMATIC' or 'MANUAL', got '{m}'"),
+                    get(&opts, "metadata_cache_mode").map_or(name.span, |o| o.2),
+                ));
+            }
+        }
+        if kind == TableKind::Object && !columns.is_empty() {
+            return Err(SqlError::invalid(
+                "Object tables have a fixed schema; remove the column list",
+                columns[0].span,
+            ));
+        }
+        let entry = TableEntry {
+            created_ms: now_ms(),
+            kind,
+            columns: columns
+                .iter()
+                .map(|c| ColumnSchema {
+                    name: c.name.value.clone(),
+                    data_type: c.data_type.to_string(),
+                })
+                .collect(),
+            uris,
+            connection: connection.map(|c| match c {
+                Connection::Named(n) => n.dotted(),
+                Connection::Default(_) => "DEFAULT".to_string(),
+            }),
+            skip_leading_rows,
+            max_staleness,
+            metadata_cache_mode,
+            description: opt_string(&opts, "description")?,
+        };
+        let state = self.catalog.snapshot()?;
+        let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
+        if d.models.contains_key(&t) {
+            return Err(already_exists("Model", &ds, &t, name.span));
+        }
+        if d.tables.contains_key(&t) {
+            if if_not_exists {
+                return Ok(StatementOutput::Ddl(DdlOutcome {
+                    op: DdlOp::Skipped,
+                    kind: ObjectKind::Table,
+                    dataset: ds,
+                    name: Some(t),
+                }));
+            }
+            if !or_replace {
+                return Err(already_exists("Table", &ds, &t, name.span));
+            }
+        }
+        let mut entry = entry;
+        if kind == TableKind::Csv && entry.columns.is_empty() {
+            // Schema auto-detection happens once, at creation, like BigQuery's.
+            let rel = crate::executor::read_csv_table(
+                &format!("{ds}.{t}"),
+                &entry,
+                self.gcs_root.as_deref(),
+            )
+            .map_err(|e| e.with_span(name.span))?;
+            entry.columns = rel
+                .columns
+                .into_iter()
+                .map(|c| ColumnSchema {
+                    name: c.name,
+                    data_type: c
+                        .data_type
+                        .map_or_else(|| "STRING".into(), |t| t.to_string()),
+                })
+                .collect();
+        }
+        let op = self
+            .catalog
+            .update(|s, _| {
+                let d = s.dataset_mut(&ds)?;
+                if d.models.contains_key(&t) {
+                    return Err(already_exists("Model", &ds, &t, name.span));
+                }
+                let existed = d.tables.contains_key(&t);
+                if existed && if_not_exists {
+                    return Ok(DdlOp::Skipped);
+                }
+                if existed && !or_replace {
+                    return Err(already_exists("Table", &ds, &t, name.span));
+                }
+                d.tables.insert(t.clone(), entry);
+                Ok(if existed {
+                    DdlOp::Replaced
+                } else {
+                    DdlOp::Created
+                })
+            })
+            .map_err(|e| e.with_span(name.span))?;
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op,
+            kind: ObjectKind::Table,
+            dataset: ds,
+            name: Some(t),
+        }))
+    }
+}
+
+fn skipped_model(ds: String, m: String) -> StatementOutput {
+    StatementOutput::Ddl(DdlOutcome {
+        op: DdlOp::Skipped,
+        kind: ObjectKind::Model,
+        dataset: ds,
+        name: Some(m),
+    })
+}

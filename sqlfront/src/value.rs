@@ -1,0 +1,531 @@
+//! Runtime values, their SQL types, ordering, casts and text/JSON rendering.
+
+use crate::ast::DataType;
+use std::cmp::Ordering;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// A decoded image held as one shared f32 buffer (row-major H×W×C, values in `[0, 1]`).
+/// SQL sees it as `STRUCT<ARRAY<INT64>, ARRAY<FLOAT64>>`, but it is never expanded into
+/// per-pixel values unless a query asks for the arrays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageValue {
+    /// `[height, width, channels]`.
+    pub shape: [usize; 3],
+    /// `height * width * channels` samples.
+    pub data: Arc<[f32]>,
+}
+
+/// An `INTERVAL` value, kept in BigQuery's three parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Interval {
+    /// Whole months.
+    pub months: i64,
+    /// Whole days.
+    pub days: i64,
+    /// Microseconds.
+    pub micros: i64,
+}
+
+/// A SQL value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `NULL` of any type.
+    Null,
+    /// `BOOL`
+    Bool(bool),
+    /// `INT64`
+    Int64(i64),
+    /// `FLOAT64`
+    Float64(f64),
+    /// `STRING`
+    String(String),
+    /// `BYTES`
+    Bytes(Vec<u8>),
+    /// `ARRAY<…>`
+    Array(Vec<Value>),
+    /// `STRUCT<…>`; field names may be empty.
+    Struct(Vec<(String, Value)>),
+    /// `TIMESTAMP`, microseconds since the Unix epoch (UTC).
+    Timestamp(i64),
+    /// `INTERVAL`
+    Interval(Interval),
+    /// An image (see [`ImageValue`]).
+    Image(ImageValue),
+}
+
+impl Value {
+    /// The value's type, or `None` for `NULL`.
+    pub fn data_type(&self) -> Option<DataType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => DataType::Bool,
+            Value::Int64(_) => DataType::Int64,
+            Value::Float64(_) => DataType::Float64,
+            Value::String(_) => DataType::String,
+            Value::Bytes(_) => DataType::Bytes,
+            Value::Array(items) => DataType::Array(Box::new(
+                items
+                    .iter()
+                    .find_map(Value::data_type)
+                    .unwrap_or(DataType::Int64),
+            )),
+            Value::Struct(fields) => DataType::Struct(
+                fields
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            (!n.is_empty()).then(|| n.clone()),
+                            v.data_type().unwrap_or(DataType::Int64),
+                        )
+                    })
+                    .collect(),
+            ),
+            Value::Timestamp(_) => DataType::Timestamp,
+            Value::Interval(_) => DataType::Interval,
+            Value::Image(_) => image_type(),
+        })
+    }
+
+    /// True for `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The name of the value's type for messages.
+    pub fn type_name(&self) -> String {
+        self.data_type()
+            .map_or_else(|| "NULL".to_string(), |t| t.to_string())
+    }
+
+    /// Expands an image into BigQuery's struct form (shape array, data array).
+    pub fn image_as_struct(img: &ImageValue) -> Value {
+        Value::Struct(vec![
+            (
+                String::new(),
+                Value::Array(img.shape.iter().map(|&d| Value::Int64(d as i64)).collect()),
+            ),
+            (
+                String::new(),
+                Value::Array(img.data.iter().map(|&x| Value::Float64(x as f64)).collect()),
+            ),
+        ])
+    }
+
+    /// SQL equality: `None` when either side is NULL or the types are incomparable.
+    pub fn sql_eq(&self, other: &Value) -> Option<bool> {
+        self.sql_cmp(other).map(|o| o == Ordering::Equal)
+    }
+
+    /// SQL ordering for comparisons: `None` when either side is NULL (or NaN) or the
+    /// types cannot be compared.
+    pub fn sql_cmp(&self, other: &Value) -> Option<Ordering> {
+        use Value::*;
+        match (self, other) {
+            (Null, _) | (_, Null) => None,
+            (Bool(a), Bool(b)) => Some(a.cmp(b)),
+            (Int64(a), Int64(b)) => Some(a.cmp(b)),
+            (Int64(a), Float64(b)) => (*a as f64).partial_cmp(b),
+            (Float64(a), Int64(b)) => a.partial_cmp(&(*b as f64)),
+            (Float64(a), Float64(b)) => a.partial_cmp(b),
+            (String(a), String(b)) => Some(a.cmp(b)),
+            (Bytes(a), Bytes(b)) => Some(a.cmp(b)),
+            (Timestamp(a), Timestamp(b)) => Some(a.cmp(b)),
+            (Array(a), Array(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    match x.sql_cmp(y)? {
+                        Ordering::Equal => {}
+                        o => return Some(o),
+                    }
+                }
+                Some(a.len().cmp(&b.len()))
+            }
+            (Struct(a), Struct(b)) if a.len() == b.len() => {
+                for ((_, x), (_, y)) in a.iter().zip(b) {
+                    match x.sql_cmp(y)? {
+                        Ordering::Equal => {}
+                        o => return Some(o),
+                    }
+                }
+                Some(Ordering::Equal)
+            }
+            _ => None,
+        }
+    }
+
+    /// Total order used by `ORDER BY`: NULL first, NaN before other floats, then values.
+    pub fn sort_cmp(&self, other: &Value) -> Ordering {
+        match (self, other) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Less,
+            (_, Value::Null) => Ordering::Greater,
+            (Value::Float64(a), Value::Float64(b)) => a.total_cmp(b),
+            _ => self
+                .sql_cmp(other)
+                .unwrap_or_else(|| self.type_rank().cmp(&other.type_rank())),
+        }
+    }
+
+    fn type_rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int64(_) | Value::Float64(_) => 2,
+            Value::String(_) => 3,
+            Value::Bytes(_) => 4,
+            Value::Timestamp(_) => 5,
+            Value::Interval(_) => 6,
+            Value::Array(_) => 7,
+            Value::Struct(_) => 8,
+            Value::Image(_) => 9,
+        }
+    }
+
+    /// A key for `DISTINCT`: equal for values SQL treats as the same row value.
+    pub fn group_key(&self, out: &mut String) {
+        match self {
+            Value::Float64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                let _ = write!(out, "n{};", *f as i64);
+            }
+            Value::Int64(i) => {
+                let _ = write!(out, "n{i};");
+            }
+            Value::Float64(f) if f.is_nan() => out.push_str("nan;"),
+            other => {
+                let _ = write!(out, "{other:?};");
+            }
+        }
+    }
+
+    /// Casts to `ty` following BigQuery's conversion rules; the error says why.
+    pub fn cast(&self, ty: &DataType) -> Result<Value, String> {
+        use Value::*;
+        let fail = || format!("Invalid cast from {} to {ty}", self.type_name());
+        Ok(match (self, ty) {
+            (Null, _) => Null,
+            (Bool(_), DataType::Bool)
+            | (Int64(_), DataType::Int64)
+            | (Float64(_), DataType::Float64)
+            | (String(_), DataType::String)
+            | (Bytes(_), DataType::Bytes)
+            | (Timestamp(_), DataType::Timestamp)
+            | (Interval(_), DataType::Interval) => self.clone(),
+            (Bool(b), DataType::Int64) => Int64(*b as i64),
+            (Bool(b), DataType::String) => String(if *b { "true" } else { "false" }.into()),
+            (Int64(i), DataType::Bool) => Bool(*i != 0),
+            (Int64(i), DataType::Float64) => Float64(*i as f64),
+            (Int64(i), DataType::String) => String(i.to_string()),
+            (Float64(f), DataType::Int64) => {
+                let r = f.round();
+                if !r.is_finite()
+                    || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r)
+                {
+                    return Err(format!("Illegal conversion of non-finite or out-of-range floating point number to an integer: {f}"));
+                }
+                Int64(r as i64)
+            }
+            (Float64(f), DataType::String) => String(format_float(*f)),
+            (String(s), DataType::Int64) => {
+                let t = s.trim();
+                let parsed = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))
+                {
+                    i64::from_str_radix(h, 16).ok()
+                } else {
+                    t.parse::<i64>().ok()
+                };
+                Int64(parsed.ok_or_else(|| format!("Bad int64 value: {s}"))?)
+            }
+            (String(s), DataType::Float64) => {
+                let t = s.trim();
+                let v = match t.to_ascii_lowercase().as_str() {
+                    "inf" | "+inf" | "infinity" => f64::INFINITY,
+                    "-inf" | "-infinity" => f64::NEG_INFINITY,
+                    "nan" => f64::NAN,
+                    _ => t
+                        .parse::<f64>()
+                        .map_err(|_| format!("Bad double value: {s}"))?,
+                };
+                Float64(v)
+            }
+            (String(s), DataType::Bool) => match s.to_ascii_lowercase().as_str() {
+                "true" => Bool(true),
+                "false" => Bool(false),
+                _ => return Err(format!("Bad bool value: {s}")),
+            },
+            (String(s), DataType::Bytes) => Bytes(s.as_bytes().to_vec()),
+            (Bytes(b), DataType::String) => String(
+                std::string::String::from_utf8(b.clone())
+                    .map_err(|_| "Invalid UTF-8 in BYTES to STRING cast".to_string())?,
+            ),
+            (String(s), DataType::Timestamp) => {
+                Timestamp(parse_timestamp(s).ok_or_else(|| format!("Invalid timestamp: '{s}'"))?)
+            }
+            (Timestamp(t), DataType::String) => String(format_timestamp(*t)),
+            (Array(items), DataType::Array(inner)) => Array(
+                items
+                    .iter()
+                    .map(|v| v.cast(inner))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            (Image(img), DataType::Struct(_)) => Value::image_as_struct(img).cast(ty)?,
+            (Struct(fields), DataType::Struct(types)) if fields.len() == types.len() => Struct(
+                fields
+                    .iter()
+                    .zip(types)
+                    .map(|((n, v), (tn, t))| {
+                        Ok((tn.clone().unwrap_or_else(|| n.clone()), v.cast(t)?))
+                    })
+                    .collect::<Result<Vec<_>, std::string::String>>()?,
+            ),
+            _ => return Err(fail()),
+        })
+    }
+
+    /// Text for table and CSV output; NULL is `None` so callers choose its rendering.
+    pub fn to_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(b) => b.to_string(),
+            Value::Int64(i) => i.to_string(),
+            Value::Float64(f) => format_float(*f),
+            Value::String(s) => s.clone(),
+            Value::Bytes(b) => base64(b),
+            Value::Timestamp(t) => format_timestamp(*t),
+            Value::Interval(i) => format_interval(i),
+            Value::Array(_) | Value::Struct(_) | Value::Image(_) => self.to_json().to_string(),
+        })
+    }
+
+    /// JSON form: numbers for INT64/FLOAT64 (non-finite floats as strings), arrays, and
+    /// objects for structs (unnamed fields as `_field_N`, 1-based).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int64(i) => J::from(*i),
+            Value::Float64(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or_else(|| J::String(format_float(*f))),
+            Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Struct(fields) => {
+                let mut m = serde_json::Map::new();
+                for (i, (n, v)) in fields.iter().enumerate() {
+                    let key = if n.is_empty() {
+                        format!("_field_{}", i + 1)
+                    } else {
+                        n.clone()
+                    };
+                    m.insert(key, v.to_json());
+                }
+                J::Object(m)
+            }
+            Value::Image(img) => Value::image_as_struct(img).to_json(),
+            other => J::String(other.to_text().unwrap_or_default()),
+        }
+    }
+}
+
+/// The SQL type of an image value.
+pub fn image_type() -> DataType {
+    DataType::Struct(vec![
+        (None, DataType::Array(Box::new(DataType::Int64))),
+        (None, DataType::Array(Box::new(DataType::Float64))),
+    ])
+}
+
+/// Formats a FLOAT64 as BigQuery prints it (`1.0` → `1.0`, `inf`, `NaN`).
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else if f == f.trunc() && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
+}
+
+fn base64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn format_interval(i: &Interval) -> String {
+    let (y, m) = (i.months / 12, i.months % 12);
+    let secs = i.micros / 1_000_000;
+    let (h, mi, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    format!("{y}-{m} {} {h}:{mi}:{s}", i.days)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date for a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses `YYYY-MM-DD[( |T)HH:MM:SS[.ffffff]][Z|UTC|±HH[:MM]]` to microseconds (UTC).
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    let (date, rest) = s.split_at(s.find([' ', 'T']).unwrap_or(s.len()));
+    let mut dp = date.split('-');
+    let (y, m, d) = (num(dp.next()?)?, num(dp.next()?)?, num(dp.next()?)?);
+    if !(1..=9999).contains(&y) {
+        return None;
+    }
+    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut micros = days_from_civil(y, m, d) * 86_400_000_000;
+    let rest = rest.trim_start_matches([' ', 'T']);
+    let (time, tz) = match rest.find(['+', '-', 'Z', 'U', ' ']) {
+        Some(i) => (&rest[..i], rest[i..].trim()),
+        None => (rest, ""),
+    };
+    if !time.is_empty() {
+        let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+        let mut tp = hms.split(':');
+        let h = num(tp.next()?)?;
+        let mi = num(tp.next()?)?;
+        let sec = tp.next().map_or(Some(0), num)?;
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        micros += ((h * 60 + mi) * 60 + sec) * 1_000_000;
+        if !frac.is_empty() {
+            if frac.len() > 6 {
+                return None;
+            }
+            micros += num(frac)? * 10i64.pow(6 - frac.len() as u32);
+        }
+    }
+    match tz {
+        "" | "Z" | "UTC" | "+00" | "+00:00" => {}
+        tz => {
+            let sign = if tz.starts_with('-') { -1 } else { 1 };
+            let body = tz.get(1..)?;
+            let (h, m) = body.split_once(':').unwrap_or((body, "0"));
+            let (h, m) = (num(h)?, num(m)?);
+            if h > 14 || m > 59 {
+                return None;
+            }
+            micros -= sign * (h * 60 + m) * 60_000_000;
+        }
+    }
+    Some(micros)
+}
+
+/// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff] UTC`.
+pub fn format_timestamp(t: i64) -> String {
+    let days = t.div_euclid(86_400_000_000);
+    let rem = t.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let secs = rem / 1_000_000;
+    let frac = rem % 1_000_000;
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
+    if frac != 0 {
+        let _ = write!(s, ".{frac:06}");
+        while s.ends_with('0') {
+            s.pop();
+        }
+    }
+    s.push_str(" UTC");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        let t = parse_timestamp("2024-02-29 13:45:01.5+01:00").unwrap();
+        assert_eq!(format_timestamp(t), "2024-02-29 12:45:01.5 UTC");
+        assert_eq!(parse_timestamp("1970-01-01"), Some(0));
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1_000_000));
+        assert_eq!(parse_timestamp("2024-13-01"), None);
+        assert_eq!(parse_timestamp("x"), None);
+        assert_eq!(parse_timestamp("99999999999999-01-01"), None);
+        assert_eq!(parse_timestamp("2020-01-01 00:00:00+9999999999999"), None);
+    }
+
+    #[test]
+    fn casts_follow_bigquery() {
+        assert_eq!(
+            Value::Float64(2.5).cast(&DataType::Int64),
+            Ok(Value::Int64(3))
+        );
+        assert_eq!(
+            Value::String("x".into()).cast(&DataType::Int64),
+            Err("Bad int64 value: x".into())
+        );
+        assert_eq!(
+            Value::Int64(3).cast(&DataType::String),
+            Ok(Value::String("3".into()))
+        );
+        assert_eq!(
+            Value::Bool(true).cast(&DataType::Float64),
+            Err("Invalid cast from BOOL to FLOAT64".into())
+        );
+    }
+
+    #[test]
+    fn rendering() {
+        assert_eq!(Value::Float64(1.0).to_text().unwrap(), "1.0");
+        assert_eq!(Value::Bytes(b"hi!".to_vec()).to_text().unwrap(), "aGkh");
+        let img = ImageValue {
+            shape: [1, 1, 2],
+            data: Arc::from(vec![0.5f32, 0.25]),
+        };
+        assert_eq!(
+            Value::Image(img).to_text().unwrap(),
+            r#"{"_field_1":[1,1,2],"_field_2":[0.5,0.25]}"#
+        );
+    }
+}

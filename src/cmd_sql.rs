@@ -1,0 +1,374 @@
+//! The SQL subcommands: `repl`, `query`, and the bq-like `mk`, `ls`, `show`, `rm`.
+
+use anyhow::{anyhow, bail, Context};
+use sqlfront::ast::{Ident, ObjectName};
+use sqlfront::executor::{NoSources, TableSources};
+use sqlfront::format::{render, OutputFormat};
+use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
+use sqlfront::{listing, Span};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the catalog and the Cloud Storage stand-in are.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Locations {
+    /// Data directory holding the catalog [default: $BQMLC_DATA_DIR, else ~/.local/share/bqmlc]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Local directory standing in for Cloud Storage: gs://BUCKET/OBJECT is read from
+    /// DIR/BUCKET/OBJECT [default: $BQMLC_GCS_ROOT]
+    #[arg(long, value_name = "DIR")]
+    pub gcs_root: Option<PathBuf>,
+}
+
+impl Locations {
+    fn session(&self, sources: &Arc<dyn TableSources>) -> anyhow::Result<Session> {
+        let cfg = SessionConfig::from_args(self.data_dir.clone(), self.gcs_root.clone());
+        Ok(Session::open(cfg)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_sources(Arc::clone(sources)))
+    }
+}
+
+/// Result formats of `query`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Bordered table (bq's `pretty`)
+    Table,
+    /// CSV with a header row
+    Csv,
+    /// JSON array of row objects
+    Json,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> OutputFormat {
+        match f {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+/// SQL and catalog subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum SqlCommand {
+    /// Interactive SQL shell (line editing, history, `.help` for dot-commands)
+    Repl {
+        #[command(flatten)]
+        loc: Locations,
+    },
+    /// Run SQL statements (`;`-separated) and print their results
+    Query {
+        #[command(flatten)]
+        loc: Locations,
+        /// Result format
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+        /// Read the SQL from FILE ('-' for standard input)
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "FILE",
+            conflicts_with = "sql"
+        )]
+        file: Option<PathBuf>,
+        /// Accepted for bq compatibility; only standard SQL (false) is supported
+        #[arg(long = "use_legacy_sql", value_name = "BOOL", default_value = "false")]
+        use_legacy_sql: String,
+        /// The SQL text
+        sql: Option<String>,
+    },
+    /// Create a dataset (like `bq mk --dataset`)
+    Mk {
+        #[command(flatten)]
+        loc: Locations,
+        /// Create a dataset (the only kind `mk` makes)
+        #[arg(short = 'd', long)]
+        dataset: bool,
+        /// Dataset description
+        #[arg(long)]
+        description: Option<String>,
+        /// Dataset location (recorded only)
+        #[arg(long)]
+        location: Option<String>,
+        /// Do not fail if the dataset exists
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Dataset name (`[PROJECT:]DATASET`)
+        name: String,
+    },
+    /// List datasets, a dataset's tables, or with -m its models (like `bq ls`)
+    Ls {
+        #[command(flatten)]
+        loc: Locations,
+        /// List models instead of tables
+        #[arg(short = 'm', long = "models")]
+        models: bool,
+        /// The dataset to list
+        dataset: Option<String>,
+    },
+    /// Show a dataset, table, or with -m a model (like `bq show`)
+    Show {
+        #[command(flatten)]
+        loc: Locations,
+        /// NAME is a model
+        #[arg(short = 'm', long = "model")]
+        model: bool,
+        /// `DATASET`, `DATASET.TABLE` or `DATASET.MODEL`
+        name: String,
+    },
+    /// Delete a dataset, table or model (like `bq rm`)
+    Rm {
+        #[command(flatten)]
+        loc: Locations,
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// NAME is a model
+        #[arg(short = 'm', long = "model")]
+        model: bool,
+        /// NAME is a table
+        #[arg(short = 't', long = "table")]
+        table: bool,
+        /// NAME is a dataset
+        #[arg(short = 'd', long = "dataset")]
+        dataset: bool,
+        /// With a dataset: delete its tables and models too
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// The object to delete
+        name: String,
+    },
+}
+
+/// Runs a SQL subcommand without ML extensions (`ML.PREDICT`, object tables and the
+/// `ML.*` functions report "not supported yet").
+pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
+    run_with(cmd, Arc::new(NoSources))
+}
+
+/// Runs a SQL subcommand with `sources` providing `ML.PREDICT`, object tables and
+/// the `ML.*` functions.
+pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
+    let sources = &sources;
+    match cmd {
+        SqlCommand::Repl { loc } => repl(&loc, sources),
+        SqlCommand::Query {
+            loc,
+            format,
+            file,
+            use_legacy_sql,
+            sql,
+        } => {
+            if !matches!(use_legacy_sql.to_ascii_lowercase().as_str(), "false" | "0") {
+                bail!("legacy SQL is not supported; use --use_legacy_sql=false");
+            }
+            let text = match (file, sql) {
+                (Some(f), _) if f.as_os_str() == "-" => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                    s
+                }
+                (Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, Some(s)) => s,
+                (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
+            };
+            query(&loc.session(sources)?, &text, format.into())
+        }
+        SqlCommand::Mk {
+            loc,
+            dataset,
+            description,
+            location,
+            force,
+            name,
+        } => {
+            if !dataset {
+                bail!("bqmlc mk only creates datasets: use --dataset (tables and models are made with SQL)");
+            }
+            let ds = strip_project(&name);
+            let session = loc.session(sources)?;
+            let exists = session
+                .catalog()
+                .snapshot()
+                .map_err(|e| anyhow!("{e}"))?
+                .datasets
+                .contains_key(ds);
+            if exists {
+                if force {
+                    println!("Dataset '{ds}' already exists.");
+                    return Ok(());
+                }
+                bail!("Dataset '{ds}' already exists.");
+            }
+            session
+                .create_dataset(ds, description, location, false)
+                .map_err(|e| anyhow!("{e}"))?;
+            println!("Dataset '{ds}' successfully created.");
+            Ok(())
+        }
+        SqlCommand::Ls {
+            loc,
+            models,
+            dataset,
+        } => {
+            let session = loc.session(sources)?;
+            let state = session.catalog().snapshot().map_err(|e| anyhow!("{e}"))?;
+            let out =
+                match (dataset, models) {
+                    (None, false) => listing::ls_datasets(&state),
+                    (None, true) => bail!("ls -m needs a dataset"),
+                    (Some(ds), false) => listing::ls_tables(&state, strip_project(&ds))
+                        .map_err(|e| anyhow!("{e}"))?,
+                    (Some(ds), true) => listing::ls_models(&state, strip_project(&ds))
+                        .map_err(|e| anyhow!("{e}"))?,
+                };
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            Ok(())
+        }
+        SqlCommand::Show { loc, model, name } => {
+            let session = loc.session(sources)?;
+            let state = session.catalog().snapshot().map_err(|e| anyhow!("{e}"))?;
+            let name = strip_project(&name);
+            let out = match (name.split_once('.'), model) {
+                (Some((ds, m)), true) => listing::show_model(&state, ds, m),
+                (Some((ds, t)), false) => listing::show_table(&state, ds, t),
+                (None, true) => bail!("show -m needs DATASET.MODEL"),
+                (None, false) => listing::show_dataset(&state, name),
+            }
+            .map_err(|e| anyhow!("{e}"))?;
+            println!("{out}");
+            Ok(())
+        }
+        SqlCommand::Rm {
+            loc,
+            force,
+            model,
+            table,
+            dataset,
+            recursive,
+            name,
+        } => {
+            let name = strip_project(&name).to_string();
+            let kind = match (model, table, dataset) {
+                (true, false, false) => ObjectKind::Model,
+                (false, _, false) if name.contains('.') => ObjectKind::Table,
+                (false, false, _) if !name.contains('.') => ObjectKind::Dataset,
+                _ => bail!("specify at most one of -m, -t, -d, matching the name's form"),
+            };
+            let word = match kind {
+                ObjectKind::Model => "model",
+                ObjectKind::Table => "table",
+                ObjectKind::Dataset => "dataset",
+            };
+            if recursive && kind != ObjectKind::Dataset {
+                bail!("Cannot specify -r with {word} '{name}'");
+            }
+            if !force && !confirm(&format!("rm: remove {word} '{name}'? (y/N) "))? {
+                println!("NOT deleting {word} '{name}', exiting.");
+                return Ok(());
+            }
+            let session = loc.session(sources)?;
+            match kind {
+                ObjectKind::Dataset => session.drop_dataset(&name, false, recursive),
+                _ => session.drop_object(&object_name(&name), false, kind),
+            }
+            .map_err(|e| anyhow!("{e}"))?;
+            Ok(())
+        }
+    }
+}
+
+/// `proj:ds.t` → `ds.t` (the project part is accepted and ignored).
+fn strip_project(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(_, rest)| rest)
+}
+
+fn object_name(dotted: &str) -> ObjectName {
+    ObjectName {
+        parts: dotted.split('.').map(Ident::new).collect(),
+        span: Span::default(),
+    }
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// Runs a script, printing results to stdout; on error prints the rendered error to
+/// stderr and fails.
+fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut write_err = None;
+    let result = session.run_script(sql, |_, out| {
+        let text = match out {
+            StatementOutput::Ddl(d) => d.bq_message(),
+            StatementOutput::Rows(rs) => render(&rs, format),
+        };
+        if !text.is_empty() {
+            if let Err(e) = writeln!(stdout, "{text}") {
+                write_err = Some(e);
+            }
+        }
+    });
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    result.map_err(|e| anyhow!("{}", e.render(sql)))
+}
+
+fn repl(loc: &Locations, sources: &Arc<dyn TableSources>) -> anyhow::Result<()> {
+    let session = loc.session(sources)?;
+    let history = session.catalog().dir().join("history");
+    if std::io::stdin().is_terminal() {
+        return sqlfront::repl::run_interactive(&session, Some(history)).map_err(|e| anyhow!(e));
+    }
+    // Piped input: same shell, no line editing or prompts.
+    let mut shell = sqlfront::repl::Repl::new(&session);
+    for line in std::io::stdin().lock().lines() {
+        let (out, flow) = shell.feed_line(&line?);
+        if !out.is_empty() {
+            println!("{out}");
+        }
+        if flow == sqlfront::repl::Flow::Quit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What `bqmlc` with no subcommand does: the REPL on a terminal, else an error message.
+pub fn run_default() -> anyhow::Result<()> {
+    run_default_with(Arc::new(NoSources))
+}
+
+/// [`run_default`] with ML extensions.
+pub fn run_default_with(sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() {
+        repl(&Locations::default(), &sources)
+    } else {
+        bail!("no subcommand given; see `bqmlc --help`")
+    }
+}
+
+/// Prints a failed command's error (with its SQL context, no backtrace) to stderr and
+/// turns the result into the process exit code.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! End-to-end tests of the SQL subcommands through the real binary.
+
+use compiler::onnx::{
+    tensor_proto, tensor_shape_proto, type_proto, GraphProto, ModelProto, OperatorSetIdProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use prost::Message;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn vi(name: &str, elem: tensor_proto::DataType, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(*d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    gcs: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let gcs = tmp.path().join("gcs");
+    std::fs::create_dir_all(gcs.join("cloud-samples-data/onnx")).unwrap();
+    let model = ModelProto {
+        ir_version: Some(8),
+        producer_name: Some("pytorch".into()),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(10),
+        }],
+        graph: Some(GraphProto {
+            input: vec![vi(
+                "input",
+                tensor_proto::DataType::Float,
+                &[1, 224, 224, 3],
+            )],
+            output: vec![vi("class_label", tensor_proto::DataType::Int64, &[1])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(
+        gcs.join("cloud-samples-data/onnx/resnet18.onnx"),
+        model.encode_to_vec(),
+    )
+    .unwrap();
+    std::fs::write(
+        gcs.join("cloud-samples-data/iris.csv"),
+        "sepal,species\n5.1,setosa\n7.0,versicolor\n6.3,virginica\n",
+    )
+    .unwrap();
+    Env {
+        data: tmp.path().join("data"),
+        gcs,
+        _tmp: tmp,
+    }
+}
+
+fn bqmlc(e: &Env, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bqmlc"))
+        .args(args)
+        .env("BQMLC_DATA_DIR", &e.data)
+        .env("BQMLC_GCS_ROOT", &e.gcs)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(e: &Env, args: &[&str]) -> String {
+    let out = bqmlc(e, args, "");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn err(e: &Env, args: &[&str]) -> String {
+    let out = bqmlc(e, args, "");
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn tutorial_flow_through_the_cli() {
+    let e = env();
+    assert_eq!(
+        ok(
+            &e,
+            &[
+                "mk",
+                "--dataset",
+                "--location=US",
+                "--description",
+                "BigQuery ML tutorial dataset.",
+                "bqml_tutorial"
+            ]
+        ),
+        "Dataset 'bqml_tutorial' successfully created.\n"
+    );
+    assert_eq!(
+        ok(&e, &["ls"]),
+        "    datasetId    \n --------------- \n  bqml_tutorial  \n"
+    );
+    assert_eq!(
+        ok(&e, &[
+            "query",
+            "--use_legacy_sql=false",
+            "CREATE OR REPLACE MODEL `bqml_tutorial.imported_onnx_model` OPTIONS (MODEL_TYPE='ONNX', MODEL_PATH='gs://cloud-samples-data/onnx/resnet18.onnx')",
+        ]),
+        "Created bqml_tutorial.imported_onnx_model\n"
+    );
+    let ls_m = ok(&e, &["ls", "-m", "bqml_tutorial"]);
+    let lines: Vec<&str> = ls_m.lines().collect();
+    assert_eq!(lines.len(), 3, "{ls_m}");
+    assert!(
+        lines[0].contains("Id")
+            && lines[0].contains("Model Type")
+            && lines[0].contains("Creation Time")
+    );
+    assert!(
+        lines[2]
+            .trim_start()
+            .starts_with("imported_onnx_model   ONNX"),
+        "{ls_m}"
+    );
+
+    let show = ok(&e, &["show", "-m", "bqml_tutorial.imported_onnx_model"]);
+    assert!(
+        show.starts_with("Model bqml_tutorial.imported_onnx_model\n\n"),
+        "{show}"
+    );
+    assert!(show.contains("|- input: float64 [1,224,224,3]"), "{show}");
+    assert!(show.contains("|- class_label: int64 [1]"), "{show}");
+
+    assert_eq!(
+        ok(&e, &["query", "CREATE EXTERNAL TABLE `bqml_tutorial.goldfish_image_table` WITH CONNECTION `us.bqml_tutorial` OPTIONS(object_metadata = 'SIMPLE', uris = ['gs://bqml_images/goldfish.jpg'], max_staleness = INTERVAL 1 DAY, metadata_cache_mode = 'AUTOMATIC')"]),
+        "Created bqml_tutorial.goldfish_image_table\n"
+    );
+    let ls = ok(&e, &["ls", "bqml_tutorial"]);
+    assert!(
+        ls.lines()
+            .nth(2)
+            .unwrap()
+            .trim_start()
+            .starts_with("goldfish_image_table   EXTERNAL"),
+        "{ls}"
+    );
+
+    let predict = err(&e, &["query", "SELECT class_label FROM ML.PREDICT(MODEL `bqml_tutorial.imported_onnx_model`, (SELECT ML.RESIZE_IMAGE(ML.DECODE_IMAGE(DATA), 224, 224, FALSE) AS input FROM bqml_tutorial.goldfish_image_table))"]);
+    assert!(predict.starts_with("Error: Reading object table bqml_tutorial.goldfish_image_table is not supported yet at [1:"), "{predict}");
+
+    assert_eq!(
+        ok(&e, &["rm", "-f", "-m", "bqml_tutorial.imported_onnx_model"]),
+        ""
+    );
+    assert_eq!(ok(&e, &["ls", "-m", "bqml_tutorial"]), "");
+    assert_eq!(
+        err(&e, &["rm", "-f", "-m", "bqml_tutorial.imported_onnx_model"]),
+        "Error: Not found: Model bqml_tutorial.imported_onnx_model\n"
+    );
+    assert_eq!(
+        err(&e, &["rm", "-f", "-d", "bqml_tutorial"]),
+        "Error: Dataset bqml_tutorial is still in use\n"
+    );
+    assert_eq!(ok(&e, &["rm", "-r", "-f", "-d", "bqml_tutorial"]), "");
+    assert_eq!(ok(&e, &["ls"]), "");
+}
+
+#[test]
+fn query_formats_files_and_errors() {
+    let e = env();
+    ok(&e, &["mk", "-d", "ds"]);
+    ok(&e, &["query", "CREATE EXTERNAL TABLE ds.iris OPTIONS(format = 'CSV', uris = ['gs://cloud-samples-data/iris.csv'], skip_leading_rows = 1)"]);
+    let q = "SELECT species, sepal FROM ds.iris WHERE sepal > 6 ORDER BY sepal DESC";
+    assert_eq!(
+        ok(&e, &["query", q]),
+        "+------------+-------+\n|   species  | sepal |\n+------------+-------+\n| versicolor |   7.0 |\n| virginica  |   6.3 |\n+------------+-------+\n"
+    );
+    assert_eq!(
+        ok(&e, &["query", "--format", "json", q]),
+        "[{\"sepal\":7.0,\"species\":\"versicolor\"},{\"sepal\":6.3,\"species\":\"virginica\"}]\n"
+    );
+    assert_eq!(
+        ok(&e, &["query", "--format=csv", q]),
+        "species,sepal\nversicolor,7.0\nvirginica,6.3\n"
+    );
+    let file = e.data.join("q.sql");
+    std::fs::write(
+        &file,
+        "-- a script\nSELECT 1 AS one;\nSELECT 'two' AS two;\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok(
+            &e,
+            &["query", "--format", "json", "-f", file.to_str().unwrap()]
+        ),
+        "[{\"one\":1}]\n[{\"two\":\"two\"}]\n"
+    );
+    assert_eq!(
+        err(&e, &["query", "SELECT sepal\nFROM ds.iris WHERE nope"]),
+        "Error: Unrecognized name: nope at [2:20]\nFROM ds.iris WHERE nope\n                   ^^^^\n"
+    );
+    assert_eq!(
+        err(&e, &["query", "SELEC 1"]),
+        "Error: Syntax error: Unexpected identifier \"SELEC\" at [1:1]\nSELEC 1\n^^^^^\n"
+    );
+    assert_eq!(
+        err(&e, &["query", "--use_legacy_sql=true", "SELECT 1"]),
+        "Error: legacy SQL is not supported; use --use_legacy_sql=false\n"
+    );
+    assert_eq!(
+        err(&e, &["mk", "-d", "ds"]),
+        "Error: Dataset 'ds' already exists.\n"
+    );
+    assert_eq!(
+        err(&e, &["mk", "-d", "bad-name"]),
+        "Error: Dataset name: bad-name is invalid, must be letters (uppercase or lowercase), numbers, and underscores up to 1024 characters.\n"
+    );
+}
+
+#[test]
+fn repl_reads_piped_input_and_rm_asks_first() {
+    let e = env();
+    let out = bqmlc(
+        &e,
+        &["repl"],
+        "CREATE SCHEMA ds;\n.datasets\nSELECT 1 + 1\n  AS two;\n.mode csv\nSELECT 'x' AS y;\n.quit\nSELECT 'never';\n",
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "This statement created a new dataset named ds\n  datasetId  \n ----------- \n  ds         \n+-----+\n| two |\n+-----+\n|   2 |\n+-----+\ny\nx\n"
+    );
+    let out = bqmlc(&e, &["rm", "ds"], "n\n");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "rm: remove dataset 'ds'? (y/N) NOT deleting dataset 'ds', exiting.\n"
+    );
+    assert!(Path::new(&e.data).join("catalog.json").exists());
+    let out = bqmlc(&e, &["rm", "ds"], "y\n");
+    assert!(out.status.success());
+    assert_eq!(ok(&e, &["ls"]), "");
+}
