@@ -27,7 +27,9 @@ const PIXEL_BLOCK: usize = 16 * MR;
 /// * `output` points at output pixel `(0, 0)`, channel 0. Its strides may exceed the channel count,
 ///   so a conv can write into the interior of the next layer's haloed buffer or into a channel
 ///   slice of a Concat (add the channel offset to the pointer).
-/// * `residual` (nullable) is added before the activation; same addressing as `output`.
+/// * `residual` (nullable) is added before the activation; same addressing as `output`. It may be
+///   the output itself (in-place `y = act(conv(x) + y)`): each element's residual is read before
+///   that element is written.
 /// * `weights`/`bias`/`layout` come from a [`PackedConv`] (`bias` is never null).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
