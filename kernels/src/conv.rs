@@ -27,7 +27,9 @@ const PIXEL_BLOCK: usize = 16 * MR;
 /// * `output` points at output pixel `(0, 0)`, channel 0. Its strides may exceed the channel count,
 ///   so a conv can write into the interior of the next layer's haloed buffer or into a channel
 ///   slice of a Concat (add the channel offset to the pointer).
-/// * `residual` (nullable) is added before the activation; same addressing as `output`.
+/// * `residual` (nullable) is added before the activation; same addressing as `output`. It may be
+///   the output itself (in-place `y = act(conv(x) + y)`): each element's residual is read before
+///   that element is written.
 /// * `weights`/`bias`/`layout` come from a [`PackedConv`] (`bias` is never null).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -382,6 +384,22 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                         finish: ci + 1 == chunks.len(),
                     };
                     let runs = &chunk.runs[..];
+                    if tile.n <= 8 {
+                        // SAFETY: the block's pixels are inside the caller's output range and
+                        // the scratch has 16 floats per block pixel.
+                        unsafe {
+                            narrow_block_avx2(
+                                p,
+                                act,
+                                runs,
+                                &tile,
+                                &offsets,
+                                block_end - block,
+                                scratch.as_mut_ptr(),
+                            )
+                        };
+                        continue;
+                    }
                     let mut px = block;
                     while px < block_end {
                         let m = (block_end - px).min(MR);
@@ -445,6 +463,130 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
                 }
             }
             block = block_end;
+        }
+    }
+}
+
+/// Pixels per narrow tile, used for panels with at most 8 valid channels: 12 pixels × one
+/// vector, so a half-empty tail panel does not pay for 16 lanes.
+const MR_NARROW: usize = 12;
+
+/// Call `$f::<m>(args…)` for a runtime `m` among the listed constants.
+macro_rules! dispatch_m {
+    ($m:expr, $f:ident, [$($n:literal),*], $args:tt) => {
+        match $m {
+            $($n => $f::<$n> $args,)*
+            other => unreachable!("tile of {other} pixels"),
+        }
+    };
+}
+
+/// All tiles of one pixel block for a panel with at most 8 valid channels and one K-chunk.
+///
+/// # Safety
+/// As [`panels_avx2`]; `offsets` holds `len` pixels and `scratch` `len * 16` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_block_avx2(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    t: &Tile,
+    offsets: &BlockOffsets,
+    len: usize,
+    scratch: *mut f32,
+) {
+    let mut i = 0;
+    while i < len {
+        let m = (len - i).min(MR_NARROW);
+        let offs = offsets.at(i);
+        // SAFETY: pixel `i` of the block has 16 scratch floats from `i * 16` on.
+        let partial = unsafe { scratch.add(i * NR) };
+        // SAFETY: pixels `i..i+m` are valid block pixels; forwarded caller contract.
+        unsafe {
+            dispatch_m!(
+                m,
+                narrow_tile_avx2,
+                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+                (p, act, runs, t, offs, partial)
+            )
+        }
+        i += m;
+    }
+}
+
+/// Like [`tile_avx2`] for a panel with at most 8 valid channels: `M` (up to 12) pixels × one
+/// vector, reading only the first half of each packed 16-wide weight row.
+///
+/// # Safety
+/// As [`tile_avx2`], and `t.n <= 8`.
+// Indexed loops on purpose, as in `tile_avx2`.
+#[allow(clippy::needless_range_loop)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn narrow_tile_avx2<const M: usize>(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    t: &Tile,
+    offs: &[[usize; 3]],
+    partial: *mut f32,
+) {
+    let mut inp = [std::ptr::null::<f32>(); M];
+    for i in 0..M {
+        // SAFETY: the pixel's receptive field (its group's channels) is inside the input.
+        inp[i] = unsafe { p.input.add(offs[i][0] + t.in_channel) };
+    }
+    let mut acc = [_mm256_setzero_ps(); M];
+    if t.resume {
+        for i in 0..M {
+            // SAFETY: `partial` holds 16 floats per pixel saved by the previous chunk.
+            acc[i] = unsafe { _mm256_loadu_ps(partial.add(i * NR)) };
+        }
+    }
+    let mut w = t.weights;
+    for &(off, len) in runs {
+        let mut q = [std::ptr::null::<f32>(); M];
+        for i in 0..M {
+            // SAFETY: `off` is a tap offset inside the receptive field.
+            q[i] = unsafe { inp[i].add(off) };
+        }
+        for c in 0..len {
+            // SAFETY: `w` walks the chunk's 16-wide weight rows in order; `q[i] + c` is inside
+            // the receptive field of pixel i.
+            unsafe {
+                let w0 = _mm256_loadu_ps(w);
+                for i in 0..M {
+                    let a = _mm256_broadcast_ss(&*q[i].add(c));
+                    acc[i] = _mm256_fmadd_ps(a, w0, acc[i]);
+                }
+                w = w.add(NR);
+            }
+        }
+    }
+    if !t.finish {
+        for i in 0..M {
+            // SAFETY: `partial` has room for 16 floats per pixel.
+            unsafe { _mm256_storeu_ps(partial.add(i * NR), acc[i]) };
+        }
+        return;
+    }
+    // SAFETY: bias holds 16 floats per panel.
+    let b0 = unsafe { _mm256_loadu_ps(t.bias) };
+    for i in 0..M {
+        // SAFETY: output/residual accesses are masked to the `n <= 8` valid channels of pixel i.
+        unsafe {
+            store_row_avx2(
+                p,
+                act,
+                _mm256_add_ps(acc[i], b0),
+                _mm256_setzero_ps(),
+                offs[i][1] + t.out_channel,
+                offs[i][2] + t.out_channel,
+                t.n,
+            )
         }
     }
 }

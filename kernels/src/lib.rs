@@ -48,7 +48,9 @@
 //! The panel kernel computes 6 output pixels × 16 output channels in 12 ymm accumulators
 //! (1 broadcast + 2 weight loads per 12 FMAs), over 96-pixel blocks so the input stays in cache
 //! while each panel passes, with reductions longer than 512 split into 256-long chunks whose
-//! weights stay in L1. Depthwise tiles are 8 pixels × 8 channels. See `kernels/PERF.md`.
+//! weights stay in L1. Panels with at most 8 valid channels use 12 pixels × 8 channels; a lone
+//! output pixel (GEMV) runs 4 panels at once. Depthwise tiles are 8 pixels × 8 channels. See
+//! `kernels/PERF.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -581,3 +581,67 @@ fn two_threads_split_rows() {
     });
     assert_eq!(got, want);
 }
+
+/// The residual may alias the output (in-place accumulate) through the extern entry point,
+/// for the K-chunked panel path and the depthwise path.
+#[test]
+fn residual_in_place() {
+    for (shape, out) in [
+        (
+            ConvShape {
+                in_channels: 300,
+                out_channels: 21,
+                kernel_h: 3,
+                kernel_w: 3,
+                groups: 1,
+            },
+            4,
+        ),
+        (
+            ConvShape {
+                in_channels: 19,
+                out_channels: 19,
+                kernel_h: 3,
+                kernel_w: 3,
+                groups: 19,
+            },
+            9,
+        ),
+    ] {
+        let mut rng = Rng::new(21);
+        let w = rng.vec(shape.out_channels * shape.in_per_group() * 9);
+        let packed = pack_conv(shape, &w, None).unwrap();
+        let g = geo(out, 1);
+        let c = shape.in_channels;
+        let oc = shape.out_channels;
+        let input = rng.vec((out + 2) * (out + 2) * c);
+        let y0 = rng.vec(out * out * oc);
+        let isa = Isa::detect();
+        let mut want = vec![0.0; out * out * oc];
+        conv2d(
+            isa,
+            &packed,
+            &g,
+            Act::Relu,
+            Nhwc::dense(&input, out + 2, c),
+            NhwcMut::dense(&mut want, out, oc),
+            Some(Nhwc::dense(&y0, out, oc)),
+            0..out,
+        )
+        .unwrap();
+        let mut y = y0.clone();
+        let mut p = ConvParams::from_packed(&packed, &g, Act::Relu);
+        p.input = input.as_ptr();
+        p.in_row_stride = (out + 2) * c;
+        p.in_pixel_stride = c;
+        p.output = y.as_mut_ptr();
+        p.out_row_stride = out * oc;
+        p.out_pixel_stride = oc;
+        p.residual = p.output;
+        p.res_row_stride = out * oc;
+        p.res_pixel_stride = oc;
+        // SAFETY: buffers cover the layer; output and residual alias by design.
+        unsafe { bqml_conv2d(&p, 0, out) };
+        assert_eq!(y, want, "{shape:?}");
+    }
+}

@@ -90,3 +90,23 @@ fn fma_burst_depends_on_its_work() {
         );
     }
 }
+
+/// Generated code stores these structs as constant data: pin their C layout (x86-64) so a field
+/// reorder is a visible, deliberate ABI change.
+#[test]
+fn params_c_layout_is_pinned() {
+    use std::mem::{offset_of, size_of};
+    assert_eq!(size_of::<Activation>(), 12);
+    assert_eq!(size_of::<ConvParams>(), 192);
+    assert_eq!(offset_of!(ConvParams, input), 0);
+    assert_eq!(offset_of!(ConvParams, weights), 24);
+    assert_eq!(offset_of!(ConvParams, output), 40);
+    assert_eq!(offset_of!(ConvParams, residual), 64);
+    assert_eq!(offset_of!(ConvParams, out_h), 88);
+    assert_eq!(offset_of!(ConvParams, layout), 176);
+    assert_eq!(offset_of!(ConvParams, activation), 180);
+    assert_eq!(size_of::<GemmParams>(), 104);
+    assert_eq!(offset_of!(GemmParams, activation), 88);
+    assert_eq!(size_of::<PoolParams>(), 176);
+    assert_eq!(offset_of!(PoolParams, kind), 168);
+}
