@@ -315,10 +315,7 @@ fn peak(args: &BenchArgs) -> Result<()> {
     let max = args
         .threads
         .max(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!(
-        "float32 FMA peak ({}):",
-        format!("{:?}", kernels::Isa::detect())
-    );
+    println!("float32 FMA peak ({:?}):", kernels::Isa::detect());
     for t in 1..=max {
         let mut v: Vec<f64> = (0..5)
             .map(|_| kernels::measure_fma_peak(t, Duration::from_millis(200)))
@@ -332,13 +329,16 @@ fn peak(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// (node, op or kernel, multiply-adds) of one profiled step.
+type ProfileRow = (String, String, u64);
+
 fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
     let runs = args.runs.max(1);
     for _ in 0..args.warmup {
         r.run_once()?;
     }
     // (name, op/kernel, macs) per row and per-run times in ms.
-    let (rows, per_run): (Vec<(String, String, u64)>, Vec<Vec<f64>>) = match r.backend {
+    let (rows, per_run): (Vec<ProfileRow>, Vec<Vec<f64>>) = match r.backend {
         Backend::Reference => {
             let named: Vec<(&str, &Tensor)> =
                 r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();

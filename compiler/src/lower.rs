@@ -523,12 +523,18 @@ impl<'g> Lowerer<'g> {
                     })
                     .collect();
                 let r = ops::slice::resolve(self.shape(x), [vals[0], vals[1], vals[2], vals[3]])?;
-                let mut offset = l.offset;
-                let mut strides = l.strides.clone();
-                for a in 0..strides.len() {
-                    offset += r.start[a] as isize * l.strides[a];
-                    strides[a] *= r.step[a] as isize;
-                }
+                let offset = l.offset
+                    + r.start
+                        .iter()
+                        .zip(&l.strides)
+                        .map(|(&s, &st)| s as isize * st)
+                        .sum::<isize>();
+                let strides = l
+                    .strides
+                    .iter()
+                    .zip(&r.step)
+                    .map(|(&st, &step)| st * step as isize)
+                    .collect();
                 self.set(out, l.view(offset, strides));
             }
             Op::Conv(c) => self.lower_conv(node, c, Activation::None, None)?,
@@ -1045,6 +1051,7 @@ impl<'g> Lowerer<'g> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn unary_call(
         &mut self,
         node: &str,

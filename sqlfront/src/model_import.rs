@@ -1,7 +1,8 @@
 //! Reads an ONNX file's interface (inputs, outputs, producer, opsets) for CREATE MODEL.
 //!
-//! This is the one seam between SQL and the model format: `import_model` will later
-//! also compile the model and report unsupported nodes.
+//! This is the one seam between SQL and the model format: `import_model` also compiles
+//! the model (import, shape specialisation, optimisation, Cranelift code generation), so a
+//! model that cannot run — unsupported nodes, invalid graph — fails CREATE MODEL.
 
 use compiler::onnx::{tensor_proto, tensor_shape_proto, type_proto, ModelProto, ValueInfoProto};
 use prost::Message;
@@ -103,6 +104,9 @@ pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
     if outputs.is_empty() {
         return Err(ImportError("The ONNX model has no outputs".into()));
     }
+    let graph = compiler::load_bytes(bytes, &compiler::ImportOptions::default())
+        .map_err(|e| ImportError(e.to_string()))?;
+    compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
     Ok(ModelMeta {
         ir_version: model.ir_version.unwrap_or(0),
         producer_name: model.producer_name.clone().unwrap_or_default(),

@@ -10,7 +10,7 @@ use crate::ops::{Activation, FusedConv, Op};
 
 use super::{consumers, replace_uses};
 
-fn const_f32<'g>(graph: &'g Graph, id: Option<ValueId>) -> Option<&'g [f32]> {
+fn const_f32(graph: &Graph, id: Option<ValueId>) -> Option<&[f32]> {
     graph.consts.get(&id?)?.as_f32().ok()
 }
 
