@@ -12,16 +12,22 @@ fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("model");
     group.sample_size(20);
     for name in ["resnet18_probs.onnx", "efficientnet_lite0_probs.onnx"] {
-        let graph = compiler::load_file(&shared.join(name), &Default::default()).expect("load model");
+        let graph =
+            compiler::load_file(&shared.join(name), &Default::default()).expect("load model");
         group.throughput(Throughput::Elements(graph.flops()));
         let model = compiler::compile(graph).expect("compile model");
         let n: usize = model.inputs()[0].shape.iter().product();
-        let input = Tensor::f32(model.inputs()[0].shape.clone(), (0..n).map(|i| (i % 255) as f32 / 255.0).collect());
+        let input = Tensor::f32(
+            model.inputs()[0].shape.clone(),
+            (0..n).map(|i| (i % 255) as f32 / 255.0).collect(),
+        );
         for threads in [1, 2] {
             let mut state = model.new_state(threads);
-            group.bench_with_input(BenchmarkId::new(name, format!("{threads}t")), &input, |b, x| {
-                b.iter(|| model.predict(&mut state, &[x]).expect("predict"))
-            });
+            group.bench_with_input(
+                BenchmarkId::new(name, format!("{threads}t")),
+                &input,
+                |b, x| b.iter(|| model.predict(&mut state, &[x]).expect("predict")),
+            );
         }
     }
     group.finish();

@@ -1,35 +1,8 @@
 //! End-to-end tests of the SQL subcommands through the real binary.
 
-use compiler::onnx::{
-    tensor_proto, tensor_shape_proto, type_proto, GraphProto, ModelProto, OperatorSetIdProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
-};
-use prost::Message;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn vi(name: &str, elem: tensor_proto::DataType, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem as i32),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| tensor_shape_proto::Dimension {
-                            value: Some(tensor_shape_proto::dimension::Value::DimValue(*d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -41,27 +14,10 @@ fn env() -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let gcs = tmp.path().join("gcs");
     std::fs::create_dir_all(gcs.join("cloud-samples-data/onnx")).unwrap();
-    let model = ModelProto {
-        ir_version: Some(8),
-        producer_name: Some("pytorch".into()),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(10),
-        }],
-        graph: Some(GraphProto {
-            input: vec![vi(
-                "input",
-                tensor_proto::DataType::Float,
-                &[1, 224, 224, 3],
-            )],
-            output: vec![vi("class_label", tensor_proto::DataType::Int64, &[1])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    std::fs::write(
+    // CREATE MODEL compiles the model, so the tutorial's model must be a real one.
+    std::fs::copy(
+        compiler::conformance::shared_dir().join("models/resnet18_tutorial.onnx"),
         gcs.join("cloud-samples-data/onnx/resnet18.onnx"),
-        model.encode_to_vec(),
     )
     .unwrap();
     std::fs::write(

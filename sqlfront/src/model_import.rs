@@ -219,7 +219,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// A tiny model shaped like the tutorial's ResNet (no nodes; only the interface).
+    /// A tiny runnable model with the tutorial ResNet's interface: the argmax of the
+    /// flattened image.
     pub(crate) fn resnet_like() -> Vec<u8> {
         ModelProto {
             ir_version: Some(8),
@@ -235,6 +236,7 @@ pub(crate) mod tests {
                     tensor_proto::DataType::Float,
                     &[Some(1), Some(224), Some(224), Some(3)],
                 )],
+                node: argmax_nodes(),
                 output: vec![tensor(
                     "class_label",
                     tensor_proto::DataType::Int64,
@@ -245,6 +247,34 @@ pub(crate) mod tests {
             ..Default::default()
         }
         .encode_to_vec()
+    }
+
+    /// `class_label = ArgMax(Flatten(input), axis=1, keepdims=0)`.
+    pub(crate) fn argmax_nodes() -> Vec<compiler::onnx::NodeProto> {
+        use compiler::onnx::{AttributeProto, NodeProto};
+        let attr = |name: &str, i: i64| AttributeProto {
+            name: Some(name.into()),
+            i: Some(i),
+            r#type: Some(2),
+            ..Default::default()
+        };
+        vec![
+            NodeProto {
+                name: Some("flatten".into()),
+                op_type: Some("Flatten".into()),
+                input: vec!["input".into()],
+                output: vec!["flat".into()],
+                ..Default::default()
+            },
+            NodeProto {
+                name: Some("argmax".into()),
+                op_type: Some("ArgMax".into()),
+                input: vec!["flat".into()],
+                output: vec!["class_label".into()],
+                attribute: vec![attr("axis", 1), attr("keepdims", 0)],
+                ..Default::default()
+            },
+        ]
     }
 
     #[test]

@@ -30,6 +30,35 @@ fn vi(name: &str, elem: tensor_proto::DataType, dims: &[i64]) -> ValueInfoProto 
     }
 }
 
+/// `class_label = ArgMax(Flatten(input), axis=1, keepdims=0)`: CREATE MODEL compiles the
+/// model, so the fixture must be runnable.
+fn argmax_nodes() -> Vec<compiler::onnx::NodeProto> {
+    use compiler::onnx::{AttributeProto, NodeProto};
+    let attr = |name: &str, i: i64| AttributeProto {
+        name: Some(name.into()),
+        i: Some(i),
+        r#type: Some(2),
+        ..Default::default()
+    };
+    vec![
+        NodeProto {
+            name: Some("flatten".into()),
+            op_type: Some("Flatten".into()),
+            input: vec!["input".into()],
+            output: vec!["flat".into()],
+            ..Default::default()
+        },
+        NodeProto {
+            name: Some("argmax".into()),
+            op_type: Some("ArgMax".into()),
+            input: vec!["flat".into()],
+            output: vec!["class_label".into()],
+            attribute: vec![attr("axis", 1), attr("keepdims", 0)],
+            ..Default::default()
+        },
+    ]
+}
+
 fn onnx_bytes() -> Vec<u8> {
     ModelProto {
         ir_version: Some(8),
@@ -44,6 +73,7 @@ fn onnx_bytes() -> Vec<u8> {
                 tensor_proto::DataType::Float,
                 &[1, 224, 224, 3],
             )],
+            node: argmax_nodes(),
             output: vec![vi("class_label", tensor_proto::DataType::Int64, &[1])],
             ..Default::default()
         }),
