@@ -9,7 +9,8 @@ On start it prints "ready <load ms>" (or "error <message>" and exits 1).
 
 Session: CPUExecutionProvider, ORT_ENABLE_ALL graph optimisations, ORT_SEQUENTIAL
 execution, intra_op_num_threads = N, inter_op_num_threads = 1 — the settings of
-shared/tools/bench_ort.py.
+shared/tools/bench_ort.py — plus session.intra_op.allow_spinning=0 so that ORT's idle
+workers do not spin into bqmlc's interleaved runs.
 """
 import argparse
 import sys
@@ -33,6 +34,9 @@ def main():
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
+    # ORT's worker threads otherwise keep spinning after each run and steal the CPU from
+    # the bqmlc run that follows; interleaved measurements need both engines idle between runs.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     t0 = time.perf_counter()
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - t0) * 1e3

@@ -1,7 +1,13 @@
-//! A persistent worker pool that splits one layer's rows between threads. Workers block
-//! on a condition variable between jobs (no spinning), and are created once per model.
+//! A persistent worker pool that splits one layer's rows between threads. Between the
+//! layers of one run, workers and caller spin for a few microseconds (a model is a burst of
+//! back-to-back jobs), then block on a condition variable, so an idle pool uses no CPU.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a thread spins for the next job or for job completion before blocking.
+const SPIN: Duration = Duration::from_micros(50);
 use std::thread::JoinHandle;
 
 /// A row-range kernel entry point: `kernel(params, start, end)`.
@@ -20,6 +26,25 @@ struct Shared {
     state: Mutex<(u64, Option<Job>, usize, bool)>,
     wake: Condvar,
     done: Condvar,
+    /// Mirrors of the generation and the running-worker count, for spinning without the lock.
+    generation: AtomicU64,
+    running: AtomicUsize,
+}
+
+/// Spins until `ready()` or `SPIN` elapses; returns whether it became ready.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return ready();
+        }
+    }
 }
 
 /// `threads - 1` workers plus the calling thread.
@@ -41,6 +66,8 @@ impl Pool {
             state: Mutex::new((0, None, 0, false)),
             wake: Condvar::new(),
             done: Condvar::new(),
+            generation: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
         });
         let workers = (1..threads.max(1))
             .map(|w| {
@@ -86,11 +113,14 @@ impl Pool {
                 parts,
             });
             st.2 = parts - 1;
+            self.shared.running.store(parts - 1, Ordering::Release);
+            self.shared.generation.store(st.0, Ordering::Release);
             self.shared.wake.notify_all();
         }
         let (s, e) = part(rows, parts, 0);
         // SAFETY: forwarded caller contract; part 0 is disjoint from the workers' parts.
         unsafe { kernel(params, s, e) };
+        spin_until(|| self.shared.running.load(Ordering::Acquire) == 0);
         let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         while st.2 > 0 {
             st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -102,6 +132,8 @@ impl Pool {
 fn worker(shared: Arc<Shared>, index: usize) {
     let mut seen = 0u64;
     loop {
+        // A new job usually follows within microseconds while a model runs.
+        spin_until(|| shared.generation.load(Ordering::Acquire) != seen);
         let job = {
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             loop {
@@ -123,6 +155,7 @@ fn worker(shared: Arc<Shared>, index: usize) {
             unsafe { (job.kernel)(job.params as *const u8, s, e) };
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             st.2 -= 1;
+            shared.running.store(st.2, Ordering::Release);
             if st.2 == 0 {
                 shared.done.notify_all();
             }
