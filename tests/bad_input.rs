@@ -296,3 +296,52 @@ fn run_on_a_missing_model_names_the_file() {
     assert!(!out.status.success());
     assert!(err.contains("cannot read /nonexistent/model.onnx"), "{err}");
 }
+
+#[test]
+fn external_tensor_data_is_read_next_to_the_model_and_bad_ranges_are_named() {
+    use compiler::onnx::StringStringEntryProto;
+    let dir = tmp("external");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vals: Vec<u8> = [1.5f32, -2.0, 3.25, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let mut blob = vec![0u8; 8];
+    blob.extend(&vals);
+    std::fs::write(dir.join("weights.bin"), &blob).unwrap();
+    let entry = |k: &str, v: &str| StringStringEntryProto {
+        key: Some(k.into()),
+        value: Some(v.into()),
+    };
+    let w = |offset: &str| TensorProto {
+        name: Some("w".into()),
+        dims: vec![2, 2],
+        data_type: Some(1),
+        data_location: Some(1),
+        external_data: vec![
+            entry("location", "weights.bin"),
+            entry("offset", offset),
+            entry("length", "16"),
+        ],
+        ..Default::default()
+    };
+    let good = model(vec![node("add", "Add", &["x", "w"], &["y"])], vec![w("8")]);
+    std::fs::write(dir.join("m.onnx"), &good).unwrap();
+    let g = compiler::load_file(&dir.join("m.onnx"), &ImportOptions::default()).unwrap();
+    let x = runtime::Tensor::f32(vec![2, 2], vec![0.0; 4]);
+    let y = compiler::reference::run(&g, &[("x", &x)]).unwrap();
+    assert_eq!(y[0].as_f32().unwrap(), &[1.5, -2.0, 3.25, 4.0]);
+
+    let bad = model(
+        vec![node("add", "Add", &["x", "w"], &["y"])],
+        vec![w("100")],
+    );
+    std::fs::write(dir.join("bad.onnx"), &bad).unwrap();
+    let e = compiler::load_file(&dir.join("bad.onnx"), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("initializer 'w': external data range 100..116 is outside"),
+        "{e}"
+    );
+}
