@@ -3,64 +3,21 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use compiler::onnx::{
-    tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
-};
+mod common;
+
+use common::{node, vi};
+use compiler::onnx::{NodeProto, TensorProto};
 use compiler::{load_bytes, Error, ImportOptions};
-use prost::Message;
 
-fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(dimension::Value::DimValue(d)),
-                            denotation: None,
-                        })
-                        .collect(),
-                }),
-            })),
-            denotation: None,
-        }),
-        ..Default::default()
-    }
-}
-
-fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        name: Some(name.into()),
-        op_type: Some(op.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
+/// A graph `x: float[2, 2] → y: float[2, 2]` at opset 13.
 fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        }],
-        graph: Some(GraphProto {
-            name: Some("g".into()),
-            node: nodes,
-            initializer: inits,
-            input: vec![vi("x", &[2, 2])],
-            output: vec![vi("y", &[2, 2])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    common::model(
+        nodes,
+        inits,
+        vec![vi("x", &[2, 2])],
+        vec![vi("y", &[2, 2])],
+        13,
+    )
 }
 
 fn import_err(bytes: &[u8]) -> String {

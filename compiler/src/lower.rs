@@ -104,6 +104,15 @@ fn same_order_dense(loc: &Loc, shape: &[usize]) -> Option<Vec<isize>> {
     Some(out)
 }
 
+/// `(elements before axis, the axis' length, elements after axis)` of a row-major shape.
+fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
 fn arr<T: Copy + Default, const N: usize>(v: &[T]) -> Result<[T; N], String> {
     if v.len() > N {
         return Err(format!(
@@ -601,17 +610,10 @@ impl<'g> Lowerer<'g> {
                 let shape = self.shape(x);
                 let axis = ops::util::normalize_axis(s.axis, shape.len())?;
                 let (outer, n, inner) = if s.flatten {
-                    (
-                        shape[..axis].iter().product(),
-                        shape[axis..].iter().product(),
-                        1,
-                    )
+                    let (outer, n, inner) = around_axis(shape, axis);
+                    (outer, n * inner, 1)
                 } else {
-                    (
-                        shape[..axis].iter().product(),
-                        shape[axis],
-                        shape[axis + 1..].iter().product(),
-                    )
+                    around_axis(shape, axis)
                 };
                 let lx = self.row_major_loc(name, x)?;
                 let y = self.alloc(out, false);
@@ -642,11 +644,7 @@ impl<'g> Lowerer<'g> {
                 let x = x.ok_or("no input")?;
                 let shape = self.shape(x);
                 let axis = ops::util::normalize_axis(a.axis, shape.len())?;
-                let (outer, n, inner) = (
-                    shape[..axis].iter().product(),
-                    shape[axis],
-                    shape[axis + 1..].iter().product(),
-                );
+                let (outer, n, inner) = around_axis(shape, axis);
                 let lx = self.row_major_loc(name, x)?;
                 let y = self.alloc(out, false);
                 let p = gk::ArgParams {
@@ -768,11 +766,12 @@ impl<'g> Lowerer<'g> {
                     .statuses
                     .push(format!("node '{name}' (Gather): an index is out of range"));
                 let code = self.plan.statuses.len() as u32;
+                let (outer, axis_len, inner) = around_axis(shape, axis);
                 let p = gk::GatherParams {
                     elem_size: lx.elem,
-                    outer: shape[..axis].iter().product(),
-                    axis_len: shape[axis],
-                    inner: shape[axis + 1..].iter().product(),
+                    outer,
+                    axis_len,
+                    inner,
                     x: std::ptr::null(),
                     indices: std::ptr::null(),
                     n_indices: it.len(),
