@@ -35,29 +35,39 @@ pub struct CompileArgs {
     pub emit: Emit,
 }
 
+/// Writes a stage to stdout; a reader that stops early (`| head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn print_onnx(path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let proto = compiler::import::decode(&bytes)?;
     let g = proto
         .graph
         .ok_or_else(|| anyhow!("the model has no graph"))?;
+    let mut text = String::new();
     for i in &g.input {
-        println!("input {}", i.name());
+        text.push_str(&format!("input {}\n", i.name()));
     }
-    println!("initializers: {}", g.initializer.len());
+    text.push_str(&format!("initializers: {}\n", g.initializer.len()));
     for n in &g.node {
-        println!(
-            "{} = {}({})  # {}",
+        text.push_str(&format!(
+            "{} = {}({})  # {}\n",
             n.output.join(", "),
             n.op_type(),
             n.input.join(", "),
             n.name()
-        );
+        ));
     }
     for o in &g.output {
-        println!("output {}", o.name());
+        text.push_str(&format!("output {}\n", o.name()));
     }
-    Ok(())
+    emit(&text)
 }
 
 pub fn compile(args: &CompileArgs) -> Result<()> {
@@ -72,22 +82,18 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let mut graph = compiler::load_file(&args.model, &opts)
         .with_context(|| args.model.display().to_string())?;
     if args.emit == Emit::Ir {
-        print!("{graph}");
-        return Ok(());
+        return emit(&graph.to_string());
     }
     let fired = compiler::passes::optimize(&mut graph)?;
     if args.emit == Emit::Optimized {
         let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
         println!("# passes: {}", fired.join(", "));
-        print!("{graph}");
-        return Ok(());
+        return emit(&graph.to_string());
     }
     let plan = compiler::lower::lower(&graph)?;
     if args.emit == Emit::Plan {
-        print!("{plan}");
-        return Ok(());
+        return emit(&plan.to_string());
     }
     let generated = compiler::codegen::generate(&plan, false).map_err(|e| anyhow!(e))?;
-    print!("{}", generated.clif);
-    Ok(())
+    emit(&generated.clif)
 }

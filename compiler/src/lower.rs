@@ -349,7 +349,8 @@ impl<'g> Lowerer<'g> {
                     shape[0] * ll * c,
                 )
             };
-            let b = self.plan.new_buffer(total.max(1) * elem, pinned, label);
+            let class = pinned.then(|| format!("{shape:?}/{h:?}/{elem}"));
+            let b = self.plan.new_buffer(total.max(1) * elem, class, label);
             return Loc {
                 base: Base::Buf(b),
                 offset,
@@ -363,7 +364,7 @@ impl<'g> Lowerer<'g> {
             };
         }
         let n: usize = shape.iter().product();
-        let b = self.plan.new_buffer(n.max(1) * elem, false, label);
+        let b = self.plan.new_buffer(n.max(1) * elem, None, label);
         Loc {
             base: Base::Buf(b),
             offset: 0,
@@ -382,7 +383,7 @@ impl<'g> Lowerer<'g> {
             self.dtype(v),
             self.shape(v)
         );
-        let b = self.plan.new_buffer(n.max(1) * elem, false, label);
+        let b = self.plan.new_buffer(n.max(1) * elem, None, label);
         Loc {
             base: Base::Buf(b),
             offset: 0,
@@ -397,7 +398,7 @@ impl<'g> Lowerer<'g> {
         let n: usize = shape.iter().product();
         let b = self
             .plan
-            .new_buffer(n.max(1) * elem, false, label.to_string());
+            .new_buffer(n.max(1) * elem, None, label.to_string());
         Loc {
             base: Base::Buf(b),
             offset: 0,

@@ -84,11 +84,15 @@ pub struct Step {
     pub macs: u64,
 }
 
-/// An arena buffer. `pinned` buffers hold a zeroed halo and are never shared.
+/// An arena buffer. `pinned` buffers hold a zeroed halo: they share memory only with
+/// buffers of the same `halo_class` (identical storage layout), whose writers also touch
+/// only the interior, so the halo stays zero from the arena's initialisation on.
 #[derive(Clone, Debug)]
 pub struct Buffer {
     pub bytes: usize,
     pub pinned: bool,
+    /// Storage-layout key of a pinned buffer (empty otherwise).
+    pub halo_class: String,
     pub first_use: usize,
     pub last_use: usize,
     /// Byte offset in the arena, set by [`Plan::assign_offsets`].
@@ -138,11 +142,13 @@ impl Plan {
         addr
     }
 
-    /// A new arena buffer of `bytes` bytes.
-    pub fn new_buffer(&mut self, bytes: usize, pinned: bool, label: String) -> BufId {
+    /// A new arena buffer of `bytes` bytes; `halo_class` marks a zero-halo buffer and names
+    /// its storage layout.
+    pub fn new_buffer(&mut self, bytes: usize, halo_class: Option<String>, label: String) -> BufId {
         self.buffers.push(Buffer {
             bytes,
-            pinned,
+            pinned: halo_class.is_some(),
+            halo_class: halo_class.unwrap_or_default(),
             first_use: usize::MAX,
             last_use: 0,
             offset: 0,
@@ -215,35 +221,65 @@ impl Plan {
         });
     }
 
-    /// Assigns arena offsets: pinned buffers get their own space; the others share space
-    /// first-fit by lifetime (two buffers overlap in memory only if their step intervals
-    /// are disjoint).
+    /// Assigns arena offsets. Pinned (zero-halo) buffers come first: within each halo class,
+    /// buffers with disjoint lifetimes share a slot; classes never overlap each other or
+    /// anything else. The other buffers follow, sharing space first-fit by lifetime (two
+    /// buffers overlap in memory only if their step intervals are disjoint).
     pub fn assign_offsets(&mut self) {
-        let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, bytes, first, last)
-        let mut order: Vec<BufId> = (0..self.buffers.len())
+        let used: Vec<BufId> = (0..self.buffers.len())
             .filter(|&b| self.buffers[b].first_use != usize::MAX)
             .collect();
-        order.sort_by_key(|&b| {
-            (
-                !self.buffers[b].pinned,
-                std::cmp::Reverse(self.buffers[b].bytes),
-            )
-        });
         let mut end = 0usize;
+        let mut classes: Vec<String> = used
+            .iter()
+            .filter(|&&b| self.buffers[b].pinned)
+            .map(|&b| self.buffers[b].halo_class.clone())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        for class in classes {
+            let mut members: Vec<BufId> = used
+                .iter()
+                .copied()
+                .filter(|&b| self.buffers[b].pinned && self.buffers[b].halo_class == class)
+                .collect();
+            members.sort_by_key(|&b| self.buffers[b].first_use);
+            let size = members
+                .iter()
+                .map(|&b| self.buffers[b].bytes)
+                .max()
+                .unwrap_or(0)
+                .div_ceil(ALIGN)
+                * ALIGN;
+            // (offset, last step using it)
+            let mut slots: Vec<(usize, usize)> = Vec::new();
+            for b in members {
+                let (first, last) = (self.buffers[b].first_use, self.buffers[b].last_use);
+                let offset = match slots.iter_mut().find(|(_, l)| *l < first) {
+                    Some(slot) => {
+                        slot.1 = last;
+                        slot.0
+                    }
+                    None => {
+                        slots.push((end, last));
+                        end += size;
+                        end - size
+                    }
+                };
+                self.buffers[b].offset = offset;
+            }
+        }
+        let base = end;
+        let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, bytes, first, last)
+        let mut order: Vec<BufId> = used
+            .into_iter()
+            .filter(|&b| !self.buffers[b].pinned)
+            .collect();
+        order.sort_by_key(|&b| std::cmp::Reverse(self.buffers[b].bytes));
         for b in order {
-            let (bytes, first, last, pinned) = {
+            let (bytes, first, last) = {
                 let x = &self.buffers[b];
-                (
-                    x.bytes.div_ceil(ALIGN) * ALIGN,
-                    x.first_use,
-                    x.last_use,
-                    x.pinned,
-                )
-            };
-            let (first, last) = if pinned {
-                (0, usize::MAX)
-            } else {
-                (first, last)
+                (x.bytes.div_ceil(ALIGN) * ALIGN, x.first_use, x.last_use)
             };
             let mut conflicts: Vec<(usize, usize)> = placed
                 .iter()
@@ -251,7 +287,7 @@ impl Plan {
                 .map(|&(o, s, _, _)| (o, o + s))
                 .collect();
             conflicts.sort();
-            let mut offset = 0;
+            let mut offset = base;
             for (s, e) in conflicts {
                 if offset + bytes <= s {
                     break;
@@ -295,7 +331,10 @@ impl std::fmt::Display for Plan {
                 continue;
             }
             let life = if b.pinned {
-                "pinned (halo)".to_string()
+                format!(
+                    "halo class {} steps {}..={}",
+                    b.halo_class, b.first_use, b.last_use
+                )
             } else {
                 format!("steps {}..={}", b.first_use, b.last_use)
             };
