@@ -302,3 +302,23 @@ fn external_tensor_data_is_read_next_to_the_model_and_bad_ranges_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn huge_shapes_are_refused_at_import_instead_of_overflowing() {
+    let opts = ImportOptions {
+        input_shapes: [("x".to_string(), vec![1 << 20, 1 << 20])].into(),
+        ..Default::default()
+    };
+    let bytes = common::model(
+        vec![node("add", "Add", &["x", "x"], &["y"])],
+        vec![],
+        vec![vi("x", &[-1, -1])],
+        vec![vi("y", &[-1, -1])],
+        13,
+    );
+    let e = load_bytes(&bytes, &opts).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "input 'x': has shape [1048576, 1048576] with more than 4294967296 elements"
+    );
+}

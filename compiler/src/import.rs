@@ -32,6 +32,21 @@ pub struct ImportOptions {
     pub const_inputs: HashMap<String, Tensor>,
 }
 
+/// Largest element count of any single value (2^32 floats = 16 GiB): shapes beyond it are
+/// refused at import, so every later size computation fits comfortably in `usize`.
+pub const MAX_ELEMENTS: usize = 1 << 32;
+
+/// Checks that a shape's element count is at most [`MAX_ELEMENTS`].
+fn check_size(shape: &[usize]) -> Result<(), String> {
+    match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(format!(
+            "has shape {} with more than {MAX_ELEMENTS} elements",
+            fmt_shape(shape)
+        )),
+    }
+}
+
 /// Reads and imports an `.onnx` file.
 pub fn load_file(path: &Path, opts: &ImportOptions) -> Result<Graph> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
@@ -411,6 +426,10 @@ impl<'m> Importer<'m> {
         }
         for decl in &declared_inputs {
             let shape = specialise(decl, self.opts.input_shapes.get(&decl.name))?;
+            check_size(&shape).map_err(|message| Error::Input {
+                name: decl.name.clone(),
+                message,
+            })?;
             let dtype = decl.dtype.ok_or_else(|| Error::Input {
                 name: decl.name.clone(),
                 message: "the model declares no supported tensor element type".into(),
@@ -489,6 +508,7 @@ impl<'m> Importer<'m> {
                         )));
                     }
                 }
+                check_size(&o.shape).map_err(|m| node_err(format!("output '{name}' {m}")))?;
                 let id = graph.add_value(name.clone(), o.dtype, o.shape);
                 if let Some(v) = o.value {
                     known.insert(id, Arc::new(v));
