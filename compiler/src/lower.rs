@@ -93,13 +93,11 @@ fn same_order_dense(loc: &Loc, shape: &[usize]) -> Option<Vec<isize>> {
         out[a] = s;
         s *= shape[a] as isize;
     }
-    // Size-1 axes: any stride; give them the stride of their row-major position.
+    // Size-1 axes are never stepped along, so any stride addresses them: use the dense
+    // size (or, for a tensor of one element, the row-major stride).
     let rm = row_major(shape);
-    for a in 0..shape.len() {
-        if shape[a] <= 1 {
-            out[a] = rm[a].max(1) * if axes.is_empty() { 1 } else { 0 }
-                + if axes.is_empty() { 0 } else { s };
-        }
+    for a in (0..shape.len()).filter(|&a| shape[a] <= 1) {
+        out[a] = if axes.is_empty() { rm[a].max(1) } else { s };
     }
     Some(out)
 }
