@@ -136,18 +136,9 @@ impl Runner {
                 compiler::reference::run(&self.graph, &named)?;
             }
             Some((model, state, _)) => {
-                let ins: Vec<&Tensor> = model
-                    .inputs()
-                    .iter()
-                    .map(|s| {
-                        self.inputs
-                            .iter()
-                            .find(|(n, _)| *n == s.name)
-                            .map(|(_, t)| t)
-                            .ok_or_else(|| anyhow!("input '{}': missing", s.name))
-                    })
-                    .collect::<Result<_>>()?;
-                model.predict(state, &ins).map_err(|e| anyhow!(e))?;
+                let named: Vec<(&str, &Tensor)> =
+                    self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+                model.predict_named(state, &named).map_err(|e| anyhow!(e))?;
             }
         }
         Ok(())

@@ -227,24 +227,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Backend::Jit => {
             let model = compiler::compile(graph.clone())?;
             let mut state = model.new_state(1);
-            let by_spec: Vec<&Tensor> = model
-                .inputs()
-                .iter()
-                .map(|spec| {
-                    named
-                        .iter()
-                        .find(|(n, _)| *n == spec.name)
-                        .map(|(_, t)| *t)
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "input '{}': missing: no value given for this input",
-                                spec.name
-                            )
-                        })
-                })
-                .collect::<Result<_>>()?;
             model
-                .predict(&mut state, &by_spec)
+                .predict_named(&mut state, &named)
                 .map_err(|e| anyhow!(e))?
         }
     };

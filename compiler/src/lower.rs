@@ -285,20 +285,31 @@ impl<'g> Lowerer<'g> {
         Ok(())
     }
 
+    /// A row-major location for a constant the model keeps alive.
+    fn const_loc(&mut self, t: Arc<Tensor>) -> Loc {
+        let (strides, elem) = (row_major(t.shape()), t.dtype().size());
+        let addr = self.plan.keep_tensor(t);
+        Loc {
+            base: Base::Abs(addr),
+            offset: 0,
+            strides,
+            elem,
+            halo: [0; 4],
+        }
+    }
+
+    /// A float32 scalar constant.
+    fn scalar_loc(&mut self, v: f32) -> Loc {
+        self.const_loc(Arc::new(Tensor::f32(vec![], vec![v])))
+    }
+
     /// Location of an input value: computed, graph input, or constant.
     fn loc(&mut self, v: ValueId) -> Result<Loc, String> {
         if let Some(l) = self.locs.get(&v) {
             return Ok(l.clone());
         }
         if let Some(t) = self.g.consts.get(&v) {
-            let addr = self.plan.keep_tensor(t.clone());
-            let l = Loc {
-                base: Base::Abs(addr),
-                offset: 0,
-                strides: row_major(t.shape()),
-                elem: t.dtype().size(),
-                halo: [0; 4],
-            };
+            let l = self.const_loc(t.clone());
             self.locs.insert(v, l.clone());
             return Ok(l);
         }
@@ -866,17 +877,8 @@ impl<'g> Lowerer<'g> {
             Op::Constant(_) | Op::Shape(_) | Op::Size(_) => {
                 // Folded away unless a graph output; evaluate now.
                 let t = node.op.def().eval(&[])?.remove(0);
-                let addr = self.plan.keep_tensor(Arc::new(t.clone()));
-                self.set(
-                    out,
-                    Loc {
-                        base: Base::Abs(addr),
-                        offset: 0,
-                        strides: row_major(t.shape()),
-                        elem: t.dtype().size(),
-                        halo: [0; 4],
-                    },
-                );
+                let l = self.const_loc(Arc::new(t));
+                self.set(out, l);
             }
             other => {
                 return Err(format!(
@@ -1239,15 +1241,7 @@ impl<'g> Lowerer<'g> {
             }
         }
         if kind == VariadicKind::Mean {
-            let k = Arc::new(Tensor::f32(vec![], vec![1.0 / ins.len() as f32]));
-            let addr = self.plan.keep_tensor(k);
-            let lk = Loc {
-                base: Base::Abs(addr),
-                offset: 0,
-                strides: vec![],
-                elem: 4,
-                halo: [0; 4],
-            };
+            let lk = self.scalar_loc(1.0 / ins.len() as f32);
             self.binary(
                 &node.name,
                 gk::BINARY_MUL,
@@ -1292,16 +1286,7 @@ impl<'g> Lowerer<'g> {
             view(self, var)?,
         );
         // s = scale / sqrt(var + eps), computed at run time (parameters may be inputs).
-        let eps_t = self
-            .plan
-            .keep_tensor(Arc::new(Tensor::f32(vec![], vec![eps])));
-        let le = Loc {
-            base: Base::Abs(eps_t),
-            offset: 0,
-            strides: vec![],
-            elem: 4,
-            halo: [0; 4],
-        };
+        let le = self.scalar_loc(eps);
         let t = self.temp(&pshape, 4, &format!("{} scale", node.name));
         self.binary(
             &node.name,
@@ -1852,16 +1837,7 @@ impl<'g> Lowerer<'g> {
         let y = self.alloc(out, false);
         self.matmul(&node.name, 1, m, k, n, &la, 0, &lb, 0, &y, 0)?;
         if gm.alpha != 1.0 {
-            let t = self
-                .plan
-                .keep_tensor(Arc::new(Tensor::f32(vec![], vec![gm.alpha])));
-            let lt = Loc {
-                base: Base::Abs(t),
-                offset: 0,
-                strides: vec![],
-                elem: 4,
-                halo: [0; 4],
-            };
+            let lt = self.scalar_loc(gm.alpha);
             self.binary(
                 &node.name,
                 gk::BINARY_MUL,
@@ -1878,16 +1854,7 @@ impl<'g> Lowerer<'g> {
             let lc = self.loc(c)?;
             let cs = self.shape(c).to_vec();
             let lc = if gm.beta != 1.0 {
-                let t = self
-                    .plan
-                    .keep_tensor(Arc::new(Tensor::f32(vec![], vec![gm.beta])));
-                let lt = Loc {
-                    base: Base::Abs(t),
-                    offset: 0,
-                    strides: vec![],
-                    elem: 4,
-                    halo: [0; 4],
-                };
+                let lt = self.scalar_loc(gm.beta);
                 let tmp = self.temp(&cs, 4, &format!("{} beta*C", node.name));
                 self.binary(
                     &node.name,

@@ -157,23 +157,18 @@ impl Plan {
         self.buffers.len() - 1
     }
 
-    /// Records that the step being emitted (index `steps.len()`) touches `ptr`'s buffer.
-    fn touch(&mut self, ptr: Ptr) {
-        if let Ptr::Buf(b, _) = ptr {
-            let s = self.steps.len();
-            let buf = &mut self.buffers[b];
-            buf.first_use = buf.first_use.min(s);
-            buf.last_use = buf.last_use.max(s);
-        }
-    }
-
-    /// Adds a pointer field to kernel call `step`.
-    pub fn add_ptr(&mut self, step: usize, field: usize, ptr: Ptr) {
+    /// Records that step `step` touches `ptr`'s buffer (extends its lifetime).
+    fn touch_at(&mut self, step: usize, ptr: Ptr) {
         if let Ptr::Buf(b, _) = ptr {
             let buf = &mut self.buffers[b];
             buf.first_use = buf.first_use.min(step);
             buf.last_use = buf.last_use.max(step);
         }
+    }
+
+    /// Adds a pointer field to kernel call `step`.
+    pub fn add_ptr(&mut self, step: usize, field: usize, ptr: Ptr) {
+        self.touch_at(step, ptr);
         if let StepKind::Call(c) = &mut self.steps[step].kind {
             c.ptrs.push((field, ptr));
         }
@@ -181,11 +176,7 @@ impl Plan {
 
     /// Adds a run-time scalar field to kernel call `step`.
     pub fn add_load(&mut self, step: usize, field: usize, ptr: Ptr, bytes: u8) {
-        if let Ptr::Buf(b, _) = ptr {
-            let buf = &mut self.buffers[b];
-            buf.first_use = buf.first_use.min(step);
-            buf.last_use = buf.last_use.max(step);
-        }
+        self.touch_at(step, ptr);
         if let StepKind::Call(c) = &mut self.steps[step].kind {
             c.loads.push((field, ptr, bytes));
         }
@@ -202,16 +193,16 @@ impl Plan {
                     .chain(c.loads.iter().map(|&(_, p, _)| p))
                     .collect();
                 for p in ptrs {
-                    self.touch(p);
+                    self.touch_at(self.steps.len(), p);
                 }
             }
             StepKind::Inline { a, b, y, .. } => {
                 let (a, b, y) = (*a, *b, *y);
-                self.touch(a);
+                self.touch_at(self.steps.len(), a);
                 if let Some(b) = b {
-                    self.touch(b);
+                    self.touch_at(self.steps.len(), b);
                 }
-                self.touch(y);
+                self.touch_at(self.steps.len(), y);
             }
         }
         self.steps.push(Step {

@@ -116,6 +116,31 @@ impl CompiledModel {
         }
     }
 
+    /// Runs the model on inputs given by name, in any order.
+    pub fn predict_named(
+        &self,
+        state: &mut State,
+        inputs: &[(&str, &Tensor)],
+    ) -> Result<Vec<Tensor>, String> {
+        let ordered = self
+            .inputs
+            .iter()
+            .map(|spec| {
+                inputs
+                    .iter()
+                    .find(|(n, _)| *n == spec.name)
+                    .map(|(_, t)| *t)
+                    .ok_or_else(|| {
+                        format!(
+                            "input '{}': missing: no value given for this input",
+                            spec.name
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.predict(state, &ordered)
+    }
+
     /// Runs the model on inputs given in [`Self::inputs`] order, after checking their
     /// dtypes and shapes.
     pub fn predict(&self, state: &mut State, inputs: &[&Tensor]) -> Result<Vec<Tensor>, String> {
