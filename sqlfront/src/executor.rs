@@ -271,12 +271,18 @@ impl ExecContext<'_> {
             keys.push((key, o.desc));
         }
 
-        let mut produced: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let produce = |row: &Vec<Value>| -> Result<(Vec<Value>, Vec<Value>)> {
             let mut out = Vec::with_capacity(exprs.len());
             for p in &exprs {
                 out.push(match p {
-                    Projection::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+                    // Output values are read values: a lazy object value is read here.
+                    Projection::Column(i) => {
+                        row.get(*i)
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                            .forced()
+                            .map_err(|m| SqlError::new(ErrorKind::InvalidQuery, m))?
+                    }
                     Projection::Expr(b) => eval(b, row, funcs)?,
                 });
             }
@@ -287,8 +293,21 @@ impl ExecContext<'_> {
                     Key::Input(b) => eval(b, row, funcs)?,
                 });
             }
-            produced.push((out, k));
-        }
+            Ok((out, k))
+        };
+        // Rows are independent: when the select list calls external functions (image
+        // decoding), they are evaluated in parallel. The first failing row in input order
+        // decides the error, so results and errors do not depend on scheduling.
+        let heavy = exprs
+            .iter()
+            .any(|p| matches!(p, Projection::Expr(b) if b.calls_external()));
+        let results: Vec<Result<(Vec<Value>, Vec<Value>)>> = if heavy && rows.len() > 1 {
+            use rayon::prelude::*;
+            rows.par_iter().map(produce).collect()
+        } else {
+            rows.iter().map(produce).collect()
+        };
+        let mut produced = results.into_iter().collect::<Result<Vec<_>>>()?;
         if select.distinct {
             let mut seen = std::collections::HashSet::new();
             produced.retain(|(out, _)| {
