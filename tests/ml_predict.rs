@@ -482,3 +482,36 @@ fn object_tables_list_live_with_the_bigquery_schema() {
         "{err}"
     );
 }
+
+#[test]
+fn many_rows_stream_through_predict_in_order() {
+    // More rows than one streaming piece (64), so several pieces are decoded, predicted
+    // and appended; small PNGs keep it quick.
+    let e = env("efficientnet_lite0_tutorial.onnx", &[], 2);
+    let src = shared_dir().join("data/images/tench.png");
+    for i in 0..130 {
+        std::fs::copy(&src, e.gcs.join(format!("imgs/{i:03}.png"))).unwrap();
+    }
+    let (cols, rows) = run(
+        &e,
+        &format!("SELECT uri, class_label FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT}))"),
+    )
+    .unwrap();
+    assert_eq!(cols, ["uri", "class_label"]);
+    let want: Vec<Vec<Value>> = (0..130)
+        .map(|i| {
+            vec![
+                Value::String(format!("gs://imgs/{i:03}.png")),
+                Value::Int64(reference_top1()["tench.png"]),
+            ]
+        })
+        .collect();
+    assert_eq!(rows, want);
+    // An input query that must see all rows first (ORDER BY … LIMIT) still works.
+    let (_, rows) = run(
+        &e,
+        &format!("SELECT COUNT(*) AS n FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT} ORDER BY uri DESC LIMIT 70))"),
+    )
+    .unwrap();
+    assert_eq!(rows, [[Value::Int64(70)]]);
+}

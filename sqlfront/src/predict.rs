@@ -11,7 +11,6 @@
 //! - Rows run in parallel on rayon's pool, each worker with its own model state; the
 //!   output keeps the input's row order.
 
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use runtime::{CompiledModel, DType, IoSpec, State, Tensor, TensorData};
@@ -22,9 +21,6 @@ use crate::error::{Result, SqlError};
 use crate::executor::Relation;
 use crate::imagefns::image_from_struct;
 use crate::value::{ImagePixels, ImageValue, Value};
-
-/// Rows at which a progress bar appears (when stderr is a terminal).
-const PROGRESS_MIN_ROWS: usize = 64;
 
 fn invalid(msg: impl Into<String>) -> SqlError {
     SqlError::new(crate::error::ErrorKind::InvalidQuery, msg)
@@ -64,7 +60,6 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
     let rows = input.rows;
     let parallel = threads > 1 && rows.len() > 1;
     let states = StatePool::new(model, if parallel { 1 } else { threads.max(1) });
-    let bar = progress(rows.len());
     let run_row = |(i, row): (usize, &Vec<Value>)| -> Result<Vec<Value>> {
         let at = RowRef {
             index: i,
@@ -89,9 +84,6 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
         }
         // Passthrough values stay unread (lazy) until the outer query reads them.
         out.extend(row.iter().cloned());
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
         Ok(out)
     };
     let results: Vec<Result<Vec<Value>>> = if parallel {
@@ -100,9 +92,6 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
     } else {
         rows.iter().enumerate().map(run_row).collect()
     };
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     // The first failing row in input order decides the error, whatever ran first.
     let rows = results.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(Relation { columns, rows })
@@ -149,20 +138,6 @@ impl<'m> StatePool<'m> {
             .push(state);
         out
     }
-}
-
-fn progress(rows: usize) -> Option<indicatif::ProgressBar> {
-    if rows < PROGRESS_MIN_ROWS || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(rows as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "ML.PREDICT {bar:40} {pos}/{len} rows {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(bar)
 }
 
 fn find_column(columns: &[ScopeColumn], name: &str) -> Result<usize> {
