@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
 use compiler::conformance::shared_dir;
 use sqlfront::engine::Engine;
 use sqlfront::session::{Session, SessionConfig, StatementOutput};
@@ -514,4 +516,62 @@ fn many_rows_stream_through_predict_in_order() {
     )
     .unwrap();
     assert_eq!(rows, [[Value::Int64(70)]]);
+}
+
+#[test]
+fn scalar_and_array_columns_feed_non_image_models() {
+    // sum = a + b with a: [1, 1] and b: [1, 2] (like the iris tutorial's per-feature inputs).
+    let bytes = common::model(
+        vec![common::node("add", "Add", &["a", "b"], &["sum"])],
+        vec![],
+        vec![common::vi("a", &[1, 1]), common::vi("b", &[1, 2])],
+        vec![common::vi("sum", &[1, 2])],
+        13,
+    );
+    let e = env("efficientnet_lite0_tutorial.onnx", &[], 1);
+    std::fs::write(e.gcs.join("models/add.onnx"), bytes).unwrap();
+    std::fs::write(e.gcs.join("models/x.csv"), "x,name\n1.5,one\n-2,two\n").unwrap();
+    run(
+        &e,
+        "CREATE MODEL ds.add OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = 'gs://models/add.onnx')",
+    )
+    .unwrap();
+    run(&e, "CREATE EXTERNAL TABLE ds.x OPTIONS (format = 'CSV', uris = ['gs://models/x.csv'], skip_leading_rows = 1)").unwrap();
+    let (cols, rows) = run(
+        &e,
+        "SELECT * FROM ML.PREDICT(MODEL ds.add, (SELECT x AS A, [x, x * 2] AS b, name FROM ds.x))",
+    )
+    .unwrap();
+    assert_eq!(
+        cols,
+        ["sum", "A", "b", "name"],
+        "input names match case-insensitively"
+    );
+    let f = Value::Float64;
+    assert_eq!(
+        rows,
+        [
+            vec![
+                Value::Array(vec![f(3.0), f(4.5)]),
+                f(1.5),
+                Value::Array(vec![f(1.5), f(3.0)]),
+                Value::String("one".into())
+            ],
+            vec![
+                Value::Array(vec![f(-4.0), f(-6.0)]),
+                f(-2.0),
+                Value::Array(vec![f(-2.0), f(-4.0)]),
+                Value::String("two".into())
+            ],
+        ]
+    );
+    let err = run(
+        &e,
+        "SELECT * FROM ML.PREDICT(MODEL ds.add, (SELECT x AS a, [x] AS b FROM ds.x))",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("ML.PREDICT input column b for row 1 has 1 values; the model input [1, 2] needs 2 per row"),
+        "{err}"
+    );
 }
