@@ -2,10 +2,12 @@
 //! `shared/tools/preprocess.py`) exactly.
 //!
 //! The decoder is MozJPEG, libjpeg-turbo's fork with an unchanged decompressor, compiled
-//! from the C sources vendored in the `mozjpeg-sys` crate with `cc` (no cmake, no nasm:
-//! the portable C code paths, which libjpeg-turbo keeps bit-identical to its SIMD ones).
-//! Like Pillow it uses the ISLOW integer IDCT, "fancy" (triangular) chroma upsampling
-//! and libjpeg's YCbCr tables. The pure-Rust decoders differ from Pillow by up to 6/255
+//! from the C sources vendored in the `mozjpeg-sys` crate with `cc` (no cmake). With
+//! `nasm` on the build machine its x86 SIMD code is assembled too (picked at run time by
+//! CPUID, so the binary still runs without AVX2); without `nasm` the portable C code is
+//! used. libjpeg-turbo keeps both bit-identical, and the oracle tests pass on both. Like
+//! Pillow it uses the ISLOW integer IDCT, "fancy" (triangular) chroma upsampling and
+//! libjpeg's YCbCr tables. The pure-Rust decoders differ from Pillow by up to 6/255
 //! (zune-jpeg, the `image` crate's backend) and 3/255 (jpeg-decoder) on our photos.
 //!
 //! libjpeg reports fatal errors by unwinding out of its callbacks (the `mozjpeg` crate's
