@@ -575,3 +575,37 @@ fn scalar_and_array_columns_feed_non_image_models() {
         "{err}"
     );
 }
+
+#[test]
+fn goldfish_probabilities_through_sql_match_onnxruntime() {
+    // JPEG decoding matches Pillow exactly, so the SQL path reproduces ONNX Runtime's
+    // output on preprocess.py's tensor to float tolerance.
+    let e = env(
+        "efficientnet_lite0_probs.onnx",
+        &[shared_dir().join("data/images/goldfish.jpg")],
+        2,
+    );
+    let (_, rows) = run(
+        &e,
+        &format!("SELECT probs FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT}))"),
+    )
+    .unwrap();
+    let Value::Array(got) = &rows[0][0] else {
+        panic!("{:?}", rows[0][0])
+    };
+    let want = runtime::npy::read(
+        &shared_dir().join("models/reference/efficientnet_lite0_goldfish_probs.npy"),
+    )
+    .unwrap();
+    let want = want.as_f32().unwrap();
+    assert_eq!(got.len(), want.len());
+    let max = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| match g {
+            Value::Float64(g) => (g - f64::from(*w)).abs(),
+            other => panic!("{other:?}"),
+        })
+        .fold(0.0, f64::max);
+    assert!(max <= 1e-5, "max |Δprobs| = {max:e}");
+}
