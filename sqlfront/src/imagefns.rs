@@ -60,7 +60,7 @@ pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                 Value::String(s) => s.parse::<ColorSpace>().map_err(|e| fail(name, &img, e))?,
                 other => return Err(arg_type(name, "target_color_space", "STRING", &other)),
             };
-            let f = float_image(&img);
+            let f = float_image(name, &img)?;
             let out = imageops::convert_color_space(&f, space).map_err(|e| fail(name, &img, e))?;
             Ok(Value::Image(from_float(out, &img)))
         }
@@ -76,7 +76,7 @@ pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                     img.origin()
                 ));
             }
-            let out = imageops::convert_image_type(&float_image(&img));
+            let out = imageops::convert_image_type(&float_image(name, &img)?);
             Ok(Value::Image(ImageValue {
                 shape: out.shape(),
                 pixels: ImagePixels::Int(out.into_data().into()),
@@ -104,7 +104,7 @@ fn decode_image(arg: &Value) -> Result<Value, String> {
             }
             match l.force()? {
                 Value::Bytes(b) => (b, Some(uri)),
-                _ => unreachable!("LazyKind::Bytes forces to BYTES"),
+                v => return Err(arg_type("ML.DECODE_IMAGE", "data", "BYTES", &v)),
             }
         }
         other => match other.clone().forced()? {
@@ -167,14 +167,14 @@ fn resize_image(img: &ImageValue, h: i64, w: i64, keep: bool) -> Result<ImageVal
 }
 
 /// The image as FLOAT64-form samples (an INT64-form image is divided by 255).
-fn float_image(img: &ImageValue) -> Image {
+fn float_image(name: &str, img: &ImageValue) -> Result<Image, String> {
     let [h, w, c] = img.shape;
     let data = match &img.pixels {
-        ImagePixels::Decoded(raw) => return raw.to_f32(),
+        ImagePixels::Decoded(raw) => return Ok(raw.to_f32()),
         ImagePixels::Float(d) => d.to_vec(),
         ImagePixels::Int(d) => d.iter().map(|&v| f32::from(v) / 255.0).collect(),
     };
-    Image::new(h, w, c, data).expect("image value invariant: shape matches its samples")
+    Image::new(h, w, c, data).map_err(|e| fail(name, img, e))
 }
 
 fn from_float(out: Image, like: &ImageValue) -> ImageValue {
