@@ -289,6 +289,20 @@ fn one_bad_image_fails_the_query_naming_its_uri_and_writes_nothing() {
         before,
         "a failed query changes no catalog file"
     );
+    // LIMIT without ORDER BY picks rows before they are projected: the bad file (last by
+    // uri) is never decoded unless the limit reaches it.
+    let q =
+        |limit: &str| format!("SELECT uri FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT} {limit}))");
+    let (_, rows) = run(&e, &q("LIMIT 2 OFFSET 7")).unwrap();
+    assert_eq!(
+        rows,
+        [
+            [Value::String("gs://imgs/samoyed.jpg".into())],
+            [Value::String("gs://imgs/tench.png".into())]
+        ]
+    );
+    let err = run(&e, &q("LIMIT 3 OFFSET 7")).unwrap_err();
+    assert!(err.contains("gs://imgs/truncated.jpg"), "{err}");
 }
 
 /// Every file below `dir` with its contents.

@@ -110,7 +110,7 @@ impl ExecContext<'_> {
     /// Runs a query and hands its result to `sink` in pieces of at most `chunk` rows, each
     /// with the number of source rows it covers and the total, so that a consumer (`ML.PREDICT`) can
     /// work while the rest is being computed. Queries that need all rows before the first
-    /// can be output (DISTINCT, ORDER BY, LIMIT/OFFSET) come in one piece. `sink` is
+    /// can be output (DISTINCT, ORDER BY) come in one piece. `sink` is
     /// called at least once.
     pub fn query_chunks(
         &self,
@@ -339,9 +339,20 @@ impl ExecContext<'_> {
             }
             Relation { columns, rows }
         };
-        let streams =
-            keys.is_empty() && !select.distinct && q.limit.is_none() && q.offset.is_none();
-        if streams {
+        let offset = match &q.offset {
+            Some(e) => count_arg(e, "OFFSET")?,
+            None => 0,
+        };
+        let limit = match &q.limit {
+            Some(e) => Some(count_arg(e, "LIMIT")?),
+            None => None,
+        };
+        // Without ORDER BY or DISTINCT each source row makes one output row in order, so
+        // LIMIT/OFFSET select source rows before any is projected (no image is decoded
+        // for a row LIMIT drops), and the output can stream.
+        if keys.is_empty() && !select.distinct {
+            let end = limit.map_or(rows.len(), |l| offset.saturating_add(l).min(rows.len()));
+            let rows = &rows[offset.min(end)..end];
             for part in rows.chunks(chunk.max(1)) {
                 let out = run(part)?.into_iter().map(|(o, _)| o).collect();
                 sink(typed(out_cols.clone(), out), part.len(), rows.len())?;
@@ -374,14 +385,6 @@ impl ExecContext<'_> {
                 std::cmp::Ordering::Equal
             });
         }
-        let offset = match &q.offset {
-            Some(e) => count_arg(e, "OFFSET")?,
-            None => 0,
-        };
-        let limit = match &q.limit {
-            Some(e) => Some(count_arg(e, "LIMIT")?),
-            None => None,
-        };
         let out: Vec<Vec<Value>> = produced
             .into_iter()
             .skip(offset)
