@@ -67,6 +67,7 @@ mod peak;
 mod pool;
 pub mod reference;
 mod view;
+mod winograd;
 
 pub use conv::{bqml_conv2d, conv2d, ConvGeometry, ConvParams, MR};
 pub use epilogue::{
@@ -85,6 +86,10 @@ pub use pool::{
     POOL_MAX,
 };
 pub use view::{Nhwc, NhwcMut};
+pub use winograd::{
+    bqml_winograd, pack_winograd, winograd_applies, winograd_conv2d, winograd_tile, winograd_tiles,
+    LAYOUT_WINOGRAD_F2, LAYOUT_WINOGRAD_F4,
+};
 
 /// A safe wrapper rejected its arguments (sizes, shapes or ranges that do not fit).
 #[derive(Clone, Debug, PartialEq, Eq)]
