@@ -32,12 +32,10 @@ pub const LAYOUT_WINOGRAD_F2: u32 = 4;
 const CB: usize = 8;
 /// Tiles per register tile of the batched GEMM.
 const MT: usize = 6;
-/// Bytes of `V` + `M` scratch a tile block aims for (about half of a 512 KiB L2).
+/// Bytes of `V` + `M` scratch a tile block keeps in L2 (about half of a 512 KiB L2).
 const BLOCK_BYTES: usize = 256 << 10;
-/// Fewest tiles per block (more weight reuse beats L2 residency for wide layers).
-const MIN_BLOCK: usize = 12;
-/// Most tiles per block.
-const MAX_BLOCK: usize = 48;
+/// Bytes of one position's `V` + `M` rows: the part of a block reused across all panels.
+const POS_BYTES: usize = 192 << 10;
 
 /// Output tile size `F` of a Winograd layout (`None` for other layouts).
 pub fn winograd_tile(layout: u32) -> Option<usize> {
@@ -66,24 +64,27 @@ pub fn winograd_applies(shape: &ConvShape, geo: &ConvGeometry) -> bool {
         && geo.dilation_w == 1
 }
 
-/// `G` for F(4×4, 3×3), interpolation points 0, ±1, ±2, ∞.
-const G4: [[f64; 3]; 6] = [
-    [1.0 / 4.0, 0.0, 0.0],
-    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-    [0.0, 0.0, 1.0],
-];
-/// `G` for F(2×2, 3×3), points 0, ±1, ∞.
-const G2: [[f64; 3]; 6] = [
-    [1.0, 0.0, 0.0],
-    [0.5, 0.5, 0.5],
-    [0.5, -0.5, 0.5],
-    [0.0, 0.0, 1.0],
-    [0.0; 3],
-    [0.0; 3],
-];
+/// A 1-D weight transform: one kernel column `g` to `G g` (A values, padded to 6).
+type Transform1d = fn([f64; 3]) -> [f64; 6];
+
+/// `G g` for F(4×4, 3×3) (interpolation points 0, ±1, ±2, ∞) on one kernel column.
+fn g4(g: [f64; 3]) -> [f64; 6] {
+    let (s, d) = (g[0] + g[2], g[1]);
+    [
+        g[0] / 4.0,
+        -(s + d) / 6.0,
+        -(s - d) / 6.0,
+        g[0] / 24.0 + d / 12.0 + g[2] / 6.0,
+        g[0] / 24.0 - d / 12.0 + g[2] / 6.0,
+        g[2],
+    ]
+}
+
+/// `G g` for F(2×2, 3×3) (points 0, ±1, ∞); the last two values are unused.
+fn g2(g: [f64; 3]) -> [f64; 6] {
+    let s = g[0] + g[2];
+    [g[0], (s + g[1]) / 2.0, (s - g[1]) / 2.0, g[2], 0.0, 0.0]
+}
 
 /// Pack ONNX OIHW 3×3 weights for Winograd `F(f×f, 3×3)` (`f` = 4 or 2): `U = G g Gᵀ` computed
 /// in f64, stored `weights[((pos * panels + b) * in_channels + c) * 16 + j]` for output channel
@@ -94,9 +95,9 @@ pub fn pack_winograd(
     bias: Option<&[f32]>,
     f: usize,
 ) -> Result<PackedConv, KernelError> {
-    let (layout, g) = match f {
-        4 => (LAYOUT_WINOGRAD_F4, &G4),
-        2 => (LAYOUT_WINOGRAD_F2, &G2),
+    let (layout, gt): (u32, Transform1d) = match f {
+        4 => (LAYOUT_WINOGRAD_F4, g4),
+        2 => (LAYOUT_WINOGRAD_F2, g2),
         _ => return Err(KernelError::new(format!("Winograd tile {f} (2 or 4)"))),
     };
     if shape.kernel_h != 3 || shape.kernel_w != 3 || shape.groups != 1 {
@@ -117,22 +118,19 @@ pub fn pack_winograd(
     let a = f + 2;
     let panels = cout.div_ceil(NR);
     let mut w = vec![0.0f32; a * a * panels * cin * NR];
-    for o in 0..cout {
-        let (b, j) = (o / NR, o % NR);
+    // For one (panel, input channel) the 16 output channels of every position are one
+    // contiguous run: compute them together so each cache line is written once.
+    for b in 0..panels {
         for c in 0..cin {
-            let k = &weights_oihw[(o * cin + c) * 9..][..9];
-            // t = G g (a × 3), then u = t Gᵀ (a × a).
-            let mut t = [[0.0f64; 3]; 6];
-            for (i, ti) in t.iter_mut().enumerate().take(a) {
-                for (x, tix) in ti.iter_mut().enumerate() {
-                    *tix = (0..3).map(|y| g[i][y] * k[y * 3 + x] as f64).sum();
-                }
-            }
-            for i in 0..a {
-                for jj in 0..a {
-                    let u: f64 = (0..3).map(|x| t[i][x] * g[jj][x]).sum();
-                    let pos = i * a + jj;
-                    w[((pos * panels + b) * cin + c) * NR + j] = u as f32;
+            for j in 0..NR.min(cout - b * NR) {
+                let k = &weights_oihw[((b * NR + j) * cin + c) * 9..][..9];
+                let col = |x: usize| gt([k[x] as f64, k[3 + x] as f64, k[6 + x] as f64]);
+                let t = [col(0), col(1), col(2)];
+                for i in 0..a {
+                    let u = gt([t[0][i], t[1][i], t[2][i]]);
+                    for (jj, &uv) in u.iter().enumerate().take(a) {
+                        w[(((i * a + jj) * panels + b) * cin + c) * NR + j] = uv as f32;
+                    }
                 }
             }
         }
@@ -250,14 +248,34 @@ struct Dims {
 }
 
 impl Dims {
-    fn new(p: &ConvParams, f: usize) -> Dims {
+    /// Geometry for a call over `tiles` tiles. The block size trades re-reading the
+    /// transformed weights `U` once per block against spilling `V`/`M` out of L2: narrow
+    /// layers (small `U`) use L2-sized blocks, wide ones one block for the whole call.
+    fn new(p: &ConvParams, f: usize, tiles: usize) -> Dims {
         let a = f + 2;
         let cin = p.in_channels_per_group;
         let kpad = cin.next_multiple_of(CB);
         let panels = p.out_channels_per_group.div_ceil(NR);
         let cpad = panels * NR;
         let per_tile = a * a * (kpad + cpad) * 4;
-        let tb = (BLOCK_BYTES / per_tile).clamp(MIN_BLOCK, MAX_BLOCK);
+        let u_bytes = a * a * cin * cpad * 4;
+        let small = (BLOCK_BYTES / per_tile).max(1);
+        let big = (POS_BYTES / ((kpad + cpad) * 4)).max(small);
+        let traffic = |tb: usize| {
+            let spill = if tb * per_tile > BLOCK_BYTES {
+                2 * tiles * per_tile
+            } else {
+                0
+            };
+            tiles.div_ceil(tb) * u_bytes + spill
+        };
+        let tb = if traffic(big) < traffic(small) {
+            big
+        } else {
+            small
+        };
+        // Even blocks: the same number of blocks, none nearly empty.
+        let tb = tiles.div_ceil(tiles.div_ceil(tb)).max(1);
         Dims {
             f,
             a,
@@ -314,7 +332,7 @@ pub(crate) unsafe fn winograd_raw(isa: Isa, p: &ConvParams, act: Act, start: usi
     if start >= end {
         return;
     }
-    let d = Dims::new(p, f);
+    let d = Dims::new(p, f, end - start);
     let (nv, nm) = d.scratch();
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
@@ -646,6 +664,8 @@ mod avx2 {
     /// # Safety
     /// The tile's valid patch is inside the input; `v` has `A * A` rows of `kpad` floats `vs`
     /// apart.
+    // Indexed loops on purpose: they address several arrays of vectors at once.
+    #[allow(clippy::needless_range_loop)]
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn input_tile<const A: usize>(
@@ -788,6 +808,8 @@ mod avx2 {
     /// # Safety
     /// `m` is the tile's panel in position 0, later positions `ms` apart; the tile's valid
     /// pixels are inside the output (and residual) box.
+    // Indexed loops on purpose: they address several arrays of vectors at once.
+    #[allow(clippy::needless_range_loop)]
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn output_tile<const A: usize>(
