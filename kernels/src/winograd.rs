@@ -274,8 +274,14 @@ impl Dims {
         } else {
             small
         };
-        // Even blocks: the same number of blocks, none nearly empty.
-        let tb = tiles.div_ceil(tiles.div_ceil(tb)).max(1);
+        // Whole register tiles, and even blocks: as many blocks, none nearly empty.
+        let tb = if tb >= MT { tb / MT * MT } else { tb };
+        let even = tiles.div_ceil(tiles.div_ceil(tb));
+        let tb = if tb >= MT {
+            even.next_multiple_of(MT).min(tb)
+        } else {
+            even
+        };
         Dims {
             f,
             a,
@@ -783,7 +789,10 @@ mod avx2 {
         let mut w = u;
         for c in 0..k {
             // SAFETY: `w` walks the panel's `k * 16` floats; `v + i * vs + c` is row i's value c.
+            // The prefetch address (the next panel's row, one panel ahead) may lie past the
+            // weights; prefetches never fault.
             unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(k * NR) as *const i8);
                 let w0 = _mm256_loadu_ps(w);
                 let w1 = _mm256_loadu_ps(w.add(8));
                 for i in 0..R {
