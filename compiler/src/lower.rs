@@ -152,9 +152,10 @@ struct Lowerer<'g> {
 /// group, constant weights): the direct implicit GEMM or Winograd.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvAlgo {
-    /// Per layer, from its shape: Winograd F(4×4) on maps of at least 14², F(2×2) on smaller
-    /// maps whose transformed weights stay small (≤ 8 MiB: they are streamed from memory on
-    /// every run), direct below 16 channels and otherwise (see `kernels/PERF.md`).
+    /// Per layer, from its shape: direct below 16 input or output channels, else Winograd
+    /// F(4×4) on maps of at least 14², F(2×2) on smaller ones (fewer wasted edge outputs;
+    /// at 7² × 512 F(2×2) took ResNet-18's layers from 3.1 to 2.3 ms, F(4×4) was slower than
+    /// direct). See `kernels/PERF.md`.
     #[default]
     Auto,
     /// Direct convolution everywhere.
@@ -199,8 +200,7 @@ impl ConvAlgo {
             ConvAlgo::WinogradF2 => Some(2),
             ConvAlgo::Auto if cin < 16 || cout < 16 => None,
             ConvAlgo::Auto if oh.min(ow) >= 14 => Some(4),
-            ConvAlgo::Auto if 16 * 4 * cin * cout.next_multiple_of(16) <= 8 << 20 => Some(2),
-            ConvAlgo::Auto => None,
+            ConvAlgo::Auto => Some(2),
         }
     }
 }
