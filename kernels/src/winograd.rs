@@ -786,9 +786,14 @@ mod avx2 {
         ms: usize,
     ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut q = [v; R];
+        for i in 0..R {
+            // SAFETY: row i of `v` exists.
+            q[i] = unsafe { v.add(i * vs) };
+        }
         let mut w = u;
         for c in 0..k {
-            // SAFETY: `w` walks the panel's `k * 16` floats; `v + i * vs + c` is row i's value c.
+            // SAFETY: `w` walks the panel's `k * 16` floats; `q[i] + c` is row i's value c.
             // The prefetch address (the next panel's row, one panel ahead) may lie past the
             // weights; prefetches never fault.
             unsafe {
@@ -796,7 +801,7 @@ mod avx2 {
                 let w0 = _mm256_loadu_ps(w);
                 let w1 = _mm256_loadu_ps(w.add(8));
                 for i in 0..R {
-                    let a = _mm256_broadcast_ss(&*v.add(i * vs + c));
+                    let a = _mm256_broadcast_ss(&*q[i].add(c));
                     acc[i][0] = _mm256_fmadd_ps(a, w0, acc[i][0]);
                     acc[i][1] = _mm256_fmadd_ps(a, w1, acc[i][1]);
                 }
