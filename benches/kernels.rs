@@ -263,7 +263,7 @@ fn resnet18_winograd(c: &mut Crit) {
                     if packed.layout == LAYOUT_PANELS {
                         conv2d(isa, packed, &geo, Act::Relu, inp, out, res, 0..hw)
                     } else {
-                        let tiles = winograd_tiles(packed.layout, hw, hw);
+                        let tiles = winograd_units(packed.layout, hw, hw, ch);
                         winograd_conv2d(isa, packed, &geo, Act::Relu, inp, out, res, 0..tiles)
                     }
                     .expect("conv")

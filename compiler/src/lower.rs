@@ -1544,7 +1544,7 @@ impl<'g> Lowerer<'g> {
             }
         };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
-        let tiles = kernels::winograd_tiles(packed.layout, oh, ow);
+        let tiles = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
         self.plan.keep.push(packed);
         let lx = if conv.input_nhwc {
             let l = self.loc(x)?;
@@ -1605,7 +1605,8 @@ impl<'g> Lowerer<'g> {
                 conv.group,
                 act
             );
-            // Direct conv splits output rows between threads, Winograd output tiles.
+            // Direct conv splits output rows between threads, Winograd its work units (tiles, and
+            // output-channel halves when the layer has few tiles).
             let (symbol, addr, rows) = match wino {
                 Some(_) => (
                     "bqml_winograd",

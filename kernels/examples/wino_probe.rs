@@ -60,7 +60,7 @@ fn main() {
                     if packed.layout == LAYOUT_PANELS {
                         conv2d(isa, packed, &geo, Act::Relu, inp, out, None, 0..hw).unwrap();
                     } else {
-                        let tiles = winograd_tiles(packed.layout, hw, hw);
+                        let tiles = winograd_units(packed.layout, hw, hw, cout);
                         winograd_conv2d(isa, packed, &geo, Act::Relu, inp, out, None, 0..tiles)
                             .unwrap();
                     }

@@ -88,7 +88,7 @@ pub use pool::{
 pub use view::{Nhwc, NhwcMut};
 pub use winograd::{
     bqml_winograd, pack_winograd, winograd_applies, winograd_conv2d, winograd_tile, winograd_tiles,
-    LAYOUT_WINOGRAD_F2, LAYOUT_WINOGRAD_F4,
+    winograd_units, LAYOUT_WINOGRAD_F2, LAYOUT_WINOGRAD_F4,
 };
 
 /// A safe wrapper rejected its arguments (sizes, shapes or ranges that do not fit).

@@ -46,10 +46,31 @@ pub fn winograd_tile(layout: u32) -> Option<usize> {
     }
 }
 
-/// Number of output tiles (the work units of [`bqml_winograd`]) of an `out_h × out_w` output.
+/// Number of output tiles of an `out_h × out_w` output.
 pub fn winograd_tiles(layout: u32, out_h: usize, out_w: usize) -> usize {
     let f = winograd_tile(layout).unwrap_or(1);
     out_h.div_ceil(f) * out_w.div_ceil(f)
+}
+
+/// Layers with fewer tiles than this split their work units by output-channel halves too,
+/// so two threads each stream half of the transformed weights instead of all of them.
+const SPLIT_BELOW_TILES: usize = 64;
+
+/// Output-channel halves of a layer's work units (1 or 2).
+fn channel_splits(tiles: usize, panels: usize) -> usize {
+    if tiles < SPLIT_BELOW_TILES && panels >= 2 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Work units of [`bqml_winograd`]: unit `u` is tile `u % tiles` of output-channel half
+/// `u / tiles` (one half, i.e. all channels, unless the layer has few tiles). A call over all
+/// units makes one pass; calls over disjoint unit ranges may run concurrently.
+pub fn winograd_units(layout: u32, out_h: usize, out_w: usize, out_channels: usize) -> usize {
+    let tiles = winograd_tiles(layout, out_h, out_w);
+    tiles * channel_splits(tiles, out_channels.div_ceil(NR))
 }
 
 /// True when [`pack_winograd`] accepts the shape and geometry: 3×3, one group, stride 1,
@@ -147,15 +168,15 @@ pub fn pack_winograd(
     })
 }
 
-/// Winograd convolution entry point for generated code: computes output tiles
-/// `[tile_start, tile_end)` (see [`winograd_tiles`]).
+/// Winograd convolution entry point for generated code: computes work units
+/// `[unit_start, unit_end)` (see [`winograd_units`]).
 ///
 /// # Safety
-/// As [`crate::bqml_conv2d`], with `layout` a Winograd layout from [`pack_winograd`] and a tile
-/// range inside `0..winograd_tiles(..)`. Concurrent calls may share `p` if their tile ranges
+/// As [`crate::bqml_conv2d`], with `layout` a Winograd layout from [`pack_winograd`] and a unit
+/// range inside `0..winograd_units(..)`. Concurrent calls may share `p` if their unit ranges
 /// are disjoint.
 #[no_mangle]
-pub unsafe extern "C" fn bqml_winograd(p: *const ConvParams, tile_start: usize, tile_end: usize) {
+pub unsafe extern "C" fn bqml_winograd(p: *const ConvParams, unit_start: usize, unit_end: usize) {
     // SAFETY: the caller guarantees `p` points to a valid ConvParams.
     let p = unsafe { &*p };
     let act = p.activation.decode_or_abort();
@@ -167,10 +188,10 @@ pub unsafe extern "C" fn bqml_winograd(p: *const ConvParams, tile_start: usize, 
         std::process::abort()
     }
     // SAFETY: forwarded caller contract; the ISA is the detected one.
-    unsafe { winograd_raw(Isa::detect(), p, act, tile_start, tile_end) }
+    unsafe { winograd_raw(Isa::detect(), p, act, unit_start, unit_end) }
 }
 
-/// Safe wrapper: Winograd convolution of output tiles `tiles` with `isa` (portable when AVX2 is
+/// Safe wrapper: Winograd convolution of work units `units` (see [`winograd_units`]) with `isa` (portable when AVX2 is
 /// unavailable). Buffers as for [`crate::conv2d`]; `packed` from [`pack_winograd`].
 #[allow(clippy::too_many_arguments)]
 pub fn winograd_conv2d(
@@ -181,7 +202,7 @@ pub fn winograd_conv2d(
     input: Nhwc<'_>,
     mut output: NhwcMut<'_>,
     residual: Option<Nhwc<'_>>,
-    tiles: Range<usize>,
+    units: Range<usize>,
 ) -> Result<(), KernelError> {
     let s = packed.shape;
     if winograd_tile(packed.layout).is_none() || !winograd_applies(&s, geo) {
@@ -193,10 +214,10 @@ pub fn winograd_conv2d(
     if geo.out_h == 0 || geo.out_w == 0 {
         return Err(KernelError::new("empty output"));
     }
-    let n = winograd_tiles(packed.layout, geo.out_h, geo.out_w);
-    if tiles.start > tiles.end || tiles.end > n {
+    let n = winograd_units(packed.layout, geo.out_h, geo.out_w, s.out_channels);
+    if units.start > units.end || units.end > n {
         return Err(KernelError::new(format!(
-            "tile range {tiles:?} outside 0..{n}"
+            "unit range {units:?} outside 0..{n}"
         )));
     }
     let (ih, iw) = geo.input_extent(3, 3);
@@ -220,7 +241,7 @@ pub fn winograd_conv2d(
     // SAFETY: every buffer was bounds-checked above for the full output and receptive field;
     // the kernel reads no input outside that extent; `or_portable` never picks an ISA this CPU
     // lacks.
-    unsafe { winograd_raw(isa.or_portable(), &p, act, tiles.start, tiles.end) };
+    unsafe { winograd_raw(isa.or_portable(), &p, act, units.start, units.end) };
     Ok(())
 }
 
@@ -230,7 +251,7 @@ thread_local! {
 }
 
 /// Block geometry shared by both ISAs.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Dims {
     /// Output tile size F and transform size A = F + 2.
     f: usize,
@@ -243,6 +264,8 @@ struct Dims {
     /// Output channels rounded up to 16: the `M` row length.
     cpad: usize,
     panels: usize,
+    /// Panels this pass computes.
+    pass: Range<usize>,
     /// Tiles per block.
     tb: usize,
 }
@@ -251,14 +274,14 @@ impl Dims {
     /// Geometry for a call over `tiles` tiles. The block size trades re-reading the
     /// transformed weights `U` once per block against spilling `V`/`M` out of L2: narrow
     /// layers (small `U`) use L2-sized blocks, wide ones one block for the whole call.
-    fn new(p: &ConvParams, f: usize, tiles: usize) -> Dims {
+    fn new(p: &ConvParams, f: usize, tiles: usize, pass: Range<usize>) -> Dims {
         let a = f + 2;
         let cin = p.in_channels_per_group;
         let kpad = cin.next_multiple_of(CB);
         let panels = p.out_channels_per_group.div_ceil(NR);
         let cpad = panels * NR;
         let per_tile = a * a * (kpad + cpad) * 4;
-        let u_bytes = a * a * cin * cpad * 4;
+        let u_bytes = a * a * cin * pass.len() * NR * 4;
         let small = (BLOCK_BYTES / per_tile).max(1);
         let big = (POS_BYTES / ((kpad + cpad) * 4)).max(small);
         let traffic = |tb: usize| {
@@ -290,6 +313,7 @@ impl Dims {
             kpad,
             cpad,
             panels,
+            pass,
             tb,
         }
     }
@@ -334,11 +358,41 @@ pub(crate) unsafe fn winograd_raw(isa: Isa, p: &ConvParams, act: Act, start: usi
     let Some(f) = winograd_tile(p.layout) else {
         return;
     };
-    let end = end.min(winograd_tiles(p.layout, p.out_h, p.out_w));
-    if start >= end {
-        return;
+    let tiles = winograd_tiles(p.layout, p.out_h, p.out_w);
+    let panels = p.out_channels_per_group.div_ceil(NR);
+    let splits = channel_splits(tiles, panels);
+    let end = end.min(tiles * splits);
+    // (tile range, panel range) of each channel half the units touch; the same tiles of both
+    // halves make one pass over all panels (the input transform is done once).
+    let per = panels.div_ceil(splits);
+    let mut passes = [(0..0, 0..0), (0..0, 0..0)];
+    for (g, pass) in passes.iter_mut().enumerate().take(splits) {
+        let (lo, hi) = (start.max(g * tiles), end.min((g + 1) * tiles));
+        if lo < hi {
+            *pass = (
+                lo - g * tiles..hi - g * tiles,
+                g * per..((g + 1) * per).min(panels),
+            );
+        }
     }
-    let d = Dims::new(p, f, end - start);
+    if splits == 2 && passes[0].0 == passes[1].0 {
+        passes = [(passes[0].0.clone(), 0..panels), (0..0, 0..0)];
+    }
+    for (tr, pr) in passes {
+        if tr.is_empty() {
+            continue;
+        }
+        let d = Dims::new(p, f, tr.len(), pr);
+        // SAFETY: forwarded caller contract.
+        unsafe { run_pass(isa, p, act, &d, tr) };
+    }
+}
+
+/// All blocks of one pass, in this thread's scratch.
+///
+/// # Safety
+/// As [`bqml_winograd`]; `isa` is runnable on this CPU.
+unsafe fn run_pass(isa: Isa, p: &ConvParams, act: Act, d: &Dims, tiles: Range<usize>) {
     let (nv, nm) = d.scratch();
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
@@ -346,22 +400,22 @@ pub(crate) unsafe fn winograd_raw(isa: Isa, p: &ConvParams, act: Act, start: usi
             s.resize(nv + nm, 0.0);
         }
         let (v, m) = s.split_at_mut(nv);
-        let mut block = start;
-        while block < end {
-            let n = (end - block).min(d.tb);
+        let mut block = tiles.start;
+        while block < tiles.end {
+            let n = (tiles.end - block).min(d.tb);
             // SAFETY: forwarded caller contract; `v`/`m` hold a whole block.
             unsafe {
-                match (isa, f) {
+                match (isa, d.f) {
                     #[cfg(target_arch = "x86_64")]
                     (Isa::Avx2Fma, 4) => {
-                        avx2::block::<6>(p, act, &d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
+                        avx2::block::<6>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
                     #[cfg(target_arch = "x86_64")]
                     (Isa::Avx2Fma, _) => {
-                        avx2::block::<4>(p, act, &d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
+                        avx2::block::<4>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
-                    (_, 4) => portable::block::<6>(p, act, &d, block, n, v, m),
-                    _ => portable::block::<4>(p, act, &d, block, n, v, m),
+                    (_, 4) => portable::block::<6>(p, act, d, block, n, v, m),
+                    _ => portable::block::<4>(p, act, d, block, n, v, m),
                 }
             }
             block += n;
@@ -494,7 +548,7 @@ mod portable {
                 let vr = &v[pos * vs + t * d.kpad..][..d.cin];
                 let mr = &mut m[pos * ms + t * d.cpad..][..d.cpad];
                 mr.fill(0.0);
-                for b in 0..d.panels {
+                for b in d.pass.clone() {
                     let ub = &u[b * d.cin * NR..][..d.cin * NR];
                     for (c, &x) in vr.iter().enumerate() {
                         for j in 0..NR {
@@ -505,10 +559,10 @@ mod portable {
             }
         }
         let f = A - 2;
-        let ocg = p.out_channels_per_group;
+        let channels = d.pass.start * NR..(d.pass.end * NR).min(p.out_channels_per_group);
         for t in 0..n {
             let tp = TilePos::new(p, d, first + t);
-            for o in 0..ocg {
+            for o in channels.clone() {
                 let mut cols = [[0.0f32; 6]; 4];
                 for col in 0..A {
                     let tcol = at::<A>(std::array::from_fn(|r| {
@@ -642,7 +696,7 @@ mod avx2 {
                 let u = p.weights.add(pos * d.panels * d.cin * NR);
                 let vp = v.add(pos * vs);
                 let mp = m.add(pos * ms);
-                for b in 0..d.panels {
+                for b in d.pass.clone() {
                     gemm_panel(
                         vp,
                         d.kpad,
@@ -657,7 +711,7 @@ mod avx2 {
         }
         for t in 0..n {
             let tp = TilePos::new(p, d, first + t);
-            for b in 0..d.panels {
+            for b in d.pass.clone() {
                 // SAFETY: tile `t`, panel `b` of `m`; stores stay inside the output box.
                 unsafe { output_tile::<A>(p, act, &tp, m.add(t * d.cpad + b * NR), ms, b) };
             }

@@ -39,7 +39,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         0usize..=3,
         prop::array::uniform4(0usize..=2),
         (0usize..=3, 0usize..=2),
-        (0usize..=20, any::<u64>()),
+        (0usize..=40, any::<u64>()),
     )
         .prop_map(
             |(
@@ -117,7 +117,7 @@ fn check(case: &Case, isa: Isa) {
     let ops = case.cout + case.out_extra_channels + case.out_channel_offset;
     let mut out_buf = vec![SENTINEL; oh * ow * ops];
     let out_offset = (ot * ow + ol) * ops + case.out_channel_offset;
-    let tiles = winograd_tiles(packed.layout, case.oh, case.ow);
+    let tiles = winograd_units(packed.layout, case.oh, case.ow, case.cout);
     let split = case.split.min(tiles);
     for range in [0..split, split..tiles] {
         let out = NhwcMut {
@@ -242,7 +242,7 @@ fn accuracy_against_f64() {
         let packed = pack_winograd(shape, &w, None, f).unwrap();
         for isa in Isa::all_available() {
             let mut out = vec![0.0; n * n * cout];
-            let tiles = winograd_tiles(packed.layout, n, n);
+            let tiles = winograd_units(packed.layout, n, n, cout);
             winograd_conv2d(
                 isa,
                 &packed,
@@ -324,4 +324,80 @@ fn rejects_non_winograd_shapes() {
         0..1,
     );
     assert!(r.is_err());
+}
+
+/// Params shared between test threads (raw pointers are not `Sync`).
+struct Shared(ConvParams);
+// SAFETY: the threads write disjoint output tiles and only read everything else.
+unsafe impl Sync for Shared {}
+
+/// A few-tile layer splits its work units by output-channel halves: disjoint unit ranges on
+/// concurrent threads (2 and 3 of them, cutting inside a half) give bit-identical output to
+/// one call over all units, with an in-place residual.
+#[test]
+fn concurrent_unit_ranges_match_one_call() {
+    let (cin, cout, n) = (48, 70, 14);
+    let shape = ConvShape {
+        in_channels: cin,
+        out_channels: cout,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let geo = ConvGeometry {
+        out_h: n,
+        out_w: n,
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+    };
+    let mut rng = Rng::new(11);
+    let w = rng.vec(cout * cin * 9);
+    let bias = rng.vec(cout);
+    let input = rng.vec((n + 2) * (n + 2) * cin);
+    let start = rng.vec(n * n * cout);
+    for f in [4, 2] {
+        let packed = pack_winograd(shape, &w, Some(&bias), f).unwrap();
+        let units = winograd_units(packed.layout, n, n, cout);
+        let tiles = winograd_tiles(packed.layout, n, n);
+        assert_eq!(
+            units,
+            2 * tiles,
+            "F({f}): {tiles} tiles split by channel halves"
+        );
+        let run = |ranges: &[std::ops::Range<usize>]| {
+            let mut out = start.clone();
+            let mut p = ConvParams::from_packed(&packed, &geo, Act::Relu);
+            p.input = input.as_ptr();
+            p.in_row_stride = (n + 2) * cin;
+            p.in_pixel_stride = cin;
+            p.output = out.as_mut_ptr();
+            p.out_row_stride = n * cout;
+            p.out_pixel_stride = cout;
+            p.residual = out.as_ptr();
+            p.res_row_stride = n * cout;
+            p.res_pixel_stride = cout;
+            let shared = Shared(p);
+            std::thread::scope(|s| {
+                for r in ranges {
+                    let (shared, r) = (&shared, r.clone());
+                    s.spawn(move || {
+                        // SAFETY: buffers cover the layer; the unit ranges are disjoint.
+                        unsafe { bqml_winograd(&shared.0, r.start, r.end) }
+                    });
+                }
+            });
+            out
+        };
+        let all = 0..units;
+        let one = run(std::slice::from_ref(&all));
+        assert_ne!(one, start);
+        assert_eq!(run(&[0..tiles, tiles..units]), one, "F({f}) two threads");
+        assert_eq!(
+            run(&[0..tiles / 2, tiles / 2..tiles + 3, tiles + 3..units]),
+            one,
+            "F({f}) three threads"
+        );
+    }
 }
