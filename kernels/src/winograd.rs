@@ -85,26 +85,51 @@ pub fn winograd_applies(shape: &ConvShape, geo: &ConvGeometry) -> bool {
         && geo.dilation_w == 1
 }
 
-/// A 1-D weight transform: one kernel column `g` to `G g` (A values, padded to 6).
-type Transform1d = fn([f64; 3]) -> [f64; 6];
+/// Sixteen lanes (the output channels of one panel) of f64.
+type Lanes = [f64; NR];
 
-/// `G g` for F(4×4, 3×3) (interpolation points 0, ±1, ±2, ∞) on one kernel column.
-fn g4(g: [f64; 3]) -> [f64; 6] {
-    let (s, d) = (g[0] + g[2], g[1]);
-    [
-        g[0] / 4.0,
-        -(s + d) / 6.0,
-        -(s - d) / 6.0,
-        g[0] / 24.0 + d / 12.0 + g[2] / 6.0,
-        g[0] / 24.0 - d / 12.0 + g[2] / 6.0,
-        g[2],
-    ]
+/// `G g` on one kernel column for sixteen output channels at once: F(4×4, 3×3) with
+/// interpolation points 0, ±1, ±2, ∞ when `A` is 6, F(2×2, 3×3) with 0, ±1, ∞ when `A` is 4
+/// (the last two rows then unused).
+#[inline]
+fn weight_transform<const A: usize>(g: [&Lanes; 3]) -> [Lanes; 6] {
+    let mut out = [[0.0; NR]; 6];
+    for j in 0..NR {
+        let (g0, g1, g2) = (g[0][j], g[1][j], g[2][j]);
+        let s = g0 + g2;
+        let col = if A == 6 {
+            [
+                g0 / 4.0,
+                -(s + g1) / 6.0,
+                -(s - g1) / 6.0,
+                g0 / 24.0 + g1 / 12.0 + g2 / 6.0,
+                g0 / 24.0 - g1 / 12.0 + g2 / 6.0,
+                g2,
+            ]
+        } else {
+            [g0, (s + g1) / 2.0, (s - g1) / 2.0, g2, 0.0, 0.0]
+        };
+        for (o, v) in out.iter_mut().zip(col) {
+            o[j] = v;
+        }
+    }
+    out
 }
 
-/// `G g` for F(2×2, 3×3) (points 0, ±1, ∞); the last two values are unused.
-fn g2(g: [f64; 3]) -> [f64; 6] {
-    let s = g[0] + g[2];
-    [g[0], (s + g[1]) / 2.0, (s - g[1]) / 2.0, g[2], 0.0, 0.0]
+/// `U = G g Gᵀ` for one (panel, input channel) into `w`: position `pos`'s 16 channels at
+/// `w[pos * pos_stride..][..16]`. `k[tap][j]` is tap `ky * 3 + kx` of output channel `16b + j`.
+fn transform_panel<const A: usize>(k: &[Lanes; 9], w: &mut [f32], pos_stride: usize) {
+    let cols: [[Lanes; 6]; 3] =
+        std::array::from_fn(|x| weight_transform::<A>([&k[x], &k[3 + x], &k[6 + x]]));
+    for i in 0..A {
+        let u = weight_transform::<A>([&cols[0][i], &cols[1][i], &cols[2][i]]);
+        for (jj, uj) in u.iter().enumerate().take(A) {
+            let dst = &mut w[(i * A + jj) * pos_stride..][..NR];
+            for (d, &v) in dst.iter_mut().zip(uj) {
+                *d = v as f32;
+            }
+        }
+    }
 }
 
 /// Pack ONNX OIHW 3×3 weights for Winograd `F(f×f, 3×3)` (`f` = 4 or 2): `U = G g Gᵀ` computed
@@ -116,9 +141,9 @@ pub fn pack_winograd(
     bias: Option<&[f32]>,
     f: usize,
 ) -> Result<PackedConv, KernelError> {
-    let (layout, gt): (u32, Transform1d) = match f {
-        4 => (LAYOUT_WINOGRAD_F4, g4),
-        2 => (LAYOUT_WINOGRAD_F2, g2),
+    let layout = match f {
+        4 => LAYOUT_WINOGRAD_F4,
+        2 => LAYOUT_WINOGRAD_F2,
         _ => return Err(KernelError::new(format!("Winograd tile {f} (2 or 4)"))),
     };
     if shape.kernel_h != 3 || shape.kernel_w != 3 || shape.groups != 1 {
@@ -139,20 +164,25 @@ pub fn pack_winograd(
     let a = f + 2;
     let panels = cout.div_ceil(NR);
     let mut w = vec![0.0f32; a * a * panels * cin * NR];
-    // For one (panel, input channel) the 16 output channels of every position are one
-    // contiguous run: compute them together so each cache line is written once.
+    // One (panel, input channel) at a time, its 16 output channels as vector lanes: every
+    // position's 16 values are one contiguous run (a cache line).
+    let pos_stride = panels * cin * NR;
     for b in 0..panels {
+        let valid = NR.min(cout - b * NR);
+        // Channels past `cout` stay zero.
+        let mut k = [[0.0f64; NR]; 9];
         for c in 0..cin {
-            for j in 0..NR.min(cout - b * NR) {
-                let k = &weights_oihw[((b * NR + j) * cin + c) * 9..][..9];
-                let col = |x: usize| gt([k[x] as f64, k[3 + x] as f64, k[6 + x] as f64]);
-                let t = [col(0), col(1), col(2)];
-                for i in 0..a {
-                    let u = gt([t[0][i], t[1][i], t[2][i]]);
-                    for (jj, &uv) in u.iter().enumerate().take(a) {
-                        w[(((i * a + jj) * panels + b) * cin + c) * NR + j] = uv as f32;
-                    }
+            for j in 0..valid {
+                let src = &weights_oihw[((b * NR + j) * cin + c) * 9..][..9];
+                for (t, &v) in src.iter().enumerate() {
+                    k[t][j] = v as f64;
                 }
+            }
+            let dst = &mut w[(b * cin + c) * NR..];
+            if f == 4 {
+                transform_panel::<6>(&k, dst, pos_stride);
+            } else {
+                transform_panel::<4>(&k, dst, pos_stride);
             }
         }
     }
