@@ -2,17 +2,18 @@
 //! (36 transform positions) and F(2×2, 3×3) (16 positions).
 //!
 //! Output tiles of `F×F` pixels are numbered row-major over a `ceil(out_h/F) × ceil(out_w/F)`
-//! grid; a call computes tiles `[start, end)`, so threads split a layer by tile ranges. Tiles are
-//! processed in blocks: the input transform of a block, `V = Bᵀ d B` for every tile and 8-channel
-//! group, read straight from the NHWC zero-halo input, lands in a per-thread scratch laid out
-//! `[pos][tile][channel]`; then one GEMM per transform position `pos` multiplies `V[pos]`
-//! (tiles × Cin) with the pre-transformed weights `U[pos]` (Cin × Cout, `U = G g Gᵀ` packed at
-//! compile time in 16-channel panels) using the same 6×16 register tile as the direct
-//! convolution, into `M[pos][tile][channel]`; last the output transform `Aᵀ M A` of each tile is
-//! fused with the usual epilogue (bias, residual, activation, masked stores) and written into the
-//! output. Edge tiles read only the receptive field (`(out_h + 2) × (out_w + 2)`, the same
-//! extent as the direct kernel) and treat the rest as zero; outputs past `out_h × out_w` are
-//! computed but not stored.
+//! grid; a call computes a range of work units (tiles, or tiles × output-channel halves for
+//! layers with few tiles, see [`winograd_units`]), so threads split a layer by unit ranges.
+//! Tiles are processed in blocks: the input transform of a block, `V = Bᵀ d B` for every tile
+//! and 8-channel group, read straight from the NHWC zero-halo input, lands in a per-thread
+//! scratch laid out `[pos][tile][channel]`; then one GEMM per transform position `pos`
+//! multiplies `V[pos]` (tiles × Cin) with the pre-transformed weights `U[pos]` (Cin × Cout,
+//! `U = G g Gᵀ` packed at compile time in 16-channel panels) using the same 6×16 register tile
+//! as the direct convolution, into `M[pos][tile][channel]`; last the output transform
+//! `Aᵀ M A` of each tile is fused with the usual epilogue (bias, residual, activation, masked
+//! stores) and written into the output. Edge tiles read only the receptive field
+//! (`(out_h + 2) × (out_w + 2)`, the same extent as the direct kernel) and treat the rest as
+//! zero; outputs past `out_h × out_w` are computed but not stored.
 
 use std::cell::RefCell;
 use std::ops::Range;
