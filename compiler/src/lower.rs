@@ -179,7 +179,7 @@ impl ConvAlgo {
     }
 
     /// The `BQMLC_CONV_ALGO` environment variable, else [`ConvAlgo::Auto`] (an unknown value
-    /// is reported once on stderr and ignored).
+    /// is reported on stderr and ignored).
     pub fn from_env() -> ConvAlgo {
         match std::env::var("BQMLC_CONV_ALGO") {
             Ok(v) => ConvAlgo::parse(&v).unwrap_or_else(|| {
@@ -1544,7 +1544,7 @@ impl<'g> Lowerer<'g> {
             }
         };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
-        let tiles = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
+        let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
         self.plan.keep.push(packed);
         let lx = if conv.input_nhwc {
             let l = self.loc(x)?;
@@ -1611,7 +1611,7 @@ impl<'g> Lowerer<'g> {
                 Some(_) => (
                     "bqml_winograd",
                     kernels::bqml_winograd as *const () as usize,
-                    tiles,
+                    units,
                 ),
                 None => (
                     "bqml_conv2d",
