@@ -218,6 +218,62 @@ fn resnet18(c: &mut Crit) {
     );
 }
 
+/// ResNet-18's 3×3 stride-1 shapes, direct vs Winograd F(4×4) vs F(2×2). Throughput counts
+/// the direct convolution's FLOPs for all three, so Winograd rows read as *effective* GFLOP/s.
+fn resnet18_winograd(c: &mut Crit) {
+    let isa = Isa::detect();
+    let mut g = c.benchmark_group("resnet18_winograd");
+    for (name, hw, ch) in [
+        ("64_56", 56, 64),
+        ("128_28", 28, 128),
+        ("256_14", 14, 256),
+        ("512_7", 7, 512),
+    ] {
+        let shape = ConvShape {
+            in_channels: ch,
+            out_channels: ch,
+            kernel_h: 3,
+            kernel_w: 3,
+            groups: 1,
+        };
+        let weights = data(ch * ch * 9, 1);
+        let bias = data(ch, 2);
+        let geo = ConvGeometry {
+            out_h: hw,
+            out_w: hw,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+        };
+        let input = data((hw + 2) * (hw + 2) * ch, 3);
+        let residual = data(hw * hw * ch, 4);
+        let mut output = vec![0.0; hw * hw * ch];
+        g.throughput(Throughput::Elements((2 * hw * hw * ch * ch * 9) as u64));
+        let direct = pack_conv(shape, &weights, Some(&bias)).expect("pack");
+        let f4 = pack_winograd(shape, &weights, Some(&bias), 4).expect("pack");
+        let f2 = pack_winograd(shape, &weights, Some(&bias), 2).expect("pack");
+        for (algo, packed) in [("direct", &direct), ("f4", &f4), ("f2", &f2)] {
+            let id = format!("{algo}_3x3s1_{name}");
+            g.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    let inp = Nhwc::dense(&input, hw + 2, ch);
+                    let out = NhwcMut::dense(&mut output, hw, ch);
+                    let res = Some(Nhwc::dense(&residual, hw, ch));
+                    if packed.layout == LAYOUT_PANELS {
+                        conv2d(isa, packed, &geo, Act::Relu, inp, out, res, 0..hw)
+                    } else {
+                        let tiles = winograd_units(packed.layout, hw, hw, ch);
+                        winograd_conv2d(isa, packed, &geo, Act::Relu, inp, out, res, 0..tiles)
+                    }
+                    .expect("conv")
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn efficientnet_lite0(c: &mut Crit) {
     let relu6 = Act::Clip { min: 0.0, max: 6.0 };
     let pw = |name, hw, cin, cout| Layer {
@@ -323,6 +379,6 @@ fn gemm_and_pool(c: &mut Crit) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime).warm_up_time(Duration::from_secs(1));
-    targets = peak, resnet18, efficientnet_lite0, gemm_and_pool
+    targets = peak, resnet18, resnet18_winograd, efficientnet_lite0, gemm_and_pool
 }
 criterion_main!(benches);

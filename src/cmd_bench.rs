@@ -174,6 +174,7 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
                 graph.clone(),
                 compiler::CompileOptions {
                     profile: args.profile,
+                    ..Default::default()
                 },
             )?;
             let state = m.new_state(args.threads);

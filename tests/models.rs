@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use compiler::conformance::shared_dir;
-use compiler::{load_file, reference, ImportOptions};
+use compiler::{load_file, reference, ConvAlgo, ImportOptions};
 use runtime::{npy, Tensor};
 
 fn models() -> PathBuf {
@@ -90,6 +90,45 @@ fn jit_resnet18_matches_onnxruntime_and_tutorial_labels_on_one_and_two_threads()
         let label = label_model.predict(&mut lst, &[&input]).unwrap();
         let want = npy::read(&refdir.join(format!("class_label_{i}.npy"))).unwrap();
         assert_eq!(label[0], want, "input_{i}: class_label");
+    }
+}
+
+/// Every conv algorithm policy (direct everywhere, Winograd F(4×4) or F(2×2) on every 3×3
+/// stride-1 layer, the per-layer default) stays within 1e-5 of ONNX Runtime's probabilities.
+#[test]
+fn jit_resnet18_every_conv_algo_within_1e_5() {
+    let refdir = models().join("reference");
+    let g = load_file(
+        &models().join("resnet18_probs.onnx"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    for algo in [
+        ConvAlgo::Direct,
+        ConvAlgo::Winograd,
+        ConvAlgo::WinogradF2,
+        ConvAlgo::Auto,
+    ] {
+        let opts = compiler::CompileOptions {
+            conv_algo: algo,
+            ..Default::default()
+        };
+        let (m, steps) = compiler::compile_with(g.clone(), opts).unwrap();
+        let wino = steps.iter().filter(|s| s.desc.contains("winograd")).count();
+        assert_eq!(
+            wino == 0,
+            algo == ConvAlgo::Direct,
+            "{algo:?}: {wino} Winograd steps"
+        );
+        let mut st = m.new_state(1);
+        for i in 0..4 {
+            let input = npy::read(&refdir.join(format!("input_{i}.npy"))).unwrap();
+            let want = npy::read(&refdir.join(format!("probs_{i}.npy"))).unwrap();
+            let probs = m.predict(&mut st, &[&input]).unwrap();
+            let d = max_abs_diff(&probs[0], &want);
+            eprintln!("{algo:?} input_{i}: max |Δprobs| = {d:e}");
+            assert!(d <= 1e-5, "{algo:?} input_{i}: max |Δprobs| = {d:e}");
+        }
     }
 }
 

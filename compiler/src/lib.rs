@@ -32,11 +32,24 @@ pub struct StepInfo {
 }
 
 /// Options for [`compile_with`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct CompileOptions {
     /// Emit timestamp calls around every step (see `runtime::profile`).
     pub profile: bool,
+    /// Algorithm for 3×3 stride-1 convolutions (default: [`ConvAlgo::from_env`]).
+    pub conv_algo: ConvAlgo,
 }
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            profile: false,
+            conv_algo: ConvAlgo::from_env(),
+        }
+    }
+}
+
+pub use lower::ConvAlgo;
 
 /// Compiles a graph end to end (optimise, lower, generate) into a runnable model.
 pub fn compile(graph: Graph) -> Result<runtime::CompiledModel> {
@@ -49,7 +62,7 @@ pub fn compile_with(
     opts: CompileOptions,
 ) -> Result<(runtime::CompiledModel, Vec<StepInfo>)> {
     passes::optimize(&mut graph)?;
-    let plan = lower::lower(&graph)?;
+    let plan = lower::lower_with(&graph, opts.conv_algo)?;
     let generated = codegen::generate(&plan, opts.profile).map_err(|m| {
         Error::Invalid(vec![error::Diagnostic {
             location: "codegen".into(),

@@ -141,16 +141,80 @@ macro_rules! call {
 
 struct Lowerer<'g> {
     g: &'g Graph,
+    conv_algo: ConvAlgo,
     plan: Plan,
     locs: HashMap<ValueId, Loc>,
     halo_need: HashMap<ValueId, [usize; 4]>,
     channel_last: HashSet<ValueId>,
 }
 
-/// Lowers an optimised graph.
+/// Which algorithm convolutions use where there is a choice (3×3, stride 1, dilation 1, one
+/// group, constant weights): the direct implicit GEMM or Winograd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// Per layer, from its shape: direct below 16 input or output channels, else Winograd
+    /// F(4×4) on maps of at least 14², F(2×2) on smaller ones (fewer wasted edge outputs;
+    /// at 7² × 512 F(2×2) took ResNet-18's layers from 3.1 to 2.3 ms, F(4×4) was slower than
+    /// direct). See `kernels/PERF.md`.
+    #[default]
+    Auto,
+    /// Direct convolution everywhere.
+    Direct,
+    /// Winograd F(4×4, 3×3) on every eligible convolution.
+    Winograd,
+    /// Winograd F(2×2, 3×3) on every eligible convolution.
+    WinogradF2,
+}
+
+impl ConvAlgo {
+    /// Parses `auto`, `direct`, `winograd` (F4) or `winograd-f2`.
+    pub fn parse(s: &str) -> Option<ConvAlgo> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => ConvAlgo::Auto,
+            "direct" => ConvAlgo::Direct,
+            "winograd" | "winograd-f4" => ConvAlgo::Winograd,
+            "winograd-f2" => ConvAlgo::WinogradF2,
+            _ => return None,
+        })
+    }
+
+    /// The `BQMLC_CONV_ALGO` environment variable, else [`ConvAlgo::Auto`] (an unknown value
+    /// is reported on stderr and ignored).
+    pub fn from_env() -> ConvAlgo {
+        match std::env::var("BQMLC_CONV_ALGO") {
+            Ok(v) => ConvAlgo::parse(&v).unwrap_or_else(|| {
+                eprintln!(
+                    "bqmlc: ignoring BQMLC_CONV_ALGO={v:?} (auto|direct|winograd|winograd-f2)"
+                );
+                ConvAlgo::Auto
+            }),
+            Err(_) => ConvAlgo::Auto,
+        }
+    }
+
+    /// Winograd output tile (4 or 2) for an eligible layer, or `None` for direct.
+    fn tile(self, cin: usize, cout: usize, oh: usize, ow: usize) -> Option<usize> {
+        match self {
+            ConvAlgo::Direct => None,
+            ConvAlgo::Winograd => Some(4),
+            ConvAlgo::WinogradF2 => Some(2),
+            ConvAlgo::Auto if cin < 16 || cout < 16 => None,
+            ConvAlgo::Auto if oh.min(ow) >= 14 => Some(4),
+            ConvAlgo::Auto => Some(2),
+        }
+    }
+}
+
+/// Lowers an optimised graph, choosing conv algorithms by [`ConvAlgo::from_env`].
 pub fn lower(graph: &Graph) -> Result<Plan> {
+    lower_with(graph, ConvAlgo::from_env())
+}
+
+/// Lowers an optimised graph with an explicit conv algorithm policy.
+pub fn lower_with(graph: &Graph, conv_algo: ConvAlgo) -> Result<Plan> {
     let mut l = Lowerer {
         g: graph,
+        conv_algo,
         plan: Plan::default(),
         locs: HashMap::new(),
         halo_need: HashMap::new(),
@@ -1399,18 +1463,36 @@ impl<'g> Lowerer<'g> {
             kernel_w: kw,
             groups: conv.group,
         };
+        let geo = kernels::ConvGeometry {
+            out_h: oh,
+            out_w: ow,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: dh,
+            dilation_w: dw,
+        };
+        let const_weights = wt.is_some() && (b_id.is_none() || bt.is_some());
+        // Winograd output tile, when this layer uses it (constant weights only).
+        let wino = (const_weights && two_d && kernels::winograd_applies(&shape, &geo))
+            .then(|| {
+                self.conv_algo
+                    .tile(shape.in_channels, shape.out_channels, oh, ow)
+            })
+            .flatten();
         // Constant weights are packed now; weights that are graph inputs are packed at run
         // time into arena buffers of the sizes a placeholder packing gives.
         let mut runtime_weights = None;
-        let packed = match (&wt, b_id.is_none() || bt.is_some()) {
-            (Some(wt), true) => Box::new(
-                kernels::pack_conv(
-                    shape,
-                    wt.as_f32()?,
-                    bt.as_ref().map(|b| b.as_f32()).transpose()?,
+        let packed = match (&wt, const_weights) {
+            (Some(wt), true) => {
+                let (w, b) = (wt.as_f32()?, bt.as_ref().map(|b| b.as_f32()).transpose()?);
+                Box::new(
+                    match wino {
+                        Some(f) => kernels::pack_winograd(shape, w, b, f),
+                        None => kernels::pack_conv(shape, w, b),
+                    }
+                    .map_err(|e| e.0)?,
                 )
-                .map_err(|e| e.0)?,
-            ),
+            }
             _ => {
                 let n_w: usize = ws.iter().product();
                 let zeros = vec![0.0f32; n_w.max(ws[0])];
@@ -1461,15 +1543,8 @@ impl<'g> Lowerer<'g> {
                 Box::new(placeholder)
             }
         };
-        let geo = kernels::ConvGeometry {
-            out_h: oh,
-            out_w: ow,
-            stride_h: sh,
-            stride_w: sw,
-            dilation_h: dh,
-            dilation_w: dw,
-        };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
+        let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
         self.plan.keep.push(packed);
         let lx = if conv.input_nhwc {
             let l = self.loc(x)?;
@@ -1515,38 +1590,58 @@ impl<'g> Lowerer<'g> {
             let n = n as isize;
             let origin = n * lx.strides[0] - pads[0] as isize * irs - pads[2] as isize * ips;
             let desc = format!(
-                "conv {}x{} /{} {}->{} {}x{} g{} {:?}",
-                kh, kw, sw, xs[1], ws[0], oh, ow, conv.group, act
+                "{} {}x{} /{} {}->{} {}x{} g{} {:?}",
+                match wino {
+                    Some(f) => format!("winograd F({f}x{f},3x3)"),
+                    None => "conv".to_string(),
+                },
+                kh,
+                kw,
+                sw,
+                xs[1],
+                ws[0],
+                oh,
+                ow,
+                conv.group,
+                act
             );
-            match &lr {
-                Some(lr) => call!(
-                    self.plan,
-                    &node.name,
-                    kernels::bqml_conv2d,
-                    p,
-                    CallKind::Rows { rows: oh },
-                    macs,
-                    desc,
-                    [
-                        (kernels::ConvParams, input, lx.ptr(origin)),
-                        (kernels::ConvParams, output, y.ptr(n * y.strides[0])),
-                        (kernels::ConvParams, residual, lr.ptr(n * lr.strides[0]))
-                    ]
+            // Direct conv splits output rows between threads, Winograd its work units (tiles, and
+            // output-channel halves when the layer has few tiles).
+            let (symbol, addr, rows) = match wino {
+                Some(_) => (
+                    "bqml_winograd",
+                    kernels::bqml_winograd as *const () as usize,
+                    units,
                 ),
-                None => call!(
-                    self.plan,
-                    &node.name,
-                    kernels::bqml_conv2d,
-                    p,
-                    CallKind::Rows { rows: oh },
-                    macs,
-                    desc,
-                    [
-                        (kernels::ConvParams, input, lx.ptr(origin)),
-                        (kernels::ConvParams, output, y.ptr(n * y.strides[0]))
-                    ]
+                None => (
+                    "bqml_conv2d",
+                    kernels::bqml_conv2d as *const () as usize,
+                    oh,
                 ),
+            };
+            let mut ptrs = vec![
+                (offset_of!(kernels::ConvParams, input), lx.ptr(origin)),
+                (
+                    offset_of!(kernels::ConvParams, output),
+                    y.ptr(n * y.strides[0]),
+                ),
+            ];
+            if let Some(lr) = &lr {
+                ptrs.push((
+                    offset_of!(kernels::ConvParams, residual),
+                    lr.ptr(n * lr.strides[0]),
+                ));
             }
+            let call = KernelCall {
+                symbol,
+                addr,
+                kind: CallKind::Rows { rows },
+                template: template_of(&p),
+                ptrs,
+                loads: Vec::new(),
+                desc,
+            };
+            self.plan.push(&node.name, StepKind::Call(call), macs);
             if let Some((wp, bp)) = runtime_weights {
                 let step = self.plan.steps.len() - 1;
                 self.plan

@@ -78,7 +78,8 @@ pub struct ConvParams {
     pub in_channels_per_group: usize,
     /// Output channels per group.
     pub out_channels_per_group: usize,
-    /// [`PackedConv::layout`]: `LAYOUT_PANELS` or `LAYOUT_DEPTHWISE`.
+    /// [`PackedConv::layout`]: `LAYOUT_PANELS` or `LAYOUT_DEPTHWISE` for [`bqml_conv2d`],
+    /// `LAYOUT_WINOGRAD_F4` or `LAYOUT_WINOGRAD_F2` for [`crate::bqml_winograd`].
     pub layout: u32,
     /// Fused activation.
     pub activation: Activation,

@@ -36,9 +36,12 @@
 //! | [`bqml_conv2d`] | `unsafe extern "C" fn(*const ConvParams, row_start: usize, row_end: usize)` | [`ConvParams::from_packed`] + pointers/strides |
 //! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, row_start: usize, row_end: usize)` | [`GemmParams::from_packed`] + pointers |
 //! | [`bqml_pool2d`] | `unsafe extern "C" fn(*const PoolParams, row_start: usize, row_end: usize)` | [`PoolParams::from_geometry`] + pointers/strides |
+//! | [`bqml_winograd`] | `unsafe extern "C" fn(*const ConvParams, unit_start: usize, unit_end: usize)` | [`ConvParams::from_packed`] of a [`pack_winograd`] result; units from [`winograd_units`] |
 //!
 //! `bqml_conv2d` serves dense, grouped, 1×1 and depthwise convolutions alike: it dispatches on
-//! `ConvParams::layout`, which [`pack_conv`] chooses. All strides and sizes are `usize` (8 bytes
+//! `ConvParams::layout`, which [`pack_conv`] chooses. 3×3 stride-1 single-group layers may
+//! instead be packed with [`pack_winograd`] (Winograd F(4×4,3×3) or F(2×2,3×3)) and run through
+//! [`bqml_winograd`], whose work units are output tiles rather than rows. All strides and sizes are `usize` (8 bytes
 //! on x86-64) and all pointers are to `f32`; generated code should take field offsets from
 //! `std::mem::offset_of!` rather than hard-coding them. The packed weights and bias must outlive
 //! every call (the params hold raw pointers into [`PackedConv`]).
@@ -49,8 +52,8 @@
 //! (1 broadcast + 2 weight loads per 12 FMAs), over 96-pixel blocks so the input stays in cache
 //! while each panel passes, with reductions longer than 512 split into 256-long chunks whose
 //! weights stay in L1. Panels with at most 8 valid channels use 12 pixels × 8 channels; a lone
-//! output pixel (GEMV) runs 4 panels at once. Depthwise tiles are 8 pixels × 8 channels. See
-//! `kernels/PERF.md`.
+//! output pixel (GEMV) runs 4 panels at once. Depthwise tiles are 8 pixels × 8 channels.
+//! Winograd runs one GEMM per transform position on the same 6×16 tile. See `kernels/PERF.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -67,6 +70,7 @@ mod peak;
 mod pool;
 pub mod reference;
 mod view;
+mod winograd;
 
 pub use conv::{bqml_conv2d, conv2d, ConvGeometry, ConvParams, MR};
 pub use epilogue::{
@@ -85,6 +89,10 @@ pub use pool::{
     POOL_MAX,
 };
 pub use view::{Nhwc, NhwcMut};
+pub use winograd::{
+    bqml_winograd, pack_winograd, winograd_applies, winograd_conv2d, winograd_tile, winograd_tiles,
+    winograd_units, LAYOUT_WINOGRAD_F2, LAYOUT_WINOGRAD_F4,
+};
 
 /// A safe wrapper rejected its arguments (sizes, shapes or ranges that do not fit).
 #[derive(Clone, Debug, PartialEq, Eq)]

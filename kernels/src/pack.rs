@@ -71,7 +71,7 @@ impl ConvShape {
 pub struct PackedConv {
     /// Weight shape this was packed from.
     pub shape: ConvShape,
-    /// `LAYOUT_PANELS` or `LAYOUT_DEPTHWISE`.
+    /// `LAYOUT_PANELS`, `LAYOUT_DEPTHWISE`, or a Winograd layout ([`crate::pack_winograd`]).
     pub layout: u32,
     /// Packed weights (see the type's doc).
     pub weights: Vec<f32>,
