@@ -2,8 +2,8 @@
 //!    Rust), so no system `protoc` is needed.
 //! 2. Builds the `bqml-capi` static library (kernels, worker pool, C ABI glue) that
 //!    `compiler::aot` links into ahead-of-time model libraries, with a nested
-//!    `cargo build` in a target directory under `OUT_DIR` (so it does not wait on the outer
-//!    build's lock), offline against the workspace's `Cargo.lock`. The archive is embedded
+//!    `cargo build` in its own target directory (`target/bqml-capi`, so it does not wait on
+//!    the outer build's lock), offline against the workspace's `Cargo.lock`. The archive is embedded
 //!    in this crate with `include_bytes!`.
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +27,15 @@ fn build_capi() {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    let target_dir = out.join("capi-target");
+    // One nested target directory per outer target directory (`OUT_DIR` is
+    // `<target>/<profile>/build/<pkg>/out`), shared by every profile and by check/clippy
+    // runs, so CI's clippy and test runs build the archive once; cargo's own lock
+    // serialises concurrent nested builds.
+    let target_dir = out
+        .ancestors()
+        .find(|d| d.file_name().is_some_and(|n| n == "build"))
+        .and_then(|b| b.parent()?.parent())
+        .map_or_else(|| out.join("capi-target"), |t| t.join("bqml-capi"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)

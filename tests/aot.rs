@@ -444,3 +444,91 @@ fn damaged_or_foreign_files_are_clear_errors() {
     );
     assert!(out.starts_with("y: float32 [1, 8, 6, 6]"), "{out}");
 }
+
+/// `bqmlc` with a private data directory and `gs://` root.
+fn sql(data: &Path, gcs: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_bqmlc"))
+        .args(args)
+        .env("BQMLC_DATA_DIR", data)
+        .env("BQMLC_GCS_ROOT", gcs)
+        .output()
+        .expect("run bqmlc");
+    ok(&o, &format!("bqmlc {args:?}"))
+}
+
+#[test]
+fn create_model_keeps_a_compiled_library_that_reopening_loads_without_compiling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, gcs) = (tmp.path().join("data"), tmp.path().join("gcs"));
+    std::fs::create_dir_all(gcs.join("b")).unwrap();
+    let onnx = tiny_model(&gcs.join("b"));
+    sql(&data, &gcs, &["query", "CREATE SCHEMA ds"]);
+    sql(
+        &data,
+        &gcs,
+        &[
+            "query",
+            "CREATE MODEL `ds.m` OPTIONS (MODEL_TYPE='ONNX', MODEL_PATH='gs://b/tiny.onnx')",
+        ],
+    );
+    let show = sql(&data, &gcs, &["show", "-m", "ds.m"]);
+    let line = show
+        .lines()
+        .find(|l| l.starts_with("Compiled: models/"))
+        .unwrap_or_else(|| panic!("no compiled library reported:\n{show}"));
+    assert!(
+        line.contains(".so (") && line.contains(" bytes), ahead of time in "),
+        "{line}"
+    );
+
+    // A new process (a reopened catalog) loads the stored library: no compilation.
+    let catalog = sqlfront::catalog::Catalog::open(&data).unwrap();
+    let state = catalog.snapshot().unwrap();
+    let entry = state.model("ds", "m").unwrap();
+    let compiled = entry
+        .compiled
+        .clone()
+        .expect("compiled library in the catalog");
+    let model_bytes = std::fs::read(&onnx).unwrap();
+    assert_eq!(
+        compiled.sha256,
+        runtime::artifact::hex(&compiler::aot::sha256(&model_bytes))
+    );
+    assert_eq!(compiled.input_shapes, vec![vec![1, 3, 6, 6]]);
+    assert!(
+        line.contains(&format!("({} bytes)", compiled.size)),
+        "{line}"
+    );
+    let onnx_copy = catalog.model_file(entry);
+    let load = |c: Option<&sqlfront::model_import::CompiledArtifact>| {
+        sqlfront::model_import::load_compiled(&data, &onnx_copy, c).unwrap()
+    };
+    let (cached, source) = load(Some(&compiled));
+    assert_eq!(source, sqlfront::model_import::CodeSource::Cached);
+    // Same results as compiling the model now.
+    let (jit, _) = load(None);
+    let x = runtime::Tensor::f32(
+        vec![1, 3, 6, 6],
+        (0..108).map(|i| i as f32 / 50.0).collect(),
+    );
+    let run = |m: &runtime::CompiledModel| {
+        let mut st = m.new_state(1);
+        m.predict(&mut st, &[&x]).unwrap().remove(0)
+    };
+    assert_eq!(run(&cached).as_f32(), run(&jit).as_f32());
+
+    // A library that does not match its key is not used.
+    let mut other = compiled.clone();
+    other.sha256 = "0".repeat(64);
+    let (_, source) = load(Some(&other));
+    assert!(
+        matches!(&source, sqlfront::model_import::CodeSource::Compiled(why) if why.contains("another model")),
+        "{source:?}"
+    );
+
+    // DROP MODEL removes the library with the model copy.
+    let lib = data.join(&compiled.file);
+    assert!(lib.exists());
+    sql(&data, &gcs, &["query", "DROP MODEL ds.m"]);
+    assert!(!lib.exists(), "{} survived DROP MODEL", lib.display());
+}
