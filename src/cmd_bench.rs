@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Per-node (reference) or per-kernel (jit) time, share and GFLOP/s.
     #[arg(long)]
     pub profile: bool,
+    /// Interleave runs with this ahead-of-time library (from `bqmlc compile -o`) on the same
+    /// inputs and report both medians and the ratio.
+    #[arg(long, value_name = "libNAME.so")]
+    pub compare_library: Option<PathBuf>,
     /// Python interpreter with onnxruntime and numpy (default: $BQMLC_PYTHON or python3).
     #[arg(long)]
     pub python: Option<String>,
@@ -192,9 +196,18 @@ fn prepare_artifact(
             model.display()
         );
     }
+    artifact_runner(args.threads, model, given)
+}
+
+/// A runner for a library on `threads` threads; also returns the load time in ms.
+fn artifact_runner(
+    threads: usize,
+    model: &Path,
+    given: &[(String, Tensor)],
+) -> Result<(Runner, f64)> {
     let t0 = Instant::now();
     let (m, meta) = runtime::artifact::load(model).map_err(|e| anyhow!(e))?;
-    let state = m.new_state(args.threads);
+    let state = m.new_state(threads);
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let specs = m
         .inputs()
@@ -297,6 +310,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.compare_ort {
         return compare_ort(args, model, &mut runner);
     }
+    if let Some(lib) = &args.compare_library {
+        return compare_library(args, model, lib, runner);
+    }
     let flops = runner.flops;
     if args.profile {
         return profile(args, &mut runner);
@@ -343,6 +359,36 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             rss
         );
     }
+    Ok(())
+}
+
+/// `--compare-library`: A B A B rounds of the model's runner and the library's, same inputs.
+fn compare_library(args: &BenchArgs, model: &Path, lib: &Path, mut a: Runner) -> Result<()> {
+    let (mut b, _) = artifact_runner(args.threads, lib, &a.inputs)?;
+    for _ in 0..args.warmup {
+        a.run_once()?;
+        b.run_once()?;
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs.max(1) {
+        ta.push(time_once(&mut a)?);
+        tb.push(time_once(&mut b)?);
+    }
+    let (sa, sb) = (stats(&ta), stats(&tb));
+    let size = std::fs::metadata(lib).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "median: {} {} {:.3} ms, library {} {:.3} ms ({:.1} MB), ratio library/{} {:.3}, {} thread(s), {} rounds",
+        model.display(),
+        a.label,
+        sa.median_ms,
+        lib.display(),
+        sb.median_ms,
+        size as f64 / 1e6,
+        a.label,
+        sb.median_ms / sa.median_ms,
+        args.threads,
+        ta.len()
+    );
     Ok(())
 }
 

@@ -224,8 +224,14 @@ impl Translator<'_> {
         }
     }
 
-    /// Calls kernel `c` (directly by symbol or through its address).
-    fn emit_kernel_call(&mut self, c: &KernelCall, sig: Signature, args: &[Value]) -> Value {
+    /// Calls kernel `c` (directly by symbol or through its address); returns its result,
+    /// if the signature has one.
+    fn emit_kernel_call(
+        &mut self,
+        c: &KernelCall,
+        sig: Signature,
+        args: &[Value],
+    ) -> Option<Value> {
         let inst = match &self.link {
             Link::Absolute => {
                 let sr = self.b.import_signature(sig);
@@ -237,11 +243,7 @@ impl Translator<'_> {
                 self.b.ins().call(f, args)
             }
         };
-        self.b
-            .inst_results(inst)
-            .first()
-            .copied()
-            .unwrap_or(args[0])
+        self.b.inst_results(inst).first().copied()
     }
 
     /// `bqml_run_rows(pool, kernel, params, rows)` for kernel `c`.
@@ -302,7 +304,9 @@ impl Translator<'_> {
             }
             CallKind::Checked { code } => {
                 let sig = self.sig(&[PTR], Some(types::I32));
-                let status = self.emit_kernel_call(c, sig, &[params]);
+                let Some(status) = self.emit_kernel_call(c, sig, &[params]) else {
+                    unreachable!("a checked kernel's signature returns its status");
+                };
                 let fail = self.b.create_block();
                 let cont = self.b.create_block();
                 self.b.ins().brif(status, fail, &[], cont, &[]);
