@@ -362,7 +362,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--compare-library`: A B A B rounds of the model's runner and the library's, same inputs.
+/// `--compare-library`: alternating rounds of the model's runner and the library's, same
+/// inputs.
 fn compare_library(args: &BenchArgs, model: &Path, lib: &Path, mut a: Runner) -> Result<()> {
     let (mut b, _) = artifact_runner(args.threads, lib, &a.inputs)?;
     for _ in 0..args.warmup {
@@ -370,9 +371,15 @@ fn compare_library(args: &BenchArgs, model: &Path, lib: &Path, mut a: Runner) ->
         b.run_once()?;
     }
     let (mut ta, mut tb) = (Vec::new(), Vec::new());
-    for _ in 0..args.runs.max(1) {
-        ta.push(time_once(&mut a)?);
-        tb.push(time_once(&mut b)?);
+    // A B, B A, …: neither side always runs right after the other.
+    for round in 0..args.runs.max(1) {
+        if round % 2 == 0 {
+            ta.push(time_once(&mut a)?);
+            tb.push(time_once(&mut b)?);
+        } else {
+            tb.push(time_once(&mut b)?);
+            ta.push(time_once(&mut a)?);
+        }
     }
     let (sa, sb) = (stats(&ta), stats(&tb));
     let size = std::fs::metadata(lib).map(|m| m.len()).unwrap_or(0);
