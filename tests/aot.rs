@@ -247,14 +247,28 @@ fn run_library_matches_jit(model_file: &str, input_file: &str, target: &str) {
         "bqmlc run --backend jit",
     );
     assert_eq!(so_out, jit_out);
-    let got = std::fs::read(a.join("probs.npy")).unwrap();
-    assert_eq!(got, std::fs::read(b.join("probs.npy")).unwrap());
-    assert!(got.len() > 4000);
+    let mut files: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no outputs written");
+    for f in files {
+        let got = std::fs::read(a.join(&f)).unwrap();
+        assert_eq!(got, std::fs::read(b.join(&f)).unwrap(), "{f:?} differs");
+        assert!(got.len() > 128, "{f:?} is only {} bytes", got.len());
+    }
 }
 
 #[test]
 fn resnet18_library_and_jit_agree_exactly() {
     run_library_matches_jit("resnet18_probs.onnx", "input_0.npy", "native");
+}
+
+#[test]
+fn tutorial_models_with_int64_labels_agree_exactly() {
+    run_library_matches_jit("resnet18_tutorial.onnx", "input_1.npy", "x86-64-v3");
+    run_library_matches_jit("efficientnet_lite0_tutorial.onnx", "input_2.npy", "native");
 }
 
 #[test]
