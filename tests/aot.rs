@@ -461,12 +461,19 @@ fn damaged_or_foreign_files_are_clear_errors() {
 
 /// `bqmlc` with a private data directory and `gs://` root.
 fn sql(data: &Path, gcs: &Path, args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_bqmlc"))
-        .args(args)
+    sql_cc(data, gcs, args, None)
+}
+
+/// [`sql`] with `$CC` set to `cc`.
+fn sql_cc(data: &Path, gcs: &Path, args: &[&str], cc: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bqmlc"));
+    cmd.args(args)
         .env("BQMLC_DATA_DIR", data)
-        .env("BQMLC_GCS_ROOT", gcs)
-        .output()
-        .expect("run bqmlc");
+        .env("BQMLC_GCS_ROOT", gcs);
+    if let Some(cc) = cc {
+        cmd.env("CC", cc);
+    }
+    let o = cmd.output().expect("run bqmlc");
     ok(&o, &format!("bqmlc {args:?}"))
 }
 
@@ -545,4 +552,15 @@ fn create_model_keeps_a_compiled_library_that_reopening_loads_without_compiling(
     assert!(lib.exists());
     sql(&data, &gcs, &["query", "DROP MODEL ds.m"]);
     assert!(!lib.exists(), "{} survived DROP MODEL", lib.display());
+
+    // Without a C compiler, CREATE MODEL still compiles (in memory) and stores no library.
+    let create = "CREATE MODEL `ds.n` OPTIONS (MODEL_TYPE='ONNX', MODEL_PATH='gs://b/tiny.onnx')";
+    sql_cc(&data, &gcs, &["query", create], Some("/nonexistent/cc"));
+    let show = sql(&data, &gcs, &["show", "-m", "ds.n"]);
+    assert!(
+        show.contains("Compiled: not stored (compiled when the model is used)"),
+        "{show}"
+    );
+    let state = catalog.snapshot().unwrap();
+    assert!(state.model("ds", "n").unwrap().compiled.is_none());
 }

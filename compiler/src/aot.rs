@@ -126,6 +126,19 @@ pub fn compile_library(
     })
 }
 
+/// The C compiler used for linking: `$CC`, else `cc`.
+fn cc() -> std::ffi::OsString {
+    std::env::var_os("CC").unwrap_or_else(|| "cc".into())
+}
+
+/// Whether the C compiler that links libraries can be run here.
+pub fn linker_available() -> bool {
+    Command::new(cc())
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Links a model object with the embedded static library into the shared library `out`.
 fn link(object: &[u8], out: &Path) -> Result<()> {
     let io = |what: &Path, e: std::io::Error| aot_err(format!("{}: {e}", what.display()));
@@ -146,7 +159,7 @@ fn link(object: &[u8], out: &Path) -> Result<()> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let cc = cc();
     let mut cmd = Command::new(&cc);
     cmd.arg("-shared")
         .arg("-o")
@@ -246,6 +259,9 @@ pub fn header(meta: &ArtifactMeta, library: &str) -> String {
  *   void *out[] = {{ output_buffer }};               // BQML_MODEL_OUTPUT0_BYTES bytes
  *   if (bqml_model_run(m, in, out) != 0) {{ ... bqml_last_error() ... }}
  *   bqml_model_destroy(m);
+ *
+ * bqml_model_entry, bqml_model_meta, bqml_pool_new and bqml_pool_free are also exported, for
+ * bqmlc's own loader (runtime::artifact); C programs need not use them.
  *
  * Thread safety: every function may be called from any thread. A handle owns its arena
  * (scratch memory) and worker threads, so it must not run on two threads at once; create

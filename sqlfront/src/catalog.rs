@@ -200,8 +200,14 @@ impl ModelFiles<'_> {
     }
 
     /// Compiles ONNX `bytes` into a shared library stored durably next to the model
-    /// copies; a compile error is a CREATE MODEL error.
-    pub fn store_compiled(&self, bytes: &[u8]) -> Result<CompiledArtifact> {
+    /// copies; a compile error is a CREATE MODEL error. Without a C compiler to link
+    /// with, the model is compiled in memory only (same errors) and nothing is stored.
+    pub fn store_compiled(&self, bytes: &[u8]) -> Result<Option<CompiledArtifact>> {
+        if !compiler::aot::linker_available() {
+            crate::model_import::import_model(bytes)
+                .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
+            return Ok(None);
+        }
         let rel = format!("{MODELS_DIR}/{}.so", unique_suffix());
         let path = self.dir.join(&rel);
         let a = compile_artifact(bytes, &path, rel)
@@ -210,7 +216,7 @@ impl ModelFiles<'_> {
             .and_then(|f| f.sync_all())
             .map_err(|e| SqlError::io(path.display(), e))?;
         sync_dir(&self.dir.join(MODELS_DIR))?;
-        Ok(a)
+        Ok(Some(a))
     }
 }
 

@@ -591,7 +591,7 @@ impl Session {
                         size: bytes.len() as u64,
                         kms_key_name,
                         meta,
-                        compiled: Some(compiled),
+                        compiled,
                     },
                 );
                 Ok(if existed {
