@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
-use sqlfront::executor::{NoSources, TableSources};
+use sqlfront::executor::TableSources;
 use sqlfront::format::{render, OutputFormat};
 use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
 use sqlfront::{listing, Span};
@@ -20,9 +20,16 @@ pub struct Locations {
     /// DIR/BUCKET/OBJECT [default: $BQMLC_GCS_ROOT]
     #[arg(long, value_name = "DIR")]
     pub gcs_root: Option<PathBuf>,
+    /// Threads for image decoding and ML.PREDICT [default: $BQMLC_THREADS, else all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 impl Locations {
+    fn engine(&self) -> anyhow::Result<Arc<dyn TableSources>> {
+        engine(self.threads)
+    }
+
     fn session(&self, sources: &Arc<dyn TableSources>) -> anyhow::Result<Session> {
         let cfg = SessionConfig::from_args(self.data_dir.clone(), self.gcs_root.clone());
         Ok(Session::open(cfg)
@@ -144,10 +151,49 @@ pub enum SqlCommand {
     },
 }
 
-/// Runs a SQL subcommand without ML extensions (`ML.PREDICT`, object tables and the
-/// `ML.*` functions report "not supported yet").
+/// The thread count: `threads` if given, else `$BQMLC_THREADS`, else the number of cores.
+fn thread_count(threads: Option<u16>) -> anyhow::Result<usize> {
+    if let Some(n) = threads {
+        return Ok(n.into());
+    }
+    match std::env::var("BQMLC_THREADS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => bail!("BQMLC_THREADS must be a positive integer, got '{v}'"),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The ML engine (object tables, image functions, ML.PREDICT) on [`thread_count`]
+/// threads; rayon's global pool, which runs row-parallel work, gets the same size.
+pub fn engine(threads: Option<u16>) -> anyhow::Result<Arc<dyn TableSources>> {
+    let threads = thread_count(threads)?;
+    // Only the first call in a process sizes the pool; later calls keep it.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    Ok(Arc::new(sqlfront::engine::Engine::new(threads)))
+}
+
+impl SqlCommand {
+    fn locations(&self) -> &Locations {
+        match self {
+            SqlCommand::Repl { loc }
+            | SqlCommand::Query { loc, .. }
+            | SqlCommand::Mk { loc, .. }
+            | SqlCommand::Ls { loc, .. }
+            | SqlCommand::Show { loc, .. }
+            | SqlCommand::Rm { loc, .. } => loc,
+        }
+    }
+}
+
+/// Runs a SQL subcommand with the ML engine (object tables, `ML.*` image functions,
+/// `ML.PREDICT`).
 pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
-    run_with(cmd, Arc::new(NoSources))
+    let engine = cmd.locations().engine()?;
+    run_with(cmd, engine)
 }
 
 /// Runs a SQL subcommand with `sources` providing `ML.PREDICT`, object tables and
@@ -307,7 +353,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Runs a script, printing results to stdout; on error prints the rendered error to
 /// stderr and fails.
-fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
+pub(crate) fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let mut write_err = None;
     let result = session.run_script(sql, |_, out| {
@@ -349,7 +395,7 @@ fn repl(loc: &Locations, sources: &Arc<dyn TableSources>) -> anyhow::Result<()> 
 
 /// What `bqmlc` with no subcommand does: the REPL on a terminal, else an error message.
 pub fn run_default() -> anyhow::Result<()> {
-    run_default_with(Arc::new(NoSources))
+    run_default_with(Locations::default().engine()?)
 }
 
 /// [`run_default`] with ML extensions.

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_bench;
 mod cmd_compile;
+mod cmd_demo;
 mod cmd_model;
 mod cmd_sql;
 
@@ -25,6 +26,8 @@ enum Command {
     Compile(cmd_compile::CompileArgs),
     /// Measure latency, GFLOP/s and memory; --peak, --profile, --compare-ort.
     Bench(cmd_bench::BenchArgs),
+    /// Run the BigQuery ML ONNX tutorial on the bundled EfficientNet-Lite0 and photos.
+    Demo(cmd_demo::DemoArgs),
     #[command(flatten)]
     Sql(cmd_sql::SqlCommand),
 }
@@ -35,6 +38,9 @@ fn main() -> std::process::ExitCode {
         Some(Command::Run(a)) => cmd_model::run(&a),
         Some(Command::Compile(a)) => cmd_compile::compile(&a),
         Some(Command::Bench(a)) => cmd_bench::bench(&a),
+        Some(Command::Demo(a)) => {
+            cmd_sql::engine(a.threads).and_then(|engine| cmd_demo::demo(&a, engine))
+        }
         Some(Command::Sql(cmd)) => cmd_sql::run(cmd),
         None => cmd_sql::run_default(),
     })

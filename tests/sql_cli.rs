@@ -14,6 +14,12 @@ fn env() -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let gcs = tmp.path().join("gcs");
     std::fs::create_dir_all(gcs.join("cloud-samples-data/onnx")).unwrap();
+    std::fs::create_dir_all(gcs.join("bqml_images")).unwrap();
+    std::fs::copy(
+        compiler::conformance::shared_dir().join("data/images/goldfish.jpg"),
+        gcs.join("bqml_images/goldfish.jpg"),
+    )
+    .unwrap();
     // CREATE MODEL compiles the model, so the tutorial's model must be a real one.
     std::fs::copy(
         compiler::conformance::shared_dir().join("models/resnet18_tutorial.onnx"),
@@ -30,6 +36,28 @@ fn env() -> Env {
         gcs,
         _tmp: tmp,
     }
+}
+
+/// ONNX Runtime's `class_label` for `image` preprocessed by `shared/tools/preprocess.py`.
+fn ort_class_label(model: &Path, image: &Path) -> i64 {
+    let python = std::env::var("BQMLC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let tools = compiler::conformance::shared_dir().join("tools");
+    let script = "import sys; sys.path.insert(0, sys.argv[1]); import preprocess, onnxruntime as ort\n\
+s = ort.InferenceSession(sys.argv[2], providers=['CPUExecutionProvider'])\n\
+print(int(s.run(None, {s.get_inputs()[0].name: preprocess.load_input(sys.argv[3])})[0].ravel()[0]))";
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .arg(&tools)
+        .arg(model)
+        .arg(image)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "ONNX Runtime oracle failed (set BQMLC_PYTHON to a Python with onnxruntime, numpy and Pillow; scripts/test does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 fn bqmlc(e: &Env, args: &[&str], stdin: &str) -> Output {
@@ -139,8 +167,14 @@ fn tutorial_flow_through_the_cli() {
         "{ls}"
     );
 
-    let predict = err(&e, &["query", "SELECT class_label FROM ML.PREDICT(MODEL `bqml_tutorial.imported_onnx_model`, (SELECT ML.RESIZE_IMAGE(ML.DECODE_IMAGE(DATA), 224, 224, FALSE) AS input FROM bqml_tutorial.goldfish_image_table))"]);
-    assert!(predict.starts_with("Error: Reading object table bqml_tutorial.goldfish_image_table is not supported yet at [1:"), "{predict}");
+    // The tutorial's query, verbatim; the oracle is ONNX Runtime on the goldfish
+    // preprocessed by shared/tools/preprocess.py.
+    let predict = ok(&e, &["query", "--format", "csv", "SELECT class_label\nFROM ML.PREDICT(MODEL `bqml_tutorial.imported_onnx_model`,\n  (SELECT ML.RESIZE_IMAGE(ML.DECODE_IMAGE(DATA), 224, 224, FALSE) AS input\n   FROM bqml_tutorial.goldfish_image_table))"]);
+    let want = ort_class_label(
+        &compiler::conformance::shared_dir().join("models/resnet18_tutorial.onnx"),
+        &compiler::conformance::shared_dir().join("data/images/goldfish.jpg"),
+    );
+    assert_eq!(predict, format!("class_label\n{want}\n"));
 
     assert_eq!(
         ok(&e, &["rm", "-f", "-m", "bqml_tutorial.imported_onnx_model"]),

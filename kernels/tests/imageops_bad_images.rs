@@ -216,3 +216,41 @@ fn error_messages_say_what_failed() {
         }
     );
 }
+
+/// `bytes` with the first occurrence of `from` replaced by `to`.
+fn patched(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
+    let mut out = bytes.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
+}
+
+#[test]
+fn libjpeg_fatal_errors_become_image_errors() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sampling_440.jpg"
+    );
+    let jpeg = read(std::path::Path::new(path));
+    assert!(imageops::decode(&jpeg).is_ok());
+    // SOF3 (lossless) is a process libjpeg-turbo 2.x does not decode.
+    let lossless = patched(&jpeg, &[0xFF, 0xC0], &[0xFF, 0xC3]);
+    let e = imageops::decode(&lossless).unwrap_err();
+    assert!(
+        matches!(&e, ImageError::UnsupportedFeature { format: "JPEG", message } if message.contains("SOF type 0xc3")),
+        "{e:?}"
+    );
+    // A Huffman table whose code counts overflow: libjpeg's error, not a panic.
+    let dht = jpeg.windows(2).position(|w| w == [0xFF, 0xC4]).unwrap();
+    let mut bogus = jpeg.clone();
+    bogus[dht + 5..dht + 21].fill(0xFF);
+    let e = imageops::decode(&bogus).unwrap_err();
+    assert!(
+        matches!(&e, ImageError::Corrupt { format: "JPEG", message } if message.contains("Huffman")),
+        "{e:?}"
+    );
+    assert!(e.to_string().starts_with("corrupt JPEG data: "), "{e}");
+}

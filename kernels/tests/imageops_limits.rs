@@ -92,3 +92,45 @@ fn default_limit_downscales_a_photo_over_60_mb() {
     let png = gradient_png(1700, 1400);
     assert_eq!(imageops::decode(&png).unwrap().shape(), [1400, 1700, 3]);
 }
+
+/// A 61x45 JPEG committed under `tests/fixtures/`.
+fn small_jpeg() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sampling_440.jpg"
+    );
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn jpeg_limits_are_checked_from_the_header() {
+    let jpeg = small_jpeg();
+    let limits = DecodeLimits {
+        max_pixels: 61 * 45 - 1,
+        ..DecodeLimits::default()
+    };
+    assert_eq!(
+        imageops::decode_with(&jpeg, &limits).unwrap_err(),
+        ImageError::TooManyPixels {
+            width: 61,
+            height: 45,
+            limit: 61 * 45 - 1
+        }
+    );
+    let limits = DecodeLimits {
+        max_pixels: 61 * 45,
+        ..DecodeLimits::default()
+    };
+    assert_eq!(
+        imageops::decode_with(&jpeg, &limits).unwrap().shape(),
+        [45, 61, 3]
+    );
+    // The RGB output buffer alone is 61 * 45 * 3 bytes.
+    let limits = DecodeLimits {
+        max_alloc: 61 * 45 * 3 - 1,
+        ..DecodeLimits::default()
+    };
+    let e = imageops::decode_with(&jpeg, &limits).unwrap_err();
+    assert!(matches!(e, ImageError::MemoryLimit(_)), "{e:?}");
+    assert!(e.to_string().contains("61x45 JPEG"), "{e}");
+}

@@ -59,6 +59,35 @@ pub struct Bound {
     pub span: Span,
 }
 
+impl Bound {
+    /// True if evaluating this expression calls an external (`ML.*`) function.
+    pub fn calls_external(&self) -> bool {
+        use BoundKind::*;
+        let any = |v: &[Bound]| v.iter().any(Bound::calls_external);
+        match &self.kind {
+            External(..) => true,
+            Column(_) | Const(_) => false,
+            Field(e, _) | Interval(e, _) | Not(e) | Negate(e) | IsNull(e, _) | Cast(e, ..) => {
+                e.calls_external()
+            }
+            Array(v) | Builtin(_, v) => any(v),
+            Struct(fields) => fields.iter().any(|(_, b)| b.calls_external()),
+            Binary(a, _, b) | Like(a, _, b) | Subscript(a, b, _) => {
+                a.calls_external() || b.calls_external()
+            }
+            InList(e, v, _) => e.calls_external() || any(v),
+            Between(a, _, b, c) => a.calls_external() || b.calls_external() || c.calls_external(),
+            Case(op, branches, els) => {
+                op.as_deref().is_some_and(Bound::calls_external)
+                    || branches
+                        .iter()
+                        .any(|(w, t)| w.calls_external() || t.calls_external())
+                    || els.as_deref().is_some_and(Bound::calls_external)
+            }
+        }
+    }
+}
+
 /// Bound expression variants.
 #[derive(Clone, Debug)]
 pub enum BoundKind {
@@ -413,7 +442,13 @@ fn err(msg: impl Into<String>, span: Span) -> SqlError {
 pub fn eval(b: &Bound, row: &[Value], funcs: &dyn ScalarFunctions) -> Result<Value> {
     let ev = |x: &Bound| eval(x, row, funcs);
     Ok(match &b.kind {
-        BoundKind::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+        // Reading a column reads a lazy object value (an object table's `data`).
+        BoundKind::Column(i) => row
+            .get(*i)
+            .cloned()
+            .unwrap_or(Value::Null)
+            .forced()
+            .map_err(|m| err(m, b.span))?,
         BoundKind::Field(e, name) => match ev(e)? {
             Value::Null => Value::Null,
             Value::Struct(fields) => fields
@@ -548,7 +583,15 @@ pub fn eval(b: &Bound, row: &[Value], funcs: &dyn ScalarFunctions) -> Result<Val
             builtin(*f, &vals, b.span)?
         }
         BoundKind::External(name, args) => {
-            let vals = args.iter().map(ev).collect::<Result<Vec<_>>>()?;
+            // Column arguments are passed unread so that `ML.DECODE_IMAGE(data)` can check
+            // an object's size before reading it.
+            let vals = args
+                .iter()
+                .map(|a| match a.kind {
+                    BoundKind::Column(i) => Ok(row.get(i).cloned().unwrap_or(Value::Null)),
+                    _ => ev(a),
+                })
+                .collect::<Result<Vec<_>>>()?;
             funcs.call(name, &vals).map_err(|m| err(m, b.span))?
         }
         BoundKind::Cast(e, ty, safe) => match ev(e)?.cast(ty) {

@@ -9,6 +9,8 @@ use crate::binder::{bind, eval, eval_const, ScalarFunctions, ScopeColumn};
 use crate::catalog::{CatalogState, ModelEntry, TableEntry, TableKind};
 use crate::error::{ErrorKind, Result, SqlError};
 use crate::value::Value;
+use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// A set of rows with named columns.
@@ -97,9 +99,28 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
 impl ExecContext<'_> {
     /// Runs a query and returns its result with unqualified column names.
     pub fn query(&self, q: &Query) -> Result<Relation> {
+        let mut result: Option<Relation> = None;
+        self.query_chunks(q, usize::MAX, &mut |part, _, _| {
+            append(&mut result, part);
+            Ok(())
+        })?;
+        Ok(result.unwrap_or_default())
+    }
+
+    /// Runs a query and hands its result to `sink` in pieces of at most `chunk` rows, each
+    /// with the number of source rows it covers and the total, so that a consumer (`ML.PREDICT`) can
+    /// work while the rest is being computed. Queries that need all rows before the first
+    /// can be output (DISTINCT, ORDER BY, LIMIT/OFFSET) come in one piece. `sink` is
+    /// called at least once.
+    pub fn query_chunks(
+        &self,
+        q: &Query,
+        chunk: usize,
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
+    ) -> Result<()> {
         let select = &q.select;
         let source = match &select.from {
-            Some(from) => self.run_from(from)?,
+            Some(from) => self.run_from(from, referenced_names(q).as_ref())?,
             None => Relation {
                 columns: vec![],
                 rows: vec![vec![]],
@@ -271,12 +292,18 @@ impl ExecContext<'_> {
             keys.push((key, o.desc));
         }
 
-        let mut produced: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let produce = |row: &Vec<Value>| -> Result<(Vec<Value>, Vec<Value>)> {
             let mut out = Vec::with_capacity(exprs.len());
             for p in &exprs {
                 out.push(match p {
-                    Projection::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+                    // Output values are read values: a lazy object value is read here.
+                    Projection::Column(i) => {
+                        row.get(*i)
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                            .forced()
+                            .map_err(|m| SqlError::new(ErrorKind::InvalidQuery, m))?
+                    }
                     Projection::Expr(b) => eval(b, row, funcs)?,
                 });
             }
@@ -287,8 +314,44 @@ impl ExecContext<'_> {
                     Key::Input(b) => eval(b, row, funcs)?,
                 });
             }
-            produced.push((out, k));
+            Ok((out, k))
+        };
+        // Rows are independent: when the select list calls external functions (image
+        // decoding), they are evaluated in parallel. The first failing row in input order
+        // decides the error, so results and errors do not depend on scheduling.
+        let heavy = exprs
+            .iter()
+            .any(|p| matches!(p, Projection::Expr(b) if b.calls_external()));
+        let run = |part: &[Vec<Value>]| -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
+            let results: Vec<Result<(Vec<Value>, Vec<Value>)>> = if heavy && part.len() > 1 {
+                use rayon::prelude::*;
+                part.par_iter().map(produce).collect()
+            } else {
+                part.iter().map(produce).collect()
+            };
+            results.into_iter().collect()
+        };
+        let typed = |mut columns: Vec<ScopeColumn>, rows: Vec<Vec<Value>>| {
+            for (i, c) in columns.iter_mut().enumerate() {
+                if c.data_type.is_none() {
+                    c.data_type = rows.iter().find_map(|r| r[i].data_type());
+                }
+            }
+            Relation { columns, rows }
+        };
+        let streams =
+            keys.is_empty() && !select.distinct && q.limit.is_none() && q.offset.is_none();
+        if streams {
+            for part in rows.chunks(chunk.max(1)) {
+                let out = run(part)?.into_iter().map(|(o, _)| o).collect();
+                sink(typed(out_cols.clone(), out), part.len(), rows.len())?;
+            }
+            if rows.is_empty() {
+                sink(typed(out_cols, vec![]), 0, 0)?;
+            }
+            return Ok(());
         }
+        let mut produced = run(&rows)?;
         if select.distinct {
             let mut seen = std::collections::HashSet::new();
             produced.retain(|(out, _)| {
@@ -319,27 +382,25 @@ impl ExecContext<'_> {
             Some(e) => Some(count_arg(e, "LIMIT")?),
             None => None,
         };
-        let rows: Vec<Vec<Value>> = produced
+        let out: Vec<Vec<Value>> = produced
             .into_iter()
             .skip(offset)
             .take(limit.unwrap_or(usize::MAX))
             .map(|(out, _)| out)
             .collect();
-        for (i, c) in out_cols.iter_mut().enumerate() {
-            if c.data_type.is_none() {
-                c.data_type = rows.iter().find_map(|r| r[i].data_type());
-            }
-        }
-        Ok(Relation {
-            columns: out_cols,
-            rows,
-        })
+        sink(typed(out_cols, out), rows.len(), rows.len())
     }
 
-    fn run_from(&self, from: &TableWithJoins) -> Result<Relation> {
-        let mut left = self.table_factor(&from.relation)?;
+    /// Joins the FROM clause's relations. `needed` holds the column names the enclosing
+    /// query may read (`None`: all); `ML.PREDICT` drops other passthrough columns.
+    fn run_from(
+        &self,
+        from: &TableWithJoins,
+        needed: Option<&HashSet<String>>,
+    ) -> Result<Relation> {
+        let mut left = self.table_factor(&from.relation, needed)?;
         for j in &from.joins {
-            let right = self.table_factor(&j.relation)?;
+            let right = self.table_factor(&j.relation, needed)?;
             let mut columns = left.columns.clone();
             columns.extend(right.columns.iter().cloned());
             let funcs = self.sources as &dyn ScalarFunctions;
@@ -378,7 +439,7 @@ impl ExecContext<'_> {
         Ok(left)
     }
 
-    fn table_factor(&self, tf: &TableFactor) -> Result<Relation> {
+    fn table_factor(&self, tf: &TableFactor, needed: Option<&HashSet<String>>) -> Result<Relation> {
         match tf {
             TableFactor::Table { name, alias } => {
                 let (ds, t) = split_table_name(name, "Table")?;
@@ -425,24 +486,166 @@ impl ExecContext<'_> {
                     .state
                     .model(&ds, &m)
                     .map_err(|e| e.with_span(model.span))?;
-                let input_rel = match input {
-                    PredictInput::Table(t) => self.table_factor(&TableFactor::Table {
-                        name: t.clone(),
-                        alias: None,
-                    })?,
-                    PredictInput::Query { query, .. } => self.query(query)?,
-                };
                 let settings = settings.as_ref().map(eval_const).transpose()?;
                 let file = self.data_dir.join(&entry.file);
-                let mut rel = self
-                    .sources
-                    .predict(&format!("{ds}.{m}"), entry, &file, input_rel, settings)
-                    .map_err(|e| e.with_span(*span))?;
+                let full = format!("{ds}.{m}");
+                let mut result: Option<Relation> = None;
+                let mut bar = Progress::default();
+                let mut predict_part =
+                    |part: Relation, covered: usize, total: usize| -> Result<()> {
+                        let inputs = part.columns.len();
+                        let mut out = self
+                            .sources
+                            .predict(&full, entry, &file, part, settings.clone())
+                            .map_err(|e| e.with_span(*span))?;
+                        prune_passthrough(&mut out, inputs, needed);
+                        append(&mut result, out);
+                        bar.advance(covered, total);
+                        Ok(())
+                    };
+                match input {
+                    PredictInput::Table(t) => {
+                        let rel = self.table_factor(
+                            &TableFactor::Table {
+                                name: t.clone(),
+                                alias: None,
+                            },
+                            None,
+                        )?;
+                        let n = rel.rows.len();
+                        predict_part(rel, n, n)?;
+                    }
+                    // Rows stream from the input query to the model in chunks: decoded
+                    // images of one chunk are dropped before the next is decoded.
+                    PredictInput::Query { query, .. } => {
+                        self.query_chunks(query, PREDICT_CHUNK_ROWS, &mut predict_part)?;
+                    }
+                }
+                bar.finish();
+                let mut rel = result.unwrap_or_default();
                 for c in &mut rel.columns {
                     c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
                 }
                 Ok(rel)
             }
+        }
+    }
+}
+
+/// Rows per piece when an input query streams into `ML.PREDICT`: enough for every
+/// thread to have work, few enough that only one piece of decoded images is in memory.
+const PREDICT_CHUNK_ROWS: usize = 64;
+
+/// Appends `part` to `acc` (column types unknown so far are taken from `part`).
+fn append(acc: &mut Option<Relation>, part: Relation) {
+    match acc {
+        None => *acc = Some(part),
+        Some(r) => {
+            for (c, p) in r.columns.iter_mut().zip(&part.columns) {
+                if c.data_type.is_none() {
+                    c.data_type = p.data_type.clone();
+                }
+            }
+            r.rows.extend(part.rows);
+        }
+    }
+}
+
+/// Column names the query may read from its FROM clause: every identifier in its select
+/// list, WHERE, GROUP BY, HAVING, ORDER BY and JOIN conditions (lower-cased; a superset of
+/// the real references), or `None` when a wildcard reads all columns.
+fn referenced_names(q: &Query) -> Option<HashSet<String>> {
+    let s = &q.select;
+    let mut text = String::new();
+    for item in &s.projection {
+        match item {
+            SelectItem::Expr { expr, .. } => text.push_str(&format!("{expr} ")),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_) => return None,
+        }
+    }
+    let exprs = s
+        .selection
+        .iter()
+        .chain(&s.group_by)
+        .chain(&s.having)
+        .chain(q.order_by.iter().map(|o| &o.expr))
+        .chain(s.from.iter().flat_map(|f| f.joins.iter().map(|j| &j.on)));
+    for e in exprs {
+        text.push_str(&format!("{e} "));
+    }
+    let tokens = crate::tokenizer::tokenize(&text).ok()?;
+    Some(
+        tokens
+            .into_iter()
+            .filter_map(|t| match t.token {
+                crate::tokenizer::Token::Word(w) => Some(vec![w]),
+                crate::tokenizer::Token::QuotedIdent(w) => {
+                    Some(w.split('.').map(str::to_string).collect())
+                }
+                _ => None,
+            })
+            .flatten()
+            .map(|w| w.to_ascii_lowercase())
+            .collect(),
+    )
+}
+
+/// Drops `ML.PREDICT` passthrough columns (those after the model outputs) that the
+/// enclosing query cannot read, so their values (decoded images) are freed early.
+fn prune_passthrough(rel: &mut Relation, inputs: usize, needed: Option<&HashSet<String>>) {
+    let Some(needed) = needed else { return };
+    let outputs = rel.columns.len() - inputs;
+    let keep: Vec<bool> = rel
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| i < outputs || needed.contains(&c.name.to_ascii_lowercase()))
+        .collect();
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    let mut it = keep.iter();
+    rel.columns.retain(|_| *it.next().unwrap_or(&true));
+    for row in &mut rel.rows {
+        let mut it = keep.iter();
+        row.retain(|_| *it.next().unwrap_or(&true));
+    }
+}
+
+/// A progress bar on stderr for long `ML.PREDICT` runs (terminal only).
+#[derive(Default)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// Rows below which no bar is shown.
+    const MIN_ROWS: usize = 64;
+
+    fn advance(&mut self, rows: usize, total: usize) {
+        if self.bar.is_none() {
+            match total {
+                n if n >= Self::MIN_ROWS && std::io::stderr().is_terminal() => {
+                    let bar = indicatif::ProgressBar::new(n as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "ML.PREDICT {bar:40} {pos}/{len} rows, {per_sec}, eta {eta}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(bar);
+                }
+                _ => return,
+            }
+        }
+        if let Some(b) = &self.bar {
+            b.inc(rows as u64);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
         }
     }
 }
@@ -648,4 +851,58 @@ fn detect_schema(
             (name, ty)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Option<Vec<String>> {
+        let Statement::Query(q) = crate::parser::parse_statement(sql).unwrap() else {
+            panic!("not a query")
+        };
+        referenced_names(&q).map(|s| {
+            let mut v: Vec<String> = s.into_iter().collect();
+            v.sort();
+            v
+        })
+    }
+
+    #[test]
+    fn referenced_names_cover_every_clause_but_not_the_from_subquery() {
+        let n = names(
+            "SELECT p.class_label FROM ML.PREDICT(MODEL ds.m, (SELECT a AS input, uri FROM t)) AS p \
+             JOIN c ON p.class_label = c.`x.Label` WHERE Size > 1 ORDER BY Updated",
+        )
+        .unwrap();
+        for want in ["class_label", "label", "p", "size", "updated", "x"] {
+            assert!(n.contains(&want.to_string()), "{want} missing from {n:?}");
+        }
+        assert!(!n.contains(&"input".to_string()) && !n.contains(&"uri".to_string()));
+        assert_eq!(names("SELECT *, 1 FROM t"), None);
+        assert_eq!(names("SELECT t.* FROM t"), None);
+    }
+
+    #[test]
+    fn pruning_keeps_outputs_and_read_columns() {
+        let col = |n: &str| ScopeColumn::new(n, None);
+        let mut rel = Relation {
+            columns: vec![col("class_label"), col("uri"), col("input")],
+            rows: vec![vec![
+                Value::Int64(1),
+                Value::String("u".into()),
+                Value::Null,
+            ]],
+        };
+        let needed: HashSet<String> = ["uri".to_string()].into();
+        prune_passthrough(&mut rel, 2, Some(&needed));
+        assert_eq!(
+            rel.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["class_label", "uri"]
+        );
+        assert_eq!(rel.rows, [[Value::Int64(1), Value::String("u".into())]]);
+    }
 }

@@ -31,7 +31,12 @@
 //!   creation (header names when `skip_leading_rows` ≥ 1, else `string_field_N`).
 //! - Times in listings are UTC.
 //! - `ML.PREDICT`, object-table reads and the `ML.*` image functions plug in through
-//!   [`executor::TableSources`]; without an implementation they report "not supported yet".
+//!   [`executor::TableSources`]; [`engine::Engine`] implements them ([`objects`],
+//!   [`imagefns`], [`predict`]); without it they report "not supported yet".
+//! - Object-table listings are live (no metadata cache); `data` and `md5_hash` are read
+//!   only when used. Select lists that call `ML.*` functions and `ML.PREDICT` run their
+//!   rows in parallel; output order and the reported error (the first failing row) do not
+//!   depend on scheduling. A NULL model input is an error.
 
 #![warn(missing_docs)]
 
@@ -39,12 +44,16 @@ pub mod aggregate;
 pub mod ast;
 pub mod binder;
 pub mod catalog;
+pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod format;
+pub mod imagefns;
 pub mod listing;
 pub mod model_import;
+pub mod objects;
 pub mod parser;
+pub mod predict;
 pub mod repl;
 pub mod session;
 pub mod tokenizer;

@@ -16,7 +16,7 @@ Dot-commands:
   .models [DATASET]     list models (of all datasets when none is given)
   .schema DATASET.NAME  show a model's or a table's schema
   .mode table|csv|json  result format (default table)
-  .timer on|off         print each statement's run time
+  .timer on|off         print each statement's run time (and rows/s)
   .quit                 leave (also .exit or Ctrl-D)";
 
 /// Whether the shell should keep reading.
@@ -116,15 +116,23 @@ impl<'a> Repl<'a> {
         let timer = self.timer;
         let mut started = Instant::now();
         let result = self.session.run_script(sql, |_, o| {
+            let secs = started.elapsed().as_secs_f64();
+            let rows = match &o {
+                StatementOutput::Rows(rs) => Some(rs.rows.len()),
+                StatementOutput::Ddl(_) => None,
+            };
             out.push(match o {
                 StatementOutput::Ddl(d) => d.console_message(),
                 StatementOutput::Rows(rs) => render(&rs, mode),
             });
             if timer {
-                out.push(format!(
-                    "Run time: {:.3} s",
-                    started.elapsed().as_secs_f64()
-                ));
+                out.push(match rows {
+                    Some(n) => format!(
+                        "Run time: {secs:.3} s, {n} rows, {:.1} rows/s",
+                        n as f64 / secs.max(1e-9)
+                    ),
+                    None => format!("Run time: {secs:.3} s"),
+                });
             }
             started = Instant::now();
         });
@@ -300,7 +308,11 @@ mod tests {
             "Error: Not found: Table ds.nope"
         );
         r.feed_line(".timer on");
-        assert!(r.feed_line("SELECT 1;").0.contains("Run time: "));
+        let timed = r.feed_line("SELECT 1;").0;
+        assert!(
+            timed.contains("Run time: ") && timed.contains(" s, 1 rows, "),
+            "{timed}"
+        );
         assert_eq!(r.feed_line(".quit").1, Flow::Quit);
     }
 

@@ -5,15 +5,118 @@ use std::cmp::Ordering;
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// A decoded image held as one shared f32 buffer (row-major H×W×C, values in `[0, 1]`).
-/// SQL sees it as `STRUCT<ARRAY<INT64>, ARRAY<FLOAT64>>`, but it is never expanded into
-/// per-pixel values unless a query asks for the arrays.
-#[derive(Clone, Debug, PartialEq)]
+use kernels::imageops::DecodedImage;
+
+/// Pixel storage of an image value. Images stay as flat buffers inside the engine; SQL
+/// sees `STRUCT<ARRAY<INT64>, ARRAY<FLOAT64|INT64>>` only when a query asks for the arrays.
+#[derive(Clone, Debug)]
+pub enum ImagePixels {
+    /// FLOAT64 form: values in `[0, 1]`.
+    Float(Arc<[f32]>),
+    /// FLOAT64 form still held as the decoder's 8/16-bit RGB samples (`ML.DECODE_IMAGE`'s
+    /// output before anything reads it), so `ML.RESIZE_IMAGE` can resize from them directly.
+    Decoded(Arc<DecodedImage>),
+    /// INT64 form: values in `[0, 255]` (`ML.CONVERT_IMAGE_TYPE`'s output).
+    Int(Arc<[u8]>),
+}
+
+/// An image value: row-major H×W×C pixels plus the object it came from, so that errors
+/// about it can name the row's uri.
+#[derive(Clone, Debug)]
 pub struct ImageValue {
     /// `[height, width, channels]`.
     pub shape: [usize; 3],
     /// `height * width * channels` samples.
-    pub data: Arc<[f32]>,
+    pub pixels: ImagePixels,
+    /// The uri of the object this image was decoded from, if any.
+    pub source: Option<Arc<str>>,
+}
+
+impl ImageValue {
+    /// A FLOAT64-form image.
+    pub fn float(shape: [usize; 3], data: impl Into<Arc<[f32]>>) -> ImageValue {
+        ImageValue {
+            shape,
+            pixels: ImagePixels::Float(data.into()),
+            source: None,
+        }
+    }
+
+    /// True for the INT64 form.
+    pub fn is_int(&self) -> bool {
+        matches!(self.pixels, ImagePixels::Int(_))
+    }
+
+    /// The values as SQL shows them (`[0, 1]` floats, or `0..=255` for the INT64 form).
+    pub fn values_f32(&self) -> Arc<[f32]> {
+        match &self.pixels {
+            ImagePixels::Float(d) => Arc::clone(d),
+            ImagePixels::Decoded(d) => d.to_f32().into_data().into(),
+            ImagePixels::Int(d) => d.iter().map(|&v| f32::from(v)).collect(),
+        }
+    }
+
+    /// `" (uri)"` for messages, or nothing when the image has no source object.
+    pub fn origin(&self) -> String {
+        self.source
+            .as_deref()
+            .map_or_else(String::new, |u| format!(" ({u})"))
+    }
+}
+
+impl PartialEq for ImageValue {
+    /// Equal when shape, form and values agree; the source uri is not part of the value.
+    fn eq(&self, other: &ImageValue) -> bool {
+        self.shape == other.shape
+            && self.is_int() == other.is_int()
+            && self.values_f32() == other.values_f32()
+    }
+}
+
+/// Which part of a stored object a [`LazyValue`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LazyKind {
+    /// The object's bytes (an object table's `data` pseudo-column).
+    Bytes,
+    /// The base64 MD5 of the object's bytes (`md5_hash`).
+    Md5,
+}
+
+/// A value read from an object only when a query uses it: listing an object table
+/// touches metadata alone. Evaluating a column reference turns it into the real value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LazyValue {
+    /// The object's uri, named in errors.
+    pub uri: String,
+    /// Where the object is stored locally.
+    pub path: std::path::PathBuf,
+    /// The object's size in bytes when listed.
+    pub size: u64,
+    /// What to produce.
+    pub kind: LazyKind,
+}
+
+impl LazyValue {
+    /// Reads the object: `BYTES` for [`LazyKind::Bytes`], `STRING` for [`LazyKind::Md5`].
+    pub fn force(&self) -> Result<Value, String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("Error while reading object {}: {e}", self.uri))?;
+        Ok(match self.kind {
+            LazyKind::Bytes => Value::Bytes(bytes),
+            LazyKind::Md5 => {
+                use md5::Digest;
+                Value::String(base64(&md5::Md5::digest(&bytes)))
+            }
+        })
+    }
+
+    /// The SQL type the value has once read.
+    pub fn data_type(&self) -> DataType {
+        match self.kind {
+            LazyKind::Bytes => DataType::Bytes,
+            LazyKind::Md5 => DataType::String,
+        }
+    }
 }
 
 /// An `INTERVAL` value, kept in BigQuery's three parts.
@@ -52,6 +155,8 @@ pub enum Value {
     Interval(Interval),
     /// An image (see [`ImageValue`]).
     Image(ImageValue),
+    /// A value not read yet (see [`LazyValue`]).
+    Lazy(Arc<LazyValue>),
 }
 
 impl Value {
@@ -83,7 +188,8 @@ impl Value {
             ),
             Value::Timestamp(_) => DataType::Timestamp,
             Value::Interval(_) => DataType::Interval,
-            Value::Image(_) => image_type(),
+            Value::Image(img) => image_type_of(img.is_int()),
+            Value::Lazy(l) => l.data_type(),
         })
     }
 
@@ -100,16 +206,29 @@ impl Value {
 
     /// Expands an image into BigQuery's struct form (shape array, data array).
     pub fn image_as_struct(img: &ImageValue) -> Value {
+        let data = match &img.pixels {
+            ImagePixels::Int(d) => d.iter().map(|&x| Value::Int64(i64::from(x))).collect(),
+            _ => img
+                .values_f32()
+                .iter()
+                .map(|&x| Value::Float64(f64::from(x)))
+                .collect(),
+        };
         Value::Struct(vec![
             (
                 String::new(),
                 Value::Array(img.shape.iter().map(|&d| Value::Int64(d as i64)).collect()),
             ),
-            (
-                String::new(),
-                Value::Array(img.data.iter().map(|&x| Value::Float64(x as f64)).collect()),
-            ),
+            (String::new(), Value::Array(data)),
         ])
+    }
+
+    /// Reads a [`Value::Lazy`]; any other value is returned as is.
+    pub fn forced(self) -> Result<Value, String> {
+        match self {
+            Value::Lazy(l) => l.force(),
+            v => Ok(v),
+        }
     }
 
     /// SQL equality: `None` when either side is NULL or the types are incomparable.
@@ -178,6 +297,10 @@ impl Value {
             Value::Array(_) => 7,
             Value::Struct(_) => 8,
             Value::Image(_) => 9,
+            Value::Lazy(l) => match l.kind {
+                LazyKind::Bytes => 4,
+                LazyKind::Md5 => 3,
+            },
         }
     }
 
@@ -293,6 +416,7 @@ impl Value {
             Value::Timestamp(t) => format_timestamp(*t),
             Value::Interval(i) => format_interval(i),
             Value::Array(_) | Value::Struct(_) | Value::Image(_) => self.to_json().to_string(),
+            Value::Lazy(l) => return l.force().ok()?.to_text(),
         })
     }
 
@@ -326,11 +450,21 @@ impl Value {
     }
 }
 
-/// The SQL type of an image value.
+/// The SQL type of a FLOAT64-form image value.
 pub fn image_type() -> DataType {
+    image_type_of(false)
+}
+
+/// The SQL type of an image value of the INT64 (`int`) or FLOAT64 form.
+pub fn image_type_of(int: bool) -> DataType {
+    let values = if int {
+        DataType::Int64
+    } else {
+        DataType::Float64
+    };
     DataType::Struct(vec![
         (None, DataType::Array(Box::new(DataType::Int64))),
-        (None, DataType::Array(Box::new(DataType::Float64))),
+        (None, DataType::Array(Box::new(values))),
     ])
 }
 
@@ -351,7 +485,7 @@ pub fn format_float(f: f64) -> String {
     }
 }
 
-fn base64(b: &[u8]) -> String {
+pub(crate) fn base64(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in b.chunks(3) {
@@ -519,10 +653,7 @@ mod tests {
     fn rendering() {
         assert_eq!(Value::Float64(1.0).to_text().unwrap(), "1.0");
         assert_eq!(Value::Bytes(b"hi!".to_vec()).to_text().unwrap(), "aGkh");
-        let img = ImageValue {
-            shape: [1, 1, 2],
-            data: Arc::from(vec![0.5f32, 0.25]),
-        };
+        let img = ImageValue::float([1, 1, 2], vec![0.5f32, 0.25]);
         assert_eq!(
             Value::Image(img).to_text().unwrap(),
             r#"{"_field_1":[1,1,2],"_field_2":[0.5,0.25]}"#

@@ -1,9 +1,11 @@
-//! `ML.DECODE_IMAGE`: JPEG/PNG/BMP bytes → RGB, through the `image` crate.
+//! `ML.DECODE_IMAGE`: JPEG/PNG/BMP bytes → RGB; PNG and BMP through the `image` crate,
+//! JPEG through libjpeg-turbo's decoder (see [`super::jpeg`]).
 
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
+use super::jpeg::decode_jpeg;
 use super::resize::{resize_decoded, TargetSize};
 use super::{struct_bytes, Image, ImageError, STRUCT_LIMIT_BYTES};
 
@@ -15,7 +17,8 @@ pub struct DecodeLimits {
     pub max_input_bytes: u64,
     /// Largest accepted `width * height` from the header.
     pub max_pixels: u64,
-    /// Largest allocation the codec may make (its output buffer included).
+    /// Largest allocation the codec may make (its output buffer included). For JPEG
+    /// only the output buffer is checked; libjpeg's working memory is bounded by `max_pixels`.
     pub max_alloc: u64,
     /// Largest output struct; bigger images are downscaled to fit, keeping the
     /// aspect ratio ("If the struct value is larger than 60 MB, it is downscaled").
@@ -66,6 +69,20 @@ impl std::fmt::Debug for DecodedImage {
 }
 
 impl DecodedImage {
+    /// Wraps samples from a codec. Panics unless `pixels` holds `height * width * 3`
+    /// samples and both dimensions are positive (the codecs guarantee it).
+    pub(super) fn new(height: usize, width: usize, pixels: DecodedPixels) -> Self {
+        let len = match &pixels {
+            DecodedPixels::U8(v) => v.len(),
+            DecodedPixels::U16(v) => v.len(),
+        };
+        assert!(height > 0 && width > 0 && len == height * width * 3);
+        DecodedImage {
+            height,
+            width,
+            pixels,
+        }
+    }
     /// Height in pixels.
     pub fn height(&self) -> usize {
         self.height
@@ -170,15 +187,12 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
         magic: magic_hex(bytes),
     })?;
     let name = match format {
-        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Jpeg => return decode_jpeg(bytes, limits),
         ImageFormat::Png => "PNG",
         ImageFormat::Bmp => "BMP",
         other => return Err(ImageError::UnsupportedFormat(format_name(other))),
     };
 
-    if format == ImageFormat::Jpeg {
-        check_jpeg_complete(bytes)?;
-    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut codec_limits = image::Limits::default();
     codec_limits.max_alloc = Some(limits.max_alloc);
@@ -186,53 +200,28 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
     // Reads the header only; no pixel buffer exists yet.
     let decoder = reader.into_decoder().map_err(|e| map_error(name, e))?;
     let (w, h) = decoder.dimensions();
-    let (w, h) = (u64::from(w), u64::from(h));
-    if w == 0 || h == 0 {
-        return Err(ImageError::ZeroDimensions {
-            width: w,
-            height: h,
-        });
-    }
-    if w * h > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width: w,
-            height: h,
-            limit: limits.max_pixels,
-        });
-    }
+    check_dimensions(u64::from(w), u64::from(h), limits)?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| map_error(name, e))?;
     Ok(to_rgb(img))
 }
 
-/// Rejects a JPEG whose last scan is not followed by an end-of-image marker.
-///
-/// zune-jpeg (as configured by `image`) fills a truncated scan with grey and succeeds;
-/// libjpeg and Pillow report truncation, and so do we. `FF DA` (start of scan) and
-/// `FF D9` (end of image) cannot occur inside entropy-coded data, where every `FF` is
-/// followed by `00` or a restart marker, so the last `FF DA` starts the final scan.
-/// The common case, a file ending in `FF D9` with a scan near its start, is decided
-/// without scanning the entropy-coded data.
-fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
-    const SOS: [u8; 2] = [0xFF, 0xDA];
-    const EOI: [u8; 2] = [0xFF, 0xD9];
-    let has_scan = bytes.windows(2).any(|w| w == SOS);
-    let complete = if !has_scan {
-        false
-    } else if bytes.ends_with(&EOI) {
-        true
-    } else {
-        // Trailing bytes after EOI are tolerated: look for EOI after the last scan.
-        let last_sos = bytes.windows(2).rposition(|w| w == SOS).unwrap_or(0);
-        bytes[last_sos..].windows(2).any(|w| w == EOI)
-    };
-    if complete {
-        Ok(())
-    } else {
-        Err(ImageError::Corrupt {
-            format: "JPEG",
-            message: "truncated: no end-of-image marker after the last scan".into(),
-        })
+/// Rejects zero dimensions and more than `limits.max_pixels` pixels, from the header.
+pub(super) fn check_dimensions(
+    width: u64,
+    height: u64,
+    limits: &DecodeLimits,
+) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::ZeroDimensions { width, height });
     }
+    if width.saturating_mul(height) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    Ok(())
 }
 
 /// Drops alpha and repeats grey; keeps 16-bit samples.
@@ -346,18 +335,6 @@ mod tests {
         let thin = fit_struct(1, 10_000_000, STRUCT_LIMIT_BYTES).unwrap();
         assert_eq!(thin.height, 1);
         assert!(struct_bytes(1, thin.width, 3) <= STRUCT_LIMIT_BYTES);
-    }
-
-    #[test]
-    fn jpeg_completeness_check() {
-        let ok = [0xFF, 0xD8, 0xFF, 0xDA, 0, 2, 1, 0xFF, 0x00, 0xFF, 0xD9];
-        assert!(check_jpeg_complete(&ok).is_ok());
-        assert!(check_jpeg_complete(&ok[..9]).is_err());
-        assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
-        // Trailing garbage after EOI is fine.
-        let mut tail = ok.to_vec();
-        tail.extend_from_slice(&[0, 0, 1]);
-        assert!(check_jpeg_complete(&tail).is_ok());
     }
 
     #[test]

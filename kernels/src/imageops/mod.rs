@@ -8,7 +8,7 @@
 //! Choices BigQuery leaves undocumented (see `SPEC-bigquery.md` §3 and `DESIGN.md`):
 //! - decode gives 3-channel RGB, `u8 / 255` or `u16 / 65535`; grey is repeated, alpha is
 //!   dropped (not composited), palettes are expanded, CMYK JPEGs are converted to RGB,
-//!   EXIF orientation is ignored;
+//!   EXIF orientation is ignored; JPEG pixels are libjpeg-turbo's, as in Pillow;
 //! - resize is bilinear with half-pixel centres and no antialiasing (`tf.image.resize`);
 //! - colour conversions use the `tf.image.rgb_to_*` formulas (GRAYSCALE has 1 channel,
 //!   YIQ/YUV chroma can be negative);
@@ -31,6 +31,7 @@ use std::fmt;
 mod color;
 mod decode;
 mod error;
+mod jpeg;
 mod resize;
 
 pub use color::{convert_color_space, convert_image_type, ColorSpace};

@@ -1,0 +1,112 @@
+//! [`Engine`]: the table sources and functions that make object tables, the `ML.*` image
+//! functions and `ML.PREDICT` run — listing objects, decoding images and running
+//! models compiled by `compiler`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use runtime::CompiledModel;
+
+use crate::binder::ScalarFunctions;
+use crate::catalog::{ModelEntry, TableEntry};
+use crate::error::{ErrorKind, Result, SqlError};
+use crate::executor::{ExecContext, Relation, TableSources};
+use crate::value::Value;
+
+/// Runs object-table scans, image functions and `ML.PREDICT`. Compiled models are kept
+/// for the engine's lifetime, keyed by model file (and its modification time), so one
+/// REPL session compiles a model once.
+pub struct Engine {
+    threads: usize,
+    models: Mutex<HashMap<PathBuf, CachedModel>>,
+}
+
+/// A compiled model and the modification time of the file it was compiled from.
+type CachedModel = (Option<SystemTime>, Arc<CompiledModel>);
+
+impl Engine {
+    /// An engine running predictions on up to `threads` threads at once.
+    pub fn new(threads: usize) -> Engine {
+        Engine {
+            threads: threads.max(1),
+            models: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The compiled model for `entry`'s ONNX copy `file`, on first use loaded from the
+    /// library CREATE MODEL stored (or, when there is none that fits, compiled).
+    pub fn model(&self, name: &str, entry: &ModelEntry, file: &Path) -> Result<Arc<CompiledModel>> {
+        let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
+        let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((m, model)) = cache.get(file) {
+            if *m == modified {
+                return Ok(Arc::clone(model));
+            }
+        }
+        let fail = |m: String| {
+            SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!("Cannot run model {name}: {m}"),
+            )
+        };
+        // `file` is the data directory joined with `entry.file`.
+        let data_dir = file
+            .ancestors()
+            .nth(Path::new(&entry.file).components().count())
+            .unwrap_or(Path::new("."));
+        let (model, _) =
+            crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref())
+                .map_err(|e| fail(e.0))?;
+        let model = Arc::new(model);
+        cache.insert(file.to_path_buf(), (modified, Arc::clone(&model)));
+        Ok(model)
+    }
+}
+
+impl ScalarFunctions for Engine {
+    fn has_function(&self, name: &str) -> bool {
+        crate::imagefns::FUNCTIONS.contains(&name)
+    }
+
+    fn call(&self, name: &str, args: &[Value]) -> std::result::Result<Value, String> {
+        crate::imagefns::call(name, args)
+    }
+}
+
+impl TableSources for Engine {
+    fn scan_object_table(
+        &self,
+        name: &str,
+        table: &TableEntry,
+        ctx: &ExecContext<'_>,
+    ) -> Result<Relation> {
+        crate::objects::scan(name, table, ctx.gcs_root)
+    }
+
+    fn predict(
+        &self,
+        name: &str,
+        model: &ModelEntry,
+        model_file: &Path,
+        input: Relation,
+        settings: Option<Value>,
+    ) -> Result<Relation> {
+        if let Some(Value::Struct(fields)) = &settings {
+            if let Some((n, _)) = fields.first() {
+                let what = if n.is_empty() {
+                    "options are".to_string()
+                } else {
+                    format!("option {n} is")
+                };
+                return Err(SqlError::new(
+                    ErrorKind::InvalidQuery,
+                    format!("ML.PREDICT {what} not supported for ONNX models"),
+                ));
+            }
+        }
+        let model = self.model(name, model, model_file)?;
+        crate::predict::predict(&model, input, self.threads)
+    }
+}
