@@ -564,3 +564,44 @@ fn create_model_keeps_a_compiled_library_that_reopening_loads_without_compiling(
     let state = catalog.snapshot().unwrap();
     assert!(state.model("ds", "n").unwrap().compiled.is_none());
 }
+
+#[test]
+fn ml_predict_runs_the_stored_library_and_agrees_with_compiling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, gcs) = (tmp.path().join("data"), tmp.path().join("gcs"));
+    std::fs::create_dir_all(gcs.join("b")).unwrap();
+    tiny_model(&gcs.join("b"));
+    sql(&data, &gcs, &["query", "CREATE SCHEMA ds"]);
+    let create = "CREATE MODEL `ds.m` OPTIONS (MODEL_TYPE='ONNX', MODEL_PATH='gs://b/tiny.onnx')";
+    sql(&data, &gcs, &["query", create]);
+    let values: Vec<String> = (0..108)
+        .map(|i| format!("{:.2}", i as f64 / 50.0 - 1.0))
+        .collect();
+    let query = format!(
+        "SELECT y FROM ML.PREDICT(MODEL `ds.m`, (SELECT [{}] AS x))",
+        values.join(", ")
+    );
+    let state = sqlfront::catalog::Catalog::open(&data)
+        .unwrap()
+        .snapshot()
+        .unwrap();
+    let entry = state.model("ds", "m").unwrap().clone();
+    let (onnx_copy, lib) = (
+        data.join(&entry.file),
+        data.join(&entry.compiled.as_ref().unwrap().file),
+    );
+    let bytes = std::fs::read(&onnx_copy).unwrap();
+    // Only the library: ML.PREDICT must not need the ONNX copy.
+    std::fs::remove_file(&onnx_copy).unwrap();
+    let from_library = sql(&data, &gcs, &["query", "--format", "csv", &query]);
+    let mut lines = from_library.lines();
+    assert_eq!(lines.next(), Some("y"), "{from_library}");
+    let row = lines.next().unwrap_or_default();
+    // 8 × 6 × 6 values, each a number.
+    assert_eq!(row.matches(',').count(), 287, "{row}");
+    // Only the ONNX copy: compiled at query time, same output.
+    std::fs::write(&onnx_copy, bytes).unwrap();
+    std::fs::remove_file(&lib).unwrap();
+    let compiled = sql(&data, &gcs, &["query", "--format", "csv", &query]);
+    assert_eq!(from_library, compiled);
+}
