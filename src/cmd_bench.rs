@@ -15,10 +15,11 @@ use crate::cmd_model::{parse_input_shape, read_tensor_file, Backend};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// The .onnx file (not needed with --peak).
+    /// The .onnx file, or a shared library from `bqmlc compile -o` (not needed with --peak).
     pub model: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "reference")]
-    pub backend: Backend,
+    /// Engine for an .onnx file (default: reference).
+    #[arg(long = "backend", value_enum)]
+    pub backend_arg: Option<Backend>,
     /// Worker threads (also ONNX Runtime's intra-op threads with --compare-ort).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -46,9 +47,20 @@ pub struct BenchArgs {
     /// Per-node (reference) or per-kernel (jit) time, share and GFLOP/s.
     #[arg(long)]
     pub profile: bool,
+    /// Interleave runs with this ahead-of-time library (from `bqmlc compile -o`) on the same
+    /// inputs and report both medians and the ratio.
+    #[arg(long, value_name = "libNAME.so")]
+    pub compare_library: Option<PathBuf>,
     /// Python interpreter with onnxruntime and numpy (default: $BQMLC_PYTHON or python3).
     #[arg(long)]
     pub python: Option<String>,
+}
+
+impl BenchArgs {
+    /// The engine for an .onnx model.
+    pub fn backend(&self) -> Backend {
+        self.backend_arg.unwrap_or(Backend::Reference)
+    }
 }
 
 /// Latency statistics over timed runs.
@@ -116,9 +128,13 @@ pub fn seeded_uniform(shape: &[usize], seed: u64) -> Tensor {
 
 /// A loaded model ready to run repeatedly on one backend.
 struct Runner {
-    graph: Graph,
+    /// The imported graph (`None` for an ahead-of-time library).
+    graph: Option<Graph>,
+    /// Floating-point operations of one run.
+    flops: f64,
+    /// What runs: "reference", "jit" or "aot".
+    label: &'static str,
     inputs: Vec<(String, Tensor)>,
-    backend: Backend,
     /// The compiled model, its caller state and step descriptions (jit backend).
     jit: Option<(
         runtime::CompiledModel,
@@ -133,7 +149,8 @@ impl Runner {
             None => {
                 let named: Vec<(&str, &Tensor)> =
                     self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-                compiler::reference::run(&self.graph, &named)?;
+                let graph = self.graph.as_ref().ok_or_else(|| anyhow!("no graph"))?;
+                compiler::reference::run(graph, &named)?;
             }
             Some((model, state, _)) => {
                 let named: Vec<(&str, &Tensor)> =
@@ -145,6 +162,70 @@ impl Runner {
     }
 }
 
+/// An input for every spec: the given file, else seeded uniform [0,1) for float32.
+fn bench_inputs(
+    specs: impl Iterator<Item = (String, DType, Vec<usize>)>,
+    given: &[(String, Tensor)],
+) -> Result<Vec<(String, Tensor)>> {
+    let mut inputs = Vec::new();
+    for (k, (name, dtype, shape)) in specs.enumerate() {
+        match given.iter().find(|(n, _)| *n == name) {
+            Some((_, t)) => inputs.push((name, t.clone())),
+            None if dtype == DType::F32 => {
+                let t = seeded_uniform(&shape, k as u64);
+                inputs.push((name, t))
+            }
+            None => bail!("input '{name}': {dtype} inputs need --input NAME=FILE"),
+        }
+    }
+    Ok(inputs)
+}
+
+/// Loads an ahead-of-time library; "compile" time is the load time.
+fn prepare_artifact(
+    args: &BenchArgs,
+    model: &Path,
+    given: &[(String, Tensor)],
+) -> Result<(Runner, f64)> {
+    if args.profile || args.compare_ort {
+        bail!("--profile and --compare-ort need the .onnx model, not a compiled library");
+    }
+    if args.backend_arg.is_some() {
+        bail!(
+            "{}: an ahead-of-time library runs its own compiled code; --backend does not apply",
+            model.display()
+        );
+    }
+    artifact_runner(args.threads, model, given)
+}
+
+/// A runner for a library on `threads` threads; also returns the load time in ms.
+fn artifact_runner(
+    threads: usize,
+    model: &Path,
+    given: &[(String, Tensor)],
+) -> Result<(Runner, f64)> {
+    let t0 = Instant::now();
+    let (m, meta) = runtime::artifact::load(model).map_err(|e| anyhow!(e))?;
+    let state = m.new_state(threads);
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let specs = m
+        .inputs()
+        .iter()
+        .map(|s| (s.name.clone(), s.dtype, s.shape.clone()));
+    let inputs = bench_inputs(specs, given)?;
+    Ok((
+        Runner {
+            graph: None,
+            flops: meta.flops as f64,
+            label: "aot",
+            inputs,
+            jit: Some((m, state, Vec::new())),
+        },
+        load_ms,
+    ))
+}
+
 fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     let mut given = Vec::new();
     for s in &args.inputs {
@@ -153,6 +234,9 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
             .ok_or_else(|| anyhow!("--input '{s}' must look like NAME=FILE"))?;
         let t = read_tensor_file(Path::new(file)).map_err(|e| anyhow!("input '{name}': {e}"))?;
         given.push((name.to_string(), t));
+    }
+    if runtime::artifact::looks_like_artifact(model) {
+        return prepare_artifact(args, model, &given);
     }
     let mut opts = ImportOptions::default();
     for s in &args.input_shapes {
@@ -167,7 +251,7 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     // Compile time: from the ONNX file to ready-to-run code.
     let t0 = Instant::now();
     let graph = compiler::load_file(model, &opts).with_context(|| model.display().to_string())?;
-    let jit = match args.backend {
+    let jit = match args.backend() {
         Backend::Reference => None,
         Backend::Jit => {
             let (m, steps) = compiler::compile_with(
@@ -182,26 +266,17 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
         }
     };
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let mut inputs = Vec::new();
-    for (k, &id) in graph.inputs.iter().enumerate() {
+    let specs = graph.inputs.iter().map(|&id| {
         let v = &graph.values[id];
-        match given.iter().find(|(n, _)| *n == v.name) {
-            Some((_, t)) => inputs.push((v.name.clone(), t.clone())),
-            None if v.dtype == DType::F32 => {
-                inputs.push((v.name.clone(), seeded_uniform(&v.shape, k as u64)))
-            }
-            None => bail!(
-                "input '{}': {} inputs need --input NAME=FILE",
-                v.name,
-                v.dtype
-            ),
-        }
-    }
+        (v.name.clone(), v.dtype, v.shape.clone())
+    });
+    let inputs = bench_inputs(specs, &given)?;
     Ok((
         Runner {
-            graph,
+            flops: graph.flops() as f64,
+            graph: Some(graph),
+            label: backend_name(args.backend()),
             inputs,
-            backend: args.backend,
             jit,
         },
         compile_ms,
@@ -236,7 +311,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.compare_ort {
         return compare_ort(args, model, &mut runner);
     }
-    let flops = runner.graph.flops() as f64;
+    if let Some(lib) = &args.compare_library {
+        return compare_library(args, model, lib, runner);
+    }
+    let flops = runner.flops;
     if args.profile {
         return profile(args, &mut runner);
     }
@@ -255,11 +333,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         |n| n.to_string_lossy().into_owned(),
     );
     println!("model      {name}");
-    println!(
-        "backend    {} ({} thread(s))",
-        backend_name(args.backend),
-        args.threads
-    );
+    println!("backend    {} ({} thread(s))", runner.label, args.threads);
     println!("compile    {compile_ms:.1} ms");
     println!("runs       {} (after {} warm-up)", times.len(), args.warmup);
     println!(
@@ -272,7 +346,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         println!(
             "{{\"model\":{},\"backend\":\"{}\",\"threads\":{},\"runs\":{},\"median_ms\":{:.4},\"min_ms\":{:.4},\"p90_ms\":{:.4},\"compile_ms\":{:.3},\"gflop\":{:.6},\"gflops\":{:.3},\"peak_gflops\":{:.3},\"pct_of_peak\":{:.2},\"peak_rss_mib\":{:.2}}}",
             json_str(&name),
-            backend_name(args.backend),
+            runner.label,
             args.threads,
             times.len(),
             s.median_ms,
@@ -286,6 +360,43 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             rss
         );
     }
+    Ok(())
+}
+
+/// `--compare-library`: alternating rounds of the model's runner and the library's, same
+/// inputs.
+fn compare_library(args: &BenchArgs, model: &Path, lib: &Path, mut a: Runner) -> Result<()> {
+    let (mut b, _) = artifact_runner(args.threads, lib, &a.inputs)?;
+    for _ in 0..args.warmup {
+        a.run_once()?;
+        b.run_once()?;
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    // A B, B A, …: neither side always runs right after the other.
+    for round in 0..args.runs.max(1) {
+        if round % 2 == 0 {
+            ta.push(time_once(&mut a)?);
+            tb.push(time_once(&mut b)?);
+        } else {
+            tb.push(time_once(&mut b)?);
+            ta.push(time_once(&mut a)?);
+        }
+    }
+    let (sa, sb) = (stats(&ta), stats(&tb));
+    let size = std::fs::metadata(lib).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "median: {} {} {:.3} ms, library {} {:.3} ms ({:.1} MB), ratio library/{} {:.3}, {} thread(s), {} rounds",
+        model.display(),
+        a.label,
+        sa.median_ms,
+        lib.display(),
+        sb.median_ms,
+        size as f64 / 1e6,
+        a.label,
+        sb.median_ms / sa.median_ms,
+        args.threads,
+        ta.len()
+    );
     Ok(())
 }
 
@@ -330,7 +441,7 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
         r.run_once()?;
     }
     // (name, op/kernel, macs) per row and per-run times in ms.
-    let (rows, per_run): (Vec<ProfileRow>, Vec<Vec<f64>>) = match r.backend {
+    let (rows, per_run): (Vec<ProfileRow>, Vec<Vec<f64>>) = match args.backend() {
         Backend::Reference => {
             let named: Vec<(&str, &Tensor)> =
                 r.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -338,7 +449,8 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
             let mut per_run = Vec::new();
             for _ in 0..runs {
                 let mut p = Vec::new();
-                compiler::reference::run_profiled(&r.graph, &named, Some(&mut p))?;
+                let graph = r.graph.as_ref().ok_or_else(|| anyhow!("no graph"))?;
+                compiler::reference::run_profiled(graph, &named, Some(&mut p))?;
                 rows = p
                     .iter()
                     .map(|t| (t.node.clone(), t.op_type.clone(), t.macs))
@@ -413,7 +525,7 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
     }
     println!(
         "total {total:.3} ms (sum of per-step medians over {runs} run(s), {} backend)",
-        backend_name(r.backend)
+        r.label
     );
     Ok(())
 }
@@ -497,7 +609,7 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     println!(
         "median: bqmlc {:.3} ms ({}), ONNX Runtime {:.3} ms, ratio ORT/bqmlc {:.3} (median of per-round ratios), {} thread(s)",
         so.median_ms,
-        backend_name(r.backend),
+        r.label,
         st.median_ms,
         sr.median_ms,
         args.threads
@@ -505,7 +617,7 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     if args.json {
         println!(
             "{{\"backend\":\"{}\",\"threads\":{},\"runs\":{},\"bqmlc_median_ms\":{:.4},\"ort_median_ms\":{:.4},\"ratio_ort_over_bqmlc\":{:.4}}}",
-            backend_name(r.backend),
+            r.label,
             args.threads,
             ratios.len(),
             so.median_ms,

@@ -31,8 +31,22 @@ pub struct CompileArgs {
     #[arg(long = "input-shape", value_name = "NAME=AxBxC")]
     pub input_shapes: Vec<String>,
     /// Stop after this stage and print it.
-    #[arg(long, value_enum)]
-    pub emit: Emit,
+    #[arg(long, value_enum, required_unless_present = "output")]
+    pub emit: Option<Emit>,
+    /// Write a shared library (ahead-of-time artifact with a C ABI) to this path.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "libNAME.so",
+        conflicts_with = "emit"
+    )]
+    pub output: Option<PathBuf>,
+    /// With -o: also write the C header documenting the library's interface.
+    #[arg(long, value_name = "NAME.h", requires = "output")]
+    pub header: Option<PathBuf>,
+    /// With -o: the CPU the code is compiled for: native, x86-64-v3 (AVX2+FMA) or x86-64.
+    #[arg(long = "target-cpu", default_value = "native", requires = "output")]
+    pub target_cpu: compiler::aot::TargetCpu,
 }
 
 /// Writes a stage to stdout; a reader that stops early (`| head`) is not an error.
@@ -70,28 +84,57 @@ fn print_onnx(path: &Path) -> Result<()> {
     emit(&text)
 }
 
-pub fn compile(args: &CompileArgs) -> Result<()> {
-    if args.emit == Emit::Onnx {
-        return print_onnx(&args.model);
+/// `compile -o`: the shared library and, optionally, its header.
+fn compile_library(args: &CompileArgs, out: &Path, opts: &ImportOptions) -> Result<()> {
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let artifact = compiler::aot::compile_library(&bytes, opts, args.target_cpu, out)
+        .with_context(|| args.model.display().to_string())?;
+    if let Some(h) = &args.header {
+        let name = out
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        std::fs::write(h, compiler::aot::header(&artifact.meta, &name))
+            .with_context(|| format!("cannot write {}", h.display()))?;
     }
+    println!(
+        "wrote {} ({} bytes, target {}, CPU features {}) in {} ms",
+        out.display(),
+        artifact.size,
+        args.target_cpu,
+        runtime::artifact::feature_names(artifact.meta.features),
+        artifact.compile_ms
+    );
+    Ok(())
+}
+
+pub fn compile(args: &CompileArgs) -> Result<()> {
     let mut opts = ImportOptions::default();
     for s in &args.input_shapes {
         let (n, shape) = parse_input_shape(s)?;
         opts.input_shapes.insert(n, shape);
     }
+    let emit_stage = match (&args.output, args.emit) {
+        (Some(out), _) => return compile_library(args, out, &opts),
+        (None, Some(e)) => e,
+        (None, None) => return Err(anyhow!("give --emit=STAGE or -o libNAME.so")),
+    };
+    if emit_stage == Emit::Onnx {
+        return print_onnx(&args.model);
+    }
     let mut graph = compiler::load_file(&args.model, &opts)
         .with_context(|| args.model.display().to_string())?;
-    if args.emit == Emit::Ir {
+    if emit_stage == Emit::Ir {
         return emit(&graph.to_string());
     }
     let fired = compiler::passes::optimize(&mut graph)?;
-    if args.emit == Emit::Optimized {
+    if emit_stage == Emit::Optimized {
         let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
         println!("# passes: {}", fired.join(", "));
         return emit(&graph.to_string());
     }
     let plan = compiler::lower::lower(&graph)?;
-    if args.emit == Emit::Plan {
+    if emit_stage == Emit::Plan {
         return emit(&plan.to_string());
     }
     let generated = compiler::codegen::generate(&plan, false).map_err(|e| anyhow!(e))?;

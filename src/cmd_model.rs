@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use compiler::ir::{DeclaredValue, Dim};
 use compiler::{Error, Graph, ImportOptions};
@@ -30,10 +30,11 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The .onnx file.
+    /// The .onnx file, or a shared library from `bqmlc compile -o` (runs its compiled code).
     pub model: PathBuf,
-    #[arg(long, value_enum, default_value = "reference")]
-    pub backend: Backend,
+    /// Engine for an .onnx file (default: reference).
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
     /// An input value: NAME=FILE with FILE a .npy or an ONNX TensorProto .pb (repeatable).
     #[arg(long = "input", value_name = "NAME=FILE")]
     pub inputs: Vec<String>,
@@ -203,7 +204,49 @@ fn load_inputs(args: &[String]) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
+/// `run` on an ahead-of-time library: inputs by name, outputs in the library's order.
+fn run_artifact(args: &RunArgs) -> Result<()> {
+    if args.backend.is_some() {
+        bail!(
+            "{}: an ahead-of-time library runs its own compiled code; --backend does not apply",
+            args.model.display()
+        );
+    }
+    if !args.input_shapes.is_empty() {
+        bail!(
+            "{}: an ahead-of-time library has fixed input shapes; --input-shape does not apply",
+            args.model.display()
+        );
+    }
+    let (model, _) = runtime::artifact::load(&args.model).map_err(|e| anyhow!(e))?;
+    let inputs = load_inputs(&args.inputs)?;
+    let named: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut state = model.new_state(1);
+    let outputs = model
+        .predict_named(&mut state, &named)
+        .map_err(|e| anyhow!("{}: {e}", args.model.display()))?;
+    let names: Vec<String> = model.outputs().iter().map(|s| s.name.clone()).collect();
+    write_outputs(args, &names, &outputs)
+}
+
+fn write_outputs(args: &RunArgs, names: &[String], outputs: &[Tensor]) -> Result<()> {
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    for (name, t) in names.iter().zip(outputs) {
+        println!("{}", summarize(name, t));
+        if let Some(dir) = &args.output_dir {
+            let file = dir.join(format!("{}.npy", sanitize(name)));
+            runtime::npy::write(&file, t).map_err(|e| anyhow!(e))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &RunArgs) -> Result<()> {
+    if runtime::artifact::looks_like_artifact(&args.model) {
+        return run_artifact(args);
+    }
     let (consts, inputs): (Vec<_>, Vec<_>) = load_inputs(&args.inputs)?
         .into_iter()
         .partition(|(_, t)| t.dtype() == runtime::DType::I64);
@@ -222,7 +265,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let graph = compiler::load_file(&args.model, &opts)
         .with_context(|| args.model.display().to_string())?;
     let named: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let outputs = match args.backend {
+    let outputs = match args.backend.unwrap_or(Backend::Reference) {
         Backend::Reference => compiler::reference::run(&graph, &named)?,
         Backend::Jit => {
             let model = compiler::compile(graph.clone())?;
@@ -232,18 +275,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .map_err(|e| anyhow!(e))?
         }
     };
-    if let Some(dir) = &args.output_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    for (&id, t) in graph.outputs.iter().zip(&outputs) {
-        let name = &graph.values[id].name;
-        println!("{}", summarize(name, t));
-        if let Some(dir) = &args.output_dir {
-            let file = dir.join(format!("{}.npy", sanitize(name)));
-            runtime::npy::write(&file, t).map_err(|e| anyhow!(e))?;
-        }
-    }
-    Ok(())
+    let names: Vec<String> = graph
+        .outputs
+        .iter()
+        .map(|&id| graph.values[id].name.clone())
+        .collect();
+    write_outputs(args, &names, &outputs)
 }
 
 /// Output names may contain path separators; keep them inside the output directory.

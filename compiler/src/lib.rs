@@ -2,6 +2,7 @@
 //! specialisation, the scalar reference interpreter (the oracle), and — as the compiler
 //! work lands — optimisation passes, memory planning and Cranelift code generation.
 
+pub mod aot;
 pub mod codegen;
 pub mod conformance;
 pub mod error;

@@ -1545,7 +1545,17 @@ impl<'g> Lowerer<'g> {
         };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
         let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
-        self.plan.keep.push(packed);
+        // Weight pointers are per-call pointer fields, not template bytes, so the template
+        // holds no addresses and an object file can relocate them.
+        p.weights = std::ptr::null();
+        p.bias = std::ptr::null();
+        let (wp, bp) = match runtime_weights {
+            Some(ptrs) => {
+                self.plan.keep.push(packed);
+                ptrs
+            }
+            None => self.plan.keep_packed(packed),
+        };
         let lx = if conv.input_nhwc {
             let l = self.loc(x)?;
             let r = l.strides.len();
@@ -1642,13 +1652,11 @@ impl<'g> Lowerer<'g> {
                 desc,
             };
             self.plan.push(&node.name, StepKind::Call(call), macs);
-            if let Some((wp, bp)) = runtime_weights {
-                let step = self.plan.steps.len() - 1;
-                self.plan
-                    .add_ptr(step, offset_of!(kernels::ConvParams, weights), wp);
-                self.plan
-                    .add_ptr(step, offset_of!(kernels::ConvParams, bias), bp);
-            }
+            let step = self.plan.steps.len() - 1;
+            self.plan
+                .add_ptr(step, offset_of!(kernels::ConvParams, weights), wp);
+            self.plan
+                .add_ptr(step, offset_of!(kernels::ConvParams, bias), bp);
         }
         self.set(out, y);
         Ok(())
@@ -1888,8 +1896,8 @@ impl<'g> Lowerer<'g> {
             let p = kernels::GemmParams {
                 a: std::ptr::null(),
                 lda: la.strides[0] as usize,
-                b_packed: packed.weights.as_ptr(),
-                bias: packed.bias.as_ptr(),
+                b_packed: std::ptr::null(),
+                bias: std::ptr::null(),
                 y: std::ptr::null_mut(),
                 ldy: n,
                 residual: std::ptr::null(),
@@ -1899,7 +1907,7 @@ impl<'g> Lowerer<'g> {
                 n,
                 activation: kernels::Act::None.to_c(),
             };
-            self.plan.keep.push(packed);
+            let (wp, bp) = self.plan.keep_packed(packed);
             call!(
                 self.plan,
                 &node.name,
@@ -1910,7 +1918,9 @@ impl<'g> Lowerer<'g> {
                 format!("gemm {m}x{k}x{n}"),
                 [
                     (kernels::GemmParams, a, la.ptr(0)),
-                    (kernels::GemmParams, y, y.ptr(0))
+                    (kernels::GemmParams, y, y.ptr(0)),
+                    (kernels::GemmParams, b_packed, wp),
+                    (kernels::GemmParams, bias, bp)
                 ]
             );
             self.set(out, y);

@@ -112,6 +112,16 @@ pub struct Plan {
     pub keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
     /// Error texts for `CallKind::Checked` status codes (code `i + 1` is `statuses[i]`).
     pub statuses: Vec<String>,
+    /// Every constant region that a `Ptr::Abs` may point into (each alive in `keep`), so
+    /// an object file can define it as data and refer to it by symbol.
+    pub consts: Vec<ConstBlob>,
+}
+
+/// A constant region of `len` bytes at `addr`, owned by something in [`Plan::keep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConstBlob {
+    pub addr: usize,
+    pub len: usize,
 }
 
 const ALIGN: usize = 64;
@@ -138,8 +148,40 @@ impl Plan {
     /// Keeps a constant tensor alive and returns the address of its elements.
     pub fn keep_tensor(&mut self, t: Arc<Tensor>) -> usize {
         let addr = t.data_ptr() as usize;
+        self.consts.push(ConstBlob {
+            addr,
+            len: t.len() * t.dtype().size(),
+        });
         self.keep.push(Box::new(t));
         addr
+    }
+
+    /// Keeps packed weights alive; returns pointers to the weights and the bias.
+    pub fn keep_packed(&mut self, packed: Box<kernels::PackedConv>) -> (Ptr, Ptr) {
+        let mut ptr = |v: &[f32]| {
+            let addr = v.as_ptr() as usize;
+            self.consts.push(ConstBlob {
+                addr,
+                len: std::mem::size_of_val(v),
+            });
+            Ptr::Abs(addr)
+        };
+        let ptrs = (ptr(&packed.weights), ptr(&packed.bias));
+        // Moving the box does not move the vectors' heap storage.
+        self.keep.push(packed);
+        ptrs
+    }
+
+    /// The constant region holding `addr` and the offset into it (a region's one-past-end
+    /// address counts as inside it, for empty tensors).
+    pub fn const_at(&self, addr: usize) -> Option<(usize, usize)> {
+        let inside = |c: &ConstBlob| addr >= c.addr && addr < c.addr + c.len;
+        let at_end = |c: &ConstBlob| addr == c.addr + c.len;
+        self.consts
+            .iter()
+            .position(inside)
+            .or_else(|| self.consts.iter().position(at_end))
+            .map(|i| (i, addr - self.consts[i].addr))
     }
 
     /// A new arena buffer of `bytes` bytes; `halo_class` marks a zero-halo buffer and names

@@ -62,6 +62,7 @@ mod depthwise;
 mod epilogue;
 mod gemm;
 pub mod generic;
+#[cfg(feature = "imageops")]
 pub mod imageops;
 mod isa;
 mod pack;

@@ -2,6 +2,7 @@
 //! per-caller arena state, the worker pool and the loader for ahead-of-time artifacts.
 //! A compiled model must be runnable from `runtime` + `kernels` alone.
 
+pub mod artifact;
 pub mod model;
 pub mod npy;
 pub mod pool;

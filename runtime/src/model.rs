@@ -31,6 +31,26 @@ pub struct CompiledModel {
     _keep: Vec<Box<dyn Any + Send + Sync>>,
     /// Human-readable text describing each failure status code the entry may return.
     statuses: Vec<String>,
+    /// Pool constructor of an ahead-of-time library (its code expects its own pool type).
+    foreign_pool: Option<ForeignPool>,
+}
+
+/// The worker-pool constructor and destructor exported by an ahead-of-time library.
+#[derive(Clone)]
+pub struct ForeignPool {
+    /// `threads -> pool` (never null for `threads > 1`).
+    pub new: unsafe extern "C" fn(u32) -> *mut std::ffi::c_void,
+    /// Frees a pool from `new`.
+    pub free: unsafe extern "C" fn(*mut std::ffi::c_void),
+    /// Keeps the library mapped while a state still holds one of its pools.
+    pub library: std::sync::Arc<dyn Any + Send + Sync>,
+}
+
+/// The pool handed to generated code.
+enum StatePool {
+    None,
+    Own(Pool),
+    Foreign(*mut std::ffi::c_void, ForeignPool),
 }
 
 impl std::fmt::Debug for CompiledModel {
@@ -47,14 +67,19 @@ impl std::fmt::Debug for CompiledModel {
 pub struct State {
     arena: *mut u8,
     layout: Layout,
-    pool: Option<Pool>,
+    pool: StatePool,
 }
 
-// SAFETY: the arena is owned exclusively by this State; the pool is Send + Sync.
+// SAFETY: the arena is owned exclusively by this State; both pool kinds are thread-safe
+// (a foreign pool is the same `Pool` type compiled into the library).
 unsafe impl Send for State {}
 
 impl Drop for State {
     fn drop(&mut self) {
+        if let StatePool::Foreign(p, f) = &self.pool {
+            // SAFETY: `p` came from `f.new` and is freed once, here.
+            unsafe { (f.free)(*p) };
+        }
         if self.layout.size() > 0 {
             // SAFETY: allocated in `State::new` with this layout.
             unsafe { dealloc(self.arena, self.layout) };
@@ -85,7 +110,18 @@ impl CompiledModel {
             outputs,
             _keep: keep,
             statuses,
+            foreign_pool: None,
         }
+    }
+
+    /// Makes [`Self::new_state`] create worker pools with an ahead-of-time library's own
+    /// constructor.
+    ///
+    /// # Safety
+    /// `pool` must be the constructor pair of the library that the entry belongs to.
+    pub unsafe fn with_foreign_pool(mut self, pool: ForeignPool) -> CompiledModel {
+        self.foreign_pool = Some(pool);
+        self
     }
 
     pub fn inputs(&self) -> &[IoSpec] {
@@ -109,10 +145,24 @@ impl CompiledModel {
         if arena.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
+        let pool = match (threads > 1, &self.foreign_pool) {
+            (false, _) => StatePool::None,
+            (true, None) => StatePool::Own(Pool::new(threads)),
+            (true, Some(f)) => {
+                let f = f.clone();
+                // SAFETY: the library's own constructor; freed in `State::drop`.
+                let p = unsafe { (f.new)(threads.min(u32::MAX as usize) as u32) };
+                if p.is_null() {
+                    StatePool::None
+                } else {
+                    StatePool::Foreign(p, f)
+                }
+            }
+        };
         State {
             arena,
             layout,
-            pool: (threads > 1).then(|| Pool::new(threads)),
+            pool,
         }
     }
 
@@ -179,10 +229,11 @@ impl CompiledModel {
             .collect();
         let in_ptrs: Vec<*const u8> = inputs.iter().map(|t| t.data_ptr()).collect();
         let out_ptrs: Vec<*mut u8> = outs.iter_mut().map(tensor_data_ptr).collect();
-        let pool = state
-            .pool
-            .as_ref()
-            .map_or(std::ptr::null(), |p| p as *const Pool);
+        let pool = match &state.pool {
+            StatePool::None => std::ptr::null(),
+            StatePool::Own(p) => p as *const Pool,
+            StatePool::Foreign(p, _) => *p as *const Pool,
+        };
         // SAFETY: inputs match the specs (checked above), outputs were allocated from the
         // specs, the arena is at least `arena_size` bytes, and `keep` is alive.
         let status =

@@ -1,7 +1,8 @@
 //! The persisted catalog: datasets, their models (with a private copy of the ONNX file)
 //! and their tables, stored under one data directory.
 //!
-//! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies), `LOCK`.
+//! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies),
+//! `models/*.so` (their compiled libraries), `LOCK`.
 //! Invariants:
 //! - every file is written to a temporary name, fsynced, renamed into place, and the
 //!   directory fsynced, so a crash leaves either the old or the new file;
@@ -12,7 +13,7 @@
 //!   concurrent processes serialize; readers need no lock because renames are atomic.
 
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::model_import::ModelMeta;
+use crate::model_import::{compile_artifact, CompiledArtifact, ModelMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -81,6 +82,9 @@ pub struct ModelEntry {
     pub kms_key_name: Option<String>,
     /// The decoded interface.
     pub meta: ModelMeta,
+    /// The compiled library (absent in catalogs written before ahead-of-time compilation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<CompiledArtifact>,
 }
 
 /// What kind of external table.
@@ -194,6 +198,26 @@ impl ModelFiles<'_> {
         write_atomic(&self.dir.join(&rel), bytes)?;
         Ok(rel)
     }
+
+    /// Compiles ONNX `bytes` into a shared library stored durably next to the model
+    /// copies; a compile error is a CREATE MODEL error. Without a C compiler to link
+    /// with, the model is compiled in memory only (same errors) and nothing is stored.
+    pub fn store_compiled(&self, bytes: &[u8]) -> Result<Option<CompiledArtifact>> {
+        if !compiler::aot::linker_available() {
+            crate::model_import::import_model(bytes)
+                .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
+            return Ok(None);
+        }
+        let rel = format!("{MODELS_DIR}/{}.so", unique_suffix());
+        let path = self.dir.join(&rel);
+        let a = compile_artifact(bytes, &path, rel)
+            .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| SqlError::io(path.display(), e))?;
+        sync_dir(&self.dir.join(MODELS_DIR))?;
+        Ok(Some(a))
+    }
 }
 
 impl Catalog {
@@ -290,7 +314,10 @@ impl Catalog {
         let referenced: std::collections::HashSet<&str> = state
             .datasets
             .values()
-            .flat_map(|d| d.models.values().map(|m| m.file.as_str()))
+            .flat_map(|d| d.models.values())
+            .flat_map(|m| {
+                std::iter::once(m.file.as_str()).chain(m.compiled.iter().map(|c| c.file.as_str()))
+            })
             .collect();
         let Ok(entries) = fs::read_dir(self.dir.join(MODELS_DIR)) else {
             return;
@@ -371,6 +398,7 @@ mod tests {
                         &crate::model_import::tests::resnet_like(),
                     )
                     .unwrap(),
+                    compiled: None,
                 },
             );
             Ok(())

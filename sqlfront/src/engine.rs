@@ -35,8 +35,9 @@ impl Engine {
         }
     }
 
-    /// The compiled model for `file`, compiling it on first use.
-    pub fn model(&self, name: &str, file: &Path) -> Result<Arc<CompiledModel>> {
+    /// The compiled model for `entry`'s ONNX copy `file`, on first use loaded from the
+    /// library CREATE MODEL stored (or, when there is none that fits, compiled).
+    pub fn model(&self, name: &str, entry: &ModelEntry, file: &Path) -> Result<Arc<CompiledModel>> {
         let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((m, model)) = cache.get(file) {
@@ -50,9 +51,15 @@ impl Engine {
                 format!("Cannot run model {name}: {m}"),
             )
         };
-        let graph = compiler::load_file(file, &compiler::ImportOptions::default())
-            .map_err(|e| fail(e.to_string()))?;
-        let model = Arc::new(compiler::compile(graph).map_err(|e| fail(e.to_string()))?);
+        // `file` is the data directory joined with `entry.file`.
+        let data_dir = file
+            .ancestors()
+            .nth(Path::new(&entry.file).components().count())
+            .unwrap_or(Path::new("."));
+        let (model, _) =
+            crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref())
+                .map_err(|e| fail(e.0))?;
+        let model = Arc::new(model);
         cache.insert(file.to_path_buf(), (modified, Arc::clone(&model)));
         Ok(model)
     }
@@ -81,7 +88,7 @@ impl TableSources for Engine {
     fn predict(
         &self,
         name: &str,
-        _model: &ModelEntry,
+        model: &ModelEntry,
         model_file: &Path,
         input: Relation,
         settings: Option<Value>,
@@ -99,7 +106,7 @@ impl TableSources for Engine {
                 ));
             }
         }
-        let model = self.model(name, model_file)?;
+        let model = self.model(name, model, model_file)?;
         crate::predict::predict(&model, input, self.threads)
     }
 }

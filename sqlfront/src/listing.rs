@@ -154,8 +154,15 @@ pub fn show_model(state: &CatalogState, ds: &str, name: &str) -> Result<String> 
         m.size,
         m.model_path
     );
+    let compiled = match &m.compiled {
+        Some(c) => format!(
+            "\nCompiled: {} ({} bytes), ahead of time in {} ms for CPU features {}",
+            c.file, c.size, c.compile_ms, c.cpu_features
+        ),
+        None => "\nCompiled: not stored (compiled when the model is used)".into(),
+    };
     Ok(format!(
-        "Model {ds}.{name}\n\n{}\n\n{producer}",
+        "Model {ds}.{name}\n\n{}\n\n{producer}{compiled}",
         sparse_table(&headers, &[row])
     ))
 }

@@ -1,8 +1,10 @@
 //! Reads an ONNX file's interface (inputs, outputs, producer, opsets) for CREATE MODEL.
 //!
-//! This is the one seam between SQL and the model format: `import_model` also compiles
-//! the model (import, shape specialisation, optimisation, Cranelift code generation), so a
-//! model that cannot run — unsupported nodes, invalid graph — fails CREATE MODEL.
+//! This is the one seam between SQL and the model format: CREATE MODEL also compiles the
+//! model (import, shape specialisation, optimisation, Cranelift code generation) ahead of
+//! time into a shared library kept in the catalog ([`compile_artifact`]), so a model that
+//! cannot run — unsupported nodes, invalid graph — fails CREATE MODEL, and reopening the
+//! data directory loads that library instead of recompiling ([`load_compiled`]).
 
 use compiler::onnx::{tensor_proto, tensor_shape_proto, type_proto, ModelProto, ValueInfoProto};
 use prost::Message;
@@ -68,14 +70,105 @@ impl ModelMeta {
     }
 }
 
+/// A model's ahead-of-time compiled library, kept in the catalog next to its ONNX copy.
+/// It is valid for the key (model sha256, input shapes, CPU features): loading checks all
+/// three against the library's own metadata and this CPU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompiledArtifact {
+    /// The shared library, relative to the data directory.
+    pub file: String,
+    /// Hex sha256 of the ONNX bytes it was compiled from.
+    pub sha256: String,
+    /// The input shapes it is specialised to, in input order.
+    pub input_shapes: Vec<Vec<usize>>,
+    /// CPU features its code needs (comma-separated names).
+    pub cpu_features: String,
+    /// Compile and link time in milliseconds.
+    pub compile_ms: u64,
+    /// Library size in bytes.
+    pub size: u64,
+}
+
+/// Compiles ONNX `bytes` for this CPU into a shared library at `dest` (atomically), for
+/// the catalog entry `file` (`dest` relative to the data directory).
+pub fn compile_artifact(
+    bytes: &[u8],
+    dest: &std::path::Path,
+    file: String,
+) -> Result<CompiledArtifact, ImportError> {
+    let a = compiler::aot::compile_library(
+        bytes,
+        &compiler::ImportOptions::default(),
+        compiler::aot::TargetCpu::Native,
+        dest,
+    )
+    .map_err(|e| ImportError(e.to_string()))?;
+    Ok(CompiledArtifact {
+        file,
+        sha256: runtime::artifact::hex(&a.meta.sha256),
+        input_shapes: a.meta.inputs.iter().map(|s| s.shape.clone()).collect(),
+        cpu_features: runtime::artifact::feature_names(a.meta.features),
+        compile_ms: a.compile_ms,
+        size: a.size,
+    })
+}
+
+/// Where [`load_compiled`] got the model's code from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeSource {
+    /// The catalog's compiled library (no compilation).
+    Cached,
+    /// Compiled now from the ONNX copy; the string says why the library was not used.
+    Compiled(String),
+}
+
+/// The runnable model for a catalog entry: its compiled library when that is present and
+/// valid for this model, its input shapes and this CPU; otherwise the ONNX copy
+/// `onnx_file` compiled in memory (the catalog is not changed).
+pub fn load_compiled(
+    data_dir: &std::path::Path,
+    onnx_file: &std::path::Path,
+    compiled: Option<&CompiledArtifact>,
+) -> Result<(runtime::CompiledModel, CodeSource), ImportError> {
+    let why = match compiled {
+        None => "the catalog has no compiled library for it".to_string(),
+        Some(c) => match runtime::artifact::load(&data_dir.join(&c.file)) {
+            Ok((model, meta)) => {
+                let shapes: Vec<Vec<usize>> = meta.inputs.iter().map(|s| s.shape.clone()).collect();
+                if runtime::artifact::hex(&meta.sha256) == c.sha256 && shapes == c.input_shapes {
+                    return Ok((model, CodeSource::Cached));
+                }
+                format!("{} was compiled from another model or shapes", c.file)
+            }
+            Err(e) => e,
+        },
+    };
+    let bytes = std::fs::read(onnx_file)
+        .map_err(|e| ImportError(format!("cannot read {}: {e}", onnx_file.display())))?;
+    let graph = compiler::load_bytes(&bytes, &compiler::ImportOptions::default())
+        .map_err(|e| ImportError(e.to_string()))?;
+    let model = compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
+    Ok((model, CodeSource::Compiled(why)))
+}
+
 /// Why an ONNX file cannot be imported.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ImportError(pub String);
 
-/// Decodes an ONNX model and checks its inputs and outputs are tensors of types
-/// BigQuery can map.
+/// Decodes an ONNX model, checks its inputs and outputs are tensors of types BigQuery can
+/// map, and compiles it (in memory) so that a model that cannot run is an error.
 pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
+    let meta = read_interface(bytes)?;
+    let graph = compiler::load_bytes(bytes, &compiler::ImportOptions::default())
+        .map_err(|e| ImportError(e.to_string()))?;
+    compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
+    Ok(meta)
+}
+
+/// [`import_model`] without compiling: CREATE MODEL compiles ahead of time instead
+/// ([`compile_artifact`]), which reports the same errors.
+pub fn read_interface(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
     let model = ModelProto::decode(bytes)
         .map_err(|e| ImportError(format!("The file is not a valid ONNX model: {e}")))?;
     let graph = model
@@ -104,9 +197,6 @@ pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
     if outputs.is_empty() {
         return Err(ImportError("The ONNX model has no outputs".into()));
     }
-    let graph = compiler::load_bytes(bytes, &compiler::ImportOptions::default())
-        .map_err(|e| ImportError(e.to_string()))?;
-    compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
     Ok(ModelMeta {
         ir_version: model.ir_version.unwrap_or(0),
         producer_name: model.producer_name.clone().unwrap_or_default(),

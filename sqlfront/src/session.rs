@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::executor::{
     expand_uri, split_table_name, ExecContext, NoSources, Relation, TableSources,
 };
-use crate::model_import::import_model;
+use crate::model_import::read_interface;
 use crate::value::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -562,7 +562,7 @@ impl Session {
         }
         let bytes =
             std::fs::read(&file).map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
-        let meta = import_model(&bytes).map_err(|e| fail(e.0))?;
+        let meta = read_interface(&bytes).map_err(|e| fail(e.0))?;
 
         let op = self
             .catalog
@@ -578,6 +578,9 @@ impl Session {
                 if existed && !or_replace {
                     return Err(already_exists("Model", &ds, &m, name.span));
                 }
+                // Compiled ahead of time (a compile error fails CREATE MODEL) and kept so
+                // that reopening the data directory does not recompile.
+                let compiled = files.store_compiled(&bytes).map_err(|e| fail(e.message))?;
                 let stored = files.store(&bytes)?;
                 d.models.insert(
                     m.clone(),
@@ -588,6 +591,7 @@ impl Session {
                         size: bytes.len() as u64,
                         kms_key_name,
                         meta,
+                        compiled,
                     },
                 );
                 Ok(if existed {

@@ -59,6 +59,7 @@ fn step(cat: &Catalog) -> u64 {
                 size: body.len() as u64,
                 kms_key_name: None,
                 meta: meta(),
+                compiled: None,
             },
         );
         Ok(next)
