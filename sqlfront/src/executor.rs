@@ -671,16 +671,23 @@ fn count_arg(e: &Expr, what: &str) -> Result<usize> {
     }
 }
 
+/// The local Cloud Storage root that a `gs://` uri needs, or an error naming the uri.
+pub(crate) fn require_gcs_root<'a>(uri: &str, gcs_root: Option<&'a Path>) -> Result<&'a Path> {
+    gcs_root.ok_or_else(|| {
+        SqlError::new(
+            ErrorKind::InvalidQuery,
+            format!(
+                "Cannot read {uri}: gs:// paths need a local root (--gcs-root or BQMLC_GCS_ROOT)"
+            ),
+        )
+    })
+}
+
 /// Maps a URI to a local path: `gs://bucket/object` under `gcs_root`, `file://path`,
 /// or a plain path.
 pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
     if let Some(rest) = uri.strip_prefix("gs://") {
-        let root = gcs_root.ok_or_else(|| {
-            SqlError::new(
-                ErrorKind::InvalidQuery,
-                format!("Cannot read {uri}: gs:// paths need a local root (--gcs-root or BQMLC_GCS_ROOT)"),
-            )
-        })?;
+        let root = require_gcs_root(uri, gcs_root)?;
         if rest.split('/').any(|p| p == "..") || rest.is_empty() {
             return Err(SqlError::new(
                 ErrorKind::InvalidQuery,

@@ -199,12 +199,7 @@ pub fn list_objects(
 /// Splits a uri into its root (checked to exist) and the object pattern below it.
 fn root_of(table: &str, uri: &str, gcs_root: Option<&Path>) -> Result<(Root, String)> {
     if let Some(rest) = uri.strip_prefix("gs://") {
-        let root = gcs_root.ok_or_else(|| {
-            SqlError::new(
-                ErrorKind::InvalidQuery,
-                format!("Cannot read {uri}: gs:// paths need a local root (--gcs-root or BQMLC_GCS_ROOT)"),
-            )
-        })?;
+        let root = crate::executor::require_gcs_root(uri, gcs_root)?;
         let (bucket, object) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty()
             || bucket.contains('*')
