@@ -35,9 +35,15 @@ impl Engine {
         }
     }
 
-    /// The compiled model for `entry`'s ONNX copy `file`, on first use loaded from the
-    /// library CREATE MODEL stored (or, when there is none that fits, compiled).
-    pub fn model(&self, name: &str, entry: &ModelEntry, file: &Path) -> Result<Arc<CompiledModel>> {
+    /// The compiled model for `entry` (files relative to `data_dir`), on first use loaded
+    /// from the library CREATE MODEL stored (or, when there is none that fits, compiled).
+    pub fn model(
+        &self,
+        name: &str,
+        entry: &ModelEntry,
+        data_dir: &Path,
+    ) -> Result<Arc<CompiledModel>> {
+        let file = &data_dir.join(&entry.file);
         let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((m, model)) = cache.get(file) {
@@ -51,11 +57,6 @@ impl Engine {
                 format!("Cannot run model {name}: {m}"),
             )
         };
-        // `file` is the data directory joined with `entry.file`.
-        let data_dir = file
-            .ancestors()
-            .nth(Path::new(&entry.file).components().count())
-            .unwrap_or(Path::new("."));
         let (model, _) =
             crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref())
                 .map_err(|e| fail(e.0))?;
@@ -89,7 +90,7 @@ impl TableSources for Engine {
         &self,
         name: &str,
         model: &ModelEntry,
-        model_file: &Path,
+        data_dir: &Path,
         input: Relation,
         settings: Option<Value>,
     ) -> Result<Relation> {
@@ -106,7 +107,7 @@ impl TableSources for Engine {
                 ));
             }
         }
-        let model = self.model(name, model, model_file)?;
+        let model = self.model(name, model, data_dir)?;
         crate::predict::predict(&model, input, self.threads)
     }
 }

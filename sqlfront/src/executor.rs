@@ -39,16 +39,17 @@ pub trait TableSources: ScalarFunctions {
         ))
     }
 
-    /// Runs `model` over `input`; returns output columns followed by the input columns.
+    /// Runs `model` (whose files are relative to `data_dir`) over `input`; returns output
+    /// columns followed by the input columns.
     fn predict(
         &self,
         name: &str,
         model: &ModelEntry,
-        model_file: &Path,
+        data_dir: &Path,
         input: Relation,
         settings: Option<Value>,
     ) -> Result<Relation> {
-        let _ = (model, model_file, input, settings);
+        let _ = (model, data_dir, input, settings);
         Err(SqlError::new(
             ErrorKind::NotSupported,
             format!("ML.PREDICT with model {name} is not supported yet"),
@@ -490,7 +491,6 @@ impl ExecContext<'_> {
                     .model(&ds, &m)
                     .map_err(|e| e.with_span(model.span))?;
                 let settings = settings.as_ref().map(eval_const).transpose()?;
-                let file = self.data_dir.join(&entry.file);
                 let full = format!("{ds}.{m}");
                 let mut result: Option<Relation> = None;
                 let mut bar = Progress::default();
@@ -499,7 +499,7 @@ impl ExecContext<'_> {
                         let inputs = part.columns.len();
                         let mut out = self
                             .sources
-                            .predict(&full, entry, &file, part, settings.clone())
+                            .predict(&full, entry, self.data_dir, part, settings.clone())
                             .map_err(|e| e.with_span(*span))?;
                         prune_passthrough(&mut out, inputs, needed);
                         append(&mut result, out);
