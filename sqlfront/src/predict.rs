@@ -13,6 +13,7 @@
 
 use std::sync::Mutex;
 
+use runtime::tensor::fmt_shape;
 use runtime::{CompiledModel, DType, IoSpec, State, Tensor, TensorData};
 
 use crate::ast::DataType;
@@ -200,10 +201,6 @@ fn from_tensor(t: Tensor, spec: &IoSpec) -> Value {
 fn to_tensor(v: &Value, spec: &IoSpec, at: &RowRef<'_>) -> Result<Tensor> {
     let per_row = row_shape(spec);
     let want: usize = per_row.iter().product();
-    let shape_text = |s: &[usize]| {
-        let d: Vec<String> = s.iter().map(usize::to_string).collect();
-        format!("[{}]", d.join(", "))
-    };
     let name = &spec.name;
     let image = match v {
         Value::Null => {
@@ -243,7 +240,7 @@ fn to_tensor(v: &Value, spec: &IoSpec, at: &RowRef<'_>) -> Result<Tensor> {
                 "ML.PREDICT input column {name} has type {}, which is not convertible to the model's {} input {}",
                 other.type_name(),
                 spec.dtype,
-                shape_text(&spec.shape)
+                fmt_shape(&spec.shape)
             )))
         }
     };
@@ -251,7 +248,7 @@ fn to_tensor(v: &Value, spec: &IoSpec, at: &RowRef<'_>) -> Result<Tensor> {
         return Err(invalid(format!(
             "ML.PREDICT input column {name} for {at} has {} values; the model input {} needs {want} per row",
             nums.len(),
-            shape_text(&spec.shape)
+            fmt_shape(&spec.shape)
         )));
     }
     let data = match spec.dtype {
@@ -275,12 +272,8 @@ fn image_tensor(img: &ImageValue, spec: &IoSpec, at: &RowRef<'_>) -> Result<Tens
     let [h, w, c] = img.shape;
     if row_shape(spec) != [h, w, c] {
         return Err(invalid(format!(
-            "ML.PREDICT input column {name}: the image {who} has shape [{h}, {w}, {c}] but the model expects [{}]; resize it with ML.RESIZE_IMAGE",
-            row_shape(spec)
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "ML.PREDICT input column {name}: the image {who} has shape [{h}, {w}, {c}] but the model expects {}; resize it with ML.RESIZE_IMAGE",
+            fmt_shape(row_shape(spec))
         )));
     }
     let data = match (spec.dtype, &img.pixels) {
