@@ -54,6 +54,8 @@ pub struct BenchArgs {
     /// Python interpreter with onnxruntime and numpy (default: $BQMLC_PYTHON or python3).
     #[arg(long)]
     pub python: Option<String>,
+    #[command(flatten)]
+    pub flags: crate::compile_flags::CompileFlags,
 }
 
 impl BenchArgs {
@@ -254,13 +256,11 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     let jit = match args.backend() {
         Backend::Reference => None,
         Backend::Jit => {
-            let (m, steps) = compiler::compile_with(
-                graph.clone(),
-                compiler::CompileOptions {
-                    profile: args.profile,
-                    ..Default::default()
-                },
-            )?;
+            let opts = compiler::CompileOptions {
+                profile: args.profile,
+                ..args.flags.options()?
+            };
+            let (m, steps) = compiler::compile_with(graph.clone(), &opts)?;
             let state = m.new_state(args.threads);
             Some((m, state, steps))
         }

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
-use compiler::ImportOptions;
+use compiler::pipeline::{self, Output, Source};
+use compiler::{CompileOptions, Stage};
 
 use crate::cmd_model::parse_input_shape;
+use crate::compile_flags::CompileFlags;
 
 /// A pipeline stage to stop after and print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -21,6 +23,19 @@ pub enum Emit {
     Plan,
     /// The generated Cranelift IR of the model's entry function.
     Clif,
+}
+
+impl Emit {
+    /// The pipeline stage this prints.
+    fn stage(self) -> Stage {
+        match self {
+            Emit::Onnx => Stage::Onnx,
+            Emit::Ir => Stage::Ir,
+            Emit::Optimized => Stage::Optimized,
+            Emit::Plan => Stage::Plan,
+            Emit::Clif => Stage::Clif,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -47,6 +62,8 @@ pub struct CompileArgs {
     /// With -o: the CPU the code is compiled for: native, x86-64-v3 (AVX2+FMA) or x86-64.
     #[arg(long = "target-cpu", default_value = "native", requires = "output")]
     pub target_cpu: compiler::aot::TargetCpu,
+    #[command(flatten)]
+    pub flags: CompileFlags,
 }
 
 /// Writes a stage to stdout; a reader that stops early (`| head`) is not an error.
@@ -58,9 +75,7 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-fn print_onnx(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let proto = compiler::import::decode(&bytes)?;
+fn print_onnx(proto: compiler::onnx::ModelProto) -> Result<()> {
     let g = proto
         .graph
         .ok_or_else(|| anyhow!("the model has no graph"))?;
@@ -85,10 +100,10 @@ fn print_onnx(path: &Path) -> Result<()> {
 }
 
 /// `compile -o`: the shared library and, optionally, its header.
-fn compile_library(args: &CompileArgs, out: &Path, opts: &ImportOptions) -> Result<()> {
+fn compile_library(args: &CompileArgs, out: &Path, opts: &CompileOptions) -> Result<()> {
     let bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read {}", args.model.display()))?;
-    let artifact = compiler::aot::compile_library(&bytes, opts, args.target_cpu, out)
+    let artifact = compiler::aot::compile_library(&bytes, opts, out)
         .with_context(|| args.model.display().to_string())?;
     if let Some(h) = &args.header {
         let name = out
@@ -105,38 +120,45 @@ fn compile_library(args: &CompileArgs, out: &Path, opts: &ImportOptions) -> Resu
         runtime::artifact::feature_names(artifact.meta.features),
         artifact.compile_ms
     );
+    println!("kernels: {}", fmt_kernel_counts(&artifact.steps));
     Ok(())
 }
 
+/// `bqml_conv2d×3, bqml_winograd×8, inline×2`: how many steps call each kernel.
+pub fn fmt_kernel_counts(steps: &[compiler::StepInfo]) -> String {
+    compiler::pipeline::kernel_counts(steps)
+        .iter()
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn compile(args: &CompileArgs) -> Result<()> {
-    let mut opts = ImportOptions::default();
+    let mut opts = args.flags.options()?;
+    opts.target = args.target_cpu;
     for s in &args.input_shapes {
         let (n, shape) = parse_input_shape(s)?;
-        opts.input_shapes.insert(n, shape);
+        opts.import.input_shapes.insert(n, shape);
     }
-    let emit_stage = match (&args.output, args.emit) {
+    opts.import.base_dir = args.model.parent().map(Path::to_path_buf);
+    let stage = match (&args.output, args.emit) {
         (Some(out), _) => return compile_library(args, out, &opts),
-        (None, Some(e)) => e,
+        (None, Some(e)) => e.stage(),
         (None, None) => return Err(anyhow!("give --emit=STAGE or -o libNAME.so")),
     };
-    if emit_stage == Emit::Onnx {
-        return print_onnx(&args.model);
-    }
-    let mut graph = compiler::load_file(&args.model, &opts)
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let output = pipeline::run(Source::Bytes(&bytes), &opts, stage)
         .with_context(|| args.model.display().to_string())?;
-    if emit_stage == Emit::Ir {
-        return emit(&graph.to_string());
+    match output {
+        Output::Onnx(proto) => print_onnx(proto),
+        Output::Ir(graph) => emit(&graph.to_string()),
+        Output::Optimized { graph, fired } => {
+            let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
+            emit(&format!("# passes: {}\n{graph}", fired.join(", ")))
+        }
+        Output::Plan(plan) => emit(&plan.to_string()),
+        Output::Clif(clif) => emit(&clif),
+        Output::Jit { .. } | Output::Object { .. } => Err(anyhow!("no --emit stage produces code")),
     }
-    let fired = compiler::passes::optimize(&mut graph)?;
-    if emit_stage == Emit::Optimized {
-        let fired: Vec<String> = fired.iter().map(|(n, c)| format!("{n}×{c}")).collect();
-        println!("# passes: {}", fired.join(", "));
-        return emit(&graph.to_string());
-    }
-    let plan = compiler::lower::lower(&graph)?;
-    if emit_stage == Emit::Plan {
-        return emit(&plan.to_string());
-    }
-    let generated = compiler::codegen::generate(&plan, false).map_err(|e| anyhow!(e))?;
-    emit(&generated.clif)
 }

@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// Directory that receives `<output name>.npy` for every graph output.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: crate::compile_flags::CompileFlags,
 }
 
 /// Parses `NAME=AxBxC` (a scalar is `NAME=`).
@@ -268,7 +270,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let outputs = match args.backend.unwrap_or(Backend::Reference) {
         Backend::Reference => compiler::reference::run(&graph, &named)?,
         Backend::Jit => {
-            let model = compiler::compile(graph.clone())?;
+            let (model, _) = compiler::compile_with(graph.clone(), &args.flags.options()?)?;
             let mut state = model.new_state(1);
             model
                 .predict_named(&mut state, &named)

@@ -13,6 +13,7 @@ mod cmd_compile;
 mod cmd_demo;
 mod cmd_model;
 mod cmd_sql;
+mod compile_flags;
 
 /// Compile imported ONNX image models and run BigQuery ML's ML.PREDICT locally.
 #[derive(Parser)]

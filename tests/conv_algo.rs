@@ -49,7 +49,7 @@ fn check_jit(bytes: &[u8], x: &Tensor, algo: ConvAlgo) {
         conv_algo: algo,
         ..Default::default()
     };
-    let (m, _) = compiler::compile_with(g, opts).unwrap();
+    let (m, _) = compiler::compile_with(g, &opts).unwrap();
     for threads in [1, 2] {
         let mut st = m.new_state(threads);
         let got = m.predict(&mut st, &[x]).unwrap();

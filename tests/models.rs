@@ -113,7 +113,7 @@ fn jit_resnet18_every_conv_algo_within_1e_5() {
             conv_algo: algo,
             ..Default::default()
         };
-        let (m, steps) = compiler::compile_with(g.clone(), opts).unwrap();
+        let (m, steps) = compiler::compile_with(g.clone(), &opts).unwrap();
         let wino = steps.iter().filter(|s| s.desc.contains("winograd")).count();
         assert_eq!(
             wino == 0,

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use runtime::artifact::{ArtifactMeta, FORMAT_VERSION};
-use sha2::{Digest, Sha256};
+use runtime::artifact::ArtifactMeta;
 
 pub use crate::codegen::TargetCpu;
 use crate::error::{Diagnostic, Error, Result};
-use crate::ImportOptions;
+pub use crate::pipeline::sha256;
+use crate::pipeline::{self, CompileOptions, Output, Source, Stage, StepInfo};
 
 /// The `bqml-capi` static library linked into every artifact.
 static CAPI_ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libbqml_capi.a"));
@@ -53,6 +53,8 @@ pub struct Artifact {
     pub size: u64,
     /// Wall time of compilation and linking, in milliseconds.
     pub compile_ms: u64,
+    /// What each step of the compiled plan does.
+    pub steps: Vec<StepInfo>,
 }
 
 fn aot_err(message: String) -> Error {
@@ -60,11 +62,6 @@ fn aot_err(message: String) -> Error {
         location: "ahead-of-time compilation".into(),
         message,
     }])
-}
-
-/// sha256 of `bytes`.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 /// A scratch directory removed on drop.
@@ -87,35 +84,20 @@ impl Drop for TempDir {
     }
 }
 
-/// Compiles ONNX `model_bytes` (input shapes and constants from `opts`) into a shared
-/// library at `out` for `target`. The file appears atomically (written under a temporary
-/// name, then renamed).
-pub fn compile_library(
-    model_bytes: &[u8],
-    opts: &ImportOptions,
-    target: TargetCpu,
-    out: &Path,
-) -> Result<Artifact> {
+/// Compiles ONNX `model_bytes` into a shared library at `out` ([`crate::pipeline::run`] to
+/// [`Stage::Object`] with `opts`, then linking). The file appears atomically (written under
+/// a temporary name, then renamed).
+pub fn compile_library(model_bytes: &[u8], opts: &CompileOptions, out: &Path) -> Result<Artifact> {
     let start = Instant::now();
-    let mut graph = crate::load_bytes(model_bytes, opts)?;
-    crate::passes::optimize(&mut graph)?;
-    let plan = crate::lower::lower(&graph)?;
-    let meta = ArtifactMeta {
-        version: FORMAT_VERSION,
-        features: 0,
-        sha256: sha256(model_bytes),
-        arena_size: plan.arena_size,
-        flops: graph.flops(),
-        inputs: plan.inputs.clone(),
-        outputs: plan.outputs.clone(),
-        statuses: plan.statuses.clone(),
+    let Output::Object {
+        object,
+        meta,
+        steps,
+    } = pipeline::run(Source::Bytes(model_bytes), opts, Stage::Object)?
+    else {
+        unreachable!("run to Stage::Object returns Output::Object")
     };
-    let obj = crate::codegen::generate_object(&plan, target, meta.to_bytes()).map_err(aot_err)?;
-    let meta = ArtifactMeta {
-        features: obj.features,
-        ..meta
-    };
-    link(&obj.bytes, out)?;
+    link(&object.bytes, out)?;
     let size = std::fs::metadata(out)
         .map_err(|e| aot_err(format!("{}: {e}", out.display())))?
         .len();
@@ -123,6 +105,7 @@ pub fn compile_library(
         meta,
         size,
         compile_ms: start.elapsed().as_millis() as u64,
+        steps,
     })
 }
 

@@ -8,8 +8,8 @@ use prost::Message;
 use runtime::tensor::fmt_shape;
 use runtime::Tensor;
 
-use crate::import::tensor_from_proto;
 use crate::onnx::TensorProto;
+use crate::proto::tensor_from_proto;
 
 /// The ONNX runner's default tolerances.
 pub const RTOL: f64 = 1e-3;

@@ -9,6 +9,9 @@ pub struct UnsupportedNode {
     pub op_type: String,
     pub domain: String,
     pub opset: i64,
+    /// Why, when the op itself is known but this use of it is not supported (empty when
+    /// the op is unknown).
+    pub reason: String,
 }
 
 /// A problem found while checking the graph, attached to a node or value.
@@ -58,6 +61,9 @@ fn fmt_unsupported(nodes: &[UnsupportedNode]) -> String {
             "\n  node '{}': op {} (domain {domain}, opset {})",
             n.node, n.op_type, n.opset
         ));
+        if !n.reason.is_empty() {
+            s.push_str(&format!(": {}", n.reason));
+        }
     }
     s
 }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use prost::Message;
 use runtime::tensor::fmt_shape;
-use runtime::{DType, Tensor, TensorData};
+use runtime::{DType, Tensor};
 
 use crate::error::{Diagnostic, Error, Result, UnsupportedNode};
 use crate::ir::{DeclaredValue, Dim, Graph, ModelMeta, Node, ValueId};
-use crate::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, TensorProto};
+use crate::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto};
 use crate::ops::{self, Fact, Op, ParseCtx};
+use crate::proto::tensor_from_proto;
 
 /// Constant values computed during inference (e.g. shape arithmetic) are kept for later
 /// ops only up to this many elements; bigger ones are left to the constant-folding pass.
@@ -69,107 +70,6 @@ pub fn decode(bytes: &[u8]) -> Result<ModelProto> {
 pub fn load_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Graph> {
     let model = decode(bytes)?;
     Importer::new(&model, opts)?.run()
-}
-
-/// Converts a `TensorProto` (raw_data, typed fields or external data) to a [`Tensor`].
-pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, String> {
-    let code = t.data_type();
-    let dtype =
-        DType::from_onnx(code).ok_or_else(|| format!("unsupported tensor data type {code}"))?;
-    let shape = t
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let n = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or("dimensions overflow")?;
-    if t.data_location() == onnx::tensor_proto::DataLocation::External {
-        let bytes = read_external(t, base_dir)?;
-        return Tensor::from_le_bytes(dtype, shape, &bytes);
-    }
-    if let Some(raw) = &t.raw_data {
-        return Tensor::from_le_bytes(dtype, shape, raw);
-    }
-    let check = |len: usize, field: &str| {
-        if len == n {
-            Ok(())
-        } else {
-            Err(format!(
-                "{field} holds {len} values but dims {} need {n}",
-                fmt_shape(&shape)
-            ))
-        }
-    };
-    let data = match dtype {
-        DType::F32 => {
-            check(t.float_data.len(), "float_data")?;
-            TensorData::F32(t.float_data.clone())
-        }
-        DType::F64 => {
-            check(t.double_data.len(), "double_data")?;
-            TensorData::F64(t.double_data.clone())
-        }
-        DType::I64 => {
-            check(t.int64_data.len(), "int64_data")?;
-            TensorData::I64(t.int64_data.clone())
-        }
-        DType::I32 => {
-            check(t.int32_data.len(), "int32_data")?;
-            TensorData::I32(t.int32_data.clone())
-        }
-        DType::U8 => {
-            check(t.int32_data.len(), "int32_data")?;
-            TensorData::U8(t.int32_data.iter().map(|&v| v as u8).collect())
-        }
-        DType::Bool => {
-            check(t.int32_data.len(), "int32_data")?;
-            TensorData::Bool(t.int32_data.iter().map(|&v| v != 0).collect())
-        }
-    };
-    Tensor::new(shape, data)
-}
-
-fn read_external(t: &TensorProto, base_dir: Option<&Path>) -> Result<Vec<u8>, String> {
-    let get = |k: &str| {
-        t.external_data
-            .iter()
-            .find(|e| e.key() == k)
-            .map(|e| e.value().to_string())
-    };
-    let location = get("location").ok_or("external data without a 'location'")?;
-    if Path::new(&location).is_absolute() || location.split(['/', '\\']).any(|c| c == "..") {
-        return Err(format!(
-            "external data location '{location}' must stay inside the model's folder"
-        ));
-    }
-    let base =
-        base_dir.ok_or("external data needs the model's folder (load the model from a file)")?;
-    let path = base.join(&location);
-    let parse = |k: &str| -> Result<Option<u64>, String> {
-        get(k)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| format!("bad external data {k} '{v}'"))
-            })
-            .transpose()
-    };
-    let offset = parse("offset")?.unwrap_or(0);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("cannot read external data {}: {e}", path.display()))?;
-    let start = usize::try_from(offset).map_err(|_| "offset too large")?;
-    let end = match parse("length")? {
-        Some(l) => start.checked_add(l as usize).ok_or("length too large")?,
-        None => bytes.len(),
-    };
-    bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
-        format!(
-            "external data range {start}..{end} is outside {} ({} bytes)",
-            path.display(),
-            bytes.len()
-        )
-    })
 }
 
 /// The dtype and dims a `ValueInfoProto` declares.
@@ -330,6 +230,7 @@ impl<'m> Importer<'m> {
                 op_type: n.op_type().to_string(),
                 domain: domain.to_string(),
                 opset,
+                reason: String::new(),
             };
             if !domain.is_empty() {
                 unsupported.push(unsupported_node());

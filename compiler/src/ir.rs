@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use runtime::{DType, Tensor};
 
-use crate::ops::Op;
+use crate::ops::{Activation, Op, UnaryKind};
 
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
@@ -103,7 +103,54 @@ impl Graph {
     /// FLOPs as 2 × multiply-adds of Conv, ConvTranspose, Gemm and MatMul (bias,
     /// activations and pooling not counted), the convention of `shared/tools/flops.py`.
     pub fn flops(&self) -> u64 {
-        self.nodes.iter().map(|n| n.op.macs(self, n) * 2).sum()
+        self.nodes.iter().map(|n| self.node_macs(n) * 2).sum()
+    }
+
+    /// Multiply-adds of `node` (one of this graph's nodes).
+    pub fn node_macs(&self, node: &Node) -> u64 {
+        let ins: Vec<Option<&[usize]>> = node
+            .inputs
+            .iter()
+            .map(|i| i.map(|v| self.values[v].shape.as_slice()))
+            .collect();
+        let outs: Vec<&[usize]> = node
+            .outputs
+            .iter()
+            .map(|&v| self.values[v].shape.as_slice())
+            .collect();
+        node.op.def().macs(&ins, &outs)
+    }
+
+    /// The activation `node` computes element-wise on a float tensor, if kernels can fuse
+    /// it. Clip needs constant bounds (absent bounds are ±∞).
+    pub fn activation(&self, node: &Node) -> Option<Activation> {
+        match &node.op {
+            Op::Unary(u) => match u.kind {
+                UnaryKind::Relu => Some(Activation::Relu),
+                UnaryKind::Sigmoid => Some(Activation::Sigmoid),
+                UnaryKind::LeakyRelu { alpha } => Some(Activation::LeakyRelu { alpha }),
+                UnaryKind::HardSigmoid { alpha, beta } => {
+                    Some(Activation::HardSigmoid { alpha, beta })
+                }
+                UnaryKind::HardSwish => Some(Activation::HardSwish),
+                _ => None,
+            },
+            Op::Clip(_) => {
+                let bound = |i: usize, default: f32| -> Option<f32> {
+                    match node.inputs.get(i).copied().flatten() {
+                        None => Some(default),
+                        Some(id) => self.consts.get(&id)?.as_f32().ok()?.first().copied(),
+                    }
+                };
+                let x = node.inputs.first().copied().flatten()?;
+                (self.values[x].dtype == DType::F32).then_some(())?;
+                Some(Activation::Clip {
+                    min: bound(1, f32::NEG_INFINITY)?,
+                    max: bound(2, f32::INFINITY)?,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Histogram of op types, sorted by name.

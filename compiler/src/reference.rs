@@ -130,7 +130,7 @@ pub fn run_profiled(
                 node: node.name.clone(),
                 op_type: node.op.op_type().to_string(),
                 time: start.elapsed(),
-                macs: node.op.macs(graph, node),
+                macs: graph.node_macs(node),
             });
         }
         for id in node.inputs.iter().flatten() {

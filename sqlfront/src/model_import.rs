@@ -96,13 +96,8 @@ pub fn compile_artifact(
     dest: &std::path::Path,
     file: String,
 ) -> Result<CompiledArtifact, ImportError> {
-    let a = compiler::aot::compile_library(
-        bytes,
-        &compiler::ImportOptions::default(),
-        compiler::aot::TargetCpu::Native,
-        dest,
-    )
-    .map_err(|e| ImportError(e.to_string()))?;
+    let a = compiler::aot::compile_library(bytes, &compiler::CompileOptions::default(), dest)
+        .map_err(|e| ImportError(e.to_string()))?;
     Ok(CompiledArtifact {
         file,
         sha256: runtime::artifact::hex(&a.meta.sha256),

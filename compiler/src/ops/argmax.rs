@@ -15,14 +15,6 @@ pub struct ArgMax {
     pub select_last_index: bool,
 }
 
-fn flag(ctx: &ParseCtx, name: &str, default: i64) -> Result<bool, String> {
-    match ctx.int_or(name, default)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
-    }
-}
-
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let min = match ctx.node.op_type() {
         "ArgMax" => false,
@@ -32,8 +24,8 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     Ok(Op::ArgMax(ArgMax {
         min,
         axis: ctx.int_or("axis", 0)?,
-        keepdims: flag(ctx, "keepdims", 1)?,
-        select_last_index: flag(ctx, "select_last_index", 0)?,
+        keepdims: ctx.flag("keepdims", true)?,
+        select_last_index: ctx.flag("select_last_index", false)?,
     }))
 }
 

@@ -17,14 +17,6 @@ pub struct Gemm {
     pub exact_c: bool,
 }
 
-fn flag(ctx: &ParseCtx, name: &str) -> Result<bool, String> {
-    match ctx.int_or(name, 0)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
-    }
-}
-
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let alpha = ctx.float_or("alpha", 1.0)?;
     let beta = ctx.float_or("beta", 1.0)?;
@@ -33,12 +25,12 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             return Err(format!("attribute '{name}' must be finite, got {v}"));
         }
     }
-    let exact_c = ctx.opset < 7 && !flag(ctx, "broadcast")?;
+    let exact_c = ctx.opset < 7 && !ctx.flag("broadcast", false)?;
     Ok(Op::Gemm(Gemm {
         alpha,
         beta,
-        trans_a: flag(ctx, "transA")?,
-        trans_b: flag(ctx, "transB")?,
+        trans_a: ctx.flag("transA", false)?,
+        trans_b: ctx.flag("transB", false)?,
         exact_c,
     }))
 }

@@ -9,7 +9,6 @@
 
 use runtime::{DType, Tensor};
 
-use crate::ir::{Graph, Node};
 use crate::onnx::{AttributeProto, NodeProto};
 
 pub mod util;
@@ -163,6 +162,15 @@ impl<'a> ParseCtx<'a> {
         Ok(self.int(name)?.unwrap_or(default))
     }
 
+    /// A 0/1 int attribute as a bool, with a default; any other value is an error.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, String> {
+        match self.int_or(name, default as i64)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
+        }
+    }
+
     /// A float attribute with a default.
     pub fn float_or(&self, name: &str, default: f32) -> Result<f32, String> {
         match self.attr(name) {
@@ -214,7 +222,7 @@ impl<'a> ParseCtx<'a> {
                 let t =
                     a.t.as_ref()
                         .ok_or_else(|| format!("attribute '{name}' must be a tensor"))?;
-                crate::import::tensor_from_proto(t, None).map(Some)
+                crate::proto::tensor_from_proto(t, None).map(Some)
             }
         }
     }
@@ -386,21 +394,6 @@ impl Op {
     pub fn op_type(&self) -> &str {
         self.def().op_type()
     }
-
-    /// Multiply-adds of this node in `graph`.
-    pub fn macs(&self, graph: &Graph, node: &Node) -> u64 {
-        let ins: Vec<Option<&[usize]>> = node
-            .inputs
-            .iter()
-            .map(|i| i.map(|v| graph.values[v].shape.as_slice()))
-            .collect();
-        let outs: Vec<&[usize]> = node
-            .outputs
-            .iter()
-            .map(|&v| graph.values[v].shape.as_slice())
-            .collect();
-        self.def().macs(&ins, &outs)
-    }
 }
 
 /// Epsilon of a BatchNormalization node (inference form), `None` for other ops.
@@ -426,36 +419,6 @@ pub fn softmax_axis(op: &Op, rank: usize) -> Option<usize> {
         Op::Softmax(s) if !s.log => {
             let axis = util::normalize_axis(s.axis, rank).ok()?;
             (!s.flatten || axis + 1 == rank).then_some(axis)
-        }
-        _ => None,
-    }
-}
-
-/// The activation a node computes element-wise on a float tensor, if kernels can fuse it.
-/// Clip needs constant bounds (absent bounds are ±∞).
-pub fn as_activation(node: &crate::ir::Node, graph: &Graph) -> Option<Activation> {
-    match &node.op {
-        Op::Unary(u) => match u.kind {
-            UnaryKind::Relu => Some(Activation::Relu),
-            UnaryKind::Sigmoid => Some(Activation::Sigmoid),
-            UnaryKind::LeakyRelu { alpha } => Some(Activation::LeakyRelu { alpha }),
-            UnaryKind::HardSigmoid { alpha, beta } => Some(Activation::HardSigmoid { alpha, beta }),
-            UnaryKind::HardSwish => Some(Activation::HardSwish),
-            _ => None,
-        },
-        Op::Clip(_) => {
-            let bound = |i: usize, default: f32| -> Option<f32> {
-                match node.inputs.get(i).copied().flatten() {
-                    None => Some(default),
-                    Some(id) => graph.consts.get(&id)?.as_f32().ok()?.first().copied(),
-                }
-            };
-            let x = node.inputs.first().copied().flatten()?;
-            (graph.values[x].dtype == DType::F32).then_some(())?;
-            Some(Activation::Clip {
-                min: bound(1, f32::NEG_INFINITY)?,
-                max: bound(2, f32::INFINITY)?,
-            })
         }
         _ => None,
     }

@@ -29,11 +29,7 @@ pub struct Pool {
 /// Parses MaxPool (window attributes and `storage_order`).
 pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
-    let column_major_indices = match ctx.int_or("storage_order", 0)? {
-        0 => false,
-        1 => true,
-        v => return Err(format!("attribute 'storage_order' must be 0 or 1, got {v}")),
-    };
+    let column_major_indices = ctx.flag("storage_order", false)?;
     Ok(Op::Pool(Pool {
         kind: PoolKind::Max,
         window: Some(window),
@@ -48,15 +44,7 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
 /// Parses AveragePool (window attributes and `count_include_pad`).
 pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
     let window = Window::parse(ctx, None)?;
-    let count_include_pad = match ctx.int_or("count_include_pad", 0)? {
-        0 => false,
-        1 => true,
-        v => {
-            return Err(format!(
-                "attribute 'count_include_pad' must be 0 or 1, got {v}"
-            ))
-        }
-    };
+    let count_include_pad = ctx.flag("count_include_pad", false)?;
     Ok(Op::Pool(Pool {
         kind: PoolKind::Average,
         window: Some(window),

@@ -30,14 +30,6 @@ pub struct Reduce {
     pub noop_with_empty_axes: bool,
 }
 
-fn flag(ctx: &ParseCtx, name: &str, default: i64) -> Result<bool, String> {
-    match ctx.int_or(name, default)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
-    }
-}
-
 pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     let kind = match ctx.node.op_type() {
         "ReduceMean" => ReduceKind::Mean,
@@ -68,8 +60,8 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     }
     Ok(Op::Reduce(Reduce {
         kind,
-        keepdims: flag(ctx, "keepdims", 1)?,
-        noop_with_empty_axes: flag(ctx, "noop_with_empty_axes", 0)?,
+        keepdims: ctx.flag("keepdims", true)?,
+        noop_with_empty_axes: ctx.flag("noop_with_empty_axes", false)?,
     }))
 }
 

@@ -22,11 +22,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             .ok_or("attribute 'shape' is required before opset 5")?;
         ctx.promote(1, Tensor::i64(vec![shape.len()], shape));
     }
-    let allowzero = match ctx.int_or("allowzero", 0)? {
-        0 => false,
-        1 => true,
-        v => return Err(format!("attribute 'allowzero' must be 0 or 1, got {v}")),
-    };
+    let allowzero = ctx.flag("allowzero", false)?;
     Ok(Op::Reshape(Reshape { allowzero }))
 }
 

@@ -63,14 +63,6 @@ pub struct Resize {
     pub policy: AspectPolicy,
 }
 
-fn flag(ctx: &ParseCtx, name: &str) -> Result<bool, String> {
-    match ctx.int_or(name, 0)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
-    }
-}
-
 fn parse_mode(ctx: &ParseCtx, cubic: bool) -> Result<ResizeMode, String> {
     match ctx.string("mode")?.as_deref() {
         None | Some("nearest") => Ok(ResizeMode::Nearest),
@@ -131,7 +123,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         }
     };
     let mode = parse_mode(ctx, true)?;
-    let antialias = flag(ctx, "antialias")?;
+    let antialias = ctx.flag("antialias", false)?;
     if antialias && mode == ResizeMode::Nearest {
         return Err("attribute 'antialias' applies only to linear and cubic modes".into());
     }
@@ -142,7 +134,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         coord,
         nearest,
         cubic_a: ctx.float_or("cubic_coeff_a", -0.75)? as f64,
-        exclude_outside: flag(ctx, "exclude_outside")?,
+        exclude_outside: ctx.flag("exclude_outside", false)?,
         extrapolation: ctx.float_or("extrapolation_value", 0.0)?,
         antialias,
         axes: ctx.ints("axes")?,

@@ -156,7 +156,7 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
             }
         }
         // Plain activation.
-        if let Some(act) = crate::ops::as_activation(node, graph) {
+        if let Some(act) = graph.activation(node) {
             let Some(a) = node.inputs[0] else { continue };
             if let Some(c) = sole_conv_producer(graph, &uses, a, 1) {
                 let f = as_fused(&graph.nodes[c]);

@@ -1,0 +1,259 @@
+//! Convolutions: weight packing (at compile time, or at run time for weights that are graph
+//! inputs), the direct/Winograd choice per layer and one kernel call per batch item.
+
+use std::mem::offset_of;
+
+use super::layout::{conv_pads, Loc, Lowerer};
+use crate::ir::{Node, ValueId};
+use crate::ops::{self, Activation, Conv};
+use crate::plan::{template_of, CallKind, KernelCall, StepKind};
+
+impl Lowerer<'_> {
+    pub(super) fn lower_conv(
+        &mut self,
+        node: &Node,
+        conv: &Conv,
+        act: Activation,
+        residual: Option<ValueId>,
+    ) -> Result<(), String> {
+        let g = self.g;
+        let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
+        let w = node.inputs.get(1).copied().flatten().ok_or("no weights")?;
+        let ws = self.shape(w);
+        // A channel-last input ([N, H, W, C]) is viewed as NCHW with permuted strides.
+        let nchw;
+        let xs: &[usize] = if conv.input_nhwc {
+            nchw = ops::nhwc_to_nchw(self.shape(x));
+            &nchw
+        } else {
+            self.shape(x)
+        };
+        let wt = g.consts.get(&w).cloned();
+        let b_id = node.inputs.get(2).copied().flatten();
+        let bt = b_id.and_then(|b| g.consts.get(&b).cloned());
+        let pads = conv_pads(conv, xs, ws)?;
+        let win = conv.window_for(ws)?;
+        let r = win.resolve(&xs[2..])?;
+        let two_d = xs.len() == 4;
+        let (kh, kw) = if two_d { (ws[2], ws[3]) } else { (1, ws[2]) };
+        let (sh, sw, dh, dw) = if two_d {
+            (
+                win.strides[0],
+                win.strides[1],
+                win.dilations[0],
+                win.dilations[1],
+            )
+        } else {
+            (1, win.strides[0], 1, win.dilations[0])
+        };
+        let (oh, ow) = if two_d {
+            (r.out[0], r.out[1])
+        } else {
+            (1, r.out[0])
+        };
+        let shape = kernels::ConvShape {
+            in_channels: xs[1],
+            out_channels: ws[0],
+            kernel_h: kh,
+            kernel_w: kw,
+            groups: conv.group,
+        };
+        let geo = kernels::ConvGeometry {
+            out_h: oh,
+            out_w: ow,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: dh,
+            dilation_w: dw,
+        };
+        let const_weights = wt.is_some() && (b_id.is_none() || bt.is_some());
+        // Winograd output tile, when this layer uses it (constant weights only).
+        let wino = (const_weights && two_d && kernels::winograd_applies(&shape, &geo))
+            .then(|| {
+                self.conv_algo
+                    .tile(shape.in_channels, shape.out_channels, oh, ow)
+            })
+            .flatten();
+        // Constant weights are packed now; weights that are graph inputs are packed at run
+        // time into arena buffers of the sizes a placeholder packing gives.
+        let mut runtime_weights = None;
+        let packed = match (&wt, const_weights) {
+            (Some(wt), true) => {
+                let (w, b) = (wt.as_f32()?, bt.as_ref().map(|b| b.as_f32()).transpose()?);
+                Box::new(
+                    match wino {
+                        Some(f) => kernels::pack_winograd(shape, w, b, f),
+                        None => kernels::pack_conv(shape, w, b),
+                    }
+                    .map_err(|e| e.0)?,
+                )
+            }
+            _ => {
+                let n_w: usize = ws.iter().product();
+                let zeros = vec![0.0f32; n_w.max(ws[0])];
+                let placeholder =
+                    kernels::pack_conv(shape, &zeros[..n_w], b_id.map(|_| &zeros[..ws[0]]))
+                        .map_err(|e| e.0)?;
+                let (wl, bl) = (placeholder.weights.len(), placeholder.bias.len());
+                let wbuf = self.temp(&[wl], 4, &format!("{} packed weights", node.name));
+                let bbuf = self.temp(&[bl], 4, &format!("{} packed bias", node.name));
+                let lw = self.row_major_loc(&node.name, w)?;
+                let pp = kernels::PackConvParams {
+                    in_channels: shape.in_channels,
+                    out_channels: shape.out_channels,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    groups: conv.group,
+                    weights: std::ptr::null(),
+                    bias: std::ptr::null(),
+                    out_weights: std::ptr::null_mut(),
+                    out_weights_len: wl,
+                    out_bias: std::ptr::null_mut(),
+                    out_bias_len: bl,
+                };
+                let lb = match b_id {
+                    Some(b) => Some(self.row_major_loc(&node.name, b)?),
+                    None => None,
+                };
+                call!(
+                    self.plan,
+                    &node.name,
+                    kernels::bqml_pack_conv,
+                    pp,
+                    CallKind::Once,
+                    0,
+                    format!("pack conv weights {ws:?} at run time"),
+                    [
+                        (kernels::PackConvParams, weights, lw.ptr(0)),
+                        (kernels::PackConvParams, out_weights, wbuf.ptr(0)),
+                        (kernels::PackConvParams, out_bias, bbuf.ptr(0))
+                    ]
+                );
+                if let Some(lb) = lb {
+                    let step = self.plan.steps.len() - 1;
+                    self.plan
+                        .add_ptr(step, offset_of!(kernels::PackConvParams, bias), lb.ptr(0));
+                }
+                runtime_weights = Some((wbuf.ptr(0), bbuf.ptr(0)));
+                Box::new(placeholder)
+            }
+        };
+        let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
+        let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
+        // Weight pointers are per-call pointer fields, not template bytes, so the template
+        // holds no addresses and an object file can relocate them.
+        p.weights = std::ptr::null();
+        p.bias = std::ptr::null();
+        let (wp, bp) = match runtime_weights {
+            Some(ptrs) => {
+                self.plan.keep.push(packed);
+                ptrs
+            }
+            None => self.plan.keep_packed(packed),
+        };
+        let lx = if conv.input_nhwc {
+            let l = self.loc(x)?;
+            let r = l.strides.len();
+            let mut st = vec![l.strides[0], l.strides[r - 1]];
+            st.extend(&l.strides[1..r - 1]);
+            let view = l.view(l.offset, st);
+            self.channel_last_from(
+                &node.name,
+                view,
+                xs,
+                pads,
+                format!("{} channel-last input", node.name),
+            )?
+        } else {
+            self.channel_last_loc(&node.name, x, pads)?
+        };
+        let y = self.alloc(out, true);
+        let lr = match residual {
+            Some(r) => Some(self.channel_last_loc(&node.name, r, [0; 4])?),
+            None => None,
+        };
+        let strides_of = |l: &Loc| -> (isize, isize) {
+            if two_d {
+                (l.strides[2], l.strides[3])
+            } else {
+                (l.strides[2] * ow as isize, l.strides[2])
+            }
+        };
+        let (irs, ips) = strides_of(&lx);
+        let (ors, ops_) = strides_of(&y);
+        p.in_row_stride = irs as usize;
+        p.in_pixel_stride = ips as usize;
+        p.out_row_stride = ors as usize;
+        p.out_pixel_stride = ops_ as usize;
+        if let Some(lr) = &lr {
+            let (rrs, rps) = strides_of(lr);
+            p.res_row_stride = rrs as usize;
+            p.res_pixel_stride = rps as usize;
+        }
+        let macs = g.node_macs(node) / xs[0].max(1) as u64;
+        for n in 0..xs[0] {
+            let n = n as isize;
+            let origin = n * lx.strides[0] - pads[0] as isize * irs - pads[2] as isize * ips;
+            let desc = format!(
+                "{} {}x{} /{} {}->{} {}x{} g{} {:?}",
+                match wino {
+                    Some(f) => format!("winograd F({f}x{f},3x3)"),
+                    None => "conv".to_string(),
+                },
+                kh,
+                kw,
+                sw,
+                xs[1],
+                ws[0],
+                oh,
+                ow,
+                conv.group,
+                act
+            );
+            // Direct conv splits output rows between threads, Winograd its work units (tiles, and
+            // output-channel halves when the layer has few tiles).
+            let (symbol, addr, rows) = match wino {
+                Some(_) => (
+                    "bqml_winograd",
+                    kernels::bqml_winograd as *const () as usize,
+                    units,
+                ),
+                None => (
+                    "bqml_conv2d",
+                    kernels::bqml_conv2d as *const () as usize,
+                    oh,
+                ),
+            };
+            let mut ptrs = vec![
+                (offset_of!(kernels::ConvParams, input), lx.ptr(origin)),
+                (
+                    offset_of!(kernels::ConvParams, output),
+                    y.ptr(n * y.strides[0]),
+                ),
+            ];
+            if let Some(lr) = &lr {
+                ptrs.push((
+                    offset_of!(kernels::ConvParams, residual),
+                    lr.ptr(n * lr.strides[0]),
+                ));
+            }
+            let call = KernelCall {
+                symbol,
+                addr,
+                kind: CallKind::Rows { rows },
+                template: template_of(&p),
+                ptrs,
+                loads: Vec::new(),
+                desc,
+            };
+            self.plan.push(&node.name, StepKind::Call(call), macs);
+            let step = self.plan.steps.len() - 1;
+            self.plan
+                .add_ptr(step, offset_of!(kernels::ConvParams, weights), wp);
+            self.plan
+                .add_ptr(step, offset_of!(kernels::ConvParams, bias), bp);
+        }
+        self.set(out, y);
+        Ok(())
+    }
+}

@@ -1,0 +1,525 @@
+//! Element-wise ops: binary arithmetic with broadcasting (inline when dense), unary
+//! activations, Clip, variadic Sum/Mean/Max/Min, PRelu, inference BatchNormalization, Cast.
+
+use kernels::generic as gk;
+use runtime::DType;
+
+use super::layout::{arr, same_order_dense, Base, Loc, Lowerer};
+use crate::ir::{Node, ValueId};
+use crate::ops::{Activation, BinaryKind, UnaryKind, VariadicKind};
+use crate::plan::{CallKind, InlineOp, StepKind};
+
+impl Lowerer<'_> {
+    /// Add, Sub, Mul, Div, Pow with broadcasting.
+    pub(super) fn lower_binary(&mut self, node: &Node, kind: BinaryKind) -> Result<(), String> {
+        let out = node.outputs[0];
+        let x = node.inputs.first().copied().flatten();
+        let name = node.name.as_str();
+        let code = match kind {
+            BinaryKind::Add => gk::BINARY_ADD,
+            BinaryKind::Sub => gk::BINARY_SUB,
+            BinaryKind::Mul => gk::BINARY_MUL,
+            BinaryKind::Div => gk::BINARY_DIV,
+            BinaryKind::Pow => gk::BINARY_POW,
+        };
+        let (a, b) = (x.ok_or("no input")?, node.inputs[1].ok_or("no input")?);
+        let (la, lb) = (self.loc(a)?, self.loc(b)?);
+        if b_is_i64_pow(self.dtype(a), self.dtype(b)) {
+            return Err("Pow with an int64 exponent is not supported by the compiler".into());
+        }
+        let y = self.binary_out(out, &la, self.shape(a));
+        self.binary(
+            name,
+            code,
+            &la,
+            self.shape(a),
+            &lb,
+            self.shape(b),
+            &y,
+            self.shape(out),
+            self.dtype(out),
+        )?;
+        self.set(out, y);
+        Ok(())
+    }
+
+    /// PRelu: `x < 0 ? slope·x : x` with a broadcast slope.
+    pub(super) fn lower_prelu(&mut self, node: &Node) -> Result<(), String> {
+        let out = node.outputs[0];
+        let x = node.inputs.first().copied().flatten();
+        let name = node.name.as_str();
+        let (a, b) = (x.ok_or("no input")?, node.inputs[1].ok_or("no slope")?);
+        let (la, lb) = (self.loc(a)?, self.loc(b)?);
+        let y = self.binary_out(out, &la, self.shape(a));
+        self.binary(
+            name,
+            gk::BINARY_PRELU,
+            &la,
+            self.shape(a),
+            &lb,
+            self.shape(b),
+            &y,
+            self.shape(out),
+            DType::F32,
+        )?;
+        self.set(out, y);
+        Ok(())
+    }
+
+    /// Output location for an element-wise op: the first operand's dense layout when it has
+    /// the output's shape, else row-major.
+    pub(super) fn binary_out(&mut self, out: ValueId, la: &Loc, a_shape: &[usize]) -> Loc {
+        if a_shape == self.shape(out) {
+            if let Some(s) = same_order_dense(la, a_shape) {
+                return self.alloc_strided(out, s);
+            }
+            if self.channel_last.contains(&out) || la.strides.len() == 4 && la.strides[1] == 1 {
+                return self.alloc(out, true);
+            }
+        }
+        self.alloc(out, false)
+    }
+
+    /// Strides of an operand broadcast to `out_shape` (0 on broadcast axes).
+    pub(super) fn bstrides(l: &Loc, shape: &[usize], out_shape: &[usize]) -> Vec<isize> {
+        let off = out_shape.len() - shape.len();
+        (0..out_shape.len())
+            .map(|i| {
+                if i < off || shape[i - off] == 1 {
+                    0
+                } else {
+                    l.strides[i - off]
+                }
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn binary(
+        &mut self,
+        node: &str,
+        op: u32,
+        la: &Loc,
+        a_shape: &[usize],
+        lb: &Loc,
+        b_shape: &[usize],
+        y: &Loc,
+        y_shape: &[usize],
+        dtype: DType,
+    ) -> Result<(), String> {
+        let dense_same = a_shape == y_shape
+            && b_shape == y_shape
+            && la.strides == y.strides
+            && lb.strides == y.strides
+            && same_order_dense(y, y_shape).is_some();
+        let inline = match op {
+            gk::BINARY_ADD => Some(InlineOp::Add),
+            gk::BINARY_SUB => Some(InlineOp::Sub),
+            gk::BINARY_MUL => Some(InlineOp::Mul),
+            gk::BINARY_DIV => Some(InlineOp::Div),
+            _ => None,
+        };
+        if let (true, Some(op), DType::F32) = (dense_same, inline, dtype) {
+            let n = y_shape.iter().product();
+            self.plan.push(
+                node,
+                StepKind::Inline {
+                    op,
+                    a: la.ptr(0),
+                    b: Some(lb.ptr(0)),
+                    y: y.ptr(0),
+                    n,
+                },
+                0,
+            );
+            return Ok(());
+        }
+        let (shape, sa, sb, sy) = if y_shape.is_empty() {
+            (vec![1], vec![0], vec![0], vec![0])
+        } else {
+            (
+                y_shape.to_vec(),
+                Self::bstrides(la, a_shape, y_shape),
+                Self::bstrides(lb, b_shape, y_shape),
+                y.strides.clone(),
+            )
+        };
+        let p = gk::BinaryParams {
+            op,
+            dtype: match dtype {
+                DType::F32 => gk::DT_F32,
+                DType::I64 => gk::DT_I64,
+                d => return Err(format!("element-wise {d} is not supported by the compiler")),
+            },
+            rank: shape.len(),
+            shape: arr(&shape)?,
+            a: std::ptr::null(),
+            a_strides: arr(&sa)?,
+            b: std::ptr::null(),
+            b_strides: arr(&sb)?,
+            y: std::ptr::null_mut(),
+            y_strides: arr(&sy)?,
+        };
+        call!(
+            self.plan,
+            node,
+            gk::bqml_binary,
+            p,
+            CallKind::Once,
+            0,
+            format!("binary op {op} {shape:?}"),
+            [
+                (gk::BinaryParams, a, la.ptr(0)),
+                (gk::BinaryParams, b, lb.ptr(0)),
+                (gk::BinaryParams, y, y.ptr(0))
+            ]
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn unary_call(
+        &mut self,
+        node: &str,
+        op: u32,
+        alpha: f32,
+        beta: f32,
+        lx: &Loc,
+        y: &Loc,
+        n: usize,
+    ) {
+        let p = gk::UnaryParams {
+            op,
+            x: std::ptr::null(),
+            y: std::ptr::null_mut(),
+            n,
+            alpha,
+            beta,
+        };
+        call!(
+            self.plan,
+            node,
+            gk::bqml_unary,
+            p,
+            CallKind::Once,
+            0,
+            format!("unary op {op} n={n}"),
+            [
+                (gk::UnaryParams, x, lx.ptr(0)),
+                (gk::UnaryParams, y, y.ptr(0))
+            ]
+        );
+    }
+
+    /// Dense input location (any axis order) and a same-order output location.
+    pub(super) fn dense_pair(
+        &mut self,
+        node: &str,
+        x: ValueId,
+        out: ValueId,
+    ) -> Result<(Loc, Loc), String> {
+        let lx = self.loc(x)?;
+        let shape = self.shape(x);
+        let lx = match same_order_dense(&lx, shape) {
+            Some(_) => lx,
+            None => self.row_major_loc(node, x)?,
+        };
+        let s = same_order_dense(&lx, shape).ok_or("internal: dense layout expected")?;
+        let y = self.alloc_strided(out, s);
+        Ok((lx, y))
+    }
+
+    pub(super) fn lower_unary(&mut self, node: &Node, kind: UnaryKind) -> Result<(), String> {
+        let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
+        if self.dtype(x) != DType::F32 {
+            return Err(format!(
+                "{:?} on {} is not supported by the compiler",
+                kind,
+                self.dtype(x)
+            ));
+        }
+        let (lx, y) = self.dense_pair(&node.name, x, out)?;
+        let n = self.shape(x).iter().product();
+        let (op, a, b) = match kind {
+            UnaryKind::Relu => {
+                self.plan.push(
+                    &node.name,
+                    StepKind::Inline {
+                        op: InlineOp::Relu,
+                        a: lx.ptr(0),
+                        b: None,
+                        y: y.ptr(0),
+                        n,
+                    },
+                    0,
+                );
+                self.set(out, y);
+                return Ok(());
+            }
+            UnaryKind::Sigmoid => (gk::UNARY_SIGMOID, 0.0, 0.0),
+            UnaryKind::Tanh => (gk::UNARY_TANH, 0.0, 0.0),
+            UnaryKind::Exp => (gk::UNARY_EXP, 0.0, 0.0),
+            UnaryKind::Log => (gk::UNARY_LOG, 0.0, 0.0),
+            UnaryKind::Sqrt => (gk::UNARY_SQRT, 0.0, 0.0),
+            UnaryKind::Erf => (gk::UNARY_ERF, 0.0, 0.0),
+            UnaryKind::Neg => (gk::UNARY_NEG, 0.0, 0.0),
+            UnaryKind::Abs => (gk::UNARY_ABS, 0.0, 0.0),
+            UnaryKind::Reciprocal => (gk::UNARY_RECIPROCAL, 0.0, 0.0),
+            UnaryKind::Floor => (gk::UNARY_FLOOR, 0.0, 0.0),
+            UnaryKind::Ceil => (gk::UNARY_CEIL, 0.0, 0.0),
+            UnaryKind::LeakyRelu { alpha } => (gk::UNARY_LEAKY_RELU, alpha, 0.0),
+            UnaryKind::HardSigmoid { alpha, beta } => (gk::UNARY_HARD_SIGMOID, alpha, beta),
+            UnaryKind::HardSwish => (gk::UNARY_HARD_SWISH, 0.0, 0.0),
+            UnaryKind::Elu { alpha } => (gk::UNARY_ELU, alpha, 0.0),
+            UnaryKind::Selu { alpha, gamma } => (gk::UNARY_SELU, alpha, gamma),
+            UnaryKind::Softplus => (gk::UNARY_SOFTPLUS, 0.0, 0.0),
+        };
+        self.unary_call(&node.name, op, a, b, &lx, &y, n);
+        self.set(out, y);
+        Ok(())
+    }
+
+    pub(super) fn lower_clip(&mut self, node: &Node) -> Result<(), String> {
+        let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
+        if self.dtype(x) != DType::F32 {
+            return Err("Clip on int64 is not supported by the compiler".into());
+        }
+        if let Some(Activation::Clip { min, max }) = self.g.activation(node) {
+            let (lx, y) = self.dense_pair(&node.name, x, out)?;
+            let n = self.shape(x).iter().product();
+            self.plan.push(
+                &node.name,
+                StepKind::Inline {
+                    op: InlineOp::Clip { min, max },
+                    a: lx.ptr(0),
+                    b: None,
+                    y: y.ptr(0),
+                    n,
+                },
+                0,
+            );
+            self.set(out, y);
+            return Ok(());
+        }
+        // Runtime bounds: max(x, min) then min(·, max), NaN bounds ignored like the reference.
+        let mut cur = self.loc(x)?;
+        let shape = self.shape(x).to_vec();
+        for (i, op) in [(1, gk::BINARY_MAX), (2, gk::BINARY_MIN)] {
+            if let Some(b) = node.inputs.get(i).copied().flatten() {
+                let lb = self.loc(b)?;
+                let y = self.temp(&shape, 4, &format!("{} clip{i}", node.name));
+                self.binary(
+                    &node.name,
+                    op,
+                    &cur,
+                    &shape,
+                    &lb,
+                    self.shape(b),
+                    &y,
+                    &shape,
+                    DType::F32,
+                )?;
+                cur = y;
+            }
+        }
+        if matches!(cur.base, Base::Input(_) | Base::Abs(_))
+            || Some(&cur.base) == self.locs.get(&x).map(|l| &l.base)
+        {
+            let y = self.alloc(out, false);
+            self.copy(&node.name, &cur, &y, &shape)?;
+            cur = y;
+        }
+        self.set(out, cur);
+        Ok(())
+    }
+
+    pub(super) fn lower_variadic(&mut self, node: &Node, kind: VariadicKind) -> Result<(), String> {
+        let out = node.outputs[0];
+        let out_shape = self.shape(out).to_vec();
+        let dtype = self.dtype(out);
+        let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
+        let op = match kind {
+            VariadicKind::Sum | VariadicKind::Mean => gk::BINARY_ADD,
+            VariadicKind::Max => gk::BINARY_MAX,
+            VariadicKind::Min => gk::BINARY_MIN,
+        };
+        let y = self.alloc(out, false);
+        let first = self.loc(ins[0])?;
+        if ins.len() == 1 {
+            // Broadcast copy of the single input.
+            let l = first.view(
+                first.offset,
+                Self::bstrides(&first, self.shape(ins[0]), &out_shape),
+            );
+            self.copy(&node.name, &l, &y, &out_shape)?;
+        } else {
+            let (mut cur, mut cur_shape) = (first, self.shape(ins[0]).to_vec());
+            for &i in &ins[1..] {
+                let li = self.loc(i)?;
+                self.binary(
+                    &node.name,
+                    op,
+                    &cur,
+                    &cur_shape,
+                    &li,
+                    self.shape(i),
+                    &y,
+                    &out_shape,
+                    dtype,
+                )?;
+                cur = y.clone();
+                cur_shape = out_shape.clone();
+            }
+        }
+        if kind == VariadicKind::Mean {
+            let lk = self.scalar_loc(1.0 / ins.len() as f32);
+            self.binary(
+                &node.name,
+                gk::BINARY_MUL,
+                &y.clone(),
+                &out_shape,
+                &lk,
+                &[],
+                &y,
+                &out_shape,
+                dtype,
+            )?;
+        }
+        self.set(out, y);
+        Ok(())
+    }
+
+    pub(super) fn lower_batchnorm(&mut self, node: &Node, eps: f32) -> Result<(), String> {
+        let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
+        let shape = self.shape(x).to_vec();
+        let c = shape[1];
+        // Per-channel operands broadcast as [C, 1, …] against [N, C, …].
+        let mut pshape = vec![c];
+        pshape.extend(std::iter::repeat_n(1, shape.len().saturating_sub(2)));
+        let p = |i: usize| {
+            node.inputs
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or(format!("missing input {i}"))
+        };
+        let (scale, bias, mean, var) = (p(1)?, p(2)?, p(3)?, p(4)?);
+        let view = |s: &mut Self, v: ValueId| -> Result<Loc, String> {
+            let l = s.loc(v)?;
+            let mut strides = vec![l.strides[0]];
+            strides.extend(std::iter::repeat_n(0, pshape.len() - 1));
+            Ok(l.view(l.offset, strides))
+        };
+        let (ls, lb, lm, lv) = (
+            view(self, scale)?,
+            view(self, bias)?,
+            view(self, mean)?,
+            view(self, var)?,
+        );
+        // s = scale / sqrt(var + eps), computed at run time (parameters may be inputs).
+        let le = self.scalar_loc(eps);
+        let t = self.temp(&pshape, 4, &format!("{} scale", node.name));
+        self.binary(
+            &node.name,
+            gk::BINARY_ADD,
+            &lv,
+            &pshape,
+            &le,
+            &[],
+            &t,
+            &pshape,
+            DType::F32,
+        )?;
+        self.unary_call(&node.name, gk::UNARY_SQRT, 0.0, 0.0, &t, &t, c);
+        self.binary(
+            &node.name,
+            gk::BINARY_DIV,
+            &ls,
+            &pshape,
+            &t.clone(),
+            &pshape,
+            &t,
+            &pshape,
+            DType::F32,
+        )?;
+        let lx = self.loc(x)?;
+        let y = self.binary_out(out, &lx, &shape);
+        self.binary(
+            &node.name,
+            gk::BINARY_SUB,
+            &lx,
+            &shape,
+            &lm,
+            &pshape,
+            &y,
+            &shape,
+            DType::F32,
+        )?;
+        self.binary(
+            &node.name,
+            gk::BINARY_MUL,
+            &y.clone(),
+            &shape,
+            &t,
+            &pshape,
+            &y,
+            &shape,
+            DType::F32,
+        )?;
+        self.binary(
+            &node.name,
+            gk::BINARY_ADD,
+            &y.clone(),
+            &shape,
+            &lb,
+            &pshape,
+            &y,
+            &shape,
+            DType::F32,
+        )?;
+        self.set(out, y);
+        Ok(())
+    }
+}
+
+pub(super) fn b_is_i64_pow(a: DType, b: DType) -> bool {
+    a == DType::F32 && b == DType::I64
+}
+
+/// Whether the cast kernel converts `from` → `to` (every dtype the IR has: the kernel's
+/// `DT_*` codes are the ONNX codes that `DType` uses).
+pub(super) fn cast_supported(from: DType, to: DType) -> bool {
+    gk::dtype_size(from as u32).is_some() && gk::dtype_size(to as u32).is_some()
+}
+
+impl Lowerer<'_> {
+    /// Cast: one pass over the dense input into a same-order output of the new dtype.
+    pub(super) fn lower_cast(&mut self, node: &Node, to: DType) -> Result<(), String> {
+        let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
+        let from = self.dtype(x);
+        let (lx, y) = self.dense_pair(&node.name, x, out)?;
+        let n = self.shape(x).iter().product();
+        let p = gk::CastParams {
+            from: from as u32,
+            to: to as u32,
+            n,
+            x: std::ptr::null(),
+            y: std::ptr::null_mut(),
+        };
+        call!(
+            self.plan,
+            &node.name,
+            gk::bqml_cast,
+            p,
+            CallKind::Once,
+            0,
+            format!("cast {from} -> {to} n={n}"),
+            [
+                (gk::CastParams, x, lx.ptr(0)),
+                (gk::CastParams, y, y.ptr(0))
+            ]
+        );
+        self.set(out, y);
+        Ok(())
+    }
+}

@@ -1,0 +1,429 @@
+//! Where values live: the lowering state, locations (base + offset + strides + halo),
+//! layout assignment (which values are stored channel-last and with how much zero halo)
+//! and the buffer, view and copy helpers every op family uses.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kernels::generic as gk;
+use runtime::{DType, Tensor};
+
+use super::conv_algo::ConvAlgo;
+use crate::ir::{Graph, ValueId};
+use crate::ops::{self, Conv, Op};
+use crate::plan::{BufId, CallKind, Plan, Ptr};
+
+/// The lowering state: the graph, the plan being built and every value's location.
+pub(super) struct Lowerer<'g> {
+    pub(super) g: &'g Graph,
+    pub(super) conv_algo: ConvAlgo,
+    pub(super) plan: Plan,
+    pub(super) locs: HashMap<ValueId, Loc>,
+    pub(super) halo_need: HashMap<ValueId, [usize; 4]>,
+    pub(super) channel_last: HashSet<ValueId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Base {
+    Buf(BufId),
+    Input(usize),
+    Output(usize),
+    Abs(usize),
+}
+
+/// A value's storage: base, element offset of logical index 0, per-axis element strides,
+/// and the zero halo (top, bottom, left, right) around it for channel-last buffers.
+#[derive(Clone, Debug)]
+pub(super) struct Loc {
+    pub(super) base: Base,
+    pub(super) offset: isize,
+    pub(super) strides: Vec<isize>,
+    pub(super) elem: usize,
+    pub(super) halo: [usize; 4],
+}
+
+impl Loc {
+    pub(super) fn ptr(&self, extra_elems: isize) -> Ptr {
+        let bytes = (self.offset + extra_elems) * self.elem as isize;
+        match self.base {
+            Base::Buf(b) => Ptr::Buf(b, bytes),
+            Base::Input(i) => Ptr::Input(i, bytes),
+            Base::Output(i) => Ptr::Output(i, bytes),
+            Base::Abs(a) => Ptr::Abs((a as isize + bytes) as usize),
+        }
+    }
+
+    pub(super) fn view(&self, offset: isize, strides: Vec<isize>) -> Loc {
+        Loc {
+            base: self.base,
+            offset,
+            strides,
+            elem: self.elem,
+            halo: [0; 4],
+        }
+    }
+}
+
+pub(super) fn row_major(shape: &[usize]) -> Vec<isize> {
+    ops::util::strides(shape)
+        .into_iter()
+        .map(|s| s as isize)
+        .collect()
+}
+
+/// True when the location holds `shape` densely in row-major order (size-1 axes ignored).
+pub(super) fn is_row_major(loc: &Loc, shape: &[usize]) -> bool {
+    let rm = row_major(shape);
+    shape
+        .iter()
+        .zip(loc.strides.iter().zip(&rm))
+        .all(|(&d, (&s, &r))| d == 1 || s == r)
+}
+
+/// Dense strides for `shape` ordered like `loc`'s strides (so an element-wise result keeps
+/// its input's layout), or `None` when `loc` is not dense in some axis order.
+pub(super) fn same_order_dense(loc: &Loc, shape: &[usize]) -> Option<Vec<isize>> {
+    let mut axes: Vec<usize> = (0..shape.len()).filter(|&a| shape[a] > 1).collect();
+    axes.sort_by_key(|&a| std::cmp::Reverse(loc.strides[a]));
+    let mut out = vec![0isize; shape.len()];
+    let mut s = 1isize;
+    for &a in axes.iter().rev() {
+        if loc.strides[a] != s {
+            return None;
+        }
+        out[a] = s;
+        s *= shape[a] as isize;
+    }
+    // Size-1 axes are never stepped along, so any stride addresses them: use the dense
+    // size (or, for a tensor of one element, the row-major stride).
+    let rm = row_major(shape);
+    for a in (0..shape.len()).filter(|&a| shape[a] <= 1) {
+        out[a] = if axes.is_empty() { rm[a].max(1) } else { s };
+    }
+    Some(out)
+}
+
+/// `(elements before axis, the axis' length, elements after axis)` of a row-major shape.
+pub(super) fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
+pub(super) fn arr<T: Copy + Default, const N: usize>(v: &[T]) -> Result<[T; N], String> {
+    if v.len() > N {
+        return Err(format!(
+            "rank {} exceeds the kernels' maximum of {N}",
+            v.len()
+        ));
+    }
+    let mut a = [T::default(); N];
+    a[..v.len()].copy_from_slice(v);
+    Ok(a)
+}
+
+/// The convolution a Conv or FusedConv node computes.
+pub(super) fn conv_of(op: &Op) -> Option<&Conv> {
+    match op {
+        Op::Conv(c) => Some(c),
+        Op::FusedConv(f) => Some(&f.conv),
+        _ => None,
+    }
+}
+
+/// Pads (top, bottom, left, right) of a conv's input for its resolved window.
+pub(super) fn conv_pads(
+    conv: &Conv,
+    x_shape: &[usize],
+    w_shape: &[usize],
+) -> Result<[usize; 4], String> {
+    let win = conv.window_for(w_shape)?;
+    let r = win.resolve(&x_shape[2..])?;
+    Ok(match r.pads_begin.len() {
+        1 => [0, 0, r.pads_begin[0], r.pads_end[0]],
+        2 => [
+            r.pads_begin[0],
+            r.pads_end[0],
+            r.pads_begin[1],
+            r.pads_end[1],
+        ],
+        n => {
+            return Err(format!(
+                "{n}-D convolution is not supported by the compiler (1-D and 2-D are)"
+            ))
+        }
+    })
+}
+
+impl<'g> Lowerer<'g> {
+    pub(super) fn shape(&self, v: ValueId) -> &'g [usize] {
+        &self.g.values[v].shape
+    }
+
+    pub(super) fn dtype(&self, v: ValueId) -> DType {
+        self.g.values[v].dtype
+    }
+
+    /// Which values are stored channel-last and how much halo each needs.
+    pub(super) fn analyse(&mut self) {
+        for node in &self.g.nodes {
+            let spatial_2d = |v: ValueId| {
+                matches!(self.g.values[v].shape.len(), 3 | 4)
+                    && self.g.values[v].dtype == DType::F32
+            };
+            let is_conv = conv_of(&node.op).is_some();
+            let is_pool = matches!(&node.op, Op::Pool(p) if p.window.is_some());
+            let nhwc_input = conv_of(&node.op).is_some_and(|c| c.input_nhwc);
+            if is_conv || is_pool {
+                if let Some(x) = node.inputs[0].filter(|_| !nhwc_input) {
+                    if spatial_2d(x) {
+                        self.channel_last.insert(x);
+                    }
+                }
+                if spatial_2d(node.outputs[0]) {
+                    self.channel_last.insert(node.outputs[0]);
+                }
+            }
+            if let (Some(conv), Some(x), Some(w)) = (
+                conv_of(&node.op).filter(|c| !c.input_nhwc),
+                node.inputs[0],
+                node.inputs.get(1).copied().flatten(),
+            ) {
+                if let Ok(p) = conv_pads(conv, self.shape(x), self.shape(w)) {
+                    let e = self.halo_need.entry(x).or_insert([0; 4]);
+                    for i in 0..4 {
+                        e[i] = e[i].max(p[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A row-major location for a constant the model keeps alive.
+    pub(super) fn const_loc(&mut self, t: Arc<Tensor>) -> Loc {
+        let (strides, elem) = (row_major(t.shape()), t.dtype().size());
+        let addr = self.plan.keep_tensor(t);
+        Loc {
+            base: Base::Abs(addr),
+            offset: 0,
+            strides,
+            elem,
+            halo: [0; 4],
+        }
+    }
+
+    /// A float32 scalar constant.
+    pub(super) fn scalar_loc(&mut self, v: f32) -> Loc {
+        self.const_loc(Arc::new(Tensor::f32(vec![], vec![v])))
+    }
+
+    /// Location of an input value: computed, graph input, or constant.
+    pub(super) fn loc(&mut self, v: ValueId) -> Result<Loc, String> {
+        if let Some(l) = self.locs.get(&v) {
+            return Ok(l.clone());
+        }
+        if let Some(t) = self.g.consts.get(&v) {
+            let l = self.const_loc(t.clone());
+            self.locs.insert(v, l.clone());
+            return Ok(l);
+        }
+        Err(format!(
+            "value '{}' has no location (internal error)",
+            self.g.values[v].name
+        ))
+    }
+
+    /// A fresh buffer for `v`: channel-last with its halo when `channel_last`, else row-major.
+    pub(super) fn alloc(&mut self, v: ValueId, channel_last: bool) -> Loc {
+        let shape = self.shape(v).to_vec();
+        let elem = self.dtype(v).size();
+        let label = format!("{} {}{:?}", self.g.values[v].name, self.dtype(v), shape);
+        let h = self.halo_need.get(&v).copied().unwrap_or([0; 4]);
+        self.alloc_shape(&shape, elem, channel_last, h, label)
+    }
+
+    /// A fresh buffer for a logical NC… `shape`: channel-last with halo `h` when asked.
+    pub(super) fn alloc_shape(
+        &mut self,
+        shape: &[usize],
+        elem: usize,
+        channel_last: bool,
+        h: [usize; 4],
+        label: String,
+    ) -> Loc {
+        if channel_last && matches!(shape.len(), 3 | 4) {
+            let pinned = h != [0; 4];
+            let c = shape[1];
+            let (strides, offset, total) = if shape.len() == 4 {
+                let (hh, ww) = (shape[2] + h[0] + h[1], shape[3] + h[2] + h[3]);
+                let rs = (ww * c) as isize;
+                let ns = hh as isize * rs;
+                (
+                    vec![ns, 1, rs, c as isize],
+                    h[0] as isize * rs + (h[2] * c) as isize,
+                    shape[0] * hh * ww * c,
+                )
+            } else {
+                let ll = shape[2] + h[2] + h[3];
+                let ns = (ll * c) as isize;
+                (
+                    vec![ns, 1, c as isize],
+                    (h[2] * c) as isize,
+                    shape[0] * ll * c,
+                )
+            };
+            let class = pinned.then(|| format!("{shape:?}/{h:?}/{elem}"));
+            let b = self.plan.new_buffer(total.max(1) * elem, class, label);
+            return Loc {
+                base: Base::Buf(b),
+                offset,
+                strides,
+                elem,
+                halo: if shape.len() == 4 {
+                    h
+                } else {
+                    [0, 0, h[2], h[3]]
+                },
+            };
+        }
+        let n: usize = shape.iter().product();
+        let b = self.plan.new_buffer(n.max(1) * elem, None, label);
+        Loc {
+            base: Base::Buf(b),
+            offset: 0,
+            strides: row_major(shape),
+            elem,
+            halo: [0; 4],
+        }
+    }
+
+    pub(super) fn alloc_strided(&mut self, v: ValueId, strides: Vec<isize>) -> Loc {
+        let n: usize = self.shape(v).iter().product();
+        let elem = self.dtype(v).size();
+        let label = format!(
+            "{} {}{:?}",
+            self.g.values[v].name,
+            self.dtype(v),
+            self.shape(v)
+        );
+        let b = self.plan.new_buffer(n.max(1) * elem, None, label);
+        Loc {
+            base: Base::Buf(b),
+            offset: 0,
+            strides,
+            elem,
+            halo: [0; 4],
+        }
+    }
+
+    /// A temporary row-major f32 buffer of `shape` not tied to a graph value.
+    pub(super) fn temp(&mut self, shape: &[usize], elem: usize, label: &str) -> Loc {
+        let n: usize = shape.iter().product();
+        let b = self
+            .plan
+            .new_buffer(n.max(1) * elem, None, label.to_string());
+        Loc {
+            base: Base::Buf(b),
+            offset: 0,
+            strides: row_major(shape),
+            elem,
+            halo: [0; 4],
+        }
+    }
+
+    pub(super) fn copy(
+        &mut self,
+        node: &str,
+        src: &Loc,
+        dst: &Loc,
+        shape: &[usize],
+    ) -> Result<(), String> {
+        let (shape, ss, ds) = if shape.is_empty() {
+            (vec![1], vec![0], vec![0])
+        } else {
+            (shape.to_vec(), src.strides.clone(), dst.strides.clone())
+        };
+        let p = gk::CopyParams {
+            src: std::ptr::null(),
+            dst: std::ptr::null_mut(),
+            elem_size: src.elem,
+            rank: shape.len(),
+            shape: arr(&shape)?,
+            src_strides: arr(&ss)?,
+            dst_strides: arr(&ds)?,
+        };
+        call!(
+            self.plan,
+            node,
+            gk::bqml_copy,
+            p,
+            CallKind::Once,
+            0,
+            format!("copy {shape:?}"),
+            [
+                (gk::CopyParams, src, src.ptr(0)),
+                (gk::CopyParams, dst, dst.ptr(0))
+            ]
+        );
+        Ok(())
+    }
+
+    /// `v`'s location if row-major, else a row-major copy.
+    pub(super) fn row_major_loc(&mut self, node: &str, v: ValueId) -> Result<Loc, String> {
+        let l = self.loc(v)?;
+        let shape = self.shape(v);
+        if is_row_major(&l, shape) {
+            return Ok(l);
+        }
+        let dst = self.temp(
+            shape,
+            l.elem,
+            &format!("{} row-major", self.g.values[v].name),
+        );
+        self.copy(node, &l, &dst, shape)?;
+        Ok(dst)
+    }
+
+    /// `v`'s location if channel-last with at least `halo`, else a channel-last copy.
+    pub(super) fn channel_last_loc(
+        &mut self,
+        node: &str,
+        v: ValueId,
+        halo: [usize; 4],
+    ) -> Result<Loc, String> {
+        let l = self.loc(v)?;
+        let shape = self.shape(v);
+        let label = format!("{} channel-last", self.g.values[v].name);
+        self.channel_last_from(node, l, shape, halo, label)
+    }
+
+    /// `l` (holding logical NC… `shape`) if it is channel-last with at least `halo`, else a
+    /// channel-last copy with that halo.
+    pub(super) fn channel_last_from(
+        &mut self,
+        node: &str,
+        l: Loc,
+        shape: &[usize],
+        halo: [usize; 4],
+        label: String,
+    ) -> Result<Loc, String> {
+        let ok_layout = shape.len() >= 3 && l.strides[1] == 1 || shape[1] == 1;
+        let ok_layout =
+            ok_layout && (shape.len() != 4 || l.strides[3] as usize >= shape[1] || shape[3] == 1);
+        if ok_layout
+            && (0..4).all(|i| l.halo[i] >= halo[i])
+            && !matches!(l.base, Base::Input(_) if halo != [0; 4])
+        {
+            return Ok(l);
+        }
+        let dst = self.alloc_shape(shape, l.elem, true, halo, label);
+        self.copy(node, &l, &dst, shape)?;
+        Ok(dst)
+    }
+
+    pub(super) fn set(&mut self, v: ValueId, l: Loc) {
+        self.locs.insert(v, l);
+    }
+}

@@ -1,0 +1,228 @@
+//! The one owner of the compile sequence: import → passes → lowering check → lower (plan)
+//! → code (Cranelift JIT or a relocatable object). Every front door (`compile`, `aot`, the
+//! CLI's `compile --emit`/`run`/`bench` and CREATE MODEL) runs [`run`] up to the [`Stage`] it
+//! needs with a [`CompileOptions`]; nothing in here reads the environment.
+
+use std::collections::BTreeMap;
+
+use runtime::artifact::{ArtifactMeta, FORMAT_VERSION};
+
+use crate::codegen::{GeneratedObject, TargetCpu};
+use crate::error::{Diagnostic, Error, Result};
+use crate::ir::Graph;
+use crate::lower::ConvAlgo;
+use crate::plan::{Plan, StepKind};
+use crate::{onnx, ImportOptions};
+
+/// The pipeline's stages, in order. `Jit` and `Object` are the two alternative ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// The decoded ONNX protobuf.
+    Onnx,
+    /// The imported, typed and shape-specialised IR.
+    Ir,
+    /// The IR after the optimisation passes.
+    Optimized,
+    /// The lowered plan: arena buffers and one kernel call (or inline op) per step. Before
+    /// lowering, one check lists every node the lowering cannot handle.
+    Plan,
+    /// The Cranelift IR of the model's entry function.
+    Clif,
+    /// Runnable code in this process.
+    Jit,
+    /// A position-independent object file for [`CompileOptions::target`].
+    Object,
+}
+
+/// Everything that steers compilation. The CLI builds it from flags and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// How to specialise the model while importing it.
+    pub import: ImportOptions,
+    /// Algorithm for convolutions with a choice (see [`ConvAlgo`]).
+    pub conv_algo: ConvAlgo,
+    /// Emit timestamp calls around every step (see `runtime::profile`); JIT only.
+    pub profile: bool,
+    /// The CPU an object file is compiled for (the JIT always targets this machine).
+    pub target: TargetCpu,
+}
+
+/// What a compiled step does, for profiles and summaries.
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    /// The graph node the step comes from.
+    pub node: String,
+    /// The kernel symbol it calls, or `inline` for code generated in place.
+    pub kernel: String,
+    /// The kernel and its shape, e.g. `bqml_conv2d conv 3x3 /1 64->64 56x56 g1 Relu`.
+    pub desc: String,
+    /// Multiply-adds the step performs.
+    pub macs: u64,
+}
+
+/// Where the pipeline starts: ONNX bytes, or a graph imported earlier (which cannot be run
+/// to [`Stage::Onnx`] nor, lacking the bytes' hash, to [`Stage::Object`]).
+pub enum Source<'a> {
+    Bytes(&'a [u8]),
+    Graph(Graph),
+}
+
+/// What [`run`] produced at the stage it stopped after.
+pub enum Output {
+    Onnx(onnx::ModelProto),
+    Ir(Graph),
+    Optimized {
+        graph: Graph,
+        /// How often each pass fired, in pipeline order.
+        fired: Vec<(&'static str, usize)>,
+    },
+    Plan(Plan),
+    Clif(String),
+    Jit {
+        model: runtime::CompiledModel,
+        steps: Vec<StepInfo>,
+    },
+    Object {
+        object: GeneratedObject,
+        /// The metadata the object embeds (CPU features filled in).
+        meta: ArtifactMeta,
+        steps: Vec<StepInfo>,
+    },
+}
+
+/// Runs the pipeline from `source` up to and including `stage`.
+pub fn run(source: Source<'_>, opts: &CompileOptions, stage: Stage) -> Result<Output> {
+    let (mut graph, bytes) = match source {
+        Source::Bytes(b) if stage == Stage::Onnx => {
+            return crate::import::decode(b).map(Output::Onnx)
+        }
+        Source::Bytes(b) => (crate::import::load_bytes(b, &opts.import)?, Some(b)),
+        Source::Graph(_) if stage == Stage::Onnx => {
+            return Err(stage_error("an imported graph has no ONNX stage"))
+        }
+        Source::Graph(g) => (g, None),
+    };
+    if stage == Stage::Ir {
+        return Ok(Output::Ir(graph));
+    }
+    let fired = crate::passes::optimize(&mut graph)?;
+    if stage == Stage::Optimized {
+        return Ok(Output::Optimized { graph, fired });
+    }
+    crate::lower::check(&graph)?;
+    let plan = crate::lower::lower_with(&graph, opts.conv_algo)?;
+    match stage {
+        Stage::Plan => Ok(Output::Plan(plan)),
+        Stage::Clif => {
+            let generated = crate::codegen::generate(&plan, opts.profile).map_err(codegen_error)?;
+            Ok(Output::Clif(generated.clif))
+        }
+        Stage::Jit => {
+            let steps = step_infos(&plan);
+            let model = jit(plan, opts.profile)?;
+            Ok(Output::Jit { model, steps })
+        }
+        Stage::Object => {
+            let bytes = bytes.ok_or_else(|| stage_error("an object needs the model's bytes"))?;
+            let steps = step_infos(&plan);
+            let meta = ArtifactMeta {
+                version: FORMAT_VERSION,
+                features: 0,
+                sha256: sha256(bytes),
+                arena_size: plan.arena_size,
+                flops: graph.flops(),
+                inputs: plan.inputs.clone(),
+                outputs: plan.outputs.clone(),
+                statuses: plan.statuses.clone(),
+            };
+            let object = crate::codegen::generate_object(&plan, opts.target, meta.to_bytes())
+                .map_err(codegen_error)?;
+            let meta = ArtifactMeta {
+                features: object.features,
+                ..meta
+            };
+            Ok(Output::Object {
+                object,
+                meta,
+                steps,
+            })
+        }
+        Stage::Onnx | Stage::Ir | Stage::Optimized => unreachable!("returned above"),
+    }
+}
+
+/// sha256 of `bytes` (the model's identity in artifacts and the catalog).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// How many steps call each kernel (`inline` for code generated in place), by name.
+pub fn kernel_counts(steps: &[StepInfo]) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for s in steps {
+        *h.entry(s.kernel.clone()).or_default() += 1;
+    }
+    h
+}
+
+fn stage_error(message: &str) -> Error {
+    Error::Invalid(vec![Diagnostic {
+        location: "pipeline".into(),
+        message: message.into(),
+    }])
+}
+
+fn codegen_error(message: String) -> Error {
+    Error::Invalid(vec![Diagnostic {
+        location: "codegen".into(),
+        message,
+    }])
+}
+
+fn step_infos(plan: &Plan) -> Vec<StepInfo> {
+    plan.steps
+        .iter()
+        .map(|s| {
+            let (kernel, desc) = match &s.kind {
+                StepKind::Call(c) => (c.symbol.to_string(), format!("{} {}", c.symbol, c.desc)),
+                StepKind::Inline { op, n, .. } => ("inline".into(), format!("inline {op:?} n={n}")),
+            };
+            StepInfo {
+                node: s.node.clone(),
+                kernel,
+                desc,
+                macs: s.macs,
+            }
+        })
+        .collect()
+}
+
+/// Generates code for `plan` in this process and wraps it as a runnable model.
+fn jit(plan: Plan, profile: bool) -> Result<runtime::CompiledModel> {
+    let generated = crate::codegen::generate(&plan, profile).map_err(codegen_error)?;
+    let mut keep = plan.keep;
+    keep.push(generated.code);
+    // Kernel params templates are read by the generated code.
+    let templates: Vec<Box<[std::mem::MaybeUninit<u64>]>> = plan
+        .steps
+        .into_iter()
+        .filter_map(|s| match s.kind {
+            StepKind::Call(c) => Some(c.template),
+            _ => None,
+        })
+        .collect();
+    keep.push(Box::new(templates));
+    // SAFETY: the entry was generated from this plan: it touches only the arena of
+    // `arena_size` bytes, the spec-sized inputs/outputs and the data kept in `keep`.
+    Ok(unsafe {
+        runtime::CompiledModel::new(
+            generated.entry,
+            plan.arena_size,
+            plan.inputs,
+            plan.outputs,
+            keep,
+            plan.statuses,
+        )
+    })
+}
