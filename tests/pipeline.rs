@@ -1,0 +1,298 @@
+//! The compile pipeline's front doors: the `CompileOptions` a caller chooses (here a forced
+//! convolution algorithm) reach the plan through `bqmlc compile --emit=plan`, `compile -o`,
+//! `bench` and `run`; the lowering check lists every node it cannot lower in one error;
+//! ops lowered onto the generic kernels agree with the reference interpreter.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use compiler::pipeline::{self, Source};
+use compiler::{load_bytes, reference, CompileOptions, ConvAlgo, Error, ImportOptions, Stage};
+use runtime::{DType, Tensor};
+
+/// x[1,24,13,11] → 3×3/1 conv (24 → 40) → relu: a layer `auto` lowers to Winograd.
+fn winograd_model() -> Vec<u8> {
+    let conv = with_ints(
+        node("c0", "Conv", &["x", "w0", "b0"], &["t0"]),
+        "pads",
+        &[1, 1, 1, 1],
+    );
+    model(
+        vec![conv, node("relu", "Relu", &["t0"], &["y"])],
+        vec![weights("w0", &[40, 24, 3, 3], 1), weights("b0", &[40], 2)],
+        vec![vi("x", &[1, 24, 13, 11])],
+        vec![vi("y", &[1, 40, 13, 11])],
+        13,
+    )
+}
+
+fn bqmlc(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bqmlc"));
+    cmd.args(args).env_remove("BQMLC_CONV_ALGO");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run bqmlc")
+}
+
+fn stdout_ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn write_model(dir: &Path) -> String {
+    let path = dir.join("conv.onnx");
+    std::fs::write(&path, winograd_model()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn emit_plan_follows_conv_algo_flag_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_model(dir.path());
+    let plan = |args: &[&str], env: &[(&str, &str)]| {
+        let mut a = vec!["compile", m.as_str(), "--emit=plan"];
+        a.extend(args);
+        stdout_ok(&bqmlc(&a, env))
+    };
+    assert!(plan(&[], &[]).contains("bqml_winograd"));
+    let direct = plan(&["--conv-algo", "direct"], &[]);
+    assert!(!direct.contains("bqml_winograd"), "{direct}");
+    assert!(direct.contains("bqml_conv2d"), "{direct}");
+    let env_direct = plan(&[], &[("BQMLC_CONV_ALGO", "direct")]);
+    assert!(!env_direct.contains("bqml_winograd"), "{env_direct}");
+    // The flag wins over the environment.
+    let flag_wins = plan(
+        &["--conv-algo", "winograd"],
+        &[("BQMLC_CONV_ALGO", "direct")],
+    );
+    assert!(flag_wins.contains("F(4x4,3x3)"), "{flag_wins}");
+    let bad = bqmlc(
+        &["compile", &m, "--emit=plan"],
+        &[("BQMLC_CONV_ALGO", "fft")],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("BQMLC_CONV_ALGO: unknown convolution algorithm 'fft'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_profile_and_run_take_the_conv_algo() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_model(dir.path());
+    let bench = |algo: &str| {
+        stdout_ok(&bqmlc(
+            &[
+                "bench",
+                &m,
+                "--backend",
+                "jit",
+                "--profile",
+                "--warmup",
+                "0",
+                "--runs",
+                "1",
+                "--conv-algo",
+                algo,
+            ],
+            &[],
+        ))
+    };
+    let direct = bench("direct");
+    assert!(
+        direct.contains("bqml_conv2d") && !direct.contains("winograd"),
+        "{direct}"
+    );
+    let wino = bench("winograd-f2");
+    assert!(wino.contains("F(2x2,3x3)"), "{wino}");
+    let x = dir.path().join("x.npy");
+    let data = (0..24 * 13 * 11).map(|i| (i % 17) as f32 / 17.0).collect();
+    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 13, 11], data)).unwrap();
+    let mut outputs = Vec::new();
+    for algo in ["direct", "winograd"] {
+        let out = dir.path().join(algo);
+        stdout_ok(&bqmlc(
+            &[
+                "run",
+                &m,
+                "--backend",
+                "jit",
+                "--conv-algo",
+                algo,
+                "--input",
+                &format!("x={}", x.display()),
+                "--output-dir",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        ));
+        outputs.push(runtime::npy::read(&out.join("y.npy")).unwrap());
+    }
+    let (d, w) = (outputs[0].as_f32().unwrap(), outputs[1].as_f32().unwrap());
+    assert!(d
+        .iter()
+        .zip(w)
+        .all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + a.abs())));
+}
+
+#[test]
+fn compile_library_reports_the_kernels_of_its_plan() {
+    if !compiler::aot::linker_available() {
+        panic!("ahead-of-time compilation needs a C compiler (cc) to link");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_model(dir.path());
+    let lib = dir.path().join("libconv.so");
+    let kernels = |algo: &str| {
+        let out = stdout_ok(&bqmlc(
+            &[
+                "compile",
+                &m,
+                "-o",
+                lib.to_str().unwrap(),
+                "--conv-algo",
+                algo,
+            ],
+            &[],
+        ));
+        out.lines()
+            .find_map(|l| l.strip_prefix("kernels: "))
+            .unwrap_or_else(|| panic!("no kernels line: {out}"))
+            .to_string()
+    };
+    let direct = kernels("direct");
+    assert!(direct.contains("bqml_conv2d×1"), "{direct}");
+    assert!(!direct.contains("winograd"), "{direct}");
+    assert!(kernels("winograd").contains("bqml_winograd×1"));
+}
+
+#[test]
+fn every_stage_runs_and_options_reach_the_jit() {
+    let bytes = winograd_model();
+    for stage in [
+        Stage::Onnx,
+        Stage::Ir,
+        Stage::Optimized,
+        Stage::Plan,
+        Stage::Clif,
+        Stage::Jit,
+    ] {
+        pipeline::run(Source::Bytes(&bytes), &CompileOptions::default(), stage)
+            .unwrap_or_else(|e| panic!("{stage:?}: {e}"));
+    }
+    let g = load_bytes(&bytes, &ImportOptions::default()).unwrap();
+    assert!(pipeline::run(
+        Source::Graph(g.clone()),
+        &CompileOptions::default(),
+        Stage::Onnx
+    )
+    .is_err());
+    let opts = CompileOptions {
+        conv_algo: ConvAlgo::Direct,
+        ..Default::default()
+    };
+    let (_, steps) = compiler::compile_with(g, &opts).unwrap();
+    let counts = pipeline::kernel_counts(&steps);
+    assert_eq!(counts.get("bqml_conv2d"), Some(&1), "{counts:?}");
+    assert!(!counts.contains_key("bqml_winograd"), "{counts:?}");
+}
+
+/// ConvTranspose and Resize import and run on the reference interpreter but have no
+/// lowering: compiling lists both in one error, before any node is lowered.
+#[test]
+fn two_ops_the_lowering_lacks_are_listed_in_one_error() {
+    let up = node("up", "ConvTranspose", &["x", "w"], &["y1"]);
+    let resize = node("grow", "Resize", &["x", "", "scales"], &["y2"]);
+    let scales = compiler::onnx::TensorProto {
+        name: Some("scales".into()),
+        dims: vec![4],
+        data_type: Some(1),
+        float_data: vec![1.0, 1.0, 2.0, 2.0],
+        ..Default::default()
+    };
+    let bytes = model(
+        vec![up, resize],
+        vec![weights("w", &[2, 3, 3, 3], 1), scales],
+        vec![vi("x", &[1, 2, 4, 4])],
+        vec![vi("y1", &[1, 3, 6, 6]), vi("y2", &[1, 2, 8, 8])],
+        13,
+    );
+    let g = load_bytes(&bytes, &ImportOptions::default()).unwrap();
+    let x = Tensor::f32(vec![1, 2, 4, 4], vec![0.5; 32]);
+    reference::run(&g, &[("x", &x)]).expect("the reference runs both ops");
+    let err = match compiler::compile(g) {
+        Err(e) => e,
+        Ok(_) => panic!("compiled a model whose ops the lowering lacks"),
+    };
+    let Error::Unsupported(list) = &err else {
+        panic!("{err}")
+    };
+    let names: Vec<&str> = list.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["up", "grow"]);
+    assert_eq!(
+        err.to_string(),
+        "the model has 2 unsupported node(s):\n  \
+         node 'up': op ConvTranspose (domain ai.onnx, opset 13): ConvTranspose is not supported by the compiler\n  \
+         node 'grow': op Resize (domain ai.onnx, opset 13): Resize is not supported by the compiler"
+    );
+    // The same list from the plan stage.
+    let e = pipeline::run(
+        Source::Bytes(&bytes),
+        &CompileOptions::default(),
+        Stage::Plan,
+    )
+    .err()
+    .expect("the plan stage fails");
+    assert_eq!(e.to_string(), err.to_string());
+}
+
+/// Cast is lowered onto the generic cast kernel: every conversion a classifier graph uses
+/// agrees with the reference interpreter (values inside every target's range).
+#[test]
+fn cast_on_the_jit_matches_the_reference() {
+    let cast =
+        |name: &str, x: &str, y: &str, to: i64| with_int(node(name, "Cast", &[x], &[y]), "to", to);
+    // f32 → i64 → f32, f32 → bool → f32, f32 → f64 → f32, f32 → i32 → u8 → f32.
+    let nodes = vec![
+        cast("to_i64", "x", "a", 7),
+        cast("i64_back", "a", "ya", 1),
+        cast("to_bool", "x", "b", 9),
+        cast("bool_back", "b", "yb", 1),
+        cast("to_f64", "x", "c", 11),
+        cast("f64_back", "c", "yc", 1),
+        cast("to_i32", "x", "d", 6),
+        cast("to_u8", "d", "e", 2),
+        cast("u8_back", "e", "yd", 1),
+    ];
+    let outs = ["ya", "yb", "yc", "yd"];
+    let bytes = model(
+        nodes,
+        vec![],
+        vec![vi("x", &[2, 3, 5])],
+        outs.iter().map(|o| vi(o, &[2, 3, 5])).collect(),
+        13,
+    );
+    let g = load_bytes(&bytes, &ImportOptions::default()).unwrap();
+    let data: Vec<f32> = (0..30).map(|i| (i as f32 - 4.0) * 7.3 % 250.0).collect();
+    let x = Tensor::f32(vec![2, 3, 5], data.iter().map(|v| v.abs()).collect());
+    let want = reference::run(&g, &[("x", &x)]).unwrap();
+    let (m, steps) = compiler::compile_with(g, &CompileOptions::default()).unwrap();
+    assert!(steps.iter().any(|s| s.kernel == "bqml_cast"));
+    let mut st = m.new_state(1);
+    let got = m.predict(&mut st, &[&x]).unwrap();
+    for (o, (w, j)) in outs.iter().zip(want.iter().zip(&got)) {
+        assert_eq!(j.dtype(), DType::F32, "{o}");
+        assert_eq!(w, j, "{o}");
+    }
+}
