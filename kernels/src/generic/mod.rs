@@ -1,5 +1,5 @@
-//! Generic kernels: every ONNX op that is not a convolution, Gemm or 2-D NHWC pooling, so the
-//! compiler can lower a whole model to native calls without an interpreter.
+//! Generic kernels: ONNX ops other than convolution, Gemm and 2-D NHWC pooling, as native calls
+//! for the compiler's generated code.
 //!
 //! # Conventions
 //!
@@ -15,12 +15,11 @@
 //! * **Entry points** are `#[no_mangle] pub unsafe extern "C" fn bqml_<name>(p: *const
 //!   <Name>Params)`, one call per op (no work ranges), single-threaded. They never unwind: an
 //!   unknown op code, element size or rank is a code-generation bug and aborts the process with a
-//!   message on stderr; index errors in data ([`bqml_gather`], [`bqml_scatter_nd`]) are
-//!   returned as a status. Buffer
+//!   message on stderr; index errors in data ([`bqml_gather`]) are returned as a status. Buffer
 //!   sizes are the caller's contract (documented under `# Safety` on each symbol). Pointers must
 //!   be aligned for their element type even where a field is declared `*const u8` (only
-//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`], [`bqml_cast`], [`bqml_compare`]
-//!   and [`bqml_where`] accept any alignment).
+//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`] and [`bqml_cast`] accept any
+//!   alignment).
 //! * **Aliasing.** Outputs never overlap inputs, except where a kernel documents in-place use
 //!   (`x == y` for [`bqml_unary`] and [`bqml_softmax`]; `y` identical to `a` or `b` for
 //!   [`bqml_binary`]).
@@ -40,18 +39,14 @@
 //! | `copy` | [`bqml_copy`], [`bqml_fill`] | [`CopyParams`], [`FillParams`] | Transpose, Slice, Concat/Split (one copy per part), Expand, Tile (one copy per tile), DepthToSpace/SpaceToDepth (as strided copies), relayouts, Identity, ConstantOfShape |
 //! | `unary` | [`bqml_unary`] | [`UnaryParams`], `UNARY_*` | Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Erf, Neg, Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus, Clip, Silu, Round, Sign, Softsign, Gelu (exact and tanh), Sin, Cos, ThresholdedRelu, Mish, Identity/Dropout |
 //! | `binary` | [`bqml_binary`] | [`BinaryParams`], `BINARY_*` | Add, Sub, Mul, Div, Pow, Max, Min (two inputs), PRelu; numpy broadcasting through 0 strides |
-//! | `compare` | [`bqml_compare`], [`bqml_where`] | [`CompareParams`], `COMPARE_*`, [`WhereParams`] | Equal, Less, LessOrEqual, Greater, GreaterOrEqual (f32, i64), And, Or, Xor, Not (bool), Where; numpy broadcasting |
 //! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
-//! | `norm` | [`bqml_norm`] | [`NormParams`] | LayerNormalization, InstanceNormalization, GroupNormalization (inference outputs only) |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
-//! | `topk` | [`bqml_topk`] | [`TopKParams`] | TopK (sorted; ties by index) |
 //! | `pool_nd` | [`bqml_pool_nd`] | [`PoolNdParams`], `POOL_ND_*` | MaxPool (with Indices), AveragePool; 1-D/2-D/3-D, NCHW |
 //! | `pad` | [`bqml_pad`] | [`PadParams`], `PAD_*` | Pad (constant, reflect, edge, wrap; negative pads crop) |
 //! | `gather` | [`bqml_gather`] | [`GatherParams`] | Gather (any axis, negative indices) |
 //! | `resize` | [`bqml_resize`] | [`ResizeParams`], tables from [`resize_axis_table`] | Resize / Upsample: nearest, linear, cubic over any axes, every coordinate_transformation_mode |
-//! | `scatter` | [`bqml_scatter_nd`] | [`ScatterNdParams`] | ScatterND (reduction none; `y` pre-filled with a copy of data) |
 //! | `matmul` | [`bqml_matmul`] | [`MatMulParams`] | MatMul with two activation operands (batched; 0 batch strides broadcast) |
 //!
 //! # Accuracy
@@ -65,18 +60,14 @@ use crate::KernelError;
 pub mod argmax;
 pub mod binary;
 pub mod cast;
-pub mod compare;
 pub mod copy;
 pub mod gather;
 pub mod matmul;
-pub mod norm;
 pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
 pub mod resize;
-pub mod scatter;
 pub mod softmax;
-pub mod topk;
 pub mod unary;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vmath;
@@ -87,15 +78,9 @@ pub use binary::{
     BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
 };
 pub use cast::{bqml_cast, cast, dtype_size, CastParams, DT_BOOL, DT_F64, DT_I32, DT_I8, DT_U8};
-pub use compare::{
-    bqml_compare, bqml_where, compare, select, CompareElem, CompareParams, WhereParams,
-    COMPARE_AND, COMPARE_EQUAL, COMPARE_GREATER, COMPARE_GREATER_OR_EQUAL, COMPARE_LESS,
-    COMPARE_LESS_OR_EQUAL, COMPARE_OR, COMPARE_XOR,
-};
 pub use copy::{bqml_copy, bqml_fill, copy, copy_with, fill, CopyParams, FillParams};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
 pub use matmul::{bqml_matmul, matmul, MatMulParams, MatMulShape};
-pub use norm::{bqml_norm, norm, NormParams};
 pub use pad::{bqml_pad, pad, PadParams, PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_WRAP};
 pub use pool_nd::{
     bqml_pool_nd, pool_nd, PoolNdGeometry, PoolNdParams, POOL_ND_AVG_EXCLUDE_PAD,
@@ -113,11 +98,7 @@ pub use resize::{
     NEAREST_ROUND_PREFER_CEIL, NEAREST_ROUND_PREFER_FLOOR, RESIZE_CUBIC, RESIZE_LINEAR,
     RESIZE_NEAREST,
 };
-pub use scatter::{
-    bqml_scatter_nd, scatter_nd, ScatterNdParams, SCATTER_INDEX_OUT_OF_RANGE, SCATTER_OK,
-};
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
-pub use topk::{bqml_topk, topk, TopKParams};
 pub use unary::{
     bqml_unary, unary, unary_inplace, UnaryParams, UNARY_ABS, UNARY_CEIL, UNARY_CLIP, UNARY_COS,
     UNARY_ELU, UNARY_ERF, UNARY_EXP, UNARY_FLOOR, UNARY_GELU, UNARY_GELU_TANH, UNARY_HARD_SIGMOID,
@@ -721,65 +702,5 @@ mod tests {
         // SAFETY: 24 elements each.
         unsafe { bqml_cast(&p) };
         assert_eq!(ints, x.iter().map(|&v| v as i64).collect::<Vec<_>>());
-
-        let mut less = vec![9u8; 24];
-        let zero = [0f32];
-        let p = CompareParams {
-            op: COMPARE_LESS,
-            dtype: DT_F32,
-            rank: 1,
-            shape: [24, 1, 1, 1, 1, 1],
-            a: x.as_ptr() as *const u8,
-            a_strides: [1, 0, 0, 0, 0, 0],
-            b: zero.as_ptr() as *const u8,
-            b_strides: [0; MAX_RANK],
-            y: less.as_mut_ptr(),
-            y_strides: [1, 0, 0, 0, 0, 0],
-        };
-        // SAFETY: in bounds.
-        unsafe { bqml_compare(&p) };
-        assert_eq!(less, x.iter().map(|&v| (v < 0.0) as u8).collect::<Vec<_>>());
-
-        let mut picked = vec![0f32; 24];
-        let p = WhereParams {
-            elem_size: 4,
-            rank: 1,
-            shape: [24, 1, 1, 1, 1, 1],
-            cond: less.as_ptr(),
-            cond_strides: [1, 0, 0, 0, 0, 0],
-            a: zero.as_ptr() as *const u8,
-            a_strides: [0; MAX_RANK],
-            b: x.as_ptr() as *const u8,
-            b_strides: [1, 0, 0, 0, 0, 0],
-            y: picked.as_mut_ptr() as *mut u8,
-            y_strides: [1, 0, 0, 0, 0, 0],
-        };
-        // SAFETY: in bounds.
-        unsafe { bqml_where(&p) };
-        assert_eq!(picked, x.iter().map(|&v| v.max(0.0)).collect::<Vec<_>>());
-
-        // InstanceNorm of [1, 2, 12]: each channel to mean 0, variance 1, then scale/bias.
-        let (scale, bias) = ([2.0f32, 3.0], [0.5f32, -0.5]);
-        let mut y = vec![0f32; 24];
-        let p = NormParams {
-            x: x.as_ptr(),
-            y: y.as_mut_ptr(),
-            rows: 2,
-            n: 12,
-            scale: scale.as_ptr(),
-            bias: bias.as_ptr(),
-            scale_period: 2,
-            scales_per_row: 1,
-            elems_per_scale: 12,
-            epsilon: 0.0,
-        };
-        // SAFETY: sizes as documented.
-        unsafe { bqml_norm(&p) };
-        let mean1: f32 = y[12..].iter().sum::<f32>() / 12.0;
-        let var1: f32 = y[12..].iter().map(|v| (v - mean1).powi(2)).sum::<f32>() / 12.0;
-        assert!(
-            (mean1 + 0.5).abs() < 1e-5 && (var1 - 9.0).abs() < 1e-3,
-            "{mean1} {var1}"
-        );
     }
 }
