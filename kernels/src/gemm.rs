@@ -5,7 +5,8 @@
 
 use std::ops::Range;
 
-use crate::conv::{conv_raw, ConvParams};
+use crate::conv::conv_raw;
+use crate::conv_params::ConvParams;
 use crate::epilogue::{Act, Activation};
 use crate::pack::{PackedConv, LAYOUT_PANELS};
 use crate::{Isa, KernelError};

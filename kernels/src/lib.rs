@@ -58,6 +58,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod conv;
+mod conv_params;
 mod depthwise;
 mod epilogue;
 mod gemm;
@@ -73,7 +74,8 @@ pub mod reference;
 mod view;
 mod winograd;
 
-pub use conv::{bqml_conv2d, conv2d, ConvGeometry, ConvParams, MR};
+pub use conv::{bqml_conv2d, conv2d, MR};
+pub use conv_params::{ConvGeometry, ConvParams};
 pub use epilogue::{
     Act, Activation, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_LEAKY_RELU, ACT_NONE,
     ACT_RELU, ACT_SIGMOID, ACT_SILU,

@@ -18,11 +18,11 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use crate::conv::ConvParams;
+use crate::conv_params::{ConvGeometry, ConvParams};
 use crate::epilogue::Act;
 use crate::pack::{ConvShape, PackedConv, NR};
 use crate::view::{Nhwc, NhwcMut};
-use crate::{ConvGeometry, Isa, KernelError};
+use crate::{Isa, KernelError};
 
 /// Panel layout code for [`ConvParams::layout`]: Winograd F(4×4, 3×3) weights.
 pub const LAYOUT_WINOGRAD_F4: u32 = 3;
@@ -497,7 +497,7 @@ mod transforms {
 mod portable {
     use super::transforms::*;
     use super::{Dims, TilePos};
-    use crate::conv::ConvParams;
+    use crate::conv_params::ConvParams;
     use crate::epilogue::Act;
     use crate::pack::NR;
 
@@ -637,7 +637,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Dims, TilePos, CB, MT};
-    use crate::conv::{store_row_avx2, ConvParams};
+    use crate::conv::store_row_avx2;
+    use crate::conv_params::ConvParams;
     use crate::epilogue::{avx2::first_lanes, Act};
     use crate::pack::NR;
 
