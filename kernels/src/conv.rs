@@ -106,30 +106,14 @@ pub fn conv2d(
             geo.out_h
         )));
     }
-    let (ih, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
-    input.check(ih, iw, s.in_channels, "conv input")?;
-    output.check(geo.out_h, geo.out_w, s.out_channels, "conv output")?;
-    if let Some(r) = &residual {
-        r.check(geo.out_h, geo.out_w, s.out_channels, "conv residual")?;
-    }
+    let p = ConvParams::from_views(packed, geo, act, &input, &mut output, residual.as_ref())?;
+    let (_, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
     if s.groups > 1 && input.pixel_stride < s.in_channels && iw > 1 {
         return Err(KernelError::new(
             "conv input pixel stride below channel count",
         ));
     }
-    let mut p = ConvParams::from_packed(packed, geo, act);
-    p.input = input.ptr();
-    p.in_row_stride = input.row_stride;
-    p.in_pixel_stride = input.pixel_stride;
-    p.output = output.ptr();
-    p.out_row_stride = output.row_stride;
-    p.out_pixel_stride = output.pixel_stride;
-    if let Some(r) = residual {
-        p.residual = r.ptr();
-        p.res_row_stride = r.row_stride;
-        p.res_pixel_stride = r.pixel_stride;
-    }
-    // SAFETY: every buffer was bounds-checked above for the full output and receptive field; the
+    // SAFETY: `from_views` bounds-checked every buffer for the full output and receptive field; the
     // packed weights match the shape by construction; `or_portable` ensures the ISA is runnable.
     unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end) };
     Ok(())

@@ -4,6 +4,8 @@
 
 use crate::epilogue::{Act, Activation};
 use crate::pack::PackedConv;
+use crate::view::{Nhwc, NhwcMut};
+use crate::KernelError;
 
 /// Everything one convolution call needs, `#[repr(C)]` so generated code can emit it as constant
 /// data and call [`crate::bqml_conv2d`]. Strides are in floats.
@@ -130,5 +132,38 @@ impl ConvParams {
             layout: packed.layout,
             activation: act.to_c(),
         }
+    }
+
+    /// [`ConvParams::from_packed`] pointed into buffer views, for the safe wrappers: checks that
+    /// `input` covers the receptive field ([`ConvGeometry::input_extent`]) and `output` and
+    /// `residual` the whole output, then fills in their pointers and strides.
+    pub(crate) fn from_views(
+        packed: &PackedConv,
+        geo: &ConvGeometry,
+        act: Act,
+        input: &Nhwc<'_>,
+        output: &mut NhwcMut<'_>,
+        residual: Option<&Nhwc<'_>>,
+    ) -> Result<ConvParams, KernelError> {
+        let s = packed.shape;
+        let (ih, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
+        input.check(ih, iw, s.in_channels, "conv input")?;
+        output.check(geo.out_h, geo.out_w, s.out_channels, "conv output")?;
+        if let Some(r) = residual {
+            r.check(geo.out_h, geo.out_w, s.out_channels, "conv residual")?;
+        }
+        let mut p = ConvParams::from_packed(packed, geo, act);
+        p.input = input.ptr();
+        p.in_row_stride = input.row_stride;
+        p.in_pixel_stride = input.pixel_stride;
+        p.output = output.ptr();
+        p.out_row_stride = output.row_stride;
+        p.out_pixel_stride = output.pixel_stride;
+        if let Some(r) = residual {
+            p.residual = r.ptr();
+            p.res_row_stride = r.row_stride;
+            p.res_pixel_stride = r.pixel_stride;
+        }
+        Ok(p)
     }
 }
