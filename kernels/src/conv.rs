@@ -10,9 +10,10 @@ use std::ops::Range;
 
 use crate::conv_params::{ConvGeometry, ConvParams};
 use crate::epilogue::Act;
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::pack::{PackedConv, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR};
 use crate::view::{Nhwc, NhwcMut};
-use crate::{Isa, KernelError};
 
 /// Output pixels per register tile.
 pub const MR: usize = 6;

@@ -3,9 +3,9 @@
 //! from. A module of its own so that the kernels depend on it rather than on each other.
 
 use crate::epilogue::{Act, Activation};
+use crate::error::KernelError;
 use crate::pack::PackedConv;
 use crate::view::{Nhwc, NhwcMut};
-use crate::KernelError;
 
 /// Everything one convolution call needs, `#[repr(C)]` so generated code can emit it as constant
 /// data and call [`crate::bqml_conv2d`]. Strides are in floats.

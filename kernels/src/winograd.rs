@@ -20,9 +20,10 @@ use std::ops::Range;
 
 use crate::conv_params::{ConvGeometry, ConvParams};
 use crate::epilogue::Act;
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::pack::{ConvShape, PackedConv, NR};
 use crate::view::{Nhwc, NhwcMut};
-use crate::{Isa, KernelError};
 
 /// Panel layout code for [`ConvParams::layout`]: Winograd F(4×4, 3×3) weights.
 pub const LAYOUT_WINOGRAD_F4: u32 = 3;

@@ -1,6 +1,6 @@
 //! ArgMax / ArgMin over the middle axis of a contiguous `[outer, n, inner]` tensor.
 
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// ArgMax/ArgMin over axis 1 of a contiguous f32 `[outer, n, inner]` tensor into an i64
 /// `[outer, inner]` tensor, `#[repr(C)]`. NaN counts as the extreme value (numpy: the first NaN

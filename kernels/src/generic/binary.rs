@@ -4,7 +4,8 @@ use super::{
     abort_bad_params, for_each_run, normalize, shape_array, Element, Strided, StridedMut, DT_F32,
     DT_I64, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// `a + b` (i64: wrapping).
 pub const BINARY_ADD: u32 = 0;

@@ -1,7 +1,7 @@
 //! Cast between f32, f64, i64, i32, i8, u8 and bool over contiguous data.
 
 use super::{abort_bad_params, DT_F32, DT_I64};
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// ONNX `UINT8`.
 pub const DT_U8: u32 = 2;

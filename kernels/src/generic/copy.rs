@@ -3,7 +3,8 @@
 use super::{
     abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Strided copy `dst[idx] = src[idx]` for every `idx < shape`, `#[repr(C)]`. Strides are in
 /// elements and may be negative (reversed) or 0 (broadcast reads; a 0 *destination* stride means

@@ -1,7 +1,7 @@
 //! Gather along one axis with int64 indices.
 
 use super::abort_bad_params;
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// Every index was in range.
 pub const GATHER_OK: u32 = 0;

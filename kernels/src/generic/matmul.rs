@@ -1,7 +1,8 @@
 //! Batched MatMul of two activation operands (B is not pre-packed).
 
 use super::check_extent;
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Batched row-major `Y[b] = A[b] · B[b]` (`m × k` times `k × n`), `#[repr(C)]`. Batch strides
 /// are in floats and may be 0 (broadcast operand) or negative; row strides are `lda`, `ldb`,

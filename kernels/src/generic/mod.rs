@@ -55,7 +55,7 @@
 //! Softmax) have a measured maximum relative error of 0.8–1.3e-7 (about one ulp) over the whole
 //! f32 range, asserted in `unary`'s tests; the portable path rounds f64 results once.
 
-use crate::KernelError;
+use crate::error::KernelError;
 
 pub mod argmax;
 pub mod binary;
@@ -108,7 +108,7 @@ pub use unary::{
     UNARY_THRESHOLDED_RELU,
 };
 
-use crate::Isa;
+use crate::isa::Isa;
 
 /// Maximum tensor rank of the strided kernels.
 pub const MAX_RANK: usize = 6;

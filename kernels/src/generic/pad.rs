@@ -1,7 +1,7 @@
 //! Pad: constant, reflect, edge and wrap modes; negative pads crop.
 
 use super::{abort_bad_params, numel, MAX_RANK};
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// Fill with `value`.
 pub const PAD_CONSTANT: u32 = 0;

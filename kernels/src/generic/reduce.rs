@@ -4,7 +4,8 @@
 use super::{
     abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// `Σ x` (empty: 0).
 pub const REDUCE_SUM: u32 = 0;

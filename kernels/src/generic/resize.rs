@@ -6,7 +6,7 @@
 //! generated code can embed them as constant data.
 
 use super::{abort_bad_params, numel, MAX_RANK};
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// Nearest neighbour (1 tap per axis).
 pub const RESIZE_NEAREST: u32 = 0;

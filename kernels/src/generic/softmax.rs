@@ -1,7 +1,8 @@
 //! Softmax / LogSoftmax over the middle axis of a contiguous `[outer, n, inner]` tensor.
 
 use super::abort_bad_params;
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Softmax over axis 1 of a contiguous `[outer, n, inner]` tensor, `#[repr(C)]`. `x` may equal
 /// `y` (in place); otherwise they must not overlap.

@@ -4,7 +4,8 @@
 //! through them) with the polynomial kernels in `vmath`; the portable path and the reference
 //! evaluate transcendental functions in f64 and round once.
 
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 use super::abort_bad_params;
 
