@@ -1,8 +1,8 @@
 //! Elementwise binary ops with numpy broadcasting (0 strides), f32 and i64.
 
-use super::{
-    abort_bad_params, for_each_run, normalize, shape_array, Element, Strided, StridedMut, DT_F32,
-    DT_I64, MAX_RANK,
+use super::common::{
+    abort_bad_params, detected, for_each_run, normalize, shape_array, Element, Strided, StridedMut,
+    DT_F32, DT_I64, MAX_RANK,
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn bqml_binary(p: *const BinaryParams) {
         ));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { binary_raw(super::detected(), p) }
+    unsafe { binary_raw(detected(), p) }
 }
 
 /// Safe wrapper: `y[idx] = op(a[idx], b[idx])` for every `idx < shape`.
@@ -386,7 +386,7 @@ unsafe fn i64_run(isa: Isa, op: u32, r: &Run) {
 
 /// Scalar reference: full index-space loop.
 pub mod reference {
-    use super::super::MAX_RANK;
+    use super::super::common::MAX_RANK;
 
     /// `y[yo + Σ idx·ys] = f(a[..], b[..])` for every index of `shape`.
     #[allow(clippy::too_many_arguments)]
@@ -421,7 +421,7 @@ pub mod reference {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contiguous_strides;
+    use super::super::common::contiguous_strides;
     use super::*;
     use proptest::prelude::*;
 

@@ -1,6 +1,6 @@
 //! Cast between f32, f64, i64, i32, i8, u8 and bool over contiguous data.
 
-use super::{abort_bad_params, DT_F32, DT_I64};
+use super::common::{abort_bad_params, DT_F32, DT_I64};
 use crate::error::KernelError;
 
 /// ONNX `UINT8`.

@@ -1,7 +1,7 @@
 //! Strided N-d copy (Transpose, Slice, Concat/Split, Expand, relayout) and fill.
 
-use super::{
-    abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
+use super::common::{
+    abort_bad_params, detected, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
         ));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { copy_raw(super::detected(), p) }
+    unsafe { copy_raw(detected(), p) }
 }
 
 /// Fill entry point for generated code.
@@ -400,7 +400,7 @@ mod avx2 {
 
 /// Scalar reference: element-by-element copy over the full index space.
 pub mod reference {
-    use super::super::MAX_RANK;
+    use super::super::common::MAX_RANK;
 
     /// `dst[off + Σ idx·ds] = src[off + Σ idx·ss]` for every index, row-major.
     pub fn copy<T: Copy>(
@@ -429,7 +429,7 @@ pub mod reference {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contiguous_strides;
+    use super::super::common::contiguous_strides;
     use super::*;
     use proptest::prelude::*;
 

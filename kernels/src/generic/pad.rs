@@ -1,6 +1,6 @@
 //! Pad: constant, reflect, edge and wrap modes; negative pads crop.
 
-use super::{abort_bad_params, numel, MAX_RANK};
+use super::common::{abort_bad_params, numel, MAX_RANK};
 use crate::error::KernelError;
 
 /// Fill with `value`.

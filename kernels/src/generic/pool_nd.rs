@@ -1,6 +1,6 @@
 //! ONNX MaxPool (with Indices) / AveragePool over NC + 1-D, 2-D or 3-D spatial data, NCHW-contiguous.
 
-use super::abort_bad_params;
+use super::common::{abort_bad_params, numel};
 use crate::error::KernelError;
 
 /// Max pooling (NaN propagates; padding never wins). Same code as [`crate::POOL_MAX`].
@@ -151,8 +151,8 @@ pub fn pool_nd(
         return Err(KernelError::new(format!("pool_nd: invalid geometry {g:?}")));
     }
     let s = g.spatial;
-    let xn = super::numel(&g.in_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
-    let yn = super::numel(&g.out_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
+    let xn = numel(&g.in_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
+    let yn = numel(&g.out_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
     let idx_ok = match &indices {
         Some(i) => g.kind == POOL_ND_MAX && Some(i.len()) == yn,
         None => true,

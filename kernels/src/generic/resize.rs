@@ -5,7 +5,7 @@
 //! per-axis table of source indices and weights; the kernel only combines the tables, so the
 //! generated code can embed them as constant data.
 
-use super::{abort_bad_params, numel, MAX_RANK};
+use super::common::{abort_bad_params, numel, MAX_RANK};
 use crate::error::KernelError;
 
 /// Nearest neighbour (1 tap per axis).
