@@ -259,7 +259,7 @@ pub mod scalar {
 #[inline(always)]
 unsafe fn run_with<T: Copy>(r: &Run, f: impl Fn(T, T) -> T) {
     let (a, b, y, n) = (r.a as *const T, r.b as *const T, r.y as *mut T, r.n);
-    // SAFETY (all loops): `i < n` and every element of the run is valid; each output element
+    // SAFETY: in every loop `i < n` and every element of the run is valid; each output element
     // depends only on the inputs at the same index, so in-place aliasing is harmless.
     unsafe {
         match (r.sa, r.sb, r.sy) {

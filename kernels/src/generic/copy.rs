@@ -143,7 +143,7 @@ pub fn fill<T: Copy>(dst: &mut [T], value: T) -> Result<(), KernelError> {
 /// # Safety
 /// As [`bqml_fill`], with a valid `elem_size`.
 unsafe fn fill_raw(p: &FillParams) {
-    // SAFETY (all arms): `dst` holds `count` elements of `elem_size` bytes; unaligned writes are
+    // SAFETY: `dst` holds `count` elements of `elem_size` bytes; unaligned writes are
     // used because the buffer is only byte-aligned by contract.
     unsafe {
         match p.elem_size {

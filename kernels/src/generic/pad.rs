@@ -190,7 +190,7 @@ unsafe fn pad_typed<T: Copy>(p: &PadParams, value: T) {
                 _ => None,
             };
         }
-        // SAFETY (writes below): `yr + o` with `o < w` is inside the output; reads are inside
+        // SAFETY: `yr + o` with `o < w` is inside the output; reads are inside
         // input row `s` because `source_index` returns in-range indices.
         unsafe {
             match src {
