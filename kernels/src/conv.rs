@@ -8,143 +8,17 @@
 
 use std::ops::Range;
 
-use crate::epilogue::{Act, Activation};
+use crate::conv_params::{ConvGeometry, ConvParams};
+use crate::epilogue::Act;
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::pack::{PackedConv, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR};
 use crate::view::{Nhwc, NhwcMut};
-use crate::{Isa, KernelError};
 
 /// Output pixels per register tile.
 pub const MR: usize = 6;
 /// Pixels per cache block: the input of a block stays in L1/L2 while every panel passes over it.
 const PIXEL_BLOCK: usize = 16 * MR;
-
-/// Everything one convolution call needs, `#[repr(C)]` so generated code can emit it as constant
-/// data and call [`bqml_conv2d`]. Strides are in floats.
-///
-/// * `input` points at the element read by output pixel `(0, 0)`, kernel tap `(0, 0)`, channel 0 of
-///   group 0, i.e. at `(-pad_top, -pad_left)` inside a buffer whose zeroed halo holds the padding.
-///   Input pixel `(y, x)` of that frame is `input + y * in_row_stride + x * in_pixel_stride`.
-/// * `output` points at output pixel `(0, 0)`, channel 0. Its strides may exceed the channel count,
-///   so a conv can write into the interior of the next layer's haloed buffer or into a channel
-///   slice of a Concat (add the channel offset to the pointer).
-/// * `residual` (nullable) is added before the activation; same addressing as `output`. It may be
-///   the output itself (in-place `y = act(conv(x) + y)`): each element's residual is read before
-///   that element is written.
-/// * `weights`/`bias`/`layout` come from a [`PackedConv`] (`bias` is never null).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ConvParams {
-    /// Receptive-field origin of output pixel (0, 0); see the type doc.
-    pub input: *const f32,
-    /// Floats between input rows.
-    pub in_row_stride: usize,
-    /// Floats between input pixels.
-    pub in_pixel_stride: usize,
-    /// [`PackedConv::weights`].
-    pub weights: *const f32,
-    /// [`PackedConv::bias`].
-    pub bias: *const f32,
-    /// Output pixel (0, 0), channel 0.
-    pub output: *mut f32,
-    /// Floats between output rows.
-    pub out_row_stride: usize,
-    /// Floats between output pixels.
-    pub out_pixel_stride: usize,
-    /// Residual pixel (0, 0), channel 0, or null.
-    pub residual: *const f32,
-    /// Floats between residual rows.
-    pub res_row_stride: usize,
-    /// Floats between residual pixels.
-    pub res_pixel_stride: usize,
-    /// Output height.
-    pub out_h: usize,
-    /// Output width.
-    pub out_w: usize,
-    /// Kernel height.
-    pub kernel_h: usize,
-    /// Kernel width.
-    pub kernel_w: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Vertical dilation.
-    pub dilation_h: usize,
-    /// Horizontal dilation.
-    pub dilation_w: usize,
-    /// Group count.
-    pub groups: usize,
-    /// Input channels per group.
-    pub in_channels_per_group: usize,
-    /// Output channels per group.
-    pub out_channels_per_group: usize,
-    /// [`PackedConv::layout`]: `LAYOUT_PANELS` or `LAYOUT_DEPTHWISE` for [`bqml_conv2d`],
-    /// `LAYOUT_WINOGRAD_F4` or `LAYOUT_WINOGRAD_F2` for [`crate::bqml_winograd`].
-    pub layout: u32,
-    /// Fused activation.
-    pub activation: Activation,
-}
-
-/// Output geometry of a convolution: what packing does not know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeometry {
-    /// Output height.
-    pub out_h: usize,
-    /// Output width.
-    pub out_w: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Vertical dilation.
-    pub dilation_h: usize,
-    /// Horizontal dilation.
-    pub dilation_w: usize,
-}
-
-impl ConvGeometry {
-    /// Input rows and columns the receptive field of the whole output spans (halo included).
-    pub fn input_extent(&self, kernel_h: usize, kernel_w: usize) -> (usize, usize) {
-        (
-            (self.out_h - 1) * self.stride_h + (kernel_h - 1) * self.dilation_h + 1,
-            (self.out_w - 1) * self.stride_w + (kernel_w - 1) * self.dilation_w + 1,
-        )
-    }
-}
-
-impl ConvParams {
-    /// Params with every shape field filled from `packed` and `geo`, and null pointers / zero strides
-    /// for the caller to fill in.
-    pub fn from_packed(packed: &PackedConv, geo: &ConvGeometry, act: Act) -> ConvParams {
-        let s = packed.shape;
-        ConvParams {
-            input: std::ptr::null(),
-            in_row_stride: 0,
-            in_pixel_stride: 0,
-            weights: packed.weights.as_ptr(),
-            bias: packed.bias.as_ptr(),
-            output: std::ptr::null_mut(),
-            out_row_stride: 0,
-            out_pixel_stride: 0,
-            residual: std::ptr::null(),
-            res_row_stride: 0,
-            res_pixel_stride: 0,
-            out_h: geo.out_h,
-            out_w: geo.out_w,
-            kernel_h: s.kernel_h,
-            kernel_w: s.kernel_w,
-            stride_h: geo.stride_h,
-            stride_w: geo.stride_w,
-            dilation_h: geo.dilation_h,
-            dilation_w: geo.dilation_w,
-            groups: s.groups,
-            in_channels_per_group: s.in_per_group(),
-            out_channels_per_group: s.out_per_group(),
-            layout: packed.layout,
-            activation: act.to_c(),
-        }
-    }
-}
 
 /// Convolution entry point for generated code: computes output rows `[row_start, row_end)`.
 ///
@@ -233,30 +107,14 @@ pub fn conv2d(
             geo.out_h
         )));
     }
-    let (ih, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
-    input.check(ih, iw, s.in_channels, "conv input")?;
-    output.check(geo.out_h, geo.out_w, s.out_channels, "conv output")?;
-    if let Some(r) = &residual {
-        r.check(geo.out_h, geo.out_w, s.out_channels, "conv residual")?;
-    }
+    let p = ConvParams::from_views(packed, geo, act, &input, &mut output, residual.as_ref())?;
+    let (_, iw) = geo.input_extent(s.kernel_h, s.kernel_w);
     if s.groups > 1 && input.pixel_stride < s.in_channels && iw > 1 {
         return Err(KernelError::new(
             "conv input pixel stride below channel count",
         ));
     }
-    let mut p = ConvParams::from_packed(packed, geo, act);
-    p.input = input.ptr();
-    p.in_row_stride = input.row_stride;
-    p.in_pixel_stride = input.pixel_stride;
-    p.output = output.ptr();
-    p.out_row_stride = output.row_stride;
-    p.out_pixel_stride = output.pixel_stride;
-    if let Some(r) = residual {
-        p.residual = r.ptr();
-        p.res_row_stride = r.row_stride;
-        p.res_pixel_stride = r.pixel_stride;
-    }
-    // SAFETY: every buffer was bounds-checked above for the full output and receptive field; the
+    // SAFETY: `from_views` bounds-checked every buffer for the full output and receptive field; the
     // packed weights match the shape by construction; `or_portable` ensures the ISA is runnable.
     unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end) };
     Ok(())

@@ -4,7 +4,7 @@
 //! `out_channels_per_group` are 1 and `groups` is the channel count. Tiles are 8 output pixels of
 //! one row × 8 channels, one accumulator register per pixel.
 
-use crate::conv::ConvParams;
+use crate::conv_params::ConvParams;
 use crate::epilogue::Act;
 use crate::pack::DW_BLOCK;
 

@@ -5,10 +5,12 @@
 
 use std::ops::Range;
 
-use crate::conv::{conv_raw, ConvParams};
+use crate::conv::conv_raw;
+use crate::conv_params::ConvParams;
 use crate::epilogue::{Act, Activation};
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::pack::{PackedConv, LAYOUT_PANELS};
-use crate::{Isa, KernelError};
 
 /// Gemm call parameters for generated code, `#[repr(C)]`; strides are in floats.
 #[repr(C)]

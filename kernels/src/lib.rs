@@ -58,8 +58,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod conv;
+mod conv_params;
 mod depthwise;
 mod epilogue;
+mod error;
 mod gemm;
 pub mod generic;
 #[cfg(feature = "imageops")]
@@ -73,11 +75,13 @@ pub mod reference;
 mod view;
 mod winograd;
 
-pub use conv::{bqml_conv2d, conv2d, ConvGeometry, ConvParams, MR};
+pub use conv::{bqml_conv2d, conv2d, MR};
+pub use conv_params::{ConvGeometry, ConvParams};
 pub use epilogue::{
     Act, Activation, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_LEAKY_RELU, ACT_NONE,
     ACT_RELU, ACT_SIGMOID, ACT_SILU,
 };
+pub use error::KernelError;
 pub use gemm::{bqml_gemm, gemm, GemmParams};
 pub use isa::Isa;
 pub use pack::{
@@ -94,21 +98,3 @@ pub use winograd::{
     bqml_winograd, pack_winograd, winograd_applies, winograd_conv2d, winograd_tile, winograd_tiles,
     winograd_units, LAYOUT_WINOGRAD_F2, LAYOUT_WINOGRAD_F4,
 };
-
-/// A safe wrapper rejected its arguments (sizes, shapes or ranges that do not fit).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelError(pub String);
-
-impl KernelError {
-    pub(crate) fn new(msg: impl Into<String>) -> Self {
-        KernelError(msg.into())
-    }
-}
-
-impl std::fmt::Display for KernelError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for KernelError {}

@@ -1,6 +1,6 @@
 //! Compile-time weight packing into the micro-kernels' panel layouts.
 
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// Output channels per packed panel (the register tile width: two 8-lane vectors).
 pub const NR: usize = 16;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::Isa;
+use crate::isa::Isa;
 
 /// Independent accumulator chains: FMA latency (4 cycles on Zen 3) × 2 FMA ports = 8, plus slack.
 const CHAINS: usize = 12;

@@ -5,8 +5,9 @@
 
 use std::ops::Range;
 
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::view::{Nhwc, NhwcMut};
-use crate::{Isa, KernelError};
 
 /// Max pooling; padding never wins.
 pub const POOL_MAX: u32 = 0;

@@ -2,11 +2,11 @@
 //! deliberately slow, no unsafe. Each returns dense NHWC output and, where useful, the magnitude
 //! `Σ|terms|` of every output's sum so tests can use a tolerance relative to it.
 
+use crate::conv_params::ConvGeometry;
 use crate::epilogue::Act;
 use crate::pack::ConvShape;
 use crate::pool::{POOL_AVG_INCLUDE_PAD, POOL_MAX};
 use crate::view::Nhwc;
-use crate::ConvGeometry;
 
 fn at(v: &Nhwc<'_>, y: usize, x: usize, c: usize) -> f32 {
     v.data[v.offset + y * v.row_stride + x * v.pixel_stride + c]

@@ -1,6 +1,6 @@
 //! Bounds-checked NHWC views for the safe wrappers.
 
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// Read-only NHWC view: element `(y, x, c)` is `data[offset + y * row_stride + x * pixel_stride + c]`.
 ///

@@ -18,11 +18,12 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use crate::conv::ConvParams;
+use crate::conv_params::{ConvGeometry, ConvParams};
 use crate::epilogue::Act;
+use crate::error::KernelError;
+use crate::isa::Isa;
 use crate::pack::{ConvShape, PackedConv, NR};
 use crate::view::{Nhwc, NhwcMut};
-use crate::{ConvGeometry, Isa, KernelError};
 
 /// Panel layout code for [`ConvParams::layout`]: Winograd F(4×4, 3×3) weights.
 pub const LAYOUT_WINOGRAD_F4: u32 = 3;
@@ -251,25 +252,8 @@ pub fn winograd_conv2d(
             "unit range {units:?} outside 0..{n}"
         )));
     }
-    let (ih, iw) = geo.input_extent(3, 3);
-    input.check(ih, iw, s.in_channels, "conv input")?;
-    output.check(geo.out_h, geo.out_w, s.out_channels, "conv output")?;
-    if let Some(r) = &residual {
-        r.check(geo.out_h, geo.out_w, s.out_channels, "conv residual")?;
-    }
-    let mut p = ConvParams::from_packed(packed, geo, act);
-    p.input = input.ptr();
-    p.in_row_stride = input.row_stride;
-    p.in_pixel_stride = input.pixel_stride;
-    p.output = output.ptr();
-    p.out_row_stride = output.row_stride;
-    p.out_pixel_stride = output.pixel_stride;
-    if let Some(r) = residual {
-        p.residual = r.ptr();
-        p.res_row_stride = r.row_stride;
-        p.res_pixel_stride = r.pixel_stride;
-    }
-    // SAFETY: every buffer was bounds-checked above for the full output and receptive field;
+    let p = ConvParams::from_views(packed, geo, act, &input, &mut output, residual.as_ref())?;
+    // SAFETY: `from_views` bounds-checked every buffer for the full output and receptive field;
     // the kernel reads no input outside that extent; `or_portable` never picks an ISA this CPU
     // lacks.
     unsafe { winograd_raw(isa.or_portable(), &p, act, units.start, units.end) };
@@ -497,7 +481,7 @@ mod transforms {
 mod portable {
     use super::transforms::*;
     use super::{Dims, TilePos};
-    use crate::conv::ConvParams;
+    use crate::conv_params::ConvParams;
     use crate::epilogue::Act;
     use crate::pack::NR;
 
@@ -637,7 +621,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Dims, TilePos, CB, MT};
-    use crate::conv::{store_row_avx2, ConvParams};
+    use crate::conv::store_row_avx2;
+    use crate::conv_params::ConvParams;
     use crate::epilogue::{avx2::first_lanes, Act};
     use crate::pack::NR;
 

@@ -1,6 +1,7 @@
 //! ArgMax / ArgMin over the middle axis of a contiguous `[outer, n, inner]` tensor.
 
-use crate::KernelError;
+use super::common::numel;
+use crate::error::KernelError;
 
 /// ArgMax/ArgMin over axis 1 of a contiguous f32 `[outer, n, inner]` tensor into an i64
 /// `[outer, inner]` tensor, `#[repr(C)]`. NaN counts as the extreme value (numpy: the first NaN
@@ -48,9 +49,7 @@ pub fn argmax(
     x: &[f32],
     y: &mut [i64],
 ) -> Result<(), KernelError> {
-    if super::numel(&[outer, n, inner]) != Some(x.len())
-        || super::numel(&[outer, inner]) != Some(y.len())
-    {
+    if numel(&[outer, n, inner]) != Some(x.len()) || numel(&[outer, inner]) != Some(y.len()) {
         return Err(KernelError::new(format!(
             "argmax: [{outer}, {n}, {inner}] vs x {} y {}",
             x.len(),

@@ -1,10 +1,11 @@
 //! Elementwise binary ops with numpy broadcasting (0 strides), f32 and i64.
 
-use super::{
-    abort_bad_params, for_each_run, normalize, shape_array, Element, Strided, StridedMut, DT_F32,
-    DT_I64, MAX_RANK,
+use super::common::{
+    abort_bad_params, detected, for_each_run, normalize, shape_array, Element, Strided, StridedMut,
+    DT_F32, DT_I64, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// `a + b` (i64: wrapping).
 pub const BINARY_ADD: u32 = 0;
@@ -77,7 +78,7 @@ pub unsafe extern "C" fn bqml_binary(p: *const BinaryParams) {
         ));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { binary_raw(super::detected(), p) }
+    unsafe { binary_raw(detected(), p) }
 }
 
 /// Safe wrapper: `y[idx] = op(a[idx], b[idx])` for every `idx < shape`.
@@ -258,7 +259,7 @@ pub mod scalar {
 #[inline(always)]
 unsafe fn run_with<T: Copy>(r: &Run, f: impl Fn(T, T) -> T) {
     let (a, b, y, n) = (r.a as *const T, r.b as *const T, r.y as *mut T, r.n);
-    // SAFETY (all loops): `i < n` and every element of the run is valid; each output element
+    // SAFETY: in every loop `i < n` and every element of the run is valid; each output element
     // depends only on the inputs at the same index, so in-place aliasing is harmless.
     unsafe {
         match (r.sa, r.sb, r.sy) {
@@ -385,7 +386,7 @@ unsafe fn i64_run(isa: Isa, op: u32, r: &Run) {
 
 /// Scalar reference: full index-space loop.
 pub mod reference {
-    use super::super::MAX_RANK;
+    use super::super::common::MAX_RANK;
 
     /// `y[yo + Σ idx·ys] = f(a[..], b[..])` for every index of `shape`.
     #[allow(clippy::too_many_arguments)]
@@ -420,7 +421,7 @@ pub mod reference {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contiguous_strides;
+    use super::super::common::contiguous_strides;
     use super::*;
     use proptest::prelude::*;
 

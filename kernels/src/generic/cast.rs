@@ -1,7 +1,7 @@
 //! Cast between f32, f64, i64, i32, i8, u8 and bool over contiguous data.
 
-use super::{abort_bad_params, DT_F32, DT_I64};
-use crate::KernelError;
+use super::common::{abort_bad_params, DT_F32, DT_I64};
+use crate::error::KernelError;
 
 /// ONNX `UINT8`.
 pub const DT_U8: u32 = 2;
@@ -102,7 +102,7 @@ enum V {
 /// `x` holds element `i` of type `dt`.
 #[inline(always)]
 unsafe fn load(dt: u32, x: *const u8, i: usize) -> V {
-    // SAFETY (all arms): element `i` is valid; unaligned reads since buffers are byte pointers.
+    // SAFETY: in every arm element `i` is valid; reads are unaligned as buffers are byte pointers.
     unsafe {
         match dt {
             DT_F32 => V::F(x.cast::<f32>().add(i).read_unaligned() as f64),
@@ -124,7 +124,7 @@ unsafe fn store(dt: u32, y: *mut u8, i: usize, v: V) {
         V::F(f) => f as i64,
         V::I(i) => i,
     };
-    // SAFETY (all arms): element `i` is valid.
+    // SAFETY: in every arm element `i` is valid.
     unsafe {
         match dt {
             DT_F32 => y.cast::<f32>().add(i).write_unaligned(match v {

@@ -1,9 +1,10 @@
 //! Strided N-d copy (Transpose, Slice, Concat/Split, Expand, relayout) and fill.
 
-use super::{
-    abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
+use super::common::{
+    abort_bad_params, detected, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Strided copy `dst[idx] = src[idx]` for every `idx < shape`, `#[repr(C)]`. Strides are in
 /// elements and may be negative (reversed) or 0 (broadcast reads; a 0 *destination* stride means
@@ -62,7 +63,7 @@ pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
         ));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { copy_raw(super::detected(), p) }
+    unsafe { copy_raw(detected(), p) }
 }
 
 /// Fill entry point for generated code.
@@ -142,7 +143,7 @@ pub fn fill<T: Copy>(dst: &mut [T], value: T) -> Result<(), KernelError> {
 /// # Safety
 /// As [`bqml_fill`], with a valid `elem_size`.
 unsafe fn fill_raw(p: &FillParams) {
-    // SAFETY (all arms): `dst` holds `count` elements of `elem_size` bytes; unaligned writes are
+    // SAFETY: `dst` holds `count` elements of `elem_size` bytes; unaligned writes are
     // used because the buffer is only byte-aligned by contract.
     unsafe {
         match p.elem_size {
@@ -399,7 +400,7 @@ mod avx2 {
 
 /// Scalar reference: element-by-element copy over the full index space.
 pub mod reference {
-    use super::super::MAX_RANK;
+    use super::super::common::MAX_RANK;
 
     /// `dst[off + Σ idx·ds] = src[off + Σ idx·ss]` for every index, row-major.
     pub fn copy<T: Copy>(
@@ -428,7 +429,7 @@ pub mod reference {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contiguous_strides;
+    use super::super::common::contiguous_strides;
     use super::*;
     use proptest::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Gather along one axis with int64 indices.
 
-use super::abort_bad_params;
-use crate::KernelError;
+use super::common::{abort_bad_params, numel};
+use crate::error::KernelError;
 
 /// Every index was in range.
 pub const GATHER_OK: u32 = 0;
@@ -60,8 +60,8 @@ pub fn gather<T: Copy>(
 ) -> Result<u32, KernelError> {
     let es = std::mem::size_of::<T>();
     if es == 0
-        || super::numel(&[outer, axis_len, inner]) != Some(x.len())
-        || super::numel(&[outer, indices.len(), inner]) != Some(y.len())
+        || numel(&[outer, axis_len, inner]) != Some(x.len())
+        || numel(&[outer, indices.len(), inner]) != Some(y.len())
     {
         return Err(KernelError::new(format!(
             "gather: [{outer}, {axis_len}, {inner}] with {} indices vs x {} y {}",

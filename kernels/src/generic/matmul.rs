@@ -1,7 +1,8 @@
 //! Batched MatMul of two activation operands (B is not pre-packed).
 
-use super::check_extent;
-use crate::{Isa, KernelError};
+use super::common::{check_extent, detected};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Batched row-major `Y[b] = A[b] · B[b]` (`m × k` times `k × n`), `#[repr(C)]`. Batch strides
 /// are in floats and may be 0 (broadcast operand) or negative; row strides are `lda`, `ldb`,
@@ -89,7 +90,7 @@ pub unsafe extern "C" fn bqml_matmul(p: *const MatMulParams) {
     // SAFETY: the caller guarantees `p` points to a valid MatMulParams.
     let p = unsafe { &*p };
     // SAFETY: forwarded caller contract.
-    unsafe { matmul_raw(super::detected(), p) }
+    unsafe { matmul_raw(detected(), p) }
 }
 
 /// Safe wrapper: operands start at element 0 of each slice.

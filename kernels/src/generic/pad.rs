@@ -1,7 +1,7 @@
 //! Pad: constant, reflect, edge and wrap modes; negative pads crop.
 
-use super::{abort_bad_params, numel, MAX_RANK};
-use crate::KernelError;
+use super::common::{abort_bad_params, numel, MAX_RANK};
+use crate::error::KernelError;
 
 /// Fill with `value`.
 pub const PAD_CONSTANT: u32 = 0;
@@ -190,7 +190,7 @@ unsafe fn pad_typed<T: Copy>(p: &PadParams, value: T) {
                 _ => None,
             };
         }
-        // SAFETY (writes below): `yr + o` with `o < w` is inside the output; reads are inside
+        // SAFETY: `yr + o` with `o < w` is inside the output; reads are inside
         // input row `s` because `source_index` returns in-range indices.
         unsafe {
             match src {

@@ -1,14 +1,14 @@
 //! ONNX MaxPool (with Indices) / AveragePool over NC + 1-D, 2-D or 3-D spatial data, NCHW-contiguous.
 
-use super::abort_bad_params;
-use crate::KernelError;
+use super::common::{abort_bad_params, numel};
+use crate::error::KernelError;
 
 /// Max pooling (NaN propagates; padding never wins). Same code as [`crate::POOL_MAX`].
-pub const POOL_ND_MAX: u32 = crate::POOL_MAX;
+pub const POOL_ND_MAX: u32 = crate::pool::POOL_MAX;
 /// Average over the in-bounds elements (`count_include_pad = 0`).
-pub const POOL_ND_AVG_EXCLUDE_PAD: u32 = crate::POOL_AVG_EXCLUDE_PAD;
+pub const POOL_ND_AVG_EXCLUDE_PAD: u32 = crate::pool::POOL_AVG_EXCLUDE_PAD;
 /// Average dividing by the window elements inside the padded input (`count_include_pad = 1`).
-pub const POOL_ND_AVG_INCLUDE_PAD: u32 = crate::POOL_AVG_INCLUDE_PAD;
+pub const POOL_ND_AVG_INCLUDE_PAD: u32 = crate::pool::POOL_AVG_INCLUDE_PAD;
 
 /// N-d pooling parameters, `#[repr(C)]`. Data is `[batch_channels, spatial…]` contiguous. Spatial
 /// arrays use their first `spatial` entries (outermost first).
@@ -151,8 +151,8 @@ pub fn pool_nd(
         return Err(KernelError::new(format!("pool_nd: invalid geometry {g:?}")));
     }
     let s = g.spatial;
-    let xn = super::numel(&g.in_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
-    let yn = super::numel(&g.out_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
+    let xn = numel(&g.in_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
+    let yn = numel(&g.out_shape[..s]).and_then(|v| v.checked_mul(g.batch_channels));
     let idx_ok = match &indices {
         Some(i) => g.kind == POOL_ND_MAX && Some(i.len()) == yn,
         None => true,

@@ -1,10 +1,11 @@
 //! Reductions over any subset of axes (ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/
 //! LogSumExp).
 
-use super::{
-    abort_bad_params, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
+use super::common::{
+    abort_bad_params, detected, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
 };
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// `Σ x` (empty: 0).
 pub const REDUCE_SUM: u32 = 0;
@@ -67,7 +68,7 @@ pub unsafe extern "C" fn bqml_reduce(p: *const ReduceParams) {
         abort_bad_params(format_args!("bqml_reduce: op {} rank {}", p.op, p.rank));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { reduce_raw(super::detected(), p) }
+    unsafe { reduce_raw(detected(), p) }
 }
 
 /// Safe wrapper. `y.strides` are per input axis; they must be 0 on reduced axes.
@@ -530,7 +531,7 @@ pub mod reference {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contiguous_strides;
+    use super::super::common::contiguous_strides;
     use super::*;
     use proptest::prelude::*;
 

@@ -5,8 +5,8 @@
 //! per-axis table of source indices and weights; the kernel only combines the tables, so the
 //! generated code can embed them as constant data.
 
-use super::{abort_bad_params, numel, MAX_RANK};
-use crate::KernelError;
+use super::common::{abort_bad_params, numel, MAX_RANK};
+use crate::error::KernelError;
 
 /// Nearest neighbour (1 tap per axis).
 pub const RESIZE_NEAREST: u32 = 0;

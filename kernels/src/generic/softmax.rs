@@ -1,7 +1,8 @@
 //! Softmax / LogSoftmax over the middle axis of a contiguous `[outer, n, inner]` tensor.
 
-use super::abort_bad_params;
-use crate::{Isa, KernelError};
+use super::common::{abort_bad_params, detected, numel};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
 /// Softmax over axis 1 of a contiguous `[outer, n, inner]` tensor, `#[repr(C)]`. `x` may equal
 /// `y` (in place); otherwise they must not overlap.
@@ -39,7 +40,7 @@ pub unsafe extern "C" fn bqml_softmax(p: *const SoftmaxParams) {
         abort_bad_params(format_args!("bqml_softmax: size overflow"));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { softmax_raw(super::detected(), p) }
+    unsafe { softmax_raw(detected(), p) }
 }
 
 /// Safe wrapper: softmax (or log-softmax) of `x` shaped `[outer, n, inner]` into `y`.
@@ -52,7 +53,7 @@ pub fn softmax(
     x: &[f32],
     y: &mut [f32],
 ) -> Result<(), KernelError> {
-    let total = super::numel(&[outer, n, inner]);
+    let total = numel(&[outer, n, inner]);
     if total != Some(x.len()) || x.len() != y.len() {
         return Err(KernelError::new(format!(
             "softmax: [{outer}, {n}, {inner}] vs x {} y {}",

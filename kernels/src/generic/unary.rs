@@ -4,9 +4,10 @@
 //! through them) with the polynomial kernels in `vmath`; the portable path and the reference
 //! evaluate transcendental functions in f64 and round once.
 
-use crate::{Isa, KernelError};
+use crate::error::KernelError;
+use crate::isa::Isa;
 
-use super::abort_bad_params;
+use super::common::{abort_bad_params, detected};
 
 /// `max(x, 0)` (NaN propagates).
 pub const UNARY_RELU: u32 = 0;
@@ -104,7 +105,7 @@ pub unsafe extern "C" fn bqml_unary(p: *const UnaryParams) {
         abort_bad_params(format_args!("bqml_unary: unknown op {}", p.op));
     }
     // SAFETY: forwarded caller contract.
-    unsafe { unary_raw(super::detected(), p) }
+    unsafe { unary_raw(detected(), p) }
 }
 
 /// Safe wrapper: `y[i] = op(x[i])`; `x.len() == y.len()`.

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Image, ImageError, ImageU8};
+use super::buffer::{Image, ImageU8};
+use super::error::ImageError;
 
 /// A target of `ML.CONVERT_COLOR_SPACE`. Output channels: HSV 3, GRAYSCALE 1, YIQ 3, YUV 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -18,8 +18,8 @@ use std::panic::catch_unwind;
 
 use mozjpeg::{ColorSpace, Decompress};
 
-use super::decode::{check_dimensions, DecodedImage, DecodedPixels};
-use super::{DecodeLimits, ImageError};
+use super::buffer::{check_dimensions, DecodeLimits, DecodedImage, DecodedPixels};
+use super::error::ImageError;
 
 /// Decodes a JPEG to 8-bit RGB: grey is repeated by libjpeg, CMYK/YCCK is converted with
 /// Pillow's formula (see [`cmyk_to_rgb`]), EXIF orientation is ignored. The header's

@@ -6,17 +6,8 @@
 //! The resize is separable: each needed source row is interpolated horizontally once
 //! (two row buffers slide down the image), then rows are blended vertically.
 
-use super::decode::{DecodedImage, DecodedPixels};
-use super::{check_struct_size, Image, ImageError, ImageU8};
-
-/// An output size in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TargetSize {
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-}
+use super::buffer::{check_struct_size, DecodedImage, DecodedPixels, Image, ImageU8, TargetSize};
+use super::error::ImageError;
 
 /// The size `ML.RESIZE_IMAGE(…, preserve_aspect_ratio => TRUE)` produces: the input
 /// scaled by `min(target_h / h, target_w / w)`, each side rounded half-to-even in f32
