@@ -208,29 +208,27 @@ fn every_stage_runs_and_options_reach_the_jit() {
     assert!(!counts.contains_key("bqml_winograd"), "{counts:?}");
 }
 
-/// ConvTranspose and Resize import and run on the reference interpreter but have no
+/// ConvTranspose and 3-D Conv import and run on the reference interpreter but have no
 /// lowering: compiling lists both in one error, before any node is lowered.
 #[test]
 fn two_ops_the_lowering_lacks_are_listed_in_one_error() {
-    let up = node("up", "ConvTranspose", &["x", "w"], &["y1"]);
-    let resize = node("grow", "Resize", &["x", "", "scales"], &["y2"]);
-    let scales = compiler::onnx::TensorProto {
-        name: Some("scales".into()),
-        dims: vec![4],
-        data_type: Some(1),
-        float_data: vec![1.0, 1.0, 2.0, 2.0],
-        ..Default::default()
-    };
     let bytes = model(
-        vec![up, resize],
-        vec![weights("w", &[2, 3, 3, 3], 1), scales],
-        vec![vi("x", &[1, 2, 4, 4])],
-        vec![vi("y1", &[1, 3, 6, 6]), vi("y2", &[1, 2, 8, 8])],
+        vec![
+            node("up", "ConvTranspose", &["x", "w"], &["y1"]),
+            node("vol", "Conv", &["v", "w3"], &["y2"]),
+        ],
+        vec![
+            weights("w", &[2, 3, 3, 3], 1),
+            weights("w3", &[3, 2, 3, 3, 3], 2),
+        ],
+        vec![vi("x", &[1, 2, 4, 4]), vi("v", &[1, 2, 4, 4, 4])],
+        vec![vi("y1", &[1, 3, 6, 6]), vi("y2", &[1, 3, 2, 2, 2])],
         13,
     );
     let g = load_bytes(&bytes, &ImportOptions::default()).unwrap();
     let x = Tensor::f32(vec![1, 2, 4, 4], vec![0.5; 32]);
-    reference::run(&g, &[("x", &x)]).expect("the reference runs both ops");
+    let v = Tensor::f32(vec![1, 2, 4, 4, 4], vec![0.25; 128]);
+    reference::run(&g, &[("x", &x), ("v", &v)]).expect("the reference runs both ops");
     let err = match compiler::compile(g) {
         Err(e) => e,
         Ok(_) => panic!("compiled a model whose ops the lowering lacks"),
@@ -239,12 +237,12 @@ fn two_ops_the_lowering_lacks_are_listed_in_one_error() {
         panic!("{err}")
     };
     let names: Vec<&str> = list.iter().map(|n| n.node.as_str()).collect();
-    assert_eq!(names, ["up", "grow"]);
+    assert_eq!(names, ["up", "vol"]);
     assert_eq!(
         err.to_string(),
         "the model has 2 unsupported node(s):\n  \
          node 'up': op ConvTranspose (domain ai.onnx, opset 13): ConvTranspose is not supported by the compiler\n  \
-         node 'grow': op Resize (domain ai.onnx, opset 13): Resize is not supported by the compiler"
+         node 'vol': op Conv (domain ai.onnx, opset 13): 3-D convolution is not supported by the compiler (1-D and 2-D are)"
     );
     // The same list from the plan stage.
     let e = pipeline::run(

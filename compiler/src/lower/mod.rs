@@ -19,6 +19,7 @@
 //! | `gemm` | Gemm and MatMul |
 //! | `elementwise` | binary/unary/Clip/variadic/PRelu/BatchNorm/Cast |
 //! | `reduce` | Reduce*, Softmax, ArgMax |
+//! | `resize` | Resize/Upsample through constant interpolation tables |
 //! | `shape` | views and data movement: Transpose, Reshape family, Slice, Concat, Split, Gather, Pad |
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +57,7 @@ mod gemm;
 mod layout;
 mod pool;
 mod reduce;
+mod resize;
 mod shape;
 
 pub use conv_algo::ConvAlgo;
@@ -192,7 +194,15 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
     };
     match &node.op {
         Op::ConvTranspose(_) => Some("ConvTranspose is not supported by the compiler".into()),
-        Op::Resize(_) => Some("Resize is not supported by the compiler".into()),
+        Op::Resize(r) if dtype(0) != Some(DType::F32) => Some(format!(
+            "{} on {} is not supported by the compiler",
+            r.source,
+            dtype(0).map_or("?".into(), |d| d.to_string())
+        )),
+        Op::Resize(_) if !(1..=4).all(constant) => {
+            Some("Resize roi, scales and sizes must be constants for the compiler".into())
+        }
+        Op::Resize(r) => resize_reason(g, node, r),
         Op::Conv(_) | Op::FusedConv(_) if !matches!(rank(0), 3 | 4) => Some(format!(
             "{}-D convolution is not supported by the compiler (1-D and 2-D are)",
             rank(0).saturating_sub(2)
@@ -227,6 +237,18 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Why a float Resize with constant operands cannot be lowered (taps the kernel lacks).
+fn resize_reason(g: &Graph, node: &Node, r: &crate::ops::Resize) -> Option<String> {
+    let xs = &g.values[node.inputs.first().copied().flatten()?].shape;
+    let operands: Vec<Option<&runtime::Tensor>> = node
+        .inputs
+        .iter()
+        .map(|i| i.and_then(|v| g.consts.get(&v)).map(|t| t.as_ref()))
+        .collect();
+    let (_, taps) = r.resolve(xs, &operands).ok()?;
+    taps.iter().find_map(|t| resize::axis_table(t).err())
 }
 
 impl Lowerer<'_> {
@@ -266,7 +288,8 @@ impl Lowerer<'_> {
             Op::Softmax(s) => self.lower_softmax(node, s),
             Op::ArgMax(a) => self.lower_argmax(node, a),
             Op::Reduce(r) => self.lower_reduce(node, r),
-            Op::ConvTranspose(_) | Op::Resize(_) => Err(format!(
+            Op::Resize(r) => self.lower_resize(node, r),
+            Op::ConvTranspose(_) => Err(format!(
                 "op {} is not supported by the compiler",
                 node.op.op_type()
             )),

@@ -181,7 +181,9 @@ pub fn parse_upsample(ctx: &mut ParseCtx) -> Result<Op, String> {
 
 /// For one output coordinate along one axis: the input taps and their weights, or
 /// `None` when the coordinate falls outside the crop (tf_crop_and_resize).
-type Taps = Option<Vec<(usize, f64)>>;
+/// One output coordinate's `(input index, weight)` taps on an axis; `None` samples outside
+/// the input (tf_crop_and_resize: the extrapolation value).
+pub type Taps = Option<Vec<(usize, f64)>>;
 
 /// The resolved geometry: output shape, per-axis scale and crop box.
 #[derive(Debug, PartialEq)]
@@ -429,6 +431,24 @@ impl Resize {
             .collect()
     }
 
+    /// The output shape and every axis' taps for an input of shape `xs`, with the
+    /// `(X, roi, scales, sizes)` operands in `inputs` (the lowering's interpolation tables).
+    pub fn resolve(
+        &self,
+        xs: &[usize],
+        inputs: &[Option<&Tensor>],
+    ) -> Result<(Vec<usize>, Vec<Vec<Taps>>), String> {
+        let [roi, scales, sizes] = self.operands(inputs, |t| t.len());
+        let roi = roi.map(|t| floats(t, "roi")).transpose()?;
+        let scales = scales.map(|t| floats(t, "scales")).transpose()?;
+        let sizes = sizes.map(|t| ints(t, "sizes")).transpose()?;
+        let p = self.plan(xs, roi.as_deref(), scales.as_deref(), sizes.as_deref())?;
+        let taps = (0..xs.len())
+            .map(|a| self.axis_taps(xs[a], p.out[a], p.scales[a], p.roi[a]))
+            .collect();
+        Ok((p.out, taps))
+    }
+
     fn check_dtype(&self, dtype: DType) -> Result<(), String> {
         if self.mode != ResizeMode::Nearest && dtype != DType::F32 {
             return Err(format!(
@@ -498,15 +518,8 @@ impl OpDef for Resize {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = input(inputs, 0)?;
         self.check_dtype(x.dtype())?;
-        let [roi, scales, sizes] = self.operands(inputs, |t| t.len());
-        let roi = roi.map(|t| floats(t, "roi")).transpose()?;
-        let scales = scales.map(|t| floats(t, "scales")).transpose()?;
-        let sizes = sizes.map(|t| ints(t, "sizes")).transpose()?;
         let xs = x.shape();
-        let p = self.plan(xs, roi.as_deref(), scales.as_deref(), sizes.as_deref())?;
-        let taps: Vec<Vec<Taps>> = (0..xs.len())
-            .map(|a| self.axis_taps(xs[a], p.out[a], p.scales[a], p.roi[a]))
-            .collect();
+        let (out, taps) = self.resolve(xs, inputs)?;
         let st = strides(xs);
         if self.mode == ResizeMode::Nearest {
             // One tap per axis: a gather; the extrapolation value sits past the input.
@@ -520,7 +533,7 @@ impl OpDef for Resize {
             };
             let ext = concat_data(&[x.data(), &fill])?;
             let mut idx = Vec::new();
-            for_each_index(&p.out, |o| {
+            for_each_index(&out, |o| {
                 let mut off = Some(0);
                 for (a, &i) in o.iter().enumerate() {
                     off = match (&taps[a][i], off) {
@@ -530,11 +543,11 @@ impl OpDef for Resize {
                 }
                 idx.push(off.unwrap_or(x.len()));
             });
-            return Ok(vec![Tensor::new(p.out, take(&ext, &idx)?)?]);
+            return Ok(vec![Tensor::new(out, take(&ext, &idx)?)?]);
         }
         let xd = x.as_f32()?;
-        let mut y = Vec::with_capacity(p.out.iter().product());
-        for_each_index(&p.out, |o| {
+        let mut y = Vec::with_capacity(out.iter().product());
+        for_each_index(&out, |o| {
             let per_axis: Option<Vec<&Vec<(usize, f64)>>> = o
                 .iter()
                 .enumerate()
@@ -559,7 +572,7 @@ impl OpDef for Resize {
             });
             y.push(acc as f32);
         });
-        Ok(vec![Tensor::f32(p.out, y)])
+        Ok(vec![Tensor::f32(out, y)])
     }
 }
 
