@@ -191,6 +191,23 @@ fn print_graph_summary(g: &Graph) {
         flops as f64 / 1e9
     );
     println!("unsupported nodes: none");
+    // What the optimised graph has that only the reference interpreter runs.
+    let mut optimized = g.clone();
+    let lowering =
+        compiler::passes::optimize(&mut optimized).and_then(|_| compiler::lower::check(&optimized));
+    match lowering {
+        Ok(()) => println!("compiled (jit): every node"),
+        Err(Error::Unsupported(nodes)) => {
+            println!(
+                "compiled (jit): no, reference only ({} node(s)):",
+                nodes.len()
+            );
+            for n in nodes {
+                println!("  {} ({}): {}", n.node, n.op_type, n.reason);
+            }
+        }
+        Err(e) => println!("compiled (jit): no: {e}"),
+    }
 }
 
 /// Loads the inputs named on the command line, in any order.

@@ -244,6 +244,18 @@ fn two_ops_the_lowering_lacks_are_listed_in_one_error() {
          node 'up': op ConvTranspose (domain ai.onnx, opset 13): ConvTranspose is not supported by the compiler\n  \
          node 'vol': op Conv (domain ai.onnx, opset 13): 3-D convolution is not supported by the compiler (1-D and 2-D are)"
     );
+    // `inspect` shows the same list, and the front doors fail with it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let inspect = stdout_ok(&bqmlc(&["inspect", path.to_str().unwrap()], &[]));
+    assert!(
+        inspect.contains("compiled (jit): no, reference only (2 node(s)):\n  up (ConvTranspose): ConvTranspose is not supported by the compiler\n  vol (Conv): 3-D convolution"),
+        "{inspect}"
+    );
+    let plan = bqmlc(&["compile", path.to_str().unwrap(), "--emit=plan"], &[]);
+    assert!(!plan.status.success());
+    assert!(String::from_utf8_lossy(&plan.stderr).contains("the model has 2 unsupported node(s)"));
     // The same list from the plan stage.
     let e = pipeline::run(
         Source::Bytes(&bytes),
