@@ -9,10 +9,11 @@ use runtime::artifact::{ArtifactMeta, FORMAT_VERSION};
 
 use crate::codegen::{GeneratedObject, TargetCpu};
 use crate::error::{Diagnostic, Error, Result};
+use crate::import::ImportOptions;
 use crate::ir::Graph;
 use crate::lower::ConvAlgo;
+use crate::onnx;
 use crate::plan::{Plan, StepKind};
-use crate::{onnx, ImportOptions};
 
 /// The pipeline's stages, in order. `Jit` and `Object` are the two alternative ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
