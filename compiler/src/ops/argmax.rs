@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Index of the largest (`min == false`) or smallest element along `axis`.
 #[derive(Clone, Debug)]

@@ -7,8 +7,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Inference-mode batch normalisation.
 #[derive(Clone, Debug)]

@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Which arithmetic a [`Binary`] performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

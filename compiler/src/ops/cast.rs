@@ -4,8 +4,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Converts input 0 to `to`.
 #[derive(Clone, Debug)]

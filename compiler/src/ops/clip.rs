@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `Y = min(max(X, min), max)`; an omitted bound does not limit. When `min > max` every
 /// element becomes `max`, as ONNX specifies.

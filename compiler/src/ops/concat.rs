@@ -2,8 +2,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{concat_data, fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Joins all inputs along `axis`; every other dimension must agree.
 #[derive(Clone, Debug)]

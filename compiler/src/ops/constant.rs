@@ -3,7 +3,8 @@
 
 use runtime::Tensor;
 
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Produces `value`.
 #[derive(Clone, Debug)]

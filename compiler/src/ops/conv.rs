@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, strides, Window};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `Y = conv(X, W) + B` with ONNX's Conv semantics.
 #[derive(Clone, Debug)]

@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, offset, strides, to_usize, AutoPad};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `Y = conv_transpose(X, W) + B`. Lists left empty were absent and default per rank.
 #[derive(Clone, Debug)]

@@ -2,8 +2,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `[d0 … d(axis-1), d(axis) … dn]` → `[d0·…·d(axis-1), d(axis)·…·dn]`.
 #[derive(Clone, Debug)]

@@ -3,8 +3,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact};
 use super::util::{fact, input};
-use super::{Conv, Fact, OpDef, OutFact};
+use super::Conv;
 
 /// An activation that kernels apply in their epilogue.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, gather_tensor, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `out[a.., i.., b..] = data[a.., indices[i..], b..]` along `axis`.
 #[derive(Clone, Debug)]

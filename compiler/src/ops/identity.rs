@@ -1,7 +1,8 @@
 //! Identity, and Dropout in inference mode (which is the identity on its first output).
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 use runtime::Tensor;
 
 /// Passes its input through unchanged.

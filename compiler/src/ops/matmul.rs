@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `Y = A @ B`.
 #[derive(Clone, Debug)]

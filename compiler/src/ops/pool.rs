@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, strides, AutoPad, ResolvedWindow, Window};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// What a pooling window reduces to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

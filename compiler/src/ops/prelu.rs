@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `Y = X < 0 ? slope · X : X`, `slope` broadcast to X's shape.
 #[derive(Clone, Debug)]

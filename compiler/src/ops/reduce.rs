@@ -7,8 +7,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, normalize_axis, strides};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// What a [`Reduce`] computes over each group of elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{checked_numel, const_input, fact, input, int_values};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `reshaped = data` viewed with the shape given by input 1 (`0` copies the input
 /// dimension unless `allowzero`, one `-1` is inferred).

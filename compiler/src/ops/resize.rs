@@ -3,10 +3,11 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     concat_data, fact, for_each_index, input, normalize_axis, offset, strides, take,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Interpolation kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

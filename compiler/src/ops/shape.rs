@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, shape_tensor};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// The input's dims `[start, end)` as an int64 vector.
 #[derive(Clone, Debug)]

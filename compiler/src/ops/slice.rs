@@ -2,10 +2,11 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     fact, for_each_index, gather_tensor, input, int_values, normalize_axis, strides,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// `data[starts:ends:steps]` along `axes` (inputs 1..=4: starts, ends, optional axes,
 /// optional steps), clamped like numpy.

@@ -5,8 +5,9 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// A softmax over groups of elements; `log` selects LogSoftmax.
 #[derive(Clone, Debug)]

@@ -2,10 +2,11 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     fact, for_each_index, gather_tensor, input, int_values, normalize_axis, strides,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Splits along `axis` into `outputs` pieces: sizes from int64 input 1 when given, else
 /// `num_outputs` chunks of ⌈d/n⌉ with a smaller last one, else equal parts.

@@ -2,8 +2,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Removes the axes given by the optional int64 input 1 (all size-1 axes when omitted).
 #[derive(Clone, Debug)]

@@ -2,8 +2,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, gather_tensor, input, offset, strides, to_usize};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Output axis `i` is input axis `perm[i]`; without `perm` the axes are reversed.
 #[derive(Clone, Debug)]

@@ -6,8 +6,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Which function a [`Unary`] applies, with its attributes.
 #[derive(Clone, Copy, Debug, PartialEq)]

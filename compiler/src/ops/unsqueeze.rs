@@ -2,8 +2,9 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{const_input, fact, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// Inserts size-1 axes at the positions (in the output) given by int64 input 1.
 #[derive(Clone, Debug)]

@@ -3,8 +3,9 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::Op;
 
 /// How a [`Variadic`] combines its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
