@@ -5,7 +5,6 @@ use runtime::{DType, Tensor, TensorData};
 
 use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact};
-use super::Op;
 
 /// How a [`Variadic`] combines its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +21,7 @@ pub struct Variadic {
     pub kind: VariadicKind,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Variadic, String> {
     let kind = match ctx.node.op_type() {
         "Sum" => VariadicKind::Sum,
         "Max" => VariadicKind::Max,
@@ -36,7 +35,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.node.op_type()
         ));
     }
-    Ok(Op::Variadic(Variadic { kind }))
+    Ok(Variadic { kind })
 }
 
 impl VariadicKind {
