@@ -63,6 +63,8 @@ pub struct StepInfo {
 
 /// Where the pipeline starts: ONNX bytes, or a graph imported earlier (which cannot be run
 /// to [`Stage::Onnx`] nor, lacking the bytes' hash, to [`Stage::Object`]).
+// Built once per run and moved straight into it: boxing the graph would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Source<'a> {
     Bytes(&'a [u8]),
     Graph(Graph),
