@@ -142,7 +142,7 @@ pub fn run_case(dir: &Path, backend: Backend) -> Result<f64, String> {
 pub fn load_with_index_inputs_bound(
     model: &Path,
     inputs: &[Tensor],
-) -> Result<(crate::Graph, Vec<Tensor>), String> {
+) -> Result<(crate::ir::Graph, Vec<Tensor>), String> {
     let bytes =
         std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
     let proto = crate::import::decode(&bytes).map_err(|e| e.to_string())?;
@@ -161,7 +161,7 @@ pub fn load_with_index_inputs_bound(
             inputs.len()
         ));
     }
-    let mut opts = crate::ImportOptions {
+    let mut opts = crate::import::ImportOptions {
         base_dir: model.parent().map(Path::to_path_buf),
         ..Default::default()
     };

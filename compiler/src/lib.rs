@@ -10,18 +10,13 @@ pub mod error;
 pub mod import;
 pub mod ir;
 pub mod lower;
+pub mod onnx;
 pub mod ops;
 pub mod passes;
 pub mod pipeline;
 pub mod plan;
 pub mod proto;
 pub mod reference;
-
-/// Types generated from the vendored `proto/onnx.proto` (ONNX 1.22) by prost.
-#[allow(clippy::all, missing_docs)]
-pub mod onnx {
-    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
-}
 
 pub use error::{Error, Result};
 pub use import::{load_bytes, load_file, ImportOptions};

@@ -9,10 +9,11 @@ use runtime::artifact::{ArtifactMeta, FORMAT_VERSION};
 
 use crate::codegen::{GeneratedObject, TargetCpu};
 use crate::error::{Diagnostic, Error, Result};
+use crate::import::ImportOptions;
 use crate::ir::Graph;
 use crate::lower::ConvAlgo;
+use crate::onnx;
 use crate::plan::{Plan, StepKind};
-use crate::{onnx, ImportOptions};
 
 /// The pipeline's stages, in order. `Jit` and `Object` are the two alternative ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,6 +63,8 @@ pub struct StepInfo {
 
 /// Where the pipeline starts: ONNX bytes, or a graph imported earlier (which cannot be run
 /// to [`Stage::Onnx`] nor, lacking the bytes' hash, to [`Stage::Object`]).
+// Built once per run and moved straight into it: boxing the graph would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Source<'a> {
     Bytes(&'a [u8]),
     Graph(Graph),

@@ -4,6 +4,7 @@
 use kernels::generic as gk;
 use runtime::DType;
 
+use super::check::b_is_i64_pow;
 use super::layout::{arr, same_order_dense, Base, Loc, Lowerer};
 use crate::ir::{Node, ValueId};
 use crate::ops::{Activation, BinaryKind, UnaryKind, VariadicKind};
@@ -480,16 +481,6 @@ impl Lowerer<'_> {
         self.set(out, y);
         Ok(())
     }
-}
-
-pub(super) fn b_is_i64_pow(a: DType, b: DType) -> bool {
-    a == DType::F32 && b == DType::I64
-}
-
-/// Whether the cast kernel converts `from` → `to` (every dtype the IR has: the kernel's
-/// `DT_*` codes are the ONNX codes that `DType` uses).
-pub(super) fn cast_supported(from: DType, to: DType) -> bool {
-    gk::dtype_size(from as u32).is_some() && gk::dtype_size(to as u32).is_some()
 }
 
 impl Lowerer<'_> {

@@ -12,6 +12,7 @@
 //!
 //! | module | concern |
 //! |---|---|
+//! | `check` | which nodes the lowering cannot handle, and why |
 //! | `layout` | the lowering state, locations, channel-last/halo assignment, buffers, copies |
 //! | `conv_algo` | direct vs Winograd per layer ([`ConvAlgo`]) |
 //! | `conv` | Conv / FusedConv: weight packing and kernel calls |
@@ -24,9 +25,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use runtime::{DType, IoSpec};
+use runtime::IoSpec;
 
-use crate::error::{Error, Result, UnsupportedNode};
+use crate::error::{Error, Result};
 use crate::ir::{Graph, Node};
 use crate::ops::{Activation, Op};
 use crate::plan::Plan;
@@ -50,6 +51,7 @@ macro_rules! call {
     }};
 }
 
+mod check;
 mod conv;
 mod conv_algo;
 mod elementwise;
@@ -60,6 +62,7 @@ mod reduce;
 mod resize;
 mod shape;
 
+pub use check::check;
 pub use conv_algo::ConvAlgo;
 use layout::{row_major, Base, Loc, Lowerer};
 
@@ -130,125 +133,6 @@ pub fn lower_with(graph: &Graph, conv_algo: ConvAlgo) -> Result<Plan> {
     }
     l.plan.assign_offsets();
     Ok(l.plan)
-}
-
-/// The verify step before lowering: every node the lowering cannot handle, all in one
-/// [`Error::Unsupported`] (node, op, domain, opset and why), or `Ok` when there is none.
-pub fn check(graph: &Graph) -> Result<()> {
-    let opset = graph
-        .meta
-        .opsets
-        .iter()
-        .find(|(d, _)| d.is_empty() || d == "ai.onnx")
-        .map_or(0, |&(_, v)| v);
-    let unsupported: Vec<UnsupportedNode> = graph
-        .nodes
-        .iter()
-        .filter_map(|n| {
-            unsupported_reason(graph, n).map(|reason| UnsupportedNode {
-                node: n.name.clone(),
-                op_type: n.op.op_type().to_string(),
-                domain: String::new(),
-                opset,
-                reason,
-            })
-        })
-        .collect();
-    if unsupported.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Unsupported(unsupported))
-    }
-}
-
-/// Why the lowering cannot handle `node`, or `None` when it can.
-fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
-    let dtype = |i: usize| {
-        node.inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .map(|v| g.values[v].dtype)
-    };
-    let rank = |i: usize| {
-        node.inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .map_or(0, |v| g.values[v].shape.len())
-    };
-    let constant = |i: usize| {
-        node.inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .is_none_or(|v| g.consts.contains_key(&v))
-    };
-    let float_only = |what: &str| {
-        (dtype(0) != Some(DType::F32)).then(|| {
-            format!(
-                "{what} on {} is not supported by the compiler",
-                dtype(0).map_or("?".into(), |d| d.to_string())
-            )
-        })
-    };
-    match &node.op {
-        Op::ConvTranspose(_) => Some("ConvTranspose is not supported by the compiler".into()),
-        Op::Resize(r) if dtype(0) != Some(DType::F32) => Some(format!(
-            "{} on {} is not supported by the compiler",
-            r.source,
-            dtype(0).map_or("?".into(), |d| d.to_string())
-        )),
-        Op::Resize(_) if !(1..=4).all(constant) => {
-            Some("Resize roi, scales and sizes must be constants for the compiler".into())
-        }
-        Op::Resize(r) => resize_reason(g, node, r),
-        Op::Conv(_) | Op::FusedConv(_) if !matches!(rank(0), 3 | 4) => Some(format!(
-            "{}-D convolution is not supported by the compiler (1-D and 2-D are)",
-            rank(0).saturating_sub(2)
-        )),
-        Op::Pool(p) if p.window.is_some() && !(3..=5).contains(&rank(0)) => Some(format!(
-            "{}-D pooling is not supported by the compiler",
-            rank(0).saturating_sub(2)
-        )),
-        Op::Binary(_) if elementwise::b_is_i64_pow(dtype(0)?, dtype(1)?) => {
-            Some("Pow with an int64 exponent is not supported by the compiler".into())
-        }
-        Op::Binary(_) | Op::Variadic(_)
-            if !matches!(g.values[node.outputs[0]].dtype, DType::F32 | DType::I64) =>
-        {
-            Some(format!(
-                "element-wise {} is not supported by the compiler",
-                g.values[node.outputs[0]].dtype
-            ))
-        }
-        Op::Unary(_) => float_only("unary op"),
-        Op::Clip(_) => float_only("Clip"),
-        Op::Gather(_) if !constant(1) => {
-            Some("Gather indices must be constants for the compiler".into())
-        }
-        Op::Pad(_) if !constant(1) || !constant(3) => {
-            Some("Pad pads and axes must be constants for the compiler".into())
-        }
-        Op::Cast(c) if !elementwise::cast_supported(dtype(0)?, c.to) => Some(format!(
-            "Cast from {} to {} is not supported by the compiler",
-            dtype(0)?,
-            c.to
-        )),
-        _ => None,
-    }
-}
-
-/// Why a float Resize with constant operands cannot be lowered (taps the kernel lacks).
-fn resize_reason(g: &Graph, node: &Node, r: &crate::ops::Resize) -> Option<String> {
-    let xs = &g.values[node.inputs.first().copied().flatten()?].shape;
-    let operands: Vec<Option<&runtime::Tensor>> = node
-        .inputs
-        .iter()
-        .map(|i| i.and_then(|v| g.consts.get(&v)).map(|t| t.as_ref()))
-        .collect();
-    let (_, taps) = r.resolve(xs, &operands).ok()?;
-    taps.iter().find_map(|t| resize::axis_table(t).err())
 }
 
 impl Lowerer<'_> {

@@ -2,8 +2,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Index of the largest (`min == false`) or smallest element along `axis`.
 #[derive(Clone, Debug)]
@@ -15,18 +15,18 @@ pub struct ArgMax {
     pub select_last_index: bool,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<ArgMax, String> {
     let min = match ctx.node.op_type() {
         "ArgMax" => false,
         "ArgMin" => true,
         other => return Err(format!("not an arg-reduction: {other}")),
     };
-    Ok(Op::ArgMax(ArgMax {
+    Ok(ArgMax {
         min,
         axis: ctx.int_or("axis", 0)?,
         keepdims: ctx.flag("keepdims", true)?,
         select_last_index: ctx.flag("select_last_index", false)?,
-    }))
+    })
 }
 
 impl ArgMax {

@@ -7,8 +7,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Inference-mode batch normalisation.
 #[derive(Clone, Debug)]
@@ -18,7 +18,7 @@ pub struct BatchNorm {
     pub spatial: bool,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<BatchNorm, String> {
     if ctx.node.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err(
             "BatchNormalization's mean/var outputs are not supported (inference only)".into(),
@@ -38,7 +38,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         ));
     }
     // `momentum` and `consumed_inputs` only matter in training.
-    Ok(Op::BatchNorm(BatchNorm { epsilon, spatial }))
+    Ok(BatchNorm { epsilon, spatial })
 }
 
 const PARAMS: [&str; 4] = ["scale", "B", "mean", "var"];

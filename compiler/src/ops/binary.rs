@@ -2,8 +2,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Which arithmetic a [`Binary`] performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct Binary {
     pub kind: BinaryKind,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Binary, String> {
     let kind = match ctx.node.op_type() {
         "Add" => BinaryKind::Add,
         "Sub" => BinaryKind::Sub,
@@ -34,7 +34,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if ctx.opset < 7 && ctx.int_or("broadcast", 0)? != 0 && ctx.has_attr("axis") {
         return Err("legacy broadcast with an explicit 'axis' is not supported".into());
     }
-    Ok(Op::Binary(Binary { kind }))
+    Ok(Binary { kind })
 }
 
 impl BinaryKind {

@@ -4,8 +4,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Converts input 0 to `to`.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ fn dtype_from_name(name: &str) -> Option<DType> {
     })
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Cast, String> {
     let to = if ctx.opset < 6 {
         match ctx.string("to")? {
             Some(s) => dtype_from_name(&s)
@@ -42,7 +42,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             .and_then(DType::from_onnx)
             .ok_or_else(|| format!("attribute 'to' is unsupported data type {code}"))?
     };
-    Ok(Op::Cast(Cast { to }))
+    Ok(Cast { to })
 }
 
 /// One element on its way between types: floats and integers keep their own domain.
@@ -186,9 +186,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let Op::Cast(c) = parse(&mut ParseCtx::new(&n("INT64"), 1)).unwrap() else {
-            panic!("not a Cast");
-        };
+        let c = parse(&mut ParseCtx::new(&n("INT64"), 1)).unwrap();
         assert_eq!(c.to, DType::I64);
         let err = parse(&mut ParseCtx::new(&n("FLOAT16"), 1)).unwrap_err();
         assert!(err.contains("FLOAT16"), "{err}");

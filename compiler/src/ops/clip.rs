@@ -3,15 +3,15 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `Y = min(max(X, min), max)`; an omitted bound does not limit. When `min > max` every
 /// element becomes `max`, as ONNX specifies.
 #[derive(Clone, Debug)]
 pub struct Clip;
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Clip, String> {
     if ctx.opset < 11 {
         for (i, name) in [(1, "min"), (2, "max")] {
             if let Some(v) = ctx.float(name)? {
@@ -27,7 +27,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.opset
         ));
     }
-    Ok(Op::Clip(Clip))
+    Ok(Clip)
 }
 
 fn bound(inputs: &[Option<Fact>], i: usize, x: DType) -> Result<(), String> {

@@ -2,8 +2,8 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{concat_data, fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Joins all inputs along `axis`; every other dimension must agree.
 #[derive(Clone, Debug)]
@@ -12,7 +12,7 @@ pub struct Concat {
 }
 
 /// Parses Concat (`axis` is required from opset 4).
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Concat, String> {
     // `axis` became required in opset 4; before, it defaulted to 1.
     let axis = match ctx.int("axis")? {
         Some(a) => a,
@@ -22,7 +22,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if ctx.node.input.is_empty() {
         return Err("Concat needs at least one input".into());
     }
-    Ok(Op::Concat(Concat { axis }))
+    Ok(Concat { axis })
 }
 
 impl Concat {

@@ -3,7 +3,7 @@
 
 use runtime::Tensor;
 
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 
 /// Produces `value`.
 #[derive(Clone, Debug)]
@@ -11,7 +11,7 @@ pub struct Constant {
     pub value: Tensor,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Constant, String> {
     for unsupported in ["sparse_value", "value_string", "value_strings"] {
         if ctx.has_attr(unsupported) {
             return Err(format!(
@@ -46,7 +46,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         }
     };
     let value = value.ok_or("Constant's value attribute is missing")?;
-    Ok(Op::Constant(Constant { value }))
+    Ok(Constant { value })
 }
 
 impl OpDef for Constant {
@@ -90,9 +90,7 @@ mod tests {
             r#type: Some(7),
             ..Default::default()
         }]);
-        let Op::Constant(c) = parse(&mut ParseCtx::new(&n, 13)).unwrap() else {
-            panic!("not a Constant");
-        };
+        let c = parse(&mut ParseCtx::new(&n, 13)).unwrap();
         let out = c.infer(&[]).unwrap();
         assert_eq!(out[0].shape, vec![2]);
         assert_eq!(out[0].value.as_ref().unwrap().as_i64().unwrap(), &[3, 4]);
@@ -102,9 +100,7 @@ mod tests {
             r#type: Some(1),
             ..Default::default()
         }]);
-        let Op::Constant(c) = parse(&mut ParseCtx::new(&n, 13)).unwrap() else {
-            panic!("not a Constant");
-        };
+        let c = parse(&mut ParseCtx::new(&n, 13)).unwrap();
         assert_eq!(c.value.dtype(), DType::F32);
         assert_eq!(c.eval(&[]).unwrap()[0].shape(), &[] as &[usize]);
     }

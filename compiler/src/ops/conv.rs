@@ -2,8 +2,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, strides, Window};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `Y = conv(X, W) + B` with ONNX's Conv semantics.
 #[derive(Clone, Debug)]
@@ -24,7 +24,7 @@ pub fn nhwc_to_nchw(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Conv, String> {
     let group = super::util::to_usize(ctx.int_or("group", 1)?, "group")?;
     if group == 0 {
         return Err("group must be positive".into());
@@ -45,12 +45,12 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             None => Window::parse(ctx, Some(vec![]))?,
         }
     };
-    Ok(Op::Conv(Conv {
+    Ok(Conv {
         window,
         group,
         explicit_kernel,
         input_nhwc: false,
-    }))
+    })
 }
 
 impl Conv {
@@ -143,7 +143,7 @@ impl OpDef for Conv {
             let x = input(inputs, 0)?;
             let mut perm = vec![0, x.rank() - 1];
             perm.extend(1..x.rank() - 1);
-            let t = super::Transpose { perm: Some(perm) }
+            let t = super::transpose::Transpose { perm: Some(perm) }
                 .eval(&[Some(x)])?
                 .remove(0);
             let mut ins = inputs.to_vec();

@@ -3,8 +3,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, offset, strides, to_usize, AutoPad};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `Y = conv_transpose(X, W) + B`. Lists left empty were absent and default per rank.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ struct Geometry {
 }
 
 /// Parses ConvTranspose; per-axis lists are checked against the rank in `infer`.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<ConvTranspose, String> {
     let list = |name: &str| -> Result<Vec<usize>, String> {
         ctx.ints(name)?
             .unwrap_or_default()
@@ -65,7 +65,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if op.kernel.as_ref().is_some_and(|k| k.contains(&0)) {
         return Err("attribute 'kernel_shape' must be positive".into());
     }
-    Ok(Op::ConvTranspose(op))
+    Ok(op)
 }
 
 impl ConvTranspose {

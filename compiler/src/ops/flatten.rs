@@ -2,8 +2,8 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `[d0 … d(axis-1), d(axis) … dn]` → `[d0·…·d(axis-1), d(axis)·…·dn]`.
 #[derive(Clone, Debug)]
@@ -13,7 +13,7 @@ pub struct Flatten {
 }
 
 /// Parses Flatten (`axis`, default 1; negative from opset 11).
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Flatten, String> {
     let axis = ctx.int_or("axis", 1)?;
     // Negative axes exist from opset 11.
     if axis < 0 && ctx.opset < 11 {
@@ -21,7 +21,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             "attribute 'axis' must be non-negative before opset 11, got {axis}"
         ));
     }
-    Ok(Op::Flatten(Flatten { axis }))
+    Ok(Flatten { axis })
 }
 
 impl Flatten {

@@ -3,8 +3,9 @@
 
 use runtime::Tensor;
 
+use super::conv::Conv;
+use super::def::{Fact, OpDef, OutFact};
 use super::util::{fact, input};
-use super::{Conv, Fact, OpDef, OutFact};
 
 /// An activation that kernels apply in their epilogue.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -2,8 +2,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, gather_tensor, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `out[a.., i.., b..] = data[a.., indices[i..], b..]` along `axis`.
 #[derive(Clone, Debug)]
@@ -12,10 +12,10 @@ pub struct Gather {
 }
 
 /// Parses Gather (`axis`, default 0).
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
-    Ok(Op::Gather(Gather {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Gather, String> {
+    Ok(Gather {
         axis: ctx.int_or("axis", 0)?,
-    }))
+    })
 }
 
 impl Gather {

@@ -3,8 +3,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// General matrix multiply with ONNX's Gemm attributes.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub struct Gemm {
     pub exact_c: bool,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Gemm, String> {
     let alpha = ctx.float_or("alpha", 1.0)?;
     let beta = ctx.float_or("beta", 1.0)?;
     for (name, v) in [("alpha", alpha), ("beta", beta)] {
@@ -26,13 +26,13 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         }
     }
     let exact_c = ctx.opset < 7 && !ctx.flag("broadcast", false)?;
-    Ok(Op::Gemm(Gemm {
+    Ok(Gemm {
         alpha,
         beta,
         trans_a: ctx.flag("transA", false)?,
         trans_b: ctx.flag("transB", false)?,
         exact_c,
-    }))
+    })
 }
 
 impl Gemm {

@@ -1,7 +1,7 @@
 //! Identity, and Dropout in inference mode (which is the identity on its first output).
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 use runtime::Tensor;
 
 /// Passes its input through unchanged.
@@ -11,12 +11,12 @@ pub struct Identity {
     pub source: &'static str,
 }
 
-pub fn parse(_ctx: &mut ParseCtx) -> Result<Op, String> {
-    Ok(Op::Identity(Identity { source: "Identity" }))
+pub fn parse(_ctx: &mut ParseCtx) -> Result<Identity, String> {
+    Ok(Identity { source: "Identity" })
 }
 
 /// Dropout is the identity at inference; training mode and the mask output are refused.
-pub fn parse_dropout(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse_dropout(ctx: &mut ParseCtx) -> Result<Identity, String> {
     if ctx.node.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("Dropout's mask output is not supported (inference only)".into());
     }
@@ -26,7 +26,7 @@ pub fn parse_dropout(ctx: &mut ParseCtx) -> Result<Op, String> {
     if ctx.int_or("is_test", 1)? == 0 && ctx.opset < 7 {
         return Err("Dropout with is_test=0 (training) is not supported".into());
     }
-    Ok(Op::Identity(Identity { source: "Dropout" }))
+    Ok(Identity { source: "Dropout" })
 }
 
 impl OpDef for Identity {

@@ -3,15 +3,15 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `Y = A @ B`.
 #[derive(Clone, Debug)]
 pub struct MatMul;
 
-pub fn parse(_ctx: &mut ParseCtx) -> Result<Op, String> {
-    Ok(Op::MatMul(MatMul))
+pub fn parse(_ctx: &mut ParseCtx) -> Result<MatMul, String> {
+    Ok(MatMul)
 }
 
 /// Resolved geometry: batch shape of the output, matrix dims, and the output shape.

@@ -7,10 +7,7 @@
 //! starts/ends/axes) are turned into constant inputs by [`ParseCtx::promote`], so each op
 //! implements the newest form only.
 
-use runtime::{DType, Tensor};
-
-use crate::onnx::{AttributeProto, NodeProto};
-
+mod def;
 pub mod util;
 
 mod argmax;
@@ -53,6 +50,7 @@ pub use concat::Concat;
 pub use constant::Constant;
 pub use conv::{nhwc_to_nchw, Conv};
 pub use conv_transpose::ConvTranspose;
+pub use def::{Fact, OpDef, OutFact, ParseCtx};
 pub use flatten::Flatten;
 pub use fused_conv::{Activation, FusedConv};
 pub use gather::Gather;
@@ -74,180 +72,6 @@ pub use transpose::Transpose;
 pub use unary::{Unary, UnaryKind};
 pub use unsqueeze::Unsqueeze;
 pub use variadic::{Variadic, VariadicKind};
-
-/// What is known about one input while inferring shapes: always its dtype and shape,
-/// and its value when it is a compile-time constant.
-#[derive(Clone, Copy, Debug)]
-pub struct Fact<'a> {
-    pub dtype: DType,
-    pub shape: &'a [usize],
-    pub value: Option<&'a Tensor>,
-}
-
-/// An inferred output. `value` may be set when the op can compute it from shapes alone
-/// (e.g. `Shape`); constant inputs are otherwise folded by the caller through `eval`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutFact {
-    pub dtype: DType,
-    pub shape: Vec<usize>,
-    pub value: Option<Tensor>,
-}
-
-impl OutFact {
-    pub fn new(dtype: DType, shape: Vec<usize>) -> OutFact {
-        OutFact {
-            dtype,
-            shape,
-            value: None,
-        }
-    }
-}
-
-/// Behaviour shared by every op.
-pub trait OpDef {
-    /// The ONNX op type this node came from (or a fused op's name).
-    fn op_type(&self) -> &str;
-    /// Output dtypes and shapes from the inputs' (`None` = omitted optional input).
-    fn infer(&self, inputs: &[Option<Fact>]) -> Result<Vec<OutFact>, String>;
-    /// Scalar reference evaluation; inputs already passed `infer`.
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
-    /// Multiply-adds performed, for FLOP counts (0 for ops FLOP counts ignore).
-    fn macs(&self, _inputs: &[Option<&[usize]>], _outputs: &[&[usize]]) -> u64 {
-        0
-    }
-}
-
-/// The parsed node being imported: attribute accessors with type checks, and the list of
-/// attribute operands promoted to constant inputs.
-pub struct ParseCtx<'a> {
-    pub node: &'a NodeProto,
-    /// Version of the node's domain in the model's opset imports.
-    pub opset: i64,
-    /// `(input index, constant)` pairs that replace attribute-form operands.
-    pub promoted: Vec<(usize, Tensor)>,
-}
-
-impl<'a> ParseCtx<'a> {
-    pub fn new(node: &'a NodeProto, opset: i64) -> ParseCtx<'a> {
-        ParseCtx {
-            node,
-            opset,
-            promoted: Vec::new(),
-        }
-    }
-
-    fn attr(&self, name: &str) -> Option<&'a AttributeProto> {
-        self.node.attribute.iter().find(|a| a.name() == name)
-    }
-
-    /// True when input `i` is present (not omitted with an empty name).
-    pub fn has_input(&self, i: usize) -> bool {
-        self.node.input.get(i).is_some_and(|s| !s.is_empty())
-            || self.promoted.iter().any(|(j, _)| *j == i)
-    }
-
-    /// An int attribute.
-    pub fn int(&self, name: &str) -> Result<Option<i64>, String> {
-        match self.attr(name) {
-            None => Ok(None),
-            Some(a) => {
-                a.i.map(Some)
-                    .ok_or_else(|| format!("attribute '{name}' must be an int"))
-            }
-        }
-    }
-
-    /// An int attribute with a default.
-    pub fn int_or(&self, name: &str, default: i64) -> Result<i64, String> {
-        Ok(self.int(name)?.unwrap_or(default))
-    }
-
-    /// A 0/1 int attribute as a bool, with a default; any other value is an error.
-    pub fn flag(&self, name: &str, default: bool) -> Result<bool, String> {
-        match self.int_or(name, default as i64)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(format!("attribute '{name}' must be 0 or 1, got {v}")),
-        }
-    }
-
-    /// A float attribute with a default.
-    pub fn float_or(&self, name: &str, default: f32) -> Result<f32, String> {
-        match self.attr(name) {
-            None => Ok(default),
-            Some(a) => {
-                a.f.ok_or_else(|| format!("attribute '{name}' must be a float"))
-            }
-        }
-    }
-
-    /// An optional float attribute.
-    pub fn float(&self, name: &str) -> Result<Option<f32>, String> {
-        match self.attr(name) {
-            None => Ok(None),
-            Some(_) => self.float_or(name, 0.0).map(Some),
-        }
-    }
-
-    /// A list-of-ints attribute.
-    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, String> {
-        Ok(self.attr(name).map(|a| a.ints.clone()))
-    }
-
-    /// A list-of-floats attribute.
-    pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>, String> {
-        Ok(self.attr(name).map(|a| a.floats.clone()))
-    }
-
-    /// A string attribute.
-    pub fn string(&self, name: &str) -> Result<Option<String>, String> {
-        match self.attr(name) {
-            None => Ok(None),
-            Some(a) => {
-                let s =
-                    a.s.as_ref()
-                        .ok_or_else(|| format!("attribute '{name}' must be a string"))?;
-                String::from_utf8(s.clone())
-                    .map(Some)
-                    .map_err(|_| format!("attribute '{name}' is not UTF-8"))
-            }
-        }
-    }
-
-    /// A tensor attribute.
-    pub fn tensor(&self, name: &str) -> Result<Option<Tensor>, String> {
-        match self.attr(name) {
-            None => Ok(None),
-            Some(a) => {
-                let t =
-                    a.t.as_ref()
-                        .ok_or_else(|| format!("attribute '{name}' must be a tensor"))?;
-                crate::proto::tensor_from_proto(t, None).map(Some)
-            }
-        }
-    }
-
-    /// True when the attribute is present at all.
-    pub fn has_attr(&self, name: &str) -> bool {
-        self.attr(name).is_some()
-    }
-
-    /// Rejects attribute `name` from opset `since` on, where it became input `index`.
-    pub fn moved_to_input(&self, name: &str, since: i64, index: usize) -> Result<(), String> {
-        if self.opset >= since && self.has_attr(name) {
-            return Err(format!(
-                "attribute '{name}' is input {index} from opset {since} (this model uses opset {})",
-                self.opset
-            ));
-        }
-        Ok(())
-    }
-
-    /// Makes an attribute-form operand into constant input `index` (older opsets).
-    pub fn promote(&mut self, index: usize, value: Tensor) {
-        self.promoted.push((index, value));
-    }
-}
 
 type ParseFn = fn(&mut ParseCtx) -> Result<Op, String>;
 
@@ -304,76 +128,80 @@ ops! {
     Resize(Resize),
 }
 
-/// ONNX op type (default domain) → parser. Ops sharing a type (e.g. `Binary`) parse from
-/// `ctx.node.op_type`.
+/// ONNX op type (default domain) → parser. Each op file's parser returns its own type,
+/// wrapped into [`Op`] here; ops sharing a type (e.g. `Binary`) parse from `ctx.node.op_type`.
 const REGISTRY: &[(&str, ParseFn)] = &[
-    ("Identity", identity::parse),
-    ("Dropout", identity::parse_dropout),
-    ("Add", binary::parse),
-    ("Sub", binary::parse),
-    ("Mul", binary::parse),
-    ("Div", binary::parse),
-    ("Pow", binary::parse),
-    ("Conv", conv::parse),
-    ("Relu", unary::parse),
-    ("Sigmoid", unary::parse),
-    ("Tanh", unary::parse),
-    ("Exp", unary::parse),
-    ("Log", unary::parse),
-    ("Sqrt", unary::parse),
-    ("Erf", unary::parse),
-    ("Neg", unary::parse),
-    ("Abs", unary::parse),
-    ("Reciprocal", unary::parse),
-    ("Floor", unary::parse),
-    ("Ceil", unary::parse),
-    ("LeakyRelu", unary::parse),
-    ("HardSigmoid", unary::parse),
-    ("HardSwish", unary::parse),
-    ("Elu", unary::parse),
-    ("Selu", unary::parse),
-    ("Softplus", unary::parse),
-    ("PRelu", prelu::parse),
-    ("Clip", clip::parse),
-    ("Sum", variadic::parse),
-    ("Max", variadic::parse),
-    ("Min", variadic::parse),
-    ("Mean", variadic::parse),
-    ("Softmax", softmax::parse),
-    ("LogSoftmax", softmax::parse),
-    ("ArgMax", argmax::parse),
-    ("ArgMin", argmax::parse),
-    ("ReduceMean", reduce::parse),
-    ("ReduceSum", reduce::parse),
-    ("ReduceMax", reduce::parse),
-    ("ReduceMin", reduce::parse),
-    ("ReduceProd", reduce::parse),
-    ("ReduceL2", reduce::parse),
-    ("ReduceSumSquare", reduce::parse),
-    ("Cast", cast::parse),
-    ("Constant", constant::parse),
-    ("Shape", shape::parse),
-    ("Size", shape::parse_size),
-    ("BatchNormalization", batchnorm::parse),
-    ("Gemm", gemm::parse),
-    ("MatMul", matmul::parse),
-    ("Reshape", reshape::parse),
-    ("Flatten", flatten::parse),
-    ("Transpose", transpose::parse),
-    ("Squeeze", squeeze::parse),
-    ("Unsqueeze", unsqueeze::parse),
-    ("Concat", concat::parse),
-    ("Split", split::parse),
-    ("Slice", slice::parse),
-    ("Gather", gather::parse),
-    ("Pad", pad::parse),
-    ("MaxPool", pool::parse_max),
-    ("AveragePool", pool::parse_average),
-    ("GlobalMaxPool", pool::parse_global),
-    ("GlobalAveragePool", pool::parse_global),
-    ("ConvTranspose", conv_transpose::parse),
-    ("Resize", resize::parse),
-    ("Upsample", resize::parse_upsample),
+    ("Identity", |c| identity::parse(c).map(Op::Identity)),
+    ("Dropout", |c| identity::parse_dropout(c).map(Op::Identity)),
+    ("Add", |c| binary::parse(c).map(Op::Binary)),
+    ("Sub", |c| binary::parse(c).map(Op::Binary)),
+    ("Mul", |c| binary::parse(c).map(Op::Binary)),
+    ("Div", |c| binary::parse(c).map(Op::Binary)),
+    ("Pow", |c| binary::parse(c).map(Op::Binary)),
+    ("Conv", |c| conv::parse(c).map(Op::Conv)),
+    ("Relu", |c| unary::parse(c).map(Op::Unary)),
+    ("Sigmoid", |c| unary::parse(c).map(Op::Unary)),
+    ("Tanh", |c| unary::parse(c).map(Op::Unary)),
+    ("Exp", |c| unary::parse(c).map(Op::Unary)),
+    ("Log", |c| unary::parse(c).map(Op::Unary)),
+    ("Sqrt", |c| unary::parse(c).map(Op::Unary)),
+    ("Erf", |c| unary::parse(c).map(Op::Unary)),
+    ("Neg", |c| unary::parse(c).map(Op::Unary)),
+    ("Abs", |c| unary::parse(c).map(Op::Unary)),
+    ("Reciprocal", |c| unary::parse(c).map(Op::Unary)),
+    ("Floor", |c| unary::parse(c).map(Op::Unary)),
+    ("Ceil", |c| unary::parse(c).map(Op::Unary)),
+    ("LeakyRelu", |c| unary::parse(c).map(Op::Unary)),
+    ("HardSigmoid", |c| unary::parse(c).map(Op::Unary)),
+    ("HardSwish", |c| unary::parse(c).map(Op::Unary)),
+    ("Elu", |c| unary::parse(c).map(Op::Unary)),
+    ("Selu", |c| unary::parse(c).map(Op::Unary)),
+    ("Softplus", |c| unary::parse(c).map(Op::Unary)),
+    ("PRelu", |c| prelu::parse(c).map(Op::PRelu)),
+    ("Clip", |c| clip::parse(c).map(Op::Clip)),
+    ("Sum", |c| variadic::parse(c).map(Op::Variadic)),
+    ("Max", |c| variadic::parse(c).map(Op::Variadic)),
+    ("Min", |c| variadic::parse(c).map(Op::Variadic)),
+    ("Mean", |c| variadic::parse(c).map(Op::Variadic)),
+    ("Softmax", |c| softmax::parse(c).map(Op::Softmax)),
+    ("LogSoftmax", |c| softmax::parse(c).map(Op::Softmax)),
+    ("ArgMax", |c| argmax::parse(c).map(Op::ArgMax)),
+    ("ArgMin", |c| argmax::parse(c).map(Op::ArgMax)),
+    ("ReduceMean", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceSum", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceMax", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceMin", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceProd", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceL2", |c| reduce::parse(c).map(Op::Reduce)),
+    ("ReduceSumSquare", |c| reduce::parse(c).map(Op::Reduce)),
+    ("Cast", |c| cast::parse(c).map(Op::Cast)),
+    ("Constant", |c| constant::parse(c).map(Op::Constant)),
+    ("Shape", |c| shape::parse(c).map(Op::Shape)),
+    ("Size", |c| shape::parse_size(c).map(Op::Size)),
+    ("BatchNormalization", |c| {
+        batchnorm::parse(c).map(Op::BatchNorm)
+    }),
+    ("Gemm", |c| gemm::parse(c).map(Op::Gemm)),
+    ("MatMul", |c| matmul::parse(c).map(Op::MatMul)),
+    ("Reshape", |c| reshape::parse(c).map(Op::Reshape)),
+    ("Flatten", |c| flatten::parse(c).map(Op::Flatten)),
+    ("Transpose", |c| transpose::parse(c).map(Op::Transpose)),
+    ("Squeeze", |c| squeeze::parse(c).map(Op::Squeeze)),
+    ("Unsqueeze", |c| unsqueeze::parse(c).map(Op::Unsqueeze)),
+    ("Concat", |c| concat::parse(c).map(Op::Concat)),
+    ("Split", |c| split::parse(c).map(Op::Split)),
+    ("Slice", |c| slice::parse(c).map(Op::Slice)),
+    ("Gather", |c| gather::parse(c).map(Op::Gather)),
+    ("Pad", |c| pad::parse(c).map(Op::Pad)),
+    ("MaxPool", |c| pool::parse_max(c).map(Op::Pool)),
+    ("AveragePool", |c| pool::parse_average(c).map(Op::Pool)),
+    ("GlobalMaxPool", |c| pool::parse_global(c).map(Op::Pool)),
+    ("GlobalAveragePool", |c| pool::parse_global(c).map(Op::Pool)),
+    ("ConvTranspose", |c| {
+        conv_transpose::parse(c).map(Op::ConvTranspose)
+    }),
+    ("Resize", |c| resize::parse(c).map(Op::Resize)),
+    ("Upsample", |c| resize::parse_upsample(c).map(Op::Resize)),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.

@@ -3,10 +3,10 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     concat_data, fact, for_each_index, input, int_values, normalize_axis, strides, take,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// How positions outside the input are filled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Pad {
 }
 
 /// Parses Pad, promoting the pre-opset-11 `pads`/`value` attributes to inputs.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Pad, String> {
     let mode = match ctx.string("mode")?.as_deref() {
         None | Some("constant") => PadMode::Constant,
         Some("reflect") => PadMode::Reflect,
@@ -56,7 +56,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         ctx.promote(2, Tensor::f32(vec![], vec![value]));
         legacy_value = true;
     }
-    Ok(Op::Pad(Pad { mode, legacy_value }))
+    Ok(Pad { mode, legacy_value })
 }
 
 /// One element of `dtype` holding `v` (converted as a numpy cast would).

@@ -3,8 +3,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, strides, AutoPad, ResolvedWindow, Window};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// What a pooling window reduces to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +27,10 @@ pub struct Pool {
 }
 
 /// Parses MaxPool (window attributes and `storage_order`).
-pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse_max(ctx: &mut ParseCtx) -> Result<Pool, String> {
     let window = Window::parse(ctx, None)?;
     let column_major_indices = ctx.flag("storage_order", false)?;
-    Ok(Op::Pool(Pool {
+    Ok(Pool {
         kind: PoolKind::Max,
         window: Some(window),
         count_include_pad: false,
@@ -38,36 +38,36 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Op, String> {
         // Produced whenever the node lists a second output, even an unnamed one, so
         // that every declared output exists.
         indices: ctx.node.output.len() > 1,
-    }))
+    })
 }
 
 /// Parses AveragePool (window attributes and `count_include_pad`).
-pub fn parse_average(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse_average(ctx: &mut ParseCtx) -> Result<Pool, String> {
     let window = Window::parse(ctx, None)?;
     let count_include_pad = ctx.flag("count_include_pad", false)?;
-    Ok(Op::Pool(Pool {
+    Ok(Pool {
         kind: PoolKind::Average,
         window: Some(window),
         count_include_pad,
         column_major_indices: false,
         indices: false,
-    }))
+    })
 }
 
 /// Parses GlobalMaxPool and GlobalAveragePool.
-pub fn parse_global(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse_global(ctx: &mut ParseCtx) -> Result<Pool, String> {
     let kind = match ctx.node.op_type() {
         "GlobalMaxPool" => PoolKind::Max,
         "GlobalAveragePool" => PoolKind::Average,
         other => return Err(format!("not a global pool: {other}")),
     };
-    Ok(Op::Pool(Pool {
+    Ok(Pool {
         kind,
         window: None,
         count_include_pad: false,
         column_major_indices: false,
         indices: false,
-    }))
+    })
 }
 
 impl Pool {

@@ -2,15 +2,15 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `Y = X < 0 ? slope · X : X`, `slope` broadcast to X's shape.
 #[derive(Clone, Debug)]
 pub struct PRelu;
 
-pub fn parse(_ctx: &mut ParseCtx) -> Result<Op, String> {
-    Ok(Op::PRelu(PRelu))
+pub fn parse(_ctx: &mut ParseCtx) -> Result<PRelu, String> {
+    Ok(PRelu)
 }
 
 /// Checks that `slope` broadcasts to `x` without growing it.

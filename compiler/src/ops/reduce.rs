@@ -7,8 +7,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, normalize_axis, strides};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// What a [`Reduce`] computes over each group of elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct Reduce {
     pub noop_with_empty_axes: bool,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Reduce, String> {
     let kind = match ctx.node.op_type() {
         "ReduceMean" => ReduceKind::Mean,
         "ReduceSum" => ReduceKind::Sum,
@@ -58,11 +58,11 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.opset
         ));
     }
-    Ok(Op::Reduce(Reduce {
+    Ok(Reduce {
         kind,
         keepdims: ctx.flag("keepdims", true)?,
         noop_with_empty_axes: ctx.flag("noop_with_empty_axes", false)?,
-    }))
+    })
 }
 
 impl ReduceKind {

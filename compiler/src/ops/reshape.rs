@@ -2,8 +2,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{checked_numel, const_input, fact, input, int_values};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `reshaped = data` viewed with the shape given by input 1 (`0` copies the input
 /// dimension unless `allowzero`, one `-1` is inferred).
@@ -13,7 +13,7 @@ pub struct Reshape {
 }
 
 /// Parses Reshape, promoting the pre-opset-5 `shape` attribute to input 1.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Reshape, String> {
     // Before opset 5 the target shape was the `shape` attribute.
     ctx.moved_to_input("shape", 5, 1)?;
     if ctx.opset < 5 {
@@ -23,7 +23,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         ctx.promote(1, Tensor::i64(vec![shape.len()], shape));
     }
     let allowzero = ctx.flag("allowzero", false)?;
-    Ok(Op::Reshape(Reshape { allowzero }))
+    Ok(Reshape { allowzero })
 }
 
 impl Reshape {

@@ -3,10 +3,10 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     concat_data, fact, for_each_index, input, normalize_axis, offset, strides, take,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Interpolation kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,19 +76,19 @@ fn parse_mode(ctx: &ParseCtx, cubic: bool) -> Result<ResizeMode, String> {
 }
 
 /// Parses Resize of any opset from 10 into the newest form.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Resize, String> {
     if ctx.opset < 10 {
         return Err(format!("Resize does not exist at opset {}", ctx.opset));
     }
     // Resize-10 takes (X, scales) and behaves like Upsample: asymmetric coordinates,
     // nearest rounds down.
     if ctx.opset < 11 {
-        return Ok(Op::Resize(Resize {
+        return Ok(Resize {
             source: "Resize",
             scales_only: true,
             mode: parse_mode(ctx, false)?,
             ..upsample_defaults()
-        }));
+        });
     }
     let coord = match ctx.string("coordinate_transformation_mode")?.as_deref() {
         None | Some("half_pixel") => CoordMode::HalfPixel,
@@ -127,7 +127,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     if antialias && mode == ResizeMode::Nearest {
         return Err("attribute 'antialias' applies only to linear and cubic modes".into());
     }
-    Ok(Op::Resize(Resize {
+    Ok(Resize {
         source: "Resize",
         scales_only: false,
         mode,
@@ -139,7 +139,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         antialias,
         axes: ctx.ints("axes")?,
         policy,
-    }))
+    })
 }
 
 fn upsample_defaults() -> Resize {
@@ -159,7 +159,7 @@ fn upsample_defaults() -> Resize {
 }
 
 /// Upsample: `Y[i] = X[floor(i / scale)]` (nearest) or asymmetric linear interpolation.
-pub fn parse_upsample(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse_upsample(ctx: &mut ParseCtx) -> Result<Resize, String> {
     if ctx.opset < 7 {
         return Err(format!(
             "Upsample before opset 7 (experimental, opset {}) is not supported",
@@ -173,10 +173,10 @@ pub fn parse_upsample(ctx: &mut ParseCtx) -> Result<Op, String> {
             .ok_or("attribute 'scales' is required before opset 9")?;
         ctx.promote(1, Tensor::f32(vec![scales.len()], scales));
     }
-    Ok(Op::Resize(Resize {
+    Ok(Resize {
         mode: parse_mode(ctx, false)?,
         ..upsample_defaults()
-    }))
+    })
 }
 
 /// For one output coordinate along one axis: the input taps and their weights, or

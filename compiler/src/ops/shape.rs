@@ -3,8 +3,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, shape_tensor};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// The input's dims `[start, end)` as an int64 vector.
 #[derive(Clone, Debug)]
@@ -18,21 +18,21 @@ pub struct Shape {
 #[derive(Clone, Debug)]
 pub struct Size;
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Shape, String> {
     if ctx.opset < 15 && (ctx.has_attr("start") || ctx.has_attr("end")) {
         return Err(format!(
             "attributes 'start'/'end' exist from opset 15 (model uses opset {})",
             ctx.opset
         ));
     }
-    Ok(Op::Shape(Shape {
+    Ok(Shape {
         start: ctx.int_or("start", 0)?,
         end: ctx.int("end")?,
-    }))
+    })
 }
 
-pub fn parse_size(_ctx: &mut ParseCtx) -> Result<Op, String> {
-    Ok(Op::Size(Size))
+pub fn parse_size(_ctx: &mut ParseCtx) -> Result<Size, String> {
+    Ok(Size)
 }
 
 impl Shape {

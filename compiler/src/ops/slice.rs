@@ -2,10 +2,10 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     fact, for_each_index, gather_tensor, input, int_values, normalize_axis, strides,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// `data[starts:ends:steps]` along `axes` (inputs 1..=4: starts, ends, optional axes,
 /// optional steps), clamped like numpy.
@@ -13,7 +13,7 @@ use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 pub struct Slice;
 
 /// Parses Slice, promoting the pre-opset-10 attributes to inputs 1–3.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Slice, String> {
     // Before opset 10 starts/ends/axes were attributes and steps were always 1.
     for (name, index) in [("starts", 1), ("ends", 2), ("axes", 3)] {
         ctx.moved_to_input(name, 10, index)?;
@@ -31,7 +31,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.promote(3, a);
         }
     }
-    Ok(Op::Slice(Slice))
+    Ok(Slice)
 }
 
 /// Per input axis: first index, step and element count of the slice.

@@ -5,8 +5,8 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// A softmax over groups of elements; `log` selects LogSoftmax.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub struct Softmax {
     pub flatten: bool,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Softmax, String> {
     let log = match ctx.node.op_type() {
         "Softmax" => false,
         "LogSoftmax" => true,
@@ -25,7 +25,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
     };
     let flatten = ctx.opset < 13;
     let axis = ctx.int_or("axis", if flatten { 1 } else { -1 })?;
-    Ok(Op::Softmax(Softmax { log, axis, flatten }))
+    Ok(Softmax { log, axis, flatten })
 }
 
 impl Softmax {

@@ -2,10 +2,10 @@
 
 use runtime::{DType, Tensor};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{
     fact, for_each_index, gather_tensor, input, int_values, normalize_axis, strides,
 };
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Splits along `axis` into `outputs` pieces: sizes from int64 input 1 when given, else
 /// `num_outputs` chunks of ⌈d/n⌉ with a smaller last one, else equal parts.
@@ -18,7 +18,7 @@ pub struct Split {
 }
 
 /// Parses Split, promoting the pre-opset-13 `split` attribute to input 1.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Split, String> {
     let outputs = ctx.node.output.len();
     if outputs == 0 {
         return Err("Split needs at least one output".into());
@@ -42,11 +42,11 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         }
         uneven = true;
     }
-    Ok(Op::Split(Split {
+    Ok(Split {
         axis: ctx.int_or("axis", 0)?,
         outputs,
         uneven,
-    }))
+    })
 }
 
 impl Split {

@@ -2,15 +2,15 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Removes the axes given by the optional int64 input 1 (all size-1 axes when omitted).
 #[derive(Clone, Debug)]
 pub struct Squeeze;
 
 /// Parses Squeeze, promoting the pre-opset-13 `axes` attribute to input 1.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Squeeze, String> {
     // Before opset 13 the axes were an attribute.
     ctx.moved_to_input("axes", 13, 1)?;
     if ctx.opset < 13 {
@@ -18,7 +18,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.promote(1, Tensor::i64(vec![axes.len()], axes));
         }
     }
-    Ok(Op::Squeeze(Squeeze))
+    Ok(Squeeze)
 }
 
 /// Output shape of squeezing `shape` along `axes` (`None`: every size-1 axis).

@@ -2,8 +2,8 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, gather_tensor, input, offset, strides, to_usize};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Output axis `i` is input axis `perm[i]`; without `perm` the axes are reversed.
 #[derive(Clone, Debug)]
@@ -12,7 +12,7 @@ pub struct Transpose {
 }
 
 /// Parses Transpose, checking that `perm` is a permutation.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Transpose, String> {
     let perm = match ctx.ints("perm")? {
         None => None,
         Some(p) => {
@@ -30,7 +30,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             Some(p)
         }
     };
-    Ok(Op::Transpose(Transpose { perm }))
+    Ok(Transpose { perm })
 }
 
 impl Transpose {

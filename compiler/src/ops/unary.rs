@@ -6,8 +6,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, input};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Which function a [`Unary`] applies, with its attributes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,7 +50,7 @@ fn finite_attr(ctx: &ParseCtx, name: &str, default: f32) -> Result<f32, String> 
     Ok(v)
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Unary, String> {
     // Opsets before 6 carry a `consumed_inputs` attribute that has no effect at inference.
     let kind = match ctx.node.op_type() {
         "Relu" => UnaryKind::Relu,
@@ -83,7 +83,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
         "Softplus" => UnaryKind::Softplus,
         other => return Err(format!("not a unary op: {other}")),
     };
-    Ok(Op::Unary(Unary { kind }))
+    Ok(Unary { kind })
 }
 
 /// The error function, accurate to about 1e-15 absolute in f64.
@@ -333,7 +333,7 @@ mod tests {
             ..Default::default()
         };
         let kind = |n: &NodeProto| match parse(&mut ParseCtx::new(n, 13)) {
-            Ok(Op::Unary(u)) => u.kind,
+            Ok(u) => u.kind,
             other => panic!("{other:?}"),
         };
         assert_eq!(

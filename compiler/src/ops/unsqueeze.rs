@@ -2,15 +2,15 @@
 
 use runtime::Tensor;
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{const_input, fact, input, int_values, normalize_axis};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// Inserts size-1 axes at the positions (in the output) given by int64 input 1.
 #[derive(Clone, Debug)]
 pub struct Unsqueeze;
 
 /// Parses Unsqueeze, promoting the pre-opset-13 `axes` attribute to input 1.
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Unsqueeze, String> {
     // Before opset 13 the axes were an attribute.
     ctx.moved_to_input("axes", 13, 1)?;
     if ctx.opset < 13 {
@@ -19,7 +19,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             .ok_or("attribute 'axes' is required before opset 13")?;
         ctx.promote(1, Tensor::i64(vec![axes.len()], axes));
     }
-    Ok(Op::Unsqueeze(Unsqueeze))
+    Ok(Unsqueeze)
 }
 
 /// Output shape of inserting unit axes at `axes` (any order, negative from the end of

@@ -2,7 +2,7 @@
 
 use runtime::{Tensor, TensorData};
 
-use super::Fact;
+use super::def::Fact;
 
 /// Input `i`, required.
 pub fn fact<'a>(inputs: &[Option<Fact<'a>>], i: usize) -> Result<Fact<'a>, String> {
@@ -234,7 +234,7 @@ pub struct ResolvedWindow {
 impl Window {
     /// Reads `kernel_shape` (or `kernel` when given), `strides`, `dilations`, `pads`,
     /// `auto_pad` and `ceil_mode` for `rank` spatial axes.
-    pub fn parse(ctx: &super::ParseCtx, kernel: Option<Vec<usize>>) -> Result<Window, String> {
+    pub fn parse(ctx: &super::def::ParseCtx, kernel: Option<Vec<usize>>) -> Result<Window, String> {
         let kernel = match (ctx.ints("kernel_shape")?, kernel) {
             (Some(k), _) => k
                 .iter()

@@ -3,8 +3,8 @@
 
 use runtime::{DType, Tensor, TensorData};
 
+use super::def::{Fact, OpDef, OutFact, ParseCtx};
 use super::util::{broadcast_offsets, broadcast_shapes, fact};
-use super::{Fact, Op, OpDef, OutFact, ParseCtx};
 
 /// How a [`Variadic`] combines its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct Variadic {
     pub kind: VariadicKind,
 }
 
-pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
+pub fn parse(ctx: &mut ParseCtx) -> Result<Variadic, String> {
     let kind = match ctx.node.op_type() {
         "Sum" => VariadicKind::Sum,
         "Max" => VariadicKind::Max,
@@ -35,7 +35,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Op, String> {
             ctx.node.op_type()
         ));
     }
-    Ok(Op::Variadic(Variadic { kind }))
+    Ok(Variadic { kind })
 }
 
 impl VariadicKind {

@@ -8,7 +8,7 @@ use runtime::Tensor;
 use crate::ir::{Graph, Node, ValueId};
 use crate::ops::{Activation, FusedConv, Op};
 
-use super::{consumers, replace_uses};
+use super::graph_util::consumers;
 
 fn const_f32(graph: &Graph, id: Option<ValueId>) -> Option<&[f32]> {
     graph.consts.get(&id?)?.as_f32().ok()
@@ -205,6 +205,5 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
             }
         }
     }
-    let _ = replace_uses;
     Ok(false)
 }

@@ -2,15 +2,16 @@
 //! changed the graph, [`verify`] re-infers every node and checks that the recorded dtypes
 //! and shapes still hold, so a bad rewrite is caught at the pass that made it.
 
-use std::collections::HashMap;
-
 use crate::error::{Diagnostic, Error, Result};
-use crate::ir::{Graph, ValueId};
+use crate::ir::Graph;
 use crate::ops::Fact;
 
 mod fold;
 mod fuse;
+mod graph_util;
 mod simplify;
+
+pub use graph_util::{consumers, replace_uses};
 
 /// One named graph rewrite; returns whether it changed anything.
 pub struct Pass {
@@ -159,29 +160,5 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
         Ok(())
     } else {
         Err(diags)
-    }
-}
-
-/// For every value, the `(node index, input index)` pairs that read it.
-pub fn consumers(graph: &Graph) -> HashMap<ValueId, Vec<(usize, usize)>> {
-    let mut m: HashMap<ValueId, Vec<(usize, usize)>> = HashMap::new();
-    for (n, node) in graph.nodes.iter().enumerate() {
-        for (k, i) in node.inputs.iter().enumerate() {
-            if let Some(i) = i {
-                m.entry(*i).or_default().push((n, k));
-            }
-        }
-    }
-    m
-}
-
-/// Makes every node input that reads `old` read `new` instead (graph outputs untouched).
-pub fn replace_uses(graph: &mut Graph, old: ValueId, new: ValueId) {
-    for node in &mut graph.nodes {
-        for i in node.inputs.iter_mut().flatten() {
-            if *i == old {
-                *i = new;
-            }
-        }
     }
 }

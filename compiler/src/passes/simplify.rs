@@ -3,7 +3,7 @@
 
 use crate::ir::Graph;
 
-use super::{consumers, replace_uses};
+use super::graph_util::{consumers, replace_uses};
 
 /// Removes Identity/Dropout nodes whose output is not a graph output (graph outputs keep
 /// their name, so such an identity stays and is lowered to a copy or a view).
