@@ -13,7 +13,7 @@
 //!   concurrent processes serialize; readers need no lock because renames are atomic.
 
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::model_import::{compile_artifact, CompiledArtifact, ModelMeta};
+use crate::model_import::{compile_artifact, compile_in_memory, CompiledArtifact, ModelMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -199,18 +199,22 @@ impl ModelFiles<'_> {
         Ok(rel)
     }
 
-    /// Compiles ONNX `bytes` into a shared library stored durably next to the model
-    /// copies; a compile error is a CREATE MODEL error. Without a C compiler to link
+    /// Compiles ONNX `bytes` with `opts` into a shared library stored durably next to the
+    /// model copies; a compile error is a CREATE MODEL error. Without a C compiler to link
     /// with, the model is compiled in memory only (same errors) and nothing is stored.
-    pub fn store_compiled(&self, bytes: &[u8]) -> Result<Option<CompiledArtifact>> {
+    pub fn store_compiled(
+        &self,
+        bytes: &[u8],
+        opts: &compiler::CompileOptions,
+    ) -> Result<Option<CompiledArtifact>> {
         if !compiler::aot::linker_available() {
-            crate::model_import::import_model(bytes)
+            compile_in_memory(bytes, opts)
                 .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
             return Ok(None);
         }
         let rel = format!("{MODELS_DIR}/{}.so", unique_suffix());
         let path = self.dir.join(&rel);
-        let a = compile_artifact(bytes, &path, rel)
+        let a = compile_artifact(bytes, opts, &path, rel)
             .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
         File::open(&path)
             .and_then(|f| f.sync_all())
@@ -394,7 +398,7 @@ mod tests {
                     file,
                     size: 10,
                     kms_key_name: None,
-                    meta: crate::model_import::import_model(
+                    meta: crate::model_import::read_interface(
                         &crate::model_import::tests::resnet_like(),
                     )
                     .unwrap(),

@@ -7,8 +7,11 @@
 //! unsupported nodes, invalid graph — fails CREATE MODEL, and reopening the data directory
 //! loads that library instead of recompiling ([`load_compiled`]).
 
+use std::collections::BTreeMap;
+
 use compiler::interface::{Port, ReadError, ValueKind};
 use compiler::onnx::tensor_proto::DataType;
+use compiler::CompileOptions;
 use serde::{Deserialize, Serialize};
 
 /// One dimension of a declared tensor shape (the catalog's form of [`compiler::ir::Dim`]).
@@ -82,8 +85,9 @@ impl ModelMeta {
 }
 
 /// A model's ahead-of-time compiled library, kept in the catalog next to its ONNX copy.
-/// It is valid for the key (model sha256, input shapes, CPU features): loading checks all
-/// three against the library's own metadata and this CPU.
+/// It is valid for the key (model sha256, input shapes, CPU features, `conv_algo`):
+/// loading checks all four against the library's own metadata, this CPU and the caller's
+/// compile options.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledArtifact {
     /// The shared library, relative to the data directory.
@@ -98,16 +102,29 @@ pub struct CompiledArtifact {
     pub compile_ms: u64,
     /// Library size in bytes.
     pub size: u64,
+    /// The convolution algorithm it was compiled with ([`compiler::ConvAlgo`]'s name;
+    /// libraries from before this was recorded were compiled with `auto`).
+    #[serde(default = "auto")]
+    pub conv_algo: String,
+    /// How many plan steps call each kernel (empty when not recorded).
+    #[serde(default)]
+    pub kernels: BTreeMap<String, usize>,
 }
 
-/// Compiles ONNX `bytes` for this CPU into a shared library at `dest` (atomically), for
-/// the catalog entry `file` (`dest` relative to the data directory).
+fn auto() -> String {
+    compiler::ConvAlgo::Auto.to_string()
+}
+
+/// Compiles ONNX `bytes` with `opts` for this CPU into a shared library at `dest`
+/// (atomically), for the catalog entry `file` (where the library will be kept, relative to
+/// the data directory).
 pub fn compile_artifact(
     bytes: &[u8],
+    opts: &CompileOptions,
     dest: &std::path::Path,
     file: String,
 ) -> Result<CompiledArtifact, ImportError> {
-    let a = compiler::aot::compile_library(bytes, &compiler::CompileOptions::default(), dest)
+    let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
     Ok(CompiledArtifact {
         file,
@@ -116,7 +133,21 @@ pub fn compile_artifact(
         cpu_features: runtime::artifact::feature_names(a.meta.features),
         compile_ms: a.compile_ms,
         size: a.size,
+        conv_algo: opts.conv_algo.to_string(),
+        kernels: compiler::pipeline::kernel_counts(&a.steps),
     })
+}
+
+/// Compiles ONNX `bytes` with `opts` in this process.
+pub fn compile_in_memory(
+    bytes: &[u8],
+    opts: &CompileOptions,
+) -> Result<runtime::CompiledModel, ImportError> {
+    let graph =
+        compiler::load_bytes(bytes, &opts.import).map_err(|e| ImportError(e.to_string()))?;
+    compiler::compile_with(graph, opts)
+        .map(|(model, _)| model)
+        .map_err(|e| ImportError(e.to_string()))
 }
 
 /// Where [`load_compiled`] got the model's code from.
@@ -129,15 +160,21 @@ pub enum CodeSource {
 }
 
 /// The runnable model for a catalog entry: its compiled library when that is present and
-/// valid for this model, its input shapes and this CPU; otherwise the ONNX copy
-/// `onnx_file` compiled in memory (the catalog is not changed).
+/// valid for this model, its input shapes, this CPU and `opts`; otherwise the ONNX copy
+/// `onnx_file` compiled in memory with `opts` (the catalog is not changed).
 pub fn load_compiled(
     data_dir: &std::path::Path,
     onnx_file: &std::path::Path,
     compiled: Option<&CompiledArtifact>,
+    opts: &CompileOptions,
 ) -> Result<(runtime::CompiledModel, CodeSource), ImportError> {
+    let conv_algo = opts.conv_algo.to_string();
     let why = match compiled {
         None => "the catalog has no compiled library for it".to_string(),
+        Some(c) if c.conv_algo != conv_algo => format!(
+            "{} was compiled with conv_algo {}, not {conv_algo}",
+            c.file, c.conv_algo
+        ),
         Some(c) => match runtime::artifact::load(&data_dir.join(&c.file)) {
             Ok((model, meta)) => {
                 let shapes: Vec<Vec<usize>> = meta.inputs.iter().map(|s| s.shape.clone()).collect();
@@ -151,9 +188,7 @@ pub fn load_compiled(
     };
     let bytes = std::fs::read(onnx_file)
         .map_err(|e| ImportError(format!("cannot read {}: {e}", onnx_file.display())))?;
-    let graph = compiler::load_bytes(&bytes, &compiler::ImportOptions::default())
-        .map_err(|e| ImportError(e.to_string()))?;
-    let model = compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
+    let model = compile_in_memory(&bytes, opts)?;
     Ok((model, CodeSource::Compiled(why)))
 }
 
@@ -162,20 +197,9 @@ pub fn load_compiled(
 #[error("{0}")]
 pub struct ImportError(pub String);
 
-/// [`read_interface`], then compiles the model in memory so that a model that cannot run
-/// is an error.
-pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
-    let meta = read_interface(bytes)?;
-    let graph = compiler::load_bytes(bytes, &compiler::ImportOptions::default())
-        .map_err(|e| ImportError(e.to_string()))?;
-    compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
-    Ok(meta)
-}
-
 /// Reads an ONNX model's interface ([`compiler::interface::read`]) and checks that its
 /// inputs and outputs are named tensors of types BigQuery can map. Does not compile:
-/// CREATE MODEL compiles ahead of time instead ([`compile_artifact`]), which reports the
-/// errors [`import_model`] would.
+/// CREATE MODEL compiles ahead of time instead ([`compile_artifact`]).
 pub fn read_interface(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
     let i = compiler::interface::read(bytes).map_err(|e| {
         ImportError(match e {
@@ -266,6 +290,13 @@ pub(crate) mod tests {
         TensorShapeProto, TypeProto, ValueInfoProto,
     };
     use prost::Message;
+
+    /// What CREATE MODEL checks: the interface, then that the model compiles.
+    fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
+        let meta = read_interface(bytes)?;
+        compile_in_memory(bytes, &CompileOptions::default())?;
+        Ok(meta)
+    }
 
     pub(crate) fn tensor(
         name: &str,

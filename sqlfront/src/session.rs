@@ -156,6 +156,7 @@ pub struct Session {
     catalog: Catalog,
     gcs_root: Option<PathBuf>,
     sources: Arc<dyn TableSources>,
+    compile: compiler::CompileOptions,
 }
 
 fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Value, Span)>> {
@@ -239,7 +240,15 @@ impl Session {
             catalog: Catalog::open(cfg.data_dir)?,
             gcs_root: cfg.gcs_root,
             sources: Arc::new(NoSources),
+            compile: compiler::CompileOptions::default(),
         })
+    }
+
+    /// Sets the options CREATE MODEL compiles with and `ML.PREDICT` expects its library
+    /// to have been compiled with (default: [`compiler::CompileOptions::default`]).
+    pub fn with_compile_options(mut self, opts: compiler::CompileOptions) -> Session {
+        self.compile = opts;
+        self
     }
 
     /// Plugs in the object-table, `ML.PREDICT` and `ML.*` function implementations.
@@ -332,6 +341,7 @@ impl Session {
             data_dir: self.catalog.dir(),
             gcs_root: self.gcs_root.as_deref(),
             sources: self.sources.as_ref(),
+            compile: &self.compile,
         };
         let Relation { columns, rows } = ctx.query(q)?;
         Ok(ResultSet {
@@ -580,14 +590,16 @@ impl Session {
                 }
                 // Compiled ahead of time (a compile error fails CREATE MODEL) and kept so
                 // that reopening the data directory does not recompile.
-                let compiled = files.store_compiled(&bytes).map_err(|e| fail(e.message))?;
-                let stored = files.store(&bytes)?;
+                let compiled = files
+                    .store_compiled(&bytes, &self.compile)
+                    .map_err(|e| fail(e.message))?;
+                let file = files.store(&bytes)?;
                 d.models.insert(
                     m.clone(),
                     ModelEntry {
                         created_ms: now_ms(),
                         model_path: model_path.clone(),
-                        file: stored,
+                        file,
                         size: bytes.len() as u64,
                         kms_key_name,
                         meta,

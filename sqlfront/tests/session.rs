@@ -688,3 +688,116 @@ fn ddl_validation() {
         "Invalid dataset name: bad-name; it must contain only letters, numbers and underscores, up to 1024 characters at [1:15]"
     );
 }
+
+/// `y = Conv(x, w)`: one 3×3 stride-1 convolution, 16 → 16 channels on 8×8 maps — a
+/// layer where `conv_algo` chooses between direct convolution and Winograd.
+fn conv3x3_bytes() -> Vec<u8> {
+    use compiler::onnx::{AttributeProto, NodeProto, TensorProto};
+    let ints = |name: &str, v: &[i64]| AttributeProto {
+        name: Some(name.into()),
+        ints: v.to_vec(),
+        r#type: Some(7),
+        ..Default::default()
+    };
+    let weights = TensorProto {
+        name: Some("w".into()),
+        dims: vec![16, 16, 3, 3],
+        data_type: Some(tensor_proto::DataType::Float as i32),
+        float_data: (0..16 * 16 * 9).map(|i| (i % 7) as f32 / 10.0).collect(),
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            input: vec![vi("x", tensor_proto::DataType::Float, &[1, 16, 8, 8])],
+            initializer: vec![weights],
+            node: vec![NodeProto {
+                name: Some("conv".into()),
+                op_type: Some("Conv".into()),
+                input: vec!["x".into(), "w".into()],
+                output: vec!["y".into()],
+                attribute: vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
+                ..Default::default()
+            }],
+            output: vec![vi("y", tensor_proto::DataType::Float, &[1, 16, 8, 8])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn create_model_compiles_with_the_sessions_options() {
+    use compiler::{CompileOptions, ConvAlgo};
+    use sqlfront::model_import::{load_compiled, CodeSource};
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
+    let open = |algo: ConvAlgo| {
+        Session::open(SessionConfig {
+            data_dir: e.root.join("data"),
+            gcs_root: Some(e.root.join("gcs")),
+        })
+        .unwrap()
+        .with_compile_options(CompileOptions {
+            conv_algo: algo,
+            ..Default::default()
+        })
+    };
+    run(&e.session, "CREATE SCHEMA ds");
+    for (name, algo) in [("d", ConvAlgo::Direct), ("w", ConvAlgo::Winograd)] {
+        run(
+            &open(algo),
+            &format!(
+                "CREATE MODEL ds.{name} OPTIONS(model_type='ONNX', model_path='gs://bucket/conv.onnx')"
+            ),
+        );
+    }
+    let state = e.session.catalog().snapshot().unwrap();
+    let compiled = |m: &str| state.model("ds", m).unwrap().compiled.clone().unwrap();
+    let (direct, winograd) = (compiled("d"), compiled("w"));
+    assert_eq!(direct.conv_algo, "direct");
+    assert_eq!(winograd.conv_algo, "winograd");
+    assert!(
+        !direct.kernels.contains_key("bqml_winograd") && direct.kernels.contains_key("bqml_conv2d"),
+        "{:?}",
+        direct.kernels
+    );
+    assert!(
+        winograd
+            .kernels
+            .get("bqml_winograd")
+            .is_some_and(|&n| n >= 1),
+        "{:?}",
+        winograd.kernels
+    );
+    let show = sqlfront::listing::show_model(&state, "ds", "w").unwrap();
+    assert!(
+        show.contains("Compile options: conv_algo winograd"),
+        "{show}"
+    );
+    assert!(show.contains("bqml_winograd 1"), "{show}");
+
+    // The library serves only callers compiling with the options it was compiled with.
+    let data = e.root.join("data");
+    let onnx = data.join(&state.model("ds", "d").unwrap().file);
+    let load = |algo: ConvAlgo| {
+        let opts = CompileOptions {
+            conv_algo: algo,
+            ..Default::default()
+        };
+        load_compiled(&data, &onnx, Some(&direct), &opts).unwrap().1
+    };
+    assert_eq!(load(ConvAlgo::Direct), CodeSource::Cached);
+    assert_eq!(
+        load(ConvAlgo::Auto),
+        CodeSource::Compiled(format!(
+            "{} was compiled with conv_algo direct, not auto",
+            direct.file
+        ))
+    );
+}
