@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::executor::{
     expand_uri, split_table_name, ExecContext, NoSources, Relation, TableSources,
 };
-use crate::model_import::read_interface;
+use crate::model_import::{compile_artifact, compile_in_memory, read_interface};
 use crate::value::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -573,6 +573,23 @@ impl Session {
         let bytes =
             std::fs::read(&file).map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
         let meta = read_interface(&bytes).map_err(|e| fail(e.0))?;
+        // Compiled before the catalog lock is taken (a compile error fails CREATE MODEL);
+        // the library is kept so that reopening the data directory does not recompile.
+        // Without a C compiler to link with, the model is compiled in memory only (same
+        // errors) and no library is kept.
+        let opts = &self.compile;
+        let staged = self
+            .catalog
+            .stage_model(&bytes, |dest, file| {
+                if !compiler::aot::linker_available() {
+                    compile_in_memory(&bytes, opts).map_err(|e| fail(e.0))?;
+                    return Ok(None);
+                }
+                compile_artifact(&bytes, opts, dest, file)
+                    .map(Some)
+                    .map_err(|e| fail(e.0))
+            })
+            .map_err(|e| e.with_span(name.span))?;
 
         let op = self
             .catalog
@@ -588,12 +605,7 @@ impl Session {
                 if existed && !or_replace {
                     return Err(already_exists("Model", &ds, &m, name.span));
                 }
-                // Compiled ahead of time (a compile error fails CREATE MODEL) and kept so
-                // that reopening the data directory does not recompile.
-                let compiled = files
-                    .store_compiled(&bytes, &self.compile)
-                    .map_err(|e| fail(e.message))?;
-                let file = files.store(&bytes)?;
+                let (file, compiled) = files.commit(staged)?;
                 d.models.insert(
                     m.clone(),
                     ModelEntry {

@@ -731,6 +731,18 @@ fn conv3x3_bytes() -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Files in `dir` other than the staging lock file.
+fn staged_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "LOCK")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn create_model_compiles_with_the_sessions_options() {
     use compiler::{CompileOptions, ConvAlgo};
@@ -800,4 +812,72 @@ fn create_model_compiles_with_the_sessions_options() {
             direct.file
         ))
     );
+    assert!(staged_files(&data.join("staging")).is_empty());
+}
+
+#[test]
+fn create_model_compiles_outside_the_catalog_lock() {
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
+    run(&e.session, "CREATE SCHEMA ds");
+    let data = e.root.join("data");
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(data.join("LOCK"))
+        .unwrap();
+    lock.lock().unwrap();
+    std::thread::scope(|scope| {
+        let create = scope.spawn(|| {
+            e.session.run_script(
+                "CREATE MODEL ds.m OPTIONS(model_type='ONNX', model_path='gs://bucket/conv.onnx')",
+                |_, _| {},
+            )
+        });
+        // The copy is staged after compiling; it appears while another process holds the
+        // catalog lock.
+        let staged = || staged_files(&data.join("staging"));
+        let start = std::time::Instant::now();
+        while !staged().iter().any(|f| f.ends_with(".onnx")) {
+            assert!(
+                start.elapsed().as_secs() < 120,
+                "nothing staged: {:?}",
+                staged()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(e.session.catalog().snapshot().unwrap().datasets["ds"]
+            .models
+            .is_empty());
+        lock.unlock().unwrap();
+        create.join().unwrap().unwrap();
+    });
+    let state = e.session.catalog().snapshot().unwrap();
+    let m = state.model("ds", "m").unwrap();
+    assert!(data.join(&m.file).is_file());
+    assert!(data.join(&m.compiled.as_ref().unwrap().file).is_file());
+    assert!(staged_files(&data.join("staging")).is_empty());
+}
+
+#[test]
+fn create_model_that_fails_to_compile_leaves_nothing() {
+    let e = env();
+    let s = &e.session;
+    run(s, "CREATE SCHEMA ds");
+    let mut model = ModelProto::decode(onnx_bytes().as_slice()).unwrap();
+    model.graph.as_mut().unwrap().node[1].op_type = Some("NoSuchOp".into());
+    std::fs::write(e.root.join("gcs/bucket/bad.onnx"), model.encode_to_vec()).unwrap();
+    let before = s.catalog().snapshot().unwrap();
+    let (kind, msg) = fail(
+        s,
+        "CREATE MODEL ds.m OPTIONS(model_type='ONNX', model_path='gs://bucket/bad.onnx')",
+    );
+    assert_eq!(kind, ErrorKind::InvalidQuery);
+    assert!(
+        msg.starts_with("Failed to create model ds.m: the model has 1 unsupported node(s):"),
+        "{msg}"
+    );
+    assert_eq!(s.catalog().snapshot().unwrap(), before);
+    let data = e.root.join("data");
+    assert_eq!(std::fs::read_dir(data.join("models")).unwrap().count(), 0);
+    assert_eq!(staged_files(&data.join("staging")), Vec::<String>::new());
 }
