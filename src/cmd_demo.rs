@@ -20,6 +20,8 @@ pub struct DemoArgs {
     /// Threads for decoding and prediction [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    #[command(flatten)]
+    pub flags: crate::compile_flags::CompileFlags,
 }
 
 /// The tutorial's statements, with the bundled model and a join on the class names.
@@ -100,7 +102,8 @@ pub fn demo(
     let cfg = SessionConfig::from_args(Some(root.join("data")), Some(gcs));
     let session = Session::open(cfg)
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_sources(engine);
+        .with_sources(engine)
+        .with_compile_options(args.flags.options()?);
     for sql in STATEMENTS {
         println!("\n{sql};");
         let start = std::time::Instant::now();

@@ -1,5 +1,6 @@
 //! The SQL subcommands: `repl`, `query`, and the bq-like `mk`, `ls`, `show`, `rm`.
 
+use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
 use sqlfront::executor::TableSources;
@@ -36,6 +37,17 @@ impl Locations {
             .map_err(|e| anyhow!("{e}"))?
             .with_sources(Arc::clone(sources)))
     }
+
+    /// [`Locations::session`] compiling models (CREATE MODEL, `ML.PREDICT`) as `flags` ask.
+    fn compiling_session(
+        &self,
+        flags: &CompileFlags,
+        sources: &Arc<dyn TableSources>,
+    ) -> anyhow::Result<Session> {
+        Ok(self
+            .session(sources)?
+            .with_compile_options(flags.options()?))
+    }
 }
 
 /// Result formats of `query`.
@@ -66,11 +78,15 @@ pub enum SqlCommand {
     Repl {
         #[command(flatten)]
         loc: Locations,
+        #[command(flatten)]
+        flags: CompileFlags,
     },
     /// Run SQL statements (`;`-separated) and print their results
     Query {
         #[command(flatten)]
         loc: Locations,
+        #[command(flatten)]
+        flags: CompileFlags,
         /// Result format
         #[arg(long, value_enum, default_value = "table")]
         format: FormatArg,
@@ -179,7 +195,7 @@ pub fn engine(threads: Option<u16>) -> anyhow::Result<Arc<dyn TableSources>> {
 impl SqlCommand {
     fn locations(&self) -> &Locations {
         match self {
-            SqlCommand::Repl { loc }
+            SqlCommand::Repl { loc, .. }
             | SqlCommand::Query { loc, .. }
             | SqlCommand::Mk { loc, .. }
             | SqlCommand::Ls { loc, .. }
@@ -201,9 +217,10 @@ pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
 pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
     let sources = &sources;
     match cmd {
-        SqlCommand::Repl { loc } => repl(&loc, sources),
+        SqlCommand::Repl { loc, flags } => repl(&loc, &flags, sources),
         SqlCommand::Query {
             loc,
+            flags,
             format,
             file,
             use_legacy_sql,
@@ -223,7 +240,11 @@ pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Resu
                 (None, Some(s)) => s,
                 (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
             };
-            query(&loc.session(sources)?, &text, format.into())
+            query(
+                &loc.compiling_session(&flags, sources)?,
+                &text,
+                format.into(),
+            )
         }
         SqlCommand::Mk {
             loc,
@@ -373,8 +394,12 @@ pub(crate) fn query(session: &Session, sql: &str, format: OutputFormat) -> anyho
     result.map_err(|e| anyhow!("{}", e.render(sql)))
 }
 
-fn repl(loc: &Locations, sources: &Arc<dyn TableSources>) -> anyhow::Result<()> {
-    let session = loc.session(sources)?;
+fn repl(
+    loc: &Locations,
+    flags: &CompileFlags,
+    sources: &Arc<dyn TableSources>,
+) -> anyhow::Result<()> {
+    let session = loc.compiling_session(flags, sources)?;
     let history = session.catalog().dir().join("history");
     if std::io::stdin().is_terminal() {
         return sqlfront::repl::run_interactive(&session, Some(history)).map_err(|e| anyhow!(e));
@@ -393,7 +418,8 @@ fn repl(loc: &Locations, sources: &Arc<dyn TableSources>) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// What `bqmlc` with no subcommand does: the REPL on a terminal, else an error message.
+/// What `bqmlc` with no subcommand does: the REPL on a terminal (compile options from the
+/// environment), else an error message.
 pub fn run_default() -> anyhow::Result<()> {
     run_default_with(Locations::default().engine()?)
 }
@@ -401,7 +427,7 @@ pub fn run_default() -> anyhow::Result<()> {
 /// [`run_default`] with ML extensions.
 pub fn run_default_with(sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
     if std::io::stdin().is_terminal() {
-        repl(&Locations::default(), &sources)
+        repl(&Locations::default(), &CompileFlags::default(), &sources)
     } else {
         bail!("no subcommand given; see `bqmlc --help`")
     }

@@ -61,11 +61,18 @@ print(int(s.run(None, {s.get_inputs()[0].name: preprocess.load_input(sys.argv[3]
 }
 
 fn bqmlc(e: &Env, args: &[&str], stdin: &str) -> Output {
+    bqmlc_env(e, args, stdin, &[])
+}
+
+/// [`bqmlc`] with extra environment variables (and no inherited `BQMLC_CONV_ALGO`).
+fn bqmlc_env(e: &Env, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bqmlc"))
         .args(args)
         .env("BQMLC_DATA_DIR", &e.data)
         .env("BQMLC_GCS_ROOT", &e.gcs)
         .env_remove("RUST_BACKTRACE")
+        .env_remove("BQMLC_CONV_ALGO")
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -269,4 +276,71 @@ fn repl_reads_piped_input_and_rm_asks_first() {
     let out = bqmlc(&e, &["rm", "ds"], "y\n");
     assert!(out.status.success());
     assert_eq!(ok(&e, &["ls"]), "");
+}
+
+#[test]
+fn query_conv_algo_reaches_create_model_and_ml_predict() {
+    let e = env();
+    ok(&e, &["mk", "-d", "ds"]);
+    let create = |name: &str| {
+        format!(
+            "CREATE MODEL ds.{name} OPTIONS(MODEL_TYPE='ONNX', MODEL_PATH='gs://cloud-samples-data/onnx/resnet18.onnx')"
+        )
+    };
+    ok(&e, &["query", "--conv-algo", "direct", &create("direct")]);
+    let out = bqmlc_env(
+        &e,
+        &["query", &create("winograd")],
+        "",
+        &[("BQMLC_CONV_ALGO", "winograd")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = |name: &str| {
+        let show = ok(&e, &["show", "-m", &format!("ds.{name}")]);
+        let line = |prefix: &str| {
+            show.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} line:\n{show}"))
+                .to_string()
+        };
+        (line("Compile options: "), line("Kernels (plan steps): "))
+    };
+    let (options, kernels) = plan("direct");
+    assert_eq!(options, "Compile options: conv_algo direct");
+    assert!(
+        !kernels.contains("bqml_winograd") && kernels.contains("bqml_conv2d "),
+        "{kernels}"
+    );
+    let (options, kernels) = plan("winograd");
+    assert_eq!(options, "Compile options: conv_algo winograd");
+    assert!(kernels.contains("bqml_winograd "), "{kernels}");
+
+    // ML.PREDICT runs the stored library under the options it was compiled with, and
+    // compiles afresh under others; both give the same answer.
+    let predict = "SELECT class_label FROM ML.PREDICT(MODEL ds.direct, (SELECT ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), 224, 224, FALSE) AS input FROM ds.images))";
+    ok(&e, &["query", "CREATE EXTERNAL TABLE ds.images OPTIONS(object_metadata = 'SIMPLE', uris = ['gs://bqml_images/*'])"]);
+    let cached = ok(
+        &e,
+        &["query", "--conv-algo", "direct", "--format", "csv", predict],
+    );
+    let recompiled = ok(
+        &e,
+        &[
+            "query",
+            "--conv-algo",
+            "winograd-f2",
+            "--format",
+            "csv",
+            predict,
+        ],
+    );
+    assert!(cached.starts_with("class_label\n"), "{cached}");
+    assert_eq!(cached, recompiled);
+
+    assert!(err(&e, &["query", "--conv-algo", "fast", "SELECT 1"])
+        .contains("unknown convolution algorithm 'fast'"),);
 }

@@ -8,6 +8,7 @@ pub mod codegen;
 pub mod conformance;
 pub mod error;
 pub mod import;
+pub mod interface;
 pub mod ir;
 pub mod lower;
 pub mod onnx;

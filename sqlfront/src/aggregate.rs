@@ -5,7 +5,8 @@
 //! row in all when there is no `GROUP BY`); the rewritten expressions are then
 //! evaluated over those rows as usual.
 
-use crate::ast::{Expr, ExprKind, Ident, ObjectName, SelectItem};
+use crate::agg_names::{call_name, SUPPORTED};
+use crate::ast::{Expr, ExprKind, Ident, SelectItem};
 use crate::binder::{bind, eval, ScalarFunctions, ScopeColumn};
 use crate::error::{Result, SqlError};
 use crate::value::Value;
@@ -14,22 +15,11 @@ use crate::value::Value;
 /// of names users write.
 pub const AGG_PREFIX: &str = "\u{0}agg";
 
-/// Aggregate functions computed over the whole input.
-pub const SUPPORTED: &[&str] = &["COUNT", "COUNTIF", "SUM", "AVG", "MIN", "MAX", "ANY_VALUE"];
-
 struct AggCall {
     name: String,
     arg: Option<Expr>,
     distinct: bool,
     expr: Expr,
-}
-
-fn func_name(name: &ObjectName) -> String {
-    name.parts
-        .iter()
-        .map(|p| p.value.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 /// Prefix of the hidden columns holding `GROUP BY` key values.
@@ -79,8 +69,8 @@ fn rewrite(e: &Expr, calls: &mut Ctx<'_>) -> Result<Expr> {
             args,
             distinct,
             star,
-        } if SUPPORTED.contains(&func_name(name).as_str()) => {
-            let fname = func_name(name);
+        } if SUPPORTED.contains(&call_name(name).as_str()) => {
+            let fname = call_name(name);
             let arity_ok = match (fname.as_str(), *star) {
                 ("COUNT", true) => args.is_empty(),
                 (_, true) => false,

@@ -1,6 +1,7 @@
 //! Resolves names in expressions against the columns in scope and evaluates the
 //! resulting bound expressions over rows.
 
+use crate::agg_names::{call_name, AGGREGATES, SUPPORTED};
 use crate::ast::{BinaryOp, DataType, Expr, ExprKind, Ident, IntervalUnit, Literal, SubscriptMode};
 use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::value::{parse_timestamp, Interval, Value};
@@ -191,18 +192,6 @@ const BUILTINS: &[(&str, Builtin, usize, usize)] = &[
     ("CURRENT_TIMESTAMP", Builtin::CurrentTimestamp, 0, 0),
 ];
 
-const AGGREGATES: &[&str] = &[
-    "COUNT",
-    "SUM",
-    "AVG",
-    "MIN",
-    "MAX",
-    "ARRAY_AGG",
-    "STRING_AGG",
-    "COUNTIF",
-    "ANY_VALUE",
-];
-
 /// Binds `expr` against `scope`.
 pub fn bind(expr: &Expr, scope: &[ScopeColumn], funcs: &dyn ScalarFunctions) -> Result<Bound> {
     let b = |e: &Expr| bind(e, scope, funcs);
@@ -269,14 +258,9 @@ pub fn bind(expr: &Expr, scope: &[ScopeColumn], funcs: &dyn ScalarFunctions) -> 
             distinct,
             star,
         } => {
-            let fname = name
-                .parts
-                .iter()
-                .map(|p| p.value.to_ascii_uppercase())
-                .collect::<Vec<_>>()
-                .join(".");
+            let fname = call_name(name);
             if AGGREGATES.contains(&fname.as_str()) {
-                if crate::aggregate::SUPPORTED.contains(&fname.as_str()) {
+                if SUPPORTED.contains(&fname.as_str()) {
                     return Err(SqlError::invalid(
                         format!("Aggregate function {fname} not allowed here; aggregates are supported only in the SELECT list"),
                         expr.span,

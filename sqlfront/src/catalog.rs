@@ -2,18 +2,22 @@
 //! and their tables, stored under one data directory.
 //!
 //! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies),
-//! `models/*.so` (their compiled libraries), `LOCK`.
+//! `models/*.so` (their compiled libraries), `staging/` (models being created), `LOCK`.
 //! Invariants:
-//! - every file is written to a temporary name, fsynced, renamed into place, and the
-//!   directory fsynced, so a crash leaves either the old or the new file;
+//! - every file is written to a temporary or staging name, fsynced, renamed into place, and
+//!   the directory fsynced, so a crash leaves either the old or the new file;
 //! - `catalog.json` is the only source of truth: a model file becomes part of the state
 //!   only when a committed `catalog.json` names it, and unreferenced files are removed
 //!   by the next committed update;
 //! - writers hold an exclusive lock on `LOCK` for the whole read-modify-write, so
-//!   concurrent processes serialize; readers need no lock because renames are atomic.
+//!   concurrent processes serialize; readers need no lock because renames are atomic;
+//! - slow work (compiling a model) happens before that lock is taken, in `staging/`
+//!   ([`Catalog::stage_model`]); staging holds a shared lock on `staging/LOCK`, and an
+//!   update empties `staging/` only when it can lock that file exclusively, i.e. when no
+//!   process is staging, so it removes only files left by a crash.
 
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::model_import::{compile_artifact, CompiledArtifact, ModelMeta};
+use crate::model_import::{CompiledArtifact, ModelMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +30,8 @@ pub const DATA_DIR_ENV: &str = "BQMLC_DATA_DIR";
 
 const CATALOG_FILE: &str = "catalog.json";
 const MODELS_DIR: &str = "models";
+const STAGING_DIR: &str = "staging";
+const LOCK_FILE: &str = "LOCK";
 const FORMAT_VERSION: u32 = 1;
 
 /// The data directory: `$BQMLC_DATA_DIR`, else `$XDG_DATA_HOME/bqmlc`, else
@@ -199,25 +205,47 @@ impl ModelFiles<'_> {
         Ok(rel)
     }
 
-    /// Compiles ONNX `bytes` into a shared library stored durably next to the model
-    /// copies; a compile error is a CREATE MODEL error. Without a C compiler to link
-    /// with, the model is compiled in memory only (same errors) and nothing is stored.
-    pub fn store_compiled(&self, bytes: &[u8]) -> Result<Option<CompiledArtifact>> {
-        if !compiler::aot::linker_available() {
-            crate::model_import::import_model(bytes)
-                .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
-            return Ok(None);
+    /// Moves a staged model copy (and its library) into the models directory, durably,
+    /// and returns the copy's path relative to the data directory and the library's
+    /// record, for the entry this update writes.
+    pub fn commit(&self, mut staged: StagedModel) -> Result<(String, Option<CompiledArtifact>)> {
+        let rel = format!("{MODELS_DIR}/{}.onnx", staged.id);
+        let dest = self.dir.join(&rel);
+        fs::rename(&staged.onnx, &dest).map_err(|e| SqlError::io(dest.display(), e))?;
+        if let Some(c) = &staged.compiled {
+            let dest = self.dir.join(&c.file);
+            fs::rename(&staged.library, &dest).map_err(|e| SqlError::io(dest.display(), e))?;
         }
-        let rel = format!("{MODELS_DIR}/{}.so", unique_suffix());
-        let path = self.dir.join(&rel);
-        let a = compile_artifact(bytes, &path, rel)
-            .map_err(|e| SqlError::new(ErrorKind::InvalidQuery, e.0))?;
-        File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| SqlError::io(path.display(), e))?;
         sync_dir(&self.dir.join(MODELS_DIR))?;
-        Ok(Some(a))
+        Ok((rel, staged.compiled.take()))
     }
+}
+
+/// A model copy and its compiled library in `staging/`, written outside the catalog lock
+/// and waiting for [`ModelFiles::commit`]. Dropping it removes whatever is still staged.
+pub struct StagedModel {
+    id: String,
+    onnx: PathBuf,
+    library: PathBuf,
+    compiled: Option<CompiledArtifact>,
+    /// The shared lock on `staging/LOCK` that keeps updates from sweeping these files.
+    _lock: File,
+}
+
+impl Drop for StagedModel {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.onnx);
+        let _ = fs::remove_file(&self.library);
+    }
+}
+
+fn open_lock(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| SqlError::io(path.display(), e))
 }
 
 impl Catalog {
@@ -238,6 +266,50 @@ impl Catalog {
     /// The absolute path of a model's stored copy.
     pub fn model_file(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
+    }
+
+    /// Stages a model for CREATE MODEL without taking the catalog lock: runs `compile`
+    /// with the path its library is to be written to and the name the library will have
+    /// once committed (relative to the data directory), then writes the ONNX copy;
+    /// `compile` returns the library's record, or `None` when it wrote no library. Both
+    /// files are fsynced. On error nothing stays behind.
+    pub fn stage_model(
+        &self,
+        bytes: &[u8],
+        compile: impl FnOnce(&Path, String) -> Result<Option<CompiledArtifact>>,
+    ) -> Result<StagedModel> {
+        let staging = self.dir.join(STAGING_DIR);
+        fs::create_dir_all(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
+        let lock_path = staging.join(LOCK_FILE);
+        let lock = open_lock(&lock_path)?;
+        lock.lock_shared()
+            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        let id = unique_suffix();
+        let mut staged = StagedModel {
+            onnx: staging.join(format!("{id}.onnx")),
+            library: staging.join(format!("{id}.so")),
+            id,
+            compiled: None,
+            _lock: lock,
+        };
+        staged.compiled = compile(&staged.library, format!("{MODELS_DIR}/{}.so", staged.id))?;
+        if staged.compiled.is_some() {
+            File::open(&staged.library)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| SqlError::io(staged.library.display(), e))?;
+        }
+        let path = &staged.onnx;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_all()
+            })
+            .map_err(|e| SqlError::io(path.display(), e))?;
+        sync_dir(&staging)?;
+        Ok(staged)
     }
 
     /// Reads the current committed state.
@@ -278,13 +350,8 @@ impl Catalog {
         &self,
         f: impl FnOnce(&mut CatalogState, &ModelFiles<'_>) -> Result<T>,
     ) -> Result<T> {
-        let lock_path = self.dir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock = open_lock(&lock_path)?;
         lock.lock()
             .map_err(|e| SqlError::io(lock_path.display(), e))?;
         let mut state = self.snapshot()?;
@@ -308,9 +375,11 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Removes model files and temporaries that `state` does not reference. Runs under
-    /// the lock, so no other writer has uncommitted files.
+    /// Removes model files and temporaries that `state` does not reference, and staged
+    /// files when no process is staging. Runs under the lock, so no other writer has
+    /// uncommitted files outside `staging/`.
     fn collect_garbage(&self, state: &CatalogState) {
+        self.sweep_staging();
         let referenced: std::collections::HashSet<&str> = state
             .datasets
             .values()
@@ -336,6 +405,29 @@ impl Catalog {
                 {
                     let _ = fs::remove_file(e.path());
                 }
+            }
+        }
+    }
+
+    /// Empties `staging/` of files left by processes that died while staging, if no
+    /// process is staging now (each holds a shared lock on `staging/LOCK`).
+    fn sweep_staging(&self) {
+        let staging = self.dir.join(STAGING_DIR);
+        if !staging.is_dir() {
+            return;
+        }
+        let Ok(lock) = open_lock(&staging.join(LOCK_FILE)) else {
+            return;
+        };
+        if lock.try_lock().is_err() {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(&staging) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name() != LOCK_FILE {
+                let _ = fs::remove_file(e.path());
             }
         }
     }
@@ -386,21 +478,7 @@ mod tests {
         cat.update(|s, files| {
             let file = files.store(b"onnx bytes")?;
             let ds = s.datasets.entry("ds".into()).or_default();
-            ds.models.insert(
-                "m".into(),
-                ModelEntry {
-                    created_ms: 1,
-                    model_path: "x".into(),
-                    file,
-                    size: 10,
-                    kms_key_name: None,
-                    meta: crate::model_import::import_model(
-                        &crate::model_import::tests::resnet_like(),
-                    )
-                    .unwrap(),
-                    compiled: None,
-                },
-            );
+            ds.models.insert("m".into(), entry(file, None));
             Ok(())
         })
         .unwrap();
@@ -438,6 +516,123 @@ mod tests {
                 .message,
             "Not found: Dataset ds"
         );
+    }
+
+    fn artifact(file: String) -> CompiledArtifact {
+        CompiledArtifact {
+            file,
+            sha256: String::new(),
+            input_shapes: vec![],
+            cpu_features: String::new(),
+            compile_ms: 0,
+            size: 3,
+            conv_algo: "auto".into(),
+            kernels: BTreeMap::new(),
+        }
+    }
+
+    fn entry(file: String, compiled: Option<CompiledArtifact>) -> ModelEntry {
+        ModelEntry {
+            created_ms: 1,
+            model_path: "x".into(),
+            file,
+            size: 10,
+            kms_key_name: None,
+            meta: crate::model_import::read_interface(&crate::model_import::tests::resnet_like())
+                .unwrap(),
+            compiled,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn staged_models_survive_other_updates_until_committed_or_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(tmp.path()).unwrap();
+        let staging = tmp.path().join(STAGING_DIR);
+        let stage = || {
+            cat.stage_model(b"onnx bytes", |dest, file| {
+                fs::write(dest, b"lib").unwrap();
+                Ok(Some(artifact(file)))
+            })
+            .unwrap()
+        };
+        let staged = stage();
+        assert_eq!(names(&staging).len(), 3, "LOCK, the copy and the library");
+        // Another writer's update leaves files that are being staged alone.
+        cat.update(|s, _| {
+            s.datasets.entry("ds".into()).or_default();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(names(&staging).len(), 3);
+        cat.update(|s, files| {
+            let (file, compiled) = files.commit(staged)?;
+            let d = s.dataset_mut("ds")?;
+            d.models.insert("m".into(), entry(file, compiled));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(names(&staging), vec![LOCK_FILE]);
+        let snap = cat.snapshot().unwrap();
+        let m = snap.model("ds", "m").unwrap();
+        assert_eq!(fs::read(cat.model_file(m)).unwrap(), b"onnx bytes");
+        let lib = m.compiled.as_ref().unwrap();
+        assert_eq!(fs::read(tmp.path().join(&lib.file)).unwrap(), b"lib");
+        assert_eq!(names(&tmp.path().join(MODELS_DIR)).len(), 2);
+
+        // Staged but not committed (the name was taken meanwhile): nothing stays behind.
+        let staged = stage();
+        let err = cat
+            .update(|_, _| -> Result<()> {
+                drop(staged);
+                Err(SqlError::new(ErrorKind::AlreadyExists, "taken"))
+            })
+            .unwrap_err();
+        assert_eq!(err.message, "taken");
+        assert_eq!(names(&staging), vec![LOCK_FILE]);
+        assert_eq!(names(&tmp.path().join(MODELS_DIR)).len(), 2);
+
+        // A failed compile writes nothing.
+        let err = cat
+            .stage_model(b"onnx bytes", |_, _| {
+                Err(SqlError::new(ErrorKind::InvalidQuery, "no"))
+            })
+            .err()
+            .unwrap();
+        assert_eq!(err.message, "no");
+        assert_eq!(names(&staging), vec![LOCK_FILE]);
+    }
+
+    #[test]
+    fn files_left_in_staging_by_a_crash_are_removed_by_the_next_update() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(tmp.path()).unwrap();
+        let staging = tmp.path().join(STAGING_DIR);
+        fs::create_dir_all(&staging).unwrap();
+        for f in ["1.onnx", "1.so", ".1.so.tmp42"] {
+            fs::write(staging.join(f), b"left over").unwrap();
+        }
+        cat.update(|_, _| Ok(())).unwrap();
+        assert_eq!(names(&staging), vec![LOCK_FILE]);
+    }
+
+    #[test]
+    fn catalogs_from_before_compile_options_were_recorded_still_load() {
+        let old = r#"{"file": "models/a.so", "sha256": "00", "input_shapes": [[1, 3]],
+            "cpu_features": "avx2", "compile_ms": 5, "size": 7}"#;
+        let c: CompiledArtifact = serde_json::from_str(old).unwrap();
+        assert_eq!(c.conv_algo, "auto");
+        assert!(c.kernels.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use compiler::CompileOptions;
 use runtime::CompiledModel;
 
 use crate::binder::ScalarFunctions;
@@ -16,11 +17,11 @@ use crate::executor::{ExecContext, Relation, TableSources};
 use crate::value::Value;
 
 /// Runs object-table scans, image functions and `ML.PREDICT`. Compiled models are kept
-/// for the engine's lifetime, keyed by model file (and its modification time), so one
-/// REPL session compiles a model once.
+/// for the engine's lifetime, keyed by model file and `conv_algo` (and checked
+/// against the file's modification time), so one REPL session compiles a model once.
 pub struct Engine {
     threads: usize,
-    models: Mutex<HashMap<PathBuf, CachedModel>>,
+    models: Mutex<HashMap<(PathBuf, String), CachedModel>>,
 }
 
 /// A compiled model and the modification time of the file it was compiled from.
@@ -36,17 +37,20 @@ impl Engine {
     }
 
     /// The compiled model for `entry` (files relative to `data_dir`), on first use loaded
-    /// from the library CREATE MODEL stored (or, when there is none that fits, compiled).
+    /// from the library CREATE MODEL stored (or, when there is none that fits `opts`,
+    /// compiled with `opts`).
     pub fn model(
         &self,
         name: &str,
         entry: &ModelEntry,
         data_dir: &Path,
+        opts: &CompileOptions,
     ) -> Result<Arc<CompiledModel>> {
         let file = &data_dir.join(&entry.file);
+        let key = (file.to_path_buf(), opts.conv_algo.to_string());
         let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((m, model)) = cache.get(file) {
+        if let Some((m, model)) = cache.get(&key) {
             if *m == modified {
                 return Ok(Arc::clone(model));
             }
@@ -58,10 +62,10 @@ impl Engine {
             )
         };
         let (model, _) =
-            crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref())
+            crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref(), opts)
                 .map_err(|e| fail(e.0))?;
         let model = Arc::new(model);
-        cache.insert(file.to_path_buf(), (modified, Arc::clone(&model)));
+        cache.insert(key, (modified, Arc::clone(&model)));
         Ok(model)
     }
 }
@@ -90,9 +94,9 @@ impl TableSources for Engine {
         &self,
         name: &str,
         model: &ModelEntry,
-        data_dir: &Path,
         input: Relation,
         settings: Option<Value>,
+        ctx: &ExecContext<'_>,
     ) -> Result<Relation> {
         if let Some(Value::Struct(fields)) = &settings {
             if let Some((n, _)) = fields.first() {
@@ -107,7 +111,7 @@ impl TableSources for Engine {
                 ));
             }
         }
-        let model = self.model(name, model, data_dir)?;
+        let model = self.model(name, model, ctx.data_dir, ctx.compile)?;
         crate::predict::predict(&model, input, self.threads)
     }
 }

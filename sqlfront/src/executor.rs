@@ -39,17 +39,18 @@ pub trait TableSources: ScalarFunctions {
         ))
     }
 
-    /// Runs `model` (whose files are relative to `data_dir`) over `input`; returns output
-    /// columns followed by the input columns.
+    /// Runs `model` (whose files are relative to `ctx.data_dir`, compiled as
+    /// `ctx.compile` asks) over `input`; returns output columns followed by the input
+    /// columns.
     fn predict(
         &self,
         name: &str,
         model: &ModelEntry,
-        data_dir: &Path,
         input: Relation,
         settings: Option<Value>,
+        ctx: &ExecContext<'_>,
     ) -> Result<Relation> {
-        let _ = (model, data_dir, input, settings);
+        let _ = (model, input, settings, ctx);
         Err(SqlError::new(
             ErrorKind::NotSupported,
             format!("ML.PREDICT with model {name} is not supported yet"),
@@ -81,6 +82,8 @@ pub struct ExecContext<'a> {
     pub gcs_root: Option<&'a Path>,
     /// External functions and sources.
     pub sources: &'a dyn TableSources,
+    /// The options models are compiled with.
+    pub compile: &'a compiler::CompileOptions,
 }
 
 /// Splits `[project.]ds.name` into (dataset, name).
@@ -499,7 +502,7 @@ impl ExecContext<'_> {
                         let inputs = part.columns.len();
                         let mut out = self
                             .sources
-                            .predict(&full, entry, self.data_dir, part, settings.clone())
+                            .predict(&full, entry, part, settings.clone(), self)
                             .map_err(|e| e.with_span(*span))?;
                         prune_passthrough(&mut out, inputs, needed);
                         append(&mut result, out);

@@ -40,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agg_names;
 pub mod aggregate;
 pub mod ast;
 pub mod binder;

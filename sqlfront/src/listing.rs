@@ -155,10 +155,19 @@ pub fn show_model(state: &CatalogState, ds: &str, name: &str) -> Result<String> 
         m.model_path
     );
     let compiled = match &m.compiled {
-        Some(c) => format!(
-            "\nCompiled: {} ({} bytes), ahead of time in {} ms for CPU features {}",
-            c.file, c.size, c.compile_ms, c.cpu_features
-        ),
+        Some(c) => {
+            let kernels = if c.kernels.is_empty() {
+                "not recorded".to_string()
+            } else {
+                let k: Vec<String> = c.kernels.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                k.join(", ")
+            };
+            format!(
+                "\nCompiled: {} ({} bytes), ahead of time in {} ms for CPU features {}\n\
+                 Compile options: conv_algo {}\nKernels (plan steps): {kernels}",
+                c.file, c.size, c.compile_ms, c.cpu_features, c.conv_algo
+            )
+        }
         None => "\nCompiled: not stored (compiled when the model is used)".into(),
     };
     Ok(format!(

@@ -1,16 +1,20 @@
-//! Reads an ONNX file's interface (inputs, outputs, producer, opsets) for CREATE MODEL.
+//! What CREATE MODEL records about an ONNX model, and where its code comes from.
 //!
-//! This is the one seam between SQL and the model format: CREATE MODEL also compiles the
-//! model (import, shape specialisation, optimisation, Cranelift code generation) ahead of
-//! time into a shared library kept in the catalog ([`compile_artifact`]), so a model that
-//! cannot run — unsupported nodes, invalid graph — fails CREATE MODEL, and reopening the
-//! data directory loads that library instead of recompiling ([`load_compiled`]).
+//! The interface (inputs, outputs, producer, opsets) is read by the compiler
+//! ([`compiler::interface`]); this module maps it to BigQuery types and to the catalog's
+//! serialisable form. CREATE MODEL also compiles the model ahead of time into a shared
+//! library kept in the catalog ([`compile_artifact`]), so a model that cannot run —
+//! unsupported nodes, invalid graph — fails CREATE MODEL, and reopening the data directory
+//! loads that library instead of recompiling ([`load_compiled`]).
 
-use compiler::onnx::{tensor_proto, tensor_shape_proto, type_proto, ModelProto, ValueInfoProto};
-use prost::Message;
+use std::collections::BTreeMap;
+
+use compiler::interface::{Port, ReadError, ValueKind};
+use compiler::onnx::tensor_proto::DataType;
+use compiler::CompileOptions;
 use serde::{Deserialize, Serialize};
 
-/// One dimension of a declared tensor shape.
+/// One dimension of a declared tensor shape (the catalog's form of [`compiler::ir::Dim`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Dim {
     /// A fixed size.
@@ -19,6 +23,16 @@ pub enum Dim {
     Symbolic(String),
     /// Neither size nor name was given.
     Unknown,
+}
+
+impl From<&compiler::ir::Dim> for Dim {
+    fn from(d: &compiler::ir::Dim) -> Dim {
+        match d {
+            compiler::ir::Dim::Fixed(v) => i64::try_from(*v).map_or(Dim::Unknown, Dim::Fixed),
+            compiler::ir::Dim::Symbolic(s) => Dim::Symbolic(s.clone()),
+            compiler::ir::Dim::Unknown => Dim::Unknown,
+        }
+    }
 }
 
 /// A graph input or output.
@@ -71,8 +85,9 @@ impl ModelMeta {
 }
 
 /// A model's ahead-of-time compiled library, kept in the catalog next to its ONNX copy.
-/// It is valid for the key (model sha256, input shapes, CPU features): loading checks all
-/// three against the library's own metadata and this CPU.
+/// It is valid for the key (model sha256, input shapes, CPU features, `conv_algo`):
+/// loading checks all four against the library's own metadata, this CPU and the caller's
+/// compile options.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledArtifact {
     /// The shared library, relative to the data directory.
@@ -87,16 +102,29 @@ pub struct CompiledArtifact {
     pub compile_ms: u64,
     /// Library size in bytes.
     pub size: u64,
+    /// The convolution algorithm it was compiled with ([`compiler::ConvAlgo`]'s name;
+    /// libraries from before this was recorded were compiled with `auto`).
+    #[serde(default = "auto")]
+    pub conv_algo: String,
+    /// How many plan steps call each kernel (empty when not recorded).
+    #[serde(default)]
+    pub kernels: BTreeMap<String, usize>,
 }
 
-/// Compiles ONNX `bytes` for this CPU into a shared library at `dest` (atomically), for
-/// the catalog entry `file` (`dest` relative to the data directory).
+fn auto() -> String {
+    compiler::ConvAlgo::Auto.to_string()
+}
+
+/// Compiles ONNX `bytes` with `opts` for this CPU into a shared library at `dest`
+/// (atomically), for the catalog entry `file` (where the library will be kept, relative to
+/// the data directory).
 pub fn compile_artifact(
     bytes: &[u8],
+    opts: &CompileOptions,
     dest: &std::path::Path,
     file: String,
 ) -> Result<CompiledArtifact, ImportError> {
-    let a = compiler::aot::compile_library(bytes, &compiler::CompileOptions::default(), dest)
+    let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
     Ok(CompiledArtifact {
         file,
@@ -105,7 +133,21 @@ pub fn compile_artifact(
         cpu_features: runtime::artifact::feature_names(a.meta.features),
         compile_ms: a.compile_ms,
         size: a.size,
+        conv_algo: opts.conv_algo.to_string(),
+        kernels: compiler::pipeline::kernel_counts(&a.steps),
     })
+}
+
+/// Compiles ONNX `bytes` with `opts` in this process.
+pub fn compile_in_memory(
+    bytes: &[u8],
+    opts: &CompileOptions,
+) -> Result<runtime::CompiledModel, ImportError> {
+    let graph =
+        compiler::load_bytes(bytes, &opts.import).map_err(|e| ImportError(e.to_string()))?;
+    compiler::compile_with(graph, opts)
+        .map(|(model, _)| model)
+        .map_err(|e| ImportError(e.to_string()))
 }
 
 /// Where [`load_compiled`] got the model's code from.
@@ -118,15 +160,21 @@ pub enum CodeSource {
 }
 
 /// The runnable model for a catalog entry: its compiled library when that is present and
-/// valid for this model, its input shapes and this CPU; otherwise the ONNX copy
-/// `onnx_file` compiled in memory (the catalog is not changed).
+/// valid for this model, its input shapes, this CPU and `opts`; otherwise the ONNX copy
+/// `onnx_file` compiled in memory with `opts` (the catalog is not changed).
 pub fn load_compiled(
     data_dir: &std::path::Path,
     onnx_file: &std::path::Path,
     compiled: Option<&CompiledArtifact>,
+    opts: &CompileOptions,
 ) -> Result<(runtime::CompiledModel, CodeSource), ImportError> {
+    let conv_algo = opts.conv_algo.to_string();
     let why = match compiled {
         None => "the catalog has no compiled library for it".to_string(),
+        Some(c) if c.conv_algo != conv_algo => format!(
+            "{} was compiled with conv_algo {}, not {conv_algo}",
+            c.file, c.conv_algo
+        ),
         Some(c) => match runtime::artifact::load(&data_dir.join(&c.file)) {
             Ok((model, meta)) => {
                 let shapes: Vec<Vec<usize>> = meta.inputs.iter().map(|s| s.shape.clone()).collect();
@@ -140,9 +188,7 @@ pub fn load_compiled(
     };
     let bytes = std::fs::read(onnx_file)
         .map_err(|e| ImportError(format!("cannot read {}: {e}", onnx_file.display())))?;
-    let graph = compiler::load_bytes(&bytes, &compiler::ImportOptions::default())
-        .map_err(|e| ImportError(e.to_string()))?;
-    let model = compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
+    let model = compile_in_memory(&bytes, opts)?;
     Ok((model, CodeSource::Compiled(why)))
 }
 
@@ -151,40 +197,25 @@ pub fn load_compiled(
 #[error("{0}")]
 pub struct ImportError(pub String);
 
-/// Decodes an ONNX model, checks its inputs and outputs are tensors of types BigQuery can
-/// map, and compiles it (in memory) so that a model that cannot run is an error.
-pub fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
-    let meta = read_interface(bytes)?;
-    let graph = compiler::load_bytes(bytes, &compiler::ImportOptions::default())
-        .map_err(|e| ImportError(e.to_string()))?;
-    compiler::compile(graph).map_err(|e| ImportError(e.to_string()))?;
-    Ok(meta)
-}
-
-/// [`import_model`] without compiling: CREATE MODEL compiles ahead of time instead
-/// ([`compile_artifact`]), which reports the same errors.
+/// Reads an ONNX model's interface ([`compiler::interface::read`]) and checks that its
+/// inputs and outputs are named tensors of types BigQuery can map. Does not compile:
+/// CREATE MODEL compiles ahead of time instead ([`compile_artifact`]).
 pub fn read_interface(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
-    let model = ModelProto::decode(bytes)
-        .map_err(|e| ImportError(format!("The file is not a valid ONNX model: {e}")))?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| ImportError("The ONNX model has no graph".into()))?;
-    let initializers: std::collections::HashSet<&str> = graph
-        .initializer
+    let i = compiler::interface::read(bytes).map_err(|e| {
+        ImportError(match e {
+            ReadError::Decode(m) => format!("The file is not a valid ONNX model: {m}"),
+            ReadError::NoGraph => "The ONNX model has no graph".into(),
+        })
+    })?;
+    let inputs = i
+        .inputs
         .iter()
-        .filter_map(|t| t.name.as_deref())
-        .collect();
-    let inputs = graph
-        .input
-        .iter()
-        .filter(|v| !initializers.contains(v.name.as_deref().unwrap_or("")))
-        .map(|v| tensor_info(v, "input"))
+        .map(|p| tensor_info(p, "input"))
         .collect::<Result<Vec<_>, _>>()?;
-    let outputs = graph
-        .output
+    let outputs = i
+        .outputs
         .iter()
-        .map(|v| tensor_info(v, "output"))
+        .map(|p| tensor_info(p, "output"))
         .collect::<Result<Vec<_>, _>>()?;
     if inputs.is_empty() {
         return Err(ImportError("The ONNX model has no inputs".into()));
@@ -193,85 +224,79 @@ pub fn read_interface(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
         return Err(ImportError("The ONNX model has no outputs".into()));
     }
     Ok(ModelMeta {
-        ir_version: model.ir_version.unwrap_or(0),
-        producer_name: model.producer_name.clone().unwrap_or_default(),
-        producer_version: model.producer_version.clone().unwrap_or_default(),
-        opsets: model
-            .opset_import
-            .iter()
-            .map(|o| Opset {
-                domain: o.domain.clone().unwrap_or_default(),
-                version: o.version.unwrap_or(0),
-            })
+        ir_version: i.ir_version,
+        producer_name: i.producer_name,
+        producer_version: i.producer_version,
+        opsets: i
+            .opsets
+            .into_iter()
+            .map(|(domain, version)| Opset { domain, version })
             .collect(),
         inputs,
         outputs,
     })
 }
 
-fn tensor_info(v: &ValueInfoProto, role: &str) -> Result<TensorInfo, ImportError> {
-    let name = v
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ImportError(format!("ONNX model has an {role} without a name")))?;
-    let value = v.r#type.as_ref().and_then(|t| t.value.as_ref());
-    let tensor = match value {
-        Some(type_proto::Value::TensorType(t)) => t,
-        other => {
-            let kind = match other {
-                Some(type_proto::Value::SequenceType(_)) => "ONNX_TYPE_SEQUENCE",
-                Some(type_proto::Value::MapType(_)) => "ONNX_TYPE_MAP",
-                Some(type_proto::Value::OptionalType(_)) => "ONNX_TYPE_OPTIONAL",
-                Some(type_proto::Value::SparseTensorType(_)) => "ONNX_TYPE_SPARSETENSOR",
-                _ => "ONNX_TYPE_UNKNOWN",
-            };
-            return Err(ImportError(format!(
-                "ONNX model {role} '{name}' has unsupported ONNX type: {kind}."
-            )));
-        }
+/// The catalog's record of one input or output: its BigQuery element type and declared
+/// shape, or BigQuery's error for a value it cannot map.
+fn tensor_info(p: &Port, role: &str) -> Result<TensorInfo, ImportError> {
+    if p.name.is_empty() {
+        return Err(ImportError(format!(
+            "ONNX model has an {role} without a name"
+        )));
+    }
+    let name = &p.name;
+    let kind = match p.kind {
+        ValueKind::Tensor => None,
+        ValueKind::Sequence => Some("ONNX_TYPE_SEQUENCE"),
+        ValueKind::Map => Some("ONNX_TYPE_MAP"),
+        ValueKind::Optional => Some("ONNX_TYPE_OPTIONAL"),
+        ValueKind::SparseTensor => Some("ONNX_TYPE_SPARSETENSOR"),
+        ValueKind::Unknown => Some("ONNX_TYPE_UNKNOWN"),
     };
-    let elem = tensor.elem_type.unwrap_or(0);
-    let dt = tensor_proto::DataType::try_from(elem).unwrap_or(tensor_proto::DataType::Undefined);
-    use tensor_proto::DataType as D;
-    let sql_type = match dt {
+    if let Some(kind) = kind {
+        return Err(ImportError(format!(
+            "ONNX model {role} '{name}' has unsupported ONNX type: {kind}."
+        )));
+    }
+    use DataType as D;
+    let sql_type = match p.elem_type {
         D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::Uint8 | D::Uint16 | D::Uint32 | D::Uint64 => {
             "INT64"
         }
         D::Float16 | D::Bfloat16 | D::Float | D::Double => "FLOAT64",
         D::Bool => "BOOL",
         D::String => "STRING",
-        _ => {
+        other => {
             return Err(ImportError(format!(
                 "ONNX model {role} '{name}' has unsupported tensor element type {}.",
-                dt.as_str_name()
+                other.as_str_name()
             )))
         }
     };
-    let shape = tensor.shape.as_ref().map(|s| {
-        s.dim
-            .iter()
-            .map(|d| match &d.value {
-                Some(tensor_shape_proto::dimension::Value::DimValue(v)) => Dim::Fixed(*v),
-                Some(tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
-                    Dim::Symbolic(p.clone())
-                }
-                _ => Dim::Unknown,
-            })
-            .collect()
-    });
     Ok(TensorInfo {
-        name,
-        onnx_type: dt.as_str_name().to_string(),
+        name: name.clone(),
+        onnx_type: p.elem_type.as_str_name().to_string(),
         sql_type: sql_type.to_string(),
-        shape,
+        shape: p.dims.as_ref().map(|d| d.iter().map(Dim::from).collect()),
     })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use compiler::onnx::{type_proto, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto};
+    use compiler::onnx::{
+        tensor_proto, tensor_shape_proto, type_proto, GraphProto, ModelProto, OperatorSetIdProto,
+        TensorShapeProto, TypeProto, ValueInfoProto,
+    };
+    use prost::Message;
+
+    /// What CREATE MODEL checks: the interface, then that the model compiles.
+    fn import_model(bytes: &[u8]) -> Result<ModelMeta, ImportError> {
+        let meta = read_interface(bytes)?;
+        compile_in_memory(bytes, &CompileOptions::default())?;
+        Ok(meta)
+    }
 
     pub(crate) fn tensor(
         name: &str,

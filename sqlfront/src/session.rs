@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::executor::{
     expand_uri, split_table_name, ExecContext, NoSources, Relation, TableSources,
 };
-use crate::model_import::read_interface;
+use crate::model_import::{compile_artifact, compile_in_memory, read_interface};
 use crate::value::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,6 +156,7 @@ pub struct Session {
     catalog: Catalog,
     gcs_root: Option<PathBuf>,
     sources: Arc<dyn TableSources>,
+    compile: compiler::CompileOptions,
 }
 
 fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Value, Span)>> {
@@ -239,7 +240,15 @@ impl Session {
             catalog: Catalog::open(cfg.data_dir)?,
             gcs_root: cfg.gcs_root,
             sources: Arc::new(NoSources),
+            compile: compiler::CompileOptions::default(),
         })
+    }
+
+    /// Sets the options CREATE MODEL compiles with and `ML.PREDICT` expects its library
+    /// to have been compiled with (default: [`compiler::CompileOptions::default`]).
+    pub fn with_compile_options(mut self, opts: compiler::CompileOptions) -> Session {
+        self.compile = opts;
+        self
     }
 
     /// Plugs in the object-table, `ML.PREDICT` and `ML.*` function implementations.
@@ -332,6 +341,7 @@ impl Session {
             data_dir: self.catalog.dir(),
             gcs_root: self.gcs_root.as_deref(),
             sources: self.sources.as_ref(),
+            compile: &self.compile,
         };
         let Relation { columns, rows } = ctx.query(q)?;
         Ok(ResultSet {
@@ -563,6 +573,23 @@ impl Session {
         let bytes =
             std::fs::read(&file).map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
         let meta = read_interface(&bytes).map_err(|e| fail(e.0))?;
+        // Compiled before the catalog lock is taken (a compile error fails CREATE MODEL);
+        // the library is kept so that reopening the data directory does not recompile.
+        // Without a C compiler to link with, the model is compiled in memory only (same
+        // errors) and no library is kept.
+        let opts = &self.compile;
+        let staged = self
+            .catalog
+            .stage_model(&bytes, |dest, file| {
+                if !compiler::aot::linker_available() {
+                    compile_in_memory(&bytes, opts).map_err(|e| fail(e.0))?;
+                    return Ok(None);
+                }
+                compile_artifact(&bytes, opts, dest, file)
+                    .map(Some)
+                    .map_err(|e| fail(e.0))
+            })
+            .map_err(|e| e.with_span(name.span))?;
 
         let op = self
             .catalog
@@ -578,16 +605,13 @@ impl Session {
                 if existed && !or_replace {
                     return Err(already_exists("Model", &ds, &m, name.span));
                 }
-                // Compiled ahead of time (a compile error fails CREATE MODEL) and kept so
-                // that reopening the data directory does not recompile.
-                let compiled = files.store_compiled(&bytes).map_err(|e| fail(e.message))?;
-                let stored = files.store(&bytes)?;
+                let (file, compiled) = files.commit(staged)?;
                 d.models.insert(
                     m.clone(),
                     ModelEntry {
                         created_ms: now_ms(),
                         model_path: model_path.clone(),
-                        file: stored,
+                        file,
                         size: bytes.len() as u64,
                         kms_key_name,
                         meta,

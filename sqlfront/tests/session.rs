@@ -688,3 +688,196 @@ fn ddl_validation() {
         "Invalid dataset name: bad-name; it must contain only letters, numbers and underscores, up to 1024 characters at [1:15]"
     );
 }
+
+/// `y = Conv(x, w)`: one 3×3 stride-1 convolution, 16 → 16 channels on 8×8 maps — a
+/// layer where `conv_algo` chooses between direct convolution and Winograd.
+fn conv3x3_bytes() -> Vec<u8> {
+    use compiler::onnx::{AttributeProto, NodeProto, TensorProto};
+    let ints = |name: &str, v: &[i64]| AttributeProto {
+        name: Some(name.into()),
+        ints: v.to_vec(),
+        r#type: Some(7),
+        ..Default::default()
+    };
+    let weights = TensorProto {
+        name: Some("w".into()),
+        dims: vec![16, 16, 3, 3],
+        data_type: Some(tensor_proto::DataType::Float as i32),
+        float_data: (0..16 * 16 * 9).map(|i| (i % 7) as f32 / 10.0).collect(),
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            input: vec![vi("x", tensor_proto::DataType::Float, &[1, 16, 8, 8])],
+            initializer: vec![weights],
+            node: vec![NodeProto {
+                name: Some("conv".into()),
+                op_type: Some("Conv".into()),
+                input: vec!["x".into(), "w".into()],
+                output: vec!["y".into()],
+                attribute: vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
+                ..Default::default()
+            }],
+            output: vec![vi("y", tensor_proto::DataType::Float, &[1, 16, 8, 8])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Files in `dir` other than the staging lock file.
+fn staged_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "LOCK")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn create_model_compiles_with_the_sessions_options() {
+    use compiler::{CompileOptions, ConvAlgo};
+    use sqlfront::model_import::{load_compiled, CodeSource};
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
+    let open = |algo: ConvAlgo| {
+        Session::open(SessionConfig {
+            data_dir: e.root.join("data"),
+            gcs_root: Some(e.root.join("gcs")),
+        })
+        .unwrap()
+        .with_compile_options(CompileOptions {
+            conv_algo: algo,
+            ..Default::default()
+        })
+    };
+    run(&e.session, "CREATE SCHEMA ds");
+    for (name, algo) in [("d", ConvAlgo::Direct), ("w", ConvAlgo::Winograd)] {
+        run(
+            &open(algo),
+            &format!(
+                "CREATE MODEL ds.{name} OPTIONS(model_type='ONNX', model_path='gs://bucket/conv.onnx')"
+            ),
+        );
+    }
+    let state = e.session.catalog().snapshot().unwrap();
+    let compiled = |m: &str| state.model("ds", m).unwrap().compiled.clone().unwrap();
+    let (direct, winograd) = (compiled("d"), compiled("w"));
+    assert_eq!(direct.conv_algo, "direct");
+    assert_eq!(winograd.conv_algo, "winograd");
+    assert!(
+        !direct.kernels.contains_key("bqml_winograd") && direct.kernels.contains_key("bqml_conv2d"),
+        "{:?}",
+        direct.kernels
+    );
+    assert!(
+        winograd
+            .kernels
+            .get("bqml_winograd")
+            .is_some_and(|&n| n >= 1),
+        "{:?}",
+        winograd.kernels
+    );
+    let show = sqlfront::listing::show_model(&state, "ds", "w").unwrap();
+    assert!(
+        show.contains("Compile options: conv_algo winograd"),
+        "{show}"
+    );
+    assert!(show.contains("bqml_winograd 1"), "{show}");
+
+    // The library serves only callers compiling with the options it was compiled with.
+    let data = e.root.join("data");
+    let onnx = data.join(&state.model("ds", "d").unwrap().file);
+    let load = |algo: ConvAlgo| {
+        let opts = CompileOptions {
+            conv_algo: algo,
+            ..Default::default()
+        };
+        load_compiled(&data, &onnx, Some(&direct), &opts).unwrap().1
+    };
+    assert_eq!(load(ConvAlgo::Direct), CodeSource::Cached);
+    assert_eq!(
+        load(ConvAlgo::Auto),
+        CodeSource::Compiled(format!(
+            "{} was compiled with conv_algo direct, not auto",
+            direct.file
+        ))
+    );
+    assert!(staged_files(&data.join("staging")).is_empty());
+}
+
+#[test]
+fn create_model_compiles_outside_the_catalog_lock() {
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
+    run(&e.session, "CREATE SCHEMA ds");
+    let data = e.root.join("data");
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(data.join("LOCK"))
+        .unwrap();
+    lock.lock().unwrap();
+    std::thread::scope(|scope| {
+        let create = scope.spawn(|| {
+            e.session.run_script(
+                "CREATE MODEL ds.m OPTIONS(model_type='ONNX', model_path='gs://bucket/conv.onnx')",
+                |_, _| {},
+            )
+        });
+        // The copy is staged after compiling; it appears while another process holds the
+        // catalog lock.
+        let staged = || staged_files(&data.join("staging"));
+        let start = std::time::Instant::now();
+        while !staged().iter().any(|f| f.ends_with(".onnx")) {
+            assert!(
+                start.elapsed().as_secs() < 120,
+                "nothing staged: {:?}",
+                staged()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(e.session.catalog().snapshot().unwrap().datasets["ds"]
+            .models
+            .is_empty());
+        lock.unlock().unwrap();
+        create.join().unwrap().unwrap();
+    });
+    let state = e.session.catalog().snapshot().unwrap();
+    let m = state.model("ds", "m").unwrap();
+    assert!(data.join(&m.file).is_file());
+    assert!(data.join(&m.compiled.as_ref().unwrap().file).is_file());
+    assert!(staged_files(&data.join("staging")).is_empty());
+}
+
+#[test]
+fn create_model_that_fails_to_compile_leaves_nothing() {
+    let e = env();
+    let s = &e.session;
+    run(s, "CREATE SCHEMA ds");
+    let mut model = ModelProto::decode(onnx_bytes().as_slice()).unwrap();
+    model.graph.as_mut().unwrap().node[1].op_type = Some("NoSuchOp".into());
+    std::fs::write(e.root.join("gcs/bucket/bad.onnx"), model.encode_to_vec()).unwrap();
+    let before = s.catalog().snapshot().unwrap();
+    let (kind, msg) = fail(
+        s,
+        "CREATE MODEL ds.m OPTIONS(model_type='ONNX', model_path='gs://bucket/bad.onnx')",
+    );
+    assert_eq!(kind, ErrorKind::InvalidQuery);
+    assert!(
+        msg.starts_with("Failed to create model ds.m: the model has 1 unsupported node(s):"),
+        "{msg}"
+    );
+    assert_eq!(s.catalog().snapshot().unwrap(), before);
+    let data = e.root.join("data");
+    assert_eq!(std::fs::read_dir(data.join("models")).unwrap().count(), 0);
+    assert_eq!(staged_files(&data.join("staging")), Vec::<String>::new());
+}
