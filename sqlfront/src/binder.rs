@@ -946,7 +946,7 @@ mod tests {
     use super::*;
 
     fn ev(sql: &str) -> Result<Value> {
-        eval_const(&crate::parse_expr(sql).unwrap())
+        eval_const(&crate::parser::parse_expr(sql).unwrap())
     }
 
     #[test]
