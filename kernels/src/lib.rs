@@ -83,7 +83,7 @@ pub use epilogue::{
 };
 pub use error::KernelError;
 pub use gemm::{bqml_gemm, gemm, GemmParams};
-pub use isa::Isa;
+pub use isa::{Isa, ISA_AUTO, ISA_AVX2, ISA_AVX512, ISA_PORTABLE};
 pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
