@@ -88,7 +88,10 @@ pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
 pub use pack_ffi::{bqml_pack_conv, PackConvParams};
-pub use peak::{fma_burst, measure_fma_peak, measure_fma_peak_with, FMA_BURST_FLOPS_PER_STEP};
+pub use peak::{
+    fma_burst, fma_burst_flops_per_step, measure_fma_peak, measure_fma_peak_with,
+    FMA_BURST_FLOPS_PER_STEP,
+};
 pub use pool::{
     bqml_pool2d, pool2d, PoolGeometry, PoolParams, POOL_AVG_EXCLUDE_PAD, POOL_AVG_INCLUDE_PAD,
     POOL_MAX,

@@ -81,6 +81,11 @@ fn fma_peak_is_positive_and_finite() {
 #[test]
 fn fma_burst_depends_on_its_work() {
     for isa in tiers("misc") {
+        let lanes = if isa == Isa::Avx512 { 2 } else { 1 };
+        assert_eq!(
+            fma_burst_flops_per_step(isa),
+            lanes * FMA_BURST_FLOPS_PER_STEP
+        );
         let a = fma_burst(isa, 10);
         let b = fma_burst(isa, 1000);
         assert!(a.is_finite() && b.is_finite());
