@@ -83,7 +83,7 @@ fn peak(c: &mut Crit) {
     let isa = Isa::detect();
     let steps = 1 << 16;
     let mut g = c.benchmark_group("peak");
-    g.throughput(Throughput::Elements(steps * FMA_BURST_FLOPS_PER_STEP));
+    g.throughput(Throughput::Elements(steps * fma_burst_flops_per_step(isa)));
     g.bench_function("fma", |b| b.iter(|| fma_burst(isa, steps)));
     g.finish();
 }

@@ -1,17 +1,26 @@
-//! Quick single-thread GFLOP/s probe for a few conv shapes, interleaved with the FMA peak so the
-//! ratio stays meaningful on a busy machine. Conv time is this thread's CPU time (not wall time),
-//! so being descheduled by other processes does not count. `cargo run -p kernels --release --example conv_probe`.
+//! Quick single-thread GFLOP/s probe for a few conv shapes, interleaved with the FMA peak of the
+//! same tier so the ratio stays meaningful on a busy machine. Conv time is this thread's CPU time
+//! (not wall time), so being descheduled by other processes does not count.
+//! `cargo run -p kernels --release --example conv_probe [--isa avx2,avx512] [--reps N] [name-filter…]`
+//! (default: the detected tier; `--isa all` runs every available tier).
 
 use kernels::*;
 
 fn main() {
-    let isa = Isa::detect();
+    let (isas, reps, filter) = parse_args();
     // (name, in_hw, cin, cout, k, stride, groups)
     let layers = [
         ("7x7s2_3to64_224", 224, 3, 64, 7, 2, 1),
         ("3x3s1_64_56", 56, 64, 64, 3, 1, 1),
+        ("3x3s1_128_28", 28, 128, 128, 3, 1, 1),
         ("3x3s1_256_14", 14, 256, 256, 3, 1, 1),
         ("3x3s1_512_7", 7, 512, 512, 3, 1, 1),
+        ("3x3s2_64to128_56", 56, 64, 128, 3, 2, 1),
+        ("3x3s2_128to256_28", 28, 128, 256, 3, 2, 1),
+        ("3x3s2_256to512_14", 14, 256, 512, 3, 2, 1),
+        ("1x1s2_64to128_56", 56, 64, 128, 1, 2, 1),
+        ("1x1s2_128to256_28", 28, 128, 256, 1, 2, 1),
+        ("1x1s2_256to512_14", 14, 256, 512, 1, 2, 1),
         ("1x1s1_144to24_56", 56, 144, 24, 1, 1, 1),
         ("1x1s1_16to96_112", 112, 16, 96, 1, 1, 1),
         ("dw3x3s1_144_56", 56, 144, 144, 3, 1, 144),
@@ -19,7 +28,6 @@ fn main() {
         ("dw5x5s2_672_14", 14, 672, 672, 5, 2, 672),
         ("gemv_512to1000", 1, 512, 1000, 1, 1, 1),
     ];
-    let filter: Vec<String> = std::env::args().skip(1).collect();
     for (name, hw, cin, cout, k, stride, groups) in layers {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
@@ -53,38 +61,71 @@ fn main() {
             .collect();
         let mut output = vec![0.0; out * out * cout];
         let flops = (2 * out * out * cout * cin / groups * k * k) as f64;
-        let mut best = f64::MAX;
-        let mut peak = 0.0f64;
-        for _ in 0..5 {
-            let t = cpu_time();
-            let steps = 1 << 20;
-            std::hint::black_box(fma_burst(isa, steps));
-            peak = peak.max((steps * FMA_BURST_FLOPS_PER_STEP) as f64 / (cpu_time() - t) / 1e9);
-            let t = cpu_time();
-            let mut n = 0;
-            while cpu_time() - t < 0.06 {
-                conv2d(
-                    isa,
-                    &packed,
-                    &geo,
-                    Act::Relu,
-                    Nhwc::dense(&input, cols, cin),
-                    NhwcMut::dense(&mut output, out, cout),
-                    None,
-                    0..out,
-                )
-                .unwrap();
-                n += 1;
+        for &isa in &isas {
+            let mut best = f64::MAX;
+            let mut peak = 0.0f64;
+            for _ in 0..reps {
+                let t = cpu_time();
+                let steps = 1 << 20;
+                std::hint::black_box(fma_burst(isa, steps));
+                peak = peak
+                    .max((steps * fma_burst_flops_per_step(isa)) as f64 / (cpu_time() - t) / 1e9);
+                let t = cpu_time();
+                let mut n = 0;
+                while cpu_time() - t < 0.06 {
+                    conv2d(
+                        isa,
+                        &packed,
+                        &geo,
+                        Act::Relu,
+                        Nhwc::dense(&input, cols, cin),
+                        NhwcMut::dense(&mut output, out, cout),
+                        None,
+                        0..out,
+                    )
+                    .unwrap();
+                    n += 1;
+                }
+                best = best.min((cpu_time() - t) / n as f64);
             }
-            best = best.min((cpu_time() - t) / n as f64);
+            let g = flops / best / 1e9;
+            println!(
+                "{name:24} {:8} {:8.3} ms {g:7.1} GFLOP/s  peak {peak:6.1}  {:5.1}%",
+                isa.name(),
+                best * 1e3,
+                100.0 * g / peak
+            );
         }
-        let g = flops / best / 1e9;
-        println!(
-            "{name:24} {:8.3} ms {g:7.1} GFLOP/s  peak {peak:6.1}  {:5.1}%",
-            best * 1e3,
-            100.0 * g / peak
-        );
     }
+}
+
+/// `--isa LIST` (comma-separated tier names, or `all`), `--reps N` (best of N windows, default
+/// 5); the other arguments filter layers by name.
+fn parse_args() -> (Vec<Isa>, usize, Vec<String>) {
+    let mut isas = vec![Isa::detect()];
+    let mut reps = 5;
+    let mut filter = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--isa" => {
+                let v = args.next().expect("--isa needs a value");
+                isas = if v == "all" {
+                    Isa::all_available()
+                } else {
+                    v.split(',')
+                        .map(|s| s.parse().expect("tier name"))
+                        .collect()
+                };
+                for isa in &isas {
+                    assert!(isa.is_available(), "this CPU lacks the {isa} tier");
+                }
+            }
+            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
+            _ => filter.push(a),
+        }
+    }
+    (isas, reps, filter)
 }
 
 /// This thread's CPU time in seconds.

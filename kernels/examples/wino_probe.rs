@@ -79,7 +79,7 @@ fn main() {
         let t = cpu_time();
         let steps = 1 << 22;
         std::hint::black_box(fma_burst(isa, steps));
-        let peak = (steps * FMA_BURST_FLOPS_PER_STEP) as f64 / (cpu_time() - t) / 1e9;
+        let peak = (steps * fma_burst_flops_per_step(isa)) as f64 / (cpu_time() - t) / 1e9;
         println!("{line}  peak {peak:5.1}");
     }
 }

@@ -32,8 +32,9 @@ pub unsafe extern "C" fn bqml_conv2d(p: *const ConvParams, row_start: usize, row
     // SAFETY: the caller guarantees `p` points to a valid ConvParams.
     let p = unsafe { &*p };
     let act = p.activation.decode_or_abort();
-    // SAFETY: forwarded caller contract; the ISA is the detected one.
-    unsafe { conv_raw(Isa::detect(), p, act, row_start, row_end) }
+    let isa = Isa::resolve_or_abort(p.isa);
+    // SAFETY: forwarded caller contract; `resolve_or_abort` only returns a runnable tier.
+    unsafe { conv_raw(isa, p, act, row_start, row_end) }
 }
 
 /// # Safety
@@ -51,7 +52,9 @@ pub(crate) unsafe fn conv_raw(
     }
     match (p.layout, isa) {
         #[cfg(target_arch = "x86_64")]
-        (LAYOUT_DEPTHWISE, Isa::Avx2Fma) => {
+        // Depthwise has no AVX-512 version yet: the avx512 tier runs the AVX2 code (avx512f
+        // implies avx2+fma).
+        (LAYOUT_DEPTHWISE, Isa::Avx2Fma | Isa::Avx512) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
             unsafe { crate::depthwise::depthwise_avx2(p, act, row_start, row_end) }
         }
@@ -60,7 +63,7 @@ pub(crate) unsafe fn conv_raw(
             unsafe { crate::depthwise::depthwise_portable(p, act, row_start, row_end) }
         }
         #[cfg(target_arch = "x86_64")]
-        (LAYOUT_PANELS, Isa::Avx2Fma) => {
+        (LAYOUT_PANELS, Isa::Avx2Fma | Isa::Avx512) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
             unsafe { panels_avx2(p, act, row_start, row_end) }
         }

@@ -4,6 +4,7 @@
 
 use crate::epilogue::{Act, Activation};
 use crate::error::KernelError;
+use crate::isa::ISA_AUTO;
 use crate::pack::PackedConv;
 use crate::view::{Nhwc, NhwcMut};
 
@@ -72,6 +73,10 @@ pub struct ConvParams {
     pub layout: u32,
     /// Fused activation.
     pub activation: Activation,
+    /// Kernel tier to run: [`ISA_AUTO`] (detect at run time) or a tier code pinned at compile
+    /// time ([`Isa::code`](crate::Isa::code)). A pinned tier this CPU lacks aborts the call.
+    /// The safe wrappers ignore it and take an explicit [`Isa`](crate::Isa).
+    pub isa: u32,
 }
 
 /// Output geometry of a convolution: what packing does not know.
@@ -131,6 +136,7 @@ impl ConvParams {
             out_channels_per_group: s.out_per_group(),
             layout: packed.layout,
             activation: act.to_c(),
+            isa: ISA_AUTO,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::conv::conv_raw;
 use crate::conv_params::ConvParams;
 use crate::epilogue::{Act, Activation};
 use crate::error::KernelError;
-use crate::isa::Isa;
+use crate::isa::{Isa, ISA_AUTO};
 use crate::pack::{PackedConv, LAYOUT_PANELS};
 
 /// Gemm call parameters for generated code, `#[repr(C)]`; strides are in floats.
@@ -90,6 +90,7 @@ impl GemmParams {
             out_channels_per_group: self.n,
             layout: LAYOUT_PANELS,
             activation: self.activation,
+            isa: ISA_AUTO,
         }
     }
 }

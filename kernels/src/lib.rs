@@ -83,12 +83,15 @@ pub use epilogue::{
 };
 pub use error::KernelError;
 pub use gemm::{bqml_gemm, gemm, GemmParams};
-pub use isa::Isa;
+pub use isa::{Isa, ISA_AUTO, ISA_AVX2, ISA_AVX512, ISA_PORTABLE};
 pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
 pub use pack_ffi::{bqml_pack_conv, PackConvParams};
-pub use peak::{fma_burst, measure_fma_peak, measure_fma_peak_with, FMA_BURST_FLOPS_PER_STEP};
+pub use peak::{
+    fma_burst, fma_burst_flops_per_step, measure_fma_peak, measure_fma_peak_with,
+    FMA_BURST_FLOPS_PER_STEP,
+};
 pub use pool::{
     bqml_pool2d, pool2d, PoolGeometry, PoolParams, POOL_AVG_EXCLUDE_PAD, POOL_AVG_INCLUDE_PAD,
     POOL_MAX,

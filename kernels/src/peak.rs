@@ -4,14 +4,15 @@ use std::time::{Duration, Instant};
 
 use crate::isa::Isa;
 
-/// Independent accumulator chains: FMA latency (4 cycles on Zen 3) × 2 FMA ports = 8, plus slack.
+/// Independent accumulator chains: FMA latency (4 cycles on Zen 3 and Sapphire Rapids) × 2 FMA
+/// ports = 8, plus slack.
 const CHAINS: usize = 12;
 /// FMA steps per chain between clock reads.
 const BURST: u64 = 1 << 16;
 
-/// Measured f32 FLOP/s in GFLOP/s: one OS thread per requested thread, each running independent
-/// `vfmadd231ps` ymm chains (portable multiply-add chains without AVX2) for `duration`; the
-/// threads' rates are summed.
+/// Measured f32 FLOP/s in GFLOP/s of the detected tier: one OS thread per requested thread, each
+/// running independent `vfmadd231ps` chains (zmm for AVX-512, ymm for AVX2, portable
+/// multiply-add chains otherwise) for `duration`; the threads' rates are summed.
 pub fn measure_fma_peak(threads: usize, duration: Duration) -> f64 {
     measure_fma_peak_with(Isa::detect(), threads, duration)
 }
@@ -31,7 +32,7 @@ fn one_thread(isa: Isa, duration: Duration) -> f64 {
     let mut sink = 0.0f32;
     loop {
         sink += burst(isa, BURST);
-        flops += BURST * FMA_BURST_FLOPS_PER_STEP;
+        flops += BURST * fma_burst_flops_per_step(isa);
         if start.elapsed() >= duration {
             break;
         }
@@ -40,8 +41,18 @@ fn one_thread(isa: Isa, duration: Duration) -> f64 {
     flops as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
-/// FLOPs one step of [`fma_burst`] performs (chains × 8 lanes × 2).
+/// FLOPs one step of [`fma_burst`] performs on the portable and AVX2 tiers (chains × 8 lanes × 2);
+/// see [`fma_burst_flops_per_step`] for any tier.
 pub const FMA_BURST_FLOPS_PER_STEP: u64 = (CHAINS * 8 * 2) as u64;
+
+/// FLOPs one step of [`fma_burst`] performs with `isa` (after its fallback to portable):
+/// chains × lanes (16 for AVX-512, else 8) × 2.
+pub fn fma_burst_flops_per_step(isa: Isa) -> u64 {
+    match isa.or_portable() {
+        Isa::Avx512 => (CHAINS * 16 * 2) as u64,
+        _ => FMA_BURST_FLOPS_PER_STEP,
+    }
+}
 
 /// Run `steps` rounds of the independent FMA chains once and return a value that depends on all
 /// of them (so the work cannot be optimised away). For benches that time the peak themselves.
@@ -54,6 +65,9 @@ fn burst(isa: Isa, steps: u64) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` is Avx2Fma only when the CPU supports it (`or_portable`).
         Isa::Avx2Fma => unsafe { burst_avx2(steps) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is Avx512 only when the CPU supports it (`or_portable`).
+        Isa::Avx512 => unsafe { burst_avx512(steps) },
         _ => burst_portable(steps),
     }
 }
@@ -96,4 +110,23 @@ fn burst_avx2(steps: u64) -> f32 {
     // SAFETY: `lanes` holds exactly 8 floats.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
     lanes.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn burst_avx512(steps: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let m = _mm512_set1_ps(std::hint::black_box(0.999_99));
+    let a = _mm512_set1_ps(std::hint::black_box(1e-6));
+    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+    for _ in 0..steps {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut total = _mm512_setzero_ps();
+    for v in acc {
+        total = _mm512_add_ps(total, v);
+    }
+    _mm512_reduce_add_ps(total)
 }

@@ -251,8 +251,9 @@ pub(crate) unsafe fn pool_raw(isa: Isa, p: &PoolParams, row_start: usize, row_en
             let out = oy * p.out_row_stride + ox * p.out_pixel_stride;
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: window taps are in bounds; AVX2 availability checked by the caller.
-                Isa::Avx2Fma => unsafe { pool_pixel_avx2(p, &w, out) },
+                // SAFETY: window taps are in bounds; AVX2 availability checked by the caller (the
+                // AVX-512 tier has no pooling of its own and runs the AVX2 code).
+                Isa::Avx2Fma | Isa::Avx512 => unsafe { pool_pixel_avx2(p, &w, out) },
                 // SAFETY: window taps are in bounds.
                 _ => unsafe { pool_pixel_portable(p, &w, out) },
             }

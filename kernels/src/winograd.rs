@@ -219,8 +219,9 @@ pub unsafe extern "C" fn bqml_winograd(p: *const ConvParams, unit_start: usize, 
         );
         std::process::abort()
     }
-    // SAFETY: forwarded caller contract; the ISA is the detected one.
-    unsafe { winograd_raw(Isa::detect(), p, act, unit_start, unit_end) }
+    let isa = Isa::resolve_or_abort(p.isa);
+    // SAFETY: forwarded caller contract; `resolve_or_abort` only returns a runnable tier.
+    unsafe { winograd_raw(isa, p, act, unit_start, unit_end) }
 }
 
 /// Safe wrapper: Winograd convolution of work units `units` (see [`winograd_units`]) with `isa` (portable when AVX2 is
@@ -422,11 +423,11 @@ unsafe fn run_pass(isa: Isa, p: &ConvParams, act: Act, d: &Dims, tiles: Range<us
             unsafe {
                 match (isa, d.f) {
                     #[cfg(target_arch = "x86_64")]
-                    (Isa::Avx2Fma, 4) => {
+                    (Isa::Avx2Fma | Isa::Avx512, 4) => {
                         avx2::block::<6>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
                     #[cfg(target_arch = "x86_64")]
-                    (Isa::Avx2Fma, _) => {
+                    (Isa::Avx2Fma | Isa::Avx512, _) => {
                         avx2::block::<4>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
                     (_, 4) => portable::block::<6>(p, act, d, block, n, v, m),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{act_strategy, all_acts, assert_close, Rng, SENTINEL};
+use common::{act_strategy, all_acts, assert_close, tiers, Rng, SENTINEL};
 use kernels::reference;
 use kernels::*;
 use proptest::prelude::*;
@@ -182,7 +182,7 @@ fn check(case: &Case, isa: Isa) {
 }
 
 fn check_all_isas(case: &Case) {
-    for isa in Isa::all_available() {
+    for isa in tiers("conv") {
         check(case, isa);
     }
 }
@@ -224,7 +224,7 @@ proptest! {
         let packed = pack_conv(shape, &weights, Some(&bias)).unwrap();
         let geo = ConvGeometry { out_h: oh, out_w: ow, stride_h: sh, stride_w: sw, dilation_h: dh, dilation_w: dw };
         let input = Nhwc { data: &haloed, offset: (hw + 1) * c, row_stride: hw * c, pixel_stride: c };
-        for isa in Isa::all_available() {
+        for isa in tiers("conv") {
             let mut out = vec![0.0; oh * ow * shape.out_channels];
             conv2d(isa, &packed, &geo, Act::None, input, NhwcMut::dense(&mut out, ow, shape.out_channels), None, 0..oh).unwrap();
             for (i, (g, r)) in out.iter().zip(&want).enumerate() {
@@ -522,11 +522,142 @@ fn extern_entry_point_matches_wrapper() {
 }
 
 #[test]
-fn both_isas_are_exercised_on_avx2_machines() {
-    let isas = Isa::all_available();
-    assert!(isas.contains(&Isa::Portable));
+fn tiers_are_consistent() {
+    let isas = tiers("conv");
+    assert_eq!(isas[0], Isa::Portable);
     assert_eq!(isas.contains(&Isa::Avx2Fma), Isa::avx2_fma_available());
-    assert_eq!(Isa::detect() == Isa::Avx2Fma, Isa::avx2_fma_available());
+    assert_eq!(isas.contains(&Isa::Avx512), Isa::avx512_available());
+    assert!(!Isa::avx512_available() || Isa::avx2_fma_available());
+    assert_eq!(
+        Isa::detect(),
+        *isas.last().unwrap(),
+        "detect picks the best tier"
+    );
+    for isa in Isa::ALL {
+        assert_eq!(isa.is_available(), isas.contains(&isa));
+        assert_eq!(isa.name().parse::<Isa>().unwrap(), isa);
+        assert_eq!(isa.to_string(), isa.name());
+        assert_eq!(Isa::from_code(isa.code()), Some(isa));
+        assert_ne!(isa.code(), ISA_AUTO);
+        let want = if isa.is_available() {
+            isa
+        } else {
+            Isa::Portable
+        };
+        assert_eq!(isa.or_portable(), want);
+    }
+    assert_eq!("AVX512".parse::<Isa>().unwrap(), Isa::Avx512);
+    assert!("avx2fma".parse::<Isa>().is_err());
+    assert!("sse".parse::<Isa>().is_err());
+    assert_eq!(Isa::from_code(ISA_AUTO), None);
+    assert_eq!(
+        [ISA_PORTABLE, ISA_AVX2, ISA_AVX512].map(Isa::from_code),
+        [Some(Isa::Portable), Some(Isa::Avx2Fma), Some(Isa::Avx512)]
+    );
+}
+
+/// `ConvParams::from_packed` leaves the tier to run-time detection; a pinned tier runs that
+/// tier's kernels through the extern "C" entry point (the same results as the safe wrapper
+/// with that tier, bit for bit).
+#[test]
+fn pinned_tier_runs_that_tier() {
+    let shape = ConvShape {
+        in_channels: 7,
+        out_channels: 45,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let mut rng = Rng::new(11);
+    let packed = pack_conv(shape, &rng.vec(45 * 7 * 9), Some(&rng.vec(45))).unwrap();
+    let g = geo(9, 1);
+    let input = rng.vec(11 * 11 * 7);
+    let mut p = ConvParams::from_packed(&packed, &g, Act::Relu);
+    assert_eq!(p.isa, ISA_AUTO);
+    for isa in tiers("conv") {
+        let mut want = vec![0.0; 9 * 9 * 45];
+        conv2d(
+            isa,
+            &packed,
+            &g,
+            Act::Relu,
+            Nhwc::dense(&input, 11, 7),
+            NhwcMut::dense(&mut want, 9, 45),
+            None,
+            0..9,
+        )
+        .unwrap();
+        let mut got = vec![0.0; 9 * 9 * 45];
+        p.isa = isa.code();
+        p.input = input.as_ptr();
+        p.in_row_stride = 11 * 7;
+        p.in_pixel_stride = 7;
+        p.output = got.as_mut_ptr();
+        p.out_row_stride = 9 * 45;
+        p.out_pixel_stride = 45;
+        // SAFETY: buffers sized for the 9×9 output and its 11×11 receptive field.
+        unsafe { bqml_conv2d(&p, 0, 9) };
+        assert_eq!(got, want, "{isa}");
+    }
+}
+
+/// Environment variable that makes [`pinned_tier_abort_child`] run its aborting call.
+const ABORT_CHILD: &str = "BQML_TEST_PINNED_TIER_CHILD";
+
+/// Run only as a child of [`bad_tier_aborts_naming_it`]: calls `bqml_conv2d` with the tier code
+/// in [`ABORT_CHILD`], which must abort before computing anything.
+#[test]
+fn pinned_tier_abort_child() {
+    let Ok(code) = std::env::var(ABORT_CHILD) else {
+        return;
+    };
+    let shape = ConvShape {
+        in_channels: 1,
+        out_channels: 1,
+        kernel_h: 1,
+        kernel_w: 1,
+        groups: 1,
+    };
+    let packed = pack_conv(shape, &[1.0], None).unwrap();
+    let (input, mut out) = ([1.0f32], [0.0f32]);
+    let mut p = ConvParams::from_packed(&packed, &geo(1, 1), Act::None);
+    p.isa = code.parse().unwrap();
+    p.input = input.as_ptr();
+    p.output = out.as_mut_ptr();
+    // SAFETY: buffers cover the 1×1 layer.
+    unsafe { bqml_conv2d(&p, 0, 1) };
+    println!("computed {}", out[0]);
+}
+
+/// An unknown tier code, and a pinned tier this CPU lacks (when there is one), abort the
+/// process with a message naming it instead of running.
+#[test]
+fn bad_tier_aborts_naming_it() {
+    let mut cases = vec![(99, "unknown kernel tier code 99".to_string())];
+    match Isa::ALL.into_iter().find(|i| !i.is_available()) {
+        Some(isa) => cases.push((isa.code(), format!("compiled for the {} kernel tier", isa))),
+        None => eprintln!("conv: every tier is available; the missing-tier abort is not exercised"),
+    }
+    for (code, msg) in cases {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "pinned_tier_abort_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ABORT_CHILD, code.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.status.success(),
+            "code {code}: child succeeded: {stdout}"
+        );
+        assert!(stderr.contains(&msg), "code {code}: stderr {stderr}");
+        assert!(!stdout.contains("computed"), "code {code}: ran the conv");
+    }
 }
 
 /// Params shared by two threads that compute disjoint row ranges of one layer.

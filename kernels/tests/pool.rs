@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Rng, SENTINEL};
+use common::{tiers, Rng, SENTINEL};
 use kernels::*;
 use proptest::prelude::*;
 
@@ -32,7 +32,7 @@ proptest! {
         let input = Nhwc { data: &buf, offset: channel_offset, row_stride: w * ps, pixel_stride: ps };
         let want = reference::pool2d(kind, &input, h, w, channels, out_h, out_w, [kh, kw], [sh, sw], [dh, dw], pads);
         let geo = PoolGeometry { kind, out_h, out_w, kernel: [kh, kw], stride: [sh, sw], dilation: [dh, dw], pads };
-        for isa in Isa::all_available() {
+        for isa in tiers("pool") {
             let ops = channels + 1;
             let mut out = vec![SENTINEL; out_h * out_w * ops];
             let split = split.min(out_h);
@@ -67,7 +67,7 @@ fn global_pools() {
                 vals.sum::<f32>() / (h * w) as f32
             };
         }
-        for isa in Isa::all_available() {
+        for isa in tiers("pool") {
             let mut out = vec![0.0; c];
             pool2d(
                 isa,
@@ -141,7 +141,7 @@ fn max_pool_ignores_padding_for_negative_inputs() {
         dilation: [1, 1],
         pads: [1; 4],
     };
-    for isa in Isa::all_available() {
+    for isa in tiers("pool") {
         let mut out = vec![0.0; 3 * 3 * 2];
         pool2d(
             isa,
@@ -214,7 +214,7 @@ fn window_entirely_in_padding() {
             dilation: [1, 2],
             pads: [0, 1, 1, 1],
         };
-        for isa in Isa::all_available() {
+        for isa in tiers("pool") {
             let mut out = [7.0f32];
             pool2d(
                 isa,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{act_strategy, all_acts, assert_close, Rng, SENTINEL};
+use common::{act_strategy, all_acts, assert_close, tiers, Rng, SENTINEL};
 use kernels::reference;
 use kernels::*;
 use proptest::prelude::*;
@@ -160,7 +160,7 @@ fn check(case: &Case, isa: Isa) {
 }
 
 fn check_all_isas(case: &Case) {
-    for isa in Isa::all_available() {
+    for isa in tiers("winograd") {
         check(case, isa);
     }
 }
@@ -240,7 +240,7 @@ fn accuracy_against_f64() {
     };
     for f in [4, 2] {
         let packed = pack_winograd(shape, &w, None, f).unwrap();
-        for isa in Isa::all_available() {
+        for isa in tiers("winograd") {
             let mut out = vec![0.0; n * n * cout];
             let tiles = winograd_units(packed.layout, n, n, cout);
             winograd_conv2d(

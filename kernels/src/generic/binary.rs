@@ -365,8 +365,8 @@ unsafe fn i64_run_avx2(op: u32, r: &Run) {
 unsafe fn f32_run(isa: Isa, op: u32, r: &Run) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: forwarded; AVX2 availability is the caller's guarantee.
-        Isa::Avx2Fma => unsafe { f32_run_avx2(op, r) },
+        // SAFETY: forwarded; AVX2 availability is the caller's guarantee (implied by AVX-512).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { f32_run_avx2(op, r) },
         // SAFETY: forwarded.
         _ => unsafe { f32_run_generic(op, r) },
     }
@@ -377,8 +377,8 @@ unsafe fn f32_run(isa: Isa, op: u32, r: &Run) {
 unsafe fn i64_run(isa: Isa, op: u32, r: &Run) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: forwarded; AVX2 availability is the caller's guarantee.
-        Isa::Avx2Fma => unsafe { i64_run_avx2(op, r) },
+        // SAFETY: forwarded; AVX2 availability is the caller's guarantee (implied by AVX-512).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { i64_run_avx2(op, r) },
         // SAFETY: forwarded.
         _ => unsafe { i64_run_generic(op, r) },
     }

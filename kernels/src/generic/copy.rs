@@ -269,7 +269,7 @@ unsafe fn transpose_blocked(
                     1 => tiles(s, s_d, d, d_s, n_s, n_d),
                     2 => tiles(s as *const u16, s_d, d as *mut u16, d_s, n_s, n_d),
                     #[cfg(target_arch = "x86_64")]
-                    4 if isa == Isa::Avx2Fma => {
+                    4 if isa >= Isa::Avx2Fma => {
                         avx2::tiles(s as *const f32, s_d, d as *mut f32, d_s, n_s, n_d)
                     }
                     4 => tiles(s as *const u32, s_d, d as *mut u32, d_s, n_s, n_d),

@@ -156,7 +156,8 @@ pub(crate) unsafe fn matmul_raw(isa: Isa, p: &MatMulParams) {
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => avx2::one(p, a, b, y),
+                // The AVX-512 tier runs the AVX2 code (avx512f implies avx2+fma).
+                Isa::Avx2Fma | Isa::Avx512 => avx2::one(p, a, b, y),
                 _ => portable(p, a, b, y),
             }
         }

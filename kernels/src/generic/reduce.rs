@@ -290,8 +290,9 @@ fn split(p: &ReduceParams) -> Split {
 pub(crate) unsafe fn reduce_raw(isa: Isa, p: &ReduceParams) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: forwarded; AVX2 availability is the caller's guarantee.
-        Isa::Avx2Fma => unsafe { reduce_avx2(p) },
+        // SAFETY: forwarded; AVX2 availability is the caller's guarantee (the AVX-512 tier
+        // implies it and runs the AVX2 code).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { reduce_avx2(p) },
         // SAFETY: forwarded.
         _ => unsafe { reduce_generic(p) },
     }

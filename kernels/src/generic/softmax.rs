@@ -130,8 +130,8 @@ unsafe fn row(isa: Isa, x: *const f32, y: *mut f32, n: usize, log: bool) {
     // Sum of e^(x - m), writing the exponentials to y unless log-softmax.
     let sum = match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: forwarded; AVX2 checked by the caller.
-        Isa::Avx2Fma => unsafe { avx2::exp_shift_sum(x, y, n, m, !log) },
+        // SAFETY: forwarded; AVX2 checked by the caller (implied by the AVX-512 tier).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { avx2::exp_shift_sum(x, y, n, m, !log) },
         _ => {
             let mut s = 0f32;
             for i in 0..n {
@@ -191,8 +191,8 @@ unsafe fn columns(
         let (xr, yr) = unsafe { (x.add(i * inner), y.add(i * inner)) };
         match isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: row of `inner` floats; AVX2 checked by the caller.
-            Isa::Avx2Fma => unsafe { avx2::exp_shift_acc(xr, yr, inner, m, s, !log) },
+            // SAFETY: row of `inner` floats; AVX2 checked by the caller (implied by AVX-512).
+            Isa::Avx2Fma | Isa::Avx512 => unsafe { avx2::exp_shift_acc(xr, yr, inner, m, s, !log) },
             _ => {
                 for j in 0..inner {
                     // SAFETY: `j < inner`.

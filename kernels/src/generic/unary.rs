@@ -169,8 +169,9 @@ pub fn unary_inplace(
 pub(crate) unsafe fn unary_raw(isa: Isa, p: &UnaryParams) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: forwarded contract; AVX2+FMA availability is the caller's guarantee.
-        Isa::Avx2Fma => unsafe { avx2::unary(p) },
+        // SAFETY: forwarded contract; AVX2+FMA availability is the caller's guarantee (the
+        // AVX-512 tier implies it and runs the AVX2 code).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { avx2::unary(p) },
         // SAFETY: forwarded contract.
         _ => unsafe { portable(p) },
     }

@@ -68,3 +68,24 @@ pub fn assert_close(got: &[f32], want: &[f32], mag: &[f32], what: &str) {
 }
 
 pub const SENTINEL: f32 = 7777.0;
+
+/// Every kernel tier this CPU runs ([`Isa::all_available`]), for tests to loop over. Prints
+/// once per test binary which tiers `what` exercised and which it could not (`--nocapture`
+/// shows it), so a run on a CPU without AVX-512 says so instead of passing silently.
+pub fn tiers(what: &str) -> Vec<kernels::Isa> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let isas = kernels::Isa::all_available();
+    ONCE.call_once(|| {
+        let names: Vec<_> = isas.iter().map(|i| i.name()).collect();
+        eprintln!("{what}: tiers exercised: {}", names.join(", "));
+        for isa in kernels::Isa::ALL {
+            if !isas.contains(&isa) {
+                eprintln!(
+                    "{what}: tier {} NOT exercised (this CPU lacks it)",
+                    isa.name()
+                );
+            }
+        }
+    });
+    isas
+}
