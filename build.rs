@@ -10,8 +10,32 @@ const MANIFESTS: &[(&str, &str)] = &[
     ("pytorch", "onnx-pytorch-tests/MANIFEST.txt"),
 ];
 
-/// Backends every case runs on.
+/// Backends every case runs on, whatever the CPU.
 const BACKENDS: &[&str] = &["reference", "jit"];
+
+/// JIT backends pinned to one kernel tier: (backend, tier, whether this CPU has it). The
+/// build script runs on the machine the tests run on.
+fn tier_backends() -> Vec<(&'static str, &'static str, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    let (avx2, avx512) = (
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+        ["avx512f", "avx512bw", "avx512dq", "avx512vl"]
+            .iter()
+            .all(|f| match *f {
+                "avx512f" => std::is_x86_feature_detected!("avx512f"),
+                "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
+                "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
+                _ => std::is_x86_feature_detected!("avx512vl"),
+            }),
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (avx2, avx512) = (false, false);
+    vec![
+        ("jit_portable", "Portable", true),
+        ("jit_avx2", "Avx2Fma", avx2),
+        ("jit_avx512", "Avx512", avx2 && avx512),
+    ]
+}
 
 fn main() {
     let shared = std::env::var_os("BQMLC_SHARED")
@@ -19,7 +43,20 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     println!("cargo:rerun-if-env-changed=BQMLC_SHARED");
     let mut out = String::new();
-    for backend in BACKENDS {
+    let mut backends: Vec<&str> = BACKENDS.to_vec();
+    for (backend, tier, available) in tier_backends() {
+        if available {
+            backends.push(backend);
+        } else {
+            writeln!(
+                out,
+                "#[test] fn {backend}_tier_not_exercised_on_this_cpu() {{ \
+                 assert!(!kernels::Isa::{tier}.is_available(), \"the build found no {tier} but the CPU has it\"); }}"
+            )
+            .unwrap();
+        }
+    }
+    for backend in backends {
         writeln!(out, "mod {backend} {{").unwrap();
         for (module, rel) in MANIFESTS {
             let path = shared.join(rel);

@@ -491,7 +491,7 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
         .collect();
     let total: f64 = medians.iter().sum();
     println!(
-        "{:<44} {:<44} {:>9} {:>7} {:>8}",
+        "{:<44} {:<72} {:>9} {:>7} {:>8}",
         "node", "kernel", "ms", "share", "GFLOP/s"
     );
     let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -515,9 +515,9 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
             0.0
         };
         println!(
-            "{:<44} {:<44} {:>9.3} {:>6.1}% {:>8.2}",
+            "{:<44} {:<72} {:>9.3} {:>6.1}% {:>8.2}",
             clip(&rows[i].0, 44),
-            clip(&rows[i].1, 44),
+            clip(&rows[i].1, 72),
             medians[i],
             100.0 * medians[i] / total,
             gf

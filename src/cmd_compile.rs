@@ -59,7 +59,8 @@ pub struct CompileArgs {
     /// With -o: also write the C header documenting the library's interface.
     #[arg(long, value_name = "NAME.h", requires = "output")]
     pub header: Option<PathBuf>,
-    /// With -o: the CPU the code is compiled for: native, x86-64-v3 (AVX2+FMA) or x86-64.
+    /// With -o: the CPU the code is compiled for: native, x86-64-v4 (AVX-512), x86-64-v3
+    /// (AVX2+FMA) or x86-64.
     #[arg(long = "target-cpu", default_value = "native", requires = "output")]
     pub target_cpu: compiler::aot::TargetCpu,
     #[command(flatten)]
@@ -120,7 +121,11 @@ fn compile_library(args: &CompileArgs, out: &Path, opts: &CompileOptions) -> Res
         runtime::artifact::feature_names(artifact.meta.features),
         artifact.compile_ms
     );
-    println!("kernels: {}", fmt_kernel_counts(&artifact.steps));
+    println!(
+        "kernel tier {}; kernels: {}",
+        compiler::pipeline::kernel_tier(opts, compiler::Stage::Object)?.name(),
+        fmt_kernel_counts(&artifact.steps)
+    );
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use anyhow::{anyhow, Result};
 use clap::Args;
 use compiler::{CompileOptions, ConvAlgo};
+use kernels::Isa;
 
 /// The environment variable that sets `--conv-algo`'s default.
 pub const CONV_ALGO_ENV: &str = "BQMLC_CONV_ALGO";
@@ -15,6 +16,24 @@ pub struct CompileFlags {
     /// winograd-f2 [default: $BQMLC_CONV_ALGO, else auto].
     #[arg(long = "conv-algo", value_name = "ALGO", value_parser = parse_conv_algo)]
     pub conv_algo: Option<ConvAlgo>,
+    /// Kernel tier: auto (the best this CPU has, or for `compile -o` its --target-cpu
+    /// allows), avx512, avx2 or portable. A tier the CPU lacks is an error.
+    #[arg(long = "isa", value_name = "TIER", value_parser = parse_isa)]
+    pub isa: Option<IsaFlag>,
+}
+
+/// `--isa`: `auto` or a kernel tier.
+#[derive(Clone, Copy, Debug)]
+pub struct IsaFlag(Option<Isa>);
+
+fn parse_isa(s: &str) -> Result<IsaFlag, String> {
+    match s {
+        "auto" => Ok(IsaFlag(None)),
+        _ => s
+            .parse::<Isa>()
+            .map(|i| IsaFlag(Some(i)))
+            .map_err(|_| format!("unknown kernel tier '{s}' (auto|avx512|avx2|portable)")),
+    }
 }
 
 fn parse_conv_algo(s: &str) -> Result<ConvAlgo, String> {
@@ -35,6 +54,7 @@ impl CompileFlags {
         };
         Ok(CompileOptions {
             conv_algo,
+            isa: self.isa.and_then(|f| f.0),
             ..Default::default()
         })
     }

@@ -167,7 +167,7 @@ fn compile_library_reports_the_kernels_of_its_plan() {
             &[],
         ));
         out.lines()
-            .find_map(|l| l.strip_prefix("kernels: "))
+            .find_map(|l| l.split_once("kernels: ").map(|(_, k)| k))
             .unwrap_or_else(|| panic!("no kernels line: {out}"))
             .to_string()
     };
@@ -304,5 +304,135 @@ fn cast_on_the_jit_matches_the_reference() {
     for (o, (w, j)) in outs.iter().zip(want.iter().zip(&got)) {
         assert_eq!(j.dtype(), DType::F32, "{o}");
         assert_eq!(w, j, "{o}");
+    }
+}
+
+/// `--isa` pins the kernel tier of every convolution step (`--emit=plan` names it); a tier
+/// the CPU or the target lacks is a clear error, never code that cannot run.
+#[test]
+fn isa_flag_pins_the_kernel_tier_of_conv_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_model(dir.path());
+    let plan = |isa: &str| bqmlc(&["compile", &m, "--emit=plan", "--isa", isa], &[]);
+    let mut exercised = Vec::new();
+    for isa in kernels::Isa::ALL {
+        let out = plan(isa.name());
+        if isa.is_available() {
+            let text = stdout_ok(&out);
+            let tag = format!("[{}]", isa.name());
+            assert!(text.contains(&tag), "{tag} missing:\n{text}");
+            exercised.push(isa.name());
+        } else {
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("kernel tier {} needs", isa.name()))
+                    && err.contains("which this CPU lacks"),
+                "{err}"
+            );
+            eprintln!("tier {} not exercised: this CPU lacks it", isa.name());
+        }
+    }
+    eprintln!("tiers exercised: {}", exercised.join(", "));
+    let auto = stdout_ok(&plan("auto"));
+    assert!(
+        auto.contains(&format!("[{}]", kernels::Isa::detect().name())),
+        "{auto}"
+    );
+    let bad = plan("sse9");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown kernel tier 'sse9'"));
+}
+
+#[test]
+fn object_tiers_follow_the_target_cpu() {
+    if !compiler::aot::linker_available() {
+        panic!("ahead-of-time compilation needs a C compiler (cc) to link");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_model(dir.path());
+    let lib = dir.path().join("libv.so");
+    let compile = |target: &str, isa: &str| {
+        bqmlc(
+            &[
+                "compile",
+                &m,
+                "-o",
+                lib.to_str().unwrap(),
+                "--target-cpu",
+                target,
+                "--isa",
+                isa,
+            ],
+            &[],
+        )
+    };
+    let refused = compile("x86-64-v3", "avx512");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(
+            "kernel tier avx512 needs AVX-512 F/BW/DQ/VL, which target x86-64-v3 lacks (it supports up to avx2)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // x86-64-v4: the library's feature mask names AVX-512, whatever this CPU has.
+    let v4 = stdout_ok(&compile("x86-64-v4", "auto"));
+    assert!(
+        v4.contains("avx512f") && v4.contains("avx512bw") && v4.contains("avx512vl"),
+        "{v4}"
+    );
+    assert!(v4.contains("kernel tier avx512"), "{v4}");
+    let x = dir.path().join("x.npy");
+    let data = (0..24 * 13 * 11).map(|i| (i % 13) as f32 / 13.0).collect();
+    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 13, 11], data)).unwrap();
+    let run = |model: &str, out: &str| {
+        // A library runs its own code; an .onnx file runs on the jit.
+        let backend: &[&str] = if model.ends_with(".onnx") {
+            &["--backend", "jit"]
+        } else {
+            &[]
+        };
+        bqmlc(
+            &[
+                &["run", model][..],
+                backend,
+                &[
+                    "--input",
+                    &format!("x={}", x.display()),
+                    "--output-dir",
+                    dir.path().join(out).to_str().unwrap(),
+                ][..],
+            ]
+            .concat(),
+            &[],
+        )
+    };
+    let ran = run(lib.to_str().unwrap(), "v4");
+    if kernels::Isa::Avx512.is_available() {
+        stdout_ok(&ran);
+        stdout_ok(&run(&m, "jit"));
+        let a = runtime::npy::read(&dir.path().join("v4/y.npy")).unwrap();
+        let b = runtime::npy::read(&dir.path().join("jit/y.npy")).unwrap();
+        assert_eq!(
+            a, b,
+            "the x86-64-v4 library and the jit (avx512 tier) differ"
+        );
+    } else {
+        assert!(
+            !ran.status.success(),
+            "a v4 library ran on a CPU without AVX-512"
+        );
+        eprintln!("x86-64-v4 library refused here: this CPU lacks AVX-512");
+    }
+    // x86-64 and x86-64-v3 libraries run everywhere this test does.
+    for target in ["x86-64", "x86-64-v3"] {
+        let out = stdout_ok(&compile(target, "auto"));
+        let tier = if target == "x86-64" {
+            "portable"
+        } else {
+            "avx2"
+        };
+        assert!(out.contains(&format!("kernel tier {tier}")), "{out}");
+        stdout_ok(&run(lib.to_str().unwrap(), target));
     }
 }

@@ -38,6 +38,8 @@ pub enum TargetCpu {
     /// This machine's features (the JIT always uses this).
     #[default]
     Native,
+    /// x86-64-v4: x86-64-v3 plus AVX-512 F/BW/DQ/VL (kernels take their avx512 tier).
+    X86_64V4,
     /// x86-64-v3: AVX, AVX2, FMA, BMI1/2, LZCNT and the SSE levels below them.
     X86_64V3,
     /// Baseline x86-64 (SSE2): no AVX in the generated code; kernels take their portable path.
@@ -49,10 +51,11 @@ impl std::str::FromStr for TargetCpu {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "native" => Ok(TargetCpu::Native),
+            "x86-64-v4" => Ok(TargetCpu::X86_64V4),
             "x86-64-v3" => Ok(TargetCpu::X86_64V3),
             "x86-64" => Ok(TargetCpu::X86_64),
             _ => Err(format!(
-                "unknown target CPU '{s}' (expected native, x86-64-v3 or x86-64)"
+                "unknown target CPU '{s}' (expected native, x86-64-v4, x86-64-v3 or x86-64)"
             )),
         }
     }
@@ -62,6 +65,7 @@ impl std::fmt::Display for TargetCpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             TargetCpu::Native => "native",
+            TargetCpu::X86_64V4 => "x86-64-v4",
             TargetCpu::X86_64V3 => "x86-64-v3",
             TargetCpu::X86_64 => "x86-64",
         })
@@ -101,12 +105,17 @@ pub fn isa_for(target: TargetCpu, pic: bool) -> Result<OwnedTargetIsa, String> {
             }
             isa
         }
-        TargetCpu::X86_64V3 | TargetCpu::X86_64 => {
+        TargetCpu::X86_64V4 | TargetCpu::X86_64V3 | TargetCpu::X86_64 => {
             let mut isa = cranelift_codegen::isa::lookup_by_name("x86_64-unknown-linux-gnu")
                 .map_err(|e| format!("x86-64 ISA: {e}"))?;
-            if target == TargetCpu::X86_64V3 {
-                // The preset leaves `has_avx` off; v3 CPUs all have it (AVX2 implies AVX).
-                for flag in ["x86-64-v3", "has_avx"] {
+            let preset = match target {
+                TargetCpu::X86_64V4 => Some("x86-64-v4"),
+                TargetCpu::X86_64V3 => Some("x86-64-v3"),
+                _ => None,
+            };
+            if let Some(preset) = preset {
+                // The presets leave `has_avx` off; v3 CPUs all have it (AVX2 implies AVX).
+                for flag in [preset, "has_avx"] {
                     isa.enable(flag)
                         .map_err(|e| format!("cranelift {flag}: {e}"))?;
                 }
@@ -549,6 +558,10 @@ pub fn generate_object(
     if meta.len() < 24 {
         return Err("artifact metadata block is too short".into());
     }
+    // The caller's mask (the kernels' tier) joins the generated code's features.
+    let mut caller = [0u8; 8];
+    caller.copy_from_slice(&meta[16..24]);
+    let features = features | u64::from_le_bytes(caller);
     meta[16..24].copy_from_slice(&features.to_le_bytes());
     let sig = entry_sig(isa.default_call_conv());
     let builder = ObjectBuilder::new(isa.clone(), "bqml_model", default_libcall_names())

@@ -210,8 +210,36 @@ pub fn manifest(path: &Path) -> Result<Vec<String>, String> {
 
 /// The compiled (Cranelift JIT) backend: optimise, lower, generate, run on one thread.
 pub fn jit_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    jit_backend_on(None, model, inputs)
+}
+
+/// [`jit_backend`] with convolutions pinned to the portable kernel tier.
+pub fn jit_portable_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    jit_backend_on(Some(kernels::Isa::Portable), model, inputs)
+}
+
+/// [`jit_backend`] with convolutions pinned to the AVX2 kernel tier.
+pub fn jit_avx2_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    jit_backend_on(Some(kernels::Isa::Avx2Fma), model, inputs)
+}
+
+/// [`jit_backend`] with convolutions pinned to the AVX-512 kernel tier.
+pub fn jit_avx512_backend(model: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    jit_backend_on(Some(kernels::Isa::Avx512), model, inputs)
+}
+
+/// The JIT with kernel tier `isa` (`None`: the best this CPU has).
+fn jit_backend_on(
+    isa: Option<kernels::Isa>,
+    model: &Path,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, String> {
     let (g, inputs) = load_with_index_inputs_bound(model, inputs)?;
-    let compiled = crate::compile(g).map_err(|e| e.to_string())?;
+    let opts = crate::pipeline::CompileOptions {
+        isa,
+        ..Default::default()
+    };
+    let (compiled, _) = crate::compile_with(g, &opts).map_err(|e| e.to_string())?;
     let mut state = compiled.new_state(1);
     let refs: Vec<&Tensor> = inputs.iter().collect();
     compiled.predict(&mut state, &refs)

@@ -39,6 +39,9 @@ pub enum Error {
     Unsupported(Vec<UnsupportedNode>),
     #[error("{}", fmt_invalid(.0))]
     Invalid(Vec<Diagnostic>),
+    /// The options ask for something this compiler or CPU cannot do.
+    #[error("{0}")]
+    Options(String),
     #[error("input '{name}': {message}")]
     Input { name: String, message: String },
     #[error("node '{node}' ({op_type}): {message}")]

@@ -14,6 +14,7 @@ use crate::ir::Graph;
 use crate::lower::ConvAlgo;
 use crate::onnx;
 use crate::plan::{Plan, StepKind};
+use kernels::Isa;
 
 /// The pipeline's stages, in order. `Jit` and `Object` are the two alternative ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,6 +47,55 @@ pub struct CompileOptions {
     pub profile: bool,
     /// The CPU an object file is compiled for (the JIT always targets this machine).
     pub target: TargetCpu,
+    /// The kernel tier the code pins; `None` picks the best one the code's CPU has (this
+    /// machine for the JIT, [`CompileOptions::target`] for an object).
+    pub isa: Option<Isa>,
+}
+
+/// The kernel tier code compiled with `opts` for `stage` pins: the requested one, else the
+/// best available. The JIT's tier must run on this CPU; an object's must be within its
+/// target CPU (x86-64: portable, x86-64-v3: avx2, x86-64-v4: avx512, native: this CPU's).
+pub fn kernel_tier(opts: &CompileOptions, stage: Stage) -> Result<Isa> {
+    let (best, code_for) = match (stage, opts.target) {
+        (Stage::Object, TargetCpu::X86_64) => (Isa::Portable, "target x86-64"),
+        (Stage::Object, TargetCpu::X86_64V3) => (Isa::Avx2Fma, "target x86-64-v3"),
+        (Stage::Object, TargetCpu::X86_64V4) => (Isa::Avx512, "target x86-64-v4"),
+        _ => (Isa::detect(), "this CPU"),
+    };
+    match opts.isa {
+        None => Ok(best),
+        Some(isa) if isa.code() <= best.code() => Ok(isa),
+        Some(isa) => Err(Error::Options(format!(
+            "kernel tier {} needs {}, which {code_for} lacks (it supports up to {})",
+            isa.name(),
+            tier_requirement(isa),
+            best.name()
+        ))),
+    }
+}
+
+/// The CPU features a kernel tier's code uses, in words.
+fn tier_requirement(isa: Isa) -> &'static str {
+    match isa {
+        Isa::Avx512 => "AVX-512 F/BW/DQ/VL",
+        Isa::Avx2Fma => "AVX2 and FMA",
+        Isa::Portable => "nothing beyond x86-64",
+    }
+}
+
+/// The `runtime::artifact` feature mask of a kernel tier.
+fn tier_features(isa: Isa) -> u64 {
+    let names: &[&str] = match isa {
+        Isa::Avx512 => &[
+            "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl",
+        ],
+        Isa::Avx2Fma => &["avx", "avx2", "fma"],
+        Isa::Portable => &[],
+    };
+    names
+        .iter()
+        .filter_map(|n| runtime::artifact::feature_bit(n))
+        .fold(0, |a, b| a | b)
 }
 
 /// What a compiled step does, for profiles and summaries.
@@ -113,7 +163,8 @@ pub fn run(source: Source<'_>, opts: &CompileOptions, stage: Stage) -> Result<Ou
         return Ok(Output::Optimized { graph, fired });
     }
     crate::lower::check(&graph)?;
-    let plan = crate::lower::lower_with(&graph, opts.conv_algo)?;
+    let isa = kernel_tier(opts, stage)?;
+    let plan = crate::lower::lower_for(&graph, opts.conv_algo, isa)?;
     match stage {
         Stage::Plan => Ok(Output::Plan(plan)),
         Stage::Clif => {
@@ -130,7 +181,7 @@ pub fn run(source: Source<'_>, opts: &CompileOptions, stage: Stage) -> Result<Ou
             let steps = step_infos(&plan);
             let meta = ArtifactMeta {
                 version: FORMAT_VERSION,
-                features: 0,
+                features: tier_features(isa),
                 sha256: sha256(bytes),
                 arena_size: plan.arena_size,
                 flops: graph.flops(),

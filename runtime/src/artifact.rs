@@ -63,6 +63,7 @@ pub const FEATURES: &[(u32, &str)] = &[
     (15, "avx512bitalg"),
     (16, "avx512vnni"),
     (17, "cmpxchg16b"),
+    (18, "avx512bw"),
 ];
 
 /// The bit of a feature name from [`FEATURES`].
@@ -116,6 +117,7 @@ pub fn host_features() -> u64 {
             "bmi2",
             "lzcnt",
             "avx512f",
+            "avx512bw",
             "avx512dq",
             "avx512vl",
             "avx512vbmi",

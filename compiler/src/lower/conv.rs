@@ -142,6 +142,7 @@ impl Lowerer<'_> {
         let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
         // Weight pointers are per-call pointer fields, not template bytes, so the template
         // holds no addresses and an object file can relocate them.
+        p.isa = self.isa.code();
         p.weights = std::ptr::null();
         p.bias = std::ptr::null();
         let (wp, bp) = match runtime_weights {
@@ -195,7 +196,7 @@ impl Lowerer<'_> {
             let n = n as isize;
             let origin = n * lx.strides[0] - pads[0] as isize * irs - pads[2] as isize * ips;
             let desc = format!(
-                "{} {}x{} /{} {}->{} {}x{} g{} {:?}",
+                "{} {}x{} /{} {}->{} {}x{} g{} {:?} [{}]",
                 match wino {
                     Some(f) => format!("winograd F({f}x{f},3x3)"),
                     None => "conv".to_string(),
@@ -208,7 +209,8 @@ impl Lowerer<'_> {
                 oh,
                 ow,
                 conv.group,
-                act
+                act,
+                self.isa.name()
             );
             // Direct conv splits output rows between threads, Winograd its work units (tiles, and
             // output-channel halves when the layer has few tiles).

@@ -17,6 +17,8 @@ use crate::plan::{BufId, CallKind, Plan, Ptr};
 pub(super) struct Lowerer<'g> {
     pub(super) g: &'g Graph,
     pub(super) conv_algo: ConvAlgo,
+    /// The kernel tier convolution steps pin.
+    pub(super) isa: kernels::Isa,
     pub(super) plan: Plan,
     pub(super) locs: HashMap<ValueId, Loc>,
     pub(super) halo_need: HashMap<ValueId, [usize; 4]>,

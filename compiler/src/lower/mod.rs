@@ -25,6 +25,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use kernels::Isa;
+
 use runtime::IoSpec;
 
 use crate::error::{Error, Result};
@@ -71,12 +73,20 @@ pub fn lower(graph: &Graph) -> Result<Plan> {
     lower_with(graph, ConvAlgo::Auto)
 }
 
-/// Lowers an optimised graph with an explicit conv algorithm policy.
+/// Lowers an optimised graph with an explicit conv algorithm policy, for the best kernel
+/// tier of this CPU.
 pub fn lower_with(graph: &Graph, conv_algo: ConvAlgo) -> Result<Plan> {
+    lower_for(graph, conv_algo, Isa::detect())
+}
+
+/// Lowers an optimised graph with an explicit conv algorithm policy; convolution steps pin
+/// kernel tier `isa` (the caller checked that the code's CPU has it).
+pub fn lower_for(graph: &Graph, conv_algo: ConvAlgo, isa: Isa) -> Result<Plan> {
     check(graph)?;
     let mut l = Lowerer {
         g: graph,
         conv_algo,
+        isa,
         plan: Plan::default(),
         locs: HashMap::new(),
         halo_need: HashMap::new(),
