@@ -528,6 +528,7 @@ mod tests {
             size: 3,
             conv_algo: "auto".into(),
             kernels: BTreeMap::new(),
+            isa: String::new(),
         }
     }
 

@@ -164,8 +164,17 @@ pub fn show_model(state: &CatalogState, ds: &str, name: &str) -> Result<String> 
             };
             format!(
                 "\nCompiled: {} ({} bytes), ahead of time in {} ms for CPU features {}\n\
-                 Compile options: conv_algo {}\nKernels (plan steps): {kernels}",
-                c.file, c.size, c.compile_ms, c.cpu_features, c.conv_algo
+                 Compile options: conv_algo {}, kernel tier {}\nKernels (plan steps): {kernels}",
+                c.file,
+                c.size,
+                c.compile_ms,
+                c.cpu_features,
+                c.conv_algo,
+                if c.isa.is_empty() {
+                    "not recorded"
+                } else {
+                    &c.isa
+                }
             )
         }
         None => "\nCompiled: not stored (compiled when the model is used)".into(),

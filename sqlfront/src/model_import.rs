@@ -85,9 +85,9 @@ impl ModelMeta {
 }
 
 /// A model's ahead-of-time compiled library, kept in the catalog next to its ONNX copy.
-/// It is valid for the key (model sha256, input shapes, CPU features, `conv_algo`):
-/// loading checks all four against the library's own metadata, this CPU and the caller's
-/// compile options.
+/// It is valid for the key (model sha256, input shapes, CPU features, `conv_algo`, kernel
+/// tier): loading checks them against the library's own metadata, this CPU and the
+/// caller's compile options.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledArtifact {
     /// The shared library, relative to the data directory.
@@ -109,6 +109,21 @@ pub struct CompiledArtifact {
     /// How many plan steps call each kernel (empty when not recorded).
     #[serde(default)]
     pub kernels: BTreeMap<String, usize>,
+    /// The kernel tier its convolutions pin (`kernels::Isa` name; empty for libraries from
+    /// before tiers were pinned, whose kernels took the best tier of the running CPU).
+    #[serde(default)]
+    pub isa: String,
+}
+
+impl CompiledArtifact {
+    /// The tier its kernels run on this CPU.
+    fn tier(&self) -> &str {
+        if self.isa.is_empty() {
+            kernels::Isa::detect().name()
+        } else {
+            &self.isa
+        }
+    }
 }
 
 fn auto() -> String {
@@ -126,6 +141,8 @@ pub fn compile_artifact(
 ) -> Result<CompiledArtifact, ImportError> {
     let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
+    let isa = compiler::pipeline::kernel_tier(opts, compiler::Stage::Object)
+        .map_err(|e| ImportError(e.to_string()))?;
     Ok(CompiledArtifact {
         file,
         sha256: runtime::artifact::hex(&a.meta.sha256),
@@ -135,6 +152,7 @@ pub fn compile_artifact(
         size: a.size,
         conv_algo: opts.conv_algo.to_string(),
         kernels: compiler::pipeline::kernel_counts(&a.steps),
+        isa: isa.name().to_string(),
     })
 }
 
@@ -169,11 +187,19 @@ pub fn load_compiled(
     opts: &CompileOptions,
 ) -> Result<(runtime::CompiledModel, CodeSource), ImportError> {
     let conv_algo = opts.conv_algo.to_string();
+    let isa = compiler::pipeline::kernel_tier(opts, compiler::Stage::Object)
+        .map_err(|e| ImportError(e.to_string()))?
+        .name();
     let why = match compiled {
         None => "the catalog has no compiled library for it".to_string(),
         Some(c) if c.conv_algo != conv_algo => format!(
             "{} was compiled with conv_algo {}, not {conv_algo}",
             c.file, c.conv_algo
+        ),
+        Some(c) if c.tier() != isa => format!(
+            "{} was compiled for kernel tier {}, not {isa}",
+            c.file,
+            c.tier()
         ),
         Some(c) => match runtime::artifact::load(&data_dir.join(&c.file)) {
             Ok((model, meta)) => {

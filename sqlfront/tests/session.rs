@@ -816,6 +816,56 @@ fn create_model_compiles_with_the_sessions_options() {
 }
 
 #[test]
+fn create_model_records_the_kernel_tier_and_serves_only_that_tier() {
+    use compiler::CompileOptions;
+    use kernels::Isa;
+    use sqlfront::model_import::{load_compiled, CodeSource};
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
+    run(&e.session, "CREATE SCHEMA ds");
+    let portable = CompileOptions {
+        isa: Some(Isa::Portable),
+        ..Default::default()
+    };
+    let session = Session::open(SessionConfig {
+        data_dir: e.root.join("data"),
+        gcs_root: Some(e.root.join("gcs")),
+    })
+    .unwrap()
+    .with_compile_options(portable.clone());
+    run(
+        &session,
+        "CREATE MODEL ds.p OPTIONS(model_type='ONNX', model_path='gs://bucket/conv.onnx')",
+    );
+    let state = e.session.catalog().snapshot().unwrap();
+    let compiled = state.model("ds", "p").unwrap().compiled.clone().unwrap();
+    assert_eq!(compiled.isa, "portable");
+    let show = sqlfront::listing::show_model(&state, "ds", "p").unwrap();
+    assert!(show.contains("kernel tier portable"), "{show}");
+    let data = e.root.join("data");
+    let onnx = data.join(&state.model("ds", "p").unwrap().file);
+    let load = |opts: &CompileOptions| {
+        load_compiled(&data, &onnx, Some(&compiled), opts)
+            .unwrap()
+            .1
+    };
+    assert_eq!(load(&portable), CodeSource::Cached);
+    // The default is the best tier of this CPU; portable code is stale for it unless that
+    // is the best this CPU has.
+    let best = Isa::detect();
+    let want = if best == Isa::Portable {
+        CodeSource::Cached
+    } else {
+        CodeSource::Compiled(format!(
+            "{} was compiled for kernel tier portable, not {}",
+            compiled.file,
+            best.name()
+        ))
+    };
+    assert_eq!(load(&CompileOptions::default()), want);
+}
+
+#[test]
 fn create_model_compiles_outside_the_catalog_lock() {
     let e = env();
     std::fs::write(e.root.join("gcs/bucket/conv.onnx"), conv3x3_bytes()).unwrap();
