@@ -41,7 +41,8 @@ pub struct BenchArgs {
     /// Measure this CPU's float32 FMA peak per thread count and exit.
     #[arg(long)]
     pub peak: bool,
-    /// Interleave runs with ONNX Runtime (from Python) and report the ORT/bqmlc ratio.
+    /// Alternate blocks of runs with ONNX Runtime (from Python, the settings of
+    /// shared/tools/bench_ort.py) that never overlap in time, and report the ORT/bqmlc ratio.
     #[arg(long)]
     pub compare_ort: bool,
     /// Per-node (reference) or per-kernel (jit) time, share and GFLOP/s.
@@ -535,6 +536,13 @@ fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ort_peer.py")
 }
 
+/// Timed runs per side per `--compare-ort` round.
+const COMPARE_BLOCK: usize = 5;
+
+/// Pause after ONNX Runtime's block: longer than its intra-op workers spin after a run
+/// (they spin-wait for further work, then block), so they never share the CPU with bqmlc.
+const ORT_SPIN_SETTLE: Duration = Duration::from_millis(100);
+
 fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let python = args
         .python
@@ -573,29 +581,62 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = String::new();
     stdout.read_line(&mut line)?;
-    if !line.starts_with("ready") {
+    let Some(ready) = line.trim().strip_prefix("ready ") else {
         let _ = child.wait();
         bail!("ONNX Runtime peer failed: {}", line.trim());
-    }
-    let mut ort_run = || -> Result<f64> {
-        writeln!(stdin, "run")?;
+    };
+    let ort_options = ready.split_once(' ').map_or("", |(_, o)| o);
+    // One block = `block` timed runs of one side; the other side never runs meanwhile.
+    let mut ort_block = |n: usize| -> Result<Vec<f64>> {
+        writeln!(stdin, "run {n}")?;
         stdin.flush()?;
         let mut l = String::new();
         stdout.read_line(&mut l)?;
-        l.trim()
+        let times: Option<Vec<f64>> = l
+            .trim()
             .strip_prefix("ms ")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow!("ONNX Runtime peer said: {}", l.trim()))
+            .map(|v| v.split(' ').filter_map(|t| t.parse().ok()).collect());
+        match times {
+            Some(t) if t.len() == n => Ok(t),
+            _ => Err(anyhow!("ONNX Runtime peer said: {}", l.trim())),
+        }
     };
-    for _ in 0..args.warmup {
-        r.run_once()?;
-        ort_run()?;
+    // ORT's intra-op workers spin after its last run; wait them out before bqmlc runs.
+    let settle = || std::thread::sleep(ORT_SPIN_SETTLE);
+    let block = COMPARE_BLOCK;
+    for _ in 0..args.warmup.div_ceil(block).max(1) {
+        for _ in 0..block {
+            r.run_once()?;
+        }
+        ort_block(block)?;
+        settle();
     }
+    println!("ONNX Runtime session: {ort_options}");
+    println!(
+        "{} rounds; each: {block} bqmlc runs and {block} ONNX Runtime runs in turn (order alternates), \
+         {} ms pause after ONNX Runtime's block; per-side median of the block",
+        args.runs.max(1),
+        ORT_SPIN_SETTLE.as_millis()
+    );
     println!("round  bqmlc_ms    ort_ms  ratio(ort/bqmlc)");
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.runs.max(1) {
-        let a = time_once(r)?;
-        let b = ort_run()?;
+        let mut ours_block = || -> Result<f64> {
+            let t = (0..block)
+                .map(|_| time_once(r))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(stats(&t).median_ms)
+        };
+        let (a, b) = if round % 2 == 0 {
+            let a = ours_block()?;
+            let b = stats(&ort_block(block)?).median_ms;
+            settle();
+            (a, b)
+        } else {
+            let b = stats(&ort_block(block)?).median_ms;
+            settle();
+            (ours_block()?, b)
+        };
         println!("{round:>5} {a:>9.3} {b:>9.3} {:>10.3}", b / a);
         ours.push(a);
         theirs.push(b);

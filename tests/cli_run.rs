@@ -99,6 +99,60 @@ fn compare_ort_without_onnxruntime_says_how_to_install_it() {
     assert!(err.contains("pip install onnxruntime numpy"), "{err}");
 }
 
+/// `--compare-ort` against the test venv's ONNX Runtime: blocks of each side in turn with
+/// ONNX Runtime configured as `shared/tools/bench_ort.py` (options printed), one ratio per
+/// round, and the JSON summary.
+#[test]
+fn compare_ort_alternates_blocks_and_prints_ort_options() {
+    let python = std::env::var("BQMLC_PYTHON")
+        .expect("BQMLC_PYTHON names the test venv's python (scripts/test sets it)");
+    let model = shared_dir().join("onnx-node-tests/test_relu/model.onnx");
+    let o = Command::new(env!("CARGO_BIN_EXE_bqmlc"))
+        .args([
+            "bench",
+            model.to_str().unwrap(),
+            "--backend",
+            "jit",
+            "--compare-ort",
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+            "--json",
+            "--python",
+            &python,
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("ONNX Runtime session: intra_op_num_threads=1 inter_op_num_threads=1 execution_mode=sequential graph_optimization_level=all allow_spinning=default"),
+        "{out}"
+    );
+    let rounds: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("round"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("median"))
+        .collect();
+    assert_eq!(rounds.len(), 3, "{out}");
+    for r in rounds {
+        let v: Vec<f64> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        // round, bqmlc ms, ORT ms (printed to 3 decimals: a Relu can show 0.000), ratio.
+        assert!(
+            v[0] >= 0.0 && v[1] >= 0.0 && v[2] > 0.0 && v[3] > 0.0,
+            "{r}"
+        );
+    }
+    let json = out.lines().last().unwrap();
+    assert!(json.contains("\"ratio_ort_over_bqmlc\":"), "{json}");
+}
+
 #[test]
 fn bench_json_last_line_has_the_documented_keys() {
     let model = shared_dir().join("onnx-node-tests/test_relu/model.onnx");

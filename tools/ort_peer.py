@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """ONNX Runtime peer for `bqmlc bench --compare-ort`: a line protocol on stdin/stdout so that
-bqmlc can interleave its own runs with ONNX Runtime's (A B A B …) in one measurement.
+bqmlc can alternate blocks of its own runs with blocks of ONNX Runtime's in one measurement.
 
     ort_peer.py MODEL --threads N --input NAME=FILE.npy [--input …]
-    stdin  "run\n"  -> stdout "ms <wall milliseconds of one session.run>\n"
-    stdin  "quit\n" -> exits
-On start it prints "ready <load ms>" (or "error <message>" and exits 1).
+    stdin  "run K\n" -> stdout "ms <t1> <t2> … <tK>\n" (wall milliseconds of K session.run)
+    stdin  "quit\n"  -> exits
+On start it prints "ready <load ms> <session options>" (or "error <message>" and exits 1).
 
 Session: CPUExecutionProvider, ORT_ENABLE_ALL graph optimisations, ORT_SEQUENTIAL
-execution, intra_op_num_threads = N, inter_op_num_threads = 1 — the settings of
-shared/tools/bench_ort.py — plus session.intra_op.allow_spinning=0 so that ORT's idle
-workers do not spin into bqmlc's interleaved runs.
+execution, intra_op_num_threads = N, inter_op_num_threads = 1 — exactly the settings of
+shared/tools/bench_ort.py, spinning included (ORT's default). bqmlc keeps the two sides
+apart in time instead: it waits longer than ORT's spin after each ORT block.
 """
 import argparse
 import sys
@@ -34,9 +34,6 @@ def main():
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
-    # ORT's worker threads otherwise keep spinning after each run and steal the CPU from
-    # the bqmlc run that follows; interleaved measurements need both engines idle between runs.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     t0 = time.perf_counter()
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -44,14 +41,22 @@ def main():
     for spec in args.input:
         name, path = spec.split("=", 1)
         feeds[name] = np.load(path)
-    print(f"ready {load_ms:.3f}", flush=True)
+    options = (
+        f"intra_op_num_threads={so.intra_op_num_threads} inter_op_num_threads={so.inter_op_num_threads} "
+        f"execution_mode=sequential graph_optimization_level=all allow_spinning=default "
+        f"onnxruntime={ort.__version__}"
+    )
+    print(f"ready {load_ms:.3f} {options}", flush=True)
     for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "run":
-            t = time.perf_counter()
-            sess.run(None, feeds)
-            print(f"ms {(time.perf_counter() - t) * 1e3:.4f}", flush=True)
-        elif cmd == "quit":
+        cmd = line.split()
+        if len(cmd) == 2 and cmd[0] == "run":
+            times = []
+            for _ in range(int(cmd[1])):
+                t = time.perf_counter()
+                sess.run(None, feeds)
+                times.append((time.perf_counter() - t) * 1e3)
+            print("ms " + " ".join(f"{t:.4f}" for t in times), flush=True)
+        elif cmd == ["quit"]:
             break
 
 
