@@ -63,9 +63,14 @@ pub(crate) unsafe fn conv_raw(
             unsafe { crate::depthwise::depthwise_portable(p, act, row_start, row_end) }
         }
         #[cfg(target_arch = "x86_64")]
-        (LAYOUT_PANELS, Isa::Avx2Fma | Isa::Avx512) => {
+        (LAYOUT_PANELS, Isa::Avx2Fma) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
             unsafe { panels_avx2(p, act, row_start, row_end) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (LAYOUT_PANELS, Isa::Avx512) => {
+            // SAFETY: forwarded caller contract; AVX-512 checked by the caller.
+            unsafe { avx512::panels_avx512(p, act, row_start, row_end) }
         }
         (LAYOUT_PANELS, _) => {
             // SAFETY: forwarded caller contract.
@@ -203,6 +208,9 @@ unsafe fn panels_portable(p: &ConvParams, act: Act, row_start: usize, row_end: u
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// # Safety
 /// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
@@ -211,7 +219,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
-    let chunks = k_chunks(&tap_runs(p), k_len);
+    let chunks = k_chunks(&tap_runs(p), k_len, KC);
     // Partial sums of the current pixel block between K-chunks (16 floats per pixel).
     let mut scratch = [0.0f32; PIXEL_BLOCK * NR];
     let (first, last) = (row_start * p.out_w, row_end * p.out_w);
@@ -219,7 +227,7 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
         let mut block = first;
         while block < last {
             let block_end = (block + PIXEL_BLOCK).min(last);
-            let offsets = BlockOffsets::new(p, block, block_end);
+            let offsets = BlockOffsets::<PIXEL_BLOCK>::new(p, block, block_end);
             // A lone pixel (GEMV) has no pixel reuse: run 4 panels at once instead, so 8
             // independent accumulators hide the FMA latency.
             let mut wide = 0;
@@ -350,12 +358,12 @@ macro_rules! dispatch_m {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn narrow_block_avx2(
+unsafe fn narrow_block_avx2<const N: usize>(
     p: &ConvParams,
     act: Act,
     runs: &[(usize, usize)],
     t: &Tile,
-    offsets: &BlockOffsets,
+    offsets: &BlockOffsets<N>,
     len: usize,
     scratch: *mut f32,
 ) {
@@ -531,9 +539,10 @@ struct KChunk {
     runs: Vec<(usize, usize)>,
 }
 
-/// Split the tap runs into chunks of about [`KC`] values (a run split in two stays contiguous).
-fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
-    if k_len <= 2 * KC {
+/// Split the tap runs into chunks of about `kc` values (a run split in two stays contiguous);
+/// reductions up to `2 * kc` stay whole.
+fn k_chunks(runs: &[(usize, usize)], k_len: usize, kc: usize) -> Vec<KChunk> {
+    if k_len <= 2 * kc {
         return vec![KChunk {
             k_start: 0,
             runs: runs.to_vec(),
@@ -547,14 +556,14 @@ fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
     let mut k = 0;
     for &(mut off, mut len) in runs {
         while len > 0 {
-            if filled == KC {
+            if filled == kc {
                 chunks.push(KChunk {
                     k_start: k,
                     runs: Vec::new(),
                 });
                 filled = 0;
             }
-            let take = len.min(KC - filled);
+            let take = len.min(kc - filled);
             chunks.last_mut().expect("non-empty").runs.push((off, take));
             (off, len, filled, k) = (off + take, len - take, filled + take, k + take);
         }
@@ -562,15 +571,15 @@ fn k_chunks(runs: &[(usize, usize)], k_len: usize) -> Vec<KChunk> {
     chunks
 }
 
-/// Input, output and residual offsets of each pixel of a block, computed once per block (no
-/// per-tile divisions) and shared by every panel and K-chunk.
-struct BlockOffsets {
-    offs: [[usize; 3]; PIXEL_BLOCK],
+/// Input, output and residual offsets of each pixel of a block of up to `N` pixels, computed
+/// once per block (no per-tile divisions) and shared by every panel and K-chunk.
+struct BlockOffsets<const N: usize> {
+    offs: [[usize; 3]; N],
 }
 
-impl BlockOffsets {
+impl<const N: usize> BlockOffsets<N> {
     fn new(p: &ConvParams, block: usize, block_end: usize) -> Self {
-        let mut offs = [[0; 3]; PIXEL_BLOCK];
+        let mut offs = [[0; 3]; N];
         let (mut oy, mut ox) = (block / p.out_w, block % p.out_w);
         for o in offs.iter_mut().take(block_end - block) {
             *o = [

@@ -218,3 +218,53 @@ pub(crate) mod avx2 {
         )
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    //! 16-lane versions of the activations, for use inside AVX-512 functions. The piecewise
+    //! ones are native; sigmoid and SiLU run the AVX2 `exp` on the two 256-bit halves.
+    use super::Act;
+    use std::arch::x86_64::*;
+
+    /// Apply `act` to 16 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(crate) fn apply(act: Act, x: __m512) -> __m512 {
+        match act {
+            Act::None => x,
+            Act::Relu => _mm512_max_ps(x, _mm512_setzero_ps()),
+            Act::Clip { min, max } => {
+                _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(min)), _mm512_set1_ps(max))
+            }
+            Act::HardSigmoid { alpha, beta } => {
+                let y = _mm512_fmadd_ps(x, _mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+                _mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), _mm512_set1_ps(1.0))
+            }
+            Act::HardSwish => {
+                let y = _mm512_fmadd_ps(x, _mm512_set1_ps(1.0 / 6.0), _mm512_set1_ps(0.5));
+                let y = _mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), _mm512_set1_ps(1.0));
+                _mm512_mul_ps(x, y)
+            }
+            Act::LeakyRelu { alpha } => {
+                let neg = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+                let nonneg = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_setzero_ps());
+                _mm512_mask_blend_ps(nonneg, neg, x)
+            }
+            Act::Sigmoid | Act::Silu => {
+                let lo = super::avx2::apply(act, _mm512_castps512_ps256(x));
+                let hi = super::avx2::apply(act, _mm512_extractf32x8_ps::<1>(x));
+                _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+            }
+        }
+    }
+
+    /// Mask of the first `n` of 16 lanes (`n` may exceed 16).
+    #[inline]
+    pub(crate) fn first_lanes(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            (1u16 << n) - 1
+        }
+    }
+}

@@ -24,10 +24,14 @@
 //!   the residual is a second NHWC input with its own strides.
 //! * **Weights** are packed once, at compile time ([`pack_conv`], [`pack_gemm_b`]), into the
 //!   micro-kernel's panel layout, output channels padded with zeros to the tile width.
-//! * **Dispatch.** [`Isa::detect`] picks AVX2+FMA (`std::arch` intrinsics in
-//!   `#[target_feature]` functions) once, else portable Rust with the same results up to float
-//!   rounding. The `extern "C"` symbols use the detected ISA; the safe wrappers take an explicit
-//!   [`Isa`] (for tests and benches) and validate every buffer size.
+//! * **Dispatch.** Three tiers: AVX-512 (F/BW/DQ/VL), AVX2+FMA (`std::arch` intrinsics in
+//!   `#[target_feature]` functions) and portable Rust, with the same results up to float
+//!   rounding. [`Isa::detect`] picks the best one once. The `extern "C"` symbols use the detected
+//!   tier, except that [`bqml_conv2d`] and [`bqml_winograd`] run [`ConvParams::isa`] when
+//!   generated code pins one ([`ISA_AUTO`] detects; a pinned tier the CPU lacks aborts). The
+//!   safe wrappers take an explicit [`Isa`] (for tests and benches; one the CPU lacks falls back
+//!   to portable) and validate every buffer size. Kernels without a 512-bit version (depthwise,
+//!   pooling, the generic ops) run their AVX2 code under the AVX-512 tier.
 //!
 //! # Entry points for generated code
 //!
@@ -48,7 +52,9 @@
 //!
 //! # Performance shape
 //!
-//! The panel kernel computes 6 output pixels × 16 output channels in 12 ymm accumulators
+//! On AVX-512 the panel kernel computes 12 output pixels × 32 output channels (two panels) in 24
+//! zmm accumulators (2 weight loads + 12 broadcasts per 24 FMAs), over 96-pixel blocks with
+//! 128-long K-chunks. On AVX2 it computes 6 output pixels × 16 output channels in 12 ymm accumulators
 //! (1 broadcast + 2 weight loads per 12 FMAs), over 96-pixel blocks so the input stays in cache
 //! while each panel passes, with reductions longer than 512 split into 256-long chunks whose
 //! weights stay in L1. Panels with at most 8 valid channels use 12 pixels × 8 channels; a lone

@@ -776,3 +776,112 @@ fn residual_in_place() {
         assert_eq!(y, want, "{shape:?}");
     }
 }
+
+fn dense(cin: usize, cout: usize, k: usize) -> ConvShape {
+    ConvShape {
+        in_channels: cin,
+        out_channels: cout,
+        kernel_h: k,
+        kernel_w: k,
+        groups: 1,
+    }
+}
+
+/// Output channel counts around the AVX-512 two-panel tile: whole pairs, a pair plus a full
+/// odd panel, a pair plus a narrow (≤ 8) or wider partial panel, a partial second panel of a
+/// pair; with two groups so the panel index restarts per group.
+#[test]
+fn odd_panel_counts_and_partial_panels() {
+    for oc in [32, 48, 40, 47, 20, 31, 64, 80, 81] {
+        check_all_isas(&base_case(dense(9, oc, 3), geo(6, 1)));
+        let grouped = ConvShape {
+            in_channels: 2 * 5,
+            out_channels: 2 * oc,
+            kernel_h: 3,
+            kernel_w: 3,
+            groups: 2,
+        };
+        check_all_isas(&base_case(grouped, geo(5, 1)));
+    }
+}
+
+/// Fewer than 16 output channels: one (masked) panel, through the 8-wide tile (≤ 8) or the
+/// one-panel zmm tile (9..15).
+#[test]
+fn narrow_outputs_below_16_channels() {
+    for oc in [1, 3, 8, 9, 13, 15] {
+        let mut case = base_case(dense(11, oc, 3), geo(7, 1));
+        case.act = Act::LeakyRelu { alpha: 0.1 };
+        check_all_isas(&case);
+    }
+}
+
+/// One output pixel: the four-panel GEMV tile then the leftover panels (a pair, a lone
+/// panel), and layers with fewer than four panels that take the register tile with M = 1.
+#[test]
+fn single_pixel_odd_panels() {
+    for oc in [16, 24, 48, 64, 80, 96, 100, 7] {
+        let mut case = base_case(dense(37, oc, 3), geo(1, 1));
+        case.act = Act::Relu;
+        check_all_isas(&case);
+    }
+}
+
+/// Reductions longer than 512 split into K-chunks (128 long on the AVX-512 tier, 256 on AVX2)
+/// with chunk edges inside tap runs: unmerged runs of 100 channels (K = 900), merged runs of
+/// 3 × 200 (K = 1800), and a 1×1 with K = 700; pairs, a lone panel and a narrow panel.
+#[test]
+fn k_chunked_reductions_over_512() {
+    for oc in [32, 48, 40] {
+        check_all_isas(&base_case(dense(100, oc, 3), geo(5, 1)));
+        let mut case = base_case(dense(200, oc, 3), geo(4, 1));
+        case.in_extra_channels = 0;
+        case.in_channel_offset = 0;
+        case.act = Act::Clip {
+            min: -0.5,
+            max: 2.0,
+        };
+        check_all_isas(&case);
+        let mut case = base_case(dense(700, oc, 1), geo(3, 2));
+        case.act = Act::Sigmoid;
+        check_all_isas(&case);
+    }
+}
+
+/// Residual plus every activation on a layer whose tiles are two-panel, one-panel and
+/// narrow, with the output written into a channel slice of a wider buffer.
+#[test]
+fn residual_and_activation_on_pair_tiles() {
+    for act in all_acts() {
+        let mut case = base_case(dense(24, 45, 3), geo(9, 1));
+        case.act = act;
+        case.out_extra_channels = 5;
+        case.out_channel_offset = 3;
+        case.res_extra_channels = 2;
+        check_all_isas(&case);
+    }
+}
+
+/// Pixel counts around the AVX-512 tile (12) and block (96) sizes: a call's pixels split into
+/// equal blocks and each block into equal tiles of up to 12, including ranges that start
+/// mid-layer (two calls split at a row).
+#[test]
+fn pixel_counts_around_tile_and_block_sizes() {
+    for (oh, ow) in [
+        (1, 11),
+        (1, 13),
+        (2, 12),
+        (5, 5),
+        (1, 97),
+        (10, 11),
+        (14, 14),
+        (13, 15),
+    ] {
+        let mut case = base_case(dense(6, 34, 3), geo(1, 1));
+        case.geo.out_h = oh;
+        case.geo.out_w = ow;
+        case.split = oh / 2;
+        case.act = Act::HardSwish;
+        check_all_isas(&case);
+    }
+}

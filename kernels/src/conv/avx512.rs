@@ -1,0 +1,340 @@
+//! AVX-512 tier of the panel convolution (`LAYOUT_PANELS`): a 16-channel panel is one zmm.
+//!
+//! The register tile is `M` (up to 12) output pixels × two adjacent panels (32 output channels)
+//! in `2M` zmm accumulators; each reduction step loads the two panels' 16-wide weight rows and
+//! broadcasts one input value per pixel (2 loads + 12 broadcasts per 24 FMAs). An odd last panel
+//! runs the same tile with one panel, or the AVX2 8-wide tile when it has at most 8 valid
+//! channels; a lone output pixel (GEMV) runs the AVX2 four-panel tile. Blocking is as in the
+//! AVX2 code: pixel blocks that stay in L2 while every panel pair passes over them, and
+//! reductions longer than `2 * KC` split into K-chunks whose weights stay in L1.
+
+use std::arch::x86_64::*;
+
+use super::{
+    gemv_tile_avx2, k_chunks, narrow_block_avx2, tap_runs, BlockOffsets, Tile, GEMV_PANELS,
+};
+use crate::conv_params::ConvParams;
+use crate::epilogue::{avx512 as act512, Act};
+use crate::pack::NR;
+
+/// Most output pixels per register tile: 12 × 2 panels = 24 accumulators, plus 2 weight
+/// vectors and 1 broadcast, of the 32 zmm registers.
+const MR: usize = 12;
+/// Pixels per cache block (at most; a call's pixels are split into equal blocks).
+const PIXEL_BLOCK: usize = 8 * MR;
+/// Reduction values per K-chunk: 128 × 2 panels × 64 B = 16 KiB of weights, which stay in L1
+/// (48 KiB) next to the tiles' input lines while the whole pixel block passes.
+const KC: usize = 128;
+/// Floats of K-chunk partial sums per block pixel (two panels).
+const PARTIAL: usize = 2 * NR;
+/// Reduction steps per loop iteration.
+const UNROLL: usize = 4;
+
+/// One or two adjacent panels of a tile: where their weights and channels are.
+struct Tile512 {
+    /// The first panel's weights at the chunk's first `k`.
+    weights: *const f32,
+    /// Floats from the first panel's weights to the second's (`k_len * 16`).
+    panel_stride: usize,
+    /// The first panel's 16 bias values; the second's follow.
+    bias: *const f32,
+    in_channel: usize,
+    out_channel: usize,
+    /// Valid output channels of each panel (1..=16; only the last panel of a group is partial).
+    n: [usize; 2],
+    /// Start from the partial sums saved by the previous K-chunk instead of zero.
+    resume: bool,
+    /// Last K-chunk: run the epilogue (otherwise save partial sums).
+    finish: bool,
+}
+
+/// # Safety
+/// As [`crate::bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX-512 F/BW/DQ/VL
+/// (which implies AVX2 + FMA).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+pub(super) unsafe fn panels_avx512(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+    let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
+    let panels = ocg.div_ceil(NR);
+    let k_len = p.kernel_h * p.kernel_w * icg;
+    let runs = tap_runs(p);
+    let chunks = k_chunks(&runs, k_len, KC);
+    // Partial sums of the current pixel block between K-chunks (32 floats per pixel).
+    let mut scratch = [0.0f32; PIXEL_BLOCK * PARTIAL];
+    let (first, last) = (row_start * p.out_w, row_end * p.out_w);
+    let total = last - first;
+    // Equal blocks: no nearly empty last block.
+    let blocks = total.div_ceil(PIXEL_BLOCK);
+    for g in 0..p.groups {
+        for bi in 0..blocks {
+            let block = first + bi * total / blocks;
+            let block_end = first + (bi + 1) * total / blocks;
+            let len = block_end - block;
+            let offsets = BlockOffsets::<PIXEL_BLOCK>::new(p, block, block_end);
+            // A lone pixel (GEMV) has no pixel reuse: the AVX2 tile runs 4 panels at once.
+            let mut b = 0;
+            if len == 1 {
+                while b + GEMV_PANELS <= panels {
+                    // SAFETY: panels `b..b+4` of group g exist; pixel `block` is in range.
+                    unsafe { gemv_tile_avx2(p, act, &runs, g, b, offsets.at(0)[0]) };
+                    b += GEMV_PANELS;
+                }
+            }
+            while b < panels {
+                let pair = b + 1 < panels;
+                let panel = g * panels + b;
+                let n0 = NR.min(ocg - b * NR);
+                let n1 = if pair { NR.min(ocg - (b + 1) * NR) } else { 0 };
+                for (ci, chunk) in chunks.iter().enumerate() {
+                    let (resume, finish) = (ci > 0, ci + 1 == chunks.len());
+                    // SAFETY: the chunk lies inside its panel, inside the packed weights.
+                    let weights = unsafe { p.weights.add((panel * k_len + chunk.k_start) * NR) };
+                    // SAFETY: bias is padded to whole panels.
+                    let bias = unsafe { p.bias.add(panel * NR) };
+                    let runs = &chunk.runs[..];
+                    if !pair && n0 <= 8 {
+                        let t = Tile {
+                            weights,
+                            bias,
+                            in_channel: g * icg,
+                            out_channel: g * ocg + b * NR,
+                            n: n0,
+                            resume,
+                            finish,
+                        };
+                        // SAFETY: the block's pixels are inside the caller's output range; the
+                        // scratch has at least 16 floats per block pixel.
+                        unsafe {
+                            narrow_block_avx2(p, act, runs, &t, &offsets, len, scratch.as_mut_ptr())
+                        };
+                        continue;
+                    }
+                    let t = Tile512 {
+                        weights,
+                        panel_stride: k_len * NR,
+                        bias,
+                        in_channel: g * icg,
+                        out_channel: g * ocg + b * NR,
+                        n: [n0, n1],
+                        resume,
+                        finish,
+                    };
+                    // SAFETY: as above, with `PARTIAL` scratch floats per block pixel; the
+                    // second panel exists when `pair`.
+                    unsafe {
+                        if pair {
+                            block_tiles::<2>(p, act, runs, &t, &offsets, len, scratch.as_mut_ptr())
+                        } else {
+                            block_tiles::<1>(p, act, runs, &t, &offsets, len, scratch.as_mut_ptr())
+                        }
+                    }
+                }
+                b += if pair { 2 } else { 1 };
+            }
+        }
+    }
+}
+
+/// All register tiles of one pixel block for `P` panels and one K-chunk: `ceil(len / 12)` tiles
+/// of equal size (no small tail tile whose few accumulators could not hide the FMA latency).
+///
+/// # Safety
+/// As [`panels_avx512`]; `offsets` holds `len` pixels and `scratch` `len * PARTIAL` floats.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_tiles<const P: usize>(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    t: &Tile512,
+    offsets: &BlockOffsets<PIXEL_BLOCK>,
+    len: usize,
+    scratch: *mut f32,
+) {
+    let tiles = len.div_ceil(MR);
+    let mut i = 0;
+    for ti in 0..tiles {
+        let m = len / tiles + usize::from(ti < len % tiles);
+        let offs = offsets.at(i);
+        // SAFETY: pixel `i` of the block has `PARTIAL` scratch floats from `i * PARTIAL` on.
+        let partial = unsafe { scratch.add(i * PARTIAL) };
+        // SAFETY: pixels `i..i+m` are valid block pixels; forwarded caller contract.
+        unsafe {
+            match m {
+                12 => tile::<P, 12>(p, act, runs, t, offs, partial),
+                11 => tile::<P, 11>(p, act, runs, t, offs, partial),
+                10 => tile::<P, 10>(p, act, runs, t, offs, partial),
+                9 => tile::<P, 9>(p, act, runs, t, offs, partial),
+                8 => tile::<P, 8>(p, act, runs, t, offs, partial),
+                7 => tile::<P, 7>(p, act, runs, t, offs, partial),
+                6 => tile::<P, 6>(p, act, runs, t, offs, partial),
+                5 => tile::<P, 5>(p, act, runs, t, offs, partial),
+                4 => tile::<P, 4>(p, act, runs, t, offs, partial),
+                3 => tile::<P, 3>(p, act, runs, t, offs, partial),
+                2 => tile::<P, 2>(p, act, runs, t, offs, partial),
+                1 => tile::<P, 1>(p, act, runs, t, offs, partial),
+                other => unreachable!("tile of {other} pixels"),
+            }
+        }
+        i += m;
+    }
+}
+
+/// `M` consecutive flattened output pixels × `P` (1 or 2) adjacent panels, accumulated in
+/// `P * M` zmm registers over the chunk's reduction, then either saved as partial sums or
+/// finished with bias, residual and activation and stored.
+///
+/// # Safety
+/// As [`panels_avx512`]; `offs` holds the offsets of `M` valid output pixels and `partial` has
+/// `M * PARTIAL` floats.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+#[inline]
+unsafe fn tile<const P: usize, const M: usize>(
+    p: &ConvParams,
+    act: Act,
+    runs: &[(usize, usize)],
+    t: &Tile512,
+    offs: &[[usize; 3]],
+    partial: *mut f32,
+) {
+    let mut inp = [std::ptr::null::<f32>(); M];
+    for i in 0..M {
+        // SAFETY: the pixel's receptive field (its group's channels) is inside the input.
+        inp[i] = unsafe { p.input.add(offs[i][0] + t.in_channel) };
+    }
+    let mut acc = [[_mm512_setzero_ps(); P]; M];
+    if t.resume {
+        for i in 0..M {
+            for j in 0..P {
+                // SAFETY: `partial` holds the previous chunk's `P * 16` floats per pixel.
+                acc[i][j] = unsafe { _mm512_loadu_ps(partial.add(i * PARTIAL + j * NR)) };
+            }
+        }
+    }
+    let mut w = t.weights;
+    let ws = t.panel_stride;
+    for &(off, len) in runs {
+        let mut q = [std::ptr::null::<f32>(); M];
+        for i in 0..M {
+            // SAFETY: `off` is a tap offset inside the receptive field.
+            q[i] = unsafe { inp[i].add(off) };
+        }
+        // One reduction step: 2 weight loads, M broadcasts, P * M FMAs.
+        macro_rules! step {
+            ($c:expr) => {
+                // SAFETY: `w` (and `w + ws` for the second panel) walks the chunk's 16-wide
+                // weight rows in order; `q[i] + c` is inside the receptive field of pixel i.
+                unsafe {
+                    let mut wv = [_mm512_setzero_ps(); P];
+                    for j in 0..P {
+                        wv[j] = _mm512_loadu_ps(w.add(j * ws));
+                    }
+                    for i in 0..M {
+                        let a = _mm512_set1_ps(*q[i].add($c));
+                        for j in 0..P {
+                            acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
+                        }
+                    }
+                    w = w.add(NR);
+                }
+            };
+        }
+        let mut c = 0;
+        while c + UNROLL <= len {
+            for u in 0..UNROLL {
+                step!(c + u);
+            }
+            c += UNROLL;
+        }
+        while c < len {
+            step!(c);
+            c += 1;
+        }
+    }
+    // Save the sums (partial, or final for the epilogue below): fixed-index stores, so `acc`
+    // stays in registers; an epilogue indexing `acc` in a loop LLVM does not unroll would force
+    // it into memory, with a store after every FMA.
+    for i in 0..M {
+        for j in 0..P {
+            // SAFETY: `partial` has `PARTIAL` floats per pixel.
+            unsafe { _mm512_storeu_ps(partial.add(i * PARTIAL + j * NR), acc[i][j]) };
+        }
+    }
+    if t.finish {
+        // SAFETY: forwarded contract; `partial` now holds the tile's sums.
+        unsafe { epilogue::<P>(p, act, t, &offs[..M], partial) };
+    }
+}
+
+/// Bias, residual, activation and store for the sums of `offs.len()` pixels × `P` panels
+/// saved in `sums` (`PARTIAL` floats per pixel).
+///
+/// # Safety
+/// As [`tile`].
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn epilogue<const P: usize>(
+    p: &ConvParams,
+    act: Act,
+    t: &Tile512,
+    offs: &[[usize; 3]],
+    sums: *const f32,
+) {
+    for (i, &[_, oo, ro]) in offs.iter().enumerate() {
+        for j in 0..P {
+            let ch = t.out_channel + j * NR;
+            // SAFETY: `sums` and bias hold 16 floats per pixel and panel; output/residual
+            // accesses are masked to the valid channels of panel j of pixel i.
+            unsafe {
+                let v = _mm512_add_ps(
+                    _mm512_loadu_ps(sums.add(i * PARTIAL + j * NR)),
+                    _mm512_loadu_ps(t.bias.add(j * NR)),
+                );
+                store_row_avx512(p, act, v, oo + ch, ro + ch, t.n[j]);
+            }
+        }
+    }
+}
+
+/// Epilogue for one pixel × 16 channels (bias already added): `act(v [+ residual])`, stored
+/// with a lane mask when fewer than 16 channels are valid. The residual element is read before
+/// the output element is written, so they may alias.
+///
+/// # Safety
+/// `out`/`res` index `n` valid channels of the output/residual.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+#[inline]
+pub(crate) unsafe fn store_row_avx512(
+    p: &ConvParams,
+    act: Act,
+    mut v: __m512,
+    out: usize,
+    res: usize,
+    n: usize,
+) {
+    let full = n >= NR;
+    let mask = act512::first_lanes(n);
+    if !p.residual.is_null() {
+        // SAFETY: the (masked) load touches only the `n` valid channels.
+        unsafe {
+            let r = p.residual.add(res);
+            let rv = if full {
+                _mm512_loadu_ps(r)
+            } else {
+                _mm512_maskz_loadu_ps(mask, r)
+            };
+            v = _mm512_add_ps(v, rv);
+        }
+    }
+    v = act512::apply(act, v);
+    // SAFETY: the (masked) store touches only the `n` valid channels.
+    unsafe {
+        let o = p.output.add(out);
+        if full {
+            _mm512_storeu_ps(o, v);
+        } else {
+            _mm512_mask_storeu_ps(o, mask, v);
+        }
+    }
+}
