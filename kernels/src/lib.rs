@@ -59,7 +59,7 @@
 //! while each panel passes, with reductions longer than 512 split into 256-long chunks whose
 //! weights stay in L1. Panels with at most 8 valid channels use 12 pixels × 8 channels; a lone
 //! output pixel (GEMV) runs 4 panels at once. Depthwise tiles are 8 pixels × 8 channels.
-//! Winograd runs one GEMM per transform position on the same 6×16 tile. See `kernels/PERF.md`.
+//! Winograd runs one GEMM per transform position on the same register tiles. See `kernels/PERF.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

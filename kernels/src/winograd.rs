@@ -8,8 +8,9 @@
 //! and 8-channel group, read straight from the NHWC zero-halo input, lands in a per-thread
 //! scratch laid out `[pos][tile][channel]`; then one GEMM per transform position `pos`
 //! multiplies `V[pos]` (tiles × Cin) with the pre-transformed weights `U[pos]` (Cin × Cout,
-//! `U = G g Gᵀ` packed at compile time in 16-channel panels) using the same 6×16 register tile
-//! as the direct convolution, into `M[pos][tile][channel]`; last the output transform
+//! `U = G g Gᵀ` packed at compile time in 16-channel panels) using the same register tile as
+//! the direct convolution (6 × 16 on AVX2, 12 × 32 on AVX-512, see `winograd/avx512.rs`),
+//! into `M[pos][tile][channel]`; last the output transform
 //! `Aᵀ M A` of each tile is fused with the usual epilogue (bias, residual, activation, masked
 //! stores) and written into the output. Edge tiles read only the receptive field
 //! (`(out_h + 2) × (out_w + 2)`, the same extent as the direct kernel) and treat the rest as
@@ -32,12 +33,43 @@ pub const LAYOUT_WINOGRAD_F2: u32 = 4;
 
 /// Channels per input-transform vector.
 const CB: usize = 8;
-/// Tiles per register tile of the batched GEMM.
+/// Tiles per register tile of the batched GEMM (AVX2 and portable).
 const MT: usize = 6;
 /// Bytes of `V` + `M` scratch a tile block keeps in L2 (about half of a 512 KiB L2).
 const BLOCK_BYTES: usize = 256 << 10;
 /// Bytes of one position's `V` + `M` rows: the part of a block reused across all panels.
 const POS_BYTES: usize = 192 << 10;
+
+/// How a pass is cut into tile blocks.
+#[derive(Clone, Copy)]
+struct Blocking {
+    /// Blocks hold a multiple of this many tiles (once they hold more): whole register tiles.
+    round: usize,
+    /// Bytes of `V` + `M` scratch a tile block keeps in L2.
+    block_bytes: usize,
+    /// Bytes of one position's `V` + `M` rows.
+    pos_bytes: usize,
+}
+
+impl Blocking {
+    /// Per tier and tile size `f`. AVX-512 CPUs have 1-2 MiB of L2, so its blocks are twice the
+    /// AVX2 ones (measured on Sapphire Rapids); its GEMM splits any row count into equal register
+    /// tiles of up to 12, which F4 runs best without rounding the block and F2 with it.
+    fn new(isa: Isa, f: usize) -> Blocking {
+        match isa {
+            Isa::Avx512 => Blocking {
+                round: if f == 4 { 1 } else { 12 },
+                block_bytes: 512 << 10,
+                pos_bytes: 768 << 10,
+            },
+            _ => Blocking {
+                round: MT,
+                block_bytes: BLOCK_BYTES,
+                pos_bytes: POS_BYTES,
+            },
+        }
+    }
+}
 
 /// Output tile size `F` of a Winograd layout (`None` for other layouts).
 pub fn winograd_tile(layout: u32) -> Option<usize> {
@@ -290,7 +322,12 @@ impl Dims {
     /// Geometry for a call over `tiles` tiles. The block size trades re-reading the
     /// transformed weights `U` once per block against spilling `V`/`M` out of L2: narrow
     /// layers (small `U`) use L2-sized blocks, wide ones one block for the whole call.
-    fn new(p: &ConvParams, f: usize, tiles: usize, pass: Range<usize>) -> Dims {
+    fn new(p: &ConvParams, f: usize, tiles: usize, pass: Range<usize>, bl: Blocking) -> Dims {
+        let Blocking {
+            round: mt,
+            block_bytes,
+            pos_bytes,
+        } = bl;
         let a = f + 2;
         let cin = p.in_channels_per_group;
         let kpad = cin.next_multiple_of(CB);
@@ -298,10 +335,10 @@ impl Dims {
         let cpad = panels * NR;
         let per_tile = a * a * (kpad + cpad) * 4;
         let u_bytes = a * a * cin * pass.len() * NR * 4;
-        let small = (BLOCK_BYTES / per_tile).max(1);
-        let big = (POS_BYTES / ((kpad + cpad) * 4)).max(small);
+        let small = (block_bytes / per_tile).max(1);
+        let big = (pos_bytes / ((kpad + cpad) * 4)).max(small);
         let traffic = |tb: usize| {
-            let spill = if tb * per_tile > BLOCK_BYTES {
+            let spill = if tb * per_tile > block_bytes {
                 2 * tiles * per_tile
             } else {
                 0
@@ -314,10 +351,10 @@ impl Dims {
             small
         };
         // Whole register tiles, and even blocks: as many blocks, none nearly empty.
-        let tb = if tb >= MT { tb / MT * MT } else { tb };
+        let tb = if tb >= mt { tb / mt * mt } else { tb };
         let even = tiles.div_ceil(tiles.div_ceil(tb));
-        let tb = if tb >= MT {
-            even.next_multiple_of(MT).min(tb)
+        let tb = if tb >= mt {
+            even.next_multiple_of(mt).min(tb)
         } else {
             even
         };
@@ -398,7 +435,7 @@ pub(crate) unsafe fn winograd_raw(isa: Isa, p: &ConvParams, act: Act, start: usi
         if tr.is_empty() {
             continue;
         }
-        let d = Dims::new(p, f, tr.len(), pr);
+        let d = Dims::new(p, f, tr.len(), pr, Blocking::new(isa, f));
         // SAFETY: forwarded caller contract.
         unsafe { run_pass(isa, p, act, &d, tr) };
     }
@@ -423,11 +460,19 @@ unsafe fn run_pass(isa: Isa, p: &ConvParams, act: Act, d: &Dims, tiles: Range<us
             unsafe {
                 match (isa, d.f) {
                     #[cfg(target_arch = "x86_64")]
-                    (Isa::Avx2Fma | Isa::Avx512, 4) => {
+                    (Isa::Avx512, 4) => {
+                        avx512::block::<6>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx512, _) => {
+                        avx512::block::<4>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx2Fma, 4) => {
                         avx2::block::<6>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
                     #[cfg(target_arch = "x86_64")]
-                    (Isa::Avx2Fma | Isa::Avx512, _) => {
+                    (Isa::Avx2Fma, _) => {
                         avx2::block::<4>(p, act, d, block, n, v.as_mut_ptr(), m.as_mut_ptr())
                     }
                     (_, 4) => portable::block::<6>(p, act, d, block, n, v, m),
@@ -616,6 +661,9 @@ mod portable {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {

@@ -401,3 +401,90 @@ fn concurrent_unit_ranges_match_one_call() {
         );
     }
 }
+
+/// Output channel counts around the AVX-512 two-panel GEMM tile (pairs, a lone full or
+/// partial last panel, fewer than 16 channels) with input channel counts whose 16-wide
+/// input transform has a tail (masked loads, and stores masked to the 8-padded `V` rows).
+#[test]
+fn odd_panels_and_channel_tails() {
+    for f in [4, 2] {
+        for (cin, cout) in [
+            (8, 32),
+            (24, 48),
+            (33, 40),
+            (5, 20),
+            (17, 13),
+            (40, 70),
+            (16, 16),
+        ] {
+            let mut case = base(f, cin, cout, 9, 11);
+            case.act = Act::HardSwish;
+            check_all_isas(&case);
+        }
+    }
+}
+
+/// Tile counts that need several blocks and uneven GEMM row splits (F2 on 57×43: 638 tiles;
+/// F4 on 26×50: 91 tiles), and a single tile.
+#[test]
+fn block_splits_and_single_tile() {
+    check_all_isas(&base(2, 16, 32, 57, 43));
+    check_all_isas(&base(4, 24, 36, 26, 50));
+    check_all_isas(&base(4, 20, 18, 3, 4));
+    check_all_isas(&base(2, 20, 18, 2, 1));
+}
+
+/// A pinned tier (`ConvParams::isa`) runs that tier's Winograd kernels through the extern "C"
+/// entry point: the same output as the safe wrapper with that tier, bit for bit.
+#[test]
+fn pinned_tier_runs_that_tier() {
+    let (cin, cout, n) = (20, 35, 10);
+    let shape = ConvShape {
+        in_channels: cin,
+        out_channels: cout,
+        kernel_h: 3,
+        kernel_w: 3,
+        groups: 1,
+    };
+    let geo = ConvGeometry {
+        out_h: n,
+        out_w: n,
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+    };
+    let mut rng = Rng::new(5);
+    let w = rng.vec(cout * cin * 9);
+    let input = rng.vec((n + 2) * (n + 2) * cin);
+    for f in [4, 2] {
+        let packed = pack_winograd(shape, &w, None, f).unwrap();
+        let units = winograd_units(packed.layout, n, n, cout);
+        for isa in tiers("winograd") {
+            let mut want = vec![0.0; n * n * cout];
+            winograd_conv2d(
+                isa,
+                &packed,
+                &geo,
+                Act::Relu,
+                Nhwc::dense(&input, n + 2, cin),
+                NhwcMut::dense(&mut want, n, cout),
+                None,
+                0..units,
+            )
+            .unwrap();
+            let mut got = vec![0.0; n * n * cout];
+            let mut p = ConvParams::from_packed(&packed, &geo, Act::Relu);
+            p.isa = isa.code();
+            p.input = input.as_ptr();
+            p.in_row_stride = (n + 2) * cin;
+            p.in_pixel_stride = cin;
+            p.output = got.as_mut_ptr();
+            p.out_row_stride = n * cout;
+            p.out_pixel_stride = cout;
+            // SAFETY: buffers cover the layer and its receptive field.
+            unsafe { bqml_winograd(&p, 0, units) };
+            assert_eq!(got, want, "F({f}) {isa}");
+        }
+    }
+}
