@@ -71,7 +71,7 @@ impl Lowerer<'_> {
         let wino = (const_weights && two_d && kernels::winograd_applies(&shape, &geo))
             .then(|| {
                 self.conv_algo
-                    .tile(shape.in_channels, shape.out_channels, oh, ow)
+                    .tile(shape.in_channels, shape.out_channels, oh, ow, self.isa)
             })
             .flatten();
         // Constant weights are packed now; weights that are graph inputs are packed at run

@@ -1,11 +1,13 @@
 //! The per-layer choice between direct convolution and Winograd.
 
+use kernels::Isa;
+
 /// Which algorithm convolutions use where there is a choice (3×3, stride 1, dilation 1, one
 /// group, constant weights): the direct implicit GEMM or Winograd.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvAlgo {
     /// Per layer, from its shape: direct below 16 input or output channels, else Winograd
-    /// F(4×4) on maps of at least 14², F(2×2) on smaller ones (fewer wasted edge outputs;
+    /// F(4×4) on maps of at least 14² (28² on the avx512 tier), F(2×2) on smaller ones (fewer wasted edge outputs;
     /// at 7² × 512 F(2×2) took ResNet-18's layers from 3.1 to 2.3 ms, F(4×4) was slower than
     /// direct). See `kernels/PERF.md`.
     #[default]
@@ -31,14 +33,25 @@ impl ConvAlgo {
         })
     }
 
-    /// Winograd output tile (4 or 2) for an eligible layer, or `None` for direct.
-    pub(super) fn tile(self, cin: usize, cout: usize, oh: usize, ow: usize) -> Option<usize> {
+    /// Winograd output tile (4 or 2) for an eligible layer on kernel tier `isa`, or `None`
+    /// for direct. F(4×4) needs larger maps to pay on the avx512 tier: at 14² × 256 it took
+    /// 1.28 ms per ResNet-18 layer against F(2×2)'s 1.00 (F(4×4) still wins at 28²; see
+    /// `kernels/PERF.md`).
+    pub(super) fn tile(
+        self,
+        cin: usize,
+        cout: usize,
+        oh: usize,
+        ow: usize,
+        isa: Isa,
+    ) -> Option<usize> {
+        let f4_from = if isa == Isa::Avx512 { 28 } else { 14 };
         match self {
             ConvAlgo::Direct => None,
             ConvAlgo::Winograd => Some(4),
             ConvAlgo::WinogradF2 => Some(2),
             ConvAlgo::Auto if cin < 16 || cout < 16 => None,
-            ConvAlgo::Auto if oh.min(ow) >= 14 => Some(4),
+            ConvAlgo::Auto if oh.min(ow) >= f4_from => Some(4),
             ConvAlgo::Auto => Some(2),
         }
     }
