@@ -310,13 +310,25 @@ fn query_conv_algo_reaches_create_model_and_ml_predict() {
         (line("Compile options: "), line("Kernels (plan steps): "))
     };
     let (options, kernels) = plan("direct");
-    assert_eq!(options, "Compile options: conv_algo direct");
+    assert_eq!(
+        options,
+        format!(
+            "Compile options: conv_algo direct, kernel tier {}",
+            kernels::Isa::detect().name()
+        )
+    );
     assert!(
         !kernels.contains("bqml_winograd") && kernels.contains("bqml_conv2d "),
         "{kernels}"
     );
     let (options, kernels) = plan("winograd");
-    assert_eq!(options, "Compile options: conv_algo winograd");
+    assert_eq!(
+        options,
+        format!(
+            "Compile options: conv_algo winograd, kernel tier {}",
+            kernels::Isa::detect().name()
+        )
+    );
     assert!(kernels.contains("bqml_winograd "), "{kernels}");
 
     // ML.PREDICT runs the stored library under the options it was compiled with, and
