@@ -885,3 +885,27 @@ fn pixel_counts_around_tile_and_block_sizes() {
         check_all_isas(&case);
     }
 }
+
+/// Whole panels with a clamp activation (none, ReLU, clip) finish straight from the AVX-512
+/// registers: with and without a residual, a lone last panel, and after K-chunks.
+#[test]
+fn clamp_epilogue_from_registers() {
+    let acts = [
+        Act::None,
+        Act::Relu,
+        Act::Clip {
+            min: -0.25,
+            max: 0.5,
+        },
+    ];
+    for act in acts {
+        for residual in [false, true] {
+            for (cin, oc) in [(7, 32), (7, 48), (300, 64)] {
+                let mut case = base_case(dense(cin, oc, 3), geo(5, 1));
+                case.act = act;
+                case.has_residual = residual;
+                check_all_isas(&case);
+            }
+        }
+    }
+}

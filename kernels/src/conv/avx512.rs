@@ -253,9 +253,53 @@ unsafe fn tile<const P: usize, const M: usize>(
             c += 1;
         }
     }
-    // Save the sums (partial, or final for the epilogue below): fixed-index stores, so `acc`
-    // stays in registers; an epilogue indexing `acc` in a loop LLVM does not unroll would force
-    // it into memory, with a store after every FMA.
+    // Common finish straight from the registers: whole panels and a clamp activation (none,
+    // ReLU, clip). The body is small enough that LLVM unrolls it, so `acc` keeps fixed indices.
+    let clamp = match act {
+        Act::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+        Act::Relu => Some((0.0, f32::INFINITY)),
+        Act::Clip { min, max } => Some((min, max)),
+        _ => None,
+    };
+    if let (true, Some((lo, hi))) = (t.finish && t.n[P - 1] == NR, clamp) {
+        let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let mut bias = [_mm512_setzero_ps(); P];
+        for j in 0..P {
+            // SAFETY: bias holds 16 floats per panel.
+            bias[j] = unsafe { _mm512_loadu_ps(t.bias.add(j * NR)) };
+        }
+        // Two loops rather than a residual test per store: branch-free bodies get unrolled.
+        if p.residual.is_null() {
+            for i in 0..M {
+                for j in 0..P {
+                    let v = _mm512_add_ps(acc[i][j], bias[j]);
+                    let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                    // SAFETY: all 16 channels of panel j are valid output channels of pixel i.
+                    unsafe {
+                        _mm512_storeu_ps(p.output.add(offs[i][1] + t.out_channel + j * NR), v)
+                    };
+                }
+            }
+        } else {
+            for i in 0..M {
+                for j in 0..P {
+                    let ch = t.out_channel + j * NR;
+                    // SAFETY: all 16 channels of panel j are valid output and residual channels
+                    // of pixel i; each residual element is read before it is written.
+                    unsafe {
+                        let r = _mm512_loadu_ps(p.residual.add(offs[i][2] + ch));
+                        let v = _mm512_add_ps(_mm512_add_ps(acc[i][j], bias[j]), r);
+                        let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                        _mm512_storeu_ps(p.output.add(offs[i][1] + ch), v);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    // Otherwise save the sums (partial, or final for the general epilogue): fixed-index stores,
+    // so `acc` stays in registers; an epilogue indexing `acc` in a loop LLVM does not unroll
+    // would force it into memory, with a store after every FMA.
     for i in 0..M {
         for j in 0..P {
             // SAFETY: `partial` has `PARTIAL` floats per pixel.
