@@ -815,6 +815,68 @@ fn create_model_compiles_with_the_sessions_options() {
     assert!(staged_files(&data.join("staging")).is_empty());
 }
 
+/// ConvTranspose and a 3-D Conv import (the reference interpreter runs them) but the
+/// compiler cannot lower them: CREATE MODEL fails listing both nodes in one message and
+/// stores nothing.
+#[test]
+fn create_model_lists_every_node_the_compiler_cannot_lower() {
+    use compiler::onnx::{NodeProto, TensorProto};
+    let node = |name: &str, op: &str, inputs: &[&str], output: &str| NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    };
+    let weights = |name: &str, dims: &[i64]| TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(tensor_proto::DataType::Float as i32),
+        float_data: vec![0.5; dims.iter().product::<i64>() as usize],
+        ..Default::default()
+    };
+    let f = tensor_proto::DataType::Float;
+    let bytes = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            input: vec![vi("x", f, &[1, 2, 4, 4]), vi("v", f, &[1, 2, 4, 4, 4])],
+            initializer: vec![weights("w", &[2, 3, 3, 3]), weights("w3", &[3, 2, 3, 3, 3])],
+            node: vec![
+                node("up", "ConvTranspose", &["x", "w"], "y1"),
+                node("vol", "Conv", &["v", "w3"], "y2"),
+            ],
+            output: vec![vi("y1", f, &[1, 3, 6, 6]), vi("y2", f, &[1, 3, 2, 2, 2])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let e = env();
+    std::fs::write(e.root.join("gcs/bucket/two.onnx"), bytes).unwrap();
+    run(&e.session, "CREATE SCHEMA ds");
+    let before = e.session.catalog().snapshot().unwrap();
+    let (_, msg) = fail(
+        &e.session,
+        "CREATE MODEL ds.two OPTIONS(model_type='ONNX', model_path='gs://bucket/two.onnx')",
+    );
+    assert!(
+        msg.contains("the model has 2 unsupported node(s):")
+            && msg.contains("node 'up': op ConvTranspose (domain ai.onnx, opset 13): ConvTranspose is not supported by the compiler")
+            && msg.contains("node 'vol': op Conv (domain ai.onnx, opset 13): 3-D convolution is not supported by the compiler"),
+        "{msg}"
+    );
+    let after = e.session.catalog().snapshot().unwrap();
+    assert!(after.model("ds", "two").is_err());
+    assert_eq!(
+        before.datasets["ds"].models.len(),
+        after.datasets["ds"].models.len()
+    );
+}
+
 #[test]
 fn create_model_records_the_kernel_tier_and_serves_only_that_tier() {
     use compiler::CompileOptions;
