@@ -19,14 +19,10 @@ fn tier_backends() -> Vec<(&'static str, &'static str, bool)> {
     #[cfg(target_arch = "x86_64")]
     let (avx2, avx512) = (
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
-        ["avx512f", "avx512bw", "avx512dq", "avx512vl"]
-            .iter()
-            .all(|f| match *f {
-                "avx512f" => std::is_x86_feature_detected!("avx512f"),
-                "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
-                "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
-                _ => std::is_x86_feature_detected!("avx512vl"),
-            }),
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512vl"),
     );
     #[cfg(not(target_arch = "x86_64"))]
     let (avx2, avx512) = (false, false);

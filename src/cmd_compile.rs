@@ -123,7 +123,7 @@ fn compile_library(args: &CompileArgs, out: &Path, opts: &CompileOptions) -> Res
     );
     println!(
         "kernel tier {}; kernels: {}",
-        compiler::pipeline::kernel_tier(opts, compiler::Stage::Object)?.name(),
+        artifact.isa.name(),
         fmt_kernel_counts(&artifact.steps)
     );
     Ok(())

@@ -53,6 +53,8 @@ pub struct Artifact {
     pub size: u64,
     /// Wall time of compilation and linking, in milliseconds.
     pub compile_ms: u64,
+    /// The kernel tier its convolution steps pin.
+    pub isa: kernels::Isa,
     /// What each step of the compiled plan does.
     pub steps: Vec<StepInfo>,
 }
@@ -92,6 +94,7 @@ pub fn compile_library(model_bytes: &[u8], opts: &CompileOptions, out: &Path) ->
     let Output::Object {
         object,
         meta,
+        isa,
         steps,
     } = pipeline::run(Source::Bytes(model_bytes), opts, Stage::Object)?
     else {
@@ -105,6 +108,7 @@ pub fn compile_library(model_bytes: &[u8], opts: &CompileOptions, out: &Path) ->
         meta,
         size,
         compile_ms: start.elapsed().as_millis() as u64,
+        isa,
         steps,
     })
 }

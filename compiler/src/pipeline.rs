@@ -139,6 +139,8 @@ pub enum Output {
         object: GeneratedObject,
         /// The metadata the object embeds (CPU features filled in).
         meta: ArtifactMeta,
+        /// The kernel tier its convolution steps pin.
+        isa: Isa,
         steps: Vec<StepInfo>,
     },
 }
@@ -198,6 +200,7 @@ pub fn run(source: Source<'_>, opts: &CompileOptions, stage: Stage) -> Result<Ou
             Ok(Output::Object {
                 object,
                 meta,
+                isa,
                 steps,
             })
         }

@@ -141,8 +141,6 @@ pub fn compile_artifact(
 ) -> Result<CompiledArtifact, ImportError> {
     let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
-    let isa = compiler::pipeline::kernel_tier(opts, compiler::Stage::Object)
-        .map_err(|e| ImportError(e.to_string()))?;
     Ok(CompiledArtifact {
         file,
         sha256: runtime::artifact::hex(&a.meta.sha256),
@@ -152,7 +150,7 @@ pub fn compile_artifact(
         size: a.size,
         conv_algo: opts.conv_algo.to_string(),
         kernels: compiler::pipeline::kernel_counts(&a.steps),
-        isa: isa.name().to_string(),
+        isa: a.isa.name().to_string(),
     })
 }
 
