@@ -5,9 +5,10 @@
 mod common;
 
 use common::*;
-use compiler::lower::lower_with;
+use compiler::lower::{lower_for, lower_with};
 use compiler::plan::StepKind;
 use compiler::{load_bytes, reference, ConvAlgo, Graph, ImportOptions};
+use kernels::Isa;
 use runtime::Tensor;
 
 fn optimized(bytes: &[u8]) -> Graph {
@@ -18,9 +19,17 @@ fn optimized(bytes: &[u8]) -> Graph {
 
 /// `(symbol, desc)` of every conv-kernel step of the plan under `algo`.
 fn conv_steps(g: &Graph, algo: ConvAlgo) -> Vec<(String, String)> {
-    lower_with(g, algo)
-        .unwrap()
-        .steps
+    steps_of(lower_with(g, algo).unwrap())
+}
+
+/// As [`conv_steps`], lowered for kernel tier `isa` (the plan is only inspected, so any tier
+/// can be asked for on any CPU).
+fn conv_steps_for(g: &Graph, algo: ConvAlgo, isa: Isa) -> Vec<(String, String)> {
+    steps_of(lower_for(g, algo, isa).unwrap())
+}
+
+fn steps_of(plan: compiler::plan::Plan) -> Vec<(String, String)> {
+    plan.steps
         .iter()
         .filter_map(|s| match &s.kind {
             StepKind::Call(c) if c.symbol == "bqml_conv2d" || c.symbol == "bqml_winograd" => {
@@ -103,15 +112,25 @@ fn three_by_three_stride_one_conv_is_lowered_to_winograd() {
         13,
     );
     let g = optimized(&bytes);
-    let auto = conv_steps(&g, ConvAlgo::Auto);
-    assert_eq!(auto.len(), 2, "{auto:?}");
-    for (sym, desc) in &auto {
-        assert_eq!(sym, "bqml_winograd", "{desc}");
-        assert!(
-            desc.contains("F(2x2,3x3)"),
-            "11-wide map gets F(2x2): {desc}"
-        );
+    for isa in [Isa::Avx2Fma, Isa::Portable] {
+        let auto = conv_steps_for(&g, ConvAlgo::Auto, isa);
+        assert_eq!(auto.len(), 2, "{auto:?}");
+        for (sym, desc) in &auto {
+            assert_eq!(sym, "bqml_winograd", "{desc}");
+            assert!(
+                desc.contains("F(2x2,3x3)"),
+                "{isa}: 11-wide map gets F(2x2): {desc}"
+            );
+        }
     }
+    // The avx512 direct convolution wins below 14² (fewer weight bytes to stream); from 14²
+    // on F(2×2) does.
+    let auto = conv_steps_for(&g, ConvAlgo::Auto, Isa::Avx512);
+    assert!(
+        auto.iter()
+            .all(|(s, d)| s == "bqml_conv2d" && d.contains("[avx512]")),
+        "avx512: 11-wide map stays direct: {auto:?}"
+    );
     assert!(conv_steps(&g, ConvAlgo::Winograd)
         .iter()
         .all(|(s, d)| s == "bqml_winograd" && d.contains("F(4x4,3x3)")));
@@ -186,4 +205,43 @@ fn conv_algo_names_parse() {
     assert_eq!(ConvAlgo::parse("winograd"), Some(ConvAlgo::Winograd));
     assert_eq!(ConvAlgo::parse("winograd-f2"), Some(ConvAlgo::WinogradF2));
     assert_eq!(ConvAlgo::parse("fft"), None);
+}
+
+/// The `auto` choice per tier by map size, on one 3×3/1 32→32 layer: avx512 keeps direct
+/// below 14², F(2×2) below 28², F(4×4) from there; avx2 (and portable) start F(2×2) at any
+/// size and F(4×4) at 14².
+#[test]
+fn auto_choice_follows_each_tiers_thresholds() {
+    let kind = |steps: Vec<(String, String)>| -> &'static str {
+        let (sym, desc) = &steps[0];
+        match (sym.as_str(), desc.contains("F(4x4")) {
+            ("bqml_conv2d", _) => "direct",
+            (_, true) => "F4",
+            _ => "F2",
+        }
+    };
+    for (side, avx512, avx2) in [
+        (7, "direct", "F2"),
+        (13, "direct", "F2"),
+        (14, "F2", "F4"),
+        (27, "F2", "F4"),
+        (28, "F4", "F4"),
+    ] {
+        let bytes = model(
+            vec![conv3x3("c", "x", "w", "b", "y", 1, 1)],
+            vec![weights("w", &[32, 32, 3, 3], 1), weights("b", &[32], 2)],
+            vec![vi("x", &[1, 32, side, side])],
+            vec![vi("y", &[1, 32, side, side])],
+            13,
+        );
+        let g = optimized(&bytes);
+        for (isa, want) in [
+            (Isa::Avx512, avx512),
+            (Isa::Avx2Fma, avx2),
+            (Isa::Portable, avx2),
+        ] {
+            let got = kind(conv_steps_for(&g, ConvAlgo::Auto, isa));
+            assert_eq!(got, want, "{side}² on {isa}");
+        }
+    }
 }

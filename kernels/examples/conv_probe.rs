@@ -7,7 +7,7 @@
 use kernels::*;
 
 fn main() {
-    let (isas, reps, filter) = parse_args();
+    let (isas, reps, copies, filter) = parse_args();
     // (name, in_hw, cin, cout, k, stride, groups)
     let layers = [
         ("7x7s2_3to64_224", 224, 3, 64, 7, 2, 1),
@@ -44,7 +44,11 @@ fn main() {
         let w: Vec<f32> = (0..cout * cin / groups * k * k)
             .map(|i| ((i % 13) as f32 - 6.0) * 0.01)
             .collect();
-        let packed = pack_conv(shape, &w, None).unwrap();
+        // `--copies N` rotates N copies of the weights, so that layers whose weights would
+        // otherwise stay in L2/L3 between calls stream them as inside a whole model.
+        let packs: Vec<_> = (0..copies)
+            .map(|_| pack_conv(shape, &w, None).unwrap())
+            .collect();
         let geo = ConvGeometry {
             out_h: out,
             out_w: out,
@@ -75,7 +79,7 @@ fn main() {
                 while cpu_time() - t < 0.06 {
                     conv2d(
                         isa,
-                        &packed,
+                        &packs[n % copies],
                         &geo,
                         Act::Relu,
                         Nhwc::dense(&input, cols, cin),
@@ -100,10 +104,12 @@ fn main() {
 }
 
 /// `--isa LIST` (comma-separated tier names, or `all`), `--reps N` (best of N windows, default
-/// 5); the other arguments filter layers by name.
-fn parse_args() -> (Vec<Isa>, usize, Vec<String>) {
+/// 5), `--copies N` (weight copies to rotate, default 1); the other arguments filter layers by
+/// name.
+fn parse_args() -> (Vec<Isa>, usize, usize, Vec<String>) {
     let mut isas = vec![Isa::detect()];
     let mut reps = 5;
+    let mut copies = 1;
     let mut filter = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -122,10 +128,17 @@ fn parse_args() -> (Vec<Isa>, usize, Vec<String>) {
                 }
             }
             "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
+            "--copies" => {
+                copies = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&c| c > 0)
+                    .expect("--copies N (N >= 1)")
+            }
             _ => filter.push(a),
         }
     }
-    (isas, reps, filter)
+    (isas, reps, copies, filter)
 }
 
 /// This thread's CPU time in seconds.
