@@ -13,7 +13,8 @@ use compiler::pipeline::{self, Source};
 use compiler::{load_bytes, reference, CompileOptions, ConvAlgo, Error, ImportOptions, Stage};
 use runtime::{DType, Tensor};
 
-/// x[1,24,13,11] → 3×3/1 conv (24 → 40) → relu: a layer `auto` lowers to Winograd.
+/// x[1,24,15,17] → 3×3/1 conv (24 → 40) → relu: a layer `auto` lowers to Winograd on every
+/// tier (the avx512 tier keeps maps under 14² direct).
 fn winograd_model() -> Vec<u8> {
     let conv = with_ints(
         node("c0", "Conv", &["x", "w0", "b0"], &["t0"]),
@@ -23,8 +24,8 @@ fn winograd_model() -> Vec<u8> {
     model(
         vec![conv, node("relu", "Relu", &["t0"], &["y"])],
         vec![weights("w0", &[40, 24, 3, 3], 1), weights("b0", &[40], 2)],
-        vec![vi("x", &[1, 24, 13, 11])],
-        vec![vi("y", &[1, 40, 13, 11])],
+        vec![vi("x", &[1, 24, 15, 17])],
+        vec![vi("y", &[1, 40, 15, 17])],
         13,
     )
 }
@@ -117,8 +118,8 @@ fn bench_profile_and_run_take_the_conv_algo() {
     let wino = bench("winograd-f2");
     assert!(wino.contains("F(2x2,3x3)"), "{wino}");
     let x = dir.path().join("x.npy");
-    let data = (0..24 * 13 * 11).map(|i| (i % 17) as f32 / 17.0).collect();
-    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 13, 11], data)).unwrap();
+    let data = (0..24 * 15 * 17).map(|i| (i % 17) as f32 / 17.0).collect();
+    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 15, 17], data)).unwrap();
     let mut outputs = Vec::new();
     for algo in ["direct", "winograd"] {
         let out = dir.path().join(algo);
@@ -383,8 +384,8 @@ fn object_tiers_follow_the_target_cpu() {
     );
     assert!(v4.contains("kernel tier avx512"), "{v4}");
     let x = dir.path().join("x.npy");
-    let data = (0..24 * 13 * 11).map(|i| (i % 13) as f32 / 13.0).collect();
-    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 13, 11], data)).unwrap();
+    let data = (0..24 * 15 * 17).map(|i| (i % 13) as f32 / 13.0).collect();
+    runtime::npy::write(&x, &Tensor::f32(vec![1, 24, 15, 17], data)).unwrap();
     let run = |model: &str, out: &str| {
         // A library runs its own code; an .onnx file runs on the jit.
         let backend: &[&str] = if model.ends_with(".onnx") {

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use crate::conv_params::{ConvGeometry, ConvParams};
+use crate::conv_params::{slice_panels, ConvGeometry, ConvParams};
 use crate::epilogue::Act;
 use crate::error::KernelError;
 use crate::isa::Isa;
@@ -28,26 +28,59 @@ const PIXEL_BLOCK: usize = 16 * MR;
 /// shape, and `row_start <= row_end <= out_h`. Two concurrent calls may share `p` if their row
 /// ranges are disjoint.
 #[no_mangle]
-pub unsafe extern "C" fn bqml_conv2d(p: *const ConvParams, row_start: usize, row_end: usize) {
+pub unsafe extern "C" fn bqml_conv2d(p: *const ConvParams, start: usize, end: usize) {
     // SAFETY: the caller guarantees `p` points to a valid ConvParams.
     let p = unsafe { &*p };
     let act = p.activation.decode_or_abort();
     let isa = Isa::resolve_or_abort(p.isa);
     // SAFETY: forwarded caller contract; `resolve_or_abort` only returns a runnable tier.
-    unsafe { conv_raw(isa, p, act, row_start, row_end) }
+    unsafe { conv_units(isa, p, act, start, end) }
 }
 
+/// Work units `[start, end)` of `p` (output rows times [`ConvParams::channel_slices`],
+/// slice-major): each slice's part runs as one row range over that slice's panels.
+///
 /// # Safety
 /// As [`bqml_conv2d`], and `isa` must be runnable on this CPU.
+pub(crate) unsafe fn conv_units(isa: Isa, p: &ConvParams, act: Act, start: usize, end: usize) {
+    let slices = p.channel_slices.max(1);
+    if slices > 1 && p.layout != LAYOUT_PANELS {
+        eprintln!(
+            "bqml kernels: channel slices need the panel layout, got layout {}",
+            p.layout
+        );
+        std::process::abort()
+    }
+    let oh = p.out_h;
+    let panels = p.out_channels_per_group.div_ceil(NR);
+    let end = end.min(slices * oh);
+    let mut u = start;
+    while u < end {
+        let slice = u / oh;
+        let rows = u - slice * oh..end.min((slice + 1) * oh) - slice * oh;
+        u = (slice + 1) * oh;
+        let panels = slice_panels(panels, slice, slices);
+        // SAFETY: forwarded caller contract; rows and panels lie inside the layer.
+        unsafe { conv_raw(isa, p, act, rows.start, rows.end, panels) }
+    }
+}
+
+/// Output rows `[row_start, row_end)` and panels `panels` of every group (all channels for
+/// the depthwise layout).
+///
+/// # Safety
+/// As [`bqml_conv2d`], `panels` inside `0..out_channels_per_group.div_ceil(16)`, and `isa`
+/// runnable on this CPU.
 pub(crate) unsafe fn conv_raw(
     isa: Isa,
     p: &ConvParams,
     act: Act,
     row_start: usize,
     row_end: usize,
+    panels: Range<usize>,
 ) {
     let row_end = row_end.min(p.out_h);
-    if row_start >= row_end {
+    if row_start >= row_end || panels.is_empty() {
         return;
     }
     match (p.layout, isa) {
@@ -65,16 +98,16 @@ pub(crate) unsafe fn conv_raw(
         #[cfg(target_arch = "x86_64")]
         (LAYOUT_PANELS, Isa::Avx2Fma) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
-            unsafe { panels_avx2(p, act, row_start, row_end) }
+            unsafe { panels_avx2(p, act, row_start, row_end, panels) }
         }
         #[cfg(target_arch = "x86_64")]
         (LAYOUT_PANELS, Isa::Avx512) => {
             // SAFETY: forwarded caller contract; AVX-512 checked by the caller.
-            unsafe { avx512::panels_avx512(p, act, row_start, row_end) }
+            unsafe { avx512::panels_avx512(p, act, row_start, row_end, panels) }
         }
         (LAYOUT_PANELS, _) => {
             // SAFETY: forwarded caller contract.
-            unsafe { panels_portable(p, act, row_start, row_end) }
+            unsafe { panels_portable(p, act, row_start, row_end, panels) }
         }
         (other, _) => {
             eprintln!("bqml kernels: unknown conv layout {other}");
@@ -124,7 +157,9 @@ pub fn conv2d(
     }
     // SAFETY: `from_views` bounds-checked every buffer for the full output and receptive field; the
     // packed weights match the shape by construction; `or_portable` ensures the ISA is runnable.
-    unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end) };
+    let panels = 0..s.out_per_group().div_ceil(NR);
+    // SAFETY: (see above)
+    unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end, panels) };
     Ok(())
 }
 
@@ -159,7 +194,13 @@ fn pixel_offsets(p: &ConvParams, px: usize) -> (usize, usize, usize) {
 
 /// # Safety
 /// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`.
-unsafe fn panels_portable(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+unsafe fn panels_portable(
+    p: &ConvParams,
+    act: Act,
+    row_start: usize,
+    row_end: usize,
+    range: Range<usize>,
+) {
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
@@ -167,7 +208,7 @@ unsafe fn panels_portable(p: &ConvParams, act: Act, row_start: usize, row_end: u
     for g in 0..p.groups {
         for px in row_start * p.out_w..row_end * p.out_w {
             let (io, oo, ro) = pixel_offsets(p, px);
-            for b in 0..panels {
+            for b in range.clone() {
                 let panel = g * panels + b;
                 let n = NR.min(ocg - b * NR);
                 let mut acc = [0.0f32; NR];
@@ -217,7 +258,13 @@ pub(crate) use avx512::store_row_avx512;
 /// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+unsafe fn panels_avx2(
+    p: &ConvParams,
+    act: Act,
+    row_start: usize,
+    row_end: usize,
+    range: Range<usize>,
+) {
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
@@ -232,16 +279,16 @@ unsafe fn panels_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize
             let offsets = BlockOffsets::<PIXEL_BLOCK>::new(p, block, block_end);
             // A lone pixel (GEMV) has no pixel reuse: run 4 panels at once instead, so 8
             // independent accumulators hide the FMA latency.
-            let mut wide = 0;
+            let mut wide = range.start;
             if block_end - block == 1 {
                 let runs = tap_runs(p);
-                while wide + GEMV_PANELS <= panels {
+                while wide + GEMV_PANELS <= range.end {
                     // SAFETY: panels `wide..wide+4` of group g exist; pixel `block` is in range.
                     unsafe { gemv_tile_avx2(p, act, &runs, g, wide, offsets.at(0)[0]) };
                     wide += GEMV_PANELS;
                 }
             }
-            for b in wide..panels {
+            for b in wide..range.end {
                 let panel = g * panels + b;
                 for (ci, chunk) in chunks.iter().enumerate() {
                     let tile = Tile {

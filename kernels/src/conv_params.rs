@@ -77,6 +77,21 @@ pub struct ConvParams {
     /// time ([`Isa::code`](crate::Isa::code)). A pinned tier this CPU lacks aborts the call.
     /// The safe wrappers ignore it and take an explicit [`Isa`](crate::Isa).
     pub isa: u32,
+    /// Output-channel slices (`LAYOUT_PANELS` only; 0 reads as 1). [`crate::bqml_conv2d`]'s
+    /// work units are `channel_slices × out_h`, slice-major: unit `u` is output row
+    /// `u % out_h` of slice `u / out_h` (whole panel pairs of each group, see
+    /// [`slice_panels`]). Threads that take disjoint unit ranges then stream disjoint weights,
+    /// which is what layers with few rows and large weights need.
+    pub channel_slices: usize,
+}
+
+/// The panels (of `panels` per group) that output-channel slice `slice` of `slices` covers:
+/// whole pairs of panels, so that the avx512 two-panel tile is never cut; slices past the
+/// pairs are empty.
+pub fn slice_panels(panels: usize, slice: usize, slices: usize) -> std::ops::Range<usize> {
+    let pairs = panels.div_ceil(2);
+    let at = |s: usize| (2 * (pairs * s / slices)).min(panels);
+    at(slice)..at(slice + 1)
 }
 
 /// Output geometry of a convolution: what packing does not know.
@@ -137,6 +152,7 @@ impl ConvParams {
             layout: packed.layout,
             activation: act.to_c(),
             isa: ISA_AUTO,
+            channel_slices: 1,
         }
     }
 

@@ -5,12 +5,12 @@
 
 use std::ops::Range;
 
-use crate::conv::conv_raw;
+use crate::conv::{conv_raw, conv_units};
 use crate::conv_params::ConvParams;
 use crate::epilogue::{Act, Activation};
 use crate::error::KernelError;
 use crate::isa::{Isa, ISA_AUTO};
-use crate::pack::{PackedConv, LAYOUT_PANELS};
+use crate::pack::{PackedConv, LAYOUT_PANELS, NR};
 
 /// Gemm call parameters for generated code, `#[repr(C)]`; strides are in floats.
 #[repr(C)]
@@ -40,6 +40,12 @@ pub struct GemmParams {
     pub n: usize,
     /// Fused activation.
     pub activation: Activation,
+    /// Kernel tier, as [`ConvParams::isa`].
+    pub isa: u32,
+    /// Column slices: [`bqml_gemm`]'s work units are `channel_slices × m`, slice-major, as
+    /// [`ConvParams::channel_slices`] (0 reads as 1). A one-row Gemm (a classifier head) splits
+    /// between threads only this way.
+    pub channel_slices: usize,
 }
 
 impl GemmParams {
@@ -61,6 +67,8 @@ impl GemmParams {
             k,
             n,
             activation: act.to_c(),
+            isa: ISA_AUTO,
+            channel_slices: 1,
         }
     }
 
@@ -90,23 +98,27 @@ impl GemmParams {
             out_channels_per_group: self.n,
             layout: LAYOUT_PANELS,
             activation: self.activation,
-            isa: ISA_AUTO,
+            isa: self.isa,
+            channel_slices: self.channel_slices,
         }
     }
 }
 
-/// Gemm entry point for generated code: computes rows `[row_start, row_end)` of Y.
+/// Gemm entry point for generated code: computes work units `[start, end)` of Y (rows, times
+/// [`GemmParams::channel_slices`]).
 ///
 /// # Safety
 /// `p` points to a valid [`GemmParams`]; `a`, `y` and `residual` cover `m` rows of `k` / `n` / `n`
 /// floats at their strides; `b_packed`/`bias` come from `pack_gemm_b` with the same `k`, `n`.
 #[no_mangle]
-pub unsafe extern "C" fn bqml_gemm(p: *const GemmParams, row_start: usize, row_end: usize) {
+pub unsafe extern "C" fn bqml_gemm(p: *const GemmParams, start: usize, end: usize) {
     // SAFETY: the caller guarantees `p` points to a valid GemmParams.
     let p = unsafe { &*p };
     let act = p.activation.decode_or_abort();
-    // SAFETY: a Gemm is exactly a 1×1 conv over `m` one-pixel rows; forwarded caller contract.
-    unsafe { conv_raw(Isa::detect(), &p.as_conv(), act, row_start, row_end) }
+    let isa = Isa::resolve_or_abort(p.isa);
+    // SAFETY: a Gemm is exactly a 1×1 conv over `m` one-pixel rows; forwarded caller contract;
+    // `resolve_or_abort` only returns a runnable tier.
+    unsafe { conv_units(isa, &p.as_conv(), act, start, end) }
 }
 
 /// `Y[rows] = act(A · B + bias [+ R])` for a dense row-major `A` (`m × k`) and `Y` (`m × n`).
@@ -141,6 +153,15 @@ pub fn gemm(
     p.y = y.as_mut_ptr();
     p.residual = residual.map_or(std::ptr::null(), |r| r.as_ptr());
     // SAFETY: sizes checked above; `or_portable` ensures the ISA is runnable.
-    unsafe { conv_raw(isa.or_portable(), &p.as_conv(), act, rows.start, rows.end) };
+    unsafe {
+        conv_raw(
+            isa.or_portable(),
+            &p.as_conv(),
+            act,
+            rows.start,
+            rows.end,
+            0..n.div_ceil(NR),
+        )
+    };
     Ok(())
 }

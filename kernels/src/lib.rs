@@ -37,8 +37,8 @@
 //!
 //! | symbol | signature | params built by |
 //! |---|---|---|
-//! | [`bqml_conv2d`] | `unsafe extern "C" fn(*const ConvParams, row_start: usize, row_end: usize)` | [`ConvParams::from_packed`] + pointers/strides |
-//! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, row_start: usize, row_end: usize)` | [`GemmParams::from_packed`] + pointers |
+//! | [`bqml_conv2d`] | `unsafe extern "C" fn(*const ConvParams, unit_start: usize, unit_end: usize)` | [`ConvParams::from_packed`] + pointers/strides; units are rows × [`ConvParams::channel_slices`] |
+//! | [`bqml_gemm`] | `unsafe extern "C" fn(*const GemmParams, unit_start: usize, unit_end: usize)` | [`GemmParams::from_packed`] + pointers; units are rows × [`GemmParams::channel_slices`] |
 //! | [`bqml_pool2d`] | `unsafe extern "C" fn(*const PoolParams, row_start: usize, row_end: usize)` | [`PoolParams::from_geometry`] + pointers/strides |
 //! | [`bqml_winograd`] | `unsafe extern "C" fn(*const ConvParams, unit_start: usize, unit_end: usize)` | [`ConvParams::from_packed`] of a [`pack_winograd`] result; units from [`winograd_units`] |
 //!

@@ -909,3 +909,114 @@ fn clamp_epilogue_from_registers() {
         }
     }
 }
+
+/// Output-channel slices (`ConvParams::channel_slices`): the work units are rows × slices,
+/// slice-major. On every tier, concurrent calls over disjoint unit ranges (cut inside a slice,
+/// across slices, and one thread for all) match the safe wrapper's single pass, for a
+/// K-chunked 3×3 layer with a partial last panel, two groups, and a one-pixel layer (the GEMV
+/// tile), with 2, 3 and 4 slices.
+#[test]
+fn channel_slices_split_work_units() {
+    let cases = [
+        // (shape, out side, stride)
+        (
+            ConvShape {
+                in_channels: 300,
+                out_channels: 150,
+                kernel_h: 3,
+                kernel_w: 3,
+                groups: 1,
+            },
+            5,
+            1,
+        ),
+        (
+            ConvShape {
+                in_channels: 40,
+                out_channels: 132,
+                kernel_h: 3,
+                kernel_w: 3,
+                groups: 2,
+            },
+            4,
+            2,
+        ),
+        (
+            ConvShape {
+                in_channels: 96,
+                out_channels: 200,
+                kernel_h: 1,
+                kernel_w: 1,
+                groups: 1,
+            },
+            1,
+            1,
+        ),
+    ];
+    let mut rng = Rng::new(17);
+    for (shape, out, stride) in cases {
+        let cout = shape.out_channels;
+        let (w, bias) = (rng.vec(cout * shape.k()), rng.vec(cout));
+        let packed = pack_conv(shape, &w, Some(&bias)).unwrap();
+        let g = geo(out, stride);
+        let (ih, iw) = g.input_extent(shape.kernel_h, shape.kernel_w);
+        let cin = shape.in_channels;
+        let input = rng.vec(ih * iw * cin);
+        let (oracle, mag) = reference::conv2d_halo(
+            shape,
+            &g,
+            &w,
+            Some(&bias),
+            &Nhwc::dense(&input, iw, cin),
+            None,
+            Act::Relu,
+        );
+        for isa in tiers("conv") {
+            let mut want = vec![0.0; out * out * cout];
+            conv2d(
+                isa,
+                &packed,
+                &g,
+                Act::Relu,
+                Nhwc::dense(&input, iw, cin),
+                NhwcMut::dense(&mut want, out, cout),
+                None,
+                0..out,
+            )
+            .unwrap();
+            assert_close(&want, &oracle, &mag, &format!("{shape:?} {isa} wrapper"));
+            for slices in [2, 3, 4] {
+                let units = slices * out;
+                let cuts: [&[usize]; 3] = [&[], &[units / 2], &[1, out + 1]];
+                for cut in cuts {
+                    let bounds: Vec<usize> =
+                        [0].iter().chain(cut).chain(&[units]).copied().collect();
+                    let ranges: Vec<_> = bounds.windows(2).map(|b| b[0]..b[1]).collect();
+                    let mut got = vec![SENTINEL; out * out * cout];
+                    let mut p = ConvParams::from_packed(&packed, &g, Act::Relu);
+                    p.isa = isa.code();
+                    p.channel_slices = slices;
+                    p.input = input.as_ptr();
+                    p.in_row_stride = iw * cin;
+                    p.in_pixel_stride = cin;
+                    p.output = got.as_mut_ptr();
+                    p.out_row_stride = out * cout;
+                    p.out_pixel_stride = cout;
+                    let shared = Shared(p);
+                    std::thread::scope(|s| {
+                        for r in &ranges {
+                            let (shared, r) = (&shared, r.clone());
+                            s.spawn(move || {
+                                // SAFETY: buffers cover the layer; the unit ranges are
+                                // disjoint.
+                                unsafe { bqml_conv2d(&shared.0, r.start, r.end) }
+                            });
+                        }
+                    });
+                    let what = format!("{shape:?} {isa} {slices} slices {ranges:?}");
+                    assert_close(&got, &want, &mag, &what);
+                }
+            }
+        }
+    }
+}

@@ -182,6 +182,8 @@ fn extern_gemm_matches_wrapper() {
         k,
         n,
         activation: Act::Relu.to_c(),
+        isa: ISA_AUTO,
+        channel_slices: 1,
     };
     // SAFETY: a, got and the packed operand are sized for m × k · k × n.
     unsafe {
@@ -189,4 +191,38 @@ fn extern_gemm_matches_wrapper() {
         bqml_gemm(&p, 4, m);
     }
     assert_eq!(got, want);
+}
+
+/// A one-row Gemm (a classifier head) split into column slices: on every tier, the units
+/// (slices × rows) called in pieces give the wrapper's result for that tier.
+#[test]
+fn extern_gemm_column_slices() {
+    let (k, n) = (70, 230);
+    let mut rng = Rng::new(12);
+    let packed = pack_gemm_b(k, n, &rng.vec(k * n), false, 1.0, Some(&rng.vec(n)), 1.0).unwrap();
+    for m in [1, 3] {
+        let a = rng.vec(m * k);
+        for isa in tiers("gemm") {
+            let mut want = vec![0.0; m * n];
+            gemm(isa, &packed, Act::None, m, &a, &mut want, None, 0..m).unwrap();
+            for slices in [2, 4] {
+                let mut got = vec![f32::NAN; m * n];
+                let mut p = GemmParams::from_packed(&packed, m, Act::None);
+                (p.a, p.y, p.isa, p.channel_slices) =
+                    (a.as_ptr(), got.as_mut_ptr(), isa.code(), slices);
+                // SAFETY: a, got and the packed operand are sized for m × k · k × n.
+                unsafe {
+                    bqml_gemm(&p, 0, 1);
+                    bqml_gemm(&p, 1, slices * m - 1);
+                    bqml_gemm(&p, slices * m - 1, slices * m);
+                }
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "{isa} m={m} {slices} slices: y[{i}] {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -102,7 +102,7 @@ fn fma_burst_depends_on_its_work() {
 fn params_c_layout_is_pinned() {
     use std::mem::{offset_of, size_of};
     assert_eq!(size_of::<Activation>(), 12);
-    assert_eq!(size_of::<ConvParams>(), 200);
+    assert_eq!(size_of::<ConvParams>(), 208);
     assert_eq!(offset_of!(ConvParams, input), 0);
     assert_eq!(offset_of!(ConvParams, weights), 24);
     assert_eq!(offset_of!(ConvParams, output), 40);
@@ -111,8 +111,11 @@ fn params_c_layout_is_pinned() {
     assert_eq!(offset_of!(ConvParams, layout), 176);
     assert_eq!(offset_of!(ConvParams, activation), 180);
     assert_eq!(offset_of!(ConvParams, isa), 192);
-    assert_eq!(size_of::<GemmParams>(), 104);
+    assert_eq!(offset_of!(ConvParams, channel_slices), 200);
+    assert_eq!(size_of::<GemmParams>(), 112);
     assert_eq!(offset_of!(GemmParams, activation), 88);
+    assert_eq!(offset_of!(GemmParams, isa), 100);
+    assert_eq!(offset_of!(GemmParams, channel_slices), 104);
     assert_eq!(size_of::<PoolParams>(), 176);
     assert_eq!(offset_of!(PoolParams, kind), 168);
 }

@@ -336,7 +336,7 @@ unsafe impl Sync for Shared {}
 /// one call over all units, with an in-place residual.
 #[test]
 fn concurrent_unit_ranges_match_one_call() {
-    let (cin, cout, n) = (48, 70, 14);
+    let (cin, cout, n) = (48, 70, 10);
     let shape = ConvShape {
         in_channels: cin,
         out_channels: cout,

@@ -4,6 +4,7 @@
 use std::mem::offset_of;
 
 use super::layout::{conv_pads, Loc, Lowerer};
+use super::split::channel_slices;
 use crate::ir::{Node, ValueId};
 use crate::ops::{self, Activation, Conv};
 use crate::plan::{template_of, CallKind, KernelCall, StepKind};
@@ -140,6 +141,14 @@ impl Lowerer<'_> {
         };
         let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
         let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
+        if packed.layout == kernels::LAYOUT_PANELS {
+            let (ih, iw) = geo.input_extent(kh, kw);
+            p.channel_slices = channel_slices(
+                packed.weights.len(),
+                ih * iw * shape.in_channels,
+                shape.out_per_group(),
+            );
+        }
         // Weight pointers are per-call pointer fields, not template bytes, so the template
         // holds no addresses and an object file can relocate them.
         p.isa = self.isa.code();
@@ -211,9 +220,12 @@ impl Lowerer<'_> {
                 conv.group,
                 act,
                 self.isa.name()
-            );
-            // Direct conv splits output rows between threads, Winograd its work units (tiles, and
-            // output-channel halves when the layer has few tiles).
+            ) + &match p.channel_slices {
+                1 => String::new(),
+                n => format!(" oc/{n}"),
+            };
+            // Direct conv splits output rows (times channel slices) between threads, Winograd its
+            // work units (tiles, and output-channel halves when the layer has few tiles).
             let (symbol, addr, rows) = match wino {
                 Some(_) => (
                     "bqml_winograd",
@@ -223,7 +235,7 @@ impl Lowerer<'_> {
                 None => (
                     "bqml_conv2d",
                     kernels::bqml_conv2d as *const () as usize,
-                    oh,
+                    oh * p.channel_slices,
                 ),
             };
             let mut ptrs = vec![

@@ -5,6 +5,7 @@ use kernels::generic as gk;
 use runtime::DType;
 
 use super::layout::{row_major, Loc, Lowerer};
+use super::split::channel_slices;
 use crate::ir::Node;
 use crate::ops::{self};
 use crate::plan::CallKind;
@@ -71,16 +72,23 @@ impl Lowerer<'_> {
                 k,
                 n,
                 activation: kernels::Act::None.to_c(),
+                isa: self.isa.code(),
+                channel_slices: channel_slices(packed.weights.len(), m * k, n),
             };
+            let slices = p.channel_slices;
             let (wp, bp) = self.plan.keep_packed(packed);
             call!(
                 self.plan,
                 &node.name,
                 kernels::bqml_gemm,
                 p,
-                CallKind::Rows { rows: m },
+                CallKind::Rows { rows: m * slices },
                 (m * n * k) as u64,
-                format!("gemm {m}x{k}x{n}"),
+                format!("gemm {m}x{k}x{n} [{}]", self.isa.name())
+                    + &match slices {
+                        1 => String::new(),
+                        n => format!(" oc/{n}"),
+                    },
                 [
                     (kernels::GemmParams, a, la.ptr(0)),
                     (kernels::GemmParams, y, y.ptr(0)),

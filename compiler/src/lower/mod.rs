@@ -16,6 +16,7 @@
 //! | `layout` | the lowering state, locations, channel-last/halo assignment, buffers, copies |
 //! | `conv_algo` | direct vs Winograd per layer ([`ConvAlgo`]) |
 //! | `conv` | Conv / FusedConv: weight packing and kernel calls |
+//! | `split` | rows or output-channel slices: how a layer's work splits between threads |
 //! | `pool` | windowed and global pooling |
 //! | `gemm` | Gemm and MatMul |
 //! | `elementwise` | binary/unary/Clip/variadic/PRelu/BatchNorm/Cast |
@@ -63,6 +64,7 @@ mod pool;
 mod reduce;
 mod resize;
 mod shape;
+mod split;
 
 pub use check::check;
 pub use conv_algo::ConvAlgo;

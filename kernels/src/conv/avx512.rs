@@ -9,6 +9,7 @@
 //! reductions longer than `2 * KC` split into K-chunks whose weights stay in L1.
 
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 use super::{
     gemv_tile_avx2, k_chunks, narrow_block_avx2, tap_runs, BlockOffsets, Tile, GEMV_PANELS,
@@ -63,7 +64,13 @@ struct Tile512 {
 /// As [`crate::bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX-512 F/BW/DQ/VL
 /// (which implies AVX2 + FMA).
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-pub(super) unsafe fn panels_avx512(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+pub(super) unsafe fn panels_avx512(
+    p: &ConvParams,
+    act: Act,
+    row_start: usize,
+    row_end: usize,
+    range: Range<usize>,
+) {
     let (icg, ocg) = (p.in_channels_per_group, p.out_channels_per_group);
     let panels = ocg.div_ceil(NR);
     let k_len = p.kernel_h * p.kernel_w * icg;
@@ -82,16 +89,16 @@ pub(super) unsafe fn panels_avx512(p: &ConvParams, act: Act, row_start: usize, r
             let len = block_end - block;
             let offsets = BlockOffsets::<PIXEL_BLOCK>::new(p, block, block_end);
             // A lone pixel (GEMV) has no pixel reuse: the AVX2 tile runs 4 panels at once.
-            let mut b = 0;
+            let mut b = range.start;
             if len == 1 {
-                while b + GEMV_PANELS <= panels {
+                while b + GEMV_PANELS <= range.end {
                     // SAFETY: panels `b..b+4` of group g exist; pixel `block` is in range.
                     unsafe { gemv_tile_avx2(p, act, &runs, g, b, offsets.at(0)[0]) };
                     b += GEMV_PANELS;
                 }
             }
-            while b < panels {
-                let pair = b + 1 < panels;
+            while b < range.end {
+                let pair = b + 1 < range.end;
                 let panel = g * panels + b;
                 let n0 = NR.min(ocg - b * NR);
                 let n1 = if pair { NR.min(ocg - (b + 1) * NR) } else { 0 };
