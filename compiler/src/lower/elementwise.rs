@@ -6,6 +6,7 @@ use runtime::DType;
 
 use super::check::b_is_i64_pow;
 use super::layout::{arr, same_order_dense, Base, Loc, Lowerer};
+use super::split::SPLIT_ELEMENTWISE_BYTES;
 use crate::ir::{Node, ValueId};
 use crate::ops::{Activation, BinaryKind, UnaryKind, VariadicKind};
 use crate::plan::{CallKind, InlineOp, StepKind};
@@ -161,20 +162,37 @@ impl Lowerer<'_> {
             y: std::ptr::null_mut(),
             y_strides: arr(&sy)?,
         };
-        call!(
-            self.plan,
-            node,
-            gk::bqml_binary,
-            p,
-            CallKind::Once,
-            0,
-            format!("binary op {op} {shape:?}"),
-            [
-                (gk::BinaryParams, a, la.ptr(0)),
-                (gk::BinaryParams, b, lb.ptr(0)),
-                (gk::BinaryParams, y, y.ptr(0))
-            ]
-        );
+        let bytes = shape.iter().product::<usize>() * dtype.size();
+        match gk::binary_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES) {
+            Some((axis, rows)) => call!(
+                self.plan,
+                node,
+                gk::bqml_binary_rows,
+                p,
+                CallKind::Rows { rows },
+                0,
+                format!("binary op {op} {shape:?} split on axis {axis}"),
+                [
+                    (gk::BinaryParams, a, la.ptr(0)),
+                    (gk::BinaryParams, b, lb.ptr(0)),
+                    (gk::BinaryParams, y, y.ptr(0))
+                ]
+            ),
+            None => call!(
+                self.plan,
+                node,
+                gk::bqml_binary,
+                p,
+                CallKind::Once,
+                0,
+                format!("binary op {op} {shape:?}"),
+                [
+                    (gk::BinaryParams, a, la.ptr(0)),
+                    (gk::BinaryParams, b, lb.ptr(0)),
+                    (gk::BinaryParams, y, y.ptr(0))
+                ]
+            ),
+        }
         Ok(())
     }
 

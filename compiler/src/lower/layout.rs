@@ -9,6 +9,7 @@ use kernels::generic as gk;
 use runtime::{DType, Tensor};
 
 use super::conv_algo::ConvAlgo;
+use super::split::SPLIT_ELEMENTWISE_BYTES;
 use crate::ir::{Graph, ValueId};
 use crate::ops::{self, Conv, Op};
 use crate::plan::{BufId, CallKind, Plan, Ptr};
@@ -356,19 +357,36 @@ impl<'g> Lowerer<'g> {
             src_strides: arr(&ss)?,
             dst_strides: arr(&ds)?,
         };
-        call!(
-            self.plan,
-            node,
-            gk::bqml_copy,
-            p,
-            CallKind::Once,
-            0,
-            format!("copy {shape:?}"),
-            [
-                (gk::CopyParams, src, src.ptr(0)),
-                (gk::CopyParams, dst, dst.ptr(0))
-            ]
-        );
+        let bytes = shape.iter().product::<usize>() * src.elem;
+        match gk::copy_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES) {
+            // Large copies (a model input's relayout) split between threads along one axis.
+            Some((axis, rows)) => call!(
+                self.plan,
+                node,
+                gk::bqml_copy_rows,
+                p,
+                CallKind::Rows { rows },
+                0,
+                format!("copy {shape:?} split on axis {axis}"),
+                [
+                    (gk::CopyParams, src, src.ptr(0)),
+                    (gk::CopyParams, dst, dst.ptr(0))
+                ]
+            ),
+            None => call!(
+                self.plan,
+                node,
+                gk::bqml_copy,
+                p,
+                CallKind::Once,
+                0,
+                format!("copy {shape:?}"),
+                [
+                    (gk::CopyParams, src, src.ptr(0)),
+                    (gk::CopyParams, dst, dst.ptr(0))
+                ]
+            ),
+        }
         Ok(())
     }
 

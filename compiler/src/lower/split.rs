@@ -7,6 +7,13 @@
 //! with channel slices every thread reads all the input. So the split follows whichever is
 //! larger. A 3×3 512→512 layer at 7² (9.4 MB of weights, 100 KB of input, 7 rows that two
 //! threads cannot share evenly) splits by channels; a 3×3 64→128 layer at 56² by rows.
+//! Large copies and generic element-wise ops (a model input's relayout and normalisation)
+//! split along their longest axis.
+
+/// Copies and generic element-wise ops from this many output bytes on split between threads
+/// along one axis (`bqml_copy_rows`, `bqml_binary_rows`); smaller ones are not worth a job
+/// hand-off (about 0.5 µs, plus the other core's cache misses on the data).
+pub(super) const SPLIT_ELEMENTWISE_BYTES: usize = 256 << 10;
 
 /// Most slices a layer gets: enough for 4 threads, few enough that one thread passing over
 /// every slice re-reads only a small input a few times.

@@ -1,8 +1,8 @@
 //! Elementwise binary ops with numpy broadcasting (0 strides), f32 and i64.
 
 use super::common::{
-    abort_bad_params, detected, for_each_run, normalize, shape_array, Element, Strided, StridedMut,
-    DT_F32, DT_I64, MAX_RANK,
+    abort_bad_params, detected, for_each_run, normalize, shape_array, split_axis, Element, Strided,
+    StridedMut, DT_F32, DT_I64, MAX_RANK,
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
@@ -79,6 +79,52 @@ pub unsafe extern "C" fn bqml_binary(p: *const BinaryParams) {
     }
     // SAFETY: forwarded caller contract.
     unsafe { binary_raw(detected(), p) }
+}
+
+/// The axis [`bqml_binary_rows`] splits and its extent (as [`super::copy_split_axis`]).
+pub fn binary_split_axis(p: &BinaryParams) -> Option<(usize, usize)> {
+    split_axis(
+        p.rank,
+        &p.shape,
+        &p.y_strides,
+        &[&p.a_strides, &p.b_strides],
+    )
+}
+
+/// Binary entry point for generated code that splits one op between threads: indices
+/// `[start, end)` of the axis [`binary_split_axis`] picks (which must be `Some`).
+///
+/// # Safety
+/// As [`bqml_binary`]; concurrent calls on the same `p` must take disjoint ranges.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_binary_rows(p: *const BinaryParams, start: usize, end: usize) {
+    // SAFETY: the caller guarantees `p` points to a valid BinaryParams.
+    let p = unsafe { &*p };
+    if !supported(p.op, p.dtype) || p.rank > MAX_RANK {
+        abort_bad_params(format_args!(
+            "bqml_binary_rows: op {} dtype {} rank {}",
+            p.op, p.dtype, p.rank
+        ));
+    }
+    let Some((axis, n)) = binary_split_axis(p) else {
+        abort_bad_params(format_args!("bqml_binary_rows: no axis to split"));
+    };
+    let end = end.min(n);
+    if start >= end {
+        return;
+    }
+    let es = if p.dtype == DT_F32 { 4 } else { 8 };
+    let at = |origin: *const u8, strides: &[isize; MAX_RANK]| {
+        origin.wrapping_offset(start as isize * strides[axis] * es)
+    };
+    let mut part = *p;
+    part.shape[axis] = end - start;
+    part.a = at(p.a, &p.a_strides);
+    part.b = at(p.b, &p.b_strides);
+    part.y = at(p.y, &p.y_strides).cast_mut();
+    // SAFETY: index `start` of the split axis is inside the op, so the part's origins and
+    // elements are a subset of the whole op's; forwarded caller contract.
+    unsafe { binary_raw(detected(), &part) }
 }
 
 /// Safe wrapper: `y[idx] = op(a[idx], b[idx])` for every `idx < shape`.
@@ -530,6 +576,40 @@ mod tests {
                 assert!(
                     same(g, w),
                     "op {op} {isa:?} {c:?} at {i}: got {g:?} want {w:?}"
+                );
+            }
+        }
+        // The splitting entry point, in 1, 2 and 3 parts along the axis it picks.
+        let r = c.shape.len();
+        let mut p = BinaryParams {
+            op,
+            dtype: T::DTYPE,
+            rank: r,
+            shape: [1; MAX_RANK],
+            a: a.as_ptr().cast(),
+            a_strides: as_,
+            b: b.as_ptr().cast(),
+            b_strides: bs,
+            y: std::ptr::null_mut(),
+            y_strides: ys,
+        };
+        p.shape[..r].copy_from_slice(&c.shape);
+        let Some((axis, rows)) = binary_split_axis(&p) else {
+            assert!(c.shape.iter().all(|&e| e <= 1), "{c:?}");
+            return;
+        };
+        for parts in [1, 2, 3] {
+            let mut got = vec![T::default(); n];
+            p.y = got[yo..].as_mut_ptr().cast();
+            for i in 0..parts {
+                // SAFETY: the params describe `a`, `b` and `got` as the safe call did; the
+                // parts are disjoint and run one after another.
+                unsafe { bqml_binary_rows(&p, rows * i / parts, rows * (i + 1) / parts) };
+            }
+            for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    same(g, w),
+                    "op {op} {c:?} {parts} parts on axis {axis} at {i}: got {g:?} want {w:?}"
                 );
             }
         }

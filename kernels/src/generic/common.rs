@@ -244,6 +244,25 @@ pub(crate) fn detected() -> Isa {
     Isa::detect()
 }
 
+/// The axis an element-wise kernel's `_rows` entry point splits between threads, and its
+/// extent: the longest axis that is unit-stride on no side (every part keeps whole
+/// contiguous runs), else the longest axis. Axes where the output stride is 0 are never
+/// split (broadcast writes: two threads would race on them); `None` when nothing is left.
+pub(crate) fn split_axis(
+    rank: usize,
+    shape: &[usize; MAX_RANK],
+    out_strides: &[isize; MAX_RANK],
+    in_strides: &[&[isize; MAX_RANK]],
+) -> Option<(usize, usize)> {
+    let rank = rank.min(MAX_RANK);
+    let candidates = || (0..rank).filter(|&i| out_strides[i] != 0 && shape[i] > 1);
+    let inner = |i: usize| out_strides[i].abs() == 1 || in_strides.iter().any(|s| s[i].abs() == 1);
+    let longest = |it: &mut dyn Iterator<Item = usize>| it.max_by_key(|&i| (shape[i], rank - i));
+    longest(&mut candidates().filter(|&i| !inner(i)))
+        .or_else(|| longest(&mut candidates()))
+        .map(|i| (i, shape[i]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Strided N-d copy (Transpose, Slice, Concat/Split, Expand, relayout) and fill.
 
 use super::common::{
-    abort_bad_params, detected, for_each_run, normalize, shape_array, Strided, StridedMut, MAX_RANK,
+    abort_bad_params, detected, for_each_run, normalize, shape_array, split_axis, Strided,
+    StridedMut, MAX_RANK,
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
@@ -64,6 +65,48 @@ pub unsafe extern "C" fn bqml_copy(p: *const CopyParams) {
     }
     // SAFETY: forwarded caller contract.
     unsafe { copy_raw(detected(), p) }
+}
+
+/// The axis [`bqml_copy_rows`] splits and its extent: the longest axis that is unit-stride on
+/// neither side (each part keeps whole contiguous runs and transpose blocks), else the
+/// longest axis. `None` when no axis can be split safely: rank 0, or a destination stride of 0
+/// on every axis longer than 1 (broadcast writes: "last write wins" would race).
+pub fn copy_split_axis(p: &CopyParams) -> Option<(usize, usize)> {
+    split_axis(p.rank, &p.shape, &p.dst_strides, &[&p.src_strides])
+}
+
+/// Strided copy entry point for generated code that splits one copy between threads: copies
+/// indices `[start, end)` of the axis [`copy_split_axis`] picks (which must be `Some`).
+///
+/// # Safety
+/// As [`bqml_copy`]; concurrent calls on the same `p` must take disjoint ranges.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_copy_rows(p: *const CopyParams, start: usize, end: usize) {
+    // SAFETY: the caller guarantees `p` points to a valid CopyParams.
+    let p = unsafe { &*p };
+    if p.elem_size == 0 || p.rank > MAX_RANK {
+        abort_bad_params(format_args!(
+            "bqml_copy_rows: elem_size {} rank {}",
+            p.elem_size, p.rank
+        ));
+    }
+    let Some((axis, n)) = copy_split_axis(p) else {
+        abort_bad_params(format_args!("bqml_copy_rows: no axis to split"));
+    };
+    let end = end.min(n);
+    if start >= end {
+        return;
+    }
+    let mut part = *p;
+    part.shape[axis] = end - start;
+    let es = p.elem_size as isize;
+    // SAFETY: index `start` of the split axis is inside the copy, so both origins stay inside
+    // the caller's regions; the part addresses a subset of the whole copy's elements.
+    unsafe {
+        part.src = p.src.offset(start as isize * p.src_strides[axis] * es);
+        part.dst = p.dst.offset(start as isize * p.dst_strides[axis] * es);
+        copy_raw(detected(), &part)
+    }
 }
 
 /// Fill entry point for generated code.
@@ -521,6 +564,34 @@ mod tests {
             assert_eq!(got, want, "{isa:?}");
             assert_eq!(got[dlen..], [sentinel; 3]);
         }
+        // The splitting entry point, called in 1, 2 and 3 parts (the destination has no
+        // broadcast axis, so an axis is found whenever one is longer than 1).
+        let mut p = CopyParams {
+            src: std::ptr::null(),
+            dst: std::ptr::null_mut(),
+            elem_size: std::mem::size_of::<T>(),
+            rank: r,
+            shape: [1; MAX_RANK],
+            src_strides: ss,
+            dst_strides: ds,
+        };
+        p.shape[..r].copy_from_slice(&c.shape);
+        let Some((axis, n)) = copy_split_axis(&p) else {
+            assert!(c.shape.iter().all(|&e| e <= 1), "{c:?}");
+            return;
+        };
+        assert_eq!(n, c.shape[axis]);
+        for parts in [1, 2, 3] {
+            let mut got = vec![sentinel; dlen + 3];
+            p.src = src[soff..].as_ptr().cast();
+            p.dst = got[doff..].as_mut_ptr().cast();
+            for i in 0..parts {
+                // SAFETY: the params describe `src` and `got` exactly as the safe copy did;
+                // the parts are disjoint and run one after another.
+                unsafe { bqml_copy_rows(&p, n * i / parts, n * (i + 1) / parts) };
+            }
+            assert_eq!(got, want, "{parts} parts on axis {axis}");
+        }
     }
 
     proptest! {
@@ -554,6 +625,42 @@ mod tests {
             run_case(&c, |i| i as f32);
             run_case(&c, |i| i as u16);
         }
+    }
+
+    /// The split axis is the longest one that is unit-stride on neither side; broadcast
+    /// destination axes and rank 0 are never split.
+    #[test]
+    fn split_axis_choice() {
+        let params = |shape: &[usize], ss: &[isize], ds: &[isize]| {
+            let mut p = CopyParams {
+                src: std::ptr::null(),
+                dst: std::ptr::null_mut(),
+                elem_size: 4,
+                rank: shape.len(),
+                shape: [1; MAX_RANK],
+                src_strides: [0; MAX_RANK],
+                dst_strides: [0; MAX_RANK],
+            };
+            p.shape[..shape.len()].copy_from_slice(shape);
+            p.src_strides[..ss.len()].copy_from_slice(ss);
+            p.dst_strides[..ds.len()].copy_from_slice(ds);
+            p
+        };
+        // NCHW -> NHWC of 1×3×224×224: H, not the unit-stride W or C.
+        let nchw = params(
+            &[1, 3, 224, 224],
+            &[150528, 50176, 224, 1],
+            &[150528, 1, 672, 3],
+        );
+        assert_eq!(copy_split_axis(&nchw), Some((2, 224)));
+        // Contiguous 1-D: the only axis.
+        assert_eq!(
+            copy_split_axis(&params(&[1000], &[1], &[1])),
+            Some((0, 1000))
+        );
+        // A broadcast destination axis is never split; nothing else is longer than 1.
+        assert_eq!(copy_split_axis(&params(&[1, 8], &[8, 1], &[8, 0])), None);
+        assert_eq!(copy_split_axis(&params(&[], &[], &[])), None);
     }
 
     #[test]

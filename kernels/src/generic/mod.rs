@@ -37,7 +37,7 @@
 //!
 //! | file | symbol | params | ONNX ops |
 //! |---|---|---|---|
-//! | `copy` | [`bqml_copy`], [`bqml_fill`] | [`CopyParams`], [`FillParams`] | Transpose, Slice, Concat/Split (one copy per part), Expand, Tile (one copy per tile), DepthToSpace/SpaceToDepth (as strided copies), relayouts, Identity, ConstantOfShape |
+//! | `copy` | [`bqml_copy`], [`bqml_copy_rows`], [`bqml_fill`] | [`CopyParams`], [`FillParams`] | Transpose, Slice, Concat/Split (one copy per part), Expand, Tile (one copy per tile), DepthToSpace/SpaceToDepth (as strided copies), relayouts, Identity, ConstantOfShape |
 //! | `unary` | [`bqml_unary`] | [`UnaryParams`], `UNARY_*` | Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Erf, Neg, Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus, Clip, Silu, Round, Sign, Softsign, Gelu (exact and tanh), Sin, Cos, ThresholdedRelu, Mish, Identity/Dropout |
 //! | `binary` | [`bqml_binary`] | [`BinaryParams`], `BINARY_*` | Add, Sub, Mul, Div, Pow, Max, Min (two inputs), PRelu; numpy broadcasting through 0 strides |
 //! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
@@ -74,12 +74,15 @@ pub(crate) mod vmath;
 
 pub use argmax::{argmax, bqml_argmax, ArgParams};
 pub use binary::{
-    binary, bqml_binary, BinaryParams, BINARY_ADD, BINARY_DIV, BINARY_LAST, BINARY_MAX, BINARY_MIN,
-    BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
+    binary, binary_split_axis, bqml_binary, bqml_binary_rows, BinaryParams, BINARY_ADD, BINARY_DIV,
+    BINARY_LAST, BINARY_MAX, BINARY_MIN, BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
 };
 pub use cast::{bqml_cast, cast, dtype_size, CastParams, DT_BOOL, DT_F64, DT_I32, DT_I8, DT_U8};
 pub use common::{contiguous_strides, Element, Strided, StridedMut, DT_F32, DT_I64, MAX_RANK};
-pub use copy::{bqml_copy, bqml_fill, copy, copy_with, fill, CopyParams, FillParams};
+pub use copy::{
+    bqml_copy, bqml_copy_rows, bqml_fill, copy, copy_split_axis, copy_with, fill, CopyParams,
+    FillParams,
+};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
 pub use matmul::{bqml_matmul, matmul, MatMulParams, MatMulShape};
 pub use pad::{bqml_pad, pad, PadParams, PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_WRAP};
