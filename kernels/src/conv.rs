@@ -12,7 +12,7 @@ use crate::conv_params::{slice_panels, ConvGeometry, ConvParams};
 use crate::epilogue::Act;
 use crate::error::KernelError;
 use crate::isa::Isa;
-use crate::pack::{PackedConv, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR};
+use crate::pack::{PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR};
 use crate::view::{Nhwc, NhwcMut};
 
 /// Output pixels per register tile.
@@ -44,15 +44,8 @@ pub unsafe extern "C" fn bqml_conv2d(p: *const ConvParams, start: usize, end: us
 /// As [`bqml_conv2d`], and `isa` must be runnable on this CPU.
 pub(crate) unsafe fn conv_units(isa: Isa, p: &ConvParams, act: Act, start: usize, end: usize) {
     let slices = p.channel_slices.max(1);
-    if slices > 1 && p.layout != LAYOUT_PANELS {
-        eprintln!(
-            "bqml kernels: channel slices need the panel layout, got layout {}",
-            p.layout
-        );
-        std::process::abort()
-    }
     let oh = p.out_h;
-    let panels = p.out_channels_per_group.div_ceil(NR);
+    let panels = channel_blocks(p);
     let end = end.min(slices * oh);
     let mut u = start;
     while u < end {
@@ -65,12 +58,21 @@ pub(crate) unsafe fn conv_units(isa: Isa, p: &ConvParams, act: Act, start: usize
     }
 }
 
-/// Output rows `[row_start, row_end)` and panels `panels` of every group (all channels for
-/// the depthwise layout).
+/// What channel slices divide: 16-channel panels per group (`LAYOUT_PANELS`), or the
+/// 8-channel blocks of a depthwise layer.
+fn channel_blocks(p: &ConvParams) -> usize {
+    match p.layout {
+        LAYOUT_DEPTHWISE => p.groups.div_ceil(DW_BLOCK),
+        _ => p.out_channels_per_group.div_ceil(NR),
+    }
+}
+
+/// Output rows `[row_start, row_end)` and channel blocks `panels` ([`channel_blocks`]: panels
+/// of every group, or depthwise 8-channel blocks).
 ///
 /// # Safety
-/// As [`bqml_conv2d`], `panels` inside `0..out_channels_per_group.div_ceil(16)`, and `isa`
-/// runnable on this CPU.
+/// As [`bqml_conv2d`], `panels` inside `0..channel_blocks(p)`, and `isa` runnable on this
+/// CPU.
 pub(crate) unsafe fn conv_raw(
     isa: Isa,
     p: &ConvParams,
@@ -89,11 +91,11 @@ pub(crate) unsafe fn conv_raw(
         // implies avx2+fma).
         (LAYOUT_DEPTHWISE, Isa::Avx2Fma | Isa::Avx512) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
-            unsafe { crate::depthwise::depthwise_avx2(p, act, row_start, row_end) }
+            unsafe { crate::depthwise::depthwise_avx2(p, act, row_start, row_end, panels) }
         }
         (LAYOUT_DEPTHWISE, _) => {
             // SAFETY: forwarded caller contract.
-            unsafe { crate::depthwise::depthwise_portable(p, act, row_start, row_end) }
+            unsafe { crate::depthwise::depthwise_portable(p, act, row_start, row_end, panels) }
         }
         #[cfg(target_arch = "x86_64")]
         (LAYOUT_PANELS, Isa::Avx2Fma) => {
@@ -157,7 +159,7 @@ pub fn conv2d(
     }
     // SAFETY: `from_views` bounds-checked every buffer for the full output and receptive field; the
     // packed weights match the shape by construction; `or_portable` ensures the ISA is runnable.
-    let panels = 0..s.out_per_group().div_ceil(NR);
+    let panels = 0..channel_blocks(&p);
     // SAFETY: (see above)
     unsafe { conv_raw(isa.or_portable(), &p, act, rows.start, rows.end, panels) };
     Ok(())

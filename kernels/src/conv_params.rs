@@ -77,11 +77,12 @@ pub struct ConvParams {
     /// time ([`Isa::code`](crate::Isa::code)). A pinned tier this CPU lacks aborts the call.
     /// The safe wrappers ignore it and take an explicit [`Isa`](crate::Isa).
     pub isa: u32,
-    /// Output-channel slices (`LAYOUT_PANELS` only; 0 reads as 1). [`crate::bqml_conv2d`]'s
-    /// work units are `channel_slices × out_h`, slice-major: unit `u` is output row
-    /// `u % out_h` of slice `u / out_h` (whole panel pairs of each group, see
-    /// [`slice_panels`]). Threads that take disjoint unit ranges then stream disjoint weights,
-    /// which is what layers with few rows and large weights need.
+    /// Output-channel slices (0 reads as 1). [`crate::bqml_conv2d`]'s work units are
+    /// `channel_slices × out_h`, slice-major: unit `u` is output row `u % out_h` of slice
+    /// `u / out_h` (whole pairs of 16-channel panels of each group, or of depthwise 8-channel
+    /// blocks; see [`slice_panels`]). Threads that take disjoint unit ranges then stream
+    /// disjoint weights and never re-read each other's input rows, which is what layers with
+    /// few rows need.
     pub channel_slices: usize,
 }
 

@@ -4,6 +4,8 @@
 //! `out_channels_per_group` are 1 and `groups` is the channel count. Tiles are 8 output pixels of
 //! one row × 8 channels, one accumulator register per pixel.
 
+use std::ops::Range;
+
 use crate::conv_params::ConvParams;
 use crate::epilogue::Act;
 use crate::pack::DW_BLOCK;
@@ -13,13 +15,17 @@ const DW_MR: usize = 8;
 /// 8-channel blocks per cache chunk (128 channels).
 const DW_CHUNK: usize = 16;
 
+/// Output rows `[row_start, row_end)`, 8-channel blocks `blocks`.
+///
 /// # Safety
-/// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`.
+/// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`; `blocks` inside the channel
+/// blocks.
 pub(crate) unsafe fn depthwise_portable(
     p: &ConvParams,
     act: Act,
     row_start: usize,
     row_end: usize,
+    blocks: Range<usize>,
 ) {
     let channels = p.groups;
     let taps = p.kernel_h * p.kernel_w;
@@ -28,7 +34,7 @@ pub(crate) unsafe fn depthwise_portable(
             let ib = oy * p.stride_h * p.in_row_stride + ox * p.stride_w * p.in_pixel_stride;
             let ob = oy * p.out_row_stride + ox * p.out_pixel_stride;
             let rb = oy * p.res_row_stride + ox * p.res_pixel_stride;
-            for cb in 0..channels.div_ceil(DW_BLOCK) {
+            for cb in blocks.clone() {
                 let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
                 let mut acc = [0.0f32; DW_BLOCK];
                 for ky in 0..p.kernel_h {
@@ -66,22 +72,30 @@ pub(crate) unsafe fn depthwise_portable(
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+/// Output rows `[row_start, row_end)`, 8-channel blocks `blocks`.
+///
 /// # Safety
-/// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`, on a CPU with AVX2 and FMA.
+/// As [`crate::bqml_conv2d`] with `layout == LAYOUT_DEPTHWISE`, on a CPU with AVX2 and FMA;
+/// `blocks` inside the channel blocks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn depthwise_avx2(p: &ConvParams, act: Act, row_start: usize, row_end: usize) {
+pub(crate) unsafe fn depthwise_avx2(
+    p: &ConvParams,
+    act: Act,
+    row_start: usize,
+    row_end: usize,
+    blocks: Range<usize>,
+) {
     let channels = p.groups;
     // Channel chunks outer, then pixel tiles, then the chunk's 8-channel blocks: a tile's
     // receptive field over one chunk (kh rows × ~10 pixels × 128 channels) stays in cache while every
     // block of the chunk passes over it.
-    let blocks = channels.div_ceil(DW_BLOCK);
     for oy in row_start..row_end {
-        for chunk in (0..blocks).step_by(DW_CHUNK) {
+        for chunk in blocks.clone().step_by(DW_CHUNK) {
             let mut ox = 0;
             while ox < p.out_w {
                 let m = (p.out_w - ox).min(DW_MR);
-                for cb in chunk..(chunk + DW_CHUNK).min(blocks) {
+                for cb in chunk..(chunk + DW_CHUNK).min(blocks.end) {
                     let n = DW_BLOCK.min(channels - cb * DW_BLOCK);
                     // SAFETY: pixels `ox..ox+m` of row `oy` are valid; forwarded caller contract.
                     unsafe {

@@ -913,8 +913,8 @@ fn clamp_epilogue_from_registers() {
 /// Output-channel slices (`ConvParams::channel_slices`): the work units are rows × slices,
 /// slice-major. On every tier, concurrent calls over disjoint unit ranges (cut inside a slice,
 /// across slices, and one thread for all) match the safe wrapper's single pass, for a
-/// K-chunked 3×3 layer with a partial last panel, two groups, and a one-pixel layer (the GEMV
-/// tile), with 2, 3 and 4 slices.
+/// K-chunked 3×3 layer with a partial last panel, two groups, a one-pixel layer (the GEMV
+/// tile) and a depthwise layer, with 2, 3 and 4 slices.
 #[test]
 fn channel_slices_split_work_units() {
     let cases = [
@@ -951,6 +951,18 @@ fn channel_slices_split_work_units() {
             },
             1,
             1,
+        ),
+        // Depthwise: slices of 8-channel blocks, the last one partial.
+        (
+            ConvShape {
+                in_channels: 140,
+                out_channels: 140,
+                kernel_h: 5,
+                kernel_w: 5,
+                groups: 140,
+            },
+            3,
+            2,
         ),
     ];
     let mut rng = Rng::new(17);

@@ -4,7 +4,7 @@
 use std::mem::offset_of;
 
 use super::layout::{conv_pads, Loc, Lowerer};
-use super::split::channel_slices;
+use super::split::{channel_slices, depthwise_slices};
 use crate::ir::{Node, ValueId};
 use crate::ops::{self, Activation, Conv};
 use crate::plan::{template_of, CallKind, KernelCall, StepKind};
@@ -148,6 +148,8 @@ impl Lowerer<'_> {
                 ih * iw * shape.in_channels,
                 shape.out_per_group(),
             );
+        } else if packed.layout == kernels::LAYOUT_DEPTHWISE {
+            p.channel_slices = depthwise_slices(oh, shape.out_channels);
         }
         // Weight pointers are per-call pointer fields, not template bytes, so the template
         // holds no addresses and an object file can relocate them.
@@ -235,7 +237,7 @@ impl Lowerer<'_> {
                 None => (
                     "bqml_conv2d",
                     kernels::bqml_conv2d as *const () as usize,
-                    oh * p.channel_slices,
+                    oh * p.channel_slices.max(1),
                 ),
             };
             let mut ptrs = vec![
