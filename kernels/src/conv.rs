@@ -87,11 +87,14 @@ pub(crate) unsafe fn conv_raw(
     }
     match (p.layout, isa) {
         #[cfg(target_arch = "x86_64")]
-        // Depthwise has no AVX-512 version yet: the avx512 tier runs the AVX2 code (avx512f
-        // implies avx2+fma).
-        (LAYOUT_DEPTHWISE, Isa::Avx2Fma | Isa::Avx512) => {
+        (LAYOUT_DEPTHWISE, Isa::Avx2Fma) => {
             // SAFETY: forwarded caller contract; AVX2+FMA checked by the caller.
             unsafe { crate::depthwise::depthwise_avx2(p, act, row_start, row_end, panels) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (LAYOUT_DEPTHWISE, Isa::Avx512) => {
+            // SAFETY: forwarded caller contract; AVX-512 checked by the caller.
+            unsafe { crate::depthwise::depthwise_avx512(p, act, row_start, row_end, panels) }
         }
         (LAYOUT_DEPTHWISE, _) => {
             // SAFETY: forwarded caller contract.

@@ -2,7 +2,8 @@
 //!
 //! Uses [`ConvParams`] with `layout == LAYOUT_DEPTHWISE`: `in_channels_per_group` and
 //! `out_channels_per_group` are 1 and `groups` is the channel count. Tiles are 8 output pixels of
-//! one row × 8 channels, one accumulator register per pixel.
+//! one row × 8 channels, one accumulator register per pixel; the AVX-512 tier (`avx512.rs`) takes
+//! 16 channels and up to 14 pixels.
 
 use std::ops::Range;
 
@@ -71,6 +72,11 @@ pub(crate) unsafe fn depthwise_portable(
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::depthwise_avx512;
 
 /// Output rows `[row_start, row_end)`, 8-channel blocks `blocks`.
 ///
