@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{act_strategy, all_acts, assert_close, tiers, Rng, SENTINEL};
+use common::{act_strategy, all_acts, assert_close, run_ranges, tiers, Rng, SENTINEL};
 use kernels::reference;
 use kernels::*;
 use proptest::prelude::*;
@@ -660,11 +660,6 @@ fn bad_tier_aborts_naming_it() {
     }
 }
 
-/// Params shared by two threads that compute disjoint row ranges of one layer.
-struct Shared(ConvParams);
-// SAFETY: the test's buffers outlive the scope and the threads write disjoint output rows.
-unsafe impl Sync for Shared {}
-
 /// Two threads splitting one layer by rows through the extern "C" entry point give the same
 /// result as one call.
 #[test]
@@ -700,16 +695,8 @@ fn two_threads_split_rows() {
     p.output = got.as_mut_ptr();
     p.out_row_stride = 13 * 40;
     p.out_pixel_stride = 40;
-    let shared = Shared(p);
-    std::thread::scope(|s| {
-        for rows in [0..7, 7..13] {
-            let shared = &shared;
-            s.spawn(move || {
-                // SAFETY: buffers cover the layer; the two row ranges are disjoint.
-                unsafe { bqml_conv2d(&shared.0, rows.start, rows.end) }
-            });
-        }
-    });
+    // SAFETY: buffers cover the layer; the two row ranges are disjoint.
+    unsafe { run_ranges(&p, &[0..7, 7..13], bqml_conv2d) };
     assert_eq!(got, want);
 }
 
@@ -1014,17 +1001,8 @@ fn channel_slices_split_work_units() {
                     p.output = got.as_mut_ptr();
                     p.out_row_stride = out * cout;
                     p.out_pixel_stride = cout;
-                    let shared = Shared(p);
-                    std::thread::scope(|s| {
-                        for r in &ranges {
-                            let (shared, r) = (&shared, r.clone());
-                            s.spawn(move || {
-                                // SAFETY: buffers cover the layer; the unit ranges are
-                                // disjoint.
-                                unsafe { bqml_conv2d(&shared.0, r.start, r.end) }
-                            });
-                        }
-                    });
+                    // SAFETY: buffers cover the layer; the unit ranges are disjoint.
+                    unsafe { run_ranges(&p, &ranges, bqml_conv2d) };
                     let what = format!("{shape:?} {isa} {slices} slices {ranges:?}");
                     assert_close(&got, &want, &mag, &what);
                 }

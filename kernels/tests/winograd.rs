@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{act_strategy, all_acts, assert_close, tiers, Rng, SENTINEL};
+use common::{act_strategy, all_acts, assert_close, run_ranges, tiers, Rng, SENTINEL};
 use kernels::reference;
 use kernels::*;
 use proptest::prelude::*;
@@ -326,11 +326,6 @@ fn rejects_non_winograd_shapes() {
     assert!(r.is_err());
 }
 
-/// Params shared between test threads (raw pointers are not `Sync`).
-struct Shared(ConvParams);
-// SAFETY: the threads write disjoint output tiles and only read everything else.
-unsafe impl Sync for Shared {}
-
 /// A few-tile layer splits its work units by output-channel halves: disjoint unit ranges on
 /// concurrent threads (2 and 3 of them, cutting inside a half) give bit-identical output to
 /// one call over all units, with an in-place residual.
@@ -378,16 +373,8 @@ fn concurrent_unit_ranges_match_one_call() {
             p.residual = out.as_ptr();
             p.res_row_stride = n * cout;
             p.res_pixel_stride = cout;
-            let shared = Shared(p);
-            std::thread::scope(|s| {
-                for r in ranges {
-                    let (shared, r) = (&shared, r.clone());
-                    s.spawn(move || {
-                        // SAFETY: buffers cover the layer; the unit ranges are disjoint.
-                        unsafe { bqml_winograd(&shared.0, r.start, r.end) }
-                    });
-                }
-            });
+            // SAFETY: buffers cover the layer; the unit ranges are disjoint.
+            unsafe { run_ranges(&p, ranges, bqml_winograd) };
             out
         };
         let all = 0..units;

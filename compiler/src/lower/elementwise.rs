@@ -163,36 +163,21 @@ impl Lowerer<'_> {
             y_strides: arr(&sy)?,
         };
         let bytes = shape.iter().product::<usize>() * dtype.size();
-        match gk::binary_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES) {
-            Some((axis, rows)) => call!(
-                self.plan,
-                node,
-                gk::bqml_binary_rows,
-                p,
-                CallKind::Rows { rows },
-                0,
-                format!("binary op {op} {shape:?} split on axis {axis}"),
-                [
-                    (gk::BinaryParams, a, la.ptr(0)),
-                    (gk::BinaryParams, b, lb.ptr(0)),
-                    (gk::BinaryParams, y, y.ptr(0))
-                ]
-            ),
-            None => call!(
-                self.plan,
-                node,
-                gk::bqml_binary,
-                p,
-                CallKind::Once,
-                0,
-                format!("binary op {op} {shape:?}"),
-                [
-                    (gk::BinaryParams, a, la.ptr(0)),
-                    (gk::BinaryParams, b, lb.ptr(0)),
-                    (gk::BinaryParams, y, y.ptr(0))
-                ]
-            ),
-        }
+        let split = gk::binary_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES);
+        split_call!(
+            self.plan,
+            node,
+            gk::bqml_binary,
+            gk::bqml_binary_rows,
+            split,
+            p,
+            format!("binary op {op} {shape:?}"),
+            [
+                (gk::BinaryParams, a, la.ptr(0)),
+                (gk::BinaryParams, b, lb.ptr(0)),
+                (gk::BinaryParams, y, y.ptr(0))
+            ]
+        );
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use super::conv_algo::ConvAlgo;
 use super::split::SPLIT_ELEMENTWISE_BYTES;
 use crate::ir::{Graph, ValueId};
 use crate::ops::{self, Conv, Op};
-use crate::plan::{BufId, CallKind, Plan, Ptr};
+use crate::plan::{BufId, Plan, Ptr};
 
 /// The lowering state: the graph, the plan being built and every value's location.
 pub(super) struct Lowerer<'g> {
@@ -358,35 +358,21 @@ impl<'g> Lowerer<'g> {
             dst_strides: arr(&ds)?,
         };
         let bytes = shape.iter().product::<usize>() * src.elem;
-        match gk::copy_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES) {
-            // Large copies (a model input's relayout) split between threads along one axis.
-            Some((axis, rows)) => call!(
-                self.plan,
-                node,
-                gk::bqml_copy_rows,
-                p,
-                CallKind::Rows { rows },
-                0,
-                format!("copy {shape:?} split on axis {axis}"),
-                [
-                    (gk::CopyParams, src, src.ptr(0)),
-                    (gk::CopyParams, dst, dst.ptr(0))
-                ]
-            ),
-            None => call!(
-                self.plan,
-                node,
-                gk::bqml_copy,
-                p,
-                CallKind::Once,
-                0,
-                format!("copy {shape:?}"),
-                [
-                    (gk::CopyParams, src, src.ptr(0)),
-                    (gk::CopyParams, dst, dst.ptr(0))
-                ]
-            ),
-        }
+        // Large copies (a model input's relayout) split between threads along one axis.
+        let split = gk::copy_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES);
+        split_call!(
+            self.plan,
+            node,
+            gk::bqml_copy,
+            gk::bqml_copy_rows,
+            split,
+            p,
+            format!("copy {shape:?}"),
+            [
+                (gk::CopyParams, src, src.ptr(0)),
+                (gk::CopyParams, dst, dst.ptr(0))
+            ]
+        );
         Ok(())
     }
 

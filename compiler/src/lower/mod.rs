@@ -54,6 +54,41 @@ macro_rules! call {
     }};
 }
 
+/// Pushes a call of a kernel that also has an entry point splitting it between threads:
+/// `split_call!(plan, node, once_fn, rows_fn, split, params, desc, [(ParamsType, field,
+/// Ptr), …])` calls `once_fn` once when `split` is `None`, else `rows_fn` over
+/// `Some((axis, extent))` (each thread a range of that axis), and the desc names the axis.
+macro_rules! split_call {
+    ($plan:expr, $node:expr, $once:path, $rows:path, $split:expr, $params:expr, $desc:expr, [$(($ty:ty, $field:ident, $ptr:expr)),* $(,)?]) => {{
+        let params = $params;
+        let name = |s: &'static str| s.rsplit("::").next().unwrap_or("");
+        let (symbol, addr, kind, desc) = match $split {
+            Some((axis, rows)) => (
+                name(stringify!($rows)),
+                $rows as *const () as usize,
+                $crate::plan::CallKind::Rows { rows },
+                format!("{} split on axis {axis}", $desc),
+            ),
+            None => (
+                name(stringify!($once)),
+                $once as *const () as usize,
+                $crate::plan::CallKind::Once,
+                $desc,
+            ),
+        };
+        let call = $crate::plan::KernelCall {
+            symbol,
+            addr,
+            kind,
+            template: $crate::plan::template_of(&params),
+            ptrs: vec![$((::std::mem::offset_of!($ty, $field), $ptr)),*],
+            loads: Vec::new(),
+            desc,
+        };
+        $plan.push($node, $crate::plan::StepKind::Call(call), 0);
+    }};
+}
+
 mod check;
 mod conv;
 mod conv_algo;

@@ -89,3 +89,30 @@ pub fn tiers(what: &str) -> Vec<kernels::Isa> {
     });
     isas
 }
+
+/// A params pointer the scoped threads of [`run_ranges`] share.
+struct SharedParams<P>(*const P);
+// SAFETY: the kernels only read the params; callers of `run_ranges` guarantee the ranges'
+// writes are disjoint.
+unsafe impl<P> Sync for SharedParams<P> {}
+
+/// Calls `kernel(p, start, end)` for every range at once, each on its own thread (a pool's
+/// job split, without the pool).
+///
+/// # Safety
+/// `p` describes buffers that outlive the call and `kernel` accepts concurrent calls over the
+/// given (disjoint) ranges.
+pub unsafe fn run_ranges<P>(
+    p: &P,
+    ranges: &[std::ops::Range<usize>],
+    kernel: unsafe extern "C" fn(*const P, usize, usize),
+) {
+    let shared = SharedParams(p as *const P);
+    std::thread::scope(|s| {
+        for r in ranges {
+            let (shared, r) = (&shared, r.clone());
+            // SAFETY: forwarded caller contract.
+            s.spawn(move || unsafe { kernel(shared.0, r.start, r.end) });
+        }
+    });
+}
