@@ -280,7 +280,10 @@ fn the_tutorial_graph_has_no_transpose_softmax_relu_or_add_after_optimisation() 
     let copies = plan
         .steps
         .iter()
-        .filter(|s| matches!(&s.kind, compiler::plan::StepKind::Call(c) if c.symbol == "bqml_copy"))
+        .filter(|s| {
+            matches!(&s.kind, compiler::plan::StepKind::Call(c)
+                if c.symbol == "bqml_copy" || c.symbol == "bqml_copy_rows")
+        })
         .count();
     assert_eq!(
         copies, 2,

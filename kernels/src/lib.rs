@@ -30,8 +30,8 @@
 //!   tier, except that [`bqml_conv2d`] and [`bqml_winograd`] run [`ConvParams::isa`] when
 //!   generated code pins one ([`ISA_AUTO`] detects; a pinned tier the CPU lacks aborts). The
 //!   safe wrappers take an explicit [`Isa`] (for tests and benches; one the CPU lacks falls back
-//!   to portable) and validate every buffer size. Kernels without a 512-bit version (pooling,
-//!   the generic ops) run their AVX2 code under the AVX-512 tier.
+//!   to portable) and validate every buffer size. Kernels without a 512-bit version (the generic
+//!   ops) run their AVX2 code under the AVX-512 tier.
 //!
 //! # Entry points for generated code
 //!

@@ -64,6 +64,8 @@ pub struct PoolParams {
     pub pad_right: usize,
     /// `POOL_MAX`, `POOL_AVG_EXCLUDE_PAD` or `POOL_AVG_INCLUDE_PAD`.
     pub kind: u32,
+    /// Kernel tier, as [`crate::ConvParams::isa`] ([`crate::ISA_AUTO`] detects at run time).
+    pub isa: u32,
 }
 
 /// Window geometry for the safe wrapper.
@@ -112,6 +114,7 @@ impl PoolParams {
             pad_bottom: geo.pads[2],
             pad_right: geo.pads[3],
             kind: geo.kind,
+            isa: crate::isa::ISA_AUTO,
         }
     }
 }
@@ -135,7 +138,8 @@ impl PoolGeometry {
 ///
 /// # Safety
 /// `p` points to a valid [`PoolParams`] whose input covers `in_h × in_w × channels` and output
-/// covers `out_h × out_w × channels`; `row_end <= out_h`. An unknown `kind` aborts.
+/// covers `out_h × out_w × channels`; `row_end <= out_h`. An unknown `kind`, or a pinned
+/// tier this CPU lacks, aborts.
 #[no_mangle]
 pub unsafe extern "C" fn bqml_pool2d(p: *const PoolParams, row_start: usize, row_end: usize) {
     // SAFETY: the caller guarantees `p` points to a valid PoolParams.
@@ -144,8 +148,9 @@ pub unsafe extern "C" fn bqml_pool2d(p: *const PoolParams, row_start: usize, row
         eprintln!("bqml kernels: unknown pool kind {}", p.kind);
         std::process::abort();
     }
-    // SAFETY: forwarded caller contract.
-    unsafe { pool_raw(Isa::detect(), p, row_start, row_end.min(p.out_h)) }
+    let isa = Isa::resolve_or_abort(p.isa);
+    // SAFETY: forwarded caller contract; `resolve_or_abort` only returns a runnable tier.
+    unsafe { pool_raw(isa, p, row_start, row_end.min(p.out_h)) }
 }
 
 /// Pool `input` (`in_h × in_w × channels`) into output rows `rows`.
@@ -251,9 +256,11 @@ pub(crate) unsafe fn pool_raw(isa: Isa, p: &PoolParams, row_start: usize, row_en
             let out = oy * p.out_row_stride + ox * p.out_pixel_stride;
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: window taps are in bounds; AVX2 availability checked by the caller (the
-                // AVX-512 tier has no pooling of its own and runs the AVX2 code).
-                Isa::Avx2Fma | Isa::Avx512 => unsafe { pool_pixel_avx2(p, &w, out) },
+                // SAFETY: window taps are in bounds; AVX-512 availability checked by the caller.
+                Isa::Avx512 => unsafe { pool_pixel_avx512(p, &w, out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: window taps are in bounds; AVX2 availability checked by the caller.
+                Isa::Avx2Fma => unsafe { pool_pixel_avx2(p, &w, out) },
                 // SAFETY: window taps are in bounds.
                 _ => unsafe { pool_pixel_portable(p, &w, out) },
             }
@@ -356,5 +363,57 @@ unsafe fn pool_pixel_avx2(p: &PoolParams, w: &Window, out: usize) {
             }
         }
         c += 8;
+    }
+}
+
+/// Zmm blocks (16 channels each) pooled together: independent max/add chains, so the window's
+/// taps do not wait on one another.
+#[cfg(target_arch = "x86_64")]
+const POOL_BLOCKS: usize = 4;
+
+/// # Safety
+/// Every tap of `w` and `channels` floats at `out` are in bounds; AVX-512 F/BW/DQ/VL available.
+// Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
+// accumulators in memory instead of registers.
+#[allow(clippy::needless_range_loop)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn pool_pixel_avx512(p: &PoolParams, w: &Window, out: usize) {
+    use crate::epilogue::avx512::first_lanes;
+    let is_max = p.kind == POOL_MAX;
+    let init = _mm512_set1_ps(if is_max { f32::NEG_INFINITY } else { 0.0 });
+    let empty = w.rows == 0 || w.cols == 0 || w.divisor == 0.0;
+    let scale = _mm512_set1_ps(if empty { 0.0 } else { 1.0 / w.divisor });
+    let mut c = 0;
+    while c < p.channels {
+        let mut acc = [init; POOL_BLOCKS];
+        let mut mask = [0u16; POOL_BLOCKS];
+        for b in 0..POOL_BLOCKS {
+            mask[b] = first_lanes(p.channels.saturating_sub(c + 16 * b));
+        }
+        for y in 0..w.rows {
+            for x in 0..w.cols {
+                let tap = w.first + y * w.row_step + x * w.col_step + c;
+                for b in 0..POOL_BLOCKS {
+                    // SAFETY: in-bounds tap; the load is masked to the valid channels.
+                    let v = unsafe { _mm512_maskz_loadu_ps(mask[b], p.input.add(tap + 16 * b)) };
+                    acc[b] = if is_max {
+                        _mm512_mask_max_ps(acc[b], mask[b], acc[b], v)
+                    } else {
+                        _mm512_add_ps(acc[b], v)
+                    };
+                }
+            }
+        }
+        for b in 0..POOL_BLOCKS {
+            let v = if is_max {
+                acc[b]
+            } else {
+                _mm512_mul_ps(acc[b], scale)
+            };
+            // SAFETY: the store is masked to the valid output channels.
+            unsafe { _mm512_mask_storeu_ps(p.output.add(out + c + 16 * b), mask[b], v) };
+        }
+        c += 16 * POOL_BLOCKS;
     }
 }

@@ -62,6 +62,7 @@ impl Lowerer<'_> {
                     pad_bottom: r.pads_end[0],
                     pad_right: r.pads_end[1],
                     kind,
+                    isa: self.isa.code(),
                 };
                 call!(
                     self.plan,
@@ -70,7 +71,12 @@ impl Lowerer<'_> {
                     p,
                     CallKind::Rows { rows: r.out[0] },
                     0,
-                    format!("pool2d kind {kind} {:?}/{:?}", win.kernel, win.strides),
+                    format!(
+                        "pool2d kind {kind} {:?}/{:?} [{}]",
+                        win.kernel,
+                        win.strides,
+                        self.isa.name()
+                    ),
                     [
                         (kernels::PoolParams, input, lx.ptr(n * lx.strides[0])),
                         (kernels::PoolParams, output, y.ptr(n * y.strides[0]))
