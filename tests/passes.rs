@@ -290,3 +290,117 @@ fn the_tutorial_graph_has_no_transpose_softmax_relu_or_add_after_optimisation() 
         "input into the first conv's halo, and the output\n{plan}"
     );
 }
+
+/// An Inception-style block: four branches (a 1×1 conv with 5 output channels, a 3×3 conv
+/// with 24, a 3×3 max pool, a depthwise 3×3 conv) joined by a Concat along channels (the
+/// pool and depthwise branches through an inner Concat), read by a padded 3×3 conv. With
+/// `extra_use`, the 3×3 branch is also a graph output.
+fn concat_block(extra_use: bool) -> Vec<u8> {
+    let pads = |n: compiler::onnx::NodeProto| with_ints(n, "pads", &[1, 1, 1, 1]);
+    let mut nodes = vec![
+        node("b1", "Conv", &["x", "w1", "bias1"], &["t1"]),
+        pads(node("b2", "Conv", &["x", "w2", "bias2"], &["t2"])),
+        with_ints(
+            with_ints(
+                pads(node("b3", "MaxPool", &["x"], &["t3"])),
+                "kernel_shape",
+                &[3, 3],
+            ),
+            "strides",
+            &[1, 1],
+        ),
+        with_int(pads(node("b4", "Conv", &["x", "w4"], &["t4"])), "group", 8),
+        with_int(node("inner", "Concat", &["t3", "t4"], &["t34"]), "axis", 1),
+        with_int(
+            node("cat", "Concat", &["t1", "t2", "t34"], &["c"]),
+            "axis",
+            1,
+        ),
+        pads(node("head", "Conv", &["c", "w5", "bias5"], &["y"])),
+    ];
+    let mut outputs = vec![vi("y", &[1, 4, 12, 12])];
+    if extra_use {
+        nodes.push(node("also", "Sigmoid", &["t2"], &["z"]));
+        outputs.push(vi("z", &[1, 24, 12, 12]));
+    }
+    let inits = vec![
+        weights("w1", &[5, 8, 1, 1], 1),
+        weights("bias1", &[5], 2),
+        weights("w2", &[24, 8, 3, 3], 3),
+        weights("bias2", &[24], 4),
+        weights("w4", &[8, 1, 3, 3], 5),
+        weights("w5", &[4, 45, 3, 3], 6),
+        weights("bias5", &[4], 7),
+    ];
+    model(nodes, inits, vec![vi("x", &[1, 8, 12, 12])], outputs, 13)
+}
+
+/// Copy steps the plan emits for node `name`.
+fn copies_of(plan: &compiler::plan::Plan, name: &str) -> usize {
+    plan.steps
+        .iter()
+        .filter(|s| {
+            s.node == name
+                && matches!(&s.kind, compiler::plan::StepKind::Call(c)
+                    if c.symbol == "bqml_copy" || c.symbol == "bqml_copy_rows")
+        })
+        .count()
+}
+
+/// The block under every convolution algorithm and every kernel tier this CPU has agrees
+/// with the reference interpreter (producers writing into a channel slice must not touch
+/// their neighbours' channels, e.g. the 5-channel tail panel).
+fn check_every_algo_and_tier(bytes: &[u8], x: &Tensor) {
+    let g = import(bytes);
+    let want = reference::run(&g, &[("x", x)]).unwrap();
+    let tiers = kernels::Isa::all_available();
+    eprintln!("kernel tiers exercised: {tiers:?}");
+    for isa in tiers {
+        for algo in [compiler::ConvAlgo::Direct, compiler::ConvAlgo::WinogradF2] {
+            let opts = compiler::CompileOptions {
+                conv_algo: algo,
+                isa: Some(isa),
+                ..Default::default()
+            };
+            let (model, _) = compiler::compile_with(import(bytes), &opts).unwrap();
+            let mut st = model.new_state(1);
+            let got = model.predict(&mut st, &[x]).unwrap();
+            for (w, j) in want.iter().zip(&got) {
+                for (a, c) in w.to_f64_vec().iter().zip(j.to_f64_vec()) {
+                    assert!(
+                        (a - c).abs() <= 1e-4 * (1.0 + a.abs()),
+                        "{isa:?} {algo:?}: jit {c} vs {a}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn concat_inputs_are_written_in_place_by_their_producers() {
+    let bytes = concat_block(false);
+    let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+    assert_eq!(copies_of(&plan, "cat"), 0, "{plan}");
+    assert_eq!(copies_of(&plan, "inner"), 0, "{plan}");
+    assert!(
+        plan.to_string().contains("3 of 3 inputs written in place"),
+        "{plan}"
+    );
+    check_equivalent(&bytes, &input(&[1, 8, 12, 12]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 8, 12, 12]));
+}
+
+#[test]
+fn must_not_write_in_place_a_concat_input_that_is_also_read_elsewhere() {
+    let bytes = concat_block(true);
+    let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+    // The 3×3 branch is also a graph output: it keeps its own buffer and is copied.
+    assert_eq!(copies_of(&plan, "cat"), 1, "{plan}");
+    assert!(
+        plan.to_string().contains("2 of 3 inputs written in place"),
+        "{plan}"
+    );
+    check_equivalent(&bytes, &input(&[1, 8, 12, 12]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 8, 12, 12]));
+}

@@ -179,7 +179,7 @@ impl Lowerer<'_> {
         } else {
             self.channel_last_loc(&node.name, x, pads)?
         };
-        let y = self.alloc(out, true);
+        let y = self.alloc_out(out, true);
         let lr = match residual {
             Some(r) => Some(self.channel_last_loc(&node.name, r, [0; 4])?),
             None => None,

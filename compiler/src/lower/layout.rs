@@ -24,6 +24,18 @@ pub(super) struct Lowerer<'g> {
     pub(super) locs: HashMap<ValueId, Loc>,
     pub(super) halo_need: HashMap<ValueId, [usize; 4]>,
     pub(super) channel_last: HashSet<ValueId>,
+    /// Values whose producer writes them straight into their slice of a Concat's output.
+    pub(super) concat_slots: HashMap<ValueId, ConcatSlot>,
+    /// Storage of Concat outputs, made when the first producer writing into one is lowered.
+    pub(super) concat_bufs: HashMap<ValueId, Loc>,
+}
+
+/// Where a Concat input lives inside the Concat's output: `start` along `axis` of `concat`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ConcatSlot {
+    pub(super) concat: ValueId,
+    pub(super) axis: usize,
+    pub(super) start: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +214,63 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
+        self.plan_concat_slots();
+    }
+
+    /// Chooses the Concat inputs that their producers write in place ([`ConcatSlot`]): a
+    /// channel-last Concat output (Concats of channel-last values are made channel-last),
+    /// an input that nothing else reads, produced by a step that writes through strides
+    /// (convolution, 2-D pooling, an inner Concat). Nodes are in topological order, so an
+    /// inner Concat is decided before the outer one that it feeds.
+    fn plan_concat_slots(&mut self) {
+        let g = self.g;
+        let mut uses: HashMap<ValueId, usize> = HashMap::new();
+        for v in g.nodes.iter().flat_map(|n| n.inputs.iter().flatten()) {
+            *uses.entry(*v).or_default() += 1;
+        }
+        for v in &g.outputs {
+            *uses.entry(*v).or_default() += 1;
+        }
+        let mut strided_producer: HashSet<ValueId> = HashSet::new();
+        for node in &g.nodes {
+            let strided = match &node.op {
+                Op::Conv(_) | Op::FusedConv(_) | Op::Concat(_) => true,
+                Op::Pool(p) => p.window.is_some() && !p.indices,
+                _ => false,
+            };
+            let out = node.outputs[0];
+            if strided && matches!(self.shape(out).len(), 3 | 4) && self.dtype(out) == DType::F32 {
+                strided_producer.insert(out);
+            }
+            let Op::Concat(c) = &node.op else { continue };
+            let inputs: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
+            if strided_producer.contains(&out)
+                && inputs.iter().all(|i| self.channel_last.contains(i))
+            {
+                self.channel_last.insert(out);
+            }
+            let Ok(axis) = ops::util::normalize_axis(c.axis, self.shape(out).len()) else {
+                continue;
+            };
+            if !self.channel_last.contains(&out) {
+                continue;
+            }
+            let mut start = 0;
+            for i in inputs {
+                if uses.get(&i) == Some(&1)
+                    && strided_producer.contains(&i)
+                    && self.channel_last.contains(&i)
+                {
+                    let slot = ConcatSlot {
+                        concat: out,
+                        axis,
+                        start,
+                    };
+                    self.concat_slots.insert(i, slot);
+                }
+                start += self.shape(i)[axis];
+            }
+        }
     }
 
     /// A row-major location for a constant the model keeps alive.
@@ -245,6 +314,31 @@ impl<'g> Lowerer<'g> {
         let label = format!("{} {}{:?}", self.g.values[v].name, self.dtype(v), shape);
         let h = self.halo_need.get(&v).copied().unwrap_or([0; 4]);
         self.alloc_shape(&shape, elem, channel_last, h, label)
+    }
+
+    /// Storage for `v` from a producer that writes through `v`'s strides (convolution,
+    /// pooling, Concat): its slice of a Concat's output when [`Self::plan_concat_slots`]
+    /// chose one, else [`Self::alloc`].
+    pub(super) fn alloc_out(&mut self, v: ValueId, channel_last: bool) -> Loc {
+        let Some(slot) = self.concat_slots.get(&v).copied() else {
+            return self.alloc(v, channel_last);
+        };
+        let y = self.concat_buffer(slot.concat);
+        y.view(
+            y.offset + slot.start as isize * y.strides[slot.axis],
+            y.strides.clone(),
+        )
+    }
+
+    /// The storage of Concat output `c`, made on the first request (by the first producer
+    /// writing into it, or by the Concat itself).
+    pub(super) fn concat_buffer(&mut self, c: ValueId) -> Loc {
+        if let Some(l) = self.concat_bufs.get(&c) {
+            return l.clone();
+        }
+        let l = self.alloc_out(c, self.channel_last.contains(&c));
+        self.concat_bufs.insert(c, l.clone());
+        l
     }
 
     /// A fresh buffer for a logical NC… `shape`: channel-last with halo `h` when asked.

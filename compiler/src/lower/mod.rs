@@ -128,6 +128,8 @@ pub fn lower_for(graph: &Graph, conv_algo: ConvAlgo, isa: Isa) -> Result<Plan> {
         locs: HashMap::new(),
         halo_need: HashMap::new(),
         channel_last: HashSet::new(),
+        concat_slots: HashMap::new(),
+        concat_bufs: HashMap::new(),
     };
     l.analyse();
     for (i, &id) in graph.inputs.iter().enumerate() {

@@ -36,7 +36,7 @@ impl Lowerer<'_> {
         };
         if xs.len() == 4 && !pool.indices {
             let lx = self.channel_last_loc(&node.name, x, [0; 4])?;
-            let y = self.alloc(out, true);
+            let y = self.alloc_out(out, true);
             for n in 0..xs[0] {
                 let n = n as isize;
                 let p = kernels::PoolParams {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kernels::generic as gk;
 use runtime::Tensor;
 
-use super::layout::{around_axis, arr, row_major, Lowerer};
+use super::layout::{around_axis, arr, row_major, Base, Lowerer};
 use crate::ir::Node;
 use crate::ops::{self};
 use crate::plan::{CallKind, Ptr};
@@ -84,18 +84,30 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// Concat: each input copied into its slice of the output.
+    /// Concat: each input not already written in place by its producer (see
+    /// [`Lowerer::plan_concat_slots`]) is copied into its slice of the output.
     pub(super) fn lower_concat(&mut self, node: &Node, c: &ops::Concat) -> Result<(), String> {
         let out = node.outputs[0];
         let name = node.name.as_str();
         let axis = ops::util::normalize_axis(c.axis, self.shape(out).len())?;
-        let y = self.alloc(out, self.channel_last.contains(&out));
-        let mut start = 0isize;
+        let y = self.concat_buffer(out);
+        let (mut start, mut in_place) = (0isize, 0);
         for &i in node.inputs.iter().flatten() {
             let li = self.loc(i)?;
             let dst = y.view(y.offset + start * y.strides[axis], y.strides.clone());
-            self.copy(name, &li, &dst, self.shape(i))?;
+            if li.base == dst.base && li.offset == dst.offset && li.strides == dst.strides {
+                in_place += 1;
+            } else {
+                self.copy(name, &li, &dst, self.shape(i))?;
+            }
             start += self.shape(i)[axis] as isize;
+        }
+        if let (Base::Buf(b), true) = (y.base, in_place > 0) {
+            let n = node.inputs.iter().flatten().count();
+            let label = &mut self.plan.buffers[b].label;
+            label.push_str(&format!(
+                " (Concat {name}: {in_place} of {n} inputs written in place)"
+            ));
         }
         self.set(out, y);
         Ok(())
