@@ -5,7 +5,7 @@ use kernels::generic as gk;
 use runtime::DType;
 
 use super::check::b_is_i64_pow;
-use super::layout::{arr, same_order_dense, Base, Loc, Lowerer};
+use super::layout::{arr, memory_order, same_order_dense, Base, Loc, Lowerer};
 use super::split::SPLIT_ELEMENTWISE_BYTES;
 use crate::ir::{Node, ValueId};
 use crate::ops::{Activation, BinaryKind, UnaryKind, VariadicKind};
@@ -29,7 +29,7 @@ impl Lowerer<'_> {
         if b_is_i64_pow(self.dtype(a), self.dtype(b)) {
             return Err("Pow with an int64 exponent is not supported by the compiler".into());
         }
-        let y = self.binary_out(out, &la, self.shape(a));
+        let y = self.binary_out(out, &[(&la, self.shape(a)), (&lb, self.shape(b))]);
         self.binary(
             name,
             code,
@@ -52,7 +52,7 @@ impl Lowerer<'_> {
         let name = node.name.as_str();
         let (a, b) = (x.ok_or("no input")?, node.inputs[1].ok_or("no slope")?);
         let (la, lb) = (self.loc(a)?, self.loc(b)?);
-        let y = self.binary_out(out, &la, self.shape(a));
+        let y = self.binary_out(out, &[(&la, self.shape(a)), (&lb, self.shape(b))]);
         self.binary(
             name,
             gk::BINARY_PRELU,
@@ -68,16 +68,21 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// Output location for an element-wise op: the first operand's dense layout when it has
-    /// the output's shape, else row-major.
-    pub(super) fn binary_out(&mut self, out: ValueId, la: &Loc, a_shape: &[usize]) -> Loc {
-        if a_shape == self.shape(out) {
-            if let Some(s) = same_order_dense(la, a_shape) {
-                return self.alloc_strided(out, s);
-            }
-            if self.channel_last.contains(&out) || la.strides.len() == 4 && la.strides[1] == 1 {
-                return self.alloc(out, true);
-            }
+    /// Output location for an element-wise op: channel-last (with its halo) when a
+    /// convolution or pool reads it, else the dense layout of the first operand that has the
+    /// output's shape (either side: a squeeze-excite `scale * x` keeps `x`'s layout), else
+    /// row-major.
+    pub(super) fn binary_out(&mut self, out: ValueId, operands: &[(&Loc, &[usize])]) -> Loc {
+        let shape = self.shape(out);
+        if self.channel_last.contains(&out) {
+            return self.alloc(out, true);
+        }
+        let full = || operands.iter().filter(|(_, s)| *s == shape);
+        if let Some(s) = full().find_map(|(l, s)| same_order_dense(l, s)) {
+            return self.alloc_strided(out, s);
+        }
+        if full().any(|(l, _)| l.strides.len() == 4 && l.strides[1] == 1) {
+            return self.alloc(out, true);
         }
         self.alloc(out, false)
     }
@@ -136,16 +141,15 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
-        let (shape, sa, sb, sy) = if y_shape.is_empty() {
-            (vec![1], vec![0], vec![0], vec![0])
-        } else {
-            (
-                y_shape.to_vec(),
+        let (shape, st) = memory_order(
+            y_shape,
+            &[
+                y.strides.clone(),
                 Self::bstrides(la, a_shape, y_shape),
                 Self::bstrides(lb, b_shape, y_shape),
-                y.strides.clone(),
-            )
-        };
+            ],
+        );
+        let (sy, sa, sb) = (&st[0], &st[1], &st[2]);
         let p = gk::BinaryParams {
             op,
             dtype: match dtype {
@@ -156,11 +160,11 @@ impl Lowerer<'_> {
             rank: shape.len(),
             shape: arr(&shape)?,
             a: std::ptr::null(),
-            a_strides: arr(&sa)?,
+            a_strides: arr(sa)?,
             b: std::ptr::null(),
-            b_strides: arr(&sb)?,
+            b_strides: arr(sb)?,
             y: std::ptr::null_mut(),
-            y_strides: arr(&sy)?,
+            y_strides: arr(sy)?,
         };
         let bytes = shape.iter().product::<usize>() * dtype.size();
         let split = gk::binary_split_axis(&p).filter(|_| bytes >= SPLIT_ELEMENTWISE_BYTES);
@@ -447,7 +451,7 @@ impl Lowerer<'_> {
             DType::F32,
         )?;
         let lx = self.loc(x)?;
-        let y = self.binary_out(out, &lx, &shape);
+        let y = self.binary_out(out, &[(&lx, &shape)]);
         self.binary(
             &node.name,
             gk::BINARY_SUB,

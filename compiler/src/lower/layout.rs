@@ -118,6 +118,45 @@ pub(super) fn same_order_dense(loc: &Loc, shape: &[usize]) -> Option<Vec<isize>>
     Some(out)
 }
 
+/// The same element-wise iteration space in memory order: size-1 axes dropped, axes
+/// sorted by decreasing stride of the first operand (the output, which is written
+/// densely), and neighbours merged where every operand steps over them as one axis. A
+/// kernel that runs its innermost axis as a loop then walks contiguous memory (e.g. a
+/// channel-last tensor times a per-channel scale). Returns `[1]` and zero strides for an
+/// empty iteration space.
+pub(super) fn memory_order(
+    shape: &[usize],
+    strides: &[Vec<isize>],
+) -> (Vec<usize>, Vec<Vec<isize>>) {
+    let mut axes: Vec<usize> = (0..shape.len()).filter(|&a| shape[a] != 1).collect();
+    axes.sort_by_key(|&a| std::cmp::Reverse(strides[0][a].unsigned_abs()));
+    let mut out_shape: Vec<usize> = Vec::new();
+    let mut out: Vec<Vec<isize>> = vec![Vec::new(); strides.len()];
+    for a in axes {
+        let mergeable = !out_shape.is_empty()
+            && strides
+                .iter()
+                .zip(&out)
+                .all(|(s, o)| o[o.len() - 1] == s[a] * shape[a] as isize);
+        if mergeable {
+            *out_shape.last_mut().unwrap_or(&mut 0) *= shape[a];
+            for (s, o) in strides.iter().zip(out.iter_mut()) {
+                let last = o.len() - 1;
+                o[last] = s[a];
+            }
+        } else {
+            out_shape.push(shape[a]);
+            for (s, o) in strides.iter().zip(out.iter_mut()) {
+                o.push(s[a]);
+            }
+        }
+    }
+    if out_shape.is_empty() {
+        return (vec![1], vec![vec![0]; strides.len()]);
+    }
+    (out_shape, out)
+}
+
 /// `(elements before axis, the axis' length, elements after axis)` of a row-major shape.
 pub(super) fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     (
@@ -437,19 +476,16 @@ impl<'g> Lowerer<'g> {
         dst: &Loc,
         shape: &[usize],
     ) -> Result<(), String> {
-        let (shape, ss, ds) = if shape.is_empty() {
-            (vec![1], vec![0], vec![0])
-        } else {
-            (shape.to_vec(), src.strides.clone(), dst.strides.clone())
-        };
+        let (shape, st) = memory_order(shape, &[dst.strides.clone(), src.strides.clone()]);
+        let (ds, ss) = (&st[0], &st[1]);
         let p = gk::CopyParams {
             src: std::ptr::null(),
             dst: std::ptr::null_mut(),
             elem_size: src.elem,
             rank: shape.len(),
             shape: arr(&shape)?,
-            src_strides: arr(&ss)?,
-            dst_strides: arr(&ds)?,
+            src_strides: arr(ss)?,
+            dst_strides: arr(ds)?,
         };
         let bytes = shape.iter().product::<usize>() * src.elem;
         // Large copies (a model input's relayout) split between threads along one axis.
@@ -525,5 +561,34 @@ impl<'g> Lowerer<'g> {
 
     pub(super) fn set(&mut self, v: ValueId, l: Loc) {
         self.locs.insert(v, l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_order;
+
+    #[test]
+    fn channel_last_times_a_channel_scale_runs_as_pixels_by_channels() {
+        // y, x: [1, 8, 5, 5] stored channel-last; s: [1, 8, 1, 1] broadcast (0 strides).
+        let cl = vec![200, 1, 40, 8];
+        let (shape, st) = memory_order(&[1, 8, 5, 5], &[cl.clone(), cl, vec![0, 1, 0, 0]]);
+        assert_eq!(shape, [25, 8]);
+        assert_eq!(st, [vec![8, 1], vec![8, 1], vec![0, 1]]);
+    }
+
+    #[test]
+    fn must_not_merge_axes_that_one_operand_does_not_store_together() {
+        // A channel-last destination read from a row-major (NCHW) source.
+        let (shape, st) = memory_order(&[1, 3, 4, 4], &[vec![48, 1, 12, 3], vec![48, 16, 4, 1]]);
+        // Rows and columns merge (both store them together); channels stay apart.
+        assert_eq!(shape, [16, 3]);
+        assert_eq!(st, [vec![3, 1], vec![1, 16]]);
+    }
+
+    #[test]
+    fn a_scalar_iteration_space_is_one_element() {
+        let (shape, st) = memory_order(&[], &[vec![], vec![]]);
+        assert_eq!((shape, st), (vec![1], vec![vec![0], vec![0]]));
     }
 }
