@@ -63,6 +63,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod block;
 mod conv;
 mod conv_params;
 mod depthwise;
@@ -81,6 +82,7 @@ pub mod reference;
 mod view;
 mod winograd;
 
+pub use block::{bqml_block, BlockParams};
 pub use conv::{bqml_conv2d, conv2d, MR};
 pub use conv_params::{ConvGeometry, ConvParams};
 pub use epilogue::{
