@@ -404,3 +404,137 @@ fn must_not_write_in_place_a_concat_input_that_is_also_read_elsewhere() {
     check_equivalent(&bytes, &input(&[1, 8, 12, 12]));
     check_every_algo_and_tier(&bytes, &input(&[1, 8, 12, 12]));
 }
+
+/// An inverted residual on a `size`² map with 16 channels: 1×1 expansion to 64 (+ReLU),
+/// depthwise `k`×`k` stride `stride` (+ReLU), optionally a squeeze-excite, 1×1 projection
+/// to 16, plus the input as residual when the shape allows. With `expanded_is_output`, the
+/// expanded map is also a graph output.
+fn inverted_residual(
+    size: i64,
+    k: i64,
+    stride: i64,
+    se: bool,
+    expanded_is_output: bool,
+) -> Vec<u8> {
+    let p = k / 2;
+    let out = (size + 2 * p - k) / stride + 1;
+    let dw = with_ints(
+        with_ints(
+            with_int(node("dw", "Conv", &["e", "wd", "bd"], &["dc"]), "group", 64),
+            "pads",
+            &[p, p, p, p],
+        ),
+        "strides",
+        &[stride, stride],
+    );
+    let mut nodes = vec![
+        node("expand", "Conv", &["x", "we", "be"], &["ec"]),
+        node("expand_relu", "Relu", &["ec"], &["e"]),
+        dw,
+        node("dw_relu", "Relu", &["dc"], &["d"]),
+    ];
+    let mut inits = vec![
+        weights("we", &[64, 16, 1, 1], 11),
+        weights("be", &[64], 12),
+        weights("wd", &[64, 1, k, k], 13),
+        weights("bd", &[64], 14),
+        weights("wp", &[16, 64, 1, 1], 15),
+        weights("bp", &[16], 16),
+    ];
+    let mut projected = "d";
+    if se {
+        nodes.extend([
+            node("se_pool", "GlobalAveragePool", &["d"], &["s0"]),
+            node("se_fc1", "Conv", &["s0", "ws1", "bs1"], &["s1"]),
+            node("se_relu", "Relu", &["s1"], &["s2"]),
+            node("se_fc2", "Conv", &["s2", "ws2", "bs2"], &["s3"]),
+            node("se_gate", "HardSigmoid", &["s3"], &["s4"]),
+            node("se_scale", "Mul", &["s4", "d"], &["ds"]),
+        ]);
+        inits.extend([
+            weights("ws1", &[16, 64, 1, 1], 17),
+            weights("bs1", &[16], 18),
+            weights("ws2", &[64, 16, 1, 1], 19),
+            weights("bs2", &[64], 20),
+        ]);
+        projected = "ds";
+    }
+    if stride == 1 {
+        nodes.push(node("project", "Conv", &[projected, "wp", "bp"], &["pc"]));
+        nodes.push(node("residual", "Add", &["pc", "x"], &["y"]));
+    } else {
+        nodes.push(node("project", "Conv", &[projected, "wp", "bp"], &["y"]));
+    }
+    let mut outputs = vec![vi("y", &[1, 16, out, out])];
+    if expanded_is_output {
+        outputs.push(vi("e", &[1, 64, size, size]));
+    }
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 16, size, size])],
+        outputs,
+        13,
+    )
+}
+
+#[test]
+fn inverted_residual_becomes_one_mobile_block() {
+    for (k, stride) in [(3, 1), (5, 2)] {
+        let bytes = inverted_residual(56, k, stride, false, false);
+        assert_eq!(
+            op_types(&optimized(&bytes)),
+            ["MobileBlock"],
+            "{k}x{k}/{stride}"
+        );
+        let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+        let bands = plan.steps.iter().find_map(|s| match &s.kind {
+            compiler::plan::StepKind::Call(c) if c.symbol == "bqml_block" => match c.kind {
+                compiler::plan::CallKind::Rows { rows } => Some(rows),
+                _ => None,
+            },
+            _ => None,
+        });
+        // Several bands, so rows carried from one band to the next are exercised.
+        assert!(bands.is_some_and(|b| b > 1), "{bands:?}\n{plan}");
+        check_equivalent(&bytes, &input(&[1, 16, 56, 56]));
+        check_every_algo_and_tier(&bytes, &input(&[1, 16, 56, 56]));
+    }
+}
+
+#[test]
+fn squeeze_excite_block_fuses_the_expansion_and_depthwise_only() {
+    let bytes = inverted_residual(56, 3, 1, true, false);
+    let ops = op_types(&optimized(&bytes));
+    assert_eq!(ops[0], "MobileBlock", "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| *o == "MobileBlock").count(),
+        1,
+        "{ops:?}"
+    );
+    // The projection reads the scaled map, so it stays a convolution of its own.
+    assert!(ops.contains(&"Mul".to_string()), "{ops:?}");
+    assert_eq!(ops.last().map(String::as_str), Some("FusedConv"), "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 16, 56, 56]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 16, 56, 56]));
+}
+
+#[test]
+fn must_not_fuse_an_expansion_whose_output_is_read_twice() {
+    let bytes = inverted_residual(56, 3, 1, false, true);
+    // The expanded map is also a graph output: the expansion stays; depthwise and
+    // projection (the depthwise output, 56²×64, is large enough) still fuse.
+    assert_eq!(op_types(&optimized(&bytes)), ["FusedConv", "MobileBlock"]);
+    check_equivalent(&bytes, &input(&[1, 16, 56, 56]));
+}
+
+#[test]
+fn must_not_fuse_a_block_whose_intermediates_stay_in_cache() {
+    // 14²×64 floats (50 KB) is below compiler::passes::MIN_INTERMEDIATE_BYTES.
+    let bytes = inverted_residual(14, 3, 1, false, false);
+    assert_eq!(
+        op_types(&optimized(&bytes)),
+        ["FusedConv", "FusedConv", "FusedConv"]
+    );
+    check_equivalent(&bytes, &input(&[1, 16, 14, 14]));
+}

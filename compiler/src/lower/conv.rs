@@ -7,7 +7,22 @@ use super::layout::{conv_pads, Loc, Lowerer};
 use super::split::{channel_slices, depthwise_slices};
 use crate::ir::{Node, ValueId};
 use crate::ops::{self, Activation, Conv};
-use crate::plan::{template_of, CallKind, KernelCall, StepKind};
+use crate::plan::{template_of, CallKind, KernelCall, Ptr, StepKind};
+
+/// A convolution's params and weights, ready for its input and output locations.
+pub(super) struct PreparedConv {
+    /// Params with null pointer fields and zero strides.
+    pub(super) p: kernels::ConvParams,
+    /// Packed weights and bias.
+    pub(super) wp: Ptr,
+    pub(super) bp: Ptr,
+    /// Winograd output tile, when the layer uses it.
+    pub(super) wino: Option<usize>,
+    /// Winograd work units.
+    pub(super) units: usize,
+    /// Input padding (top, bottom, left, right).
+    pub(super) pads: [usize; 4],
+}
 
 impl Lowerer<'_> {
     pub(super) fn lower_conv(
@@ -17,152 +32,28 @@ impl Lowerer<'_> {
         act: Activation,
         residual: Option<ValueId>,
     ) -> Result<(), String> {
-        let g = self.g;
         let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
         let w = node.inputs.get(1).copied().flatten().ok_or("no weights")?;
-        let ws = self.shape(w);
-        // A channel-last input ([N, H, W, C]) is viewed as NCHW with permuted strides.
-        let nchw;
-        let xs: &[usize] = if conv.input_nhwc {
-            nchw = ops::nhwc_to_nchw(self.shape(x));
-            &nchw
-        } else {
-            self.shape(x)
-        };
-        let wt = g.consts.get(&w).cloned();
         let b_id = node.inputs.get(2).copied().flatten();
-        let bt = b_id.and_then(|b| g.consts.get(&b).cloned());
-        let pads = conv_pads(conv, xs, ws)?;
-        let win = conv.window_for(ws)?;
-        let r = win.resolve(&xs[2..])?;
+        // A channel-last input ([N, H, W, C]) is viewed as NCHW with permuted strides.
+        let xs = if conv.input_nhwc {
+            ops::nhwc_to_nchw(self.shape(x))
+        } else {
+            self.shape(x).to_vec()
+        };
+        let PreparedConv {
+            mut p,
+            wp,
+            bp,
+            wino,
+            units,
+            pads,
+        } = self.prepare_conv(&node.name, conv, act, &xs, w, b_id, true)?;
+        let g = self.g;
+        let ws = self.shape(w);
         let two_d = xs.len() == 4;
-        let (kh, kw) = if two_d { (ws[2], ws[3]) } else { (1, ws[2]) };
-        let (sh, sw, dh, dw) = if two_d {
-            (
-                win.strides[0],
-                win.strides[1],
-                win.dilations[0],
-                win.dilations[1],
-            )
-        } else {
-            (1, win.strides[0], 1, win.dilations[0])
-        };
-        let (oh, ow) = if two_d {
-            (r.out[0], r.out[1])
-        } else {
-            (1, r.out[0])
-        };
-        let shape = kernels::ConvShape {
-            in_channels: xs[1],
-            out_channels: ws[0],
-            kernel_h: kh,
-            kernel_w: kw,
-            groups: conv.group,
-        };
-        let geo = kernels::ConvGeometry {
-            out_h: oh,
-            out_w: ow,
-            stride_h: sh,
-            stride_w: sw,
-            dilation_h: dh,
-            dilation_w: dw,
-        };
-        let const_weights = wt.is_some() && (b_id.is_none() || bt.is_some());
-        // Winograd output tile, when this layer uses it (constant weights only).
-        let wino = (const_weights && two_d && kernels::winograd_applies(&shape, &geo))
-            .then(|| {
-                self.conv_algo
-                    .tile(shape.in_channels, shape.out_channels, oh, ow, self.isa)
-            })
-            .flatten();
-        // Constant weights are packed now; weights that are graph inputs are packed at run
-        // time into arena buffers of the sizes a placeholder packing gives.
-        let mut runtime_weights = None;
-        let packed = match (&wt, const_weights) {
-            (Some(wt), true) => {
-                let (w, b) = (wt.as_f32()?, bt.as_ref().map(|b| b.as_f32()).transpose()?);
-                Box::new(
-                    match wino {
-                        Some(f) => kernels::pack_winograd(shape, w, b, f),
-                        None => kernels::pack_conv(shape, w, b),
-                    }
-                    .map_err(|e| e.0)?,
-                )
-            }
-            _ => {
-                let n_w: usize = ws.iter().product();
-                let zeros = vec![0.0f32; n_w.max(ws[0])];
-                let placeholder =
-                    kernels::pack_conv(shape, &zeros[..n_w], b_id.map(|_| &zeros[..ws[0]]))
-                        .map_err(|e| e.0)?;
-                let (wl, bl) = (placeholder.weights.len(), placeholder.bias.len());
-                let wbuf = self.temp(&[wl], 4, &format!("{} packed weights", node.name));
-                let bbuf = self.temp(&[bl], 4, &format!("{} packed bias", node.name));
-                let lw = self.row_major_loc(&node.name, w)?;
-                let pp = kernels::PackConvParams {
-                    in_channels: shape.in_channels,
-                    out_channels: shape.out_channels,
-                    kernel_h: kh,
-                    kernel_w: kw,
-                    groups: conv.group,
-                    weights: std::ptr::null(),
-                    bias: std::ptr::null(),
-                    out_weights: std::ptr::null_mut(),
-                    out_weights_len: wl,
-                    out_bias: std::ptr::null_mut(),
-                    out_bias_len: bl,
-                };
-                let lb = match b_id {
-                    Some(b) => Some(self.row_major_loc(&node.name, b)?),
-                    None => None,
-                };
-                call!(
-                    self.plan,
-                    &node.name,
-                    kernels::bqml_pack_conv,
-                    pp,
-                    CallKind::Once,
-                    0,
-                    format!("pack conv weights {ws:?} at run time"),
-                    [
-                        (kernels::PackConvParams, weights, lw.ptr(0)),
-                        (kernels::PackConvParams, out_weights, wbuf.ptr(0)),
-                        (kernels::PackConvParams, out_bias, bbuf.ptr(0))
-                    ]
-                );
-                if let Some(lb) = lb {
-                    let step = self.plan.steps.len() - 1;
-                    self.plan
-                        .add_ptr(step, offset_of!(kernels::PackConvParams, bias), lb.ptr(0));
-                }
-                runtime_weights = Some((wbuf.ptr(0), bbuf.ptr(0)));
-                Box::new(placeholder)
-            }
-        };
-        let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
-        let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
-        if packed.layout == kernels::LAYOUT_PANELS {
-            let (ih, iw) = geo.input_extent(kh, kw);
-            p.channel_slices = channel_slices(
-                packed.weights.len(),
-                ih * iw * shape.in_channels,
-                shape.out_per_group(),
-            );
-        } else if packed.layout == kernels::LAYOUT_DEPTHWISE {
-            p.channel_slices = depthwise_slices(oh, shape.out_channels);
-        }
-        // Weight pointers are per-call pointer fields, not template bytes, so the template
-        // holds no addresses and an object file can relocate them.
-        p.isa = self.isa.code();
-        p.weights = std::ptr::null();
-        p.bias = std::ptr::null();
-        let (wp, bp) = match runtime_weights {
-            Some(ptrs) => {
-                self.plan.keep.push(packed);
-                ptrs
-            }
-            None => self.plan.keep_packed(packed),
-        };
+        let (kh, kw) = (p.kernel_h, p.kernel_w);
+        let (sw, oh, ow) = (p.stride_w, p.out_h, p.out_w);
         let lx = if conv.input_nhwc {
             let l = self.loc(x)?;
             let r = l.strides.len();
@@ -172,7 +63,7 @@ impl Lowerer<'_> {
             self.channel_last_from(
                 &node.name,
                 view,
-                xs,
+                &xs,
                 pads,
                 format!("{} channel-last input", node.name),
             )?
@@ -271,5 +162,165 @@ impl Lowerer<'_> {
         }
         self.set(out, y);
         Ok(())
+    }
+    /// Packs a convolution's weights (now when they are constants, else in a step emitted
+    /// here) and fills its params for input shape `xs` (NCHW): every field but the input,
+    /// output and residual pointers and strides. `allow_winograd` lets the per-layer policy
+    /// pick Winograd.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn prepare_conv(
+        &mut self,
+        name: &str,
+        conv: &Conv,
+        act: Activation,
+        xs: &[usize],
+        w: ValueId,
+        b_id: Option<ValueId>,
+        allow_winograd: bool,
+    ) -> Result<PreparedConv, String> {
+        let g = self.g;
+        let ws = self.shape(w);
+        let wt = g.consts.get(&w).cloned();
+        let bt = b_id.and_then(|b| g.consts.get(&b).cloned());
+        let pads = conv_pads(conv, xs, ws)?;
+        let win = conv.window_for(ws)?;
+        let r = win.resolve(&xs[2..])?;
+        let two_d = xs.len() == 4;
+        let (kh, kw) = if two_d { (ws[2], ws[3]) } else { (1, ws[2]) };
+        let (sh, sw, dh, dw) = if two_d {
+            (
+                win.strides[0],
+                win.strides[1],
+                win.dilations[0],
+                win.dilations[1],
+            )
+        } else {
+            (1, win.strides[0], 1, win.dilations[0])
+        };
+        let (oh, ow) = if two_d {
+            (r.out[0], r.out[1])
+        } else {
+            (1, r.out[0])
+        };
+        let shape = kernels::ConvShape {
+            in_channels: xs[1],
+            out_channels: ws[0],
+            kernel_h: kh,
+            kernel_w: kw,
+            groups: conv.group,
+        };
+        let geo = kernels::ConvGeometry {
+            out_h: oh,
+            out_w: ow,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: dh,
+            dilation_w: dw,
+        };
+        let const_weights = wt.is_some() && (b_id.is_none() || bt.is_some());
+        // Winograd output tile, when this layer uses it (constant weights only).
+        let wino =
+            (allow_winograd && const_weights && two_d && kernels::winograd_applies(&shape, &geo))
+                .then(|| {
+                    self.conv_algo
+                        .tile(shape.in_channels, shape.out_channels, oh, ow, self.isa)
+                })
+                .flatten();
+        // Constant weights are packed now; weights that are graph inputs are packed at run
+        // time into arena buffers of the sizes a placeholder packing gives.
+        let mut runtime_weights = None;
+        let packed = match (&wt, const_weights) {
+            (Some(wt), true) => {
+                let (w, b) = (wt.as_f32()?, bt.as_ref().map(|b| b.as_f32()).transpose()?);
+                Box::new(
+                    match wino {
+                        Some(f) => kernels::pack_winograd(shape, w, b, f),
+                        None => kernels::pack_conv(shape, w, b),
+                    }
+                    .map_err(|e| e.0)?,
+                )
+            }
+            _ => {
+                let n_w: usize = ws.iter().product();
+                let zeros = vec![0.0f32; n_w.max(ws[0])];
+                let placeholder =
+                    kernels::pack_conv(shape, &zeros[..n_w], b_id.map(|_| &zeros[..ws[0]]))
+                        .map_err(|e| e.0)?;
+                let (wl, bl) = (placeholder.weights.len(), placeholder.bias.len());
+                let wbuf = self.temp(&[wl], 4, &format!("{name} packed weights"));
+                let bbuf = self.temp(&[bl], 4, &format!("{name} packed bias"));
+                let lw = self.row_major_loc(name, w)?;
+                let pp = kernels::PackConvParams {
+                    in_channels: shape.in_channels,
+                    out_channels: shape.out_channels,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    groups: conv.group,
+                    weights: std::ptr::null(),
+                    bias: std::ptr::null(),
+                    out_weights: std::ptr::null_mut(),
+                    out_weights_len: wl,
+                    out_bias: std::ptr::null_mut(),
+                    out_bias_len: bl,
+                };
+                let lb = match b_id {
+                    Some(b) => Some(self.row_major_loc(name, b)?),
+                    None => None,
+                };
+                call!(
+                    self.plan,
+                    name,
+                    kernels::bqml_pack_conv,
+                    pp,
+                    CallKind::Once,
+                    0,
+                    format!("pack conv weights {ws:?} at run time"),
+                    [
+                        (kernels::PackConvParams, weights, lw.ptr(0)),
+                        (kernels::PackConvParams, out_weights, wbuf.ptr(0)),
+                        (kernels::PackConvParams, out_bias, bbuf.ptr(0))
+                    ]
+                );
+                if let Some(lb) = lb {
+                    let step = self.plan.steps.len() - 1;
+                    self.plan
+                        .add_ptr(step, offset_of!(kernels::PackConvParams, bias), lb.ptr(0));
+                }
+                runtime_weights = Some((wbuf.ptr(0), bbuf.ptr(0)));
+                Box::new(placeholder)
+            }
+        };
+        let mut p = kernels::ConvParams::from_packed(&packed, &geo, act.to_kernel());
+        let units = kernels::winograd_units(packed.layout, oh, ow, ws[0]);
+        if packed.layout == kernels::LAYOUT_PANELS {
+            let (ih, iw) = geo.input_extent(kh, kw);
+            p.channel_slices = channel_slices(
+                packed.weights.len(),
+                ih * iw * shape.in_channels,
+                shape.out_per_group(),
+            );
+        } else if packed.layout == kernels::LAYOUT_DEPTHWISE {
+            p.channel_slices = depthwise_slices(oh, shape.out_channels);
+        }
+        // Weight pointers are per-call pointer fields, not template bytes, so the template
+        // holds no addresses and an object file can relocate them.
+        p.isa = self.isa.code();
+        p.weights = std::ptr::null();
+        p.bias = std::ptr::null();
+        let (wp, bp) = match runtime_weights {
+            Some(ptrs) => {
+                self.plan.keep.push(packed);
+                ptrs
+            }
+            None => self.plan.keep_packed(packed),
+        };
+        Ok(PreparedConv {
+            p,
+            wp,
+            bp,
+            wino,
+            units,
+            pads,
+        })
     }
 }

@@ -227,7 +227,7 @@ impl<'g> Lowerer<'g> {
                 matches!(self.g.values[v].shape.len(), 3 | 4)
                     && self.g.values[v].dtype == DType::F32
             };
-            let is_conv = conv_of(&node.op).is_some();
+            let is_conv = conv_of(&node.op).is_some() || matches!(node.op, Op::MobileBlock(_));
             let is_pool = matches!(&node.op, Op::Pool(p) if p.window.is_some());
             let nhwc_input = conv_of(&node.op).is_some_and(|c| c.input_nhwc);
             if is_conv || is_pool {
@@ -253,6 +253,24 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
+        for node in &self.g.nodes {
+            // A block without an expansion reads its input through the depthwise padding.
+            let Op::MobileBlock(b) = &node.op else {
+                continue;
+            };
+            let (Some(x), Some(w)) = (node.inputs[0], node.inputs[3]) else {
+                continue;
+            };
+            if b.expand.is_some() {
+                continue;
+            }
+            if let Ok(p) = conv_pads(&b.depthwise.conv, self.shape(x), self.shape(w)) {
+                let e = self.halo_need.entry(x).or_insert([0; 4]);
+                for i in 0..4 {
+                    e[i] = e[i].max(p[i]);
+                }
+            }
+        }
         self.plan_concat_slots();
     }
 
@@ -273,7 +291,7 @@ impl<'g> Lowerer<'g> {
         let mut strided_producer: HashSet<ValueId> = HashSet::new();
         for node in &g.nodes {
             let strided = match &node.op {
-                Op::Conv(_) | Op::FusedConv(_) | Op::Concat(_) => true,
+                Op::Conv(_) | Op::FusedConv(_) | Op::MobileBlock(_) | Op::Concat(_) => true,
                 Op::Pool(p) => p.window.is_some() && !p.indices,
                 _ => false,
             };

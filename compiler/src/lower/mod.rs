@@ -16,6 +16,7 @@
 //! | `layout` | the lowering state, locations, channel-last/halo assignment, buffers, copies |
 //! | `conv_algo` | direct vs Winograd per layer ([`ConvAlgo`]) |
 //! | `conv` | Conv / FusedConv: weight packing and kernel calls |
+//! | `block` | MobileBlock: expansion, depthwise and projection as one banded call |
 //! | `split` | rows or output-channel slices: how a layer's work splits between threads |
 //! | `pool` | windowed and global pooling |
 //! | `gemm` | Gemm and MatMul |
@@ -89,6 +90,7 @@ macro_rules! split_call {
     }};
 }
 
+mod block;
 mod check;
 mod conv;
 mod conv_algo;
@@ -208,6 +210,7 @@ impl Lowerer<'_> {
                 };
                 self.lower_conv(node, &f.conv, f.activation, residual)
             }
+            Op::MobileBlock(b) => self.lower_mobile_block(node, b),
             Op::Pool(p) => self.lower_pool(node, p),
             Op::Gemm(gm) => self.lower_gemm(node, gm),
             Op::MatMul(_) => self.lower_matmul(node),

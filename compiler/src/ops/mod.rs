@@ -25,6 +25,7 @@ mod gather;
 mod gemm;
 mod identity;
 mod matmul;
+pub mod mobile_block;
 mod pad;
 mod pool;
 mod prelu;
@@ -57,6 +58,7 @@ pub use gather::Gather;
 pub use gemm::Gemm;
 pub use identity::Identity;
 pub use matmul::MatMul;
+pub use mobile_block::MobileBlock;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
 pub use prelu::PRelu;
@@ -99,6 +101,7 @@ ops! {
     Binary(Binary),
     Conv(Conv),
     FusedConv(FusedConv),
+    MobileBlock(MobileBlock),
     Unary(Unary),
     PRelu(PRelu),
     Clip(Clip),

@@ -9,6 +9,7 @@ use crate::ops::Fact;
 mod fold;
 mod fuse;
 mod graph_util;
+mod mobile_block;
 mod simplify;
 
 pub use graph_util::{consumers, replace_uses};
@@ -40,6 +41,10 @@ pub const PIPELINE: &[Pass] = &[
     Pass {
         name: "fuse-conv-epilogue",
         run: fuse::fuse_conv_epilogue,
+    },
+    Pass {
+        name: "fuse-mobile-block",
+        run: mobile_block::fuse_mobile_block,
     },
     Pass {
         name: "softmax-argmax",
