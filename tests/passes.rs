@@ -538,3 +538,56 @@ fn must_not_fuse_a_block_whose_intermediates_stay_in_cache() {
     );
     check_equivalent(&bytes, &input(&[1, 16, 14, 14]));
 }
+
+/// Image normalisation inside the graph: NHWC input → Transpose → `(x - mean) * scale`
+/// (per-channel constants) → a padded conv.
+fn normalised_input() -> Vec<u8> {
+    let nodes = vec![
+        with_ints(
+            node("to_nchw", "Transpose", &["x"], &["xt"]),
+            "perm",
+            &[0, 3, 1, 2],
+        ),
+        node("center", "Sub", &["xt", "mean"], &["xc"]),
+        node("scale", "Mul", &["xc", "inv_std"], &["xs"]),
+        conv("stem", "xs", "w", "b", "y"),
+    ];
+    let inits = vec![
+        weights("mean", &[1, 3, 1, 1], 21),
+        weights("inv_std", &[1, 3, 1, 1], 22),
+        weights("w", &[4, 3, 3, 3], 23),
+        weights("b", &[4], 24),
+    ];
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 10, 10, 3])],
+        vec![vi("y", &[1, 4, 10, 10])],
+        13,
+    )
+}
+
+#[test]
+fn per_channel_constants_on_a_three_channel_image_run_in_wide_rows() {
+    let bytes = normalised_input();
+    let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+    // Each Sub/Mul step's innermost run: several pixels' channels, not 3 values.
+    let runs: Vec<usize> = plan
+        .steps
+        .iter()
+        .filter(|s| s.node == "center" || s.node == "scale")
+        .filter_map(|s| match &s.kind {
+            compiler::plan::StepKind::Call(c) => c
+                .desc
+                .rsplit_once(", ")
+                .and_then(|(_, last)| last.split(']').next()?.parse().ok()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "{plan}");
+    assert!(
+        runs.iter().all(|&r| r > 3 && r % 3 == 0),
+        "{runs:?}\n{plan}"
+    );
+    check_equivalent(&bytes, &input(&[1, 10, 10, 3]));
+}

@@ -2,7 +2,9 @@
 //! activations, Clip, variadic Sum/Mean/Max/Min, PRelu, inference BatchNormalization, Cast.
 
 use kernels::generic as gk;
-use runtime::DType;
+use std::sync::Arc;
+
+use runtime::{DType, Tensor};
 
 use super::check::b_is_i64_pow;
 use super::layout::{arr, memory_order, same_order_dense, Base, Loc, Lowerer};
@@ -141,7 +143,7 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
-        let (shape, st) = memory_order(
+        let (mut shape, mut st) = memory_order(
             y_shape,
             &[
                 y.strides.clone(),
@@ -149,6 +151,11 @@ impl Lowerer<'_> {
                 Self::bstrides(lb, b_shape, y_shape),
             ],
         );
+        let (mut la, mut lb) = (la.clone(), lb.clone());
+        if dtype == DType::F32 {
+            self.widen_short_runs(&mut shape, &mut st, [&mut la, &mut lb]);
+        }
+        let (la, lb) = (&la, &lb);
         let (sy, sa, sb) = (&st[0], &st[1], &st[2]);
         let p = gk::BinaryParams {
             op,
@@ -183,6 +190,71 @@ impl Lowerer<'_> {
             ]
         );
         Ok(())
+    }
+
+    /// Lengthens a short innermost run (e.g. a 3-channel image minus a per-channel mean:
+    /// runs of 3) by folding `r` steps of the next axis into it, where every operand either
+    /// steps over both axes as one or is a constant that only varies along the run; such
+    /// constants are replaced by `r` copies of their run. `st[0]` is the output's strides,
+    /// `st[1..]` the operands' (`ops`). Leaves everything as it is otherwise.
+    pub(super) fn widen_short_runs(
+        &mut self,
+        shape: &mut [usize],
+        st: &mut [Vec<isize>],
+        ops: [&mut Loc; 2],
+    ) {
+        const WIDE: usize = 64;
+        let k = shape.len();
+        if k < 2 || shape[k - 1] >= 16 {
+            return;
+        }
+        let (len, n) = (shape[k - 1], shape[k - 2]);
+        let Some(r) = (2..=n.min(WIDE / len)).rev().find(|r| n % r == 0) else {
+            return;
+        };
+        let joined = |s: &[isize]| s[k - 2] == s[k - 1] * len as isize;
+        // A constant operand that only varies along the run: its run's values.
+        let g = self.g;
+        let run_of = |l: &Loc, s: &[isize]| -> Option<Vec<f32>> {
+            let Base::Abs(addr) = l.base else { return None };
+            if s[..k - 1].iter().any(|&x| x != 0) {
+                return None;
+            }
+            let t = g.consts.values().find(|t| t.data_ptr() as usize == addr)?;
+            let data = t.as_f32().ok()?;
+            (0..len)
+                .map(|i| {
+                    data.get((l.offset + i as isize * s[k - 1]) as usize)
+                        .copied()
+                })
+                .collect()
+        };
+        let mut tiles: [Option<Vec<f32>>; 2] = [None, None];
+        for (j, l) in ops.iter().enumerate() {
+            if !joined(&st[j + 1]) {
+                match run_of(l, &st[j + 1]) {
+                    Some(run) => tiles[j] = Some(run.repeat(r)),
+                    None => return,
+                }
+            }
+        }
+        if !joined(&st[0]) {
+            return;
+        }
+        shape[k - 2] = n / r;
+        shape[k - 1] = r * len;
+        for (j, l) in ops.into_iter().enumerate() {
+            let s = &mut st[j + 1];
+            match tiles[j].take() {
+                Some(tile) => {
+                    *l = self.const_loc(Arc::new(Tensor::f32(vec![r * len], tile)));
+                    s.iter_mut().for_each(|x| *x = 0);
+                    s[k - 1] = 1;
+                }
+                None => s[k - 2] *= r as isize,
+            }
+        }
+        st[0][k - 2] *= r as isize;
     }
 
     #[allow(clippy::too_many_arguments)]
