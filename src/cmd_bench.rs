@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// Timed runs (rounds, with --compare-ort).
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
+    /// Pause this many ms before each timed run: the latency of a run that follows an
+    /// idle machine (a sparse stream of requests) instead of back-to-back runs.
+    #[arg(long, default_value_t = 0)]
+    pub idle_ms: u64,
     /// An input value NAME=FILE (.npy or .pb); others default to seeded uniform [0,1).
     #[arg(long = "input", value_name = "NAME=FILE")]
     pub inputs: Vec<String>,
@@ -284,7 +288,11 @@ fn prepare(args: &BenchArgs, model: &Path) -> Result<(Runner, f64)> {
     ))
 }
 
-fn time_once(r: &mut Runner) -> Result<f64> {
+/// Times one run, after `idle_ms` of idleness (see `--idle-ms`).
+fn time_once(r: &mut Runner, idle_ms: u64) -> Result<f64> {
+    if idle_ms > 0 {
+        std::thread::sleep(Duration::from_millis(idle_ms));
+    }
     let t = Instant::now();
     r.run_once()?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
@@ -323,7 +331,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         runner.run_once()?;
     }
     let times: Vec<f64> = (0..args.runs.max(1))
-        .map(|_| time_once(&mut runner))
+        .map(|_| time_once(&mut runner, args.idle_ms))
         .collect::<Result<_>>()?;
     let s = stats(&times);
     let gflops = flops / (s.median_ms * 1e6);
@@ -376,11 +384,11 @@ fn compare_library(args: &BenchArgs, model: &Path, lib: &Path, mut a: Runner) ->
     // A B, B A, …: neither side always runs right after the other.
     for round in 0..args.runs.max(1) {
         if round % 2 == 0 {
-            ta.push(time_once(&mut a)?);
-            tb.push(time_once(&mut b)?);
+            ta.push(time_once(&mut a, args.idle_ms)?);
+            tb.push(time_once(&mut b, args.idle_ms)?);
         } else {
-            tb.push(time_once(&mut b)?);
-            ta.push(time_once(&mut a)?);
+            tb.push(time_once(&mut b, args.idle_ms)?);
+            ta.push(time_once(&mut a, args.idle_ms)?);
         }
     }
     let (sa, sb) = (stats(&ta), stats(&tb));
@@ -588,7 +596,7 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let ort_options = ready.split_once(' ').map_or("", |(_, o)| o);
     // One block = `block` timed runs of one side; the other side never runs meanwhile.
     let mut ort_block = |n: usize| -> Result<Vec<f64>> {
-        writeln!(stdin, "run {n}")?;
+        writeln!(stdin, "run {n} {}", args.idle_ms)?;
         stdin.flush()?;
         let mut l = String::new();
         stdout.read_line(&mut l)?;
@@ -623,7 +631,7 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     for round in 0..args.runs.max(1) {
         let mut ours_block = || -> Result<f64> {
             let t = (0..block)
-                .map(|_| time_once(r))
+                .map(|_| time_once(r, args.idle_ms))
                 .collect::<Result<Vec<_>>>()?;
             Ok(stats(&t).median_ms)
         };

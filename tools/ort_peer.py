@@ -49,9 +49,13 @@ def main():
     print(f"ready {load_ms:.3f} {options}", flush=True)
     for line in sys.stdin:
         cmd = line.split()
-        if len(cmd) == 2 and cmd[0] == "run":
+        if len(cmd) in (2, 3) and cmd[0] == "run":
+            # "run N [IDLE_MS]": N timed runs, each after IDLE_MS of sleep.
+            idle = float(cmd[2]) / 1e3 if len(cmd) == 3 else 0.0
             times = []
             for _ in range(int(cmd[1])):
+                if idle > 0:
+                    time.sleep(idle)
                 t = time.perf_counter()
                 sess.run(None, feeds)
                 times.append((time.perf_counter() - t) * 1e3)

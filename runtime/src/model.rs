@@ -236,6 +236,10 @@ impl CompiledModel {
         };
         // SAFETY: inputs match the specs (checked above), outputs were allocated from the
         // specs, the arena is at least `arena_size` bytes, and `keep` is alive.
+        let _run = match &state.pool {
+            StatePool::Own(p) => Some(p.active()),
+            _ => None,
+        };
         let status =
             unsafe { (self.entry)(state.arena, in_ptrs.as_ptr(), out_ptrs.as_ptr(), pool) };
         if status != 0 {
