@@ -49,7 +49,8 @@ pub struct BenchArgs {
     /// shared/tools/bench_ort.py) that never overlap in time, and report the ORT/bqmlc ratio.
     #[arg(long)]
     pub compare_ort: bool,
-    /// Per-node (reference) or per-kernel (jit) time, share and GFLOP/s.
+    /// Per-node (reference) or per-kernel (jit) time, share, GFLOP/s and GB/s (jit: bytes of
+    /// the node's inputs and outputs, weights included, over the step's time).
     #[arg(long)]
     pub profile: bool,
     /// Interleave runs with this ahead-of-time library (from `bqmlc compile -o`) on the same
@@ -441,15 +442,15 @@ fn peak(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// (node, op or kernel, multiply-adds) of one profiled step.
-type ProfileRow = (String, String, u64);
+/// `(node, op or kernel, multiply-adds, bytes moved)` of one profile row.
+type ProfileRow = (String, String, u64, u64);
 
 fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
     let runs = args.runs.max(1);
     for _ in 0..args.warmup {
         r.run_once()?;
     }
-    // (name, op/kernel, macs) per row and per-run times in ms.
+    // A row per node (reference) or step (jit) and per-run times in ms.
     let (rows, per_run): (Vec<ProfileRow>, Vec<Vec<f64>>) = match args.backend() {
         Backend::Reference => {
             let named: Vec<(&str, &Tensor)> =
@@ -462,7 +463,7 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
                 compiler::reference::run_profiled(graph, &named, Some(&mut p))?;
                 rows = p
                     .iter()
-                    .map(|t| (t.node.clone(), t.op_type.clone(), t.macs))
+                    .map(|t| (t.node.clone(), t.op_type.clone(), t.macs, 0))
                     .collect();
                 per_run.push(p.iter().map(|t| t.time.as_secs_f64() * 1e3).collect());
             }
@@ -489,7 +490,7 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
             (
                 steps
                     .iter()
-                    .map(|s| (s.node.clone(), s.desc.clone(), s.macs))
+                    .map(|s| (s.node.clone(), s.desc.clone(), s.macs, s.bytes))
                     .collect(),
                 per_run,
             )
@@ -500,8 +501,8 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
         .collect();
     let total: f64 = medians.iter().sum();
     println!(
-        "{:<44} {:<72} {:>9} {:>7} {:>8}",
-        "node", "kernel", "ms", "share", "GFLOP/s"
+        "{:<44} {:<72} {:>9} {:>7} {:>8} {:>7}",
+        "node", "kernel", "ms", "share", "GFLOP/s", "GB/s"
     );
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
@@ -523,13 +524,20 @@ fn profile(args: &BenchArgs, r: &mut Runner) -> Result<()> {
         } else {
             0.0
         };
+        // Bytes of the node's inputs and outputs (weights included) over the step's time.
+        let gb = if rows[i].3 > 0 && medians[i] > 0.0 {
+            format!("{:.1}", rows[i].3 as f64 / (medians[i] * 1e6))
+        } else {
+            "-".into()
+        };
         println!(
-            "{:<44} {:<72} {:>9.3} {:>6.1}% {:>8.2}",
+            "{:<44} {:<72} {:>9.3} {:>6.1}% {:>8.2} {:>7}",
             clip(&rows[i].0, 44),
             clip(&rows[i].1, 72),
             medians[i],
             100.0 * medians[i] / total,
-            gf
+            gf,
+            gb
         );
     }
     println!(

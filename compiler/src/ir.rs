@@ -121,6 +121,26 @@ impl Graph {
         node.op.def().macs(&ins, &outs)
     }
 
+    /// Bytes of every distinct value `node` reads or writes (weights included): the least
+    /// memory traffic a step computing it can have, for GB/s in profiles.
+    pub fn node_bytes(&self, node: &Node) -> u64 {
+        let mut vals: Vec<ValueId> = node
+            .inputs
+            .iter()
+            .flatten()
+            .chain(&node.outputs)
+            .copied()
+            .collect();
+        vals.sort_unstable();
+        vals.dedup();
+        vals.iter()
+            .map(|&v| {
+                let x = &self.values[v];
+                (x.shape.iter().product::<usize>() * x.dtype.size()) as u64
+            })
+            .sum()
+    }
+
     /// The activation `node` computes element-wise on a float tensor, if kernels can fuse
     /// it. Clip needs constant bounds (absent bounds are ±∞).
     pub fn activation(&self, node: &Node) -> Option<Activation> {

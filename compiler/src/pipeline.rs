@@ -109,6 +109,8 @@ pub struct StepInfo {
     pub desc: String,
     /// Multiply-adds the step performs.
     pub macs: u64,
+    /// Bytes its node reads and writes, its share (see [`crate::plan::Step::bytes`]).
+    pub bytes: u64,
 }
 
 /// Where the pipeline starts: ONNX bytes, or a graph imported earlier (which cannot be run
@@ -250,6 +252,7 @@ fn step_infos(plan: &Plan) -> Vec<StepInfo> {
                 kernel,
                 desc,
                 macs: s.macs,
+                bytes: s.bytes,
             }
         })
         .collect()

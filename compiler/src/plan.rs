@@ -77,11 +77,13 @@ pub enum StepKind {
     },
 }
 
-/// A step with the graph node it came from and the multiply-adds it performs.
+/// A step with the graph node it came from, the multiply-adds it performs and its share
+/// of the node's memory traffic ([`crate::ir::Graph::node_bytes`]).
 pub struct Step {
     pub node: String,
     pub kind: StepKind,
     pub macs: u64,
+    pub bytes: u64,
 }
 
 /// An arena buffer. `pinned` buffers hold a zeroed halo: they share memory only with
@@ -251,6 +253,7 @@ impl Plan {
             node: node.to_string(),
             kind,
             macs,
+            bytes: 0,
         });
     }
 

@@ -153,11 +153,16 @@ pub fn lower_for(graph: &Graph, conv_algo: ConvAlgo, isa: Isa) -> Result<Plan> {
         );
     }
     for node in &graph.nodes {
+        let first = l.plan.steps.len();
         l.lower_node(node).map_err(|message| Error::Node {
             node: node.name.clone(),
             op_type: node.op.op_type().to_string(),
             message,
         })?;
+        // The node's traffic, shared equally by its steps (one per batch item, usually).
+        let steps = &mut l.plan.steps[first..];
+        let share = graph.node_bytes(node) / steps.len().max(1) as u64;
+        steps.iter_mut().for_each(|s| s.bytes = share);
     }
     for (i, &id) in graph.outputs.iter().enumerate() {
         let v = &graph.values[id];
