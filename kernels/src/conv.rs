@@ -634,16 +634,35 @@ struct BlockOffsets<const N: usize> {
 impl<const N: usize> BlockOffsets<N> {
     fn new(p: &ConvParams, block: usize, block_end: usize) -> Self {
         let mut offs = [[0; 3]; N];
-        let (mut oy, mut ox) = (block / p.out_w, block % p.out_w);
+        let (oy, mut ox) = (block / p.out_w, block % p.out_w);
+        // Steps along a row and from one row start to the next, in locals so that the loop
+        // adds registers instead of multiplying fields of `p` per pixel.
+        let step = [
+            p.stride_w * p.in_pixel_stride,
+            p.out_pixel_stride,
+            p.res_pixel_stride,
+        ];
+        let down = [
+            p.stride_h * p.in_row_stride,
+            p.out_row_stride,
+            p.res_row_stride,
+        ];
+        let mut row = [oy * down[0], oy * down[1], oy * down[2]];
+        let mut at = [
+            row[0] + ox * step[0],
+            row[1] + ox * step[1],
+            row[2] + ox * step[2],
+        ];
+        let out_w = p.out_w;
         for o in offs.iter_mut().take(block_end - block) {
-            *o = [
-                oy * p.stride_h * p.in_row_stride + ox * p.stride_w * p.in_pixel_stride,
-                oy * p.out_row_stride + ox * p.out_pixel_stride,
-                oy * p.res_row_stride + ox * p.res_pixel_stride,
-            ];
+            *o = at;
             ox += 1;
-            if ox == p.out_w {
-                (oy, ox) = (oy + 1, 0);
+            if ox == out_w {
+                ox = 0;
+                row = [row[0] + down[0], row[1] + down[1], row[2] + down[2]];
+                at = row;
+            } else {
+                at = [at[0] + step[0], at[1] + step[1], at[2] + step[2]];
             }
         }
         BlockOffsets { offs }

@@ -54,8 +54,8 @@ struct Tile512 {
     resume: bool,
     /// Last K-chunk: run the epilogue (otherwise save partial sums).
     finish: bool,
-    /// Where this tile's share of the weight prefetch starts: first-panel weights `AHEAD`
-    /// chunks on (the second panel's at `panel_stride` from it). Only an address hint: it
+    /// Where the block's weight prefetch starts (each tile takes the next share): first-panel
+    /// weights `AHEAD` chunks on (the second panel's at `panel_stride` from it). Only an address hint: it
     /// may point past the weights near the end.
     prefetch: *const f32,
 }
@@ -178,31 +178,28 @@ unsafe fn block_tiles<const P: usize>(
     // Each tile prefetches one line per panel every UNROLL steps; tile `ti` starts where the
     // previous tiles' lines end.
     let share = runs.iter().map(|r| r.1).sum::<usize>() / UNROLL;
-    let mut t = *t;
-    let first = t.prefetch;
     let mut i = 0;
     for ti in 0..tiles {
         let m = len / tiles + usize::from(ti < len % tiles);
-        t.prefetch = first.wrapping_add(ti * share * NR);
-        let t = &t;
+        let pf = t.prefetch.wrapping_add(ti * share * NR);
         let offs = offsets.at(i);
         // SAFETY: pixel `i` of the block has `PARTIAL` scratch floats from `i * PARTIAL` on.
         let partial = unsafe { scratch.add(i * PARTIAL) };
         // SAFETY: pixels `i..i+m` are valid block pixels; forwarded caller contract.
         unsafe {
             match m {
-                12 => tile::<P, 12>(p, act, runs, t, offs, partial),
-                11 => tile::<P, 11>(p, act, runs, t, offs, partial),
-                10 => tile::<P, 10>(p, act, runs, t, offs, partial),
-                9 => tile::<P, 9>(p, act, runs, t, offs, partial),
-                8 => tile::<P, 8>(p, act, runs, t, offs, partial),
-                7 => tile::<P, 7>(p, act, runs, t, offs, partial),
-                6 => tile::<P, 6>(p, act, runs, t, offs, partial),
-                5 => tile::<P, 5>(p, act, runs, t, offs, partial),
-                4 => tile::<P, 4>(p, act, runs, t, offs, partial),
-                3 => tile::<P, 3>(p, act, runs, t, offs, partial),
-                2 => tile::<P, 2>(p, act, runs, t, offs, partial),
-                1 => tile::<P, 1>(p, act, runs, t, offs, partial),
+                12 => tile::<P, 12>(p, act, runs, t, offs, partial, pf),
+                11 => tile::<P, 11>(p, act, runs, t, offs, partial, pf),
+                10 => tile::<P, 10>(p, act, runs, t, offs, partial, pf),
+                9 => tile::<P, 9>(p, act, runs, t, offs, partial, pf),
+                8 => tile::<P, 8>(p, act, runs, t, offs, partial, pf),
+                7 => tile::<P, 7>(p, act, runs, t, offs, partial, pf),
+                6 => tile::<P, 6>(p, act, runs, t, offs, partial, pf),
+                5 => tile::<P, 5>(p, act, runs, t, offs, partial, pf),
+                4 => tile::<P, 4>(p, act, runs, t, offs, partial, pf),
+                3 => tile::<P, 3>(p, act, runs, t, offs, partial, pf),
+                2 => tile::<P, 2>(p, act, runs, t, offs, partial, pf),
+                1 => tile::<P, 1>(p, act, runs, t, offs, partial, pf),
                 other => unreachable!("tile of {other} pixels"),
             }
         }
@@ -216,7 +213,8 @@ unsafe fn block_tiles<const P: usize>(
 ///
 /// # Safety
 /// As [`panels_avx512`]; `offs` holds the offsets of `M` valid output pixels and `partial` has
-/// `M * PARTIAL` floats.
+/// `M * PARTIAL` floats. `prefetch` is this tile's share of the block's weight prefetch (an
+/// address hint, as [`Tile512::prefetch`]).
 // Indexed loops on purpose: iterators over `acc` take its address and LLVM then keeps the
 // accumulators in memory instead of registers.
 #[allow(clippy::needless_range_loop)]
@@ -229,6 +227,7 @@ unsafe fn tile<const P: usize, const M: usize>(
     t: &Tile512,
     offs: &[[usize; 3]],
     partial: *mut f32,
+    prefetch: *const f32,
 ) {
     let mut inp = [std::ptr::null::<f32>(); M];
     for i in 0..M {
@@ -245,7 +244,7 @@ unsafe fn tile<const P: usize, const M: usize>(
         }
     }
     let mut w = t.weights;
-    let mut pf = t.prefetch;
+    let mut pf = prefetch;
     let ws = t.panel_stride;
     for &(off, len) in runs {
         let mut q = [std::ptr::null::<f32>(); M];
