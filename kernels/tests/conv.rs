@@ -391,6 +391,25 @@ fn single_pixel_wide_groups() {
 }
 
 /// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
+/// Depthwise layers wide enough for several channel chunks of the AVX-512 column walk
+/// (3×3: 128 channels a chunk; 5×5/2: 64) with an odd block at the end, maps wider than one
+/// 14-pixel tile, and a row split between two calls.
+#[test]
+fn depthwise_channel_chunks_and_tile_columns() {
+    for (c, k, stride, out) in [(296, 3, 1, 17), (200, 5, 2, 15), (24, 3, 2, 29)] {
+        let shape = ConvShape {
+            in_channels: c,
+            out_channels: c,
+            kernel_h: k,
+            kernel_w: k,
+            groups: c,
+        };
+        let mut case = base_case(shape, geo(out, stride));
+        case.act = Act::HardSwish;
+        check_all_isas(&case);
+    }
+}
+
 #[test]
 fn depthwise_multiplier_two_uses_panels() {
     let shape = ConvShape {

@@ -12,8 +12,8 @@ use crate::pack::DW_BLOCK;
 
 /// Most output pixels per register tile: 14 accumulators, a weight and an input vector.
 const MR: usize = 14;
-/// Block pairs (16 channels each) per cache chunk: 128 channels, as the AVX2 code.
-const CHUNK_PAIRS: usize = 8;
+/// Receptive-field bytes of a tile column's channel chunk kept in L1 (48 KiB) as it walks down.
+const L1_FIELD_BYTES: usize = 24 * 1024;
 
 /// Output rows `[row_start, row_end)`, 8-channel blocks `blocks` (a pair-aligned start).
 ///
@@ -29,12 +29,21 @@ pub(crate) unsafe fn depthwise_avx512(
     blocks: Range<usize>,
 ) {
     let tiles = p.out_w.div_ceil(MR);
-    for oy in row_start..row_end {
-        for chunk in blocks.clone().step_by(2 * CHUNK_PAIRS) {
-            let chunk_end = (chunk + 2 * CHUNK_PAIRS).min(blocks.end);
-            let mut ox = 0;
-            for ti in 0..tiles {
-                let m = p.out_w / tiles + usize::from(ti < p.out_w % tiles);
+    let widest = p.out_w.div_ceil(tiles);
+    // A tile column walks down its rows with the channels of a chunk innermost: the chunk's
+    // receptive field (`kernel_h` input rows of the column, 64 bytes per pixel and block pair)
+    // stays in L1 while the column moves down, so each input row comes from L2 once per
+    // column rather than once per output row that reads it, and the chunk's channels of a
+    // pixel are contiguous for the prefetchers.
+    let field_rows = (p.kernel_h - 1) * p.dilation_h + 1;
+    let field_cols = (widest - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
+    let chunk_pairs = (L1_FIELD_BYTES / (field_rows * field_cols * 64)).max(1);
+    for chunk in blocks.clone().step_by(2 * chunk_pairs) {
+        let chunk_end = (chunk + 2 * chunk_pairs).min(blocks.end);
+        let mut ox = 0;
+        for ti in 0..tiles {
+            let m = p.out_w / tiles + usize::from(ti < p.out_w % tiles);
+            for oy in row_start..row_end {
                 for cb in (chunk..chunk_end).step_by(2) {
                     let pair = cb + 1 < chunk_end;
                     // SAFETY: pixels `ox..ox+m` of row `oy` are valid; blocks `cb` (and
@@ -59,8 +68,8 @@ pub(crate) unsafe fn depthwise_avx512(
                         }
                     }
                 }
-                ox += m;
             }
+            ox += m;
         }
     }
 }
