@@ -591,3 +591,59 @@ fn per_channel_constants_on_a_three_channel_image_run_in_wide_rows() {
     );
     check_equivalent(&bytes, &input(&[1, 10, 10, 3]));
 }
+
+/// `Conv` followed by per-channel constants: `((conv(x) + b2) * s) / d - e` (every operand
+/// `[1, 4, 1, 1]` or scalar), and the same chain with the constant on the left of the Add
+/// and Mul. `per_pixel` makes the Mul's constant vary over a spatial axis instead.
+fn conv_affine_chain(per_pixel: bool, extra_use: bool) -> Vec<u8> {
+    let mut nodes = vec![
+        conv("c", "x", "w", "b", "t"),
+        node("bias", "Add", &["b2", "t"], &["t1"]),
+        node("scale", "Mul", &["t1", "s"], &["t2"]),
+        node("div", "Div", &["t2", "d"], &["t3"]),
+        node("shift", "Sub", &["t3", "e"], &["y"]),
+    ];
+    let mut outputs = vec![vi("y", &[1, 4, 6, 6])];
+    if extra_use {
+        nodes.push(node("other", "Relu", &["t"], &["z"]));
+        outputs.push(vi("z", &[1, 4, 6, 6]));
+    }
+    let mut d = weights("d", &[], 34);
+    d.float_data.iter_mut().for_each(|x| *x = x.abs() + 0.5);
+    let inits = vec![
+        weights("w", &[4, 3, 3, 3], 31),
+        weights("b", &[4], 32),
+        weights("b2", &[1, 4, 1, 1], 33),
+        if per_pixel {
+            weights("s", &[1, 1, 1, 6], 35)
+        } else {
+            weights("s", &[4, 1, 1], 35)
+        },
+        d,
+        weights("e", &[1], 36),
+    ];
+    model(nodes, inits, vec![vi("x", &[1, 3, 6, 6])], outputs, 13)
+}
+
+#[test]
+fn per_channel_add_mul_div_sub_fold_into_the_conv() {
+    let bytes = conv_affine_chain(false, false);
+    assert_eq!(op_types(&optimized(&bytes)), ["Conv"]);
+    check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
+}
+
+#[test]
+fn must_not_fold_a_constant_that_varies_over_pixels() {
+    let bytes = conv_affine_chain(true, false);
+    // The Add before it folds; the per-pixel Mul and everything after it stay.
+    assert_eq!(op_types(&optimized(&bytes)), ["Conv", "Mul", "Div", "Sub"]);
+    check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
+}
+
+#[test]
+fn must_not_fold_into_a_conv_whose_output_is_read_twice() {
+    let bytes = conv_affine_chain(false, true);
+    let ops = op_types(&optimized(&bytes));
+    assert!(ops.contains(&"Add".to_string()), "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
+}

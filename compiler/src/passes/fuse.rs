@@ -1,5 +1,6 @@
-//! Convolution fusions: BatchNormalization folded into the preceding Conv's weights, and
-//! Conv + bias + residual Add + activation fused into one [`FusedConv`].
+//! Convolution fusions: BatchNormalization and per-channel affine constants folded into the
+//! preceding Conv's weights and bias, and Conv + bias + residual Add + activation fused into
+//! one [`FusedConv`].
 
 use std::sync::Arc;
 
@@ -82,6 +83,122 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<bool, String> {
         conv.outputs[0] = bn_out;
         graph.nodes.remove(b);
         return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Per-output-channel values of constant `c` broadcast against a conv output of shape
+/// `[N, M, H, W]`: `Some` when `c` is float32, does not widen the output, and varies at
+/// most along the channel axis (a scalar, `[M, 1, 1]`, `[1, M, 1, 1]`, …).
+fn per_channel(graph: &Graph, c: ValueId, out: &[usize]) -> Option<Vec<f32>> {
+    let values = const_f32(graph, Some(c))?;
+    let shape = &graph.values[c].shape;
+    if out.len() != 4 || shape.len() > 4 {
+        return None;
+    }
+    let m = out[1];
+    // Right-aligned against [N, M, H, W]: every axis but the channel axis must be 1.
+    let at = |axis: usize| (shape.len() + axis).checked_sub(4).map_or(1, |i| shape[i]);
+    if at(0) != 1 || at(2) != 1 || at(3) != 1 || (at(1) != 1 && at(1) != m) {
+        return None;
+    }
+    Some(if at(1) == m {
+        values.to_vec()
+    } else {
+        vec![values[0]; m]
+    })
+}
+
+/// `Conv(x, W, B) ⊙ c` with `c` constant per output channel, for `⊙` one of Add, Sub (conv
+/// first), Mul and Div (conv first) → `Conv(x, W', B')`: Mul/Div scale `W` and `B`, Add/Sub
+/// shift `B`. Exporters write biases and BN this way (tf2onnx, separate `bias` parameters).
+/// Only a plain Conv whose output feeds nothing else is rewritten.
+pub fn fold_conv_affine(graph: &mut Graph) -> Result<bool, String> {
+    let uses = consumers(graph);
+    for u in 0..graph.nodes.len() {
+        let node = &graph.nodes[u];
+        let op = node.op.op_type().to_string();
+        let op = op.as_str();
+        if !matches!(op, "Add" | "Sub" | "Mul" | "Div") || node.inputs.len() != 2 {
+            continue;
+        }
+        // Add and Mul take the conv on either side; Sub and Div only on the left.
+        let sides: &[usize] = if matches!(op, "Add" | "Mul") {
+            &[0, 1]
+        } else {
+            &[0]
+        };
+        for &k in sides {
+            let (Some(a), Some(c)) = (node.inputs[k], node.inputs[1 - k]) else {
+                continue;
+            };
+            if graph.outputs.contains(&a) || uses.get(&a).map_or(0, Vec::len) != 1 {
+                continue;
+            }
+            let Some(ci) = graph
+                .nodes
+                .iter()
+                .position(|n| n.outputs.first() == Some(&a) && matches!(n.op, Op::Conv(_)))
+            else {
+                continue;
+            };
+            let conv = &graph.nodes[ci];
+            let Some(v) = per_channel(graph, c, &graph.values[a].shape) else {
+                continue;
+            };
+            let (Some(w_id), Some(w)) = (conv.inputs[1], const_f32(graph, conv.inputs[1])) else {
+                continue;
+            };
+            let bias = conv.inputs.get(2).copied().flatten();
+            if bias.is_some() && const_f32(graph, bias).is_none() {
+                continue;
+            }
+            let m = v.len();
+            let per = w.len() / m;
+            let mut new_b = const_f32(graph, bias).map_or_else(|| vec![0.0; m], <[f32]>::to_vec);
+            let mut new_w = None;
+            match op {
+                "Add" => new_b.iter_mut().zip(&v).for_each(|(b, c)| *b += c),
+                "Sub" => new_b.iter_mut().zip(&v).for_each(|(b, c)| *b -= c),
+                _ => {
+                    let s: Vec<f32> = if op == "Mul" {
+                        v
+                    } else {
+                        v.iter().map(|c| 1.0 / c).collect()
+                    };
+                    // A zero or non-finite scale would turn `0 * inf` into NaN where the
+                    // unfolded graph has ±inf or 0: leave such graphs as they are.
+                    if s.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                        continue;
+                    }
+                    new_b.iter_mut().zip(&s).for_each(|(b, s)| *b *= s);
+                    new_w = Some(w.iter().enumerate().map(|(i, &x)| x * s[i / per]).collect());
+                }
+            }
+            let name = conv.name.clone();
+            let out = graph.nodes[u].outputs[0];
+            if let Some(new_w) = new_w {
+                let shape = graph.values[w_id].shape.clone();
+                let nw = graph.add_value(
+                    format!("{name}:{op}_weight"),
+                    runtime::DType::F32,
+                    shape.clone(),
+                );
+                graph.consts.insert(nw, Arc::new(Tensor::f32(shape, new_w)));
+                graph.nodes[ci].inputs[1] = Some(nw);
+            }
+            let nb = graph.add_value(format!("{name}:{op}_bias"), runtime::DType::F32, vec![m]);
+            graph
+                .consts
+                .insert(nb, Arc::new(Tensor::f32(vec![m], new_b)));
+            let conv = &mut graph.nodes[ci];
+            conv.inputs.resize(3, None);
+            conv.inputs[2] = Some(nb);
+            // The conv now produces the folded node's output value directly.
+            conv.outputs[0] = out;
+            graph.nodes.remove(u);
+            return Ok(true);
+        }
     }
     Ok(false)
 }

@@ -39,6 +39,10 @@ pub const PIPELINE: &[Pass] = &[
         run: fuse::fold_batchnorm,
     },
     Pass {
+        name: "fold-conv-affine",
+        run: fuse::fold_conv_affine,
+    },
+    Pass {
         name: "fuse-conv-epilogue",
         run: fuse::fuse_conv_epilogue,
     },
