@@ -2,12 +2,14 @@
 //! same tier so the ratio stays meaningful on a busy machine. Conv time is this thread's CPU time
 //! (not wall time), so being descheduled by other processes does not count.
 //! `cargo run -p kernels --release --example conv_probe [--isa avx2,avx512] [--reps N] [name-filter…]`
-//! (default: the detected tier; `--isa all` runs every available tier).
+//! (default: the detected tier; `--isa all` runs every available tier). Input and output start
+//! on a 64-byte line, or `PROBE_MISALIGN` floats past one.
 
 use kernels::*;
 
 fn main() {
     let (isas, reps, copies, filter) = parse_args();
+    let misalign: usize = std::env::var("PROBE_MISALIGN").map_or(0, |v| v.parse().expect("floats"));
     // (name, in_hw, cin, cout, k, stride, groups)
     let layers = [
         ("7x7s2_3to64_224", 224, 3, 64, 7, 2, 1),
@@ -28,6 +30,10 @@ fn main() {
         ("1x1s1_16to64_14", 14, 16, 64, 1, 1, 1),
         ("1x1s1_64to64_28", 28, 64, 64, 1, 1, 1),
         ("1x1s1_256to64_28", 28, 256, 64, 1, 1, 1),
+        ("1x1s1_32to16_112", 112, 32, 16, 1, 1, 1),
+        ("1x1s1_32to16_28", 28, 32, 16, 1, 1, 1),
+        ("dw3x3s1_32_112", 112, 32, 32, 3, 1, 32),
+        ("dw3x3s1_32_28", 28, 32, 32, 3, 1, 32),
         ("dw3x3s1_144_56", 56, 144, 144, 3, 1, 144),
         ("dw3x3s1_480_14", 14, 480, 480, 3, 1, 480),
         ("dw5x5s2_672_14", 14, 672, 672, 5, 2, 672),
@@ -65,10 +71,16 @@ fn main() {
         let (eh, ew) = geo.input_extent(k, k);
         let cols = ew.max(hw + 2 * pad);
         let rows = eh.max(hw + 2 * pad);
-        let input: Vec<f32> = (0..rows * cols * cin)
+        let input_buf: Vec<f32> = (0..rows * cols * cin + 32)
             .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
             .collect();
-        let mut output = vec![0.0; out * out * cout];
+        let mut output_buf = vec![0.0f32; out * out * cout + 32];
+        // Both start `misalign` floats past a 64-byte boundary.
+        let start = |p: *const f32| (16 - (p as usize % 64) / 4) % 16 + misalign;
+        let a = start(input_buf.as_ptr());
+        let input = &input_buf[a..a + rows * cols * cin];
+        let b = start(output_buf.as_ptr());
+        let output = &mut output_buf[b..b + out * out * cout];
         let flops = (2 * out * out * cout * cin / groups * k * k) as f64;
         for &isa in &isas {
             let mut best = f64::MAX;
@@ -87,8 +99,8 @@ fn main() {
                         &packs[n % copies],
                         &geo,
                         Act::Relu,
-                        Nhwc::dense(&input, cols, cin),
-                        NhwcMut::dense(&mut output, out, cout),
+                        Nhwc::dense(input, cols, cin),
+                        NhwcMut::dense(output, out, cout),
                         None,
                         0..out,
                     )
