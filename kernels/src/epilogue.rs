@@ -135,6 +135,24 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Constants of the 8- and 16-lane `exp`: the input clamp, `ln 2` in two parts (so that
+/// `n · LN2_HI` is exact), and the degree-7 minimax polynomial for `e^r` on `[-ln2/2, ln2/2]`,
+/// evaluated as `1 + r + r² · (POLY in Horner form)`.
+#[cfg(target_arch = "x86_64")]
+mod exp_consts {
+    pub(super) const CLAMP: f32 = 88.376_26;
+    pub(super) const LN2_HI: f32 = 0.693_359_4;
+    pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
+    pub(super) const POLY: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ];
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     //! 8-lane versions of the activations, for use inside `avx2,fma` functions.
@@ -145,21 +163,18 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn exp(x: __m256) -> __m256 {
-        let x = _mm256_min_ps(x, _mm256_set1_ps(88.376_26));
-        let x = _mm256_max_ps(x, _mm256_set1_ps(-88.376_26));
-        // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two parts so n*ln2_hi is exact.
+        use super::exp_consts::*;
+        let x = _mm256_min_ps(x, _mm256_set1_ps(CLAMP));
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-CLAMP));
         let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-        // Degree-7 Taylor-like minimax polynomial for e^r on [-ln2/2, ln2/2].
-        let mut y = _mm256_set1_ps(1.987_569_1e-4);
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.398_199_9e-3));
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.333_452e-3));
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.166_579_6e-2));
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.166_666_65));
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5));
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+        let mut y = _mm256_set1_ps(POLY[0]);
+        for c in &POLY[1..] {
+            y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(*c));
+        }
         let r2 = _mm256_mul_ps(r, r);
         y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
         // Scale by 2^n through the exponent bits; n is in [-127, 127] after the clamp.
@@ -259,19 +274,18 @@ pub(crate) mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
     pub(crate) fn exp(x: __m512) -> __m512 {
-        let x = _mm512_min_ps(x, _mm512_set1_ps(88.376_26));
-        let x = _mm512_max_ps(x, _mm512_set1_ps(-88.376_26));
+        use super::exp_consts::*;
+        let x = _mm512_min_ps(x, _mm512_set1_ps(CLAMP));
+        let x = _mm512_max_ps(x, _mm512_set1_ps(-CLAMP));
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut y = _mm512_set1_ps(1.987_569_1e-4);
-        y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.398_199_9e-3));
-        y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.333_452e-3));
-        y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.166_579_6e-2));
-        y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.166_666_65));
-        y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+        let mut y = _mm512_set1_ps(POLY[0]);
+        for c in &POLY[1..] {
+            y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(*c));
+        }
         let r2 = _mm512_mul_ps(r, r);
         y = _mm512_fmadd_ps(y, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0)));
         _mm512_scalef_ps(y, n)
