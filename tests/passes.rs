@@ -647,3 +647,87 @@ fn must_not_fold_into_a_conv_whose_output_is_read_twice() {
     assert!(ops.contains(&"Add".to_string()), "{ops:?}");
     check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
 }
+
+/// A ShuffleNetV2 unit on channel-last data: 1×1 conv → Split in halves → 1×1 conv on the
+/// second → Concat → channel shuffle (Reshape [1, 2, 4, H, W] → Transpose → Reshape) → 1×1
+/// conv. With `merge_strided`, the shuffle's first Reshape instead flattens H and W after the
+/// Transpose has moved them apart, which no strides can express.
+fn shuffle_unit(merge_strided: bool) -> Vec<u8> {
+    let mut nodes = vec![
+        node("in", "Conv", &["x", "w0", "b0"], &["t"]),
+        with_int(
+            node("split", "Split", &["t", "halves"], &["a", "b"]),
+            "axis",
+            1,
+        ),
+        node("branch", "Conv", &["b", "w1", "b1"], &["bb"]),
+        with_int(node("cat", "Concat", &["a", "bb"], &["c"]), "axis", 1),
+        node("group", "Reshape", &["c", "s5"], &["g"]),
+        with_ints(
+            node("swap", "Transpose", &["g"], &["gt"]),
+            "perm",
+            &[0, 2, 1, 3, 4],
+        ),
+        node("shuffle", "Reshape", &["gt", "s4"], &["z"]),
+        node("out", "Conv", &["z", "w2", "b2"], &["y"]),
+    ];
+    let mut inits = vec![
+        weights("w0", &[8, 3, 1, 1], 41),
+        weights("b0", &[8], 42),
+        weights("w1", &[4, 4, 1, 1], 43),
+        weights("b1", &[4], 44),
+        weights("w2", &[5, 8, 1, 1], 45),
+        weights("b2", &[5], 46),
+        ints("halves", &[4, 4]),
+        ints("s5", &[1, 2, 4, 6, 6]),
+        ints("s4", &[1, 8, 6, 6]),
+    ];
+    if merge_strided {
+        // [1, 8, 6, 6] → Transpose to [1, 6, 8, 6] → Reshape [1, 6, 48] → Reshape back.
+        nodes.splice(
+            4..7,
+            [
+                with_ints(
+                    node("swap", "Transpose", &["c"], &["gt"]),
+                    "perm",
+                    &[0, 2, 1, 3],
+                ),
+                node("group", "Reshape", &["gt", "s3"], &["g"]),
+                node("shuffle", "Reshape", &["g", "s4"], &["z"]),
+            ],
+        );
+        inits.push(ints("s3", &[1, 6, 48]));
+    }
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 3, 6, 6])],
+        vec![vi("y", &[1, 5, 6, 6])],
+        13,
+    )
+}
+
+#[test]
+fn channel_shuffle_and_split_are_views_but_one_copy() {
+    let bytes = shuffle_unit(false);
+    let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+    assert_eq!(copies_of(&plan, "split"), 0, "{plan}");
+    assert_eq!(copies_of(&plan, "group"), 0, "{plan}");
+    assert_eq!(copies_of(&plan, "swap"), 0, "{plan}");
+    // The shuffle itself, straight into a channel-last buffer: no NCHW round trip before the
+    // next conv, and the Concat copies only the Split half.
+    assert_eq!(copies_of(&plan, "shuffle"), 1, "{plan}");
+    assert_eq!(copies_of(&plan, "out"), 0, "{plan}");
+    assert_eq!(copies_of(&plan, "cat"), 1, "{plan}");
+    check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 3, 6, 6]));
+}
+
+#[test]
+fn must_not_view_a_reshape_that_merges_axes_the_layout_keeps_apart() {
+    let bytes = shuffle_unit(true);
+    let plan = compiler::lower::lower(&optimized(&bytes)).unwrap();
+    assert!(copies_of(&plan, "group") >= 1, "{plan}");
+    check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 3, 6, 6]));
+}

@@ -81,6 +81,17 @@ pub fn weights(name: &str, dims: &[i64], seed: u64) -> TensorProto {
     }
 }
 
+/// An int64 initializer of rank 1 (shapes, split sizes).
+pub fn ints(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![v.len() as i64],
+        data_type: Some(7),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
 pub fn model(
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,

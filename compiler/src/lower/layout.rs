@@ -86,6 +86,63 @@ pub(super) fn row_major(shape: &[usize]) -> Vec<isize> {
         .collect()
 }
 
+/// Strides that view a tensor laid out as `shape`/`strides` as `new_shape` (the same number of
+/// elements) without moving data, or `None`. Possible when every run of old axes that the new
+/// shape merges or splits is dense within itself (numpy's no-copy reshape); size-1 axes are
+/// free. A channel-last `[N, C, H, W]` viewed as `[N, g, C/g, H, W]` only splits the channel
+/// axis, so it stays a view.
+pub(super) fn reshape_strides(
+    shape: &[usize],
+    strides: &[isize],
+    new_shape: &[usize],
+) -> Option<Vec<isize>> {
+    let count: usize = shape.iter().product();
+    if count == 0 || count != new_shape.iter().product::<usize>() {
+        return None;
+    }
+    let old: Vec<(usize, isize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(d, _)| **d != 1)
+        .map(|(&d, &s)| (d, s))
+        .collect();
+    let axes: Vec<usize> = (0..new_shape.len())
+        .filter(|&a| new_shape[a] != 1)
+        .collect();
+    let mut out = vec![0isize; new_shape.len()];
+    let (mut o, mut n) = (0, 0);
+    while n < axes.len() {
+        // One group: old axes [o, oe) and new axes [n, ne) with equal element counts.
+        let (mut oe, mut ne) = (o + 1, n + 1);
+        let (mut po, mut pn) = (old[o].0, new_shape[axes[n]]);
+        while po != pn {
+            if po < pn {
+                po *= old[oe].0;
+                oe += 1;
+            } else {
+                pn *= new_shape[axes[ne]];
+                ne += 1;
+            }
+        }
+        if (o..oe - 1).any(|k| old[k].1 != old[k + 1].1 * old[k + 1].0 as isize) {
+            return None;
+        }
+        let mut st = old[oe - 1].1;
+        for k in (n..ne).rev() {
+            out[axes[k]] = st;
+            st *= new_shape[axes[k]] as isize;
+        }
+        (o, n) = (oe, ne);
+    }
+    // Size-1 axes take the stride the axis after them spans (any value would do).
+    for a in (0..new_shape.len()).rev() {
+        if new_shape[a] == 1 {
+            out[a] = out.get(a + 1).map_or(1, |&s| s * new_shape[a + 1] as isize);
+        }
+    }
+    Some(out)
+}
+
 /// True when the location holds `shape` densely in row-major order (size-1 axes ignored).
 pub(super) fn is_row_major(loc: &Loc, shape: &[usize]) -> bool {
     let rm = row_major(shape);
@@ -298,6 +355,27 @@ impl<'g> Lowerer<'g> {
             let out = node.outputs[0];
             if strided && matches!(self.shape(out).len(), 3 | 4) && self.dtype(out) == DType::F32 {
                 strided_producer.insert(out);
+            }
+            // Views keep their source's layout: the pieces of a Split and the Reshape-family
+            // and Transpose results of a channel-last value count as channel-last, so a Concat
+            // of them and a Reshape that has to copy (a channel shuffle) stay channel-last
+            // instead of converting to NCHW and back.
+            let view = matches!(
+                node.op,
+                Op::Split(_)
+                    | Op::Identity(_)
+                    | Op::Transpose(_)
+                    | Op::Reshape(_)
+                    | Op::Flatten(_)
+                    | Op::Squeeze(_)
+                    | Op::Unsqueeze(_)
+            );
+            if view && node.inputs[0].is_some_and(|x| self.channel_last.contains(&x)) {
+                for &o in &node.outputs {
+                    if self.dtype(o) == DType::F32 {
+                        self.channel_last.insert(o);
+                    }
+                }
             }
             let Op::Concat(c) = &node.op else { continue };
             let inputs: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
@@ -584,7 +662,39 @@ impl<'g> Lowerer<'g> {
 
 #[cfg(test)]
 mod tests {
-    use super::memory_order;
+    use super::{memory_order, reshape_strides};
+
+    #[test]
+    fn reshape_views_split_and_merge_only_dense_runs() {
+        // Channel-last [1, 8, 5, 5]: splitting the channel axis is a view (a size-1 axis gets
+        // the span of the axis after it)...
+        let cl = [200, 1, 40, 8];
+        assert_eq!(
+            reshape_strides(&[1, 8, 5, 5], &cl, &[1, 2, 4, 5, 5]),
+            Some(vec![8, 4, 1, 40, 8])
+        );
+        // ...and so is merging H and W (dense together), but not C with H.
+        assert_eq!(
+            reshape_strides(&[1, 8, 5, 5], &cl, &[1, 8, 25]),
+            Some(vec![8, 1, 8])
+        );
+        assert_eq!(reshape_strides(&[1, 8, 5, 5], &cl, &[1, 40, 5]), None);
+        // The shuffled [1, 4, 2, 5, 5] (channel axes swapped) cannot merge back.
+        assert_eq!(
+            reshape_strides(&[1, 4, 2, 5, 5], &[200, 1, 4, 40, 8], &[1, 8, 5, 5]),
+            None
+        );
+        // Row-major stays row-major; size-1 axes are free; empty tensors are not viewed.
+        assert_eq!(
+            reshape_strides(&[2, 3, 4], &[12, 4, 1], &[6, 1, 4]),
+            Some(vec![4, 4, 1])
+        );
+        assert_eq!(
+            reshape_strides(&[1, 8, 1, 1], &[8, 1, 8, 8], &[1, 8]),
+            Some(vec![8, 1])
+        );
+        assert_eq!(reshape_strides(&[0, 3], &[3, 1], &[3, 0]), None);
+    }
 
     #[test]
     fn channel_last_times_a_channel_scale_runs_as_pixels_by_channels() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kernels::generic as gk;
 use runtime::Tensor;
 
-use super::layout::{around_axis, arr, row_major, Base, Lowerer};
+use super::layout::{around_axis, arr, reshape_strides, row_major, Base, Lowerer};
 use crate::ir::Node;
 use crate::ops::{self};
 use crate::plan::{CallKind, Ptr};
@@ -39,12 +39,29 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// Reshape, Flatten, Squeeze, Unsqueeze: a row-major view (a copy first if needed).
+    /// Reshape, Flatten, Squeeze, Unsqueeze: a view of the input's layout when the new axes
+    /// only split or merge dense runs of it (see [`reshape_strides`]), else a row-major view of
+    /// a row-major copy.
     pub(super) fn lower_reshape(&mut self, node: &Node) -> Result<(), String> {
         let out = node.outputs[0];
         let x = node.inputs.first().copied().flatten();
         let name = node.name.as_str();
         let x = x.ok_or("no input")?;
+        let l = self.loc(x)?;
+        if let Some(strides) = reshape_strides(self.shape(x), &l.strides, self.shape(out)) {
+            self.set(out, l.view(l.offset, strides));
+            return Ok(());
+        }
+        // A channel-last 4-D result (a channel shuffle's last Reshape): copy straight into a
+        // channel-last buffer, viewed in the input's shape.
+        if self.channel_last.contains(&out) && self.shape(out).len() == 4 {
+            let y = self.alloc(out, true);
+            if let Some(st) = reshape_strides(self.shape(out), &y.strides, self.shape(x)) {
+                self.copy(name, &l, &y.view(y.offset, st), self.shape(x))?;
+                self.set(out, y);
+                return Ok(());
+            }
+        }
         let l = self.row_major_loc(name, x)?;
         let strides = row_major(self.shape(out));
         self.set(out, l.view(l.offset, strides));
@@ -113,11 +130,10 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// Split: each output copied out of its slice of the input.
+    /// Split: each output a view of its slice of the input, as Slice.
     pub(super) fn lower_split(&mut self, node: &Node, s: &ops::Split) -> Result<(), String> {
         let g = self.g;
         let x = node.inputs.first().copied().flatten();
-        let name = node.name.as_str();
         let x = x.ok_or("no input")?;
         let split = node
             .inputs
@@ -131,10 +147,10 @@ impl Lowerer<'_> {
         let lx = self.loc(x)?;
         let mut start = 0isize;
         for (k, &o) in node.outputs.iter().enumerate() {
-            let src = lx.view(lx.offset + start * lx.strides[axis], lx.strides.clone());
-            let y = self.alloc(o, false);
-            self.copy(name, &src, &y, self.shape(o))?;
-            self.set(o, y);
+            self.set(
+                o,
+                lx.view(lx.offset + start * lx.strides[axis], lx.strides.clone()),
+            );
             start += sizes[k] as isize;
         }
         Ok(())
