@@ -555,6 +555,12 @@ fn peer_script() -> PathBuf {
 /// Timed runs per side per `--compare-ort` round.
 const COMPARE_BLOCK: usize = 5;
 
+/// Untimed runs before each side's timed block. Every block follows an idle pause or the other
+/// side's runs (cold caches, sleeping workers, a clocked-down core); without these, the side
+/// after the pause paid for it in most of its block (ShuffleNetV2 at two threads: 2.8 ms in
+/// the comparison against 2.0 ms alone) while the side right after it did not.
+const COMPARE_WARM: usize = 2;
+
 /// Pause after ONNX Runtime's block: longer than its intra-op workers spin after a run
 /// (they spin-wait for further work, then block), so they never share the CPU with bqmlc.
 const ORT_SPIN_SETTLE: Duration = Duration::from_millis(100);
@@ -630,7 +636,8 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     println!("ONNX Runtime session: {ort_options}");
     println!(
         "{} rounds; each: {block} bqmlc runs and {block} ONNX Runtime runs in turn (order alternates), \
-         {} ms pause after ONNX Runtime's block; per-side median of the block",
+         each side's block after {COMPARE_WARM} untimed runs, {} ms pause after ONNX Runtime's block; \
+         per-side median of the block",
         args.runs.max(1),
         ORT_SPIN_SETTLE.as_millis()
     );
@@ -638,18 +645,25 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.runs.max(1) {
         let mut ours_block = || -> Result<f64> {
+            for _ in 0..COMPARE_WARM {
+                r.run_once()?;
+            }
             let t = (0..block)
                 .map(|_| time_once(r, args.idle_ms))
                 .collect::<Result<Vec<_>>>()?;
             Ok(stats(&t).median_ms)
         };
+        let mut theirs_block = || -> Result<f64> {
+            ort_block(COMPARE_WARM)?;
+            Ok(stats(&ort_block(block)?).median_ms)
+        };
         let (a, b) = if round % 2 == 0 {
             let a = ours_block()?;
-            let b = stats(&ort_block(block)?).median_ms;
+            let b = theirs_block()?;
             settle();
             (a, b)
         } else {
-            let b = stats(&ort_block(block)?).median_ms;
+            let b = theirs_block()?;
             settle();
             (ours_block()?, b)
         };

@@ -134,6 +134,11 @@ fn compare_ort_alternates_blocks_and_prints_ort_options() {
         out.contains("ONNX Runtime session: intra_op_num_threads=1 inter_op_num_threads=1 execution_mode=sequential graph_optimization_level=all allow_spinning=default"),
         "{out}"
     );
+    // Both sides start each block warm, so neither pays for the pause before it.
+    assert!(
+        out.contains("each side's block after 2 untimed runs"),
+        "{out}"
+    );
     let rounds: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("round"))
