@@ -2,9 +2,10 @@
 //! preceding Conv's weights and bias, and Conv + bias + residual Add + activation fused into
 //! one [`FusedConv`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use runtime::Tensor;
+use runtime::{DType, Tensor};
 
 use crate::ir::{Graph, Node, ValueId};
 use crate::ops::{Activation, FusedConv, Op};
@@ -13,6 +14,70 @@ use super::graph_util::consumers;
 
 fn const_f32(graph: &Graph, id: Option<ValueId>) -> Option<&[f32]> {
     graph.consts.get(&id?)?.as_f32().ok()
+}
+
+/// A plain Conv that produces `v`, when `v` is read once and is not a graph output, with
+/// constant weights and a constant (or no) bias: its node index, weights and bias (zeros when
+/// absent).
+fn foldable_conv<'g>(
+    graph: &'g Graph,
+    uses: &HashMap<ValueId, Vec<(usize, usize)>>,
+    v: ValueId,
+) -> Option<(usize, &'g [f32], Vec<f32>)> {
+    if graph.outputs.contains(&v) || uses.get(&v).map_or(0, Vec::len) != 1 {
+        return None;
+    }
+    let c = graph
+        .nodes
+        .iter()
+        .position(|n| n.outputs.first() == Some(&v) && matches!(n.op, Op::Conv(_)))?;
+    let conv = &graph.nodes[c];
+    let w = const_f32(graph, conv.inputs[1])?;
+    let m = graph.values[conv.inputs[1]?].shape[0];
+    let bias = conv.inputs.get(2).copied().flatten();
+    let b = match bias {
+        None => vec![0.0; m],
+        Some(_) => const_f32(graph, bias)?.to_vec(),
+    };
+    Some((c, w, b))
+}
+
+/// Gives conv `c` new constant weights (when `weights` is `Some`) and bias, named after the
+/// conv and `tag`, makes it produce `out` directly and removes node `folded`, whose output
+/// that was.
+fn fold_into_conv(
+    graph: &mut Graph,
+    c: usize,
+    weights: Option<Vec<f32>>,
+    bias: Vec<f32>,
+    out: ValueId,
+    folded: usize,
+    tag: &str,
+) {
+    let name = graph.nodes[c].name.clone();
+    if let Some(w) = weights {
+        let w_id = graph.nodes[c].inputs[1].expect("checked by foldable_conv");
+        let shape = graph.values[w_id].shape.clone();
+        let nw = graph.add_value(format!("{name}:{tag}_weight"), DType::F32, shape.clone());
+        graph.consts.insert(nw, Arc::new(Tensor::f32(shape, w)));
+        graph.nodes[c].inputs[1] = Some(nw);
+    }
+    let m = bias.len();
+    let nb = graph.add_value(format!("{name}:{tag}_bias"), DType::F32, vec![m]);
+    graph
+        .consts
+        .insert(nb, Arc::new(Tensor::f32(vec![m], bias)));
+    let conv = &mut graph.nodes[c];
+    conv.inputs.resize(3, None);
+    conv.inputs[2] = Some(nb);
+    conv.outputs[0] = out;
+    graph.nodes.remove(folded);
+}
+
+/// `w` with output channel `o`'s weights (the `w.len() / s.len()` values of each) times `s[o]`.
+fn scale_rows(w: &[f32], s: &[f32]) -> Vec<f32> {
+    let per = w.len() / s.len();
+    w.iter().enumerate().map(|(i, &v)| v * s[i / per]).collect()
 }
 
 /// `BN(Conv(x, W, B))` → `Conv(x, W·s, (B − mean)·s + β)` with `s = γ / √(var + ε)`, when
@@ -26,62 +91,27 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<bool, String> {
         let Some(x) = graph.nodes[b].inputs[0] else {
             continue;
         };
-        let Some(c) = graph
-            .nodes
-            .iter()
-            .position(|n| n.outputs.first() == Some(&x) && matches!(n.op, Op::Conv(_)))
-        else {
+        let Some((c, w, old_b)) = foldable_conv(graph, &uses, x) else {
             continue;
         };
-        if uses.get(&x).map_or(0, Vec::len) != 1 || graph.outputs.contains(&x) {
-            continue;
-        }
         let bn = &graph.nodes[b];
-        let conv = &graph.nodes[c];
-        let (Some(gamma), Some(beta), Some(mean), Some(var), Some(w)) = (
+        let (Some(gamma), Some(beta), Some(mean), Some(var)) = (
             const_f32(graph, bn.inputs[1]),
             const_f32(graph, bn.inputs[2]),
             const_f32(graph, bn.inputs[3]),
             const_f32(graph, bn.inputs[4]),
-            const_f32(graph, conv.inputs[1]),
         ) else {
             continue;
         };
-        let bias = conv.inputs.get(2).copied().flatten();
-        if bias.is_some() && const_f32(graph, bias).is_none() {
-            continue;
-        }
-        let w_id = conv.inputs[1].ok_or("conv without weights")?;
-        let m = graph.values[w_id].shape[0];
-        let per = w.len() / m;
+        let m = old_b.len();
         let s: Vec<f32> = (0..m).map(|o| gamma[o] / (var[o] + eps).sqrt()).collect();
-        let new_w: Vec<f32> = w.iter().enumerate().map(|(i, &v)| v * s[i / per]).collect();
-        let old_b = const_f32(graph, bias).map_or_else(|| vec![0.0; m], <[f32]>::to_vec);
+        let new_w = scale_rows(w, &s);
         let new_b: Vec<f32> = (0..m)
             .map(|o| (old_b[o] - mean[o]) * s[o] + beta[o])
             .collect();
-        let w_shape = graph.values[w_id].shape.clone();
-        let conv_name = conv.name.clone();
-        let bn_out = bn.outputs[0];
-        let nw = graph.add_value(
-            format!("{conv_name}:bn_weight"),
-            runtime::DType::F32,
-            w_shape.clone(),
-        );
-        graph
-            .consts
-            .insert(nw, Arc::new(Tensor::f32(w_shape, new_w)));
-        let nb = graph.add_value(format!("{conv_name}:bn_bias"), runtime::DType::F32, vec![m]);
-        graph
-            .consts
-            .insert(nb, Arc::new(Tensor::f32(vec![m], new_b)));
-        let conv = &mut graph.nodes[c];
-        conv.inputs.resize(3, None);
-        conv.inputs[1] = Some(nw);
-        conv.inputs[2] = Some(nb);
         // The conv now produces the BN's output value directly.
-        conv.outputs[0] = bn_out;
-        graph.nodes.remove(b);
+        let out = bn.outputs[0];
+        fold_into_conv(graph, c, Some(new_w), new_b, out, b, "bn");
         return Ok(true);
     }
     Ok(false)
@@ -132,30 +162,12 @@ pub fn fold_conv_affine(graph: &mut Graph) -> Result<bool, String> {
             let (Some(a), Some(c)) = (node.inputs[k], node.inputs[1 - k]) else {
                 continue;
             };
-            if graph.outputs.contains(&a) || uses.get(&a).map_or(0, Vec::len) != 1 {
-                continue;
-            }
-            let Some(ci) = graph
-                .nodes
-                .iter()
-                .position(|n| n.outputs.first() == Some(&a) && matches!(n.op, Op::Conv(_)))
-            else {
+            let Some((ci, w, mut new_b)) = foldable_conv(graph, &uses, a) else {
                 continue;
             };
-            let conv = &graph.nodes[ci];
             let Some(v) = per_channel(graph, c, &graph.values[a].shape) else {
                 continue;
             };
-            let (Some(w_id), Some(w)) = (conv.inputs[1], const_f32(graph, conv.inputs[1])) else {
-                continue;
-            };
-            let bias = conv.inputs.get(2).copied().flatten();
-            if bias.is_some() && const_f32(graph, bias).is_none() {
-                continue;
-            }
-            let m = v.len();
-            let per = w.len() / m;
-            let mut new_b = const_f32(graph, bias).map_or_else(|| vec![0.0; m], <[f32]>::to_vec);
             let mut new_w = None;
             match op {
                 "Add" => new_b.iter_mut().zip(&v).for_each(|(b, c)| *b += c),
@@ -172,31 +184,13 @@ pub fn fold_conv_affine(graph: &mut Graph) -> Result<bool, String> {
                         continue;
                     }
                     new_b.iter_mut().zip(&s).for_each(|(b, s)| *b *= s);
-                    new_w = Some(w.iter().enumerate().map(|(i, &x)| x * s[i / per]).collect());
+                    new_w = Some(scale_rows(w, &s));
                 }
             }
-            let name = conv.name.clone();
-            let out = graph.nodes[u].outputs[0];
-            if let Some(new_w) = new_w {
-                let shape = graph.values[w_id].shape.clone();
-                let nw = graph.add_value(
-                    format!("{name}:{op}_weight"),
-                    runtime::DType::F32,
-                    shape.clone(),
-                );
-                graph.consts.insert(nw, Arc::new(Tensor::f32(shape, new_w)));
-                graph.nodes[ci].inputs[1] = Some(nw);
-            }
-            let nb = graph.add_value(format!("{name}:{op}_bias"), runtime::DType::F32, vec![m]);
-            graph
-                .consts
-                .insert(nb, Arc::new(Tensor::f32(vec![m], new_b)));
-            let conv = &mut graph.nodes[ci];
-            conv.inputs.resize(3, None);
-            conv.inputs[2] = Some(nb);
             // The conv now produces the folded node's output value directly.
-            conv.outputs[0] = out;
-            graph.nodes.remove(u);
+            let out = node.outputs[0];
+            let tag = op.to_string();
+            fold_into_conv(graph, ci, new_w, new_b, out, u, &tag);
             return Ok(true);
         }
     }
@@ -207,7 +201,7 @@ pub fn fold_conv_affine(graph: &mut Graph) -> Result<bool, String> {
 /// output (so fusing it away loses nothing).
 fn sole_conv_producer(
     graph: &Graph,
-    uses: &std::collections::HashMap<ValueId, Vec<(usize, usize)>>,
+    uses: &HashMap<ValueId, Vec<(usize, usize)>>,
     v: ValueId,
     allowed_uses: usize,
 ) -> Option<usize> {

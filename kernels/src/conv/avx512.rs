@@ -55,8 +55,8 @@ struct Tile512 {
     /// Last K-chunk: run the epilogue (otherwise save partial sums).
     finish: bool,
     /// Where the block's weight prefetch starts (each tile takes the next share): first-panel
-    /// weights `AHEAD` chunks on (the second panel's at `panel_stride` from it). Only an address hint: it
-    /// may point past the weights near the end.
+    /// weights `AHEAD` chunks on (the second panel's at `panel_stride` from it). Only an
+    /// address hint: it may point past the weights near the end.
     prefetch: *const f32,
 }
 
