@@ -102,8 +102,7 @@ fn print_onnx(proto: compiler::onnx::ModelProto) -> Result<()> {
 
 /// `compile -o`: the shared library and, optionally, its header.
 fn compile_library(args: &CompileArgs, out: &Path, opts: &CompileOptions) -> Result<()> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let bytes = compiler::read_model_file(&args.model)?;
     let artifact = compiler::aot::compile_library(&bytes, opts, out)
         .with_context(|| args.model.display().to_string())?;
     if let Some(h) = &args.header {
@@ -151,8 +150,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (None, Some(e)) => e.stage(),
         (None, None) => return Err(anyhow!("give --emit=STAGE or -o libNAME.so")),
     };
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let bytes = compiler::read_model_file(&args.model)?;
     let output = pipeline::run(Source::Bytes(&bytes), &opts, stage)
         .with_context(|| args.model.display().to_string())?;
     match output {

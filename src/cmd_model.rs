@@ -89,8 +89,7 @@ fn fmt_declared(d: &DeclaredValue) -> String {
 }
 
 pub fn inspect(args: &InspectArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let bytes = compiler::read_model_file(&args.model)?;
     let proto =
         compiler::import::decode(&bytes).with_context(|| args.model.display().to_string())?;
     let opts = ImportOptions {

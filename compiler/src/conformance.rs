@@ -25,7 +25,8 @@ pub fn shared_dir() -> PathBuf {
 
 /// Reads a serialised `TensorProto` file.
 pub fn read_tensor_pb(path: &Path) -> Result<(String, Tensor), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = runtime::limits::read_file(path, runtime::limits::MAX_TENSOR_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let tp = TensorProto::decode(bytes.as_slice())
         .map_err(|e| format!("{}: not a TensorProto: {e}", path.display()))?;
     let t =

@@ -33,27 +33,32 @@ pub struct ImportOptions {
     pub const_inputs: HashMap<String, Tensor>,
 }
 
-/// Largest element count of any single value (2^32 floats = 16 GiB): shapes beyond it are
-/// refused at import, so every later size computation fits comfortably in `usize`.
-pub const MAX_ELEMENTS: usize = 1 << 32;
+pub use runtime::limits::MAX_ELEMENTS;
+use runtime::limits::{MAX_MODEL_BYTES, MAX_NODES};
 
-/// Checks that a shape's element count is at most [`MAX_ELEMENTS`].
+/// Checks that a shape's element count, and each of its dimensions (an empty value must
+/// not hide a huge one), is at most [`MAX_ELEMENTS`].
 fn check_size(shape: &[usize]) -> Result<(), String> {
     match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
-        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        Some(n) if n <= MAX_ELEMENTS && shape.iter().all(|&d| d <= MAX_ELEMENTS) => Ok(()),
         _ => Err(format!(
-            "has shape {} with more than {MAX_ELEMENTS} elements",
+            "has shape {} with more than the limit of {MAX_ELEMENTS} elements",
             fmt_shape(shape)
         )),
     }
 }
 
+/// Reads an `.onnx` file: a regular file of at most [`MAX_MODEL_BYTES`].
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    runtime::limits::read_file(path, MAX_MODEL_BYTES).map_err(|message| Error::Io {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
 /// Reads and imports an `.onnx` file.
 pub fn load_file(path: &Path, opts: &ImportOptions) -> Result<Graph> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let bytes = read_model_file(path)?;
     let mut opts = opts.clone();
     if opts.base_dir.is_none() {
         opts.base_dir = path.parent().map(Path::to_path_buf);
@@ -97,6 +102,17 @@ pub fn declared(v: &onnx::ValueInfoProto) -> DeclaredValue {
         dtype,
         dims,
     }
+}
+
+/// The first negative `dim_value` a `ValueInfoProto` declares.
+fn negative_dim(v: &onnx::ValueInfoProto) -> Option<i64> {
+    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    tt.shape.as_ref()?.dim.iter().find_map(|d| match d.value {
+        Some(dimension::Value::DimValue(v)) if v < 0 => Some(v),
+        _ => None,
+    })
 }
 
 fn fmt_dims(dims: &[Dim]) -> String {
@@ -188,7 +204,27 @@ impl<'m> Importer<'m> {
 
     fn run(self) -> Result<Graph> {
         let g = self.graph_proto;
+        if g.node.len() > MAX_NODES {
+            return Err(Error::Invalid(vec![Diagnostic {
+                location: "graph".into(),
+                message: format!(
+                    "{} nodes are more than the limit of {MAX_NODES}",
+                    g.node.len()
+                ),
+            }]));
+        }
         let mut diags = Vec::new();
+        // A negative declared dimension is malformed, not symbolic.
+        for (kind, values) in [("input", &g.input), ("output", &g.output)] {
+            for v in values.iter() {
+                if let Some(d) = negative_dim(v) {
+                    diags.push(Diagnostic {
+                        location: format!("{kind} '{}'", v.name()),
+                        message: format!("declared dimension {d} is negative"),
+                    });
+                }
+            }
+        }
 
         // Initializers.
         let mut consts: HashMap<String, Tensor> = HashMap::new();

@@ -20,10 +20,11 @@ pub mod proto;
 pub mod reference;
 
 pub use error::{Error, Result};
-pub use import::{load_bytes, load_file, ImportOptions};
+pub use import::{load_bytes, load_file, read_model_file, ImportOptions};
 pub use ir::Graph;
 pub use lower::ConvAlgo;
 pub use pipeline::{CompileOptions, Stage, StepInfo};
+pub use runtime::limits;
 
 /// Compiles an imported graph with default options into a runnable model.
 pub fn compile(graph: Graph) -> Result<runtime::CompiledModel> {

@@ -23,6 +23,13 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or("dimensions overflow")?;
+    let max = runtime::limits::MAX_ELEMENTS;
+    if n > max {
+        return Err(format!(
+            "dims {} hold {n} elements, more than the limit of {max}",
+            fmt_shape(&shape)
+        ));
+    }
     if t.data_location() == onnx::tensor_proto::DataLocation::External {
         let bytes = read_external(t, base_dir)?;
         return Tensor::from_le_bytes(dtype, shape, &bytes);
@@ -94,18 +101,53 @@ fn read_external(t: &TensorProto, base_dir: Option<&Path>) -> Result<Vec<u8>, St
             .transpose()
     };
     let offset = parse("offset")?.unwrap_or(0);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("cannot read external data {}: {e}", path.display()))?;
-    let start = usize::try_from(offset).map_err(|_| "offset too large")?;
-    let end = match parse("length")? {
-        Some(l) => start.checked_add(l as usize).ok_or("length too large")?,
-        None => bytes.len(),
+    let length = parse("length")?;
+    let limit = runtime::limits::MAX_TENSOR_FILE_BYTES;
+    let end = match length {
+        Some(l) => Some(offset.checked_add(l).ok_or("length too large")?),
+        None => None,
     };
-    bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
-        format!(
-            "external data range {start}..{end} is outside {} ({} bytes)",
+    let range = || match end {
+        Some(e) => format!("{offset}..{e}"),
+        None => format!("{offset}.."),
+    };
+    if length.is_some_and(|l| l > limit) {
+        return Err(format!(
+            "external data range {} is longer than the limit of {limit} bytes",
+            range()
+        ));
+    }
+    let cannot = |e: String| format!("cannot read external data {}: {e}", path.display());
+    let mut file = runtime::limits::open_regular(&path).map_err(cannot)?;
+    let file_len = file.metadata().map_err(|e| cannot(e.to_string()))?.len();
+    if offset > file_len || end.is_some_and(|e| e > file_len) {
+        return Err(format!(
+            "external data range {} is outside {} ({file_len} bytes)",
+            range(),
+            path.display()
+        ));
+    }
+    use std::io::{Read, Seek};
+    file.seek(std::io::SeekFrom::Start(offset))
+        .map_err(|e| cannot(e.to_string()))?;
+    let want = length.unwrap_or(limit.saturating_add(1));
+    let mut bytes = Vec::new();
+    file.take(want)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "external data range {} is longer than the limit of {limit} bytes",
+            range()
+        ));
+    }
+    if length.is_some_and(|l| bytes.len() as u64 != l) {
+        return Err(format!(
+            "external data range {} is outside {} ({} bytes read)",
+            range(),
             path.display(),
-            bytes.len()
-        )
-    })
+            offset + bytes.len() as u64
+        ));
+    }
+    Ok(bytes)
 }

@@ -64,6 +64,46 @@ pub struct NodeTiming {
     pub macs: u64,
 }
 
+/// Refuses a graph whose intermediate values, alive at once in [`run_profiled`]'s order,
+/// would exceed [`MAX_ARENA_BYTES`](runtime::limits::MAX_ARENA_BYTES) (the compiled
+/// models' arena limit), naming the node at the peak; nothing is allocated before.
+fn check_live_bytes(graph: &Graph) -> Result<()> {
+    let max = runtime::limits::MAX_ARENA_BYTES;
+    let bytes = |id: ValueId| {
+        let v = &graph.values[id];
+        v.shape.iter().product::<usize>() * v.dtype.size()
+    };
+    let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for id in n.inputs.iter().flatten() {
+            last_use.insert(*id, i);
+        }
+    }
+    let mut live = 0usize;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        live += node.outputs.iter().map(|&id| bytes(id)).sum::<usize>();
+        if live > max {
+            return Err(Error::Node {
+                node: node.name.clone(),
+                op_type: node.op.op_type().to_string(),
+                message: format!(
+                    "running needs {live} bytes of intermediate values at once, more than the limit of {max}"
+                ),
+            });
+        }
+        let mut freed: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
+        freed.sort_unstable();
+        freed.dedup();
+        for id in freed {
+            let produced = !graph.consts.contains_key(&id) && !graph.inputs.contains(&id);
+            if produced && last_use.get(&id) == Some(&i) && !graph.outputs.contains(&id) {
+                live -= bytes(id);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the graph; returns the graph outputs in order.
 pub fn run(graph: &Graph, inputs: &[(&str, &Tensor)]) -> Result<Vec<Tensor>> {
     run_profiled(graph, inputs, None)
@@ -75,6 +115,7 @@ pub fn run_profiled(
     inputs: &[(&str, &Tensor)],
     mut profile: Option<&mut Vec<NodeTiming>>,
 ) -> Result<Vec<Tensor>> {
+    check_live_bytes(graph)?;
     check_inputs(graph, inputs)?;
     let mut env: HashMap<ValueId, Arc<Tensor>> = graph.consts.clone();
     for &id in &graph.inputs {

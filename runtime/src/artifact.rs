@@ -320,9 +320,9 @@ pub fn looks_like_artifact(path: &Path) -> bool {
         return true;
     }
     let mut head = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
+    crate::limits::open_regular(path)
+        .ok()
+        .is_some_and(|mut f| std::io::Read::read_exact(&mut f, &mut head).is_ok())
         && head == *b"\x7fELF"
 }
 
@@ -334,7 +334,8 @@ type PoolFreeFn = unsafe extern "C" fn(*mut c_void);
 /// its metadata.
 pub fn load(path: &Path) -> Result<(CompiledModel, ArtifactMeta), String> {
     let where_ = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {where_}: {e}"))?;
+    let bytes = crate::limits::read_file(path, crate::limits::MAX_ARTIFACT_BYTES)
+        .map_err(|e| format!("cannot read {where_}: {e}"))?;
     if bytes.len() < 64 || bytes[..4] != *b"\x7fELF" {
         return Err(format!("{where_}: not a shared library (no ELF header)"));
     }

@@ -3,6 +3,7 @@
 //! A compiled model must be runnable from `runtime` + `kernels` alone.
 
 pub mod artifact;
+pub mod limits;
 pub mod model;
 pub mod npy;
 pub mod pool;

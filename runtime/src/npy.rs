@@ -102,9 +102,11 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     out
 }
 
-/// Reads a `.npy` file from disk.
+/// Reads a `.npy` file from disk: a regular file of at most
+/// [`MAX_TENSOR_FILE_BYTES`](crate::limits::MAX_TENSOR_FILE_BYTES).
 pub fn read(path: &std::path::Path) -> Result<Tensor, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::limits::read_file(path, crate::limits::MAX_TENSOR_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -245,9 +245,9 @@ impl Tensor {
 
     /// Decodes little-endian bytes into a tensor of `dtype` and `shape`.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Result<Tensor, String> {
-        let n: usize = shape.iter().product();
-        let want = n
-            .checked_mul(dtype.size())
+        let want = shape
+            .iter()
+            .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
             .ok_or_else(|| format!("shape {} is too large", fmt_shape(&shape)))?;
         if bytes.len() != want {
             return Err(format!(

@@ -210,8 +210,7 @@ pub fn load_compiled(
             Err(e) => e,
         },
     };
-    let bytes = std::fs::read(onnx_file)
-        .map_err(|e| ImportError(format!("cannot read {}: {e}", onnx_file.display())))?;
+    let bytes = compiler::read_model_file(onnx_file).map_err(|e| ImportError(e.to_string()))?;
     let model = compile_in_memory(&bytes, opts)?;
     Ok((model, CodeSource::Compiled(why)))
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub const GCS_ROOT_ENV: &str = "BQMLC_GCS_ROOT";
 
 /// BigQuery's size limit for imported ONNX models: 450 MB (450 × 10^6 bytes).
-pub const MAX_MODEL_BYTES: u64 = 450_000_000;
+pub use compiler::limits::MAX_MODEL_BYTES;
 
 /// What a DDL statement did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -570,8 +570,9 @@ impl Session {
                 "the model file is {size} bytes; imported ONNX models are limited to 450 MB"
             )));
         }
-        let bytes =
-            std::fs::read(&file).map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
+        // Bounded and regular-files-only: metadata of a FIFO or device says nothing.
+        let bytes = compiler::limits::read_file(&file, MAX_MODEL_BYTES)
+            .map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
         let meta = read_interface(&bytes).map_err(|e| fail(e.0))?;
         // Compiled before the catalog lock is taken (a compile error fails CREATE MODEL);
         // the library is kept so that reopening the data directory does not recompile.

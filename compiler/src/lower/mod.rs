@@ -188,7 +188,36 @@ pub fn lower_for(graph: &Graph, conv_algo: ConvAlgo, isa: Isa) -> Result<Plan> {
             .map_err(output_err)?;
     }
     l.plan.assign_offsets();
+    check_arena(graph, &l.plan)?;
     Ok(l.plan)
+}
+
+/// Refuses a plan whose arena exceeds [`MAX_ARENA_BYTES`](runtime::limits::MAX_ARENA_BYTES)
+/// before any state is allocated, naming the node that first writes its largest buffer.
+fn check_arena(graph: &Graph, plan: &Plan) -> Result<()> {
+    let max = runtime::limits::MAX_ARENA_BYTES;
+    if plan.arena_size <= max {
+        return Ok(());
+    }
+    let big = plan.buffers.iter().max_by_key(|b| b.bytes);
+    let node = big
+        .and_then(|b| plan.steps.get(b.first_use))
+        .map_or("", |s| s.node.as_str());
+    let op_type = graph
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .map_or("", |n| n.op.op_type());
+    Err(Error::Node {
+        node: node.to_string(),
+        op_type: op_type.to_string(),
+        message: format!(
+            "the compiled model needs an arena of {} bytes, more than the limit of {max}; its largest buffer is {} ({} bytes)",
+            plan.arena_size,
+            big.map_or("", |b| b.label.as_str()),
+            big.map_or(0, |b| b.bytes)
+        ),
+    })
 }
 
 impl Lowerer<'_> {

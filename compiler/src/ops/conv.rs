@@ -12,6 +12,9 @@ pub struct Conv {
     pub group: usize,
     /// `kernel_shape` was given explicitly (otherwise taken from W at inference).
     pub explicit_kernel: bool,
+    /// Without `kernel_shape`: the attribute that fixed the window's rank at parse time
+    /// and its length, to name it when W's rank disagrees.
+    pub rank_attr: Option<(&'static str, usize)>,
     /// Input 0 is given channel-last (`[N, H, W, C]`), set by the layout pass when it
     /// absorbs an NHWC→NCHW Transpose; the op's semantics are otherwise unchanged.
     pub input_nhwc: bool,
@@ -32,16 +35,23 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Conv, String> {
     let explicit_kernel = ctx.has_attr("kernel_shape");
     // Without kernel_shape the window is completed from W's shape in `infer`; parse the
     // other attributes against a placeholder kernel of the right rank when possible.
+    let mut rank_attr = None;
     let window = if explicit_kernel {
         Window::parse(ctx, None)?
     } else {
-        let rank = ctx
-            .ints("strides")?
-            .or(ctx.ints("dilations")?)
-            .map(|v| v.len())
-            .or(ctx.ints("pads")?.map(|p| p.len() / 2));
-        match rank {
-            Some(r) => Window::parse(ctx, Some(vec![1; r]))?,
+        for name in ["strides", "dilations", "pads"] {
+            if let (None, Some(v)) = (rank_attr, ctx.ints(name)?) {
+                rank_attr = Some((name, v.len()));
+            }
+        }
+        match rank_attr {
+            Some(("pads", l)) if l % 2 != 0 => {
+                return Err(format!("attribute 'pads' has {l} values, an odd count"))
+            }
+            Some((name, l)) => {
+                let r = if name == "pads" { l / 2 } else { l };
+                Window::parse(ctx, Some(vec![1; r]))?
+            }
             None => Window::parse(ctx, Some(vec![]))?,
         }
     };
@@ -49,6 +59,7 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Conv, String> {
         window,
         group,
         explicit_kernel,
+        rank_attr,
         input_nhwc: false,
     })
 }
@@ -61,6 +72,12 @@ impl Conv {
         let mut win = self.window.clone();
         if !self.explicit_kernel {
             let n = k.len();
+            if let Some((name, l)) = self.rank_attr.filter(|_| win.kernel.len() != n) {
+                let want = if name == "pads" { 2 * n } else { n };
+                return Err(format!(
+                    "attribute '{name}' has {l} values, expected {want} for W's shape {w_shape:?}"
+                ));
+            }
             if win.kernel.is_empty() {
                 win.strides = vec![1; n];
                 win.dilations = vec![1; n];
@@ -133,6 +150,19 @@ impl OpDef for Conv {
         }
         let win = self.window_for(w.shape)?;
         let r = win.resolve(&x.shape[2..])?;
+        // Compiled convolutions may hold the padded input; it obeys the value limit too.
+        let mut padded = x.shape[..2].to_vec();
+        padded.extend((0..r.out.len()).map(|i| x.shape[2 + i] + r.pads_begin[i] + r.pads_end[i]));
+        let max = runtime::limits::MAX_ELEMENTS;
+        if padded
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_none_or(|n| n > max)
+        {
+            return Err(format!(
+                "the padded input {padded:?} has more than the limit of {max} elements"
+            ));
+        }
         let mut shape = vec![x.shape[0], m];
         shape.extend(r.out);
         Ok(vec![OutFact::new(DType::F32, shape)])

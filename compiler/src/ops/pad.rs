@@ -96,15 +96,23 @@ fn axis_pads(rank: usize, pads: &[i64], axes: Option<&[i64]>) -> Result<Vec<(i64
 }
 
 impl Pad {
-    /// For each axis, the input coordinate each output coordinate reads (`None`: fill).
-    /// Negative pads crop first; the other pads then extend the cropped range.
-    fn maps(
+    /// Per axis: `(first kept input coordinate, kept count, begin fill, end fill)`.
+    /// Negative pads crop first; the other pads then extend the cropped range. Costs
+    /// nothing proportional to the pads, so huge pads are refused before anything is
+    /// allocated for them.
+    fn extents(
         &self,
         shape: &[usize],
         pads: &[(i64, i64)],
-    ) -> Result<Vec<Vec<Option<usize>>>, String> {
-        let mut maps = Vec::with_capacity(shape.len());
+    ) -> Result<Vec<(i64, i64, i64, i64)>, String> {
+        let max = runtime::limits::MAX_ELEMENTS;
+        let mut out = Vec::with_capacity(shape.len());
         for (a, (&d, &(b, e))) in shape.iter().zip(pads).enumerate() {
+            if let Some(v) = [b, e].into_iter().find(|v| v.unsigned_abs() > max as u64) {
+                return Err(format!(
+                    "pads value {v} on axis {a} is beyond the limit of {max} elements"
+                ));
+            }
             let d = d as i64;
             let lo = (-b).max(0);
             let hi = d - (-e).max(0);
@@ -121,6 +129,20 @@ impl Pad {
                     self.mode
                 ));
             }
+            out.push((lo, kept, gb, ge));
+        }
+        Ok(out)
+    }
+
+    /// For each axis, the input coordinate each output coordinate reads (`None`: fill).
+    /// Only for a shape that passed inference (its output dims are within the limits).
+    fn maps(
+        &self,
+        shape: &[usize],
+        pads: &[(i64, i64)],
+    ) -> Result<Vec<Vec<Option<usize>>>, String> {
+        let mut maps = Vec::with_capacity(shape.len());
+        for (lo, kept, gb, ge) in self.extents(shape, pads)? {
             let len = kept + gb + ge;
             let map = (0..len)
                 .map(|o| {
@@ -196,11 +218,12 @@ impl OpDef for Pad {
             }
         }
         let p = Pad::pads_of(x.shape.len(), pads, axes)?;
-        let maps = self.maps(x.shape, &p)?;
-        Ok(vec![OutFact::new(
-            x.dtype,
-            maps.iter().map(Vec::len).collect(),
-        )])
+        let shape = self
+            .extents(x.shape, &p)?
+            .iter()
+            .map(|&(_, kept, gb, ge)| (kept + gb + ge) as usize)
+            .collect();
+        Ok(vec![OutFact::new(x.dtype, shape)])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {

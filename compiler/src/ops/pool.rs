@@ -26,9 +26,42 @@ pub struct Pool {
     pub indices: bool,
 }
 
+/// A pooling window: at most [`MAX_WINDOW_TAPS`](runtime::limits::MAX_WINDOW_TAPS) taps,
+/// and explicit pads smaller than the kernel (as ONNX Runtime requires: a window that lies
+/// wholly in the padding has no value).
+fn pool_window(ctx: &ParseCtx) -> Result<Window, String> {
+    let w = Window::parse(ctx, None)?;
+    let max = runtime::limits::MAX_WINDOW_TAPS;
+    let taps = w
+        .kernel
+        .iter()
+        .try_fold(1usize, |a, &k| a.checked_mul(k))
+        .filter(|&t| t <= max);
+    if taps.is_none() {
+        return Err(format!(
+            "attribute 'kernel_shape' {:?} has more than the limit of {max} taps per window",
+            w.kernel
+        ));
+    }
+    if w.auto_pad == AutoPad::NotSet {
+        let n = w.kernel.len();
+        for (i, &p) in w.pads.iter().enumerate() {
+            let k = w.kernel[i % n];
+            if p >= k {
+                return Err(format!(
+                    "attribute 'pads' {:?}: pad {p} on spatial axis {} is not smaller than the kernel size {k}",
+                    w.pads,
+                    i % n
+                ));
+            }
+        }
+    }
+    Ok(w)
+}
+
 /// Parses MaxPool (window attributes and `storage_order`).
 pub fn parse_max(ctx: &mut ParseCtx) -> Result<Pool, String> {
-    let window = Window::parse(ctx, None)?;
+    let window = pool_window(ctx)?;
     let column_major_indices = ctx.flag("storage_order", false)?;
     Ok(Pool {
         kind: PoolKind::Max,
@@ -43,7 +76,7 @@ pub fn parse_max(ctx: &mut ParseCtx) -> Result<Pool, String> {
 
 /// Parses AveragePool (window attributes and `count_include_pad`).
 pub fn parse_average(ctx: &mut ParseCtx) -> Result<Pool, String> {
-    let window = Window::parse(ctx, None)?;
+    let window = pool_window(ctx)?;
     let count_include_pad = ctx.flag("count_include_pad", false)?;
     Ok(Pool {
         kind: PoolKind::Average,

@@ -244,15 +244,23 @@ impl Window {
             (None, None) => return Err("attribute 'kernel_shape' is required".into()),
         };
         let n = kernel.len();
+        check_spatial_values("kernel_shape", &kernel)?;
         let list = |name: &str, default: usize, len: usize| -> Result<Vec<usize>, String> {
-            match ctx.ints(name)? {
-                None => Ok(vec![default; len]),
-                Some(v) if v.len() == len => v.iter().map(|&x| to_usize(x, name)).collect(),
-                Some(v) => Err(format!(
-                    "attribute '{name}' has {} values, expected {len}",
-                    v.len()
-                )),
-            }
+            let v: Vec<usize> = match ctx.ints(name)? {
+                None => vec![default; len],
+                Some(v) if v.len() == len => v
+                    .iter()
+                    .map(|&x| to_usize(x, name))
+                    .collect::<Result<_, _>>()?,
+                Some(v) => {
+                    return Err(format!(
+                        "attribute '{name}' has {} values, expected {len}",
+                        v.len()
+                    ))
+                }
+            };
+            check_spatial_values(name, &v)?;
+            Ok(v)
         };
         let w = Window {
             strides: list("strides", 1, n)?,
@@ -268,6 +276,27 @@ impl Window {
         Ok(w)
     }
 
+    /// Checks every per-axis list against `n` spatial axes and every value against
+    /// [`MAX_ELEMENTS`](runtime::limits::MAX_ELEMENTS), naming the attribute.
+    pub fn check(&self, n: usize) -> Result<(), String> {
+        let lists = [
+            ("kernel_shape", &self.kernel, n),
+            ("strides", &self.strides, n),
+            ("dilations", &self.dilations, n),
+            ("pads", &self.pads, 2 * n),
+        ];
+        for (name, v, len) in lists {
+            if v.len() != len {
+                return Err(format!(
+                    "attribute '{name}' has {} values, expected {len} for {n} spatial axes",
+                    v.len()
+                ));
+            }
+            check_spatial_values(name, v)?;
+        }
+        Ok(())
+    }
+
     /// Pads and output size for spatial input dims `input`.
     #[allow(clippy::needless_range_loop)]
     pub fn resolve(&self, input: &[usize]) -> Result<ResolvedWindow, String> {
@@ -278,6 +307,7 @@ impl Window {
                 input.len()
             ));
         }
+        self.check(n)?;
         let mut r = ResolvedWindow {
             pads_begin: vec![0; n],
             pads_end: vec![0; n],
@@ -333,6 +363,18 @@ impl Window {
             }
         }
         Ok(r)
+    }
+}
+
+/// Rejects a spatial attribute value beyond [`MAX_ELEMENTS`](runtime::limits::MAX_ELEMENTS):
+/// no axis can be that long, and the bound keeps window arithmetic far from overflow.
+pub fn check_spatial_values(name: &str, v: &[usize]) -> Result<(), String> {
+    let max = runtime::limits::MAX_ELEMENTS;
+    match v.iter().find(|&&x| x > max) {
+        Some(x) => Err(format!(
+            "attribute '{name}' value {x} is more than the limit of {max}"
+        )),
+        None => Ok(()),
     }
 }
 
