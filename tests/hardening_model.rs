@@ -505,3 +505,83 @@ fn external_data_in_a_fifo_is_refused() {
     assert_contains(&e, "initializer 'w': cannot read external data ");
     assert_contains(&e, "w.bin: a FIFO, not a regular file");
 }
+
+/// `y = x + n` through a chain of `n` Add nodes.
+fn add_chain(n: usize) -> Vec<u8> {
+    let nodes = (0..n)
+        .map(|i| {
+            let a = if i == 0 {
+                "x".to_string()
+            } else {
+                format!("v{i}")
+            };
+            let b = if i + 1 == n {
+                "y".to_string()
+            } else {
+                format!("v{}", i + 1)
+            };
+            node("", "Add", &[&a, "one"], &[&b])
+        })
+        .collect();
+    let one = TensorProto {
+        name: Some("one".into()),
+        dims: vec![1],
+        data_type: Some(1),
+        float_data: vec![1.0],
+        ..Default::default()
+    };
+    common::model(
+        nodes,
+        vec![one],
+        vec![vi("x", &[1, 8])],
+        vec![vi("y", &[1, 8])],
+        13,
+    )
+}
+
+#[test]
+fn long_chains_compile_as_bounded_functions_and_run() {
+    // Register allocation over one function per plan made a 32k-node chain take 7 s (and
+    // a 100k one minutes); the plan is now split into part functions of bounded size.
+    let n = 3 * compiler::codegen::STEPS_PER_FUNCTION + 5;
+    let bytes = add_chain(n);
+    let opts = CompileOptions::default();
+    let Ok(pipeline::Output::Plan(plan)) = pipeline::run(Source::Bytes(&bytes), &opts, Stage::Plan)
+    else {
+        panic!("no plan");
+    };
+    let parts = compiler::codegen::parts(&plan);
+    assert!(
+        parts.len() > 1,
+        "{} steps in one function",
+        plan.steps.len()
+    );
+    assert!(parts
+        .iter()
+        .all(|r| r.len() <= compiler::codegen::STEPS_PER_FUNCTION));
+    assert_eq!(parts.last().unwrap().end, plan.steps.len());
+
+    let x = runtime::Tensor::f32(vec![1, 8], (0..8).map(|i| i as f32 - 4.0).collect());
+    let want: Vec<f32> = (0..8).map(|i| i as f32 - 4.0 + n as f32).collect();
+    let Ok(pipeline::Output::Jit { model, .. }) =
+        pipeline::run(Source::Bytes(&bytes), &opts, Stage::Jit)
+    else {
+        panic!("no jit model");
+    };
+    let mut st = model.new_state(1);
+    assert_eq!(
+        model.predict(&mut st, &[&x]).unwrap()[0].as_f32().unwrap(),
+        &want[..]
+    );
+    if compiler::aot::linker_available() {
+        let dir = tmp_dir();
+        let so = dir.path().join("libchain.so");
+        compiler::aot::compile_library(&bytes, &opts, &so).unwrap();
+        let (m, _) = runtime::artifact::load(&so).unwrap();
+        let mut st = m.new_state(1);
+        assert_eq!(
+            m.predict(&mut st, &[&x]).unwrap()[0].as_f32().unwrap(),
+            &want[..]
+        );
+    }
+}

@@ -437,6 +437,7 @@ fn translate(
     ctx: &mut cranelift_codegen::Context,
     isa: &dyn cranelift_codegen::isa::TargetIsa,
     plan: &Plan,
+    steps: std::ops::Range<usize>,
     profile: bool,
     declare: impl FnOnce(&mut cranelift_codegen::ir::Function) -> Link,
 ) {
@@ -476,21 +477,72 @@ fn translate(
         call_conv,
         link,
     };
-    for (i, step) in plan.steps.iter().enumerate() {
+    let last = steps.end == plan.steps.len();
+    for i in steps {
         if profile {
             t.emit_mark(i);
         }
-        match &step.kind {
+        match &plan.steps[i].kind {
             StepKind::Call(c) => t.emit_call(i, c),
             StepKind::Inline { op, a, b, y, n } => t.emit_inline(*op, *a, *b, *y, *n),
         }
     }
-    if profile {
+    if profile && last {
         t.emit_mark(plan.steps.len());
     }
     let ok = t.b.ins().iconst(types::I32, 0);
     t.b.ins().return_(&[ok]);
     t.b.finalize(isa.frontend_config());
+}
+
+/// Most steps translated into one Cranelift function. Register allocation is superlinear
+/// in a function's size, so longer plans become one part function per this many steps,
+/// called in order by the entry (which returns the first non-zero status).
+pub const STEPS_PER_FUNCTION: usize = 2048;
+
+/// The step ranges of the part functions; one range (the whole plan) when it fits.
+pub fn parts(plan: &Plan) -> Vec<std::ops::Range<usize>> {
+    let n = plan.steps.len();
+    if n <= STEPS_PER_FUNCTION {
+        return std::iter::once(0..n).collect();
+    }
+    (0..n)
+        .step_by(STEPS_PER_FUNCTION)
+        .map(|s| s..(s + STEPS_PER_FUNCTION).min(n))
+        .collect()
+}
+
+/// Builds into `ctx.func` an entry that calls `parts` in order, returning the first
+/// non-zero status.
+fn translate_entry(
+    ctx: &mut cranelift_codegen::Context,
+    isa: &dyn cranelift_codegen::isa::TargetIsa,
+    parts: impl FnOnce(&mut cranelift_codegen::ir::Function) -> Vec<FuncRef>,
+) {
+    ctx.func.signature = entry_sig(isa.default_call_conv());
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+    let refs = parts(b.func);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let p = b.block_params(entry).to_vec();
+    for f in refs {
+        let call = b.ins().call(f, &p);
+        let status = b.inst_results(call)[0];
+        let fail = b.create_block();
+        let cont = b.create_block();
+        b.ins().brif(status, fail, &[], cont, &[]);
+        b.switch_to_block(fail);
+        b.seal_block(fail);
+        b.ins().return_(&[status]);
+        b.switch_to_block(cont);
+        b.seal_block(cont);
+    }
+    let ok = b.ins().iconst(types::I32, 0);
+    b.ins().return_(&[ok]);
+    b.finalize(isa.frontend_config());
 }
 
 /// Compiles the plan into one native function `(arena, inputs, outputs, pool) -> status`.
@@ -501,8 +553,35 @@ pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
     let sig = entry_sig(isa.default_call_conv());
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
     let mut ctx = module.make_context();
-    translate(&mut ctx, &*isa, plan, profile, |_| Link::Absolute);
-    let clif = ctx.func.display().to_string();
+    let ranges = parts(plan);
+    let mut clif = String::new();
+    let mut part_ids = Vec::new();
+    for (k, r) in ranges.iter().enumerate() {
+        translate(&mut ctx, &*isa, plan, r.clone(), profile, |_| {
+            Link::Absolute
+        });
+        clif += &ctx.func.display().to_string();
+        if ranges.len() == 1 {
+            break;
+        }
+        let id = module
+            .declare_function(&format!("bqml_model_part{k}"), Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| format!("cranelift: {e:?}"))?;
+        module.clear_context(&mut ctx);
+        part_ids.push(id);
+    }
+    if !part_ids.is_empty() {
+        translate_entry(&mut ctx, &*isa, |func| {
+            part_ids
+                .iter()
+                .map(|&id| module.declare_func_in_func(id, func))
+                .collect()
+        });
+        clif += &ctx.func.display().to_string();
+    }
     let id = module
         .declare_function("bqml_model", Linkage::Export, &sig)
         .map_err(|e| e.to_string())?;
@@ -671,22 +750,50 @@ pub fn generate_object(
         .map_err(err)?;
 
     let mut ctx = module.make_context();
-    translate(&mut ctx, &*isa, plan, false, |func| Link::Symbols {
-        consts: const_ids
-            .iter()
-            .map(|&id| module.declare_data_in_func(id, func))
-            .collect(),
-        templates: template_ids
-            .iter()
-            .map(|&(i, id)| (i, module.declare_data_in_func(id, func)))
-            .collect(),
-        kernels: kernel_ids
-            .iter()
-            .map(|(&name, &(id, _))| (name, module.declare_func_in_func(id, func)))
-            .collect(),
-        run_rows: module.declare_func_in_func(run_rows_id, func),
-    });
-    let clif = ctx.func.display().to_string();
+    let ranges = parts(plan);
+    let mut clif = String::new();
+    let mut part_ids = Vec::new();
+    for (k, r) in ranges.iter().enumerate() {
+        translate(&mut ctx, &*isa, plan, r.clone(), false, |func| {
+            Link::Symbols {
+                consts: const_ids
+                    .iter()
+                    .map(|&id| module.declare_data_in_func(id, func))
+                    .collect(),
+                templates: template_ids
+                    .iter()
+                    .filter(|(i, _)| r.contains(i))
+                    .map(|&(i, id)| (i, module.declare_data_in_func(id, func)))
+                    .collect(),
+                kernels: kernel_ids
+                    .iter()
+                    .map(|(&name, &(id, _))| (name, module.declare_func_in_func(id, func)))
+                    .collect(),
+                run_rows: module.declare_func_in_func(run_rows_id, func),
+            }
+        });
+        clif += &ctx.func.display().to_string();
+        if ranges.len() == 1 {
+            break;
+        }
+        let id = module
+            .declare_function(&format!("bqml_model_part{k}"), Linkage::Local, &sig)
+            .map_err(err)?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| format!("cranelift: {e:?}"))?;
+        module.clear_context(&mut ctx);
+        part_ids.push(id);
+    }
+    if !part_ids.is_empty() {
+        translate_entry(&mut ctx, &*isa, |func| {
+            part_ids
+                .iter()
+                .map(|&id| module.declare_func_in_func(id, func))
+                .collect()
+        });
+        clif += &ctx.func.display().to_string();
+    }
     let id = module
         .declare_function(runtime::artifact::ENTRY_SYMBOL, Linkage::Export, &sig)
         .map_err(err)?;

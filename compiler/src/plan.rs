@@ -306,7 +306,12 @@ impl Plan {
             }
         }
         let base = end;
-        let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, bytes, first, last)
+        // Placed buffers by (first use, id) → (offset, bytes, last use). A buffer overlapping
+        // [first, last] in time starts at most `longest` steps before `first`, so only that
+        // range is scanned (linear in the buffer count for short-lived values, not quadratic).
+        let mut placed: std::collections::BTreeMap<(usize, BufId), (usize, usize, usize)> =
+            std::collections::BTreeMap::new();
+        let mut longest = 0usize;
         let mut order: Vec<BufId> = used
             .into_iter()
             .filter(|&b| !self.buffers[b].pinned)
@@ -317,10 +322,11 @@ impl Plan {
                 let x = &self.buffers[b];
                 (x.bytes.div_ceil(ALIGN) * ALIGN, x.first_use, x.last_use)
             };
+            let from = (first.saturating_sub(longest), 0);
             let mut conflicts: Vec<(usize, usize)> = placed
-                .iter()
-                .filter(|&&(_, _, f, l)| !(l < first || last < f))
-                .map(|&(o, s, _, _)| (o, o + s))
+                .range(from..=(last, usize::MAX))
+                .filter(|&(_, &(_, _, l))| l >= first)
+                .map(|(_, &(o, s, _))| (o, o + s))
                 .collect();
             conflicts.sort();
             let mut offset = base;
@@ -331,7 +337,8 @@ impl Plan {
                 offset = offset.max(e);
             }
             self.buffers[b].offset = offset;
-            placed.push((offset, bytes, first, last));
+            placed.insert((first, b), (offset, bytes, last));
+            longest = longest.max(last.saturating_sub(first));
             end = end.max(offset + bytes);
         }
         self.arena_size = end;

@@ -2,7 +2,7 @@
 //! preceding Conv's weights and bias, and Conv + bias + residual Add + activation fused into
 //! one [`FusedConv`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use runtime::{DType, Tensor};
@@ -197,25 +197,46 @@ pub fn fold_conv_affine(graph: &mut Graph) -> Result<bool, String> {
     Ok(false)
 }
 
+/// Node index by the value it produces first, and the graph outputs: built once per pass
+/// run so that each lookup is O(1) (a linear scan per node made the pass quadratic).
+struct Producers {
+    by_value: HashMap<ValueId, usize>,
+    outputs: HashSet<ValueId>,
+}
+
+impl Producers {
+    fn of(graph: &Graph) -> Producers {
+        let mut by_value = HashMap::new();
+        for (i, n) in graph.nodes.iter().enumerate() {
+            if let Some(&v) = n.outputs.first() {
+                by_value.entry(v).or_insert(i);
+            }
+        }
+        Producers {
+            by_value,
+            outputs: graph.outputs.iter().copied().collect(),
+        }
+    }
+}
+
 /// The conv node producing `v`, if `v`'s only consumer is node `user` and it is not a graph
 /// output (so fusing it away loses nothing).
 fn sole_conv_producer(
     graph: &Graph,
+    producers: &Producers,
     uses: &HashMap<ValueId, Vec<(usize, usize)>>,
     v: ValueId,
     allowed_uses: usize,
 ) -> Option<usize> {
-    if graph.outputs.contains(&v) || uses.get(&v).map_or(0, Vec::len) != allowed_uses {
+    if producers.outputs.contains(&v) || uses.get(&v).map_or(0, Vec::len) != allowed_uses {
         return None;
     }
-    graph.nodes.iter().position(|n| {
-        n.outputs.first() == Some(&v)
-            && match &n.op {
-                Op::Conv(_) => true,
-                Op::FusedConv(f) => f.activation == Activation::None,
-                _ => false,
-            }
-    })
+    let &i = producers.by_value.get(&v)?;
+    match &graph.nodes[i].op {
+        Op::Conv(_) => Some(i),
+        Op::FusedConv(f) if f.activation == Activation::None => Some(i),
+        _ => None,
+    }
 }
 
 fn as_fused(node: &Node) -> FusedConv {
@@ -236,6 +257,7 @@ fn as_fused(node: &Node) -> FusedConv {
 /// is defined before it.
 pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
     let uses = consumers(graph);
+    let producers = Producers::of(graph);
     for u in 0..graph.nodes.len() {
         let node = &graph.nodes[u];
         // Residual add.
@@ -244,7 +266,7 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
                 let (Some(a), Some(r)) = (node.inputs[k], node.inputs[1 - k]) else {
                     continue;
                 };
-                let Some(c) = sole_conv_producer(graph, &uses, a, 1) else {
+                let Some(c) = sole_conv_producer(graph, &producers, &uses, a, 1) else {
                     continue;
                 };
                 let f = as_fused(&graph.nodes[c]);
@@ -269,7 +291,7 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
         // Plain activation.
         if let Some(act) = graph.activation(node) {
             let Some(a) = node.inputs[0] else { continue };
-            if let Some(c) = sole_conv_producer(graph, &uses, a, 1) {
+            if let Some(c) = sole_conv_producer(graph, &producers, &uses, a, 1) {
                 let f = as_fused(&graph.nodes[c]);
                 let mut fused = graph.nodes[c].clone();
                 fused.op = Op::FusedConv(FusedConv {
@@ -288,17 +310,16 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
                 let (Some(x), Some(s)) = (node.inputs[k], node.inputs[1 - k]) else {
                     continue;
                 };
-                let Some(sig) = graph.nodes.iter().position(|n| {
-                    n.outputs.first() == Some(&s)
-                        && n.op.op_type() == "Sigmoid"
-                        && n.inputs[0] == Some(x)
+                let Some(&sig) = producers.by_value.get(&s).filter(|&&i| {
+                    let n = &graph.nodes[i];
+                    n.op.op_type() == "Sigmoid" && n.inputs[0] == Some(x)
                 }) else {
                     continue;
                 };
-                if uses.get(&s).map_or(0, Vec::len) != 1 || graph.outputs.contains(&s) {
+                if uses.get(&s).map_or(0, Vec::len) != 1 || producers.outputs.contains(&s) {
                     continue;
                 }
-                let Some(c) = sole_conv_producer(graph, &uses, x, 2) else {
+                let Some(c) = sole_conv_producer(graph, &producers, &uses, x, 2) else {
                     continue;
                 };
                 let f = as_fused(&graph.nodes[c]);
