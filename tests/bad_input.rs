@@ -303,6 +303,19 @@ fn external_tensor_data_is_read_next_to_the_model_and_bad_ranges_are_named() {
     );
 }
 
+/// A float value of `rank` symbolic dimensions `d0`, `d1`, ….
+fn symbolic(name: &str, rank: usize) -> compiler::onnx::ValueInfoProto {
+    use compiler::onnx::{tensor_shape_proto::dimension, type_proto};
+    let mut v = vi(name, &vec![0; rank]);
+    if let Some(type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        for (i, d) in t.shape.as_mut().unwrap().dim.iter_mut().enumerate() {
+            d.value = Some(dimension::Value::DimParam(format!("d{i}")));
+        }
+    }
+    v
+}
+
 #[test]
 fn huge_shapes_are_refused_at_import_instead_of_overflowing() {
     let opts = ImportOptions {
@@ -312,8 +325,8 @@ fn huge_shapes_are_refused_at_import_instead_of_overflowing() {
     let bytes = common::model(
         vec![node("add", "Add", &["x", "x"], &["y"])],
         vec![],
-        vec![vi("x", &[-1, -1])],
-        vec![vi("y", &[-1, -1])],
+        vec![symbolic("x", 2)],
+        vec![symbolic("y", 2)],
         13,
     );
     let e = load_bytes(&bytes, &opts).unwrap_err().to_string();
