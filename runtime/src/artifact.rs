@@ -245,6 +245,12 @@ impl ArtifactMeta {
         let features = r.u64()?;
         let sha256: [u8; 32] = r.take(32)?.try_into().map_err(|_| r.err())?;
         let arena_size = usize::try_from(r.u64()?).map_err(|_| r.err())?;
+        let max = crate::limits::MAX_ARENA_BYTES;
+        if arena_size > max {
+            return Err(format!(
+                "artifact metadata asks for an arena of {arena_size} bytes, more than the limit of {max}"
+            ));
+        }
         let flops = r.u64()?;
         let (ni, no, ns) = (r.u32()?, r.u32()?, r.u32()?);
         let mut io = |n: u32| -> Result<Vec<IoSpec>, String> {
@@ -446,6 +452,18 @@ mod tests {
         let mut bad = b.clone();
         bad[8] = 9;
         assert!(ArtifactMeta::parse(&bad).unwrap_err().contains("version 9"));
+    }
+
+    #[test]
+    fn an_arena_beyond_the_limit_is_refused_before_any_state_exists() {
+        let m = ArtifactMeta {
+            arena_size: crate::limits::MAX_ARENA_BYTES + 1,
+            ..sample()
+        };
+        assert_eq!(
+            ArtifactMeta::parse(&m.to_bytes()).unwrap_err(),
+            "artifact metadata asks for an arena of 2147483649 bytes, more than the limit of 2147483648"
+        );
     }
 
     #[test]
