@@ -250,6 +250,18 @@ fn windows_too_large_to_scan_are_refused() {
             );
         }
     }
+    let mut t = node("t", "ConvTranspose", &["x", "w"], &["y"]);
+    t = with_ints(t, "strides", &[1, i64::MAX]);
+    let e = import_err(&model_x(
+        &[1, 1, 4, 4],
+        vec![t],
+        vec![weights("w", &[1, 1, 3, 3], 1)],
+        13,
+    ));
+    assert_contains(
+        &e,
+        "node 't' (ConvTranspose): attribute 'strides' value 9223372036854775807 is more than the limit",
+    );
     let e = import_err(&conv_model(
         &[1, 1, 4, 4],
         &[1, 1, 3, 3],

@@ -31,11 +31,15 @@ struct Geometry {
 /// Parses ConvTranspose; per-axis lists are checked against the rank in `infer`.
 pub fn parse(ctx: &mut ParseCtx) -> Result<ConvTranspose, String> {
     let list = |name: &str| -> Result<Vec<usize>, String> {
-        ctx.ints(name)?
+        let v = ctx
+            .ints(name)?
             .unwrap_or_default()
             .iter()
             .map(|&v| to_usize(v, &format!("attribute '{name}'")))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Bounded values keep the i64 geometry below far from overflow.
+        super::util::check_spatial_values(name, &v)?;
+        Ok(v)
     };
     let group = to_usize(ctx.int_or("group", 1)?, "attribute 'group'")?;
     if group == 0 {
