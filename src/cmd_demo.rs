@@ -110,7 +110,12 @@ pub fn demo(
     for sql in STATEMENTS {
         println!("\n{sql};");
         let start = std::time::Instant::now();
-        crate::cmd_sql::query(&session, sql, OutputFormat::Table)?;
+        crate::cmd_sql::query(
+            &session,
+            sql,
+            OutputFormat::Table,
+            sqlfront::format::TableLimits::for_stdout(),
+        )?;
         eprintln!("-- {:.2} s", start.elapsed().as_secs_f64());
     }
     if args.keep.is_some() {

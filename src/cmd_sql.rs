@@ -4,7 +4,7 @@ use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
 use sqlfront::executor::TableSources;
-use sqlfront::format::{render, OutputFormat};
+use sqlfront::format::{render_limited, OutputFormat, TableLimits};
 use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
 use sqlfront::{listing, Span};
 use std::io::{BufRead, IsTerminal, Write};
@@ -183,6 +183,13 @@ pub enum SqlCommand {
         /// Result format
         #[arg(long, value_enum, default_value = "table")]
         format: FormatArg,
+        /// Table format: characters per line; longer cells are cut, ending in '…'. 0 shows
+        /// cells whole [default: the terminal's width, else $COLUMNS, else 120]
+        #[arg(long, value_name = "N")]
+        max_width: Option<usize>,
+        /// Table format: rows shown, then a footer with the total; 0 shows all [default: 40]
+        #[arg(long, value_name = "N")]
+        max_rows: Option<usize>,
         /// Read the SQL from FILE ('-' for standard input)
         #[arg(
             short = 'f',
@@ -328,6 +335,8 @@ fn run_with(cmd: SqlCommand, loc: Locations, sources: Arc<dyn TableSources>) -> 
             loc: _,
             flags,
             format,
+            max_width,
+            max_rows,
             file,
             use_legacy_sql,
             sql,
@@ -350,10 +359,19 @@ fn run_with(cmd: SqlCommand, loc: Locations, sources: Arc<dyn TableSources>) -> 
             let text = text
                 .strip_prefix('\u{feff}')
                 .map_or(text.clone(), str::to_string);
+            let mut limits = TableLimits::for_stdout();
+            let nonzero = |n: usize| (n > 0).then_some(n);
+            if let Some(w) = max_width {
+                limits.max_width = nonzero(w);
+            }
+            if let Some(r) = max_rows {
+                limits.max_rows = nonzero(r);
+            }
             query(
                 &loc.compiling_session(&flags, sources)?,
                 &text,
                 format.into(),
+                limits,
             )
         }
         SqlCommand::Mk {
@@ -484,13 +502,18 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Runs a script, printing results to stdout; on error prints the rendered error to
 /// stderr and fails.
-pub(crate) fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
+pub(crate) fn query(
+    session: &Session,
+    sql: &str,
+    format: OutputFormat,
+    limits: TableLimits,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let mut write_err = None;
     let result = session.run_script(sql, |_, out| {
         let text = match out {
             StatementOutput::Ddl(d) => d.bq_message(),
-            StatementOutput::Rows(rs) => render(&rs, format),
+            StatementOutput::Rows(rs) => render_limited(&rs, format, limits),
         };
         if !text.is_empty() {
             if let Err(e) = writeln!(stdout, "{text}") {
@@ -524,6 +547,10 @@ fn repl(
         if flow == sqlfront::repl::Flow::Quit {
             break;
         }
+    }
+    // Like `duckdb < file`: the errors were printed, the exit status says there were some.
+    if shell.failed() {
+        bail!("some statements failed");
     }
     Ok(())
 }

@@ -539,3 +539,70 @@ fn query_file_may_start_with_a_byte_order_mark() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n2\n");
 }
+
+#[test]
+fn piped_repl_exits_non_zero_when_a_statement_failed() {
+    let e = env();
+    let out = bqmlc(&e, &["repl"], "SELECT nope;\nSELECT 1 AS one;\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Error: Unrecognized name: nope at [1:8]\nSELECT nope;\n       ^^^^\n+-----+\n| one |\n+-----+\n|   1 |\n+-----+\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: some statements failed\n"
+    );
+    let out = bqmlc(&e, &["repl"], ".mode xml\n");
+    assert_eq!(out.status.code(), Some(1));
+    let out = bqmlc(&e, &["repl"], "SELECT 1 AS one;\n.mode csv\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn tables_are_cut_to_the_width_and_row_limit_but_csv_is_whole() {
+    let e = env();
+    let long = "x".repeat(300);
+    let sql = format!("SELECT '{long}' AS s, 1 AS n");
+    // Not a terminal: $COLUMNS, else 120 characters.
+    let table = ok(&e, &["query", &sql]);
+    assert!(table.lines().all(|l| l.chars().count() == 120), "{table}");
+    assert!(
+        table.contains(&format!("| {}… | 1 |", "x".repeat(111))),
+        "{table}"
+    );
+    let out = bqmlc_env(&e, &["query", &sql], "", &[("COLUMNS", "30")]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        table,
+        format!(
+            "+{0}+---+\n|            s           | n |\n+{0}+---+\n| {1}… | 1 |\n+{0}+---+\n",
+            "-".repeat(24),
+            "x".repeat(21)
+        )
+    );
+    let whole = ok(&e, &["query", "--max-width", "0", &sql]);
+    assert!(whole.contains(&long), "{whole}");
+    assert!(ok(&e, &["query", "--format", "csv", &sql]).contains(&long));
+
+    ok(&e, &["mk", "-d", "ds"]);
+    let rows: String = (0..50).map(|i| format!("{i},r{i}\n")).collect();
+    std::fs::write(e.gcs.join("rows.csv"), format!("i,s\n{rows}")).unwrap();
+    ok(&e, &["query", "CREATE EXTERNAL TABLE ds.r OPTIONS(format = 'CSV', uris = ['gs://rows.csv'], skip_leading_rows = 1)"]);
+    let table = ok(&e, &["query", "SELECT i FROM ds.r"]);
+    assert!(table.ends_with("+----+\n50 rows (40 shown)\n"), "{table}");
+    assert_eq!(table.lines().count(), 4 + 40 + 1);
+    let table = ok(&e, &["query", "--max-rows", "3", "SELECT i FROM ds.r"]);
+    assert!(
+        table.ends_with("| 2 |\n+---+\n50 rows (3 shown)\n"),
+        "{table}"
+    );
+    let table = ok(&e, &["query", "--max-rows", "0", "SELECT i FROM ds.r"]);
+    assert_eq!(table.lines().count(), 4 + 50);
+    assert_eq!(
+        ok(&e, &["query", "--format", "csv", "SELECT i FROM ds.r"])
+            .lines()
+            .count(),
+        51
+    );
+}
