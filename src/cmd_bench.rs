@@ -13,6 +13,10 @@ use runtime::{DType, Tensor};
 
 use crate::cmd_model::{parse_input_shape, read_tensor_file, Backend};
 
+fn parse_threads(s: &str) -> Result<usize, String> {
+    crate::cmd_sql::parse_threads(s).map(usize::from)
+}
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// The .onnx file, or a shared library from `bqmlc compile -o` (not needed with --peak).
@@ -20,8 +24,8 @@ pub struct BenchArgs {
     /// Engine for an .onnx file (default: reference).
     #[arg(long = "backend", value_enum)]
     pub backend_arg: Option<Backend>,
-    /// Worker threads (also ONNX Runtime's intra-op threads with --compare-ort).
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads, at most 1024 (also ONNX Runtime's intra-op threads with --compare-ort).
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
     pub threads: usize,
     /// Untimed runs before measuring.
     #[arg(long, default_value_t = 3)]
@@ -314,9 +318,6 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         .model
         .as_deref()
         .ok_or_else(|| anyhow!("bench needs MODEL.onnx (or --peak)"))?;
-    if args.threads == 0 {
-        bail!("--threads must be at least 1");
-    }
     let (mut runner, compile_ms) = prepare(args, model)?;
     if args.compare_ort {
         return compare_ort(args, model, &mut runner);
@@ -610,6 +611,10 @@ fn compare_ort(args: &BenchArgs, model: &Path, r: &mut Runner) -> Result<()> {
     let ort_options = ready.split_once(' ').map_or("", |(_, o)| o);
     // One block = `block` timed runs of one side; the other side never runs meanwhile.
     let mut ort_block = |n: usize| -> Result<Vec<f64>> {
+        // SIGPIPE ends bqmlc on a write to a closed pipe: check that the peer still runs.
+        if let Some(status) = child.try_wait()? {
+            bail!("ONNX Runtime peer exited ({status})");
+        }
         writeln!(stdin, "run {n} {}", args.idle_ms)?;
         stdin.flush()?;
         let mut l = String::new();

@@ -12,13 +12,15 @@ use sqlfront::session::{Session, SessionConfig};
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Directory with the bundled data (model/, images/, imagenet_classes.csv)
-    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))]
-    pub assets: PathBuf,
+    /// [default: demo/ in the source tree bqmlc was built from]
+    #[arg(long, value_name = "DIR")]
+    pub assets: Option<PathBuf>,
     /// Keep the data directory and Cloud Storage root in DIR instead of a temporary one
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
-    /// Threads for decoding and prediction [default: all cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// Threads for decoding and prediction, at most 1024 [default: $BQMLC_THREADS, else
+    /// all cores]
+    #[arg(long, value_name = "N", value_parser = crate::cmd_sql::parse_threads)]
     pub threads: Option<u16>,
     #[command(flatten)]
     pub flags: crate::compile_flags::CompileFlags,
@@ -54,7 +56,8 @@ pub fn demo(
     args: &DemoArgs,
     engine: Arc<dyn sqlfront::executor::TableSources>,
 ) -> anyhow::Result<()> {
-    let a = &args.assets;
+    let default_assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let a = args.assets.as_ref().unwrap_or(&default_assets);
     for f in [MODEL_FILE, CLASSES_FILE, "images"] {
         if !a.join(f).exists() {
             bail!(
@@ -107,7 +110,12 @@ pub fn demo(
     for sql in STATEMENTS {
         println!("\n{sql};");
         let start = std::time::Instant::now();
-        crate::cmd_sql::query(&session, sql, OutputFormat::Table)?;
+        crate::cmd_sql::query(
+            &session,
+            sql,
+            OutputFormat::Table,
+            sqlfront::format::TableLimits::for_stdout(),
+        )?;
         eprintln!("-- {:.2} s", start.elapsed().as_secs_f64());
     }
     if args.keep.is_some() {

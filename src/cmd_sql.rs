@@ -4,14 +4,87 @@ use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
 use sqlfront::executor::TableSources;
-use sqlfront::format::{render, OutputFormat};
+use sqlfront::format::{render_limited, OutputFormat, TableLimits};
 use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
 use sqlfront::{listing, Span};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Where the catalog and the Cloud Storage stand-in are.
+/// The most worker threads `--threads` and `$BQMLC_THREADS` may ask for. Each thread
+/// holds a model state (its arena) during `ML.PREDICT`, so far more threads than cores
+/// only cost memory and start-up time.
+pub const MAX_THREADS: usize = 1024;
+
+/// Parses a thread count in `1..=MAX_THREADS`.
+pub fn parse_threads(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n as u16),
+        _ => Err(format!(
+            "'{s}' is not a thread count from 1 to {MAX_THREADS}"
+        )),
+    }
+}
+
+/// Options accepted before the subcommand (`bqmlc --data-dir D ls`); each applies to
+/// the subcommands that have the same option.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Data directory holding the catalog (repl, query, mk, ls, show, rm)
+    /// [default: $BQMLC_DATA_DIR, else $XDG_DATA_HOME/bqmlc, else ~/.local/share/bqmlc]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Local directory standing in for Cloud Storage: gs://BUCKET/OBJECT is read from
+    /// DIR/BUCKET/OBJECT (repl, query) [default: $BQMLC_GCS_ROOT]
+    #[arg(long, value_name = "DIR")]
+    pub gcs_root: Option<PathBuf>,
+    /// Threads for image decoding and ML.PREDICT, at most 1024 (repl, query, demo)
+    /// [default: $BQMLC_THREADS, else all cores]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<u16>,
+}
+
+/// `after` (given after the subcommand) or `before`; both with different values is an error.
+fn merge<T: PartialEq + Clone>(
+    flag: &str,
+    before: &Option<T>,
+    after: Option<T>,
+) -> anyhow::Result<Option<T>> {
+    match (before, after) {
+        (Some(b), Some(a)) if *b != a => {
+            bail!("--{flag} is given both before and after the subcommand, with different values")
+        }
+        (b, None) => Ok(b.clone()),
+        (_, a) => Ok(a),
+    }
+}
+
+impl GlobalArgs {
+    /// Checks that no option was given before a subcommand none of them applies to.
+    pub fn none_for(&self, command: &str) -> anyhow::Result<()> {
+        for (given, flag) in [
+            (self.data_dir.is_some(), "--data-dir"),
+            (self.gcs_root.is_some(), "--gcs-root"),
+            (self.threads.is_some(), "--threads"),
+        ] {
+            if given {
+                bail!("{flag} does not apply to `bqmlc {command}`");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `--threads` to `demo` (which makes its own data directory and root).
+    pub fn for_demo(&self, args: &mut crate::cmd_demo::DemoArgs) -> anyhow::Result<()> {
+        if self.data_dir.is_some() || self.gcs_root.is_some() {
+            bail!("--data-dir and --gcs-root do not apply to `bqmlc demo`, which makes its own (see --keep)");
+        }
+        args.threads = merge("threads", &self.threads, args.threads)?;
+        Ok(())
+    }
+}
+
+/// Where the catalog and the Cloud Storage stand-in are, and how many threads run queries.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Locations {
     /// Data directory holding the catalog [default: $BQMLC_DATA_DIR, else ~/.local/share/bqmlc]
@@ -21,9 +94,29 @@ pub struct Locations {
     /// DIR/BUCKET/OBJECT [default: $BQMLC_GCS_ROOT]
     #[arg(long, value_name = "DIR")]
     pub gcs_root: Option<PathBuf>,
-    /// Threads for image decoding and ML.PREDICT [default: $BQMLC_THREADS, else all cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// Threads for image decoding and ML.PREDICT, at most 1024 [default: $BQMLC_THREADS,
+    /// else all cores]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<u16>,
+}
+
+/// The data directory of the catalog-only subcommands (`mk`, `ls`, `show`, `rm`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DataDir {
+    /// Data directory holding the catalog [default: $BQMLC_DATA_DIR, else ~/.local/share/bqmlc]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Locations {
+    /// These locations, with those given before the subcommand filling the gaps.
+    fn merged(&self, g: &GlobalArgs) -> anyhow::Result<Locations> {
+        Ok(Locations {
+            data_dir: merge("data-dir", &g.data_dir, self.data_dir.clone())?,
+            gcs_root: merge("gcs-root", &g.gcs_root, self.gcs_root.clone())?,
+            threads: merge("threads", &g.threads, self.threads)?,
+        })
+    }
 }
 
 impl Locations {
@@ -90,6 +183,13 @@ pub enum SqlCommand {
         /// Result format
         #[arg(long, value_enum, default_value = "table")]
         format: FormatArg,
+        /// Table format: characters per line; longer cells are cut, ending in '…'. 0 shows
+        /// cells whole [default: the terminal's width, else $COLUMNS, else 120]
+        #[arg(long, value_name = "N")]
+        max_width: Option<usize>,
+        /// Table format: rows shown, then a footer with the total; 0 shows all [default: 40]
+        #[arg(long, value_name = "N")]
+        max_rows: Option<usize>,
         /// Read the SQL from FILE ('-' for standard input)
         #[arg(
             short = 'f',
@@ -107,7 +207,7 @@ pub enum SqlCommand {
     /// Create a dataset (like `bq mk --dataset`)
     Mk {
         #[command(flatten)]
-        loc: Locations,
+        data: DataDir,
         /// Create a dataset (the only kind `mk` makes)
         #[arg(short = 'd', long)]
         dataset: bool,
@@ -126,7 +226,7 @@ pub enum SqlCommand {
     /// List datasets, a dataset's tables, or with -m its models (like `bq ls`)
     Ls {
         #[command(flatten)]
-        loc: Locations,
+        data: DataDir,
         /// List models instead of tables
         #[arg(short = 'm', long = "models")]
         models: bool,
@@ -136,7 +236,7 @@ pub enum SqlCommand {
     /// Show a dataset, table, or with -m a model (like `bq show`)
     Show {
         #[command(flatten)]
-        loc: Locations,
+        data: DataDir,
         /// NAME is a model
         #[arg(short = 'm', long = "model")]
         model: bool,
@@ -146,7 +246,7 @@ pub enum SqlCommand {
     /// Delete a dataset, table or model (like `bq rm`)
     Rm {
         #[command(flatten)]
-        loc: Locations,
+        data: DataDir,
         /// Do not ask for confirmation
         #[arg(short = 'f', long)]
         force: bool,
@@ -173,11 +273,12 @@ fn thread_count(threads: Option<u16>) -> anyhow::Result<usize> {
         return Ok(n.into());
     }
     match std::env::var("BQMLC_THREADS") {
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n),
-            _ => bail!("BQMLC_THREADS must be a positive integer, got '{v}'"),
-        },
-        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        Ok(v) => parse_threads(&v)
+            .map(usize::from)
+            .map_err(|e| anyhow!("BQMLC_THREADS: {e}")),
+        Err(_) => Ok(std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)),
     }
 }
 
@@ -185,43 +286,57 @@ fn thread_count(threads: Option<u16>) -> anyhow::Result<usize> {
 /// threads; rayon's global pool, which runs row-parallel work, gets the same size.
 pub fn engine(threads: Option<u16>) -> anyhow::Result<Arc<dyn TableSources>> {
     let threads = thread_count(threads)?;
-    // Only the first call in a process sizes the pool; later calls keep it.
-    let _ = rayon::ThreadPoolBuilder::new()
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .build_global();
+        .build_global()
+    {
+        // An error with a source is a failure to start the threads, which leaves rayon
+        // without a global pool; without one the pool already exists (built by an
+        // earlier call in this process) and is kept.
+        if std::error::Error::source(&e).is_some() {
+            bail!("cannot start {threads} worker threads: {e}");
+        }
+    }
     Ok(Arc::new(sqlfront::engine::Engine::new(threads)))
 }
 
 impl SqlCommand {
-    fn locations(&self) -> &Locations {
+    /// This command's locations merged with those given before the subcommand.
+    fn locations(&self, g: &GlobalArgs) -> anyhow::Result<Locations> {
         match self {
-            SqlCommand::Repl { loc, .. }
-            | SqlCommand::Query { loc, .. }
-            | SqlCommand::Mk { loc, .. }
-            | SqlCommand::Ls { loc, .. }
-            | SqlCommand::Show { loc, .. }
-            | SqlCommand::Rm { loc, .. } => loc,
+            SqlCommand::Repl { loc, .. } | SqlCommand::Query { loc, .. } => loc.merged(g),
+            SqlCommand::Mk { data, .. }
+            | SqlCommand::Ls { data, .. }
+            | SqlCommand::Show { data, .. }
+            | SqlCommand::Rm { data, .. } => Locations {
+                data_dir: data.data_dir.clone(),
+                ..Locations::default()
+            }
+            .merged(g),
         }
     }
 }
 
 /// Runs a SQL subcommand with the ML engine (object tables, `ML.*` image functions,
-/// `ML.PREDICT`).
-pub fn run(cmd: SqlCommand) -> anyhow::Result<()> {
-    let engine = cmd.locations().engine()?;
-    run_with(cmd, engine)
+/// `ML.PREDICT`); `g` holds the options given before the subcommand.
+pub fn run(cmd: SqlCommand, g: &GlobalArgs) -> anyhow::Result<()> {
+    let loc = cmd.locations(g)?;
+    let engine = loc.engine()?;
+    run_with(cmd, loc, engine)
 }
 
 /// Runs a SQL subcommand with `sources` providing `ML.PREDICT`, object tables and
 /// the `ML.*` functions.
-pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
+fn run_with(cmd: SqlCommand, loc: Locations, sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
     let sources = &sources;
     match cmd {
-        SqlCommand::Repl { loc, flags } => repl(&loc, &flags, sources),
+        SqlCommand::Repl { flags, .. } => repl(&loc, &flags, sources),
         SqlCommand::Query {
-            loc,
+            loc: _,
             flags,
             format,
+            max_width,
+            max_rows,
             file,
             use_legacy_sql,
             sql,
@@ -240,14 +355,27 @@ pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Resu
                 (None, Some(s)) => s,
                 (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
             };
+            // Editors on Windows start UTF-8 files with a byte-order mark; it is not SQL.
+            let text = text
+                .strip_prefix('\u{feff}')
+                .map_or(text.clone(), str::to_string);
+            let mut limits = TableLimits::for_stdout();
+            let nonzero = |n: usize| (n > 0).then_some(n);
+            if let Some(w) = max_width {
+                limits.max_width = nonzero(w);
+            }
+            if let Some(r) = max_rows {
+                limits.max_rows = nonzero(r);
+            }
             query(
                 &loc.compiling_session(&flags, sources)?,
                 &text,
                 format.into(),
+                limits,
             )
         }
         SqlCommand::Mk {
-            loc,
+            data: _,
             dataset,
             description,
             location,
@@ -279,7 +407,7 @@ pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Resu
             Ok(())
         }
         SqlCommand::Ls {
-            loc,
+            data: _,
             models,
             dataset,
         } => {
@@ -299,7 +427,7 @@ pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Resu
             }
             Ok(())
         }
-        SqlCommand::Show { loc, model, name } => {
+        SqlCommand::Show { model, name, .. } => {
             let session = loc.session(sources)?;
             let state = session.catalog().snapshot().map_err(|e| anyhow!("{e}"))?;
             let name = strip_project(&name);
@@ -314,7 +442,7 @@ pub fn run_with(cmd: SqlCommand, sources: Arc<dyn TableSources>) -> anyhow::Resu
             Ok(())
         }
         SqlCommand::Rm {
-            loc,
+            data: _,
             force,
             model,
             table,
@@ -374,13 +502,18 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Runs a script, printing results to stdout; on error prints the rendered error to
 /// stderr and fails.
-pub(crate) fn query(session: &Session, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
+pub(crate) fn query(
+    session: &Session,
+    sql: &str,
+    format: OutputFormat,
+    limits: TableLimits,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let mut write_err = None;
     let result = session.run_script(sql, |_, out| {
         let text = match out {
             StatementOutput::Ddl(d) => d.bq_message(),
-            StatementOutput::Rows(rs) => render(&rs, format),
+            StatementOutput::Rows(rs) => render_limited(&rs, format, limits),
         };
         if !text.is_empty() {
             if let Err(e) = writeln!(stdout, "{text}") {
@@ -415,19 +548,19 @@ fn repl(
             break;
         }
     }
+    // Like `duckdb < file`: the errors were printed, the exit status says there were some.
+    if shell.failed() {
+        bail!("some statements failed");
+    }
     Ok(())
 }
 
 /// What `bqmlc` with no subcommand does: the REPL on a terminal (compile options from the
 /// environment), else an error message.
-pub fn run_default() -> anyhow::Result<()> {
-    run_default_with(Locations::default().engine()?)
-}
-
-/// [`run_default`] with ML extensions.
-pub fn run_default_with(sources: Arc<dyn TableSources>) -> anyhow::Result<()> {
+pub fn run_default(g: &GlobalArgs) -> anyhow::Result<()> {
     if std::io::stdin().is_terminal() {
-        repl(&Locations::default(), &CompileFlags::default(), &sources)
+        let loc = Locations::default().merged(g)?;
+        repl(&loc, &CompileFlags::default(), &loc.engine()?)
     } else {
         bail!("no subcommand given; see `bqmlc --help`")
     }

@@ -19,6 +19,8 @@ mod compile_flags;
 #[derive(Parser)]
 #[command(name = "bqmlc", version)]
 struct Cli {
+    #[command(flatten)]
+    global: cmd_sql::GlobalArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -40,15 +42,27 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    cmd_sql::exit_code(match Cli::parse().command {
-        Some(Command::Inspect(a)) => cmd_model::inspect(&a),
-        Some(Command::Run(a)) => cmd_model::run(&a),
-        Some(Command::Compile(a)) => cmd_compile::compile(&a),
-        Some(Command::Bench(a)) => cmd_bench::bench(&a),
-        Some(Command::Demo(a)) => {
+    // Rust ignores SIGPIPE, so writing to a closed pipe (`bqmlc … | head -1`) is an error
+    // that `println!` turns into a panic. Like `cat`, end quietly instead: the default
+    // action terminates the process by SIGPIPE on the first such write, on any thread.
+    // SAFETY: runs first in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE and no Rust code relies on SIGPIPE being ignored.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let g = cli.global;
+    cmd_sql::exit_code(match cli.command {
+        Some(Command::Inspect(a)) => g.none_for("inspect").and_then(|()| cmd_model::inspect(&a)),
+        Some(Command::Run(a)) => g.none_for("run").and_then(|()| cmd_model::run(&a)),
+        Some(Command::Compile(a)) => g
+            .none_for("compile")
+            .and_then(|()| cmd_compile::compile(&a)),
+        Some(Command::Bench(a)) => g.none_for("bench").and_then(|()| cmd_bench::bench(&a)),
+        Some(Command::Demo(mut a)) => g.for_demo(&mut a).and_then(|()| {
             cmd_sql::engine(a.threads).and_then(|engine| cmd_demo::demo(&a, engine))
-        }
-        Some(Command::Sql(cmd)) => cmd_sql::run(cmd),
-        None => cmd_sql::run_default(),
+        }),
+        Some(Command::Sql(cmd)) => cmd_sql::run(cmd, &g),
+        None => cmd_sql::run_default(&g),
     })
 }

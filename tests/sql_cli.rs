@@ -356,3 +356,253 @@ fn query_conv_algo_reaches_create_model_and_ml_predict() {
     assert!(err(&e, &["query", "--conv-algo", "fast", "SELECT 1"])
         .contains("unknown convolution algorithm 'fast'"),);
 }
+
+/// Runs `bqmlc args` with stdout (and with `both`, stderr too) on a pipe whose reading end
+/// is closed before the command starts, as `bqmlc … | head -0` does; returns its status
+/// and stderr.
+fn closed_pipe(e: &Env, args: &[&str], both: bool) -> (std::process::ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bqmlc"));
+    cmd.args(args)
+        .env("BQMLC_DATA_DIR", &e.data)
+        .env("BQMLC_GCS_ROOT", &e.gcs)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null());
+    if both {
+        cmd.stderr(writer.try_clone().unwrap()).stdout(writer);
+        let status = cmd.status().unwrap();
+        (status, String::new())
+    } else {
+        let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let e = env();
+    ok(&e, &["mk", "-d", "ds"]);
+    let model = compiler::conformance::shared_dir().join("models/resnet18_tutorial.onnx");
+    let commands: &[&[&str]] = &[
+        &["inspect", model.to_str().unwrap()],
+        &["demo"],
+        &["ls", "ds"],
+        &["ls"],
+        &["query", "SELECT 1"],
+        &["query", "--format", "csv", "SELECT 1"],
+    ];
+    for args in commands {
+        for both in [false, true] {
+            let (status, stderr) = closed_pipe(&e, args, both);
+            assert!(
+                status.code() == Some(0) || status.signal() == Some(libc::SIGPIPE),
+                "{args:?} (stderr closed too: {both}) ended with {status}: {stderr}"
+            );
+            // `demo` reports its directory on stderr before its first statement.
+            assert!(
+                !stderr.contains("panicked")
+                    && !stderr.contains("Broken pipe")
+                    && !stderr.contains("Error"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn thread_counts_are_checked_before_any_work() {
+    let e = env();
+    let out = bqmlc(&e, &["query", "--threads", "65535", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: invalid value '65535' for '--threads <N>': '65535' is not a thread count from 1 to 1024\n\nFor more information, try '--help'.\n"
+    );
+    for bad in ["65535", "0", "many"] {
+        let out = bqmlc_env(&e, &["query", "SELECT 1"], "", &[("BQMLC_THREADS", bad)]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("Error: BQMLC_THREADS: '{bad}' is not a thread count from 1 to 1024\n")
+        );
+    }
+    let out = bqmlc_env(
+        &e,
+        &["query", "SELECT 1 AS one"],
+        "",
+        &[("BQMLC_THREADS", "1024")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bqmlc(&e, &["bench", "--peak", "--threads", "2000"], "");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("'2000' is not a thread count from 1 to 1024"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn options_before_the_subcommand_and_help_texts() {
+    let e = env();
+    let other = e.data.with_file_name("other-data");
+    let other = other.to_str().unwrap();
+    assert_eq!(
+        ok(&e, &["--data-dir", other, "mk", "-d", "elsewhere"]),
+        "Dataset 'elsewhere' successfully created.\n"
+    );
+    assert!(ok(&e, &["--data-dir", other, "ls"]).contains("elsewhere"));
+    assert!(ok(&e, &["ls", "--data-dir", other]).contains("elsewhere"));
+    assert!(!ok(&e, &["ls"]).contains("elsewhere"));
+    assert!(ok(
+        &e,
+        &[
+            "--data-dir",
+            other,
+            "--threads",
+            "1",
+            "query",
+            "SELECT 1 AS x"
+        ]
+    )
+    .contains("| 1 |"));
+    assert_eq!(
+        err(
+            &e,
+            &[
+                "--data-dir",
+                other,
+                "query",
+                "--data-dir",
+                "/elsewhere",
+                "SELECT 1"
+            ]
+        ),
+        "Error: --data-dir is given both before and after the subcommand, with different values\n"
+    );
+    assert_eq!(
+        err(&e, &["--gcs-root", other, "inspect", "m.onnx"]),
+        "Error: --gcs-root does not apply to `bqmlc inspect`\n"
+    );
+    assert_eq!(
+        err(&e, &["--data-dir", other, "demo"]),
+        "Error: --data-dir and --gcs-root do not apply to `bqmlc demo`, which makes its own (see --keep)\n"
+    );
+    let help = ok(&e, &["--help"]);
+    for want in [
+        "--data-dir",
+        "$BQMLC_DATA_DIR",
+        "--gcs-root",
+        "$BQMLC_GCS_ROOT",
+        "--threads",
+        "$BQMLC_THREADS",
+    ] {
+        assert!(help.contains(want), "bqmlc --help lacks {want}:\n{help}");
+    }
+    for cmd in ["mk", "ls", "show", "rm"] {
+        let help = ok(&e, &[cmd, "--help"]);
+        assert!(help.contains("--data-dir"), "{help}");
+        assert!(
+            !help.contains("--gcs-root") && !help.contains("--threads"),
+            "{cmd} --help:\n{help}"
+        );
+    }
+    let help = ok(&e, &["demo", "--help"]);
+    assert!(!help.contains(env!("CARGO_MANIFEST_DIR")), "{help}");
+}
+
+#[test]
+fn query_file_may_start_with_a_byte_order_mark() {
+    let e = env();
+    let file = e.gcs.join("bom.sql");
+    std::fs::write(&file, "\u{feff}SELECT 1 AS one;\n").unwrap();
+    assert_eq!(
+        ok(
+            &e,
+            &["query", "--format", "csv", "-f", file.to_str().unwrap()]
+        ),
+        "one\n1\n"
+    );
+    let out = bqmlc(
+        &e,
+        &["query", "--format", "csv", "-f", "-"],
+        "\u{feff}SELECT 2 AS two;",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n2\n");
+}
+
+#[test]
+fn piped_repl_exits_non_zero_when_a_statement_failed() {
+    let e = env();
+    let out = bqmlc(&e, &["repl"], "SELECT nope;\nSELECT 1 AS one;\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Error: Unrecognized name: nope at [1:8]\nSELECT nope;\n       ^^^^\n+-----+\n| one |\n+-----+\n|   1 |\n+-----+\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: some statements failed\n"
+    );
+    let out = bqmlc(&e, &["repl"], ".mode xml\n");
+    assert_eq!(out.status.code(), Some(1));
+    let out = bqmlc(&e, &["repl"], "SELECT 1 AS one;\n.mode csv\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn tables_are_cut_to_the_width_and_row_limit_but_csv_is_whole() {
+    let e = env();
+    let long = "x".repeat(300);
+    let sql = format!("SELECT '{long}' AS s, 1 AS n");
+    // Not a terminal: $COLUMNS, else 120 characters.
+    let table = ok(&e, &["query", &sql]);
+    assert!(table.lines().all(|l| l.chars().count() == 120), "{table}");
+    assert!(
+        table.contains(&format!("| {}… | 1 |", "x".repeat(111))),
+        "{table}"
+    );
+    let out = bqmlc_env(&e, &["query", &sql], "", &[("COLUMNS", "30")]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        table,
+        format!(
+            "+{0}+---+\n|            s           | n |\n+{0}+---+\n| {1}… | 1 |\n+{0}+---+\n",
+            "-".repeat(24),
+            "x".repeat(21)
+        )
+    );
+    let whole = ok(&e, &["query", "--max-width", "0", &sql]);
+    assert!(whole.contains(&long), "{whole}");
+    assert!(ok(&e, &["query", "--format", "csv", &sql]).contains(&long));
+
+    ok(&e, &["mk", "-d", "ds"]);
+    let rows: String = (0..50).map(|i| format!("{i},r{i}\n")).collect();
+    std::fs::write(e.gcs.join("rows.csv"), format!("i,s\n{rows}")).unwrap();
+    ok(&e, &["query", "CREATE EXTERNAL TABLE ds.r OPTIONS(format = 'CSV', uris = ['gs://rows.csv'], skip_leading_rows = 1)"]);
+    let table = ok(&e, &["query", "SELECT i FROM ds.r"]);
+    assert!(table.ends_with("+----+\n50 rows (40 shown)\n"), "{table}");
+    assert_eq!(table.lines().count(), 4 + 40 + 1);
+    let table = ok(&e, &["query", "--max-rows", "3", "SELECT i FROM ds.r"]);
+    assert!(
+        table.ends_with("| 2 |\n+---+\n50 rows (3 shown)\n"),
+        "{table}"
+    );
+    let table = ok(&e, &["query", "--max-rows", "0", "SELECT i FROM ds.r"]);
+    assert_eq!(table.lines().count(), 4 + 50);
+    assert_eq!(
+        ok(&e, &["query", "--format", "csv", "SELECT i FROM ds.r"])
+            .lines()
+            .count(),
+        51
+    );
+}

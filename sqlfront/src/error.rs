@@ -62,6 +62,8 @@ pub enum ErrorKind {
     NotSupported,
     /// A file-system or catalog-storage failure.
     Io,
+    /// The statement was cancelled (Ctrl-C) before it finished.
+    Cancelled,
 }
 
 /// An error with an optional position in the SQL text.

@@ -10,7 +10,6 @@ use crate::catalog::{CatalogState, ModelEntry, TableEntry, TableKind};
 use crate::error::{ErrorKind, Result, SqlError};
 use crate::value::Value;
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// A set of rows with named columns.
@@ -297,6 +296,7 @@ impl ExecContext<'_> {
         }
 
         let produce = |row: &Vec<Value>| -> Result<(Vec<Value>, Vec<Value>)> {
+            crate::progress::check_cancelled()?;
             let mut out = Vec::with_capacity(exprs.len());
             for p in &exprs {
                 out.push(match p {
@@ -496,9 +496,11 @@ impl ExecContext<'_> {
                 let settings = settings.as_ref().map(eval_const).transpose()?;
                 let full = format!("{ds}.{m}");
                 let mut result: Option<Relation> = None;
-                let mut bar = Progress::default();
+                // Rows are counted as the model finishes them (`progress::row_done`).
+                let mut bar = None;
                 let mut predict_part =
-                    |part: Relation, covered: usize, total: usize| -> Result<()> {
+                    |part: Relation, _covered: usize, total: usize| -> Result<()> {
+                        bar.get_or_insert_with(|| crate::progress::Bar::start(total));
                         let inputs = part.columns.len();
                         let mut out = self
                             .sources
@@ -506,7 +508,6 @@ impl ExecContext<'_> {
                             .map_err(|e| e.with_span(*span))?;
                         prune_passthrough(&mut out, inputs, needed);
                         append(&mut result, out);
-                        bar.advance(covered, total);
                         Ok(())
                     };
                 match input {
@@ -527,7 +528,7 @@ impl ExecContext<'_> {
                         self.query_chunks(query, PREDICT_CHUNK_ROWS, &mut predict_part)?;
                     }
                 }
-                bar.finish();
+                drop(bar);
                 let mut rel = result.unwrap_or_default();
                 for c in &mut rel.columns {
                     c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
@@ -615,44 +616,6 @@ fn prune_passthrough(rel: &mut Relation, inputs: usize, needed: Option<&HashSet<
     for row in &mut rel.rows {
         let mut it = keep.iter();
         row.retain(|_| *it.next().unwrap_or(&true));
-    }
-}
-
-/// A progress bar on stderr for long `ML.PREDICT` runs (terminal only).
-#[derive(Default)]
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    /// Rows below which no bar is shown.
-    const MIN_ROWS: usize = 64;
-
-    fn advance(&mut self, rows: usize, total: usize) {
-        if self.bar.is_none() {
-            match total {
-                n if n >= Self::MIN_ROWS && std::io::stderr().is_terminal() => {
-                    let bar = indicatif::ProgressBar::new(n as u64);
-                    bar.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "ML.PREDICT {bar:40} {pos}/{len} rows, {per_sec}, eta {eta}",
-                        )
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                    );
-                    self.bar = Some(bar);
-                }
-                _ => return,
-            }
-        }
-        if let Some(b) = &self.bar {
-            b.inc(rows as u64);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
     }
 }
 

@@ -55,6 +55,7 @@ pub mod model_import;
 pub mod objects;
 pub mod parser;
 pub mod predict;
+pub mod progress;
 pub mod repl;
 pub mod session;
 pub mod tokenizer;

@@ -62,6 +62,7 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
     let parallel = threads > 1 && rows.len() > 1;
     let states = StatePool::new(model, if parallel { 1 } else { threads.max(1) });
     let run_row = |(i, row): (usize, &Vec<Value>)| -> Result<Vec<Value>> {
+        crate::progress::check_cancelled()?;
         let at = RowRef {
             index: i,
             uri: uri_col.and_then(|c| match &row[c] {
@@ -85,6 +86,7 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
         }
         // Passthrough values stay unread (lazy) until the outer query reads them.
         out.extend(row.iter().cloned());
+        crate::progress::row_done();
         Ok(out)
     };
     let results: Vec<Result<Vec<Value>>> = if parallel {

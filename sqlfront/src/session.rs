@@ -277,6 +277,8 @@ impl Session {
     ) -> Result<()> {
         let stmts = crate::parser::parse_sql(sql)?;
         for s in &stmts {
+            // After Ctrl-C, the statements not started yet do not run.
+            crate::progress::check_cancelled()?;
             let out = self.execute(s)?;
             on_output(s, out);
         }
