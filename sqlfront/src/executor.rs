@@ -686,18 +686,83 @@ pub(crate) fn require_gcs_root<'a>(uri: &str, gcs_root: Option<&'a Path>) -> Res
     })
 }
 
-/// Maps a URI to a local path: `gs://bucket/object` under `gcs_root`, `file://path`,
-/// or a plain path.
+/// A local Cloud Storage root: every `gs://` path must resolve, symlinks followed,
+/// to a file or directory inside it.
+pub(crate) struct GcsRoot {
+    /// The root as configured (paths below it are built by joining to this).
+    dir: PathBuf,
+    /// Its canonical form, which resolved paths must start with.
+    canonical: PathBuf,
+}
+
+impl GcsRoot {
+    /// The root for `uri`, or an error naming the uri when there is none or it is missing.
+    pub(crate) fn new(uri: &str, gcs_root: Option<&Path>) -> Result<GcsRoot> {
+        let dir = require_gcs_root(uri, gcs_root)?;
+        let canonical = dir.canonicalize().map_err(|e| {
+            SqlError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Cannot read {uri}: Cloud Storage root {} is not readable: {e}",
+                    dir.display()
+                ),
+            )
+        })?;
+        Ok(GcsRoot {
+            dir: dir.to_path_buf(),
+            canonical,
+        })
+    }
+
+    /// `root/rest`, not checked.
+    pub(crate) fn join(&self, rest: &str) -> PathBuf {
+        self.dir.join(rest)
+    }
+
+    /// The `gs://` uri of a path below the root.
+    pub(crate) fn uri_of(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.dir) {
+            Ok(rel) => format!("gs://{}", rel.to_string_lossy()),
+            Err(_) => path.display().to_string(),
+        }
+    }
+
+    /// Checks that `path` (below the root) resolves inside it once symlinks are followed;
+    /// a path that does not exist passes (the caller reports it as not found). Returns
+    /// the canonical path when it exists.
+    pub(crate) fn confine(&self, path: &Path) -> Result<Option<PathBuf>> {
+        match path.canonicalize() {
+            Ok(c) if c.starts_with(&self.canonical) => Ok(Some(c)),
+            Ok(c) => Err(SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!(
+                    "Cannot read {}: it resolves to {}, outside the Cloud Storage root {}",
+                    self.uri_of(path),
+                    c.display(),
+                    self.dir.display()
+                ),
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Maps a URI to a local path: `gs://bucket/object` under `gcs_root` (which it must
+/// resolve inside, symlinks followed, when it exists), `file://path`, or a plain path.
 pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
     if let Some(rest) = uri.strip_prefix("gs://") {
-        let root = require_gcs_root(uri, gcs_root)?;
+        let root = GcsRoot::new(uri, gcs_root)?;
         if rest.split('/').any(|p| p == "..") || rest.is_empty() {
             return Err(SqlError::new(
                 ErrorKind::InvalidQuery,
                 format!("Invalid Cloud Storage URI: {uri}"),
             ));
         }
-        return Ok(root.join(rest));
+        let path = root.join(rest);
+        if !rest.contains('*') {
+            root.confine(&path)?;
+        }
+        return Ok(path);
     }
     if let Some(rest) = uri.strip_prefix("file://") {
         return Ok(PathBuf::from(rest));
@@ -712,39 +777,35 @@ pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Resolves a URI that may hold one `*` (matching any characters, `/` included) to the
-/// sorted list of existing files.
+/// sorted list of existing files. Directory symlinks are followed, but each real
+/// directory is entered once, so symlink loops end; `gs://` files must resolve inside
+/// the root.
 pub fn expand_uri(uri: &str, gcs_root: Option<&Path>) -> Result<Vec<PathBuf>> {
     let path = resolve_uri(uri, gcs_root)?;
     let text = path.to_string_lossy().into_owned();
     let Some(star) = text.find('*') else {
         return Ok(vec![path]);
     };
+    let confine = match uri.starts_with("gs://") {
+        true => Some(GcsRoot::new(uri, gcs_root)?),
+        false => None,
+    };
     let base_end = text[..star].rfind('/').map_or(0, |i| i + 1);
-    let base = PathBuf::from(if base_end == 0 {
-        "."
+    let (base, prefix) = if base_end == 0 {
+        (PathBuf::from("."), "")
     } else {
-        &text[..base_end]
-    });
+        (PathBuf::from(&text[..base_end]), &text[..base_end])
+    };
     let (pre, post) = (&text[..star], &text[star + 1..]);
-    let mut out = Vec::new();
-    let mut stack = vec![base];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let s = p.to_string_lossy();
-                let s = s.strip_prefix("./").unwrap_or(&s);
-                if s.len() >= pre.len() + post.len() && s.starts_with(pre) && s.ends_with(post) {
-                    out.push(p.clone());
-                }
-            }
-        }
-    }
+    let mut files = Vec::new();
+    crate::objects::walk(&base, prefix, confine.as_ref(), &mut files)?;
+    let mut out: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|(s, _)| {
+            s.len() >= pre.len() + post.len() && s.starts_with(pre) && s.ends_with(post)
+        })
+        .map(|(_, p)| p)
+        .collect();
     out.sort();
     Ok(out)
 }

@@ -1,0 +1,201 @@
+//! Hardening of the SQL front end through the real binary: symlinks and tampered catalogs
+//! cannot reach files outside the Cloud Storage root or the data directory, listings end,
+//! and bad statements fail early and clearly.
+
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use compiler::conformance::shared_dir;
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    data: PathBuf,
+    gcs: PathBuf,
+}
+
+/// A fresh data directory and Cloud Storage root (`TMP/data`, `TMP/gcs`) with the
+/// tutorial model at `gs://models/m.onnx` and the goldfish at `gs://imgs/goldfish.jpg`.
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let gcs = root.join("gcs");
+    std::fs::create_dir_all(gcs.join("models")).unwrap();
+    std::fs::create_dir_all(gcs.join("imgs")).unwrap();
+    std::fs::copy(
+        shared_dir().join("models/resnet18_tutorial.onnx"),
+        gcs.join("models/m.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(
+        shared_dir().join("data/images/goldfish.jpg"),
+        gcs.join("imgs/goldfish.jpg"),
+    )
+    .unwrap();
+    Env {
+        data: root.join("data"),
+        gcs,
+        root,
+        _tmp: tmp,
+    }
+}
+
+fn command(e: &Env, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bqmlc"));
+    c.args(args)
+        .env("BQMLC_DATA_DIR", &e.data)
+        .env("BQMLC_GCS_ROOT", &e.gcs)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("BQMLC_CONV_ALGO")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Waits for `child` at most `limit`, killing it (and failing the test) after that.
+fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn query(e: &Env, sql: &str) -> Output {
+    let child = command(e, &["query", "--format", "csv", sql])
+        .spawn()
+        .unwrap();
+    wait_within(child, Duration::from_secs(120), sql)
+}
+
+fn ok(e: &Env, sql: &str) -> String {
+    let out = query(e, sql);
+    assert!(
+        out.status.success(),
+        "{sql} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn err(e: &Env, sql: &str) -> String {
+    let out = query(e, sql);
+    assert!(
+        !out.status.success(),
+        "{sql} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn create_model(e: &Env, name: &str, path: &str) -> Output {
+    query(
+        e,
+        &format!("CREATE MODEL {name} OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = '{path}')"),
+    )
+}
+
+fn object_table(e: &Env, name: &str, uri: &str) {
+    ok(
+        e,
+        &format!(
+            "CREATE OR REPLACE EXTERNAL TABLE {name} WITH CONNECTION DEFAULT OPTIONS (object_metadata = 'SIMPLE', uris = ['{uri}'])"
+        ),
+    );
+}
+
+fn outside(e: &Env) -> PathBuf {
+    let dir = e.root.join("outside");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn symlinks_cannot_leave_the_cloud_storage_root() {
+    let e = env();
+    let out = outside(&e);
+    std::fs::copy(e.gcs.join("models/m.onnx"), out.join("secret.onnx")).unwrap();
+    std::fs::write(out.join("secret.txt"), "secret").unwrap();
+    std::fs::create_dir_all(e.gcs.join("b")).unwrap();
+    symlink("../../outside/secret.onnx", e.gcs.join("b/link.onnx")).unwrap();
+    ok(&e, "CREATE SCHEMA ds");
+
+    let o = create_model(&e, "ds.m", "gs://b/link.onnx");
+    assert!(!o.status.success());
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        msg.contains(&format!(
+            "Cannot read gs://b/link.onnx: it resolves to {}, outside the Cloud Storage root {}",
+            out.canonicalize().unwrap().join("secret.onnx").display(),
+            e.gcs.display()
+        )),
+        "{msg}"
+    );
+    // A wildcard that reaches the link fails the same way.
+    let o = create_model(&e, "ds.m", "gs://b/*");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Cannot read gs://b/link.onnx"));
+
+    // An object table cannot list through a directory link or a linked bucket.
+    symlink("../../outside", e.gcs.join("b/dir")).unwrap();
+    std::fs::remove_file(e.gcs.join("b/link.onnx")).unwrap();
+    object_table(&e, "ds.t", "gs://b/*");
+    let msg = err(&e, "SELECT uri FROM ds.t");
+    assert!(
+        msg.contains("Cannot read gs://b/dir: it resolves to"),
+        "{msg}"
+    );
+    object_table(&e, "ds.t2", "gs://b/dir/secret.txt");
+    let msg = err(&e, "SELECT uri FROM ds.t2");
+    assert!(
+        msg.contains("Cannot read gs://b/dir/secret.txt: it resolves to"),
+        "{msg}"
+    );
+    symlink("../outside", e.gcs.join("linked")).unwrap();
+    object_table(&e, "ds.t3", "gs://linked/*");
+    let msg = err(&e, "SELECT uri FROM ds.t3");
+    assert!(
+        msg.contains("Cannot read gs://linked: it resolves to"),
+        "{msg}"
+    );
+
+    // Links that stay inside the root still work.
+    symlink("../imgs", e.gcs.join("b/inner")).unwrap();
+    std::fs::remove_file(e.gcs.join("b/dir")).unwrap();
+    assert_eq!(
+        ok(&e, "SELECT uri FROM ds.t"),
+        "uri\ngs://b/inner/goldfish.jpg\n"
+    );
+}
+
+#[test]
+fn symlink_loops_in_a_bucket_are_listed_once() {
+    let e = env();
+    let c = e.gcs.join("c");
+    std::fs::create_dir_all(c.join("sub")).unwrap();
+    std::fs::write(c.join("a.txt"), "a").unwrap();
+    std::fs::write(c.join("sub/b.txt"), "b").unwrap();
+    symlink(".", c.join("l1")).unwrap();
+    symlink(".", c.join("l2")).unwrap();
+    symlink("..", c.join("sub/up")).unwrap();
+    ok(&e, "CREATE SCHEMA ds");
+    object_table(&e, "ds.t", "gs://c/*");
+    let start = Instant::now();
+    assert_eq!(
+        ok(&e, "SELECT uri FROM ds.t ORDER BY uri"),
+        "uri\ngs://c/a.txt\ngs://c/sub/b.txt\n"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+    // Local paths and CSV tables walk the same way.
+    object_table(&e, "ds.local", &format!("{}/*", c.display()));
+    assert_eq!(ok(&e, "SELECT COUNT(*) AS n FROM ds.local"), "n\n2\n");
+}
