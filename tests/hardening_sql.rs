@@ -199,3 +199,108 @@ fn symlink_loops_in_a_bucket_are_listed_once() {
     object_table(&e, "ds.local", &format!("{}/*", c.display()));
     assert_eq!(ok(&e, "SELECT COUNT(*) AS n FROM ds.local"), "n\n2\n");
 }
+
+const PREDICT: &str = "SELECT class_label FROM ML.PREDICT(MODEL ds.m, (SELECT ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), 224, 224, FALSE) AS input FROM ds.imgs))";
+
+/// `ds.m` (the tutorial model, with its compiled library) and the object table `ds.imgs`.
+fn tutorial(e: &Env) {
+    ok(e, "CREATE SCHEMA ds");
+    let o = create_model(e, "ds.m", "gs://models/m.onnx");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    object_table(e, "ds.imgs", "gs://imgs/*");
+}
+
+/// The model entry's (ONNX copy, compiled library) paths as the catalog records them.
+fn recorded_files(e: &Env) -> (String, String) {
+    let state = sqlfront::catalog::Catalog::open(&e.data)
+        .unwrap()
+        .snapshot()
+        .unwrap();
+    let m = state.model("ds", "m").unwrap();
+    let lib = m
+        .compiled
+        .as_ref()
+        .expect("a compiled library")
+        .file
+        .clone();
+    (m.file.clone(), lib)
+}
+
+/// Rewrites `catalog.json`, replacing the quoted string `from` by `to`.
+fn tamper(e: &Env, from: &str, to: &str) {
+    let path = e.data.join("catalog.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let quoted = format!("\"{from}\"");
+    assert!(text.contains(&quoted), "{from} not in the catalog");
+    std::fs::write(&path, text.replace(&quoted, &format!("\"{to}\""))).unwrap();
+}
+
+#[test]
+fn catalog_paths_stay_in_the_data_directory_and_libraries_are_checked() {
+    let e = env();
+    tutorial(&e);
+    let good = ok(&e, PREDICT);
+    assert!(good.starts_with("class_label\n"), "{good}");
+    let (onnx, lib) = recorded_files(&e);
+    let catalog = std::fs::read(e.data.join("catalog.json")).unwrap();
+    let restore = || std::fs::write(e.data.join("catalog.json"), &catalog).unwrap();
+
+    // An absolute or `..` ONNX path is refused, naming the model and the file.
+    let secret = outside(&e).join("secret.onnx");
+    std::fs::copy(e.gcs.join("models/m.onnx"), &secret).unwrap();
+    let abs = secret.display().to_string();
+    tamper(&e, &onnx, &abs);
+    let msg = err(&e, PREDICT);
+    assert!(
+        msg.contains(&format!(
+            "Model ds.m: the catalog's file {abs} is not a plain relative path, outside the data directory {}",
+            e.data.display()
+        )),
+        "{msg}"
+    );
+    restore();
+    tamper(&e, &onnx, "../outside/secret.onnx");
+    let msg = err(&e, PREDICT);
+    assert!(
+        msg.contains(
+            "Model ds.m: the catalog's file ../outside/secret.onnx is not a plain relative path"
+        ),
+        "{msg}"
+    );
+    restore();
+
+    // A library path outside the data directory is never loaded: absolute, `..`, or a
+    // symlink inside `models/` that leads out.
+    let evil = outside(&e).join("evil.so");
+    std::fs::copy(e.data.join(&lib), &evil).unwrap();
+    tamper(&e, &lib, &evil.display().to_string());
+    let msg = err(&e, PREDICT);
+    assert!(
+        msg.contains(&format!(
+            "Model ds.m: the catalog's file {}",
+            evil.display()
+        )),
+        "{msg}"
+    );
+    restore();
+    std::fs::remove_file(e.data.join(&lib)).unwrap();
+    symlink(&evil, e.data.join(&lib)).unwrap();
+    let msg = err(&e, PREDICT);
+    assert!(
+        msg.contains(&format!("Model ds.m: the catalog's file {lib} resolves to")),
+        "{msg}"
+    );
+
+    // A library changed after CREATE MODEL fails its sha256 check before it is loaded.
+    std::fs::remove_file(e.data.join(&lib)).unwrap();
+    let mut bytes = std::fs::read(&evil).unwrap();
+    bytes.push(0);
+    std::fs::write(e.data.join(&lib), &bytes).unwrap();
+    let msg = err(&e, PREDICT);
+    assert!(
+        msg.contains(&format!(
+            "Model ds.m: the compiled library {lib} has sha256 "
+        )) && msg.contains("it was changed after CREATE MODEL and is not loaded"),
+        "{msg}"
+    );
+}

@@ -263,7 +263,8 @@ impl Catalog {
         &self.dir
     }
 
-    /// The absolute path of a model's stored copy.
+    /// The path of a model's stored copy, as recorded (unchecked: queries use
+    /// [`data_file`]).
     pub fn model_file(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
     }
@@ -433,6 +434,42 @@ impl Catalog {
     }
 }
 
+/// The path of a file the catalog records for `model` (`rel`, relative to `data_dir`),
+/// checked to stay inside the data directory: `rel` must be a relative path of plain
+/// names (no `..`, no root), and when the file exists it must resolve, symlinks followed,
+/// inside the data directory. A tampered `catalog.json` thus cannot make a query read or
+/// load a file elsewhere.
+pub fn data_file(data_dir: &Path, model: &str, rel: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let outside = |why: String| {
+        SqlError::new(
+            ErrorKind::Io,
+            format!(
+                "Model {model}: the catalog's file {rel} {why}, outside the data directory {}",
+                data_dir.display()
+            ),
+        )
+    };
+    let rel_path = Path::new(rel);
+    if rel.is_empty()
+        || !rel_path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(outside("is not a plain relative path".into()));
+    }
+    let path = data_dir.join(rel_path);
+    if let Ok(real) = path.canonicalize() {
+        let root = data_dir
+            .canonicalize()
+            .map_err(|e| SqlError::io(data_dir.display(), e))?;
+        if !real.starts_with(&root) {
+            return Err(outside(format!("resolves to {}", real.display())));
+        }
+    }
+    Ok(path)
+}
+
 /// `Not found: Dataset ds`
 pub fn dataset_not_found(ds: &str) -> SqlError {
     SqlError::new(ErrorKind::NotFound, format!("Not found: Dataset {ds}"))
@@ -518,10 +555,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn data_files_stay_inside_the_data_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir_all(data.join("models")).unwrap();
+        fs::write(tmp.path().join("secret"), b"s").unwrap();
+        assert_eq!(
+            data_file(&data, "ds.m", "models/a.onnx").unwrap(),
+            data.join("models/a.onnx")
+        );
+        for bad in ["/etc/passwd", "../secret", "models/../../secret", ""] {
+            let e = data_file(&data, "ds.m", bad).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!(
+                    "Model ds.m: the catalog's file {bad} is not a plain relative path, outside the data directory {}",
+                    data.display()
+                )
+            );
+        }
+        std::os::unix::fs::symlink("../../secret", data.join("models/l.onnx")).unwrap();
+        let e = data_file(&data, "ds.m", "models/l.onnx").unwrap_err();
+        assert!(e.message.contains("models/l.onnx resolves to"), "{e}");
+    }
+
     fn artifact(file: String) -> CompiledArtifact {
         CompiledArtifact {
             file,
             sha256: String::new(),
+            library_sha256: String::new(),
             input_shapes: vec![],
             cpu_features: String::new(),
             compile_ms: 0,

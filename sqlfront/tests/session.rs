@@ -802,7 +802,9 @@ fn create_model_compiles_with_the_sessions_options() {
             conv_algo: algo,
             ..Default::default()
         };
-        load_compiled(&data, &onnx, Some(&direct), &opts).unwrap().1
+        load_compiled("ds.d", &data, &onnx, Some(&direct), &opts)
+            .unwrap()
+            .1
     };
     assert_eq!(load(ConvAlgo::Direct), CodeSource::Cached);
     assert_eq!(
@@ -907,7 +909,7 @@ fn create_model_records_the_kernel_tier_and_serves_only_that_tier() {
     let data = e.root.join("data");
     let onnx = data.join(&state.model("ds", "p").unwrap().file);
     let load = |opts: &CompileOptions| {
-        load_compiled(&data, &onnx, Some(&compiled), opts)
+        load_compiled("ds.p", &data, &onnx, Some(&compiled), opts)
             .unwrap()
             .1
     };
