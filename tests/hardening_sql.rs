@@ -304,3 +304,89 @@ fn catalog_paths_stay_in_the_data_directory_and_libraries_are_checked() {
         "{msg}"
     );
 }
+
+#[test]
+fn int64_images_are_not_fed_to_float_inputs() {
+    let e = env();
+    tutorial(&e);
+    let msg = err(&e, "SELECT class_label FROM ML.PREDICT(MODEL ds.m, (SELECT uri, ML.CONVERT_IMAGE_TYPE(ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), 224, 224, FALSE)) AS input FROM ds.imgs))");
+    assert!(
+        msg.contains("ML.PREDICT input column input has type STRUCT<ARRAY<INT64>, ARRAY<INT64>> (an INT64 image, values 0-255, from ML.CONVERT_IMAGE_TYPE) for gs://imgs/goldfish.jpg, but the model's input input is float32; feed the FLOAT64 image (values 0-1) instead"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn outer_names_are_resolved_before_any_row_is_predicted() {
+    let e = env();
+    tutorial(&e);
+    // 60 copies of the photo: predicting them all takes seconds.
+    for i in 0..60 {
+        std::fs::copy(
+            e.gcs.join("imgs/goldfish.jpg"),
+            e.gcs.join(format!("imgs/g{i:02}.jpg")),
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    let msg = err(
+        &e,
+        &PREDICT.replace("SELECT class_label", "SELECT class_lable"),
+    );
+    let took = start.elapsed();
+    assert!(
+        msg.contains("Unrecognized name: class_lable; Did you mean class_label? at [1:8]"),
+        "{msg}"
+    );
+    // A typo in the input query's select list fails as early, naming the table's column.
+    let msg = err(
+        &e,
+        &PREDICT.replace("DECODE_IMAGE(data)", "DECODE_IMAGE(dta)"),
+    );
+    assert!(
+        msg.contains("Unrecognized name: dta; Did you mean data?"),
+        "{msg}"
+    );
+    // No row was decoded or predicted: a fraction of the real query's time.
+    let start = Instant::now();
+    ok(&e, PREDICT);
+    let full = start.elapsed();
+    assert!(
+        took * 3 < full,
+        "the typo took {took:?}, the whole query {full:?}"
+    );
+}
+
+#[test]
+fn a_running_query_keeps_its_model_when_another_process_drops_it() {
+    let e = env();
+    tutorial(&e);
+    let n = 120;
+    for i in 1..n {
+        std::fs::copy(
+            e.gcs.join("imgs/goldfish.jpg"),
+            e.gcs.join(format!("imgs/g{i:03}.jpg")),
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    let whole = ok(&e, PREDICT);
+    let full = start.elapsed();
+    assert_eq!(whole.lines().count(), n + 1);
+
+    let child = command(&e, &["query", "--format", "csv", PREDICT])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(full / 2);
+    let dropped = query(&e, "DROP MODEL ds.m");
+    assert!(dropped.status.success());
+    let out = wait_within(child, Duration::from_secs(120), PREDICT);
+    assert!(
+        out.status.success(),
+        "the query failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), whole);
+    // The drop happened while the query ran (else this test proves nothing).
+    assert!(err(&e, PREDICT).contains("Not found: Model ds.m"));
+}

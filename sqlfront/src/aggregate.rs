@@ -399,6 +399,7 @@ pub fn aggregate(
     for expr in exprs {
         if let Err(e) = bind(expr, &columns, funcs) {
             if let Some(name) = e.message.strip_prefix("Unrecognized name: ") {
+                let name = name.split("; Did you mean").next().unwrap_or(name);
                 if bind(expr, &combined, funcs).is_ok() {
                     return Err(SqlError {
                         message: format!("SELECT list expression references column {name} which is neither grouped nor aggregated"),
@@ -410,12 +411,17 @@ pub fn aggregate(
         }
     }
     if let Some(h) = &having {
-        let b = bind(h, &columns, funcs).map_err(|e| match e.message.strip_prefix("Unrecognized name: ") {
-            Some(name) if bind(h, &combined, funcs).is_ok() => SqlError {
-                message: format!("HAVING clause references column {name} which is neither grouped nor aggregated"),
-                ..e
-            },
-            _ => e,
+        let b = bind(h, &columns, funcs).map_err(|e| {
+            match e.message.strip_prefix("Unrecognized name: ") {
+                Some(name) if bind(h, &combined, funcs).is_ok() => SqlError {
+                    message: format!(
+                    "HAVING clause references column {} which is neither grouped nor aggregated",
+                    name.split("; Did you mean").next().unwrap_or(name)
+                ),
+                    ..e
+                },
+                _ => e,
+            }
         })?;
         let mut kept = Vec::with_capacity(out_rows.len());
         for row in out_rows {

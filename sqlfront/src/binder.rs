@@ -412,10 +412,59 @@ fn resolve_column(parts: &[Ident], scope: &[ScopeColumn], span: Span) -> Result<
             span,
         ));
     }
+    let hint = match (parts, closest_name(&shown, scope)) {
+        ([_], Some(near)) => format!("; Did you mean {near}?"),
+        _ => String::new(),
+    };
     Err(SqlError::invalid(
-        format!("Unrecognized name: {shown}"),
+        format!("Unrecognized name: {shown}{hint}"),
         span,
     ))
+}
+
+/// The column whose name is nearest to `name` (case-insensitive edit distance at
+/// most a third of its length, at least 1), for "Did you mean" hints.
+fn closest_name<'a>(name: &str, scope: &'a [ScopeColumn]) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    scope
+        .iter()
+        .filter(|c| !c.name.starts_with(crate::aggregate::AGG_PREFIX))
+        .map(|c| {
+            (
+                edit_distance(&name, &c.name.to_ascii_lowercase()),
+                c.name.as_str(),
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance counting an adjacent transposition as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn err(msg: impl Into<String>, span: Span) -> SqlError {

@@ -90,15 +90,14 @@ impl TableSources for Engine {
         crate::objects::scan(name, table, ctx.gcs_root)
     }
 
-    fn predict(
+    fn open_model(
         &self,
         name: &str,
         model: &ModelEntry,
-        input: Relation,
-        settings: Option<Value>,
+        settings: Option<&Value>,
         ctx: &ExecContext<'_>,
-    ) -> Result<Relation> {
-        if let Some(Value::Struct(fields)) = &settings {
+    ) -> Result<Arc<CompiledModel>> {
+        if let Some(Value::Struct(fields)) = settings {
             if let Some((n, _)) = fields.first() {
                 let what = if n.is_empty() {
                     "options are".to_string()
@@ -111,7 +110,10 @@ impl TableSources for Engine {
                 ));
             }
         }
-        let model = self.model(name, model, ctx.data_dir, ctx.compile)?;
-        crate::predict::predict(&model, input, self.threads)
+        self.model(name, model, ctx.data_dir, ctx.compile)
+    }
+
+    fn predict(&self, _name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+        crate::predict::predict(model, input, self.threads)
     }
 }

@@ -12,6 +12,9 @@ use crate::value::Value;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use runtime::CompiledModel;
 
 /// A set of rows with named columns.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,18 +42,28 @@ pub trait TableSources: ScalarFunctions {
         ))
     }
 
-    /// Runs `model` (whose files are relative to `ctx.data_dir`, compiled as
-    /// `ctx.compile` asks) over `input`; returns output columns followed by the input
-    /// columns.
-    fn predict(
+    /// Opens `model` (whose files are relative to `ctx.data_dir`, compiled as
+    /// `ctx.compile` asks) for one `ML.PREDICT` with `settings`. The query keeps what this
+    /// returns until it ends, so dropping or replacing the model meanwhile does not
+    /// affect it.
+    fn open_model(
         &self,
         name: &str,
         model: &ModelEntry,
-        input: Relation,
-        settings: Option<Value>,
+        settings: Option<&Value>,
         ctx: &ExecContext<'_>,
-    ) -> Result<Relation> {
-        let _ = (model, input, settings, ctx);
+    ) -> Result<Arc<CompiledModel>> {
+        let _ = (model, settings, ctx);
+        Err(SqlError::new(
+            ErrorKind::NotSupported,
+            format!("ML.PREDICT with model {name} is not supported yet"),
+        ))
+    }
+
+    /// Runs `model` (from [`TableSources::open_model`]) over `input`; returns output
+    /// columns followed by the input columns.
+    fn predict(&self, name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+        let _ = (model, input);
         Err(SqlError::new(
             ErrorKind::NotSupported,
             format!("ML.PREDICT with model {name} is not supported yet"),
@@ -103,8 +116,20 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
 impl ExecContext<'_> {
     /// Runs a query and returns its result with unqualified column names.
     pub fn query(&self, q: &Query) -> Result<Relation> {
+        if has_predict(q) {
+            // Names are resolved before any row is read or predicted: the same query over
+            // no rows binds every expression against the real columns (the model's outputs
+            // included).
+            self.query_rows(q, true)?;
+        }
+        self.query_rows(q, false)
+    }
+
+    /// [`ExecContext::query`]; with `dry`, every table is read as empty, so the result
+    /// has the query's columns and no row is decoded or predicted.
+    fn query_rows(&self, q: &Query, dry: bool) -> Result<Relation> {
         let mut result: Option<Relation> = None;
-        self.query_chunks(q, usize::MAX, &mut |part, _, _| {
+        self.chunks(q, usize::MAX, dry, &mut |part, _, _| {
             append(&mut result, part);
             Ok(())
         })?;
@@ -122,12 +147,22 @@ impl ExecContext<'_> {
         chunk: usize,
         sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
     ) -> Result<()> {
+        self.chunks(q, chunk, false, sink)
+    }
+
+    fn chunks(
+        &self,
+        q: &Query,
+        chunk: usize,
+        dry: bool,
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
+    ) -> Result<()> {
         let select = &q.select;
         let source = match &select.from {
-            Some(from) => self.run_from(from, referenced_names(q).as_ref())?,
+            Some(from) => self.run_from(from, referenced_names(q).as_ref(), dry)?,
             None => Relation {
                 columns: vec![],
-                rows: vec![vec![]],
+                rows: if dry { vec![] } else { vec![vec![]] },
             },
         };
         let funcs = self.sources as &dyn ScalarFunctions;
@@ -404,10 +439,11 @@ impl ExecContext<'_> {
         &self,
         from: &TableWithJoins,
         needed: Option<&HashSet<String>>,
+        dry: bool,
     ) -> Result<Relation> {
-        let mut left = self.table_factor(&from.relation, needed)?;
+        let mut left = self.table_factor(&from.relation, needed, dry)?;
         for j in &from.joins {
-            let right = self.table_factor(&j.relation, needed)?;
+            let right = self.table_factor(&j.relation, needed, dry)?;
             let mut columns = left.columns.clone();
             columns.extend(right.columns.iter().cloned());
             let funcs = self.sources as &dyn ScalarFunctions;
@@ -446,7 +482,12 @@ impl ExecContext<'_> {
         Ok(left)
     }
 
-    fn table_factor(&self, tf: &TableFactor, needed: Option<&HashSet<String>>) -> Result<Relation> {
+    fn table_factor(
+        &self,
+        tf: &TableFactor,
+        needed: Option<&HashSet<String>>,
+        dry: bool,
+    ) -> Result<Relation> {
         match tf {
             TableFactor::Table { name, alias } => {
                 let (ds, t) = split_table_name(name, "Table")?;
@@ -463,6 +504,9 @@ impl ExecContext<'_> {
                         .scan_object_table(&full, entry, self)
                         .map_err(|e| e.with_span(name.span))?,
                 };
+                if dry {
+                    rel.rows.clear();
+                }
                 let quals = match alias {
                     Some(a) => vec![a.value.clone()],
                     None => vec![t.clone(), full],
@@ -475,7 +519,7 @@ impl ExecContext<'_> {
             TableFactor::Derived {
                 subquery, alias, ..
             } => {
-                let mut rel = self.query(subquery)?;
+                let mut rel = self.query_rows(subquery, dry)?;
                 for c in &mut rel.columns {
                     c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
                 }
@@ -495,6 +539,11 @@ impl ExecContext<'_> {
                     .map_err(|e| e.with_span(model.span))?;
                 let settings = settings.as_ref().map(eval_const).transpose()?;
                 let full = format!("{ds}.{m}");
+                // Opened once: every piece runs the model the query started with.
+                let compiled = self
+                    .sources
+                    .open_model(&full, entry, settings.as_ref(), self)
+                    .map_err(|e| e.with_span(*span))?;
                 let mut result: Option<Relation> = None;
                 let mut bar = Progress::default();
                 let mut predict_part =
@@ -502,11 +551,13 @@ impl ExecContext<'_> {
                         let inputs = part.columns.len();
                         let mut out = self
                             .sources
-                            .predict(&full, entry, part, settings.clone(), self)
+                            .predict(&full, &compiled, part)
                             .map_err(|e| e.with_span(*span))?;
                         prune_passthrough(&mut out, inputs, needed);
                         append(&mut result, out);
-                        bar.advance(covered, total);
+                        if !dry {
+                            bar.advance(covered, total);
+                        }
                         Ok(())
                     };
                 match input {
@@ -517,6 +568,7 @@ impl ExecContext<'_> {
                                 alias: None,
                             },
                             None,
+                            dry,
                         )?;
                         let n = rel.rows.len();
                         predict_part(rel, n, n)?;
@@ -524,7 +576,7 @@ impl ExecContext<'_> {
                     // Rows stream from the input query to the model in chunks: decoded
                     // images of one chunk are dropped before the next is decoded.
                     PredictInput::Query { query, .. } => {
-                        self.query_chunks(query, PREDICT_CHUNK_ROWS, &mut predict_part)?;
+                        self.chunks(query, PREDICT_CHUNK_ROWS, dry, &mut predict_part)?;
                     }
                 }
                 bar.finish();
@@ -536,6 +588,21 @@ impl ExecContext<'_> {
             }
         }
     }
+}
+
+/// Whether `ML.PREDICT` appears anywhere in `q`'s FROM clauses.
+fn has_predict(q: &Query) -> bool {
+    fn factor(tf: &TableFactor) -> bool {
+        match tf {
+            TableFactor::Table { .. } => false,
+            TableFactor::Derived { subquery, .. } => has_predict(subquery),
+            TableFactor::Predict { .. } => true,
+        }
+    }
+    q.select
+        .from
+        .as_ref()
+        .is_some_and(|f| factor(&f.relation) || f.joins.iter().any(|j| factor(&j.relation)))
 }
 
 /// Rows per piece when an input query streams into `ML.PREDICT`: enough for every
