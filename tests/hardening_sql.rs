@@ -390,3 +390,83 @@ fn a_running_query_keeps_its_model_when_another_process_drops_it() {
     // The drop happened while the query ran (else this test proves nothing).
     assert!(err(&e, PREDICT).contains("Not found: Model ds.m"));
 }
+
+/// A 1×1 RGB PNG whose `iCCP` chunk inflates to `profile_bytes` zero bytes.
+fn png_with_huge_icc_profile(profile_bytes: usize) -> Vec<u8> {
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let zlib = |data: &[u8], total: usize| {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(data.len());
+            z.write_all(&data[..n]).unwrap();
+            left -= n;
+        }
+        z.finish().unwrap()
+    };
+    let mut iccp = b"icc\0\0".to_vec();
+    iccp.extend(zlib(&vec![0u8; 1 << 20], profile_bytes));
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]);
+    chunk(&mut png, b"iCCP", &iccp);
+    chunk(&mut png, b"IDAT", &zlib(&[0, 10, 20, 30], 4));
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[test]
+fn a_png_colour_profile_bomb_decodes_in_bounded_memory() {
+    let e = env();
+    let png = png_with_huge_icc_profile(2 << 30);
+    assert!(png.len() < 3_000_000, "{} bytes", png.len());
+    std::fs::write(e.gcs.join("imgs/bomb.png"), &png).unwrap();
+    ok(&e, "CREATE SCHEMA ds");
+    object_table(&e, "ds.t", "gs://imgs/bomb.png");
+    // Under a 1 GiB address-space limit: inflating the profile would need 2 GiB.
+    let sql = "SELECT uri, ML.DECODE_IMAGE(data) AS image FROM ds.t";
+    let child = Command::new("prlimit")
+        .arg(format!("--as={}", 1u64 << 30))
+        .arg(env!("CARGO_BIN_EXE_bqmlc"))
+        .args(["query", "--format", "csv", sql])
+        .env("BQMLC_DATA_DIR", &e.data)
+        .env("BQMLC_GCS_ROOT", &e.gcs)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux)");
+    let out = wait_within(child, Duration::from_secs(60), sql);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("gs://imgs/bomb.png,")
+            && text.contains("[1,1,3],\"\"_field_2\"\":[0.0392156"),
+        "{text}"
+    );
+}
