@@ -96,7 +96,8 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
 /// is not read.
 fn strip_compressed_png_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
     const SIGNATURE: usize = 8;
-    let mut keep: Vec<std::ops::Range<usize>> = vec![0..SIGNATURE];
+    let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+    keep.push(0..SIGNATURE);
     let mut at = SIGNATURE;
     let mut dropped = false;
     while at < bytes.len() {
