@@ -470,3 +470,44 @@ fn a_png_colour_profile_bomb_decodes_in_bounded_memory() {
         "{text}"
     );
 }
+
+#[test]
+fn catalog_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env();
+    let run = |sql: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("umask 000 && exec \"$0\" query \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_bqmlc"))
+            .arg(sql)
+            .env("BQMLC_DATA_DIR", &e.data)
+            .env("BQMLC_GCS_ROOT", &e.gcs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run("CREATE SCHEMA ds");
+    run("CREATE MODEL ds.m OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = 'gs://models/m.onnx')");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut files = 0;
+    let mut stack = vec![e.data.clone()];
+    while let Some(dir) = stack.pop() {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                files += 1;
+            }
+        }
+    }
+    // catalog.json, LOCK, staging/LOCK, the model copy and its library.
+    assert!(files >= 5, "{files} files");
+}

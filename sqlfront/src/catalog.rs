@@ -3,6 +3,10 @@
 //!
 //! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies),
 //! `models/*.so` (their compiled libraries), `staging/` (models being created), `LOCK`.
+//! Permissions: the data directory and its subdirectories are created with mode 0700,
+//! and every file the catalog writes (catalog, model copies, libraries, lock files)
+//! has mode 0600, whatever the process umask: catalogs and models are private to
+//! their owner, and nobody else can tamper with them.
 //! Invariants:
 //! - every file is written to a temporary or staging name, fsynced, renamed into place, and
 //!   the directory fsynced, so a crash leaves either the old or the new file;
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +38,18 @@ const MODELS_DIR: &str = "models";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "LOCK";
 const FORMAT_VERSION: u32 = 1;
+/// Mode of every file the catalog writes.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory the catalog creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
 
 /// The data directory: `$BQMLC_DATA_DIR`, else `$XDG_DATA_HOME/bqmlc`, else
 /// `~/.local/share/bqmlc`, else `./.bqmlc`.
@@ -177,6 +194,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(&tmp)
             .map_err(|e| SqlError::io(tmp.display(), e))?;
         f.write_all(bytes)
@@ -244,6 +262,7 @@ fn open_lock(path: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(FILE_MODE)
         .open(path)
         .map_err(|e| SqlError::io(path.display(), e))
 }
@@ -252,7 +271,7 @@ impl Catalog {
     /// Opens (creating if needed) the data directory `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Catalog> {
         let dir = dir.into();
-        fs::create_dir_all(dir.join(MODELS_DIR)).map_err(|e| {
+        create_dirs(&dir.join(MODELS_DIR)).map_err(|e| {
             SqlError::io(format!("cannot create data directory {}", dir.display()), e)
         })?;
         Ok(Catalog { dir })
@@ -280,7 +299,7 @@ impl Catalog {
         compile: impl FnOnce(&Path, String) -> Result<Option<CompiledArtifact>>,
     ) -> Result<StagedModel> {
         let staging = self.dir.join(STAGING_DIR);
-        fs::create_dir_all(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
+        create_dirs(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
         let lock_path = staging.join(LOCK_FILE);
         let lock = open_lock(&lock_path)?;
         lock.lock_shared()
@@ -295,7 +314,9 @@ impl Catalog {
         };
         staged.compiled = compile(&staged.library, format!("{MODELS_DIR}/{}.so", staged.id))?;
         if staged.compiled.is_some() {
-            File::open(&staged.library)
+            // The linker gave it the umask's mode.
+            fs::set_permissions(&staged.library, fs::Permissions::from_mode(FILE_MODE))
+                .and_then(|()| File::open(&staged.library))
                 .and_then(|f| f.sync_all())
                 .map_err(|e| SqlError::io(staged.library.display(), e))?;
         }
@@ -303,6 +324,7 @@ impl Catalog {
         OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(path)
             .and_then(|mut f| {
                 f.write_all(bytes)?;
