@@ -571,6 +571,30 @@ fn group_by() {
 }
 
 #[test]
+fn intervals_beyond_ten_thousand_years_are_errors() {
+    let e = env();
+    let s = &e.session;
+    assert_eq!(
+        fail(s, "SELECT INTERVAL 9223372036854775807 DAY"),
+        (
+            ErrorKind::InvalidQuery,
+            "Interval field out of range: INTERVAL 9223372036854775807 DAY is beyond ±10000 years at [1:8]".into()
+        )
+    );
+    assert!(fail(s, "SELECT INTERVAL 10001 YEAR")
+        .1
+        .contains("out of range"));
+    assert!(fail(s, "SELECT INTERVAL -3660001 DAY")
+        .1
+        .contains("out of range"));
+    assert!(fail(s, "SELECT INTERVAL 9223372036854775807 MICROSECOND")
+        .1
+        .contains("out of range"));
+    assert_eq!(rows(s, "SELECT INTERVAL 10000 YEAR").len(), 1);
+    assert_eq!(rows(s, "SELECT INTERVAL -87840000 HOUR").len(), 1);
+}
+
+#[test]
 fn query_errors_are_positioned() {
     let e = env();
     let s = &e.session;
