@@ -511,3 +511,22 @@ fn catalog_files_are_private_whatever_the_umask() {
     // catalog.json, LOCK, staging/LOCK, the model copy and its library.
     assert!(files >= 5, "{files} files");
 }
+
+#[test]
+fn early_binding_does_not_evaluate_placeholder_rows() {
+    let e = env();
+    tutorial(&e);
+    let inner = PREDICT.replace("SELECT class_label FROM ", "");
+    assert_eq!(
+        ok(
+            &e,
+            &format!("SELECT 1 / COUNT(*) AS r FROM {inner} HAVING 1 / COUNT(*) > 0")
+        ),
+        "r\n1.0\n"
+    );
+    let msg = err(
+        &e,
+        &format!("SELECT COUNT(*) FROM {inner} HAVING COUNT(class_lable) > 0"),
+    );
+    assert!(msg.contains("Did you mean class_label?"), "{msg}");
+}

@@ -253,7 +253,8 @@ fn resolve_key(
 }
 
 /// When the query aggregates or groups, computes one row per group and returns the
-/// rewritten select list and `ORDER BY`; `None` for ordinary queries.
+/// rewritten select list and `ORDER BY`; `None` for ordinary queries. With `bind_only`,
+/// HAVING is bound but not evaluated and no row is returned (a query checked over no rows).
 pub fn aggregate(
     projection: &[SelectItem],
     order_by: &[Expr],
@@ -262,6 +263,7 @@ pub fn aggregate(
     scope: &[ScopeColumn],
     rows: &[Vec<Value>],
     funcs: &dyn ScalarFunctions,
+    bind_only: bool,
 ) -> Result<Option<Aggregated>> {
     let mut keys = Vec::with_capacity(group_by.len());
     for g in group_by {
@@ -424,6 +426,9 @@ pub fn aggregate(
             }
         })?;
         let mut kept = Vec::with_capacity(out_rows.len());
+        if bind_only {
+            out_rows.clear();
+        }
         for row in out_rows {
             match eval(&b, &row, funcs)? {
                 Value::Bool(true) => kept.push(row),

@@ -200,6 +200,7 @@ impl ExecContext<'_> {
             &source_columns,
             &rows,
             funcs,
+            dry,
         )? {
             projection = std::borrow::Cow::Owned(agg.items);
             order_exprs = agg.order_by;
@@ -331,6 +332,18 @@ impl ExecContext<'_> {
             keys.push((key, o.desc));
         }
 
+        if dry {
+            // Everything is bound; evaluating the placeholder row of an aggregate over no
+            // rows could fail where the real rows would not (1 / COUNT(*)).
+            return sink(
+                Relation {
+                    columns: out_cols,
+                    rows: vec![],
+                },
+                0,
+                0,
+            );
+        }
         let produce = |row: &Vec<Value>| -> Result<(Vec<Value>, Vec<Value>)> {
             let mut out = Vec::with_capacity(exprs.len());
             for p in &exprs {
