@@ -253,18 +253,20 @@ fn resolve_key(
 }
 
 /// When the query aggregates or groups, computes one row per group and returns the
-/// rewritten select list and `ORDER BY`; `None` for ordinary queries. With `bind_only`,
-/// HAVING is bound but not evaluated and no row is returned (a query checked over no rows).
+/// rewritten select list and `ORDER BY`; `None` for ordinary queries. With `rows` `None`
+/// everything is bound but nothing evaluated, and no row is returned (a query checked
+/// before it runs).
 pub fn aggregate(
     projection: &[SelectItem],
     order_by: &[Expr],
     group_by: &[Expr],
     having: Option<&Expr>,
     scope: &[ScopeColumn],
-    rows: &[Vec<Value>],
+    rows: Option<&[Vec<Value>]>,
     funcs: &dyn ScalarFunctions,
-    bind_only: bool,
 ) -> Result<Option<Aggregated>> {
+    let bind_only = rows.is_none();
+    let rows = rows.unwrap_or(&[]);
     let mut keys = Vec::with_capacity(group_by.len());
     for g in group_by {
         let k = resolve_key(g, projection, scope, funcs)?;

@@ -198,9 +198,8 @@ impl ExecContext<'_> {
             &select.group_by,
             select.having.as_ref(),
             &source_columns,
-            &rows,
+            (!dry).then_some(rows.as_slice()),
             funcs,
-            dry,
         )? {
             projection = std::borrow::Cow::Owned(agg.items);
             order_exprs = agg.order_by;
