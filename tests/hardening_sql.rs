@@ -352,7 +352,7 @@ fn outer_names_are_resolved_before_any_row_is_predicted() {
     ok(&e, PREDICT);
     let full = start.elapsed();
     assert!(
-        took * 3 < full,
+        took * 2 < full,
         "the typo took {took:?}, the whole query {full:?}"
     );
 }
@@ -361,7 +361,7 @@ fn outer_names_are_resolved_before_any_row_is_predicted() {
 fn a_running_query_keeps_its_model_when_another_process_drops_it() {
     let e = env();
     tutorial(&e);
-    let n = 120;
+    let n = 240;
     for i in 1..n {
         std::fs::copy(
             e.gcs.join("imgs/goldfish.jpg"),
@@ -374,12 +374,16 @@ fn a_running_query_keeps_its_model_when_another_process_drops_it() {
     let full = start.elapsed();
     assert_eq!(whole.lines().count(), n + 1);
 
-    let child = command(&e, &["query", "--format", "csv", PREDICT])
+    let mut child = command(&e, &["query", "--format", "csv", PREDICT])
         .spawn()
         .unwrap();
-    std::thread::sleep(full / 2);
+    std::thread::sleep(full / 3);
     let dropped = query(&e, "DROP MODEL ds.m");
     assert!(dropped.status.success());
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended before the model was dropped ({full:?} for the whole query)"
+    );
     let out = wait_within(child, Duration::from_secs(120), PREDICT);
     assert!(
         out.status.success(),
