@@ -524,7 +524,8 @@ fn create_model_keeps_a_compiled_library_that_reopening_loads_without_compiling(
     );
     let onnx_copy = catalog.model_file(entry);
     let load = |c: Option<&sqlfront::model_import::CompiledArtifact>| {
-        sqlfront::model_import::load_compiled(&data, &onnx_copy, c, &Default::default()).unwrap()
+        sqlfront::model_import::load_compiled("ds.m", &data, &onnx_copy, c, &Default::default())
+            .unwrap()
     };
     let (cached, source) = load(Some(&compiled));
     assert_eq!(source, sqlfront::model_import::CodeSource::Cached);

@@ -339,9 +339,20 @@ type PoolFreeFn = unsafe extern "C" fn(*mut c_void);
 /// features this CPU has, before any of its generated code can run. Returns the model and
 /// its metadata.
 pub fn load(path: &Path) -> Result<(CompiledModel, ArtifactMeta), String> {
+    load_checked(path, |_| Ok(()))
+}
+
+/// [`load`], with `check` shown the file's bytes before anything else is done with them
+/// (a catalog compares their sha256 with the one it recorded); an error from `check`
+/// refuses the file, which is then never mapped.
+pub fn load_checked(
+    path: &Path,
+    check: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Result<(CompiledModel, ArtifactMeta), String> {
     let where_ = path.display();
     let bytes = crate::limits::read_file(path, crate::limits::MAX_ARTIFACT_BYTES)
         .map_err(|e| format!("cannot read {where_}: {e}"))?;
+    check(&bytes)?;
     if bytes.len() < 64 || bytes[..4] != *b"\x7fELF" {
         return Err(format!("{where_}: not a shared library (no ELF header)"));
     }

@@ -253,16 +253,20 @@ fn resolve_key(
 }
 
 /// When the query aggregates or groups, computes one row per group and returns the
-/// rewritten select list and `ORDER BY`; `None` for ordinary queries.
+/// rewritten select list and `ORDER BY`; `None` for ordinary queries. With `rows` `None`
+/// everything is bound but nothing evaluated, and no row is returned (a query checked
+/// before it runs).
 pub fn aggregate(
     projection: &[SelectItem],
     order_by: &[Expr],
     group_by: &[Expr],
     having: Option<&Expr>,
     scope: &[ScopeColumn],
-    rows: &[Vec<Value>],
+    rows: Option<&[Vec<Value>]>,
     funcs: &dyn ScalarFunctions,
 ) -> Result<Option<Aggregated>> {
+    let bind_only = rows.is_none();
+    let rows = rows.unwrap_or(&[]);
     let mut keys = Vec::with_capacity(group_by.len());
     for g in group_by {
         let k = resolve_key(g, projection, scope, funcs)?;
@@ -399,6 +403,7 @@ pub fn aggregate(
     for expr in exprs {
         if let Err(e) = bind(expr, &columns, funcs) {
             if let Some(name) = e.message.strip_prefix("Unrecognized name: ") {
+                let name = name.split("; Did you mean").next().unwrap_or(name);
                 if bind(expr, &combined, funcs).is_ok() {
                     return Err(SqlError {
                         message: format!("SELECT list expression references column {name} which is neither grouped nor aggregated"),
@@ -410,14 +415,22 @@ pub fn aggregate(
         }
     }
     if let Some(h) = &having {
-        let b = bind(h, &columns, funcs).map_err(|e| match e.message.strip_prefix("Unrecognized name: ") {
-            Some(name) if bind(h, &combined, funcs).is_ok() => SqlError {
-                message: format!("HAVING clause references column {name} which is neither grouped nor aggregated"),
-                ..e
-            },
-            _ => e,
+        let b = bind(h, &columns, funcs).map_err(|e| {
+            match e.message.strip_prefix("Unrecognized name: ") {
+                Some(name) if bind(h, &combined, funcs).is_ok() => SqlError {
+                    message: format!(
+                    "HAVING clause references column {} which is neither grouped nor aggregated",
+                    name.split("; Did you mean").next().unwrap_or(name)
+                ),
+                    ..e
+                },
+                _ => e,
+            }
         })?;
         let mut kept = Vec::with_capacity(out_rows.len());
+        if bind_only {
+            out_rows.clear();
+        }
         for row in out_rows {
             match eval(&b, &row, funcs)? {
                 Value::Bool(true) => kept.push(row),

@@ -412,10 +412,59 @@ fn resolve_column(parts: &[Ident], scope: &[ScopeColumn], span: Span) -> Result<
             span,
         ));
     }
+    let hint = match (parts, closest_name(&shown, scope)) {
+        ([_], Some(near)) => format!("; Did you mean {near}?"),
+        _ => String::new(),
+    };
     Err(SqlError::invalid(
-        format!("Unrecognized name: {shown}"),
+        format!("Unrecognized name: {shown}{hint}"),
         span,
     ))
+}
+
+/// The column whose name is nearest to `name` (case-insensitive edit distance at
+/// most a third of its length, at least 1), for "Did you mean" hints.
+fn closest_name<'a>(name: &str, scope: &'a [ScopeColumn]) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    scope
+        .iter()
+        .filter(|c| !c.name.starts_with(crate::aggregate::AGG_PREFIX))
+        .map(|c| {
+            (
+                edit_distance(&name, &c.name.to_ascii_lowercase()),
+                c.name.as_str(),
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance counting an adjacent transposition as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn err(msg: impl Into<String>, span: Span) -> SqlError {
@@ -474,9 +523,11 @@ pub fn eval(b: &Bound, row: &[Value], funcs: &dyn ScalarFunctions) -> Result<Val
         ),
         BoundKind::Interval(v, unit) => match ev(v)? {
             Value::Null => Value::Null,
-            Value::Int64(n) => Value::Interval(make_interval(n, *unit)),
+            Value::Int64(n) => {
+                Value::Interval(make_interval(n, *unit).map_err(|m| err(m, b.span))?)
+            }
             Value::String(s) => match s.trim().parse::<i64>() {
-                Ok(n) => Value::Interval(make_interval(n, *unit)),
+                Ok(n) => Value::Interval(make_interval(n, *unit).map_err(|m| err(m, b.span))?),
                 Err(_) => return Err(err(format!("Invalid interval literal: '{s}'"), b.span)),
             },
             other => {
@@ -632,21 +683,35 @@ pub fn eval(b: &Bound, row: &[Value], funcs: &dyn ScalarFunctions) -> Result<Val
     })
 }
 
-fn make_interval(n: i64, unit: IntervalUnit) -> Interval {
+/// `INTERVAL n unit`, or an error when it is outside BigQuery's range (±10000 years:
+/// ±120000 months, ±3660000 days, ±87840000 hours).
+fn make_interval(n: i64, unit: IntervalUnit) -> std::result::Result<Interval, String> {
+    const MAX_MONTHS: i64 = 120_000;
+    const MAX_DAYS: i64 = 3_660_000;
+    const MAX_MICROS: i64 = 87_840_000 * 3_600_000_000;
     let mut i = Interval::default();
-    match unit {
-        IntervalUnit::Year => i.months = n.saturating_mul(12),
-        IntervalUnit::Quarter => i.months = n.saturating_mul(3),
-        IntervalUnit::Month => i.months = n,
-        IntervalUnit::Week => i.days = n.saturating_mul(7),
-        IntervalUnit::Day => i.days = n,
-        IntervalUnit::Hour => i.micros = n.saturating_mul(3_600_000_000),
-        IntervalUnit::Minute => i.micros = n.saturating_mul(60_000_000),
-        IntervalUnit::Second => i.micros = n.saturating_mul(1_000_000),
-        IntervalUnit::Millisecond => i.micros = n.saturating_mul(1000),
-        IntervalUnit::Microsecond => i.micros = n,
+    let (field, scale, max) = match unit {
+        IntervalUnit::Year => (&mut i.months, 12, MAX_MONTHS),
+        IntervalUnit::Quarter => (&mut i.months, 3, MAX_MONTHS),
+        IntervalUnit::Month => (&mut i.months, 1, MAX_MONTHS),
+        IntervalUnit::Week => (&mut i.days, 7, MAX_DAYS),
+        IntervalUnit::Day => (&mut i.days, 1, MAX_DAYS),
+        IntervalUnit::Hour => (&mut i.micros, 3_600_000_000, MAX_MICROS),
+        IntervalUnit::Minute => (&mut i.micros, 60_000_000, MAX_MICROS),
+        IntervalUnit::Second => (&mut i.micros, 1_000_000, MAX_MICROS),
+        IntervalUnit::Millisecond => (&mut i.micros, 1000, MAX_MICROS),
+        IntervalUnit::Microsecond => (&mut i.micros, 1, MAX_MICROS),
+    };
+    match n.checked_mul(scale) {
+        Some(v) if v.abs() <= max => *field = v,
+        _ => {
+            return Err(format!(
+                "Interval field out of range: INTERVAL {n} {} is beyond ±10000 years",
+                unit.name()
+            ))
+        }
     }
-    i
+    Ok(i)
 }
 
 fn type_mismatch(op: &str, args: &[&Value], span: Span) -> SqlError {
@@ -1005,8 +1070,13 @@ mod tests {
             e.to_string(),
             "Function ML.DECODE_IMAGE is not supported yet at [1:1]"
         );
-        let e = ev("TIMESTAMP '2020-01-01' + INTERVAL 9223372036854775807 DAY").unwrap_err();
+        let e = ev("TIMESTAMP '2020-01-01' + INTERVAL 3660000 DAY").unwrap_err();
         assert_eq!(e.to_string(), "TIMESTAMP overflow at [1:1]");
+        let e = ev("TIMESTAMP '2020-01-01' + INTERVAL 9223372036854775807 DAY").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Interval field out of range: INTERVAL 9223372036854775807 DAY is beyond ±10000 years at [1:26]"
+        );
         let e = ev("[1][ORDINAL(-9223372036854775808)]").unwrap_err();
         assert_eq!(
             e.to_string(),

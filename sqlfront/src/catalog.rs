@@ -3,6 +3,10 @@
 //!
 //! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies),
 //! `models/*.so` (their compiled libraries), `staging/` (models being created), `LOCK`.
+//! Permissions: the data directory and its subdirectories are created with mode 0700,
+//! and every file the catalog writes (catalog, model copies, libraries, lock files)
+//! has mode 0600, whatever the process umask: catalogs and models are private to
+//! their owner, and nobody else can tamper with them.
 //! Invariants:
 //! - every file is written to a temporary or staging name, fsynced, renamed into place, and
 //!   the directory fsynced, so a crash leaves either the old or the new file;
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +38,18 @@ const MODELS_DIR: &str = "models";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "LOCK";
 const FORMAT_VERSION: u32 = 1;
+/// Mode of every file the catalog writes.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory the catalog creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
 
 /// The data directory: `$BQMLC_DATA_DIR`, else `$XDG_DATA_HOME/bqmlc`, else
 /// `~/.local/share/bqmlc`, else `./.bqmlc`.
@@ -177,6 +194,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(&tmp)
             .map_err(|e| SqlError::io(tmp.display(), e))?;
         f.write_all(bytes)
@@ -244,6 +262,7 @@ fn open_lock(path: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(FILE_MODE)
         .open(path)
         .map_err(|e| SqlError::io(path.display(), e))
 }
@@ -252,7 +271,7 @@ impl Catalog {
     /// Opens (creating if needed) the data directory `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Catalog> {
         let dir = dir.into();
-        fs::create_dir_all(dir.join(MODELS_DIR)).map_err(|e| {
+        create_dirs(&dir.join(MODELS_DIR)).map_err(|e| {
             SqlError::io(format!("cannot create data directory {}", dir.display()), e)
         })?;
         Ok(Catalog { dir })
@@ -263,7 +282,8 @@ impl Catalog {
         &self.dir
     }
 
-    /// The absolute path of a model's stored copy.
+    /// The path of a model's stored copy, as recorded (unchecked: queries use
+    /// [`data_file`]).
     pub fn model_file(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
     }
@@ -279,7 +299,7 @@ impl Catalog {
         compile: impl FnOnce(&Path, String) -> Result<Option<CompiledArtifact>>,
     ) -> Result<StagedModel> {
         let staging = self.dir.join(STAGING_DIR);
-        fs::create_dir_all(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
+        create_dirs(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
         let lock_path = staging.join(LOCK_FILE);
         let lock = open_lock(&lock_path)?;
         lock.lock_shared()
@@ -294,7 +314,9 @@ impl Catalog {
         };
         staged.compiled = compile(&staged.library, format!("{MODELS_DIR}/{}.so", staged.id))?;
         if staged.compiled.is_some() {
-            File::open(&staged.library)
+            // The linker gave it the umask's mode.
+            fs::set_permissions(&staged.library, fs::Permissions::from_mode(FILE_MODE))
+                .and_then(|()| File::open(&staged.library))
                 .and_then(|f| f.sync_all())
                 .map_err(|e| SqlError::io(staged.library.display(), e))?;
         }
@@ -302,6 +324,7 @@ impl Catalog {
         OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(path)
             .and_then(|mut f| {
                 f.write_all(bytes)?;
@@ -433,6 +456,42 @@ impl Catalog {
     }
 }
 
+/// The path of a file the catalog records for `model` (`rel`, relative to `data_dir`),
+/// checked to stay inside the data directory: `rel` must be a relative path of plain
+/// names (no `..`, no root), and when the file exists it must resolve, symlinks followed,
+/// inside the data directory. A tampered `catalog.json` thus cannot make a query read or
+/// load a file elsewhere.
+pub fn data_file(data_dir: &Path, model: &str, rel: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let outside = |why: String| {
+        SqlError::new(
+            ErrorKind::Io,
+            format!(
+                "Model {model}: the catalog's file {rel} {why}, outside the data directory {}",
+                data_dir.display()
+            ),
+        )
+    };
+    let rel_path = Path::new(rel);
+    if rel.is_empty()
+        || !rel_path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(outside("is not a plain relative path".into()));
+    }
+    let path = data_dir.join(rel_path);
+    if let Ok(real) = path.canonicalize() {
+        let root = data_dir
+            .canonicalize()
+            .map_err(|e| SqlError::io(data_dir.display(), e))?;
+        if !real.starts_with(&root) {
+            return Err(outside(format!("resolves to {}", real.display())));
+        }
+    }
+    Ok(path)
+}
+
 /// `Not found: Dataset ds`
 pub fn dataset_not_found(ds: &str) -> SqlError {
     SqlError::new(ErrorKind::NotFound, format!("Not found: Dataset {ds}"))
@@ -518,10 +577,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn data_files_stay_inside_the_data_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir_all(data.join("models")).unwrap();
+        fs::write(tmp.path().join("secret"), b"s").unwrap();
+        assert_eq!(
+            data_file(&data, "ds.m", "models/a.onnx").unwrap(),
+            data.join("models/a.onnx")
+        );
+        for bad in ["/etc/passwd", "../secret", "models/../../secret", ""] {
+            let e = data_file(&data, "ds.m", bad).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!(
+                    "Model ds.m: the catalog's file {bad} is not a plain relative path, outside the data directory {}",
+                    data.display()
+                )
+            );
+        }
+        std::os::unix::fs::symlink("../../secret", data.join("models/l.onnx")).unwrap();
+        let e = data_file(&data, "ds.m", "models/l.onnx").unwrap_err();
+        assert!(e.message.contains("models/l.onnx resolves to"), "{e}");
+    }
+
     fn artifact(file: String) -> CompiledArtifact {
         CompiledArtifact {
             file,
             sha256: String::new(),
+            library_sha256: String::new(),
             input_shapes: vec![],
             cpu_features: String::new(),
             compile_ms: 0,

@@ -46,7 +46,7 @@ impl Engine {
         data_dir: &Path,
         opts: &CompileOptions,
     ) -> Result<Arc<CompiledModel>> {
-        let file = &data_dir.join(&entry.file);
+        let file = &crate::catalog::data_file(data_dir, name, &entry.file)?;
         let key = (file.to_path_buf(), opts.conv_algo.to_string());
         let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
@@ -62,7 +62,7 @@ impl Engine {
             )
         };
         let (model, _) =
-            crate::model_import::load_compiled(data_dir, file, entry.compiled.as_ref(), opts)
+            crate::model_import::load_compiled(name, data_dir, file, entry.compiled.as_ref(), opts)
                 .map_err(|e| fail(e.0))?;
         let model = Arc::new(model);
         cache.insert(key, (modified, Arc::clone(&model)));
@@ -90,15 +90,14 @@ impl TableSources for Engine {
         crate::objects::scan(name, table, ctx.gcs_root)
     }
 
-    fn predict(
+    fn open_model(
         &self,
         name: &str,
         model: &ModelEntry,
-        input: Relation,
-        settings: Option<Value>,
+        settings: Option<&Value>,
         ctx: &ExecContext<'_>,
-    ) -> Result<Relation> {
-        if let Some(Value::Struct(fields)) = &settings {
+    ) -> Result<Arc<CompiledModel>> {
+        if let Some(Value::Struct(fields)) = settings {
             if let Some((n, _)) = fields.first() {
                 let what = if n.is_empty() {
                     "options are".to_string()
@@ -111,7 +110,10 @@ impl TableSources for Engine {
                 ));
             }
         }
-        let model = self.model(name, model, ctx.data_dir, ctx.compile)?;
-        crate::predict::predict(&model, input, self.threads)
+        self.model(name, model, ctx.data_dir, ctx.compile)
+    }
+
+    fn predict(&self, _name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+        crate::predict::predict(model, input, self.threads)
     }
 }

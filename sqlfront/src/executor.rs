@@ -11,6 +11,9 @@ use crate::error::{ErrorKind, Result, SqlError};
 use crate::value::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use runtime::CompiledModel;
 
 /// A set of rows with named columns.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -38,18 +41,28 @@ pub trait TableSources: ScalarFunctions {
         ))
     }
 
-    /// Runs `model` (whose files are relative to `ctx.data_dir`, compiled as
-    /// `ctx.compile` asks) over `input`; returns output columns followed by the input
-    /// columns.
-    fn predict(
+    /// Opens `model` (whose files are relative to `ctx.data_dir`, compiled as
+    /// `ctx.compile` asks) for one `ML.PREDICT` with `settings`. The query keeps what this
+    /// returns until it ends, so dropping or replacing the model meanwhile does not
+    /// affect it.
+    fn open_model(
         &self,
         name: &str,
         model: &ModelEntry,
-        input: Relation,
-        settings: Option<Value>,
+        settings: Option<&Value>,
         ctx: &ExecContext<'_>,
-    ) -> Result<Relation> {
-        let _ = (model, input, settings, ctx);
+    ) -> Result<Arc<CompiledModel>> {
+        let _ = (model, settings, ctx);
+        Err(SqlError::new(
+            ErrorKind::NotSupported,
+            format!("ML.PREDICT with model {name} is not supported yet"),
+        ))
+    }
+
+    /// Runs `model` (from [`TableSources::open_model`]) over `input`; returns output
+    /// columns followed by the input columns.
+    fn predict(&self, name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+        let _ = (model, input);
         Err(SqlError::new(
             ErrorKind::NotSupported,
             format!("ML.PREDICT with model {name} is not supported yet"),
@@ -102,8 +115,20 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
 impl ExecContext<'_> {
     /// Runs a query and returns its result with unqualified column names.
     pub fn query(&self, q: &Query) -> Result<Relation> {
+        if has_predict(q) {
+            // Names are resolved before any row is read or predicted: the same query over
+            // no rows binds every expression against the real columns (the model's outputs
+            // included).
+            self.query_rows(q, true)?;
+        }
+        self.query_rows(q, false)
+    }
+
+    /// [`ExecContext::query`]; with `dry`, every table is read as empty, so the result
+    /// has the query's columns and no row is decoded or predicted.
+    fn query_rows(&self, q: &Query, dry: bool) -> Result<Relation> {
         let mut result: Option<Relation> = None;
-        self.query_chunks(q, usize::MAX, &mut |part, _, _| {
+        self.chunks(q, usize::MAX, dry, &mut |part, _, _| {
             append(&mut result, part);
             Ok(())
         })?;
@@ -121,12 +146,22 @@ impl ExecContext<'_> {
         chunk: usize,
         sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
     ) -> Result<()> {
+        self.chunks(q, chunk, false, sink)
+    }
+
+    fn chunks(
+        &self,
+        q: &Query,
+        chunk: usize,
+        dry: bool,
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
+    ) -> Result<()> {
         let select = &q.select;
         let source = match &select.from {
-            Some(from) => self.run_from(from, referenced_names(q).as_ref())?,
+            Some(from) => self.run_from(from, referenced_names(q).as_ref(), dry)?,
             None => Relation {
                 columns: vec![],
-                rows: vec![vec![]],
+                rows: if dry { vec![] } else { vec![vec![]] },
             },
         };
         let funcs = self.sources as &dyn ScalarFunctions;
@@ -162,7 +197,7 @@ impl ExecContext<'_> {
             &select.group_by,
             select.having.as_ref(),
             &source_columns,
-            &rows,
+            (!dry).then_some(rows.as_slice()),
             funcs,
         )? {
             projection = std::borrow::Cow::Owned(agg.items);
@@ -295,6 +330,18 @@ impl ExecContext<'_> {
             keys.push((key, o.desc));
         }
 
+        if dry {
+            // Everything is bound; evaluating the placeholder row of an aggregate over no
+            // rows could fail where the real rows would not (1 / COUNT(*)).
+            return sink(
+                Relation {
+                    columns: out_cols,
+                    rows: vec![],
+                },
+                0,
+                0,
+            );
+        }
         let produce = |row: &Vec<Value>| -> Result<(Vec<Value>, Vec<Value>)> {
             crate::progress::check_cancelled()?;
             let mut out = Vec::with_capacity(exprs.len());
@@ -404,10 +451,11 @@ impl ExecContext<'_> {
         &self,
         from: &TableWithJoins,
         needed: Option<&HashSet<String>>,
+        dry: bool,
     ) -> Result<Relation> {
-        let mut left = self.table_factor(&from.relation, needed)?;
+        let mut left = self.table_factor(&from.relation, needed, dry)?;
         for j in &from.joins {
-            let right = self.table_factor(&j.relation, needed)?;
+            let right = self.table_factor(&j.relation, needed, dry)?;
             let mut columns = left.columns.clone();
             columns.extend(right.columns.iter().cloned());
             let funcs = self.sources as &dyn ScalarFunctions;
@@ -446,7 +494,12 @@ impl ExecContext<'_> {
         Ok(left)
     }
 
-    fn table_factor(&self, tf: &TableFactor, needed: Option<&HashSet<String>>) -> Result<Relation> {
+    fn table_factor(
+        &self,
+        tf: &TableFactor,
+        needed: Option<&HashSet<String>>,
+        dry: bool,
+    ) -> Result<Relation> {
         match tf {
             TableFactor::Table { name, alias } => {
                 let (ds, t) = split_table_name(name, "Table")?;
@@ -463,6 +516,9 @@ impl ExecContext<'_> {
                         .scan_object_table(&full, entry, self)
                         .map_err(|e| e.with_span(name.span))?,
                 };
+                if dry {
+                    rel.rows.clear();
+                }
                 let quals = match alias {
                     Some(a) => vec![a.value.clone()],
                     None => vec![t.clone(), full],
@@ -475,7 +531,7 @@ impl ExecContext<'_> {
             TableFactor::Derived {
                 subquery, alias, ..
             } => {
-                let mut rel = self.query(subquery)?;
+                let mut rel = self.query_rows(subquery, dry)?;
                 for c in &mut rel.columns {
                     c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
                 }
@@ -495,16 +551,23 @@ impl ExecContext<'_> {
                     .map_err(|e| e.with_span(model.span))?;
                 let settings = settings.as_ref().map(eval_const).transpose()?;
                 let full = format!("{ds}.{m}");
+                // Opened once: every piece runs the model the query started with.
+                let compiled = self
+                    .sources
+                    .open_model(&full, entry, settings.as_ref(), self)
+                    .map_err(|e| e.with_span(*span))?;
                 let mut result: Option<Relation> = None;
                 // Rows are counted as the model finishes them (`progress::row_done`).
                 let mut bar = None;
                 let mut predict_part =
                     |part: Relation, _covered: usize, total: usize| -> Result<()> {
-                        bar.get_or_insert_with(|| crate::progress::Bar::start(total));
+                        if !dry {
+                            bar.get_or_insert_with(|| crate::progress::Bar::start(total));
+                        }
                         let inputs = part.columns.len();
                         let mut out = self
                             .sources
-                            .predict(&full, entry, part, settings.clone(), self)
+                            .predict(&full, &compiled, part)
                             .map_err(|e| e.with_span(*span))?;
                         prune_passthrough(&mut out, inputs, needed);
                         append(&mut result, out);
@@ -518,6 +581,7 @@ impl ExecContext<'_> {
                                 alias: None,
                             },
                             None,
+                            dry,
                         )?;
                         let n = rel.rows.len();
                         predict_part(rel, n, n)?;
@@ -525,7 +589,7 @@ impl ExecContext<'_> {
                     // Rows stream from the input query to the model in chunks: decoded
                     // images of one chunk are dropped before the next is decoded.
                     PredictInput::Query { query, .. } => {
-                        self.query_chunks(query, PREDICT_CHUNK_ROWS, &mut predict_part)?;
+                        self.chunks(query, PREDICT_CHUNK_ROWS, dry, &mut predict_part)?;
                     }
                 }
                 drop(bar);
@@ -537,6 +601,21 @@ impl ExecContext<'_> {
             }
         }
     }
+}
+
+/// Whether `ML.PREDICT` appears anywhere in `q`'s FROM clauses.
+fn has_predict(q: &Query) -> bool {
+    fn factor(tf: &TableFactor) -> bool {
+        match tf {
+            TableFactor::Table { .. } => false,
+            TableFactor::Derived { subquery, .. } => has_predict(subquery),
+            TableFactor::Predict { .. } => true,
+        }
+    }
+    q.select
+        .from
+        .as_ref()
+        .is_some_and(|f| factor(&f.relation) || f.joins.iter().any(|j| factor(&j.relation)))
 }
 
 /// Rows per piece when an input query streams into `ML.PREDICT`: enough for every
@@ -649,18 +728,83 @@ pub(crate) fn require_gcs_root<'a>(uri: &str, gcs_root: Option<&'a Path>) -> Res
     })
 }
 
-/// Maps a URI to a local path: `gs://bucket/object` under `gcs_root`, `file://path`,
-/// or a plain path.
+/// A local Cloud Storage root: every `gs://` path must resolve, symlinks followed,
+/// to a file or directory inside it.
+pub(crate) struct GcsRoot {
+    /// The root as configured (paths below it are built by joining to this).
+    dir: PathBuf,
+    /// Its canonical form, which resolved paths must start with.
+    canonical: PathBuf,
+}
+
+impl GcsRoot {
+    /// The root for `uri`, or an error naming the uri when there is none or it is missing.
+    pub(crate) fn new(uri: &str, gcs_root: Option<&Path>) -> Result<GcsRoot> {
+        let dir = require_gcs_root(uri, gcs_root)?;
+        let canonical = dir.canonicalize().map_err(|e| {
+            SqlError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Cannot read {uri}: Cloud Storage root {} is not readable: {e}",
+                    dir.display()
+                ),
+            )
+        })?;
+        Ok(GcsRoot {
+            dir: dir.to_path_buf(),
+            canonical,
+        })
+    }
+
+    /// `root/rest`, not checked.
+    pub(crate) fn join(&self, rest: &str) -> PathBuf {
+        self.dir.join(rest)
+    }
+
+    /// The `gs://` uri of a path below the root.
+    pub(crate) fn uri_of(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.dir) {
+            Ok(rel) => format!("gs://{}", rel.to_string_lossy()),
+            Err(_) => path.display().to_string(),
+        }
+    }
+
+    /// Checks that `path` (below the root) resolves inside it once symlinks are followed;
+    /// a path that does not exist passes (the caller reports it as not found). Returns
+    /// the canonical path when it exists.
+    pub(crate) fn confine(&self, path: &Path) -> Result<Option<PathBuf>> {
+        match path.canonicalize() {
+            Ok(c) if c.starts_with(&self.canonical) => Ok(Some(c)),
+            Ok(c) => Err(SqlError::new(
+                ErrorKind::InvalidQuery,
+                format!(
+                    "Cannot read {}: it resolves to {}, outside the Cloud Storage root {}",
+                    self.uri_of(path),
+                    c.display(),
+                    self.dir.display()
+                ),
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Maps a URI to a local path: `gs://bucket/object` under `gcs_root` (which it must
+/// resolve inside, symlinks followed, when it exists), `file://path`, or a plain path.
 pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
     if let Some(rest) = uri.strip_prefix("gs://") {
-        let root = require_gcs_root(uri, gcs_root)?;
+        let root = GcsRoot::new(uri, gcs_root)?;
         if rest.split('/').any(|p| p == "..") || rest.is_empty() {
             return Err(SqlError::new(
                 ErrorKind::InvalidQuery,
                 format!("Invalid Cloud Storage URI: {uri}"),
             ));
         }
-        return Ok(root.join(rest));
+        let path = root.join(rest);
+        if !rest.contains('*') {
+            root.confine(&path)?;
+        }
+        return Ok(path);
     }
     if let Some(rest) = uri.strip_prefix("file://") {
         return Ok(PathBuf::from(rest));
@@ -675,39 +819,35 @@ pub fn resolve_uri(uri: &str, gcs_root: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Resolves a URI that may hold one `*` (matching any characters, `/` included) to the
-/// sorted list of existing files.
+/// sorted list of existing files. Directory symlinks are followed, but each real
+/// directory is entered once, so symlink loops end; `gs://` files must resolve inside
+/// the root.
 pub fn expand_uri(uri: &str, gcs_root: Option<&Path>) -> Result<Vec<PathBuf>> {
     let path = resolve_uri(uri, gcs_root)?;
     let text = path.to_string_lossy().into_owned();
     let Some(star) = text.find('*') else {
         return Ok(vec![path]);
     };
+    let confine = match uri.starts_with("gs://") {
+        true => Some(GcsRoot::new(uri, gcs_root)?),
+        false => None,
+    };
     let base_end = text[..star].rfind('/').map_or(0, |i| i + 1);
-    let base = PathBuf::from(if base_end == 0 {
-        "."
+    let (base, prefix) = if base_end == 0 {
+        (PathBuf::from("."), "")
     } else {
-        &text[..base_end]
-    });
+        (PathBuf::from(&text[..base_end]), &text[..base_end])
+    };
     let (pre, post) = (&text[..star], &text[star + 1..]);
-    let mut out = Vec::new();
-    let mut stack = vec![base];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let s = p.to_string_lossy();
-                let s = s.strip_prefix("./").unwrap_or(&s);
-                if s.len() >= pre.len() + post.len() && s.starts_with(pre) && s.ends_with(post) {
-                    out.push(p.clone());
-                }
-            }
-        }
-    }
+    let mut files = Vec::new();
+    crate::objects::walk(&base, prefix, confine.as_ref(), &mut files)?;
+    let mut out: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|(s, _)| {
+            s.len() >= pre.len() + post.len() && s.starts_with(pre) && s.ends_with(post)
+        })
+        .map(|(_, p)| p)
+        .collect();
     out.sort();
     Ok(out)
 }

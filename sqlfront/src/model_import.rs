@@ -94,6 +94,11 @@ pub struct CompiledArtifact {
     pub file: String,
     /// Hex sha256 of the ONNX bytes it was compiled from.
     pub sha256: String,
+    /// Hex sha256 of the library file itself, checked before the library is loaded
+    /// (empty in catalogs from before it was recorded: such a library is never loaded,
+    /// the ONNX copy is compiled instead).
+    #[serde(default)]
+    pub library_sha256: String,
     /// The input shapes it is specialised to, in input order.
     pub input_shapes: Vec<Vec<usize>>,
     /// CPU features its code needs (comma-separated names).
@@ -141,9 +146,12 @@ pub fn compile_artifact(
 ) -> Result<CompiledArtifact, ImportError> {
     let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
+    let library = std::fs::read(dest)
+        .map_err(|e| ImportError(format!("cannot read {}: {e}", dest.display())))?;
     Ok(CompiledArtifact {
         file,
         sha256: runtime::artifact::hex(&a.meta.sha256),
+        library_sha256: runtime::artifact::hex(&compiler::pipeline::sha256(&library)),
         input_shapes: a.meta.inputs.iter().map(|s| s.shape.clone()).collect(),
         cpu_features: runtime::artifact::feature_names(a.meta.features),
         compile_ms: a.compile_ms,
@@ -175,10 +183,15 @@ pub enum CodeSource {
     Compiled(String),
 }
 
-/// The runnable model for a catalog entry: its compiled library when that is present and
-/// valid for this model, its input shapes, this CPU and `opts`; otherwise the ONNX copy
-/// `onnx_file` compiled in memory with `opts` (the catalog is not changed).
+/// The runnable model for catalog entry `model`: its compiled library when that is
+/// present and valid for this model, its input shapes, this CPU and `opts`; otherwise
+/// the ONNX copy `onnx_file` compiled in memory with `opts` (the catalog is not changed).
+/// The library must lie inside `data_dir` ([`crate::catalog::data_file`]) and match its
+/// recorded sha256 before it is loaded; a library that does not is an error naming the
+/// model and the file (it was changed behind the catalog's back), and one without a
+/// recorded sha256 is not loaded.
 pub fn load_compiled(
+    model: &str,
     data_dir: &std::path::Path,
     onnx_file: &std::path::Path,
     compiled: Option<&CompiledArtifact>,
@@ -199,16 +212,38 @@ pub fn load_compiled(
             c.file,
             c.tier()
         ),
-        Some(c) => match runtime::artifact::load(&data_dir.join(&c.file)) {
-            Ok((model, meta)) => {
-                let shapes: Vec<Vec<usize>> = meta.inputs.iter().map(|s| s.shape.clone()).collect();
-                if runtime::artifact::hex(&meta.sha256) == c.sha256 && shapes == c.input_shapes {
-                    return Ok((model, CodeSource::Cached));
+        Some(c) if c.library_sha256.is_empty() => {
+            format!("the catalog records no sha256 for {}", c.file)
+        }
+        Some(c) => {
+            let tampered = std::cell::Cell::new(false);
+            let path = crate::catalog::data_file(data_dir, model, &c.file)
+                .map_err(|e| ImportError(e.message))?;
+            let loaded = runtime::artifact::load_checked(&path, |bytes| {
+                let got = runtime::artifact::hex(&compiler::pipeline::sha256(bytes));
+                if got == c.library_sha256 {
+                    return Ok(());
                 }
-                format!("{} was compiled from another model or shapes", c.file)
+                tampered.set(true);
+                Err(format!(
+                    "Model {model}: the compiled library {} has sha256 {got}, not the {} the catalog recorded; it was changed after CREATE MODEL and is not loaded",
+                    c.file, c.library_sha256
+                ))
+            });
+            match loaded {
+                Ok((loaded, meta)) => {
+                    let shapes: Vec<Vec<usize>> =
+                        meta.inputs.iter().map(|s| s.shape.clone()).collect();
+                    if runtime::artifact::hex(&meta.sha256) == c.sha256 && shapes == c.input_shapes
+                    {
+                        return Ok((loaded, CodeSource::Cached));
+                    }
+                    format!("{} was compiled from another model or shapes", c.file)
+                }
+                Err(e) if tampered.get() => return Err(ImportError(e)),
+                Err(e) => e,
             }
-            Err(e) => e,
-        },
+        }
     };
     let bytes = compiler::read_model_file(onnx_file).map_err(|e| ImportError(e.to_string()))?;
     let model = compile_in_memory(&bytes, opts)?;

@@ -6,6 +6,7 @@
 //! paths are local. One `*` per URI matches any run of characters, `/` included; object
 //! names are compared as flat strings, as Cloud Storage does.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -14,7 +15,7 @@ use crate::ast::DataType;
 use crate::binder::ScopeColumn;
 use crate::catalog::TableEntry;
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::executor::Relation;
+use crate::executor::{GcsRoot, Relation};
 use crate::value::{LazyKind, LazyValue, Value};
 
 /// One listed object.
@@ -148,6 +149,8 @@ struct Root {
     dir: PathBuf,
     /// Uri prefix of an object at `dir` (`gs://bucket/`, `file:///dir/`, `dir/`).
     uri_prefix: String,
+    /// The Cloud Storage root every object must resolve inside (`gs://` uris).
+    confine: Option<GcsRoot>,
 }
 
 /// Lists the objects matching any of `uris`, sorted by uri, without duplicates.
@@ -168,6 +171,9 @@ pub fn list_objects(
         match pattern.split_once('*') {
             None => {
                 let path = root.dir.join(&pattern);
+                if let Some(gcs) = &root.confine {
+                    gcs.confine(&path)?;
+                }
                 match entry(format!("{}{pattern}", root.uri_prefix), &path) {
                     Some(e) => out.push(e),
                     None => return Err(not_found(table, uri.clone())),
@@ -177,7 +183,12 @@ pub fn list_objects(
                 // Walk only below the deepest directory the prefix names.
                 let start = pre.rfind('/').map_or("", |i| &pre[..=i]);
                 let mut files = Vec::new();
-                walk(&root.dir.join(start), start, &mut files);
+                walk(
+                    &root.dir.join(start),
+                    start,
+                    root.confine.as_ref(),
+                    &mut files,
+                )?;
                 for (name, path) in files {
                     if name.len() >= pre.len() + post.len()
                         && name.starts_with(pre)
@@ -199,7 +210,7 @@ pub fn list_objects(
 /// Splits a uri into its root (checked to exist) and the object pattern below it.
 fn root_of(table: &str, uri: &str, gcs_root: Option<&Path>) -> Result<(Root, String)> {
     if let Some(rest) = uri.strip_prefix("gs://") {
-        let root = crate::executor::require_gcs_root(uri, gcs_root)?;
+        let gcs = GcsRoot::new(uri, gcs_root)?;
         let (bucket, object) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty()
             || bucket.contains('*')
@@ -211,7 +222,8 @@ fn root_of(table: &str, uri: &str, gcs_root: Option<&Path>) -> Result<(Root, Str
                 format!("Invalid Cloud Storage URI: {uri}; expected gs://BUCKET/OBJECT"),
             ));
         }
-        let dir = root.join(bucket);
+        let dir = gcs.join(bucket);
+        gcs.confine(&dir)?;
         if !dir.is_dir() {
             return Err(not_found(table, format!("bucket gs://{bucket} ({uri})")));
         }
@@ -219,6 +231,7 @@ fn root_of(table: &str, uri: &str, gcs_root: Option<&Path>) -> Result<(Root, Str
             Root {
                 dir,
                 uri_prefix: format!("gs://{bucket}/"),
+                confine: Some(gcs),
             },
             object.to_string(),
         ));
@@ -249,25 +262,61 @@ fn root_of(table: &str, uri: &str, gcs_root: Option<&Path>) -> Result<(Root, Str
         Root {
             dir,
             uri_prefix: format!("{scheme}{dir_part}"),
+            confine: None,
         },
         pattern.to_string(),
     ))
 }
 
-/// Collects `(object name relative to the root, path)` for every file below `dir`.
-fn walk(dir: &Path, name_prefix: &str, out: &mut Vec<(String, PathBuf)>) {
+/// Collects `(name_prefix + path relative to dir, path)` for every file below `dir`, in
+/// name order. Directory symlinks are followed, but each real directory is entered once
+/// (the first name reaching it wins), so symlink loops end. With `confine`, every file
+/// and directory must resolve inside that Cloud Storage root.
+pub(crate) fn walk(
+    dir: &Path,
+    name_prefix: &str,
+    confine: Option<&GcsRoot>,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<()> {
+    let mut visited = HashSet::new();
+    if let Ok(c) = dir.canonicalize() {
+        visited.insert(c);
+    }
+    walk_dir(dir, name_prefix, confine, &mut visited, out)
+}
+
+fn walk_dir(
+    dir: &Path,
+    name_prefix: &str,
+    confine: Option<&GcsRoot>,
+    visited: &mut HashSet<PathBuf>,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
-    for e in entries.flatten() {
-        let path = e.path();
-        let name = format!("{name_prefix}{}", e.file_name().to_string_lossy());
+    let mut entries: Vec<_> = entries
+        .flatten()
+        .map(|e| (e.file_name(), e.path()))
+        .collect();
+    entries.sort();
+    for (file_name, path) in entries {
+        let name = format!("{name_prefix}{}", file_name.to_string_lossy());
+        if let Some(root) = confine {
+            root.confine(&path)?;
+        }
         if path.is_dir() {
-            walk(&path, &format!("{name}/"), out);
+            let Ok(real) = path.canonicalize() else {
+                continue;
+            };
+            if visited.insert(real) {
+                walk_dir(&path, &format!("{name}/"), confine, visited, out)?;
+            }
         } else {
             out.push((name, path));
         }
     }
+    Ok(())
 }
 
 fn entry(uri: String, path: &Path) -> Option<ObjectEntry> {

@@ -7,6 +7,12 @@ use crate::tokenizer::{tokenize, Token, TokenWithSpan};
 /// Deepest nesting of expressions and subqueries accepted, so that hostile input
 /// cannot overflow the stack.
 const MAX_DEPTH: usize = 200;
+/// Deepest expression tree, left-deep operator chains included: printing, binding and
+/// evaluating recurse along every path of the tree, so its depth bounds their stack use
+/// (the deepest accepted trees run on a 2 MiB thread).
+const MAX_TREE_DEPTH: usize = 500;
+/// Longest SQL text accepted, in bytes.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
 
 /// Parses a script of `;`-separated statements (empty statements are skipped).
 pub fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
@@ -59,7 +65,10 @@ pub fn parse_data_type(sql: &str) -> Result<DataType> {
 pub struct Parser {
     tokens: Vec<TokenWithSpan>,
     pos: usize,
+    /// Nesting levels entered (parentheses, calls, subqueries, operands).
     depth: usize,
+    /// Depth of the expression tree being built (nesting plus operator chains).
+    tree_depth: usize,
     /// Inside a bare `SELECT` argument of `ML.PREDICT`, where a comma after `FROM t`
     /// starts the next argument rather than a comma join.
     in_bare_predict: bool,
@@ -68,10 +77,25 @@ pub struct Parser {
 impl Parser {
     /// Tokenizes `sql`.
     pub fn new(sql: &str) -> Result<Parser> {
+        if sql.len() > MAX_SQL_BYTES {
+            return Err(SqlError::syntax(
+                format!(
+                    "The SQL text is {} bytes long; at most {MAX_SQL_BYTES} bytes are accepted",
+                    sql.len()
+                ),
+                Span {
+                    line: 1,
+                    col: 1,
+                    offset: 0,
+                    len: 0,
+                },
+            ));
+        }
         Ok(Parser {
             tokens: tokenize(sql)?,
             pos: 0,
             depth: 0,
+            tree_depth: 0,
             in_bare_predict: false,
         })
     }
@@ -172,11 +196,26 @@ impl Parser {
                 self.span(),
             ));
         }
+        self.deepen()
+    }
+
+    /// One more level of expression tree (an operator applied to the chain so far).
+    fn deepen(&mut self) -> Result<()> {
+        self.tree_depth += 1;
+        if self.tree_depth > MAX_TREE_DEPTH {
+            return Err(SqlError::syntax(
+                format!(
+                    "Expression deeper than {MAX_TREE_DEPTH} levels (operator chains included) is not supported"
+                ),
+                self.span(),
+            ));
+        }
         Ok(())
     }
 
     fn leave(&mut self) {
         self.depth -= 1;
+        self.tree_depth -= 1;
     }
 
     /// Parses one statement.
@@ -782,16 +821,16 @@ impl Parser {
 
     fn parse_subexpr_inner(&mut self, min_prec: u8) -> Result<Expr> {
         let mut left = self.parse_prefix()?;
-        // Each operator applied here deepens the left spine of the tree, so it counts
-        // toward the depth limit like a nesting level (printing, binding and evaluating
+        // Each operator applied here deepens the left spine of the tree: that is no
+        // nesting, but it counts toward the tree depth (printing, binding and evaluating
         // recurse along that spine).
-        let entered = self.depth;
+        let entered = self.tree_depth;
         let result = loop {
             let prec = self.next_precedence();
             if prec <= min_prec {
                 break Ok(left);
             }
-            if let Err(e) = self.enter() {
+            if let Err(e) = self.deepen() {
                 break Err(e);
             }
             left = match self.parse_infix(left, prec) {
@@ -799,7 +838,7 @@ impl Parser {
                 Err(e) => break Err(e),
             };
         };
-        self.depth = entered;
+        self.tree_depth = entered;
         result
     }
 

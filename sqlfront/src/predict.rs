@@ -279,6 +279,13 @@ fn image_tensor(img: &ImageValue, spec: &IoSpec, at: &RowRef<'_>) -> Result<Tens
         )));
     }
     let data = match (spec.dtype, &img.pixels) {
+        // An INT64 image (0–255) is not the FLOAT64 image (0–1) a float model expects:
+        // feeding it would silently scale every value by 255.
+        (dt @ (DType::F32 | DType::F64), ImagePixels::Int(_)) => {
+            return Err(invalid(format!(
+                "ML.PREDICT input column {name} has type STRUCT<ARRAY<INT64>, ARRAY<INT64>> (an INT64 image, values 0-255, from ML.CONVERT_IMAGE_TYPE) for {who}, but the model's input {name} is {dt}; feed the FLOAT64 image (values 0-1) instead"
+            )))
+        }
         (DType::F32, _) => TensorData::F32(img.values_f32().to_vec()),
         (DType::F64, _) => TensorData::F64(img.values_f32().iter().map(|&x| x.into()).collect()),
         (DType::U8, ImagePixels::Int(d)) => TensorData::U8(d.to_vec()),

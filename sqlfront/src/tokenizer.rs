@@ -468,7 +468,11 @@ impl<'a> Tokenizer<'a> {
                 None => return Err(bad(self, i + if radix == 16 { 2 } else { 1 })),
             }
         }
-        if matches!(e, 'x' | 'X') || (radix == 8 && v <= 0xff) {
+        if radix == 8 && v > 0o377 {
+            // Octal escapes denote one byte: \000 to \377.
+            return Err(bad(self, 4));
+        }
+        if matches!(e, 'x' | 'X') || radix == 8 {
             // \x and octal escapes denote one byte.
             out.push(v as u8);
             return Ok(());
@@ -653,6 +657,13 @@ mod tests {
             e.to_string(),
             "Syntax error: Illegal escape sequence: \\q at [1:9]"
         );
+        // Octal escapes are one byte: \000 to \377.
+        let e = tokenize("SELECT 1,\n  '\\777'").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Syntax error: Illegal escape sequence: \\777 at [2:4]"
+        );
+        assert!(tokenize("SELECT b'\\377\\000'").is_ok());
         let e = tokenize("SELECT 12abc").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -255,12 +255,13 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(parse_sql(&sql).is_err());
     let sql = format!("SELECT {}1", "-".repeat(5000));
     assert!(parse_sql(&sql).is_err());
-    // Long operator chains build deep trees too.
+    // Long operator chains build deep trees too: they are no nesting, but the tree's
+    // depth is bounded.
     let sql = format!("SELECT 1{}", " + 1".repeat(5000));
-    assert!(parse_sql(&sql)
-        .unwrap_err()
-        .message
-        .contains("Nesting deeper than"));
+    assert_eq!(
+        parse_sql(&sql).unwrap_err().message,
+        "Expression deeper than 500 levels (operator chains included) is not supported"
+    );
     let sql = format!("SELECT {}", vec!["a"; 5000].join(" OR "));
     assert!(parse_sql(&sql).is_err());
 }
@@ -285,9 +286,35 @@ fn deepest_accepted_expressions_execute() {
     let sql = deepest.unwrap();
     round_trip(&sql);
     s.run_script(&sql, |_, _| {}).unwrap();
-    let chain = format!("SELECT 1{}", " + 1".repeat(150));
-    round_trip(&chain);
-    s.run_script(&chain, |_, _| {}).unwrap();
+    // Flat chains of 200+ terms are no nesting.
+    for chain in [
+        format!("SELECT 1{}", " + 1".repeat(490)),
+        format!("SELECT TRUE{}", " AND TRUE".repeat(490)),
+        format!("SELECT ({})", vec!["1"; 300].join(" + ")),
+    ] {
+        round_trip(&chain);
+        s.run_script(&chain, |_, _| {}).unwrap();
+    }
+    // Nesting and chains together stay within the tree depth.
+    let both = format!("SELECT {}1{}", "(1 + ".repeat(90), " + 1 + 1)".repeat(90));
+    round_trip(&both);
+    s.run_script(&both, |_, _| {}).unwrap();
+}
+
+#[test]
+fn sql_text_length_is_limited() {
+    let limit = sqlfront::parser::MAX_SQL_BYTES;
+    let ok = format!("SELECT '{}'", "x".repeat(limit - 9));
+    assert_eq!(ok.len(), limit);
+    assert!(parse_sql(&ok).is_ok());
+    let long = format!("SELECT '{}'", "x".repeat(limit - 8));
+    assert_eq!(
+        parse_sql(&long).unwrap_err().to_string(),
+        format!(
+            "Syntax error: The SQL text is {} bytes long; at most {limit} bytes are accepted at [1:1]",
+            limit + 1
+        )
+    );
 }
 
 #[test]

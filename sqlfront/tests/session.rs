@@ -571,6 +571,30 @@ fn group_by() {
 }
 
 #[test]
+fn intervals_beyond_ten_thousand_years_are_errors() {
+    let e = env();
+    let s = &e.session;
+    assert_eq!(
+        fail(s, "SELECT INTERVAL 9223372036854775807 DAY"),
+        (
+            ErrorKind::InvalidQuery,
+            "Interval field out of range: INTERVAL 9223372036854775807 DAY is beyond ±10000 years at [1:8]".into()
+        )
+    );
+    assert!(fail(s, "SELECT INTERVAL 10001 YEAR")
+        .1
+        .contains("out of range"));
+    assert!(fail(s, "SELECT INTERVAL -3660001 DAY")
+        .1
+        .contains("out of range"));
+    assert!(fail(s, "SELECT INTERVAL 9223372036854775807 MICROSECOND")
+        .1
+        .contains("out of range"));
+    assert_eq!(rows(s, "SELECT INTERVAL 10000 YEAR").len(), 1);
+    assert_eq!(rows(s, "SELECT INTERVAL -87840000 HOUR").len(), 1);
+}
+
+#[test]
 fn query_errors_are_positioned() {
     let e = env();
     let s = &e.session;
@@ -802,7 +826,9 @@ fn create_model_compiles_with_the_sessions_options() {
             conv_algo: algo,
             ..Default::default()
         };
-        load_compiled(&data, &onnx, Some(&direct), &opts).unwrap().1
+        load_compiled("ds.d", &data, &onnx, Some(&direct), &opts)
+            .unwrap()
+            .1
     };
     assert_eq!(load(ConvAlgo::Direct), CodeSource::Cached);
     assert_eq!(
@@ -907,7 +933,7 @@ fn create_model_records_the_kernel_tier_and_serves_only_that_tier() {
     let data = e.root.join("data");
     let onnx = data.join(&state.model("ds", "p").unwrap().file);
     let load = |opts: &CompileOptions| {
-        load_compiled(&data, &onnx, Some(&compiled), opts)
+        load_compiled("ds.p", &data, &onnx, Some(&compiled), opts)
             .unwrap()
             .1
     };

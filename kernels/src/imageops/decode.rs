@@ -68,6 +68,14 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
         other => return Err(ImageError::UnsupportedFormat(format_name(other))),
     };
 
+    let stripped;
+    let bytes = match format {
+        ImageFormat::Png => {
+            stripped = strip_compressed_png_metadata(bytes);
+            stripped.as_deref().unwrap_or(bytes)
+        }
+        _ => bytes,
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut codec_limits = image::Limits::default();
     codec_limits.max_alloc = Some(limits.max_alloc);
@@ -78,6 +86,41 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, I
     check_dimensions(u64::from(w), u64::from(h), limits)?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| map_error(name, e))?;
     Ok(to_rgb(img))
+}
+
+/// The PNG without its `iCCP`, `zTXt` and `iTXt` chunks, or `None` when it has none (or
+/// its chunk layout is broken, which the decoder then reports). These chunks hold
+/// zlib streams that the decoder would inflate into memory before the pixels, up to its
+/// whole allocation limit — a 2 MB file can hold a 2 GiB colour profile — and nothing
+/// here uses them: colour profiles are not applied (as by the Pillow reference) and text
+/// is not read.
+fn strip_compressed_png_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
+    const SIGNATURE: usize = 8;
+    let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+    keep.push(0..SIGNATURE);
+    let mut at = SIGNATURE;
+    let mut dropped = false;
+    while at < bytes.len() {
+        let header = bytes.get(at..at + 8)?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let end = at.checked_add(12)?.checked_add(len)?;
+        if end > bytes.len() {
+            return None;
+        }
+        match &header[4..8] {
+            b"iCCP" | b"zTXt" | b"iTXt" => dropped = true,
+            _ => keep.push(at..end),
+        }
+        if &header[4..8] == b"IEND" {
+            break;
+        }
+        at = end;
+    }
+    dropped.then(|| {
+        keep.into_iter()
+            .flat_map(|r| bytes[r].iter().copied())
+            .collect()
+    })
 }
 
 /// Drops alpha and repeats grey; keeps 16-bit samples.
