@@ -34,6 +34,14 @@ pub fn read_tensor_pb(path: &Path) -> Result<(String, Tensor), String> {
     Ok((tp.name().to_string(), t))
 }
 
+/// Decodes a serialized `TensorProto` held in memory: its name and value. External data is
+/// refused (there is no folder to resolve it against).
+pub fn tensor_pb_from_bytes(bytes: &[u8]) -> Result<(String, Tensor), String> {
+    let tp = TensorProto::decode(bytes).map_err(|e| format!("not a TensorProto: {e}"))?;
+    let t = tensor_from_proto(&tp, None)?;
+    Ok((tp.name().to_string(), t))
+}
+
 /// One test data set: inputs in graph-input order and expected outputs.
 pub struct DataSet {
     pub inputs: Vec<Tensor>,
