@@ -545,20 +545,26 @@ fn translate_entry(
     b.finalize(isa.frontend_config());
 }
 
-/// Compiles the plan into one native function `(arena, inputs, outputs, pool) -> status`.
-/// With `profile`, the function calls `runtime::profile::bqml_prof_mark(i)` before step `i`
-/// and after the last step.
-pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
-    let isa = host_isa()?;
+/// Translates the plan into `module` as one exported function `name` with the entry
+/// signature, and returns its id and CLIF text. A plan longer than one part ([`parts`])
+/// becomes local part functions called in order by the exported one, which returns the
+/// first non-zero status. `link` declares what step range `r`'s code refers to.
+fn define_entry<M: Module>(
+    module: &mut M,
+    ctx: &mut cranelift_codegen::Context,
+    isa: &dyn cranelift_codegen::isa::TargetIsa,
+    plan: &Plan,
+    profile: bool,
+    name: &str,
+    mut link: impl FnMut(&mut M, &mut cranelift_codegen::ir::Function, &std::ops::Range<usize>) -> Link,
+) -> Result<(cranelift_module::FuncId, String), String> {
     let sig = entry_sig(isa.default_call_conv());
-    let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
-    let mut ctx = module.make_context();
     let ranges = parts(plan);
     let mut clif = String::new();
     let mut part_ids = Vec::new();
     for (k, r) in ranges.iter().enumerate() {
-        translate(&mut ctx, &*isa, plan, r.clone(), profile, |_| {
-            Link::Absolute
+        translate(ctx, isa, plan, r.clone(), profile, |func| {
+            link(module, func, r)
         });
         clif += &ctx.func.display().to_string();
         if ranges.len() == 1 {
@@ -568,13 +574,13 @@ pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
             .declare_function(&format!("bqml_model_part{k}"), Linkage::Local, &sig)
             .map_err(|e| e.to_string())?;
         module
-            .define_function(id, &mut ctx)
+            .define_function(id, ctx)
             .map_err(|e| format!("cranelift: {e:?}"))?;
-        module.clear_context(&mut ctx);
+        module.clear_context(ctx);
         part_ids.push(id);
     }
     if !part_ids.is_empty() {
-        translate_entry(&mut ctx, &*isa, |func| {
+        translate_entry(ctx, isa, |func| {
             part_ids
                 .iter()
                 .map(|&id| module.declare_func_in_func(id, func))
@@ -583,11 +589,30 @@ pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
         clif += &ctx.func.display().to_string();
     }
     let id = module
-        .declare_function("bqml_model", Linkage::Export, &sig)
+        .declare_function(name, Linkage::Export, &sig)
         .map_err(|e| e.to_string())?;
     module
-        .define_function(id, &mut ctx)
+        .define_function(id, ctx)
         .map_err(|e| format!("cranelift: {e:?}"))?;
+    Ok((id, clif))
+}
+
+/// Compiles the plan into one native function `(arena, inputs, outputs, pool) -> status`.
+/// With `profile`, the function calls `runtime::profile::bqml_prof_mark(i)` before step `i`
+/// and after the last step.
+pub fn generate(plan: &Plan, profile: bool) -> Result<Generated, String> {
+    let isa = host_isa()?;
+    let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+    let mut ctx = module.make_context();
+    let (id, clif) = define_entry(
+        &mut module,
+        &mut ctx,
+        &*isa,
+        plan,
+        profile,
+        "bqml_model",
+        |_, _, _| Link::Absolute,
+    )?;
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let code = module.get_finalized_function(id);
@@ -642,7 +667,6 @@ pub fn generate_object(
     caller.copy_from_slice(&meta[16..24]);
     let features = features | u64::from_le_bytes(caller);
     meta[16..24].copy_from_slice(&features.to_le_bytes());
-    let sig = entry_sig(isa.default_call_conv());
     let builder = ObjectBuilder::new(isa.clone(), "bqml_model", default_libcall_names())
         .map_err(|e| format!("object builder: {e}"))?;
     let mut module = ObjectModule::new(builder);
@@ -750,56 +774,30 @@ pub fn generate_object(
         .map_err(err)?;
 
     let mut ctx = module.make_context();
-    let ranges = parts(plan);
-    let mut clif = String::new();
-    let mut part_ids = Vec::new();
-    for (k, r) in ranges.iter().enumerate() {
-        translate(&mut ctx, &*isa, plan, r.clone(), false, |func| {
-            Link::Symbols {
-                consts: const_ids
-                    .iter()
-                    .map(|&id| module.declare_data_in_func(id, func))
-                    .collect(),
-                templates: template_ids
-                    .iter()
-                    .filter(|(i, _)| r.contains(i))
-                    .map(|&(i, id)| (i, module.declare_data_in_func(id, func)))
-                    .collect(),
-                kernels: kernel_ids
-                    .iter()
-                    .map(|(&name, &(id, _))| (name, module.declare_func_in_func(id, func)))
-                    .collect(),
-                run_rows: module.declare_func_in_func(run_rows_id, func),
-            }
-        });
-        clif += &ctx.func.display().to_string();
-        if ranges.len() == 1 {
-            break;
-        }
-        let id = module
-            .declare_function(&format!("bqml_model_part{k}"), Linkage::Local, &sig)
-            .map_err(err)?;
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| format!("cranelift: {e:?}"))?;
-        module.clear_context(&mut ctx);
-        part_ids.push(id);
-    }
-    if !part_ids.is_empty() {
-        translate_entry(&mut ctx, &*isa, |func| {
-            part_ids
+    let (_, clif) = define_entry(
+        &mut module,
+        &mut ctx,
+        &*isa,
+        plan,
+        false,
+        runtime::artifact::ENTRY_SYMBOL,
+        |module, func, r| Link::Symbols {
+            consts: const_ids
                 .iter()
-                .map(|&id| module.declare_func_in_func(id, func))
-                .collect()
-        });
-        clif += &ctx.func.display().to_string();
-    }
-    let id = module
-        .declare_function(runtime::artifact::ENTRY_SYMBOL, Linkage::Export, &sig)
-        .map_err(err)?;
-    module
-        .define_function(id, &mut ctx)
-        .map_err(|e| format!("cranelift: {e:?}"))?;
+                .map(|&id| module.declare_data_in_func(id, func))
+                .collect(),
+            templates: template_ids
+                .iter()
+                .filter(|(i, _)| r.contains(i))
+                .map(|&(i, id)| (i, module.declare_data_in_func(id, func)))
+                .collect(),
+            kernels: kernel_ids
+                .iter()
+                .map(|(&name, &(id, _))| (name, module.declare_func_in_func(id, func)))
+                .collect(),
+            run_rows: module.declare_func_in_func(run_rows_id, func),
+        },
+    )?;
     module.clear_context(&mut ctx);
 
     let meta_id = module
