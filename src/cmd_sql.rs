@@ -3,9 +3,11 @@
 use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail, Context};
 use sqlfront::ast::{Ident, ObjectName};
+use sqlfront::error::{ErrorKind, SqlError};
 use sqlfront::executor::TableSources;
-use sqlfront::format::{render_limited, OutputFormat, TableLimits};
-use sqlfront::session::{ObjectKind, Session, SessionConfig, StatementOutput};
+use sqlfront::format::{OutputFormat, ResultWriter, TableLimits};
+use sqlfront::session::{DdlOutcome, ObjectKind, OutputSink, ResultColumn, Session, SessionConfig};
+use sqlfront::value::Value;
 use sqlfront::{listing, Span};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -500,31 +502,64 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-/// Runs a script, printing results to stdout; on error prints the rendered error to
-/// stderr and fails.
+/// Runs a script, printing results to stdout as they are computed; on error prints the
+/// rendered error to stderr and fails.
 pub(crate) fn query(
     session: &Session,
     sql: &str,
     format: OutputFormat,
     limits: TableLimits,
 ) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    let mut write_err = None;
-    let result = session.run_script(sql, |_, out| {
-        let text = match out {
-            StatementOutput::Ddl(d) => d.bq_message(),
-            StatementOutput::Rows(rs) => render_limited(&rs, format, limits),
-        };
-        if !text.is_empty() {
-            if let Err(e) = writeln!(stdout, "{text}") {
-                write_err = Some(e);
-            }
+    let mut out = StdoutSink {
+        writer: None,
+        format,
+        limits,
+    };
+    session
+        .run_script_streaming(sql, &mut out)
+        .map_err(|e| anyhow!("{}", e.render(sql)))
+}
+
+/// Prints each statement's output to standard output: DDL messages as `bq` does, query
+/// results through a [`ResultWriter`], which writes CSV/JSON row by row.
+struct StdoutSink {
+    writer: Option<ResultWriter<std::io::BufWriter<std::io::Stdout>>>,
+    format: OutputFormat,
+    limits: TableLimits,
+}
+
+fn write_error(e: std::io::Error) -> SqlError {
+    SqlError::new(ErrorKind::Io, format!("cannot write the result: {e}"))
+}
+
+impl OutputSink for StdoutSink {
+    fn ddl(&mut self, outcome: DdlOutcome) -> sqlfront::error::Result<()> {
+        let text = outcome.bq_message();
+        if text.is_empty() {
+            return Ok(());
         }
-    });
-    if let Some(e) = write_err {
-        return Err(e.into());
+        writeln!(std::io::stdout(), "{text}").map_err(write_error)
     }
-    result.map_err(|e| anyhow!("{}", e.render(sql)))
+
+    fn rows(
+        &mut self,
+        columns: &[ResultColumn],
+        rows: Vec<Vec<Value>>,
+    ) -> sqlfront::error::Result<()> {
+        let (format, limits) = (self.format, self.limits);
+        self.writer
+            .get_or_insert_with(|| {
+                ResultWriter::new(std::io::BufWriter::new(std::io::stdout()), format, limits)
+            })
+            .rows(columns, rows)
+    }
+
+    fn end_rows(&mut self) -> sqlfront::error::Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.finish()?.flush().map_err(write_error)?;
+        }
+        Ok(())
+    }
 }
 
 fn repl(

@@ -534,3 +534,57 @@ fn early_binding_does_not_evaluate_placeholder_rows() {
     );
     assert!(msg.contains("Did you mean class_label?"), "{msg}");
 }
+
+/// Peak resident memory (KiB) of `bqmlc query --format FORMAT SQL`, whose output is
+/// discarded; fails the test if the query fails.
+fn peak_rss_kib(e: &Env, format: &str, sql: &str) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    let child = command(e, &["query", "--format", format, sql])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data (all-zero is valid); wait4 writes one status and one
+    // `rusage` through the pointers, both valid for the call, for our own child.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
+        assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+        usage
+    };
+    assert!(
+        std::process::ExitStatus::from_raw(status).success(),
+        "{sql} failed ({format})"
+    );
+    usage.ru_maxrss
+}
+
+#[test]
+fn select_star_over_predict_streams_in_bounded_memory() {
+    let e = env();
+    tutorial(&e);
+    let sql = |n: usize| {
+        format!(
+            "SELECT * FROM ML.PREDICT(MODEL ds.m, (SELECT uri, ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), 224, 224, FALSE) AS input FROM ds.imgs LIMIT {n}))"
+        )
+    };
+    for i in 1..200 {
+        std::fs::hard_link(
+            e.gcs.join("imgs/goldfish.jpg"),
+            e.gcs.join(format!("imgs/g{i:03}.jpg")),
+        )
+        .unwrap();
+    }
+    // Each row carries a 224×224×3 image and 1,000 probabilities (1.5 MB as CSV text):
+    // 100 more rows held until the end would add well over 100 MB. (Both runs have full
+    // 64-row pieces in flight.)
+    for format in ["csv", "table"] {
+        let few = peak_rss_kib(&e, format, &sql(100));
+        let many = peak_rss_kib(&e, format, &sql(200));
+        assert!(
+            many < few + 48 * 1024,
+            "{format}: peak RSS {few} KiB for 100 rows, {many} KiB for 200"
+        );
+    }
+}

@@ -84,6 +84,56 @@ impl ScalarFunctions for NoSources {
 
 impl TableSources for NoSources {}
 
+/// A consumer's answer to a piece of a query's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Send the next piece.
+    More,
+    /// Stop: no more rows are needed.
+    Enough,
+}
+
+/// The rows of a query still to be output, as OFFSET and LIMIT say, over a result that
+/// arrives in pieces.
+struct Window {
+    /// Rows still to be skipped.
+    skip: usize,
+    /// Rows still to be output (`None`: all).
+    take: Option<usize>,
+}
+
+impl Window {
+    fn new(q: &Query) -> Result<Window> {
+        Ok(Window {
+            skip: q
+                .offset
+                .as_ref()
+                .map_or(Ok(0), |e| count_arg(e, "OFFSET"))?,
+            take: q
+                .limit
+                .as_ref()
+                .map(|e| count_arg(e, "LIMIT"))
+                .transpose()?,
+        })
+    }
+
+    /// The range of the next piece's `n` rows that is output; moves past the piece.
+    fn advance(&mut self, n: usize) -> std::ops::Range<usize> {
+        let start = self.skip.min(n);
+        self.skip -= start;
+        let len = self.take.map_or(n - start, |t| t.min(n - start));
+        if let Some(t) = &mut self.take {
+            *t -= len;
+        }
+        start..start + len
+    }
+
+    /// Whether every row the query outputs has been output.
+    fn is_full(&self) -> bool {
+        self.take == Some(0)
+    }
+}
+
 /// Everything a query needs besides its text.
 pub struct ExecContext<'a> {
     /// The catalog snapshot the query reads.
@@ -130,23 +180,29 @@ impl ExecContext<'_> {
         let mut result: Option<Relation> = None;
         self.chunks(q, usize::MAX, dry, &mut |part, _, _| {
             append(&mut result, part);
-            Ok(())
+            Ok(Flow::More)
         })?;
         Ok(result.unwrap_or_default())
     }
 
     /// Runs a query and hands its result to `sink` in pieces of at most `chunk` rows, each
-    /// with the number of source rows it covers and the total, so that a consumer (`ML.PREDICT`) can
-    /// work while the rest is being computed. Queries that need all rows before the first
-    /// can be output (DISTINCT, ORDER BY) come in one piece. `sink` is
-    /// called at least once.
+    /// with the number of source rows it covers and the total known so far, so that a
+    /// consumer (`ML.PREDICT`, output) can work while the rest is being computed. Every
+    /// piece has the same columns. Queries that need all rows before the first can be
+    /// output (DISTINCT, ORDER BY, aggregates) come in one piece; a query that reads one
+    /// `ML.PREDICT` row by row streams, so its rows are never all in memory. `sink` is
+    /// called at least once; once it answers [`Flow::Enough`], no more rows are computed.
     pub fn query_chunks(
         &self,
         q: &Query,
         chunk: usize,
-        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<Flow>,
     ) -> Result<()> {
-        self.chunks(q, chunk, false, sink)
+        if has_predict(q) {
+            // Names are resolved before any row is read or predicted.
+            self.query_rows(q, true)?;
+        }
+        self.chunks(q, chunk, false, sink).map(drop)
     }
 
     fn chunks(
@@ -154,16 +210,71 @@ impl ExecContext<'_> {
         q: &Query,
         chunk: usize,
         dry: bool,
-        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<()>,
-    ) -> Result<()> {
-        let select = &q.select;
-        let source = match &select.from {
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<Flow>,
+    ) -> Result<Flow> {
+        let mut window = Window::new(q)?;
+        if let Some(predict) = self.streaming_predict(q, dry)? {
+            let needed = referenced_names(q);
+            let (mut covered, mut flow) = (0, Flow::More);
+            self.predict_pieces(predict, needed.as_ref(), false, &mut |piece, total| {
+                covered += piece.rows.len();
+                let mut counted = |part, _: usize, _: usize| sink(part, covered, total);
+                flow = self.select(q, piece, chunk, false, &mut window, &mut counted)?;
+                Ok(if window.is_full() { Flow::Enough } else { flow })
+            })?;
+            return Ok(flow);
+        }
+        let source = match &q.select.from {
             Some(from) => self.run_from(from, referenced_names(q).as_ref(), dry)?,
             None => Relation {
                 columns: vec![],
                 rows: if dry { vec![] } else { vec![vec![]] },
             },
         };
+        self.select(q, source, chunk, dry, &mut window, sink)
+    }
+
+    /// The `ML.PREDICT` whose pieces `q` can consume one at a time: `q` reads it as its
+    /// only FROM item, and neither aggregates, groups, orders nor removes duplicates.
+    fn streaming_predict<'q>(&self, q: &'q Query, dry: bool) -> Result<Option<&'q TableFactor>> {
+        let select = &q.select;
+        let Some(from) = &select.from else {
+            return Ok(None);
+        };
+        if dry
+            || !from.joins.is_empty()
+            || !matches!(from.relation, TableFactor::Predict { .. })
+            || !q.order_by.is_empty()
+            || select.distinct
+        {
+            return Ok(None);
+        }
+        let columns = self.table_factor(&from.relation, None, true)?.columns;
+        let aggregates = crate::aggregate::aggregate(
+            &select.projection,
+            &[],
+            &select.group_by,
+            select.having.as_ref(),
+            &columns,
+            None,
+            self.sources as &dyn ScalarFunctions,
+        )?;
+        Ok(aggregates.is_none().then_some(&from.relation))
+    }
+
+    /// Everything after FROM (WHERE, aggregation, projection, ORDER BY, DISTINCT) over
+    /// `source`, one piece of the FROM clause's rows; `window` is the part of the
+    /// query's rows still to be output (OFFSET/LIMIT), advanced past this piece.
+    fn select(
+        &self,
+        q: &Query,
+        source: Relation,
+        chunk: usize,
+        dry: bool,
+        window: &mut Window,
+        sink: &mut dyn FnMut(Relation, usize, usize) -> Result<Flow>,
+    ) -> Result<Flow> {
+        let select = &q.select;
         let funcs = self.sources as &dyn ScalarFunctions;
         let mut rows = source.rows;
         if let Some(w) = &select.selection {
@@ -390,28 +501,21 @@ impl ExecContext<'_> {
             }
             Relation { columns, rows }
         };
-        let offset = match &q.offset {
-            Some(e) => count_arg(e, "OFFSET")?,
-            None => 0,
-        };
-        let limit = match &q.limit {
-            Some(e) => Some(count_arg(e, "LIMIT")?),
-            None => None,
-        };
         // Without ORDER BY or DISTINCT each source row makes one output row in order, so
         // LIMIT/OFFSET select source rows before any is projected (no image is decoded
         // for a row LIMIT drops), and the output can stream.
         if keys.is_empty() && !select.distinct {
-            let end = limit.map_or(rows.len(), |l| offset.saturating_add(l).min(rows.len()));
-            let rows = &rows[offset.min(end)..end];
+            let rows = &rows[window.advance(rows.len())];
             for part in rows.chunks(chunk.max(1)) {
                 let out = run(part)?.into_iter().map(|(o, _)| o).collect();
-                sink(typed(out_cols.clone(), out), part.len(), rows.len())?;
+                if sink(typed(out_cols.clone(), out), part.len(), rows.len())? == Flow::Enough {
+                    return Ok(Flow::Enough);
+                }
             }
             if rows.is_empty() {
-                sink(typed(out_cols, vec![]), 0, 0)?;
+                return sink(typed(out_cols, vec![]), 0, 0);
             }
-            return Ok(());
+            return Ok(Flow::More);
         }
         let mut produced = run(&rows)?;
         if select.distinct {
@@ -436,12 +540,8 @@ impl ExecContext<'_> {
                 std::cmp::Ordering::Equal
             });
         }
-        let out: Vec<Vec<Value>> = produced
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .map(|(out, _)| out)
-            .collect();
+        let kept = window.advance(produced.len());
+        let out: Vec<Vec<Value>> = produced.drain(kept).map(|(out, _)| out).collect();
         sink(typed(out_cols, out), rows.len(), rows.len())
     }
 
@@ -537,69 +637,87 @@ impl ExecContext<'_> {
                 }
                 Ok(rel)
             }
-            TableFactor::Predict {
-                model,
-                input,
-                settings,
-                alias,
-                span,
-            } => {
-                let (ds, m) = split_table_name(model, "Model")?;
-                let entry = self
-                    .state
-                    .model(&ds, &m)
-                    .map_err(|e| e.with_span(model.span))?;
-                let settings = settings.as_ref().map(eval_const).transpose()?;
-                let full = format!("{ds}.{m}");
-                // Opened once: every piece runs the model the query started with.
-                let compiled = self
-                    .sources
-                    .open_model(&full, entry, settings.as_ref(), self)
-                    .map_err(|e| e.with_span(*span))?;
+            TableFactor::Predict { .. } => {
                 let mut result: Option<Relation> = None;
-                // Rows are counted as the model finishes them (`progress::row_done`).
-                let mut bar = None;
-                let mut predict_part =
-                    |part: Relation, _covered: usize, total: usize| -> Result<()> {
-                        if !dry {
-                            bar.get_or_insert_with(|| crate::progress::Bar::start(total));
-                        }
-                        let inputs = part.columns.len();
-                        let mut out = self
-                            .sources
-                            .predict(&full, &compiled, part)
-                            .map_err(|e| e.with_span(*span))?;
-                        prune_passthrough(&mut out, inputs, needed);
-                        append(&mut result, out);
-                        Ok(())
-                    };
-                match input {
-                    PredictInput::Table(t) => {
-                        let rel = self.table_factor(
-                            &TableFactor::Table {
-                                name: t.clone(),
-                                alias: None,
-                            },
-                            None,
-                            dry,
-                        )?;
-                        let n = rel.rows.len();
-                        predict_part(rel, n, n)?;
-                    }
-                    // Rows stream from the input query to the model in chunks: decoded
-                    // images of one chunk are dropped before the next is decoded.
-                    PredictInput::Query { query, .. } => {
-                        self.chunks(query, PREDICT_CHUNK_ROWS, dry, &mut predict_part)?;
-                    }
-                }
-                drop(bar);
-                let mut rel = result.unwrap_or_default();
-                for c in &mut rel.columns {
-                    c.qualifiers = alias.iter().map(|a| a.value.clone()).collect();
-                }
-                Ok(rel)
+                self.predict_pieces(tf, needed, dry, &mut |piece, _| {
+                    append(&mut result, piece);
+                    Ok(Flow::More)
+                })?;
+                Ok(result.unwrap_or_default())
             }
         }
+    }
+
+    /// Runs the `ML.PREDICT` `tf` and hands its rows to `on_piece` as the model finishes
+    /// them, with the number of input rows known so far; stops early when `on_piece`
+    /// answers [`Flow::Enough`]. `on_piece` is called at least once.
+    fn predict_pieces(
+        &self,
+        tf: &TableFactor,
+        needed: Option<&HashSet<String>>,
+        dry: bool,
+        on_piece: &mut dyn FnMut(Relation, usize) -> Result<Flow>,
+    ) -> Result<()> {
+        let TableFactor::Predict {
+            model,
+            input,
+            settings,
+            alias,
+            span,
+        } = tf
+        else {
+            unreachable!("predict_pieces is only called on ML.PREDICT");
+        };
+        let (ds, m) = split_table_name(model, "Model")?;
+        let entry = self
+            .state
+            .model(&ds, &m)
+            .map_err(|e| e.with_span(model.span))?;
+        let settings = settings.as_ref().map(eval_const).transpose()?;
+        let full = format!("{ds}.{m}");
+        // Opened once: every piece runs the model the query started with.
+        let compiled = self
+            .sources
+            .open_model(&full, entry, settings.as_ref(), self)
+            .map_err(|e| e.with_span(*span))?;
+        let qualifiers: Vec<String> = alias.iter().map(|a| a.value.clone()).collect();
+        // Rows are counted as the model finishes them (`progress::row_done`).
+        let mut bar = None;
+        let mut predict_part = |part: Relation, _covered: usize, total: usize| -> Result<Flow> {
+            if !dry {
+                bar.get_or_insert_with(|| crate::progress::Bar::start(total));
+            }
+            let inputs = part.columns.len();
+            let mut out = self
+                .sources
+                .predict(&full, &compiled, part)
+                .map_err(|e| e.with_span(*span))?;
+            prune_passthrough(&mut out, inputs, needed);
+            for c in &mut out.columns {
+                c.qualifiers = qualifiers.clone();
+            }
+            on_piece(out, total)
+        };
+        match input {
+            PredictInput::Table(t) => {
+                let rel = self.table_factor(
+                    &TableFactor::Table {
+                        name: t.clone(),
+                        alias: None,
+                    },
+                    None,
+                    dry,
+                )?;
+                let n = rel.rows.len();
+                predict_part(rel, n, n)?;
+            }
+            // Rows stream from the input query to the model in chunks: decoded images
+            // of one chunk are dropped before the next is decoded.
+            PredictInput::Query { query, .. } => {
+                self.chunks(query, PREDICT_CHUNK_ROWS, dry, &mut predict_part)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! borderless tables for listings, CSV, and JSON.
 
 use crate::ast::DataType;
-use crate::session::ResultSet;
+use crate::error::{ErrorKind, Result, SqlError};
+use crate::session::{ResultColumn, ResultSet};
 use crate::value::{ImagePixels, Value};
 use comfy_table::{
     Cell, CellAlignment, ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle,
@@ -292,9 +293,20 @@ fn render_table(rs: &ResultSet, limits: TableLimits) -> String {
         .iter()
         .map(|row| row.iter().map(|v| cell_text(v, limits.max_width)).collect())
         .collect();
-    let mut names: Vec<String> = rs.columns.iter().map(|c| c.name.clone()).collect();
-    let mut rows = rows;
-    if let Some(w) = limits.max_width {
+    table_text(&rs.columns, rows, rs.rows.len(), limits.max_width)
+}
+
+/// The table of `rows` (cell texts, each at most `max_width` characters) under
+/// `columns`' names, with a footer when the result has more rows (`total`) than shown.
+fn table_text(
+    columns: &[ResultColumn],
+    mut rows: Vec<Vec<String>>,
+    total: usize,
+    max_width: Option<usize>,
+) -> String {
+    let shown = rows.len();
+    let mut names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    if let Some(w) = max_width {
         let width = |s: &String| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
         let natural: Vec<usize> = (0..names.len())
             .map(|i| {
@@ -323,7 +335,7 @@ fn render_table(rs: &ResultSet, limits: TableLimits) -> String {
     for row in rows {
         t.add_row(row);
     }
-    for (i, c) in rs.columns.iter().enumerate() {
+    for (i, c) in columns.iter().enumerate() {
         if let Some(col) = t.column_mut(i) {
             col.set_cell_alignment(if is_string(&c.data_type) {
                 CellAlignment::Left
@@ -333,10 +345,142 @@ fn render_table(rs: &ResultSet, limits: TableLimits) -> String {
         }
     }
     let mut out = t.to_string();
-    if shown < rs.rows.len() {
-        out.push_str(&format!("\n{} rows ({shown} shown)", rs.rows.len()));
+    if shown < total {
+        out.push_str(&format!("\n{total} rows ({shown} shown)"));
     }
     out
+}
+
+/// Most text a table holds before it is printed (`--max-rows 0 --max-width 0` over a
+/// large result); past it the query fails rather than exhausting memory.
+pub const MAX_TABLE_TEXT_BYTES: usize = 256 << 20;
+
+/// Writes a query result to `out` as its pieces arrive: CSV and JSON row by row (their
+/// memory does not grow with the result), a table once the last piece is in, holding
+/// only the rows it shows (as text cut to the width) and a count of the rest.
+pub struct ResultWriter<W: std::io::Write> {
+    out: W,
+    format: OutputFormat,
+    limits: TableLimits,
+    columns: Vec<ResultColumn>,
+    /// Whether a piece has arrived (the columns are known).
+    started: bool,
+    /// Rows seen so far.
+    total: usize,
+    /// The table's cell texts (table format only).
+    cells: Vec<Vec<String>>,
+    cell_bytes: usize,
+}
+
+impl<W: std::io::Write> ResultWriter<W> {
+    /// A writer for one query's result.
+    pub fn new(out: W, format: OutputFormat, limits: TableLimits) -> ResultWriter<W> {
+        ResultWriter {
+            out,
+            format,
+            limits,
+            columns: Vec::new(),
+            started: false,
+            total: 0,
+            cells: Vec::new(),
+            cell_bytes: 0,
+        }
+    }
+
+    /// Takes the next piece of the result.
+    pub fn rows(&mut self, columns: &[ResultColumn], rows: Vec<Vec<Value>>) -> Result<()> {
+        let first = !self.started;
+        if first {
+            self.started = true;
+            self.columns = columns.to_vec();
+        }
+        for (c, new) in self.columns.iter_mut().zip(columns) {
+            if c.data_type.is_none() {
+                c.data_type = new.data_type.clone();
+            }
+        }
+        match self.format {
+            OutputFormat::Table => {
+                for row in rows {
+                    self.total += 1;
+                    if self.limits.max_rows.is_some_and(|m| self.cells.len() >= m) {
+                        continue;
+                    }
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|v| cell_text(v, self.limits.max_width))
+                        .collect();
+                    self.cell_bytes += cells.iter().map(String::len).sum::<usize>();
+                    if self.cell_bytes > MAX_TABLE_TEXT_BYTES {
+                        return Err(SqlError::new(
+                            ErrorKind::InvalidQuery,
+                            format!(
+                                "the result is over {} MiB of table text (the limit of table output); \
+                                 show fewer rows or narrower cells (LIMIT, --max-rows / .maxrows, \
+                                 --max-width / .maxwidth) or use csv or json output, which stream",
+                                MAX_TABLE_TEXT_BYTES >> 20
+                            ),
+                        ));
+                    }
+                    self.cells.push(cells);
+                }
+                Ok(())
+            }
+            OutputFormat::Csv => {
+                if first {
+                    let header = csv_record(self.columns.iter().map(|c| c.name.clone()));
+                    self.write(&header)?;
+                }
+                for row in &rows {
+                    self.total += 1;
+                    let record = csv_record(row.iter().map(|v| v.to_text().unwrap_or_default()));
+                    self.write(&record)?;
+                }
+                Ok(())
+            }
+            OutputFormat::Json => {
+                for row in &rows {
+                    let mut m = serde_json::Map::new();
+                    for (c, v) in self.columns.iter().zip(row) {
+                        m.insert(c.name.clone(), v.to_json());
+                    }
+                    let sep = if self.total == 0 { "[" } else { "," };
+                    self.total += 1;
+                    let text = sep.to_string() + &serde_json::Value::Object(m).to_string();
+                    self.write(text.as_bytes())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what is left after the last piece.
+    pub fn finish(mut self) -> Result<W> {
+        let tail = match self.format {
+            OutputFormat::Table => {
+                let cells = std::mem::take(&mut self.cells);
+                table_text(&self.columns, cells, self.total, self.limits.max_width) + "\n"
+            }
+            OutputFormat::Csv => String::new(),
+            OutputFormat::Json if self.total == 0 => "[]\n".into(),
+            OutputFormat::Json => "]\n".into(),
+        };
+        self.write(tail.as_bytes())?;
+        Ok(self.out)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| SqlError::new(ErrorKind::Io, format!("cannot write the result: {e}")))
+    }
+}
+
+/// One CSV record, ending in a newline.
+fn csv_record(fields: impl Iterator<Item = String>) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(fields);
+    w.into_inner().unwrap_or_default()
 }
 
 /// CSV with a header row; NULL is an empty field.
@@ -402,6 +546,79 @@ mod tests {
                 vec![Value::Null, Value::Null],
             ],
         }
+    }
+
+    /// `rs` through a [`ResultWriter`], one row per piece.
+    fn streamed(rs: &ResultSet, format: OutputFormat, limits: TableLimits) -> String {
+        let mut w = ResultWriter::new(Vec::new(), format, limits);
+        for row in &rs.rows {
+            w.rows(&rs.columns, vec![row.clone()]).unwrap();
+        }
+        if rs.rows.is_empty() {
+            w.rows(&rs.columns, vec![]).unwrap();
+        }
+        String::from_utf8(w.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn streamed_output_equals_whole_output() {
+        let mut many = rs();
+        for i in 0..50 {
+            many.rows
+                .push(vec![Value::String(format!("r,\"{i}")), Value::Int64(i)]);
+        }
+        let empty = ResultSet {
+            rows: vec![],
+            ..rs()
+        };
+        let limits = TableLimits {
+            max_width: Some(30),
+            max_rows: Some(5),
+        };
+        for r in [&rs(), &many, &empty] {
+            for format in [OutputFormat::Csv, OutputFormat::Json, OutputFormat::Table] {
+                assert_eq!(
+                    streamed(r, format, limits),
+                    render_limited(r, format, limits) + "\n",
+                    "{format:?}"
+                );
+            }
+        }
+        assert!(streamed(&many, OutputFormat::Table, limits).ends_with("52 rows (5 shown)\n"));
+    }
+
+    #[test]
+    fn a_table_without_limits_refuses_more_text_than_its_limit() {
+        let big = Value::String("x".repeat(1 << 20));
+        let columns = rs().columns;
+        let mut w = ResultWriter::new(Vec::new(), OutputFormat::Table, TableLimits::NONE);
+        let mut failed = None;
+        for i in 0..=(MAX_TABLE_TEXT_BYTES >> 20) {
+            if let Err(e) = w.rows(&columns, vec![vec![big.clone(), Value::Int64(1)]]) {
+                failed = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = failed.expect("the limit is enforced");
+        // Row i holds i + 1 cells of 1 MiB and a digit each: the 256th is over.
+        assert_eq!(i, (MAX_TABLE_TEXT_BYTES >> 20) - 1);
+        assert!(e.message.contains("over 256 MiB of table text"), "{e}");
+        // With a row limit, the same result shows its first rows and counts the rest.
+        let mut w = ResultWriter::new(
+            Vec::new(),
+            OutputFormat::Table,
+            TableLimits {
+                max_width: None,
+                max_rows: Some(1),
+            },
+        );
+        for _ in 0..400 {
+            w.rows(&columns, vec![vec![big.clone(), Value::Int64(1)]])
+                .unwrap();
+        }
+        assert!(String::from_utf8(w.finish().unwrap())
+            .unwrap()
+            .ends_with("400 rows (1 shown)\n"));
     }
 
     #[test]

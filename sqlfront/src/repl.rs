@@ -2,10 +2,11 @@
 //! tab completion, and Ctrl-C cancelling the running statement.
 
 use crate::catalog::CatalogState;
-use crate::format::{render_limited, OutputFormat, TableLimits};
+use crate::format::{OutputFormat, ResultWriter, TableLimits};
 use crate::listing;
-use crate::session::{Session, StatementOutput};
+use crate::session::{DdlOutcome, OutputSink, ResultColumn, Session};
 use crate::tokenizer::{tokenize, Token};
+use crate::value::Value;
 use std::io::Write;
 use std::time::Instant;
 
@@ -152,6 +153,64 @@ enum Piece {
     Note(String),
     /// An error: to the screen, and the shell has failed.
     Error(String),
+}
+
+/// Collects a script's output as [`Piece`]s; query rows go through a [`ResultWriter`], so
+/// only their text is kept.
+struct PieceSink {
+    pieces: Vec<Piece>,
+    writer: Option<ResultWriter<Vec<u8>>>,
+    mode: OutputFormat,
+    limits: TableLimits,
+    timer: bool,
+    started: Instant,
+    rows: usize,
+}
+
+impl PieceSink {
+    fn finished(&mut self, result: String, rows: Option<usize>) {
+        self.pieces.push(Piece::Result(result));
+        if self.timer {
+            let secs = self.started.elapsed().as_secs_f64();
+            self.pieces.push(Piece::Note(match rows {
+                Some(n) => format!(
+                    "Run time: {secs:.3} s, {n} rows, {:.1} rows/s",
+                    n as f64 / secs.max(1e-9)
+                ),
+                None => format!("Run time: {secs:.3} s"),
+            }));
+        }
+        self.started = Instant::now();
+    }
+}
+
+impl OutputSink for PieceSink {
+    fn ddl(&mut self, outcome: DdlOutcome) -> crate::error::Result<()> {
+        self.finished(outcome.console_message(), None);
+        Ok(())
+    }
+
+    fn rows(
+        &mut self,
+        columns: &[ResultColumn],
+        rows: Vec<Vec<Value>>,
+    ) -> crate::error::Result<()> {
+        let (mode, limits) = (self.mode, self.limits);
+        self.rows += rows.len();
+        self.writer
+            .get_or_insert_with(|| ResultWriter::new(Vec::new(), mode, limits))
+            .rows(columns, rows)
+    }
+
+    fn end_rows(&mut self) -> crate::error::Result<()> {
+        let text = match self.writer.take() {
+            Some(w) => String::from_utf8_lossy(&w.finish()?).trim_end().to_string(),
+            None => String::new(),
+        };
+        let rows = std::mem::take(&mut self.rows);
+        self.finished(text, Some(rows));
+        Ok(())
+    }
 }
 
 /// True when `sql` holds a complete statement: it ends with `;` outside strings and
@@ -342,34 +401,20 @@ impl<'a> Repl<'a> {
     }
 
     fn run_pieces(&self, sql: &str) -> Vec<Piece> {
-        let mut out = Vec::new();
-        let (mode, limits, timer) = (self.mode, self.limits, self.timer);
-        let mut started = Instant::now();
-        let result = self.session.run_script(sql, |_, o| {
-            let secs = started.elapsed().as_secs_f64();
-            let rows = match &o {
-                StatementOutput::Rows(rs) => Some(rs.rows.len()),
-                StatementOutput::Ddl(_) => None,
-            };
-            out.push(Piece::Result(match o {
-                StatementOutput::Ddl(d) => d.console_message(),
-                StatementOutput::Rows(rs) => render_limited(&rs, mode, limits),
-            }));
-            if timer {
-                out.push(Piece::Note(match rows {
-                    Some(n) => format!(
-                        "Run time: {secs:.3} s, {n} rows, {:.1} rows/s",
-                        n as f64 / secs.max(1e-9)
-                    ),
-                    None => format!("Run time: {secs:.3} s"),
-                }));
-            }
-            started = Instant::now();
-        });
-        if let Err(e) = result {
-            out.push(Piece::Error(format!("Error: {}", e.render(sql))));
+        let mut sink = PieceSink {
+            pieces: Vec::new(),
+            writer: None,
+            mode: self.mode,
+            limits: self.limits,
+            timer: self.timer,
+            started: Instant::now(),
+            rows: 0,
+        };
+        if let Err(e) = self.session.run_script_streaming(sql, &mut sink) {
+            sink.pieces
+                .push(Piece::Error(format!("Error: {}", e.render(sql))));
         }
-        out
+        sink.pieces
     }
 
     fn dot_command(&mut self, line: &str) -> (String, Flow) {

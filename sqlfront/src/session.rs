@@ -128,6 +128,21 @@ pub enum StatementOutput {
     Rows(ResultSet),
 }
 
+/// Receives a script's output as it is produced: DDL outcomes whole, query results in
+/// pieces, so that a long `ML.PREDICT` never holds all its rows at once.
+pub trait OutputSink {
+    /// A DDL statement finished.
+    fn ddl(&mut self, outcome: DdlOutcome) -> Result<()>;
+    /// The next piece of the running query's result. Every piece has the same columns;
+    /// a column type unknown in one piece (all NULL so far) may be known in a later one.
+    fn rows(&mut self, columns: &[ResultColumn], rows: Vec<Vec<Value>>) -> Result<()>;
+    /// The running query's last piece has been delivered.
+    fn end_rows(&mut self) -> Result<()>;
+}
+
+/// Rows per piece of a query result handed to an [`OutputSink`].
+const OUTPUT_CHUNK_ROWS: usize = 256;
+
 /// Configuration of a [`Session`].
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -283,6 +298,53 @@ impl Session {
             on_output(s, out);
         }
         Ok(())
+    }
+
+    /// [`Session::run_script`] with each query's rows handed to `sink` as they are
+    /// computed instead of collected.
+    pub fn run_script_streaming(&self, sql: &str, sink: &mut dyn OutputSink) -> Result<()> {
+        let stmts = crate::parser::parse_sql(sql)?;
+        for s in &stmts {
+            crate::progress::check_cancelled()?;
+            match s {
+                Statement::Query(q) => self
+                    .query_stream(q, sink)
+                    .map_err(|e| e.with_span(s.span()))?,
+                other => match self.execute(other)? {
+                    StatementOutput::Ddl(d) => sink.ddl(d)?,
+                    StatementOutput::Rows(rs) => {
+                        sink.rows(&rs.columns, rs.rows)?;
+                        sink.end_rows()?;
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a query, handing its rows to `sink` piece by piece.
+    pub fn query_stream(&self, q: &Query, sink: &mut dyn OutputSink) -> Result<()> {
+        let state = self.catalog.snapshot()?;
+        let ctx = ExecContext {
+            state: &state,
+            data_dir: self.catalog.dir(),
+            gcs_root: self.gcs_root.as_deref(),
+            sources: self.sources.as_ref(),
+            compile: &self.compile,
+        };
+        ctx.query_chunks(q, OUTPUT_CHUNK_ROWS, &mut |part, _, _| {
+            let columns: Vec<ResultColumn> = part
+                .columns
+                .into_iter()
+                .map(|c| ResultColumn {
+                    name: c.name,
+                    data_type: c.data_type,
+                })
+                .collect();
+            sink.rows(&columns, part.rows)?;
+            Ok(crate::executor::Flow::More)
+        })?;
+        sink.end_rows()
     }
 
     /// Runs one statement.
