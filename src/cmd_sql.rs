@@ -1,7 +1,7 @@
 //! The SQL subcommands: `repl`, `query`, and the bq-like `mk`, `ls`, `show`, `rm`.
 
 use crate::compile_flags::CompileFlags;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use sqlfront::ast::{Ident, ObjectName};
 use sqlfront::error::{ErrorKind, SqlError};
 use sqlfront::executor::TableSources;
@@ -346,21 +346,19 @@ fn run_with(cmd: SqlCommand, loc: Locations, sources: Arc<dyn TableSources>) -> 
             if !matches!(use_legacy_sql.to_ascii_lowercase().as_str(), "false" | "0") {
                 bail!("legacy SQL is not supported; use --use_legacy_sql=false");
             }
+            let max = sqlfront::parser::MAX_SQL_BYTES;
             let text = match (file, sql) {
                 (Some(f), _) if f.as_os_str() == "-" => {
-                    let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                    s
+                    sqlfront::parser::read_sql(std::io::stdin().lock(), max)
+                        .map_err(|e| anyhow!("cannot read SQL from standard input: {e}"))?
                 }
-                (Some(f), _) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (Some(f), _) => std::fs::File::open(&f)
+                    .map_err(|e| e.to_string())
+                    .and_then(|file| sqlfront::parser::read_sql(file, max))
+                    .map_err(|e| anyhow!("cannot read {}: {e}", f.display()))?,
                 (None, Some(s)) => s,
                 (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
             };
-            // Editors on Windows start UTF-8 files with a byte-order mark; it is not SQL.
-            let text = text
-                .strip_prefix('\u{feff}')
-                .map_or(text.clone(), str::to_string);
             let mut limits = TableLimits::for_stdout();
             let nonzero = |n: usize| (n > 0).then_some(n);
             if let Some(w) = max_width {

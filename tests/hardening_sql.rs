@@ -588,3 +588,41 @@ fn select_star_over_predict_streams_in_bounded_memory() {
         );
     }
 }
+
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+#[test]
+fn sql_files_objects_and_catalogs_are_read_within_limits() {
+    let e = env();
+    // `-f /dev/zero`: refused after reading just past the SQL text limit.
+    let child = command(&e, &["query", "-f", "/dev/zero"]).spawn().unwrap();
+    let out = wait_within(child, Duration::from_secs(20), "query -f /dev/zero");
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        msg.contains("cannot read /dev/zero: the SQL text is larger than the limit of 1048576 bytes"),
+        "{msg}"
+    );
+
+    // A FIFO among a bucket's objects is not an object: it is not listed (so its `data`
+    // is never read; `LazyValue::force` refuses non-regular files as well).
+    ok(&e, "CREATE SCHEMA ds");
+    mkfifo(&e.gcs.join("imgs/pipe.jpg"));
+    object_table(&e, "ds.t", "gs://imgs/*");
+    assert_eq!(
+        ok(&e, "SELECT uri FROM ds.t WHERE ML.DECODE_IMAGE(data) IS NOT NULL"),
+        "uri\ngs://imgs/goldfish.jpg\n"
+    );
+
+    // A catalog file that is a FIFO: a clear error, no hang.
+    let catalog = e.data.join("catalog.json");
+    std::fs::remove_file(&catalog).unwrap();
+    mkfifo(&catalog);
+    let msg = err(&e, "SELECT 1 AS x FROM ds.t");
+    assert!(msg.contains("cannot read catalog file") && msg.contains("FIFO"), "{msg}");
+}

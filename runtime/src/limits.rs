@@ -35,6 +35,13 @@ pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 /// 2 GiB, one [`MAX_ELEMENTS`] value of 8-byte elements.
 pub const MAX_TENSOR_FILE_BYTES: u64 = 2 << 30;
 
+/// Largest object read into an object table's `data` column (1 GiB; `ML.DECODE_IMAGE`
+/// itself takes at most 10 MB).
+pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// Largest catalog file of a data directory (256 MiB, millions of entries).
+pub const MAX_CATALOG_BYTES: u64 = 256 << 20;
+
 /// Reads the regular file at `path`, refusing anything else (a FIFO, a device such as
 /// `/dev/zero`, a directory) before opening it, and refusing more than `limit` bytes even
 /// when the file grows while being read. The error names neither the path nor the limit's

@@ -338,7 +338,15 @@ impl Catalog {
     /// Reads the current committed state.
     pub fn snapshot(&self) -> Result<CatalogState> {
         let path = self.dir.join(CATALOG_FILE);
-        match fs::read(&path) {
+        if let Err(e) = fs::symlink_metadata(&path) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(CatalogState {
+                    version: FORMAT_VERSION,
+                    ..Default::default()
+                });
+            }
+        }
+        match runtime::limits::read_file(&path, runtime::limits::MAX_CATALOG_BYTES) {
             Ok(bytes) => {
                 let state: CatalogState = serde_json::from_slice(&bytes).map_err(|e| {
                     SqlError::new(
@@ -358,11 +366,10 @@ impl Catalog {
                 }
                 Ok(state)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CatalogState {
-                version: FORMAT_VERSION,
-                ..Default::default()
-            }),
-            Err(e) => Err(SqlError::io(path.display(), e)),
+            Err(e) => Err(SqlError::new(
+                ErrorKind::Io,
+                format!("cannot read catalog file {}: {e}", path.display()),
+            )),
         }
     }
 

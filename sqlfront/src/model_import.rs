@@ -146,7 +146,7 @@ pub fn compile_artifact(
 ) -> Result<CompiledArtifact, ImportError> {
     let a = compiler::aot::compile_library(bytes, opts, dest)
         .map_err(|e| ImportError(e.to_string()))?;
-    let library = std::fs::read(dest)
+    let library = compiler::limits::read_file(dest, compiler::limits::MAX_ARTIFACT_BYTES)
         .map_err(|e| ImportError(format!("cannot read {}: {e}", dest.display())))?;
     Ok(CompiledArtifact {
         file,

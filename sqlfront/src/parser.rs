@@ -74,6 +74,22 @@ pub struct Parser {
     in_bare_predict: bool,
 }
 
+/// Reads SQL text from `r` without a leading UTF-8 byte-order mark (editors on Windows
+/// write one; it is not SQL). More than `limit` bytes is an error naming the limit,
+/// found after reading at most `limit` + 4 bytes, so `/dev/zero` cannot exhaust memory.
+pub fn read_sql(r: impl std::io::Read, limit: usize) -> std::result::Result<String, String> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(r, limit as u64 + 4), &mut bytes)
+        .map_err(|e| e.to_string())?;
+    let body = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    if body.len() > limit {
+        return Err(format!(
+            "the SQL text is larger than the limit of {limit} bytes"
+        ));
+    }
+    String::from_utf8(body.to_vec()).map_err(|e| format!("the SQL text is not UTF-8: {e}"))
+}
+
 impl Parser {
     /// Tokenizes `sql`.
     pub fn new(sql: &str) -> Result<Parser> {

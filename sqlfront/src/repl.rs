@@ -116,6 +116,9 @@ const KEYWORDS: &[&str] = &[
     "WITH",
 ];
 
+/// Largest file `.read` takes (64 MiB: many statements, each within the SQL text limit).
+const MAX_READ_BYTES: usize = 64 << 20;
+
 /// Nesting limit of `.read` (a file that reads itself stops here).
 const MAX_READ_DEPTH: usize = 16;
 
@@ -432,11 +435,13 @@ impl<'a> Repl<'a> {
                 "Error: .read {path}: more than {MAX_READ_DEPTH} nested .read commands"
             );
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match std::fs::File::open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| crate::parser::read_sql(f, MAX_READ_BYTES))
+        {
             Ok(t) => t,
             Err(e) => return format!("Error: cannot read {path}: {e}"),
         };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let pending = std::mem::take(&mut self.buffer);
         self.depth += 1;
         let mut outs = Vec::new();

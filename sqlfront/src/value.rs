@@ -99,7 +99,7 @@ pub struct LazyValue {
 impl LazyValue {
     /// Reads the object: `BYTES` for [`LazyKind::Bytes`], `STRING` for [`LazyKind::Md5`].
     pub fn force(&self) -> Result<Value, String> {
-        let bytes = std::fs::read(&self.path)
+        let bytes = runtime::limits::read_file(&self.path, runtime::limits::MAX_OBJECT_BYTES)
             .map_err(|e| format!("Error while reading object {}: {e}", self.uri))?;
         Ok(match self.kind {
             LazyKind::Bytes => Value::Bytes(bytes),
@@ -616,6 +616,20 @@ pub fn format_timestamp(t: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_that_are_not_regular_files_are_refused_before_reading() {
+        let lazy = |path: &str| LazyValue {
+            uri: "gs://b/o".into(),
+            path: path.into(),
+            size: 0,
+            kind: LazyKind::Bytes,
+        };
+        let e = lazy("/dev/zero").force().unwrap_err();
+        assert!(e.starts_with("Error while reading object gs://b/o:") && e.contains("device"), "{e}");
+        let e = lazy("/").force().unwrap_err();
+        assert!(e.contains("directory"), "{e}");
+    }
 
     #[test]
     fn timestamps_round_trip() {
