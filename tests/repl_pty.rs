@@ -1,5 +1,7 @@
 //! The interactive REPL on a pseudo-terminal: tab completion, and Ctrl-C cancelling a
-//! long `ML.PREDICT` while the session goes on.
+//! long `ML.PREDICT` or CREATE MODEL while the session goes on.
+
+mod common;
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -209,6 +211,49 @@ fn ctrl_c_cancels_a_long_predict_and_the_session_goes_on() {
     p.expect("bqmlc> ", Duration::from_secs(5));
     p.send("SELECT 41 + 1 AS answer;\r");
     p.expect("| answer |", Duration::from_secs(10));
+    p.expect("|     42 |", Duration::from_secs(10));
+    p.quit();
+    assert_eq!(catalog(&e), before, "the catalog is untouched");
+}
+
+/// A model that takes seconds to compile: a chain of `n` Relu nodes.
+fn relu_chain(n: usize) -> Vec<u8> {
+    let name = |i: usize| match i {
+        0 => "x".to_string(),
+        i if i == n => "y".to_string(),
+        i => format!("v{i}"),
+    };
+    let nodes = (0..n)
+        .map(|i| common::node("", "Relu", &[&name(i)], &[&name(i + 1)]))
+        .collect();
+    common::model(
+        nodes,
+        vec![],
+        vec![common::vi("x", &[1, 4])],
+        vec![common::vi("y", &[1, 4])],
+        13,
+    )
+}
+
+#[test]
+fn ctrl_c_cancels_create_model_while_it_compiles() {
+    let e = env(0);
+    std::fs::write(e.gcs.join("models/chain.onnx"), relu_chain(100_000)).unwrap();
+    let before = catalog(&e);
+    let mut p = Pty::repl(&e);
+    p.expect("bqmlc> ", Duration::from_secs(30));
+    p.send(
+        "CREATE MODEL ds.chain OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = 'gs://models/chain.onnx');\r",
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    p.send("\x03");
+    let took = p.expect(
+        "Error: Statement cancelled (Ctrl-C); nothing was written",
+        Duration::from_secs(30),
+    );
+    assert!(took < Duration::from_secs(1), "cancelling took {took:?}");
+    p.expect("bqmlc> ", Duration::from_secs(5));
+    p.send("SELECT 41 + 1 AS answer;\r");
     p.expect("|     42 |", Duration::from_secs(10));
     p.quit();
     assert_eq!(catalog(&e), before, "the catalog is untouched");

@@ -642,17 +642,18 @@ impl Session {
         // the library is kept so that reopening the data directory does not recompile.
         // Without a C compiler to link with, the model is compiled in memory only (same
         // errors) and no library is kept.
-        let opts = &self.compile;
+        let bytes = Arc::new(bytes);
         let staged = self
             .catalog
             .stage_model(&bytes, |dest, file| {
-                if !compiler::aot::linker_available() {
-                    compile_in_memory(&bytes, opts).map_err(|e| fail(e.0))?;
-                    return Ok(None);
-                }
-                compile_artifact(&bytes, opts, dest, file)
-                    .map(Some)
-                    .map_err(|e| fail(e.0))
+                let (bytes, opts, dest) = (bytes.clone(), self.compile.clone(), dest.to_path_buf());
+                cancellable(move || {
+                    if !compiler::aot::linker_available() {
+                        return compile_in_memory(&bytes, &opts).map(|_| None);
+                    }
+                    compile_artifact(&bytes, &opts, &dest, file).map(Some)
+                })?
+                .map_err(|e| fail(e.0))
             })
             .map_err(|e| e.with_span(name.span))?;
 
@@ -940,4 +941,37 @@ fn skipped_model(ds: String, m: String) -> StatementOutput {
         dataset: ds,
         name: Some(m),
     })
+}
+
+/// Runs `work` (compiling a model: seconds) on its own thread and returns its result, or
+/// [`ErrorKind::Cancelled`] within 50 ms of Ctrl-C. A cancelled thread runs to its end
+/// unobserved; what it writes under `staging/` is swept by a later catalog update.
+fn cancellable<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("bqmlc-compile".into())
+        // Deep graphs recurse in the passes; the main thread's 8 MiB is not the default here.
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(|e| {
+            SqlError::new(
+                ErrorKind::Io,
+                format!("cannot start the compiler thread: {e}"),
+            )
+        })?;
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(v) => return Ok(v),
+            Err(RecvTimeoutError::Timeout) => crate::progress::check_cancelled()?,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(SqlError::new(
+                    ErrorKind::InvalidQuery,
+                    "the model compiler stopped unexpectedly (a bug in bqmlc)",
+                ))
+            }
+        }
+    }
 }
