@@ -605,7 +605,9 @@ fn sql_files_objects_and_catalogs_are_read_within_limits() {
     let msg = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        msg.contains("cannot read /dev/zero: the SQL text is larger than the limit of 1048576 bytes"),
+        msg.contains(
+            "cannot read /dev/zero: the SQL text is larger than the limit of 1048576 bytes"
+        ),
         "{msg}"
     );
 
@@ -615,7 +617,10 @@ fn sql_files_objects_and_catalogs_are_read_within_limits() {
     mkfifo(&e.gcs.join("imgs/pipe.jpg"));
     object_table(&e, "ds.t", "gs://imgs/*");
     assert_eq!(
-        ok(&e, "SELECT uri FROM ds.t WHERE ML.DECODE_IMAGE(data) IS NOT NULL"),
+        ok(
+            &e,
+            "SELECT uri FROM ds.t WHERE ML.DECODE_IMAGE(data) IS NOT NULL"
+        ),
         "uri\ngs://imgs/goldfish.jpg\n"
     );
 
@@ -624,5 +629,8 @@ fn sql_files_objects_and_catalogs_are_read_within_limits() {
     std::fs::remove_file(&catalog).unwrap();
     mkfifo(&catalog);
     let msg = err(&e, "SELECT 1 AS x FROM ds.t");
-    assert!(msg.contains("cannot read catalog file") && msg.contains("FIFO"), "{msg}");
+    assert!(
+        msg.contains("cannot read catalog file") && msg.contains("FIFO"),
+        "{msg}"
+    );
 }

@@ -626,7 +626,10 @@ mod tests {
             kind: LazyKind::Bytes,
         };
         let e = lazy("/dev/zero").force().unwrap_err();
-        assert!(e.starts_with("Error while reading object gs://b/o:") && e.contains("device"), "{e}");
+        assert!(
+            e.starts_with("Error while reading object gs://b/o:") && e.contains("device"),
+            "{e}"
+        );
         let e = lazy("/").force().unwrap_err();
         assert!(e.contains("directory"), "{e}");
     }
