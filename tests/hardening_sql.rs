@@ -537,6 +537,8 @@ fn early_binding_does_not_evaluate_placeholder_rows() {
 
 /// Peak resident memory (KiB) of `bqmlc query --format FORMAT SQL`, whose output is
 /// discarded; fails the test if the query fails.
+// The child is reaped by `wait4` (which also reports its peak memory), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kib(e: &Env, format: &str, sql: &str) -> i64 {
     use std::os::unix::process::ExitStatusExt;
     let child = command(e, &["query", "--format", format, sql])

@@ -1,23 +1,7 @@
-//! The `.npy` and ONNX `TensorProto` (`.pb`) readers behind `bqmlc run --input`. The first
-//! byte picks the reader. A tensor that parses must have as many values as its shape says.
+//! Fuzz target `tensor_readers`: see `fuzz/checks/tensor_readers.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks/tensor_readers.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&which, bytes)) = data.split_first() else {
-        return;
-    };
-    let parsed = if which & 1 == 0 {
-        runtime::npy::parse(bytes)
-    } else {
-        compiler::conformance::tensor_pb_from_bytes(bytes).map(|(_, t)| t)
-    };
-    if let Ok(t) = parsed {
-        assert_eq!(t.len(), t.shape().iter().product::<usize>());
-        // What was read writes back as a .npy that reads back equal.
-        let again = runtime::npy::parse(&runtime::npy::to_bytes(&t)).expect("own .npy output");
-        assert_eq!(again.shape(), t.shape());
-        assert_eq!(again.dtype(), t.dtype());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::check(data));

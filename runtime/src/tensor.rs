@@ -245,10 +245,15 @@ impl Tensor {
 
     /// Decodes little-endian bytes into a tensor of `dtype` and `shape`.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Result<Tensor, String> {
-        let want = shape
-            .iter()
-            .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
-            .ok_or_else(|| format!("shape {} is too large", fmt_shape(&shape)))?;
+        // A zero dimension makes the tensor empty whatever the others are.
+        let want = if shape.contains(&0) {
+            0
+        } else {
+            shape
+                .iter()
+                .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
+                .ok_or_else(|| format!("shape {} is too large", fmt_shape(&shape)))?
+        };
         if bytes.len() != want {
             return Err(format!(
                 "{} bytes of {dtype} data do not fit shape {} ({want} bytes expected)",

@@ -952,11 +952,10 @@ impl Display for Expr {
                 }
             }
             ExprKind::Binary { left, op, right } => {
+                // Operators of equal precedence, comparisons included, group to the left
+                // (`a = b = c` is `(a = b) = c`), as the parser reads them.
                 let p = op.precedence();
-                // Comparisons do not chain, so an equal-precedence left operand of a
-                // comparison is parenthesised too.
-                let left_min = if p == PREC_CMP { p + 1 } else { p };
-                write_operand(f, left, left_min)?;
+                write_operand(f, left, p)?;
                 write!(f, " {} ", op.symbol())?;
                 write_operand(f, right, p + 1)
             }

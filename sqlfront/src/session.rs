@@ -140,6 +140,17 @@ pub trait OutputSink {
     fn end_rows(&mut self) -> Result<()>;
 }
 
+/// A query's columns as its result names them.
+fn result_columns(columns: Vec<crate::binder::ScopeColumn>) -> Vec<ResultColumn> {
+    columns
+        .into_iter()
+        .map(|c| ResultColumn {
+            name: c.name,
+            data_type: c.data_type,
+        })
+        .collect()
+}
+
 /// Rows per piece of a query result handed to an [`OutputSink`].
 const OUTPUT_CHUNK_ROWS: usize = 256;
 
@@ -325,23 +336,9 @@ impl Session {
     /// Runs a query, handing its rows to `sink` piece by piece.
     pub fn query_stream(&self, q: &Query, sink: &mut dyn OutputSink) -> Result<()> {
         let state = self.catalog.snapshot()?;
-        let ctx = ExecContext {
-            state: &state,
-            data_dir: self.catalog.dir(),
-            gcs_root: self.gcs_root.as_deref(),
-            sources: self.sources.as_ref(),
-            compile: &self.compile,
-        };
+        let ctx = self.exec_context(&state);
         ctx.query_chunks(q, OUTPUT_CHUNK_ROWS, &mut |part, _, _| {
-            let columns: Vec<ResultColumn> = part
-                .columns
-                .into_iter()
-                .map(|c| ResultColumn {
-                    name: c.name,
-                    data_type: c.data_type,
-                })
-                .collect();
-            sink.rows(&columns, part.rows)?;
+            sink.rows(&result_columns(part.columns), part.rows)?;
             Ok(crate::executor::Flow::More)
         })?;
         sink.end_rows()
@@ -400,24 +397,23 @@ impl Session {
     /// Runs a query.
     pub fn query(&self, q: &Query) -> Result<ResultSet> {
         let state = self.catalog.snapshot()?;
-        let ctx = ExecContext {
-            state: &state,
+        let ctx = self.exec_context(&state);
+        let Relation { columns, rows } = ctx.query(q)?;
+        Ok(ResultSet {
+            columns: result_columns(columns),
+            rows,
+        })
+    }
+
+    /// What a query over the catalog snapshot `state` runs with.
+    fn exec_context<'a>(&'a self, state: &'a crate::catalog::CatalogState) -> ExecContext<'a> {
+        ExecContext {
+            state,
             data_dir: self.catalog.dir(),
             gcs_root: self.gcs_root.as_deref(),
             sources: self.sources.as_ref(),
             compile: &self.compile,
-        };
-        let Relation { columns, rows } = ctx.query(q)?;
-        Ok(ResultSet {
-            columns: columns
-                .into_iter()
-                .map(|c| ResultColumn {
-                    name: c.name,
-                    data_type: c.data_type,
-                })
-                .collect(),
-            rows,
-        })
+        }
     }
 
     fn create_schema(

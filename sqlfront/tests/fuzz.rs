@@ -1,8 +1,8 @@
 //! Property tests: the parser never panics, every error carries a position inside the
-//! input, and whatever parses prints back to an equal tree.
+//! input, and whatever parses prints back to an equal tree (the `sql` fuzz target's check
+//! over generated token soups).
 
 use proptest::prelude::*;
-use sqlfront::{parse_sql, parse_statement};
 
 const VOCAB: &[&str] = &[
     "SELECT",
@@ -101,30 +101,13 @@ fn soup() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(VOCAB), 0..40).prop_map(|v| v.join(" "))
 }
 
+/// The `sql` fuzz target's check (parse, print, re-parse; error positions; queries bound
+/// and run on an empty catalog).
+#[path = "../../fuzz/checks/sql.rs"]
+mod sql_check;
+
 fn check(sql: &str) {
-    match parse_sql(sql) {
-        Ok(stmts) => {
-            for s in stmts {
-                let printed = s.to_string();
-                let again = parse_statement(&printed)
-                    .unwrap_or_else(|e| panic!("{sql:?} printed as {printed:?}: {e}"));
-                assert_eq!(again, s, "{sql:?} printed as {printed:?}");
-            }
-        }
-        Err(e) => {
-            let span = e
-                .span
-                .unwrap_or_else(|| panic!("no position for {sql:?}: {e}"));
-            assert!(span.line >= 1 && span.col >= 1, "{sql:?}: {e}");
-            assert!(
-                (span.offset + span.len) as usize <= sql.len(),
-                "{sql:?}: {e}"
-            );
-            assert!(sql.is_char_boundary(span.offset as usize), "{sql:?}: {e}");
-            let rendered = e.render(sql);
-            assert!(rendered.contains(&format!("at [{}:{}]", span.line, span.col)));
-        }
-    }
+    sql_check::check(sql.as_bytes());
 }
 
 proptest! {
