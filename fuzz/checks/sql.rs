@@ -51,6 +51,11 @@ pub fn check(data: &[u8]) {
                 "{sql:?}: {e}"
             );
             assert!(sql.is_char_boundary(span.offset as usize), "{sql:?}: {e}");
+            let rendered = e.render(sql);
+            assert!(
+                rendered.contains(&format!("at [{}:{}]", span.line, span.col)),
+                "{rendered}"
+            );
         }
     }
 }
