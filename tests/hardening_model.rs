@@ -327,21 +327,7 @@ fn a_negative_declared_dimension_is_rejected_naming_the_input() {
 #[test]
 fn graphs_beyond_the_node_limit_are_refused() {
     let n = compiler::limits::MAX_NODES + 1;
-    let nodes = (0..n)
-        .map(|i| {
-            let a = if i == 0 {
-                "x".to_string()
-            } else {
-                format!("v{i}")
-            };
-            let b = if i + 1 == n {
-                "y".to_string()
-            } else {
-                format!("v{}", i + 1)
-            };
-            node("", "Relu", &[&a], &[&b])
-        })
-        .collect();
+    let nodes = common::chain(n, "Relu", &[]);
     let bytes = common::model(nodes, vec![], vec![vi("x", &[1])], vec![vi("y", &[1])], 13);
     let e = import_err(&bytes);
     assert_eq!(
@@ -521,21 +507,7 @@ fn external_data_in_a_fifo_is_refused() {
 
 /// `y = x + n` through a chain of `n` Add nodes.
 fn add_chain(n: usize) -> Vec<u8> {
-    let nodes = (0..n)
-        .map(|i| {
-            let a = if i == 0 {
-                "x".to_string()
-            } else {
-                format!("v{i}")
-            };
-            let b = if i + 1 == n {
-                "y".to_string()
-            } else {
-                format!("v{}", i + 1)
-            };
-            node("", "Add", &[&a, "one"], &[&b])
-        })
-        .collect();
+    let nodes = common::chain(n, "Add", &["one"]);
     let one = TensorProto {
         name: Some("one".into()),
         dims: vec![1],

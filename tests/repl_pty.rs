@@ -218,14 +218,7 @@ fn ctrl_c_cancels_a_long_predict_and_the_session_goes_on() {
 
 /// A model that takes seconds to compile: a chain of `n` Relu nodes.
 fn relu_chain(n: usize) -> Vec<u8> {
-    let name = |i: usize| match i {
-        0 => "x".to_string(),
-        i if i == n => "y".to_string(),
-        i => format!("v{i}"),
-    };
-    let nodes = (0..n)
-        .map(|i| common::node("", "Relu", &[&name(i)], &[&name(i + 1)]))
-        .collect();
+    let nodes = common::chain(n, "Relu", &[]);
     common::model(
         nodes,
         vec![],

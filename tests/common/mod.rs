@@ -40,6 +40,25 @@ pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProt
     }
 }
 
+/// `n` unnamed `op` nodes in a chain from graph input `x` to output `y`, each also
+/// reading `extra` (e.g. a constant operand).
+pub fn chain(n: usize, op: &str, extra: &[&str]) -> Vec<NodeProto> {
+    let name = |i: usize| match i {
+        0 => "x".to_string(),
+        i if i == n => "y".to_string(),
+        i => format!("v{i}"),
+    };
+    (0..n)
+        .map(|i| {
+            let a = name(i);
+            let inputs: Vec<&str> = std::iter::once(a.as_str())
+                .chain(extra.iter().copied())
+                .collect();
+            node("", op, &inputs, &[&name(i + 1)])
+        })
+        .collect()
+}
+
 pub fn with_ints(mut n: NodeProto, name: &str, v: &[i64]) -> NodeProto {
     n.attribute.push(AttributeProto {
         name: Some(name.into()),
