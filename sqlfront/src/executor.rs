@@ -165,13 +165,12 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
 impl ExecContext<'_> {
     /// Runs a query and returns its result with unqualified column names.
     pub fn query(&self, q: &Query) -> Result<Relation> {
-        if has_predict(q) {
-            // Names are resolved before any row is read or predicted: the same query over
-            // no rows binds every expression against the real columns (the model's outputs
-            // included).
-            self.query_rows(q, true)?;
-        }
-        self.query_rows(q, false)
+        let mut result: Option<Relation> = None;
+        self.query_chunks(q, usize::MAX, &mut |part, _, _| {
+            append(&mut result, part);
+            Ok(Flow::More)
+        })?;
+        Ok(result.unwrap_or_default())
     }
 
     /// [`ExecContext::query`]; with `dry`, every table is read as empty, so the result
@@ -199,7 +198,9 @@ impl ExecContext<'_> {
         sink: &mut dyn FnMut(Relation, usize, usize) -> Result<Flow>,
     ) -> Result<()> {
         if has_predict(q) {
-            // Names are resolved before any row is read or predicted.
+            // Names are resolved before any row is read or predicted: the same query over
+            // no rows binds every expression against the real columns (the model's outputs
+            // included).
             self.query_rows(q, true)?;
         }
         self.chunks(q, chunk, false, sink).map(drop)
@@ -246,16 +247,19 @@ impl ExecContext<'_> {
             || !matches!(from.relation, TableFactor::Predict { .. })
             || !q.order_by.is_empty()
             || select.distinct
+            || !select.group_by.is_empty()
+            || select.having.is_some()
         {
             return Ok(None);
         }
-        let columns = self.table_factor(&from.relation, None, true)?.columns;
+        // Without GROUP BY, whether the select list aggregates does not depend on the
+        // FROM clause's columns (they only resolve group keys), so none are read here.
         let aggregates = crate::aggregate::aggregate(
             &select.projection,
             &[],
-            &select.group_by,
-            select.having.as_ref(),
-            &columns,
+            &[],
+            None,
+            &[],
             None,
             self.sources as &dyn ScalarFunctions,
         )?;

@@ -301,34 +301,40 @@ impl Session {
         sql: &str,
         mut on_output: impl FnMut(&Statement, StatementOutput),
     ) -> Result<()> {
-        let stmts = crate::parser::parse_sql(sql)?;
-        for s in &stmts {
-            // After Ctrl-C, the statements not started yet do not run.
-            crate::progress::check_cancelled()?;
-            let out = self.execute(s)?;
-            on_output(s, out);
-        }
-        Ok(())
+        self.for_each_statement(sql, |s| {
+            on_output(s, self.execute(s)?);
+            Ok(())
+        })
     }
 
     /// [`Session::run_script`] with each query's rows handed to `sink` as they are
     /// computed instead of collected.
     pub fn run_script_streaming(&self, sql: &str, sink: &mut dyn OutputSink) -> Result<()> {
-        let stmts = crate::parser::parse_sql(sql)?;
-        for s in &stmts {
+        self.for_each_statement(sql, |s| match s {
+            Statement::Query(q) => self
+                .query_stream(q, sink)
+                .map_err(|e| e.with_span(s.span())),
+            other => match self.execute(other)? {
+                StatementOutput::Ddl(d) => sink.ddl(d),
+                StatementOutput::Rows(rs) => {
+                    sink.rows(&rs.columns, rs.rows)?;
+                    sink.end_rows()
+                }
+            },
+        })
+    }
+
+    /// Parses `sql` (a syntax error anywhere runs nothing), then runs `run` on each
+    /// statement in turn, stopping at the first error.
+    fn for_each_statement(
+        &self,
+        sql: &str,
+        mut run: impl FnMut(&Statement) -> Result<()>,
+    ) -> Result<()> {
+        for s in &crate::parser::parse_sql(sql)? {
+            // After Ctrl-C, the statements not started yet do not run.
             crate::progress::check_cancelled()?;
-            match s {
-                Statement::Query(q) => self
-                    .query_stream(q, sink)
-                    .map_err(|e| e.with_span(s.span()))?,
-                other => match self.execute(other)? {
-                    StatementOutput::Ddl(d) => sink.ddl(d)?,
-                    StatementOutput::Rows(rs) => {
-                        sink.rows(&rs.columns, rs.rows)?;
-                        sink.end_rows()?;
-                    }
-                },
-            }
+            run(s)?;
         }
         Ok(())
     }
