@@ -428,30 +428,30 @@ impl<W: std::io::Write> ResultWriter<W> {
             }
             OutputFormat::Csv => {
                 if first {
-                    let header = csv_record(self.columns.iter().map(|c| c.name.clone()));
+                    let header = csv_header(&self.columns);
                     self.write(&header)?;
                 }
                 for row in &rows {
                     self.total += 1;
-                    let record = csv_record(row.iter().map(|v| v.to_text().unwrap_or_default()));
-                    self.write(&record)?;
+                    self.write(&csv_row(row))?;
                 }
                 Ok(())
             }
             OutputFormat::Json => {
                 for row in &rows {
-                    let mut m = serde_json::Map::new();
-                    for (c, v) in self.columns.iter().zip(row) {
-                        m.insert(c.name.clone(), v.to_json());
-                    }
                     let sep = if self.total == 0 { "[" } else { "," };
                     self.total += 1;
-                    let text = sep.to_string() + &serde_json::Value::Object(m).to_string();
+                    let text = sep.to_string() + &json_row(&self.columns, row);
                     self.write(text.as_bytes())?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// How many rows have arrived so far (shown or not).
+    pub fn rows_seen(&self) -> usize {
+        self.total
     }
 
     /// Writes what is left after the last piece.
@@ -483,31 +483,38 @@ fn csv_record(fields: impl Iterator<Item = String>) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// The CSV header record: the column names.
+fn csv_header(columns: &[ResultColumn]) -> Vec<u8> {
+    csv_record(columns.iter().map(|c| c.name.clone()))
+}
+
+/// One row as a CSV record; NULL is an empty field.
+fn csv_row(row: &[Value]) -> Vec<u8> {
+    csv_record(row.iter().map(|v| v.to_text().unwrap_or_default()))
+}
+
+/// One row as a JSON object keyed by column name (keys sorted, like `bq --format=json`).
+fn json_row(columns: &[ResultColumn], row: &[Value]) -> String {
+    let mut m = serde_json::Map::new();
+    for (c, v) in columns.iter().zip(row) {
+        m.insert(c.name.clone(), v.to_json());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
 /// CSV with a header row; NULL is an empty field.
 pub fn render_csv(rs: &ResultSet) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(rs.columns.iter().map(|c| c.name.as_str()));
+    let mut bytes = csv_header(&rs.columns);
     for row in &rs.rows {
-        let _ = w.write_record(row.iter().map(|v| v.to_text().unwrap_or_default()));
+        bytes.extend(csv_row(row));
     }
-    let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8_lossy(&bytes).trim_end().to_string()
 }
 
-/// A JSON array with one object per row (keys sorted, like `bq --format=json`).
+/// A JSON array with one object per row.
 pub fn render_json(rs: &ResultSet) -> String {
-    let rows: Vec<serde_json::Value> = rs
-        .rows
-        .iter()
-        .map(|row| {
-            let mut m = serde_json::Map::new();
-            for (c, v) in rs.columns.iter().zip(row) {
-                m.insert(c.name.clone(), v.to_json());
-            }
-            serde_json::Value::Object(m)
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+    let rows: Vec<String> = rs.rows.iter().map(|r| json_row(&rs.columns, r)).collect();
+    format!("[{}]", rows.join(","))
 }
 
 /// A `bq` sparse listing: centred headers, a rule of `-` runs, no borders. Cells may

@@ -167,7 +167,6 @@ struct PieceSink {
     limits: TableLimits,
     timer: bool,
     started: Instant,
-    rows: usize,
 }
 
 impl PieceSink {
@@ -199,18 +198,22 @@ impl OutputSink for PieceSink {
         rows: Vec<Vec<Value>>,
     ) -> crate::error::Result<()> {
         let (mode, limits) = (self.mode, self.limits);
-        self.rows += rows.len();
         self.writer
             .get_or_insert_with(|| ResultWriter::new(Vec::new(), mode, limits))
             .rows(columns, rows)
     }
 
     fn end_rows(&mut self) -> crate::error::Result<()> {
-        let text = match self.writer.take() {
-            Some(w) => String::from_utf8_lossy(&w.finish()?).trim_end().to_string(),
-            None => String::new(),
+        let (text, rows) = match self.writer.take() {
+            Some(w) => {
+                let rows = w.rows_seen();
+                (
+                    String::from_utf8_lossy(&w.finish()?).trim_end().to_string(),
+                    rows,
+                )
+            }
+            None => (String::new(), 0),
         };
-        let rows = std::mem::take(&mut self.rows);
         self.finished(text, Some(rows));
         Ok(())
     }
@@ -411,7 +414,6 @@ impl<'a> Repl<'a> {
             limits: self.limits,
             timer: self.timer,
             started: Instant::now(),
-            rows: 0,
         };
         if let Err(e) = self.session.run_script_streaming(sql, &mut sink) {
             sink.pieces
