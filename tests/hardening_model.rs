@@ -2,7 +2,7 @@
 //! node, attribute, limit or file, within seconds and bounded memory — never a panic,
 //! abort, hang or unbounded read.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -340,12 +340,6 @@ fn tmp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-}
-
 /// Runs `cmd`, failing the test if it takes more than 20 s (killing it).
 fn within_seconds(mut cmd: Command) -> Output {
     let mut child = cmd
@@ -382,7 +376,7 @@ fn fails_with(out: Output, want: &str) {
 fn fifos_and_devices_are_refused_instead_of_read() {
     let dir = tmp_dir();
     let fifo = dir.path().join("model.onnx");
-    mkfifo(&fifo);
+    common::mkfifo(&fifo);
     let f = fifo.to_str().unwrap();
     for args in [
         vec!["inspect", f],
@@ -413,7 +407,7 @@ fn fifos_and_devices_are_refused_instead_of_read() {
     .unwrap();
     let m = m.to_str().unwrap();
     let in_fifo = dir.path().join("x.npy");
-    mkfifo(&in_fifo);
+    common::mkfifo(&in_fifo);
     for (file, what) in [
         ("/dev/zero", "a device"),
         (in_fifo.to_str().unwrap(), "a FIFO"),
@@ -433,7 +427,7 @@ fn fifos_and_devices_are_refused_instead_of_read() {
         }
     }
     let pb = dir.path().join("x.pb");
-    mkfifo(&pb);
+    common::mkfifo(&pb);
     fails_with(
         within_seconds(bqmlc(&[
             "run",
@@ -450,7 +444,7 @@ fn create_model_refuses_a_fifo_or_device_model_path() {
     let dir = tmp_dir();
     let gcs = dir.path().join("gcs");
     std::fs::create_dir_all(gcs.join("b")).unwrap();
-    mkfifo(&gcs.join("b/fifo.onnx"));
+    common::mkfifo(&gcs.join("b/fifo.onnx"));
     let data: PathBuf = dir.path().join("data");
     let mut mk = bqmlc(&["mk", "--dataset", "ds"]);
     mk.env("BQMLC_DATA_DIR", &data);
@@ -477,7 +471,7 @@ fn create_model_refuses_a_fifo_or_device_model_path() {
 fn external_data_in_a_fifo_is_refused() {
     use compiler::onnx::StringStringEntryProto;
     let dir = tmp_dir();
-    mkfifo(&dir.path().join("w.bin"));
+    common::mkfifo(&dir.path().join("w.bin"));
     let w = TensorProto {
         name: Some("w".into()),
         dims: vec![2],

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use compiler::conformance::shared_dir;
 
+mod common;
+
 struct Env {
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -591,13 +593,6 @@ fn select_star_over_predict_streams_in_bounded_memory() {
     }
 }
 
-fn mkfifo(path: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-}
-
 #[test]
 fn sql_files_objects_and_catalogs_are_read_within_limits() {
     let e = env();
@@ -616,7 +611,7 @@ fn sql_files_objects_and_catalogs_are_read_within_limits() {
     // A FIFO among a bucket's objects is not an object: it is not listed (so its `data`
     // is never read; `LazyValue::force` refuses non-regular files as well).
     ok(&e, "CREATE SCHEMA ds");
-    mkfifo(&e.gcs.join("imgs/pipe.jpg"));
+    common::mkfifo(&e.gcs.join("imgs/pipe.jpg"));
     object_table(&e, "ds.t", "gs://imgs/*");
     assert_eq!(
         ok(
@@ -629,7 +624,7 @@ fn sql_files_objects_and_catalogs_are_read_within_limits() {
     // A catalog file that is a FIFO: a clear error, no hang.
     let catalog = e.data.join("catalog.json");
     std::fs::remove_file(&catalog).unwrap();
-    mkfifo(&catalog);
+    common::mkfifo(&catalog);
     let msg = err(&e, "SELECT 1 AS x FROM ds.t");
     assert!(
         msg.contains("cannot read catalog file") && msg.contains("FIFO"),

@@ -136,3 +136,11 @@ pub fn model(
     }
     .encode_to_vec()
 }
+
+/// Makes a FIFO at `path` (to check that readers refuse what is not a regular file).
+pub fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
