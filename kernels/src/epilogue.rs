@@ -29,6 +29,8 @@ pub const ACT_HARD_SIGMOID: u32 = 5;
 pub const ACT_HARD_SWISH: u32 = 6;
 /// `x` if `x >= 0` else `alpha * x`.
 pub const ACT_LEAKY_RELU: u32 = 7;
+/// [`Act::Gelu`].
+pub const ACT_GELU: u32 = 8;
 
 /// Decoded activation, the Rust-side view of [`Activation`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,6 +51,8 @@ pub enum Act {
     HardSwish,
     /// `x` if `x >= 0`, else `alpha * x`.
     LeakyRelu { alpha: f32 },
+    /// `0.5 · x · (1 + erf(x / √2))` (exact GELU).
+    Gelu,
 }
 
 impl Act {
@@ -63,6 +67,7 @@ impl Act {
             Act::HardSigmoid { alpha, beta } => (ACT_HARD_SIGMOID, alpha, beta),
             Act::HardSwish => (ACT_HARD_SWISH, 0.0, 0.0),
             Act::LeakyRelu { alpha } => (ACT_LEAKY_RELU, alpha, 0.0),
+            Act::Gelu => (ACT_GELU, 0.0, 0.0),
         };
         Activation { kind, alpha, beta }
     }
@@ -84,6 +89,10 @@ impl Act {
                 } else {
                     alpha * x
                 }
+            }
+            Act::Gelu => {
+                let d = x as f64;
+                (0.5 * d * (1.0 + libm::erf(d * std::f64::consts::FRAC_1_SQRT_2))) as f32
             }
         }
     }
@@ -114,6 +123,7 @@ impl Activation {
             },
             ACT_HARD_SWISH => Act::HardSwish,
             ACT_LEAKY_RELU => Act::LeakyRelu { alpha: self.alpha },
+            ACT_GELU => Act::Gelu,
             _ => return None,
         })
     }
@@ -219,7 +229,20 @@ pub(crate) mod avx2 {
                 let nonneg = _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_setzero_ps());
                 _mm256_blendv_ps(neg, x, nonneg)
             }
+            Act::Gelu => gelu(x),
         }
+    }
+
+    /// `0.5 · x · (1 + erf(x / √2))` with the vector `erf` of the generic kernels.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn gelu(x: __m256) -> __m256 {
+        let e = crate::generic::vmath::erf(_mm256_mul_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+        ));
+        let half_x = _mm256_mul_ps(x, _mm256_set1_ps(0.5));
+        _mm256_fmadd_ps(half_x, e, half_x)
     }
 
     /// Lane mask selecting the first `n` of 8 lanes (`n` may exceed 8 or be negative).
@@ -266,6 +289,12 @@ pub(crate) mod avx512 {
             }
             Act::Sigmoid => sigmoid(x),
             Act::Silu => _mm512_mul_ps(x, sigmoid(x)),
+            // Two 8-lane halves through the AVX2 erf.
+            Act::Gelu => {
+                let lo = super::avx2::gelu(_mm512_castps512_ps256(x));
+                let hi = super::avx2::gelu(_mm512_extractf32x8_ps::<1>(x));
+                _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+            }
         }
     }
 

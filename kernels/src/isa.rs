@@ -18,7 +18,7 @@ pub enum Isa {
     Avx2Fma,
     /// AVX-512 F/BW/DQ/VL intrinsics (16-lane f32 vectors) on top of AVX2 + FMA. Only valid
     /// where [`Isa::avx512_available`]. Kernels without a 512-bit version (depthwise, pooling,
-    /// the generic ops) run their AVX2 code under this tier.
+    /// the generic ops except LayerNorm) run their AVX2 code under this tier.
     Avx512,
 }
 

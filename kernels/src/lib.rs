@@ -31,7 +31,7 @@
 //!   generated code pins one ([`ISA_AUTO`] detects; a pinned tier the CPU lacks aborts). The
 //!   safe wrappers take an explicit [`Isa`] (for tests and benches; one the CPU lacks falls back
 //!   to portable) and validate every buffer size. Kernels without a 512-bit version (the generic
-//!   ops) run their AVX2 code under the AVX-512 tier.
+//!   ops except LayerNorm) run their AVX2 code under the AVX-512 tier.
 //!
 //! # Entry points for generated code
 //!

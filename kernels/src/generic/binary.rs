@@ -1,5 +1,6 @@
-//! Elementwise binary ops with numpy broadcasting (0 strides), f32 and i64.
+//! Elementwise binary ops with numpy broadcasting (0 strides), f32, i64 and i32.
 
+use super::cast::DT_I32;
 use super::common::{
     abort_bad_params, detected, for_each_run, normalize, shape_array, split_axis, Element, Strided,
     StridedMut, DT_F32, DT_I64, MAX_RANK,
@@ -7,15 +8,15 @@ use super::common::{
 use crate::error::KernelError;
 use crate::isa::Isa;
 
-/// `a + b` (i64: wrapping).
+/// `a + b` (integers: wrapping).
 pub const BINARY_ADD: u32 = 0;
-/// `a - b` (i64: wrapping).
+/// `a - b` (integers: wrapping).
 pub const BINARY_SUB: u32 = 1;
-/// `a · b` (i64: wrapping).
+/// `a · b` (integers: wrapping).
 pub const BINARY_MUL: u32 = 2;
-/// `a / b` (i64: truncating; division by zero gives 0, `MIN / -1` wraps to `MIN`).
+/// `a / b` (integers: truncating; division by zero gives 0, `MIN / -1` wraps to `MIN`).
 pub const BINARY_DIV: u32 = 3;
-/// `a ^ b` (f32: C `pow`; i64: wrapping, negative exponents truncate toward 0).
+/// `a ^ b` (f32: C `pow`; i64: wrapping, negative exponents truncate toward 0; not i32).
 pub const BINARY_POW: u32 = 4;
 /// `max(a, b)` (f32: NaN propagates).
 pub const BINARY_MAX: u32 = 5;
@@ -23,8 +24,15 @@ pub const BINARY_MAX: u32 = 5;
 pub const BINARY_MIN: u32 = 6;
 /// PRelu, f32 only: `a` if `a >= 0` else `a · b` (`b` is the slope).
 pub const BINARY_PRELU: u32 = 7;
+/// Integer remainder with the sign of the divisor (Python `%`, ONNX `Mod` with `fmod = 0`);
+/// integers only. Division by zero gives 0; `MIN % -1` is 0.
+pub const BINARY_MOD: u32 = 8;
+/// Truncated remainder with the sign of the dividend (C `fmod`, ONNX `Mod` with `fmod = 1`):
+/// f32 as Rust `%` (NaN for a zero divisor); integers as `wrapping_rem`, division by zero
+/// gives 0.
+pub const BINARY_FMOD: u32 = 9;
 /// Largest valid binary op code.
-pub const BINARY_LAST: u32 = BINARY_PRELU;
+pub const BINARY_LAST: u32 = BINARY_FMOD;
 
 /// Broadcast binary op `y[idx] = op(a[idx], b[idx])` over the output `shape`, `#[repr(C)]`.
 /// Strides are in elements; broadcast input axes have stride 0. `y` may be the same tensor as `a`
@@ -34,7 +42,7 @@ pub const BINARY_LAST: u32 = BINARY_PRELU;
 pub struct BinaryParams {
     /// One of the `BINARY_*` codes.
     pub op: u32,
-    /// [`DT_F32`] or [`DT_I64`] (all three tensors).
+    /// [`DT_F32`], [`DT_I64`] or [`DT_I32`] (all three tensors).
     pub dtype: u32,
     /// Number of axes (`<= MAX_RANK`).
     pub rank: usize,
@@ -54,11 +62,23 @@ pub struct BinaryParams {
     pub y_strides: [isize; MAX_RANK],
 }
 
+/// Which op codes each dtype supports: f32 everything but Mod; i64 everything but PRelu;
+/// i32 everything but Pow and PRelu.
 fn supported(op: u32, dtype: u32) -> bool {
     match dtype {
-        DT_F32 => op <= BINARY_LAST,
-        DT_I64 => op <= BINARY_MIN,
+        DT_F32 => op <= BINARY_PRELU || op == BINARY_FMOD,
+        DT_I64 => op <= BINARY_MIN || op == BINARY_MOD || op == BINARY_FMOD,
+        DT_I32 => op <= BINARY_LAST && op != BINARY_POW && op != BINARY_PRELU,
         _ => false,
+    }
+}
+
+/// Bytes per element of a supported dtype.
+fn elem_bytes(dtype: u32) -> isize {
+    if dtype == DT_I64 {
+        8
+    } else {
+        4
     }
 }
 
@@ -113,7 +133,7 @@ pub unsafe extern "C" fn bqml_binary_rows(p: *const BinaryParams, start: usize, 
     if start >= end {
         return;
     }
-    let es = if p.dtype == DT_F32 { 4 } else { 8 };
+    let es = elem_bytes(p.dtype);
     let at = |origin: *const u8, strides: &[isize; MAX_RANK]| {
         origin.wrapping_offset(start as isize * strides[axis] * es)
     };
@@ -172,7 +192,7 @@ pub(crate) unsafe fn binary_raw(isa: Isa, p: &BinaryParams) {
     };
     let last = rank.max(1) - 1;
     let inner = [strides[0][last], strides[1][last], strides[2][last]];
-    let es = if p.dtype == DT_F32 { 4 } else { 8 };
+    let es = elem_bytes(p.dtype);
     for_each_run(rank, &shape, &strides, |[oa, ob, oy], n| {
         let run = Run {
             a: p.a.wrapping_offset(oa * es),
@@ -185,10 +205,10 @@ pub(crate) unsafe fn binary_raw(isa: Isa, p: &BinaryParams) {
         };
         // SAFETY: the run's elements are addressed by the caller's shape and strides.
         unsafe {
-            if p.dtype == DT_F32 {
-                f32_run(isa, p.op, &run)
-            } else {
-                i64_run(isa, p.op, &run)
+            match p.dtype {
+                DT_F32 => f32_run(isa, p.op, &run),
+                DT_I64 => i64_run(isa, p.op, &run),
+                _ => i32_run(isa, p.op, &run),
             }
         }
     });
@@ -266,6 +286,7 @@ pub mod scalar {
             BINARY_POW => a.powf(b),
             BINARY_MAX => fmax(a, b),
             BINARY_MIN => fmin(a, b),
+            BINARY_FMOD => a % b,
             _ => {
                 if a < 0.0 {
                     a * b
@@ -292,6 +313,63 @@ pub mod scalar {
             }
             BINARY_POW => ipow(a, b),
             BINARY_MAX => a.max(b),
+            BINARY_MOD => {
+                if b == 0 {
+                    0
+                } else {
+                    let r = a.wrapping_rem(b);
+                    if r != 0 && (r < 0) != (b < 0) {
+                        r + b
+                    } else {
+                        r
+                    }
+                }
+            }
+            BINARY_FMOD => {
+                if b == 0 {
+                    0
+                } else {
+                    a.wrapping_rem(b)
+                }
+            }
+            _ => a.min(b),
+        }
+    }
+
+    /// i32 `op(a, b)` (not Pow or PRelu).
+    #[inline(always)]
+    pub fn i32_op(op: u32, a: i32, b: i32) -> i32 {
+        match op {
+            BINARY_ADD => a.wrapping_add(b),
+            BINARY_SUB => a.wrapping_sub(b),
+            BINARY_MUL => a.wrapping_mul(b),
+            BINARY_DIV => {
+                if b == 0 {
+                    0
+                } else {
+                    a.wrapping_div(b)
+                }
+            }
+            BINARY_MAX => a.max(b),
+            BINARY_MOD => {
+                if b == 0 {
+                    0
+                } else {
+                    let r = a.wrapping_rem(b);
+                    if r != 0 && (r < 0) != (b < 0) {
+                        r + b
+                    } else {
+                        r
+                    }
+                }
+            }
+            BINARY_FMOD => {
+                if b == 0 {
+                    0
+                } else {
+                    a.wrapping_rem(b)
+                }
+            }
             _ => a.min(b),
         }
     }
@@ -364,7 +442,8 @@ unsafe fn f32_run_generic(op: u32, r: &Run) {
                 BINARY_POW,
                 BINARY_MAX,
                 BINARY_MIN,
-                BINARY_PRELU
+                BINARY_PRELU,
+                BINARY_FMOD
             ]
         )
     }
@@ -381,7 +460,42 @@ unsafe fn i64_run_generic(op: u32, r: &Run) {
             op,
             r,
             scalar::i64_op,
-            [BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV, BINARY_POW, BINARY_MAX, BINARY_MIN]
+            [
+                BINARY_ADD,
+                BINARY_SUB,
+                BINARY_MUL,
+                BINARY_DIV,
+                BINARY_POW,
+                BINARY_MAX,
+                BINARY_MIN,
+                BINARY_MOD,
+                BINARY_FMOD
+            ]
+        )
+    }
+}
+
+/// # Safety
+/// The run's elements are valid.
+#[inline(always)]
+unsafe fn i32_run_generic(op: u32, r: &Run) {
+    // SAFETY: forwarded.
+    unsafe {
+        dispatch!(
+            i32,
+            op,
+            r,
+            scalar::i32_op,
+            [
+                BINARY_ADD,
+                BINARY_SUB,
+                BINARY_MUL,
+                BINARY_DIV,
+                BINARY_MAX,
+                BINARY_MIN,
+                BINARY_MOD,
+                BINARY_FMOD
+            ]
         )
     }
 }
@@ -407,6 +521,15 @@ unsafe fn i64_run_avx2(op: u32, r: &Run) {
 }
 
 /// # Safety
+/// The run's elements are valid; AVX2+FMA available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn i32_run_avx2(op: u32, r: &Run) {
+    // SAFETY: forwarded.
+    unsafe { i32_run_generic(op, r) }
+}
+
+/// # Safety
 /// The run's elements are valid; `isa` runnable.
 unsafe fn f32_run(isa: Isa, op: u32, r: &Run) {
     match isa {
@@ -427,6 +550,18 @@ unsafe fn i64_run(isa: Isa, op: u32, r: &Run) {
         Isa::Avx2Fma | Isa::Avx512 => unsafe { i64_run_avx2(op, r) },
         // SAFETY: forwarded.
         _ => unsafe { i64_run_generic(op, r) },
+    }
+}
+
+/// # Safety
+/// The run's elements are valid; `isa` runnable.
+unsafe fn i32_run(isa: Isa, op: u32, r: &Run) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: forwarded; AVX2 availability is the caller's guarantee (implied by AVX-512).
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { i32_run_avx2(op, r) },
+        // SAFETY: forwarded.
+        _ => unsafe { i32_run_generic(op, r) },
     }
 }
 
@@ -619,7 +754,11 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         #[test]
-        fn f32_ops_match_reference(c in case(), op in 0..=BINARY_LAST, seed in any::<u32>()) {
+        fn f32_ops_match_reference(
+            c in case(),
+            op in prop::sample::select(F32_OPS.to_vec()),
+            seed in any::<u32>(),
+        ) {
             let gen = |i: usize, first: bool| {
                 let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed ^ first as u32);
                 let v = (h % 2001) as f32 / 100.0 - 10.0;
@@ -631,12 +770,93 @@ mod tests {
         }
 
         #[test]
-        fn i64_ops_match_reference(c in case(), op in 0..=BINARY_MIN, seed in any::<u32>()) {
+        fn i64_ops_match_reference(
+            c in case(),
+            op in prop::sample::select(I64_OPS.to_vec()),
+            seed in any::<u32>(),
+        ) {
             let gen = |i: usize, first: bool| {
                 let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(seed as u64 + first as u64);
-                match h % 13 { 0 => 0, 1 => i64::MIN, 2 => -1, _ => (h % 41) as i64 - 20 }
+                match h % 13 { 0 => 0, 1 => i64::MIN, 2 => -1, 3 => i64::MAX, _ => (h % 41) as i64 - 20 }
             };
-            check(&c, op, gen, |g: i64, w| g == w, move |a, b| scalar::i64_op(op, a, b));
+            let f = move |a: i64, b: i64| match op {
+                BINARY_POW => scalar::i64_op(op, a, b),
+                _ => wide_int_op(op, a as i128, b as i128) as i64,
+            };
+            check(&c, op, gen, |g: i64, w| g == w, f);
+        }
+
+        #[test]
+        fn i32_ops_match_reference(
+            c in case(),
+            op in prop::sample::select(I32_OPS.to_vec()),
+            seed in any::<u32>(),
+        ) {
+            let gen = |i: usize, first: bool| {
+                let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(seed as u64 + first as u64);
+                match h % 13 { 0 => 0, 1 => i32::MIN, 2 => -1, 3 => i32::MAX, _ => (h % 41) as i32 - 20 }
+            };
+            let f = move |a: i32, b: i32| wide_int_op(op, a as i128, b as i128) as i32;
+            check(&c, op, gen, |g: i32, w| g == w, f);
+        }
+    }
+
+    /// The op codes each dtype supports.
+    const F32_OPS: [u32; 9] = [
+        BINARY_ADD,
+        BINARY_SUB,
+        BINARY_MUL,
+        BINARY_DIV,
+        BINARY_POW,
+        BINARY_MAX,
+        BINARY_MIN,
+        BINARY_PRELU,
+        BINARY_FMOD,
+    ];
+    const I64_OPS: [u32; 9] = [
+        BINARY_ADD,
+        BINARY_SUB,
+        BINARY_MUL,
+        BINARY_DIV,
+        BINARY_POW,
+        BINARY_MAX,
+        BINARY_MIN,
+        BINARY_MOD,
+        BINARY_FMOD,
+    ];
+    const I32_OPS: [u32; 8] = [
+        BINARY_ADD,
+        BINARY_SUB,
+        BINARY_MUL,
+        BINARY_DIV,
+        BINARY_MAX,
+        BINARY_MIN,
+        BINARY_MOD,
+        BINARY_FMOD,
+    ];
+
+    /// Integer ops (not Pow) computed exactly in i128, independently of [`scalar`]; the caller
+    /// truncates the result to its width (two's-complement wrapping).
+    fn wide_int_op(op: u32, a: i128, b: i128) -> i128 {
+        match op {
+            BINARY_ADD => a + b,
+            BINARY_SUB => a - b,
+            BINARY_MUL => a * b,
+            BINARY_MAX => a.max(b),
+            BINARY_MIN => a.min(b),
+            _ if b == 0 => 0,
+            BINARY_DIV => a / b,
+            BINARY_FMOD => a - b * (a / b),
+            BINARY_MOD => {
+                // The Euclidean remainder is in [0, |b|); Python's takes b's sign.
+                let r = a.rem_euclid(b);
+                if b < 0 && r != 0 {
+                    r + b
+                } else {
+                    r
+                }
+            }
+            _ => unreachable!("op {op}"),
         }
     }
 
@@ -656,6 +876,31 @@ mod tests {
         assert_eq!(f32_op(BINARY_PRELU, -2.0, 0.25), -0.5);
         assert_eq!(f32_op(BINARY_PRELU, 3.0, 0.25), 3.0);
         assert_eq!(f32_op(BINARY_POW, 2.0, 10.0), 1024.0);
+        // Mod takes the divisor's sign, Fmod the dividend's.
+        for (a, b, m, f) in [
+            (7, 3, 1, 1),
+            (-7, 3, 2, -1),
+            (7, -3, -2, 1),
+            (-7, -3, -1, -1),
+        ] {
+            assert_eq!(i64_op(BINARY_MOD, a, b), m, "{a} mod {b}");
+            assert_eq!(i64_op(BINARY_FMOD, a, b), f, "{a} fmod {b}");
+            assert_eq!(scalar::i32_op(BINARY_MOD, a as i32, b as i32), m as i32);
+            assert_eq!(scalar::i32_op(BINARY_FMOD, a as i32, b as i32), f as i32);
+            assert_eq!(f32_op(BINARY_FMOD, a as f32, b as f32), f as f32);
+        }
+        assert_eq!(i64_op(BINARY_MOD, 6, -3), 0);
+        assert_eq!(i64_op(BINARY_MOD, 5, 0), 0);
+        assert_eq!(i64_op(BINARY_FMOD, 5, 0), 0);
+        assert_eq!(i64_op(BINARY_MOD, i64::MIN, -1), 0);
+        assert_eq!(scalar::i32_op(BINARY_MOD, i32::MIN, -1), 0);
+        assert_eq!(scalar::i32_op(BINARY_FMOD, i32::MIN, -1), 0);
+        assert_eq!(scalar::i32_op(BINARY_DIV, i32::MIN, -1), i32::MIN);
+        assert_eq!(scalar::i32_op(BINARY_DIV, 9, 0), 0);
+        assert_eq!(scalar::i32_op(BINARY_ADD, i32::MAX, 1), i32::MIN);
+        assert_eq!(f32_op(BINARY_FMOD, 5.5, 2.0), 1.5);
+        assert_eq!(f32_op(BINARY_FMOD, -5.5, 2.0), -1.5);
+        assert!(f32_op(BINARY_FMOD, 1.0, 0.0).is_nan());
     }
 
     #[test]
@@ -671,6 +916,30 @@ mod tests {
             StridedMut::contiguous(&mut y, &[4]),
         );
         assert!(e.is_err());
+        let f = [1f32; 4];
+        let mut fy = [0f32; 4];
+        let e = binary(
+            Isa::Portable,
+            BINARY_MOD,
+            &[4],
+            Strided::contiguous(&f, &[4]),
+            Strided::contiguous(&f, &[4]),
+            StridedMut::contiguous(&mut fy, &[4]),
+        );
+        assert!(e.is_err());
+        let i = [1i32; 4];
+        let mut iy = [0i32; 4];
+        for op in [BINARY_POW, BINARY_PRELU, BINARY_LAST + 1] {
+            let e = binary(
+                Isa::Portable,
+                op,
+                &[4],
+                Strided::contiguous(&i, &[4]),
+                Strided::contiguous(&i, &[4]),
+                StridedMut::contiguous(&mut iy, &[4]),
+            );
+            assert!(e.is_err(), "op {op}");
+        }
         let e = binary(
             Isa::Portable,
             BINARY_ADD,

@@ -2,6 +2,7 @@
 //! bounds check, N-d iteration (axis merging, runs along the last axis), and the abort for
 //! malformed params.
 
+use super::cast::{DT_BOOL, DT_F64, DT_I32, DT_U8};
 use crate::error::KernelError;
 use crate::isa::Isa;
 
@@ -24,6 +25,23 @@ impl Element for f32 {
 
 impl Element for i64 {
     const DTYPE: u32 = DT_I64;
+}
+
+impl Element for i32 {
+    const DTYPE: u32 = DT_I32;
+}
+
+impl Element for f64 {
+    const DTYPE: u32 = DT_F64;
+}
+
+impl Element for u8 {
+    const DTYPE: u32 = DT_U8;
+}
+
+/// Stored as one byte, 0 or 1 (ONNX `BOOL`).
+impl Element for bool {
+    const DTYPE: u32 = DT_BOOL;
 }
 
 /// A strided read-only view for the safe wrappers: element `idx` is

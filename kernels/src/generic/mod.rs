@@ -8,28 +8,32 @@
 //!   most [`MAX_RANK`] axes. Params structs carry `[usize; MAX_RANK]` / `[isize; MAX_RANK]` arrays
 //!   and a `rank`; entries at and beyond `rank` are ignored. Rank 0 is a scalar. Kernels without
 //!   strides ([`softmax`](mod@softmax), [`argmax`](mod@argmax), [`pad`](mod@pad), [`gather`](mod@gather), [`unary`](mod@unary), [`pool_nd`](mod@pool_nd)) take contiguous
-//!   row-major data, described as `[outer, n, inner]` where one axis is special.
+//!   row-major data, described as `[outer, n, inner]` where one axis is special;
+//!   [`layernorm`](mod@layernorm) takes rows of contiguous elements with a row stride.
 //! * **Element types.** Type-generic kernels ([`copy`](mod@copy), [`pad`](mod@pad), [`gather`](mod@gather)) take an `elem_size`
 //!   in bytes and move bit patterns; [`binary`](mod@binary) takes a `dtype` code ([`DT_F32`], [`DT_I64`],
 //!   ONNX numbering); the rest are `f32` (ArgMax writes `i64`).
 //! * **Entry points** are `#[no_mangle] pub unsafe extern "C" fn bqml_<name>(p: *const
-//!   <Name>Params)`, one call per op (no work ranges), single-threaded. They never unwind: an
-//!   unknown op code, element size or rank is a code-generation bug and aborts the process with a
-//!   message on stderr; index errors in data ([`bqml_gather`]) are returned as a status. Buffer
-//!   sizes are the caller's contract (documented under `# Safety` on each symbol). Pointers must
-//!   be aligned for their element type even where a field is declared `*const u8` (only
-//!   [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`] and [`bqml_cast`] accept any
-//!   alignment).
+//!   <Name>Params)`, one call per op (no work ranges), single-threaded; the `_rows` variants
+//!   ([`bqml_copy_rows`], [`bqml_binary_rows`], [`bqml_layernorm_rows`]) also take `(start, end)`
+//!   to split one op between threads. They never unwind: an unknown op code, element size or
+//!   rank (or, for [`bqml_layernorm`], overlapping output rows) is a code-generation bug and
+//!   aborts the process with a message on stderr; index errors in data ([`bqml_gather`]) are
+//!   returned as a status. Buffer sizes are the caller's contract (documented under `# Safety`
+//!   on each symbol). Pointers must be aligned for their element type even where a field is
+//!   declared `*const u8` (only [`bqml_copy`], [`bqml_fill`], [`bqml_pad`], [`bqml_gather`] and
+//!   [`bqml_cast`] accept any alignment).
 //! * **Aliasing.** Outputs never overlap inputs, except where a kernel documents in-place use
-//!   (`x == y` for [`bqml_unary`] and [`bqml_softmax`]; `y` identical to `a` or `b` for
-//!   [`bqml_binary`]).
+//!   (`x == y` for [`bqml_unary`] and [`bqml_softmax`]; `x == y` with equal strides for
+//!   [`bqml_layernorm`]; `y` identical to `a` or `b` for [`bqml_binary`]).
 //! * **NaN** propagates through arithmetic, Max/Min, Relu, Clip and reductions (numpy
 //!   semantics); ArgMax/ArgMin treat NaN as the extreme (first NaN wins).
 //! * **Safe wrappers** (`copy`, `unary`, …) take slices (plus [`Strided`] views for the strided
 //!   kernels), check that every addressed element lies inside its slice, and return
 //!   [`KernelError`](crate::KernelError) otherwise. Kernels with SIMD paths take an explicit
-//!   [`Isa`](crate::Isa) so tests can run both; the `extern "C"` symbols use
-//!   [`Isa::detect`](crate::Isa::detect).
+//!   [`Isa`](crate::Isa) so tests can run every tier; the `extern "C"` symbols use
+//!   [`Isa::detect`](crate::Isa::detect). Most run their AVX2 code under the AVX-512 tier;
+//!   [`layernorm`](mod@layernorm) has a 16-lane AVX-512 path of its own.
 //! * **References.** Each family has a plain scalar reference in its `reference` submodule
 //!   (transcendental functions in f64), which the proptests compare against.
 //!
@@ -40,9 +44,15 @@
 //! | `copy` | [`bqml_copy`], [`bqml_copy_rows`], [`bqml_fill`] | [`CopyParams`], [`FillParams`] | Transpose, Slice, Concat/Split (one copy per part), Expand, Tile (one copy per tile), DepthToSpace/SpaceToDepth (as strided copies), relayouts, Identity, ConstantOfShape |
 //! | `unary` | [`bqml_unary`] | [`UnaryParams`], `UNARY_*` | Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Erf, Neg, Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus, Clip, Silu, Round, Sign, Softsign, Gelu (exact and tanh), Sin, Cos, ThresholdedRelu, Mish, Identity/Dropout |
 //! | `binary` | [`bqml_binary`] | [`BinaryParams`], `BINARY_*` | Add, Sub, Mul, Div, Pow, Max, Min (two inputs), PRelu; numpy broadcasting through 0 strides |
+//! | `binary` (cont.) | [`bqml_binary`] | [`BINARY_MOD`], [`BINARY_FMOD`]; `dtype` [`DT_I32`] too | Mod (`fmod = 0`: integer remainder with the divisor's sign; `fmod = 1`: truncated remainder, f32 or integers); i32 Add, Sub, Mul, Div, Max, Min, Mod |
+//! | `compare` | [`bqml_compare`], [`bqml_compare_rows`] | [`CompareParams`], `CMP_*`, `LOGIC_*` | Equal, Less, LessOrEqual, Greater, GreaterOrEqual (f32, f64, i32, i64, u8, bool; NaN compares false), And, Or, Xor (bool); numpy broadcasting; output bool bytes |
+//! | `where_op` | [`bqml_where`], [`bqml_where_rows`] | [`WhereParams`] | Where (bool condition, any 1/2/4/8-byte element type, any alignment; numpy broadcasting) |
 //! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
+//! | `cumsum` | [`bqml_cumsum`] | [`CumSumParams`] | CumSum (f32, f64, i32, i64; `exclusive`, `reverse`; axis as `[outer, n, inner]`) |
+//! | `einsum` | [`bqml_einsum`] | [`EinsumParams`] | Einsum (f32, f64; up to 3 operands and 6 labels; output labels first, summed labels after) |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
+//! | `layernorm` | [`bqml_layernorm`], [`bqml_layernorm_rows`] | [`LayerNormParams`] | LayerNormalization (opset 17, `stash_type = 1`; axes from `axis` on flattened to `cols`, the rest to `rows`; optional Mean and InvStdDev outputs) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
 //! | `pool_nd` | [`bqml_pool_nd`] | [`PoolNdParams`], `POOL_ND_*` | MaxPool (with Indices), AveragePool; 1-D/2-D/3-D, NCHW |
 //! | `pad` | [`bqml_pad`] | [`PadParams`], `PAD_*` | Pad (constant, reflect, edge, wrap; negative pads crop) |
@@ -60,8 +70,12 @@ pub mod argmax;
 pub mod binary;
 pub mod cast;
 mod common;
+pub mod compare;
 pub mod copy;
+pub mod cumsum;
+pub mod einsum;
 pub mod gather;
+pub mod layernorm;
 pub mod matmul;
 pub mod pad;
 pub mod pool_nd;
@@ -71,19 +85,28 @@ pub mod softmax;
 pub mod unary;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vmath;
+pub mod where_op;
 
 pub use argmax::{argmax, bqml_argmax, ArgParams};
 pub use binary::{
     binary, binary_split_axis, bqml_binary, bqml_binary_rows, BinaryParams, BINARY_ADD, BINARY_DIV,
     BINARY_LAST, BINARY_MAX, BINARY_MIN, BINARY_MUL, BINARY_POW, BINARY_PRELU, BINARY_SUB,
 };
+pub use binary::{BINARY_FMOD, BINARY_MOD};
 pub use cast::{bqml_cast, cast, dtype_size, CastParams, DT_BOOL, DT_F64, DT_I32, DT_I8, DT_U8};
 pub use common::{contiguous_strides, Element, Strided, StridedMut, DT_F32, DT_I64, MAX_RANK};
+pub use compare::{
+    bqml_compare, bqml_compare_rows, compare, compare_split_axis, CompareParams, CMP_EQ, CMP_GE,
+    CMP_GT, CMP_LE, CMP_LT, COMPARE_LAST, LOGIC_AND, LOGIC_OR, LOGIC_XOR,
+};
 pub use copy::{
     bqml_copy, bqml_copy_rows, bqml_fill, copy, copy_split_axis, copy_with, fill, CopyParams,
     FillParams,
 };
+pub use cumsum::{bqml_cumsum, cumsum, CumSumParams};
+pub use einsum::{bqml_einsum, einsum, EinsumParams, EINSUM_MAX_INPUTS};
 pub use gather::{bqml_gather, gather, GatherParams, GATHER_INDEX_OUT_OF_RANGE, GATHER_OK};
+pub use layernorm::{bqml_layernorm, bqml_layernorm_rows, layernorm, LayerNormParams};
 pub use matmul::{bqml_matmul, matmul, MatMulParams, MatMulShape};
 pub use pad::{bqml_pad, pad, PadParams, PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_WRAP};
 pub use pool_nd::{
@@ -111,6 +134,7 @@ pub use unary::{
     UNARY_SILU, UNARY_SIN, UNARY_SOFTPLUS, UNARY_SOFTSIGN, UNARY_SQRT, UNARY_TANH,
     UNARY_THRESHOLDED_RELU,
 };
+pub use where_op::{bqml_where, bqml_where_rows, where_select, where_split_axis, WhereParams};
 
 #[cfg(test)]
 mod tests {
@@ -430,5 +454,41 @@ mod tests {
         // SAFETY: 24 elements each.
         unsafe { bqml_cast(&p) };
         assert_eq!(ints, x.iter().map(|&v| v as i64).collect::<Vec<_>>());
+
+        // LayerNorm of [4, 6] viewed as 3 rows of 5 at stride 8, with scale and bias.
+        let (scale, bias) = (&x[..5], &x[5..10]);
+        let mut y = vec![0f32; 24];
+        let mut mean = vec![0f32; 3];
+        let p = LayerNormParams {
+            rows: 3,
+            cols: 5,
+            x: x.as_ptr(),
+            x_stride: 8,
+            scale: scale.as_ptr(),
+            bias: bias.as_ptr(),
+            y: y.as_mut_ptr(),
+            y_stride: 8,
+            epsilon: 1e-5,
+            mean: mean.as_mut_ptr(),
+            inv_std: std::ptr::null_mut(),
+        };
+        // SAFETY: 3 rows of 5 at stride 8 fit 24 floats; 3 means.
+        unsafe { bqml_layernorm(&p) };
+        let mut want = vec![0f32; 24];
+        layernorm(
+            isa,
+            3,
+            5,
+            &x,
+            8,
+            Some(scale),
+            Some(bias),
+            &mut want,
+            8,
+            1e-5,
+        )
+        .unwrap();
+        assert_eq!(y, want);
+        assert!((mean[2] - x[16..21].iter().sum::<f32>() / 5.0).abs() < 1e-5);
     }
 }
