@@ -146,11 +146,26 @@ pub fn run_case(dir: &Path, backend: Backend) -> Result<f64, String> {
 /// bqmlc specialises every shape at compile time, so operands that determine shapes
 /// (Reshape's shape, ReduceMean's axes, …) must be constants. The node tests feed them
 /// as graph inputs; in the selected tests int64 data is only ever such an index operand,
-/// so each int64 input becomes an initializer holding the data set's value. Returns the
-/// graph and the remaining (runtime) inputs in graph-input order.
+/// so each int64 input becomes an initializer holding the data set's value. When the model
+/// still needs a value to know a shape (Range's float or int32 bounds), its scalar inputs are
+/// bound too. Returns the graph and the remaining (runtime) inputs in graph-input order.
 pub fn load_with_index_inputs_bound(
     model: &Path,
     inputs: &[Tensor],
+) -> Result<(crate::ir::Graph, Vec<Tensor>), String> {
+    match load_binding(model, inputs, false) {
+        Err(e) if e.contains("must be a constant known at compile time") => {
+            load_binding(model, inputs, true)
+        }
+        r => r,
+    }
+}
+
+/// [`load_with_index_inputs_bound`] binding int64 inputs, and scalar inputs when `scalars`.
+fn load_binding(
+    model: &Path,
+    inputs: &[Tensor],
+    scalars: bool,
 ) -> Result<(crate::ir::Graph, Vec<Tensor>), String> {
     let bytes =
         std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
@@ -176,7 +191,7 @@ pub fn load_with_index_inputs_bound(
     };
     let mut runtime = Vec::new();
     for (name, t) in declared.iter().zip(inputs) {
-        if t.dtype() == runtime::DType::I64 {
+        if t.dtype() == runtime::DType::I64 || (scalars && t.rank() == 0) {
             opts.const_inputs.insert(name.to_string(), t.clone());
         } else {
             runtime.push(t.clone());

@@ -153,6 +153,7 @@ impl Graph {
                     Some(Activation::HardSigmoid { alpha, beta })
                 }
                 UnaryKind::HardSwish => Some(Activation::HardSwish),
+                UnaryKind::Gelu { tanh: false } => Some(Activation::Gelu),
                 _ => None,
             },
             Op::Clip(_) => {

@@ -70,6 +70,36 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
     };
     match &node.op {
         Op::ConvTranspose(_) => Some("ConvTranspose is not supported by the compiler".into()),
+        Op::Mod(_) if !matches!(dtype(0)?, DType::F32 | DType::I32 | DType::I64) => Some(format!(
+            "Mod on {} is not supported by the compiler",
+            dtype(0)?
+        )),
+        Op::CumSum(_) if !constant(1) => {
+            Some("CumSum's axis must be a constant for the compiler".into())
+        }
+        Op::Where(_) if !matches!(g.values[node.outputs[0]].dtype.size(), 1 | 2 | 4 | 8) => {
+            Some("Where on this element type is not supported by the compiler".into())
+        }
+        Op::Einsum(e)
+            if e.inputs.len() > kernels::generic::EINSUM_MAX_INPUTS
+                || e.inputs
+                    .iter()
+                    .flatten()
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+                    > kernels::generic::MAX_RANK =>
+        {
+            Some(
+                "Einsum with more than 3 operands or 6 labels is not supported by the compiler"
+                    .into(),
+            )
+        }
+        // Folded at compile time when their inputs are constants; no kernels yet otherwise.
+        Op::Attention(_) | Op::ConstantOfShape(_) | Op::Range(_) => Some(format!(
+            "{} on values computed at run time is not supported by the compiler",
+            node.op.op_type()
+        )),
+        Op::LayerNorm(_) => float_only("LayerNormalization"),
         Op::Resize(r) if dtype(0) != Some(DType::F32) => Some(format!(
             "{} on {} is not supported by the compiler",
             r.source,
@@ -90,9 +120,17 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
         Op::Binary(_) if b_is_i64_pow(dtype(0)?, dtype(1)?) => {
             Some("Pow with an int64 exponent is not supported by the compiler".into())
         }
-        Op::Binary(_) | Op::Variadic(_)
-            if !matches!(g.values[node.outputs[0]].dtype, DType::F32 | DType::I64) =>
+        Op::Binary(b)
+            if !(matches!(g.values[node.outputs[0]].dtype, DType::F32 | DType::I64)
+                || (g.values[node.outputs[0]].dtype == DType::I32
+                    && b.kind != crate::ops::BinaryKind::Pow)) =>
         {
+            Some(format!(
+                "element-wise {} is not supported by the compiler",
+                g.values[node.outputs[0]].dtype
+            ))
+        }
+        Op::Variadic(_) if !matches!(g.values[node.outputs[0]].dtype, DType::F32 | DType::I64) => {
             Some(format!(
                 "element-wise {} is not supported by the compiler",
                 g.values[node.outputs[0]].dtype
@@ -110,6 +148,11 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
             "Cast from {} to {} is not supported by the compiler",
             dtype(0)?,
             c.to
+        )),
+        Op::CastLike(_) if !cast_supported(dtype(0)?, dtype(1)?) => Some(format!(
+            "CastLike from {} to {} is not supported by the compiler",
+            dtype(0)?,
+            dtype(1)?
         )),
         _ => None,
     }

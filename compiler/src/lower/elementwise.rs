@@ -162,6 +162,7 @@ impl Lowerer<'_> {
             dtype: match dtype {
                 DType::F32 => gk::DT_F32,
                 DType::I64 => gk::DT_I64,
+                DType::I32 => gk::DT_I32,
                 d => return Err(format!("element-wise {d} is not supported by the compiler")),
             },
             rank: shape.len(),
@@ -353,6 +354,8 @@ impl Lowerer<'_> {
             UnaryKind::Elu { alpha } => (gk::UNARY_ELU, alpha, 0.0),
             UnaryKind::Selu { alpha, gamma } => (gk::UNARY_SELU, alpha, gamma),
             UnaryKind::Softplus => (gk::UNARY_SOFTPLUS, 0.0, 0.0),
+            UnaryKind::Gelu { tanh: false } => (gk::UNARY_GELU, 0.0, 0.0),
+            UnaryKind::Gelu { tanh: true } => (gk::UNARY_GELU_TANH, 0.0, 0.0),
         };
         self.unary_call(&node.name, op, a, b, &lx, &y, n);
         self.set(out, y);

@@ -58,45 +58,17 @@ impl Lowerer<'_> {
             } else {
                 la
             };
-            let y = self.alloc(out, false);
-            let p = kernels::GemmParams {
-                a: std::ptr::null(),
-                lda: la.strides[0] as usize,
-                b_packed: std::ptr::null(),
-                bias: std::ptr::null(),
-                y: std::ptr::null_mut(),
-                ldy: n,
-                residual: std::ptr::null(),
-                ldr: 0,
+            self.packed_gemm(
+                &node.name,
+                &la,
                 m,
                 k,
                 n,
-                activation: kernels::Act::None.to_c(),
-                isa: self.isa.code(),
-                channel_slices: channel_slices(packed.weights.len(), m * k, n),
-            };
-            let slices = p.channel_slices;
-            let (wp, bp) = self.plan.keep_packed(packed);
-            call!(
-                self.plan,
-                &node.name,
-                kernels::bqml_gemm,
-                p,
-                CallKind::Rows { rows: m * slices },
-                (m * n * k) as u64,
-                format!("gemm {m}x{k}x{n} [{}]", self.isa.name())
-                    + &match slices {
-                        1 => String::new(),
-                        n => format!(" oc/{n}"),
-                    },
-                [
-                    (kernels::GemmParams, a, la.ptr(0)),
-                    (kernels::GemmParams, y, y.ptr(0)),
-                    (kernels::GemmParams, b_packed, wp),
-                    (kernels::GemmParams, bias, bp)
-                ]
-            );
-            self.set(out, y);
+                packed,
+                None,
+                kernels::Act::None,
+                out,
+            )?;
             return Ok(());
         }
         // General form: alpha·op(A)·op(B) + beta·C with run-time operands.
@@ -163,6 +135,135 @@ impl Lowerer<'_> {
         }
         self.set(out, y);
         Ok(())
+    }
+
+    /// `act(A · packed + bias [+ residual])` for `m` rows of A (unit column stride) into `out`
+    /// (allocated here, dense `[m, n]`): one packed GEMM call, rows split between threads.
+    #[allow(clippy::too_many_arguments)]
+    fn packed_gemm(
+        &mut self,
+        node: &str,
+        la: &Loc,
+        m: usize,
+        k: usize,
+        n: usize,
+        packed: Box<kernels::PackedConv>,
+        residual: Option<&Loc>,
+        act: kernels::Act,
+        out: crate::ir::ValueId,
+    ) -> Result<(), String> {
+        let y = self.alloc(out, false);
+        let p = kernels::GemmParams {
+            a: std::ptr::null(),
+            lda: la.strides[la.strides.len() - 2] as usize,
+            b_packed: std::ptr::null(),
+            bias: std::ptr::null(),
+            y: std::ptr::null_mut(),
+            ldy: n,
+            residual: std::ptr::null(),
+            ldr: n,
+            m,
+            k,
+            n,
+            activation: act.to_c(),
+            isa: self.isa.code(),
+            channel_slices: channel_slices(packed.weights.len(), m * k, n),
+        };
+        let slices = p.channel_slices;
+        let (wp, bp) = self.plan.keep_packed(packed);
+        let desc = format!("gemm {m}x{k}x{n} [{}]", self.isa.name())
+            + &match slices {
+                1 => String::new(),
+                n => format!(" oc/{n}"),
+            }
+            + if residual.is_some() { " +residual" } else { "" }
+            + &match act {
+                kernels::Act::None => String::new(),
+                a => format!(" {a:?}"),
+            };
+        let mut ptrs = vec![
+            (std::mem::offset_of!(kernels::GemmParams, a), la.ptr(0)),
+            (std::mem::offset_of!(kernels::GemmParams, y), y.ptr(0)),
+            (std::mem::offset_of!(kernels::GemmParams, b_packed), wp),
+            (std::mem::offset_of!(kernels::GemmParams, bias), bp),
+        ];
+        if let Some(r) = residual {
+            ptrs.push((
+                std::mem::offset_of!(kernels::GemmParams, residual),
+                r.ptr(0),
+            ));
+        }
+        let call = crate::plan::KernelCall {
+            symbol: "bqml_gemm",
+            addr: kernels::bqml_gemm as *const () as usize,
+            kind: CallKind::Rows { rows: m * slices },
+            template: crate::plan::template_of(&p),
+            ptrs,
+            loads: Vec::new(),
+            desc,
+        };
+        self.plan
+            .push(node, crate::plan::StepKind::Call(call), (m * n * k) as u64);
+        self.set(out, y);
+        Ok(())
+    }
+
+    /// Linear: A's leading axes flattened into the GEMM's rows (A made row-major first).
+    pub(super) fn lower_linear(&mut self, node: &Node, lin: &ops::Linear) -> Result<(), String> {
+        let g = self.g;
+        let (a, w, out) = (
+            node.inputs[0].ok_or("no A")?,
+            node.inputs[1].ok_or("no W")?,
+            node.outputs[0],
+        );
+        let wt = g
+            .consts
+            .get(&w)
+            .ok_or("Linear's weight must be a constant")?;
+        let (k, n) = (wt.shape()[0], wt.shape()[1]);
+        let bias = match node.inputs.get(2).copied().flatten() {
+            None => None,
+            Some(b) => Some(
+                g.consts
+                    .get(&b)
+                    .ok_or("Linear's bias must be a constant")?
+                    .clone(),
+            ),
+        };
+        let m = self.shape(a).iter().product::<usize>() / k.max(1);
+        let packed = Box::new(
+            kernels::pack_gemm_b(
+                k,
+                n,
+                wt.as_f32()?,
+                false,
+                1.0,
+                bias.as_ref().map(|t| t.as_f32()).transpose()?,
+                1.0,
+            )
+            .map_err(|e| e.0)?,
+        );
+        let la = self.row_major_loc(&node.name, a)?;
+        let la = la.view(la.offset, vec![k as isize, 1]);
+        let residual = match node.inputs.get(3).copied().flatten() {
+            None => None,
+            Some(r) => {
+                let lr = self.row_major_loc(&node.name, r)?;
+                Some(lr.view(lr.offset, vec![n as isize, 1]))
+            }
+        };
+        let act = lin.activation.to_kernel();
+        self.packed_gemm(
+            &node.name,
+            &la,
+            m,
+            k,
+            n,
+            packed,
+            residual.as_ref(),
+            act,
+            out,
+        )
     }
 
     /// `batch` matmuls of `[m,k]·[k,n]`; operand matrices must have unit column stride

@@ -22,6 +22,8 @@
 //! | `gemm` | Gemm and MatMul |
 //! | `elementwise` | binary/unary/Clip/variadic/PRelu/BatchNorm/Cast |
 //! | `reduce` | Reduce*, Softmax, ArgMax |
+//! | `norm` | LayerNormalization |
+//! | `logic` | comparisons, And/Or/Xor/Not, Where, Mod, CumSum |
 //! | `resize` | Resize/Upsample through constant interpolation tables |
 //! | `shape` | views and data movement: Transpose, Reshape family, Slice, Concat, Split, Gather, Pad |
 
@@ -97,6 +99,8 @@ mod conv_algo;
 mod elementwise;
 mod gemm;
 mod layout;
+mod logic;
+mod norm;
 mod pool;
 mod reduce;
 mod resize;
@@ -235,6 +239,8 @@ impl Lowerer<'_> {
             Op::Gather(ga) => self.lower_gather(node, ga),
             Op::Pad(p) => self.lower_pad(node, p),
             Op::Constant(_) | Op::Shape(_) | Op::Size(_) => self.lower_constant(node),
+            Op::Expand(_) => self.lower_expand(node),
+            Op::LayerNorm(ln) => self.lower_layer_norm(node, ln),
             Op::Conv(c) => self.lower_conv(node, c, Activation::None, None),
             Op::FusedConv(f) => {
                 let residual = if f.has_residual {
@@ -248,6 +254,13 @@ impl Lowerer<'_> {
             Op::Pool(p) => self.lower_pool(node, p),
             Op::Gemm(gm) => self.lower_gemm(node, gm),
             Op::MatMul(_) => self.lower_matmul(node),
+            Op::Linear(l) => self.lower_linear(node, l),
+            Op::Compare(c) => self.lower_compare(node, Self::compare_code(c.kind)),
+            Op::Logical(l) => self.lower_compare(node, Self::logical_code(l.kind)),
+            Op::Where(_) => self.lower_where(node),
+            Op::Einsum(e) => self.lower_einsum(node, e),
+            Op::Mod(m) => self.lower_mod(node, m.fmod),
+            Op::CumSum(c) => self.lower_cumsum(node, c),
             Op::Binary(b) => self.lower_binary(node, b.kind),
             Op::PRelu(_) => self.lower_prelu(node),
             Op::Unary(u) => self.lower_unary(node, u.kind),
@@ -255,14 +268,14 @@ impl Lowerer<'_> {
             Op::Variadic(v) => self.lower_variadic(node, v.kind),
             Op::BatchNorm(b) => self.lower_batchnorm(node, b.epsilon),
             Op::Cast(c) => self.lower_cast(node, c.to),
+            Op::CastLike(_) => self.lower_cast(node, self.g.values[node.outputs[0]].dtype),
             Op::Softmax(s) => self.lower_softmax(node, s),
             Op::ArgMax(a) => self.lower_argmax(node, a),
             Op::Reduce(r) => self.lower_reduce(node, r),
             Op::Resize(r) => self.lower_resize(node, r),
-            Op::ConvTranspose(_) => Err(format!(
-                "op {} is not supported by the compiler",
-                node.op.op_type()
-            )),
+            Op::ConvTranspose(_) | Op::Attention(_) | Op::ConstantOfShape(_) | Op::Range(_) => Err(
+                format!("op {} is not supported by the compiler", node.op.op_type()),
+            ),
         }
     }
 }

@@ -292,3 +292,29 @@ impl Lowerer<'_> {
         Ok(())
     }
 }
+
+impl Lowerer<'_> {
+    /// Expand: a copy from a view of the input with stride 0 on every broadcast axis.
+    pub(super) fn lower_expand(&mut self, node: &Node) -> Result<(), String> {
+        let x = node.inputs.first().copied().flatten().ok_or("no input")?;
+        let out = node.outputs[0];
+        let l = self.loc(x)?;
+        let xs = self.shape(x).to_vec();
+        let ys = self.shape(out).to_vec();
+        let lead = ys.len() - xs.len();
+        let strides: Vec<isize> = (0..ys.len())
+            .map(|a| {
+                if a < lead || xs[a - lead] != ys[a] {
+                    0
+                } else {
+                    l.strides[a - lead]
+                }
+            })
+            .collect();
+        let src = l.view(0, strides);
+        let y = self.alloc(out, false);
+        self.copy(&node.name, &src, &y, &ys)?;
+        self.set(out, y);
+        Ok(())
+    }
+}

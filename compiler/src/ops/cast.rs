@@ -124,6 +124,31 @@ impl OpDef for Cast {
     }
 }
 
+/// CastLike: converts input 0 to the element type of input 1 (whose values are unused).
+#[derive(Clone, Debug)]
+pub struct CastLike;
+
+pub fn parse_like(ctx: &mut ParseCtx) -> Result<CastLike, String> {
+    // `saturate` only affects float8 targets, which bqmlc does not have.
+    ctx.int_or("saturate", 1)?;
+    Ok(CastLike)
+}
+
+impl OpDef for CastLike {
+    fn op_type(&self) -> &str {
+        "CastLike"
+    }
+
+    fn infer(&self, inputs: &[Option<Fact>]) -> Result<Vec<OutFact>, String> {
+        let (x, like) = (fact(inputs, 0)?, fact(inputs, 1)?);
+        Ok(vec![OutFact::new(like.dtype, x.shape.to_vec())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        Ok(vec![cast(input(inputs, 0)?, input(inputs, 1)?.dtype())?])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

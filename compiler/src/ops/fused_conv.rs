@@ -27,6 +27,8 @@ pub enum Activation {
     LeakyRelu {
         alpha: f32,
     },
+    /// `0.5 · x · (1 + erf(x / √2))`.
+    Gelu,
 }
 
 impl Activation {
@@ -47,6 +49,10 @@ impl Activation {
                     alpha * x
                 }
             }
+            Activation::Gelu => {
+                let d = x as f64;
+                (0.5 * d * (1.0 + super::unary::erf(d * std::f64::consts::FRAC_1_SQRT_2))) as f32
+            }
         }
     }
 
@@ -62,6 +68,7 @@ impl Activation {
             Activation::HardSigmoid { alpha, beta } => K::HardSigmoid { alpha, beta },
             Activation::HardSwish => K::HardSwish,
             Activation::LeakyRelu { alpha } => K::LeakyRelu { alpha },
+            Activation::Gelu => K::Gelu,
         }
     }
 }

@@ -11,24 +11,35 @@ mod def;
 pub mod util;
 
 mod argmax;
+mod attention;
 mod batchnorm;
 mod binary;
 mod cast;
 mod clip;
+mod compare;
 mod concat;
 mod constant;
+mod constant_of_shape;
 mod conv;
 mod conv_transpose;
+mod cumsum;
+mod einsum;
+mod expand;
 mod flatten;
 mod fused_conv;
 mod gather;
 mod gemm;
 mod identity;
+mod layer_norm;
+mod linear;
+mod logical;
 mod matmul;
 pub mod mobile_block;
+mod modulo;
 mod pad;
 mod pool;
 mod prelu;
+mod range;
 pub mod reduce;
 mod reshape;
 mod resize;
@@ -41,27 +52,39 @@ mod transpose;
 mod unary;
 mod unsqueeze;
 mod variadic;
+mod where_op;
 
 pub use argmax::ArgMax;
+pub use attention::Attention;
 pub use batchnorm::BatchNorm;
 pub use binary::{Binary, BinaryKind};
-pub use cast::Cast;
+pub use cast::{Cast, CastLike};
 pub use clip::Clip;
+pub use compare::{Compare, CompareKind};
 pub use concat::Concat;
 pub use constant::Constant;
+pub use constant_of_shape::ConstantOfShape;
 pub use conv::{nhwc_to_nchw, Conv};
 pub use conv_transpose::ConvTranspose;
+pub use cumsum::{axis_of as cumsum_axis, CumSum};
 pub use def::{Fact, OpDef, OutFact, ParseCtx};
+pub use einsum::Einsum;
+pub use expand::Expand;
 pub use flatten::Flatten;
 pub use fused_conv::{Activation, FusedConv};
 pub use gather::Gather;
 pub use gemm::Gemm;
 pub use identity::Identity;
+pub use layer_norm::LayerNorm;
+pub use linear::Linear;
+pub use logical::{Logical, LogicalKind};
 pub use matmul::MatMul;
 pub use mobile_block::MobileBlock;
+pub use modulo::Mod;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
 pub use prelu::PRelu;
+pub use range::Range;
 pub use reduce::{Reduce, ReduceKind};
 pub use reshape::Reshape;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
@@ -74,6 +97,7 @@ pub use transpose::Transpose;
 pub use unary::{Unary, UnaryKind};
 pub use unsqueeze::Unsqueeze;
 pub use variadic::{Variadic, VariadicKind};
+pub use where_op::Where;
 
 type ParseFn = fn(&mut ParseCtx) -> Result<Op, String>;
 
@@ -129,6 +153,19 @@ ops! {
     Pool(Pool),
     ConvTranspose(ConvTranspose),
     Resize(Resize),
+    Compare(Compare),
+    Logical(Logical),
+    Where(Where),
+    Expand(Expand),
+    ConstantOfShape(ConstantOfShape),
+    Mod(Mod),
+    Range(Range),
+    CumSum(CumSum),
+    LayerNorm(LayerNorm),
+    Einsum(Einsum),
+    CastLike(CastLike),
+    Attention(Attention),
+    Linear(Linear),
 }
 
 /// ONNX op type (default domain) → parser. Each op file's parser returns its own type,
@@ -178,6 +215,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("ReduceL2", |c| reduce::parse(c).map(Op::Reduce)),
     ("ReduceSumSquare", |c| reduce::parse(c).map(Op::Reduce)),
     ("Cast", |c| cast::parse(c).map(Op::Cast)),
+    ("CastLike", |c| cast::parse_like(c).map(Op::CastLike)),
     ("Constant", |c| constant::parse(c).map(Op::Constant)),
     ("Shape", |c| shape::parse(c).map(Op::Shape)),
     ("Size", |c| shape::parse_size(c).map(Op::Size)),
@@ -205,6 +243,29 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     }),
     ("Resize", |c| resize::parse(c).map(Op::Resize)),
     ("Upsample", |c| resize::parse_upsample(c).map(Op::Resize)),
+    ("Gelu", |c| unary::parse(c).map(Op::Unary)),
+    ("Equal", |c| compare::parse(c).map(Op::Compare)),
+    ("Less", |c| compare::parse(c).map(Op::Compare)),
+    ("LessOrEqual", |c| compare::parse(c).map(Op::Compare)),
+    ("Greater", |c| compare::parse(c).map(Op::Compare)),
+    ("GreaterOrEqual", |c| compare::parse(c).map(Op::Compare)),
+    ("And", |c| logical::parse(c).map(Op::Logical)),
+    ("Or", |c| logical::parse(c).map(Op::Logical)),
+    ("Xor", |c| logical::parse(c).map(Op::Logical)),
+    ("Not", |c| logical::parse(c).map(Op::Logical)),
+    ("Where", |c| where_op::parse(c).map(Op::Where)),
+    ("Expand", |c| expand::parse(c).map(Op::Expand)),
+    ("ConstantOfShape", |c| {
+        constant_of_shape::parse(c).map(Op::ConstantOfShape)
+    }),
+    ("Mod", |c| modulo::parse(c).map(Op::Mod)),
+    ("Range", |c| range::parse(c).map(Op::Range)),
+    ("CumSum", |c| cumsum::parse(c).map(Op::CumSum)),
+    ("Einsum", |c| einsum::parse(c).map(Op::Einsum)),
+    ("Attention", |c| attention::parse(c).map(Op::Attention)),
+    ("LayerNormalization", |c| {
+        layer_norm::parse(c).map(Op::LayerNorm)
+    }),
 ];
 
 /// Parses a default-domain node; `None` when the op type is not supported.

@@ -1,5 +1,5 @@
 //! Element-wise unary math and activations: Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Erf, Neg,
-//! Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus.
+//! Abs, Reciprocal, Floor, Ceil, LeakyRelu, HardSigmoid, HardSwish, Elu, Selu, Softplus, Gelu.
 //!
 //! Floats are evaluated in f64 and rounded once to the output type, which is at least as
 //! close to numpy's float32 results as computing in f32.
@@ -24,12 +24,26 @@ pub enum UnaryKind {
     Reciprocal,
     Floor,
     Ceil,
-    LeakyRelu { alpha: f32 },
-    HardSigmoid { alpha: f32, beta: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
-    Elu { alpha: f32 },
-    Selu { alpha: f32, gamma: f32 },
+    Elu {
+        alpha: f32,
+    },
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
     Softplus,
+    /// `0.5·x·(1 + erf(x/√2))`, or its tanh approximation (opset 20 `approximate`).
+    Gelu {
+        tanh: bool,
+    },
 }
 
 /// `Y = f(X)` element-wise.
@@ -81,6 +95,17 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<Unary, String> {
             gamma: finite_attr(ctx, "gamma", SELU_GAMMA)?,
         },
         "Softplus" => UnaryKind::Softplus,
+        "Gelu" => UnaryKind::Gelu {
+            tanh: match ctx.string("approximate")?.as_deref() {
+                None | Some("none") => false,
+                Some("tanh") => true,
+                Some(a) => {
+                    return Err(format!(
+                        "attribute 'approximate' must be none or tanh, got '{a}'"
+                    ))
+                }
+            },
+        },
         other => return Err(format!("not a unary op: {other}")),
     };
     Ok(Unary { kind })
@@ -149,6 +174,7 @@ impl UnaryKind {
             UnaryKind::Elu { .. } => "Elu",
             UnaryKind::Selu { .. } => "Selu",
             UnaryKind::Softplus => "Softplus",
+            UnaryKind::Gelu { .. } => "Gelu",
         }
     }
 
@@ -212,6 +238,13 @@ impl UnaryKind {
                 } else {
                     x.max(0.0) + (-x.abs()).exp().ln_1p()
                 }
+            }
+            UnaryKind::Gelu { tanh: false } => {
+                0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2))
+            }
+            UnaryKind::Gelu { tanh: true } => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
             }
         }
     }

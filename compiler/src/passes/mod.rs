@@ -8,7 +8,9 @@ use crate::ops::Fact;
 
 mod fold;
 mod fuse;
+mod gelu;
 mod graph_util;
+mod linear;
 mod mobile_block;
 mod simplify;
 
@@ -43,8 +45,16 @@ pub const PIPELINE: &[Pass] = &[
         run: fuse::fold_conv_affine,
     },
     Pass {
+        name: "fuse-gelu",
+        run: gelu::fuse_gelu,
+    },
+    Pass {
         name: "fuse-conv-epilogue",
         run: fuse::fuse_conv_epilogue,
+    },
+    Pass {
+        name: "fuse-linear",
+        run: linear::fuse_linear,
     },
     Pass {
         name: "fuse-mobile-block",
