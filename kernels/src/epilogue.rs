@@ -289,11 +289,13 @@ pub(crate) mod avx512 {
             }
             Act::Sigmoid => sigmoid(x),
             Act::Silu => _mm512_mul_ps(x, sigmoid(x)),
-            // Two 8-lane halves through the AVX2 erf.
             Act::Gelu => {
-                let lo = super::avx2::gelu(_mm512_castps512_ps256(x));
-                let hi = super::avx2::gelu(_mm512_extractf32x8_ps::<1>(x));
-                _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+                let e = crate::generic::vmath::avx512::erf(_mm512_mul_ps(
+                    x,
+                    _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+                ));
+                let half_x = _mm512_mul_ps(x, _mm512_set1_ps(0.5));
+                _mm512_fmadd_ps(half_x, e, half_x)
             }
         }
     }
@@ -393,5 +395,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// GELU on both vector tiers against f64 (erf form), over [-10, 10] and the edges.
+    #[test]
+    fn gelu_on_8_and_16_lanes_matches_f64() {
+        let xs: Vec<f32> = (-2000..=2000)
+            .map(|i| i as f32 * 0.005)
+            .chain([-1e30, -30.0, -0.0, 0.0, 30.0, 1e30])
+            .collect();
+        let want = |x: f32| {
+            let d = f64::from(x);
+            0.5 * d * (1.0 + libm::erf(d * std::f64::consts::FRAC_1_SQRT_2))
+        };
+        let check = |x: f32, got: f32, tier: &str| {
+            let w = want(x);
+            assert!(
+                // 1 + erf cancels for large negative x: the absolute error scales with |x|.
+                (f64::from(got) - w).abs() <= 2e-7 * w.abs() + 1e-7 * f64::from(x.abs().min(1e3)),
+                "{tier} gelu({x}) = {got} want {w}"
+            );
+        };
+        for chunk in xs.chunks(16) {
+            let mut lanes = [0.0f32; 16];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            if crate::isa::Isa::avx512_available() {
+                let mut y = [0.0f32; 16];
+                // SAFETY: AVX-512 is available; the arrays hold 16 floats.
+                unsafe {
+                    let x = _mm512_loadu_ps(lanes.as_ptr());
+                    _mm512_storeu_ps(y.as_mut_ptr(), super::avx512::apply(Act::Gelu, x));
+                }
+                chunk
+                    .iter()
+                    .zip(y)
+                    .for_each(|(&x, g)| check(x, g, "avx512"));
+            }
+            if crate::isa::Isa::avx2_fma_available() {
+                let mut y = [0.0f32; 8];
+                for (half, part) in chunk.chunks(8).enumerate() {
+                    // SAFETY: AVX2+FMA is available; the arrays hold 8 floats.
+                    unsafe {
+                        let x = _mm256_loadu_ps(lanes.as_ptr().add(8 * half));
+                        _mm256_storeu_ps(y.as_mut_ptr(), super::avx2::apply(Act::Gelu, x));
+                    }
+                    part.iter().zip(y).for_each(|(&x, g)| check(x, g, "avx2"));
+                }
+            }
+            chunk
+                .iter()
+                .for_each(|&x| check(x, Act::Gelu.apply(x), "scalar"));
+        }
+        println!(
+            "gelu: avx512 {}, avx2 {}",
+            if crate::isa::Isa::avx512_available() {
+                "exercised"
+            } else {
+                "NOT exercised (CPU lacks it)"
+            },
+            if crate::isa::Isa::avx2_fma_available() {
+                "exercised"
+            } else {
+                "NOT exercised (CPU lacks it)"
+            }
+        );
     }
 }

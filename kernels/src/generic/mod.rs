@@ -51,6 +51,7 @@
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
 //! | `cumsum` | [`bqml_cumsum`] | [`CumSumParams`] | CumSum (f32, f64, i32, i64; `exclusive`, `reverse`; axis as `[outer, n, inner]`) |
 //! | `einsum` | [`bqml_einsum`] | [`EinsumParams`] | Einsum (f32, f64; up to 3 operands and 6 labels; output labels first, summed labels after) |
+//! | `sdpa` | [`bqml_attention`], [`bqml_attention_rows`] | [`AttentionParams`] | Attention (opset 23: GQA, mask/bias, causal, softcap, qk output) and the fused MatMul–Softmax–MatMul chain; strided Q/K/V |
 //! | `softmax` | [`bqml_softmax`] | [`SoftmaxParams`] | Softmax, LogSoftmax (opset 13 single axis; older opsets flatten to `[outer, n, 1]`) |
 //! | `layernorm` | [`bqml_layernorm`], [`bqml_layernorm_rows`] | [`LayerNormParams`] | LayerNormalization (opset 17, `stash_type = 1`; axes from `axis` on flattened to `cols`, the rest to `rows`; optional Mean and InvStdDev outputs) |
 //! | `argmax` | [`bqml_argmax`] | [`ArgParams`] | ArgMax, ArgMin (keepdims only changes the shape) |
@@ -81,6 +82,7 @@ pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
 pub mod resize;
+pub mod sdpa;
 pub mod softmax;
 pub mod unary;
 #[cfg(target_arch = "x86_64")]
@@ -125,6 +127,7 @@ pub use resize::{
     NEAREST_ROUND_PREFER_CEIL, NEAREST_ROUND_PREFER_FLOOR, RESIZE_CUBIC, RESIZE_LINEAR,
     RESIZE_NEAREST,
 };
+pub use sdpa::{attention, attention_units, bqml_attention, bqml_attention_rows, AttentionParams};
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
 pub use unary::{
     bqml_unary, unary, unary_inplace, UnaryParams, UNARY_ABS, UNARY_CEIL, UNARY_CLIP, UNARY_COS,

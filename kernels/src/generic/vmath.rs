@@ -264,3 +264,56 @@ pub(crate) fn first_lanes(n: isize) -> __m256i {
         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
     )
 }
+
+/// 16-lane versions for AVX-512 code.
+pub(crate) mod avx512 {
+    use super::{ERF_HI, ERF_LO, ERF_MID, ERF_P, ERF_SMALL_C0, ERF_SMALL_Q};
+    use std::arch::x86_64::*;
+
+    /// `table[idx[lane]]` per lane (`idx` in `0..8`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn lookup(table: &[f32; 8], idx: __m512i) -> __m512 {
+        // SAFETY: `table` holds 8 readable f32s; the upper half of the register is unused.
+        let t = _mm512_castps256_ps512(unsafe { _mm256_loadu_ps(table.as_ptr()) });
+        _mm512_permutexvar_ps(idx, t)
+    }
+
+    /// [`super::erf`] on 16 lanes: the same polynomials and intervals, the same accuracy.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn erf(x: __m512) -> __m512 {
+        let s = _mm512_set1_ps;
+        let a = _mm512_abs_ps(x);
+        let u = _mm512_mul_ps(x, x);
+        let mut q = s(ERF_SMALL_Q[6]);
+        for &c in ERF_SMALL_Q[..6].iter().rev() {
+            q = _mm512_fmadd_ps(q, u, s(c));
+        }
+        let tail = _mm512_mul_ps(x, _mm512_fmadd_ps(u, q, s(ERF_SMALL_C0[1])));
+        let small = _mm512_fmadd_ps(x, s(ERF_SMALL_C0[0]), tail);
+        let ac = _mm512_min_ps(_mm512_max_ps(a, s(1.0)), s(3.999_999_8));
+        let idx = _mm512_sub_epi32(
+            _mm512_cvttps_epi32(_mm512_add_ps(ac, ac)),
+            _mm512_set1_epi32(2),
+        );
+        let t = _mm512_sub_ps(ac, lookup(&ERF_MID, idx));
+        let mut p = lookup(&ERF_P[7], idx);
+        for row in ERF_P[..7].iter().rev() {
+            p = _mm512_fmadd_ps(p, t, lookup(row, idx));
+        }
+        let big = _mm512_add_ps(
+            lookup(&ERF_HI, idx),
+            _mm512_fmadd_ps(t, p, lookup(&ERF_LO, idx)),
+        );
+        // |big| with x's sign.
+        let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+        let big = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_castps_si512(_mm512_min_ps(big, s(1.0))),
+            sign,
+        ));
+        let y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, s(1.0)), big, small);
+        // NaN in, NaN out.
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), y, x)
+    }
+}
