@@ -623,3 +623,42 @@ fn goldfish_probabilities_through_sql_match_onnxruntime() {
         .fold(0.0, f64::max);
     assert!(max <= 1e-5, "max |Δprobs| = {max:e}");
 }
+
+#[test]
+fn vit_runs_through_create_model_and_predict_on_every_photo() {
+    // A transformer (ViT-Ti/16, random weights, logits output) through SQL: the logits of
+    // every photo equal the compiled model's output on the same resized image.
+    let e = env("zoo/vit_tiny_16.onnx", &photos(), 2);
+    let (cols, rows) = run(
+        &e,
+        &format!("SELECT * FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT})) ORDER BY uri"),
+    )
+    .unwrap();
+    assert_eq!(cols, ["logits", "uri", "input"]);
+    assert_eq!(rows.len(), photos().len());
+    let g = compiler::load_file(
+        &shared_dir().join("models/zoo/vit_tiny_16.onnx"),
+        &compiler::ImportOptions::default(),
+    )
+    .unwrap();
+    let model = compiler::compile(g).unwrap();
+    let mut st = model.new_state(1);
+    for r in &rows {
+        let (Value::Array(got), Value::Image(img)) = (&r[0], &r[2]) else {
+            panic!("{r:?}")
+        };
+        let sqlfront::value::ImagePixels::Float(px) = &img.pixels else {
+            panic!("resized images are float")
+        };
+        let x = runtime::Tensor::f32(vec![1, 224, 224, 3], px.to_vec());
+        let want = model.predict(&mut st, &[&x]).unwrap().remove(0);
+        let want = want.as_f32().unwrap();
+        assert_eq!(got.len(), 1000);
+        for (g, w) in got.iter().zip(want) {
+            let Value::Float64(g) = g else {
+                panic!("{g:?}")
+            };
+            assert!((g - f64::from(*w)).abs() <= 1e-5, "{:?}: {g} vs {w}", r[1]);
+        }
+    }
+}

@@ -731,3 +731,124 @@ fn must_not_view_a_reshape_that_merges_axes_the_layout_keeps_apart() {
     check_equivalent(&bytes, &input(&[1, 3, 6, 6]));
     check_every_algo_and_tier(&bytes, &input(&[1, 3, 6, 6]));
 }
+
+/// A scalar f32 initializer.
+fn scalar(name: &str, v: f32) -> compiler::onnx::TensorProto {
+    compiler::onnx::TensorProto {
+        name: Some(name.into()),
+        data_type: Some(1),
+        float_data: vec![v],
+        ..Default::default()
+    }
+}
+
+/// x [1, 6, 8] → MatMul → bias Add → erf GELU → MatMul → bias Add → + x: a transformer MLP.
+/// `erf_also_output` makes the Erf an extra graph output; `row_bias` gives the first bias
+/// the shape [6, 1] (varying along rows, which a GEMM bias cannot hold).
+fn mlp_block(erf_also_output: bool, row_bias: bool) -> Vec<u8> {
+    let nodes = vec![
+        node("fc1", "MatMul", &["x", "w1"], &["h0"]),
+        node("bias1", "Add", &["h0", "b1"], &["h"]),
+        node("div", "Div", &["h", "sqrt2"], &["hd"]),
+        node("erf", "Erf", &["hd"], &["e"]),
+        node("plus1", "Add", &["e", "one"], &["e1"]),
+        node("mulx", "Mul", &["h", "e1"], &["g0"]),
+        node("half", "Mul", &["g0", "half_c"], &["g"]),
+        node("fc2", "MatMul", &["g", "w2"], &["o0"]),
+        node("bias2", "Add", &["o0", "b2"], &["o"]),
+        node("res", "Add", &["o", "x"], &["y"]),
+    ];
+    let mut outputs = vec![vi("y", &[1, 6, 8])];
+    if erf_also_output {
+        outputs.push(vi("e", &[1, 6, 16]));
+    }
+    let b1 = if row_bias {
+        weights("b1", &[6, 1], 3)
+    } else {
+        weights("b1", &[16], 3)
+    };
+    let inits = vec![
+        weights("w1", &[8, 16], 1),
+        weights("w2", &[16, 8], 2),
+        b1,
+        weights("b2", &[8], 4),
+        scalar("sqrt2", std::f32::consts::SQRT_2),
+        scalar("one", 1.0),
+        scalar("half_c", 0.5),
+    ];
+    model(nodes, inits, vec![vi("x", &[1, 6, 8])], outputs, 17)
+}
+
+#[test]
+fn transformer_mlp_becomes_two_linears_with_gelu_and_residual_epilogues() {
+    let bytes = mlp_block(false, false);
+    let g = optimized(&bytes);
+    assert_eq!(op_types(&g), ["Linear", "Linear"]);
+    let acts: Vec<String> = g.nodes.iter().map(|n| format!("{:?}", n.op)).collect();
+    assert!(acts[0].contains("Gelu"), "{acts:?}");
+    assert_eq!(
+        g.nodes[1].inputs.len(),
+        4,
+        "bias and residual fused: {acts:?}"
+    );
+    check_equivalent(&bytes, &input(&[1, 6, 8]));
+}
+
+#[test]
+fn must_not_fuse_a_gelu_whose_erf_is_read_elsewhere_nor_a_bias_along_rows() {
+    let bytes = mlp_block(true, true);
+    let g = optimized(&bytes);
+    let ops = op_types(&g);
+    assert!(ops.contains(&"Erf".to_string()), "{ops:?}");
+    assert!(!ops.contains(&"Gelu".to_string()), "{ops:?}");
+    // The row bias stays an Add; the second bias and the residual still fuse.
+    assert_eq!(ops.iter().filter(|o| *o == "Add").count(), 2, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| *o == "Linear").count(), 2, "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 6, 8]));
+}
+
+/// Self-attention over x [1, 2, 5, 4] (2 heads): `softmax(x·c · (xᵀ·c)) · x`, the
+/// sqrt(scale)-on-each-side form of PyTorch's SDPA export.
+fn attention_block(probs_also_output: bool) -> Vec<u8> {
+    let nodes = vec![
+        with_ints(
+            node("kt", "Transpose", &["x"], &["xt"]),
+            "perm",
+            &[0, 1, 3, 2],
+        ),
+        node("sq", "Mul", &["x", "c"], &["qs"]),
+        node("sk", "Mul", &["xt", "c"], &["ks"]),
+        node("qk", "MatMul", &["qs", "ks"], &["s"]),
+        with_int(node("sm", "Softmax", &["s"], &["p"]), "axis", -1),
+        node("pv", "MatMul", &["p", "x"], &["y"]),
+    ];
+    let mut outputs = vec![vi("y", &[1, 2, 5, 4])];
+    if probs_also_output {
+        outputs.push(vi("p", &[1, 2, 5, 5]));
+    }
+    let inits = vec![scalar("c", 0.5f32.sqrt())];
+    model(nodes, inits, vec![vi("x", &[1, 2, 5, 4])], outputs, 17)
+}
+
+#[test]
+fn matmul_softmax_matmul_becomes_one_attention() {
+    let bytes = attention_block(false);
+    let g = optimized(&bytes);
+    // The transpose stays a node; lowering makes it a view that the kernel reads.
+    assert_eq!(op_types(&g), ["Transpose", "ScaledDotAttention"]);
+    assert!(
+        format!("{:?}", g.nodes[0].op).contains("scale: 0.5"),
+        "{:?}",
+        g.nodes[0].op
+    );
+    check_equivalent(&bytes, &input(&[1, 2, 5, 4]));
+}
+
+#[test]
+fn must_not_fuse_attention_whose_probabilities_are_an_output() {
+    let bytes = attention_block(true);
+    let ops = op_types(&optimized(&bytes));
+    assert!(ops.contains(&"Softmax".to_string()), "{ops:?}");
+    assert!(!ops.contains(&"ScaledDotAttention".to_string()), "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 2, 5, 4]));
+}

@@ -22,6 +22,7 @@
 //! | `gemm` | Gemm and MatMul |
 //! | `elementwise` | binary/unary/Clip/variadic/PRelu/BatchNorm/Cast |
 //! | `reduce` | Reduce*, Softmax, ArgMax |
+//! | `attention` | Attention (and fused scaled-dot-product attention) |
 //! | `norm` | LayerNormalization |
 //! | `logic` | comparisons, And/Or/Xor/Not, Where, Mod, CumSum |
 //! | `resize` | Resize/Upsample through constant interpolation tables |
@@ -92,6 +93,7 @@ macro_rules! split_call {
     }};
 }
 
+mod attention;
 mod block;
 mod check;
 mod conv;
@@ -259,6 +261,8 @@ impl Lowerer<'_> {
             Op::Logical(l) => self.lower_compare(node, Self::logical_code(l.kind)),
             Op::Where(_) => self.lower_where(node),
             Op::Einsum(e) => self.lower_einsum(node, e),
+            Op::Attention(a) => self.lower_attention(node, a),
+            Op::ScaledDotAttention(a) => self.lower_sdp_attention(node, a),
             Op::Mod(m) => self.lower_mod(node, m.fmod),
             Op::CumSum(c) => self.lower_cumsum(node, c),
             Op::Binary(b) => self.lower_binary(node, b.kind),
@@ -273,9 +277,10 @@ impl Lowerer<'_> {
             Op::ArgMax(a) => self.lower_argmax(node, a),
             Op::Reduce(r) => self.lower_reduce(node, r),
             Op::Resize(r) => self.lower_resize(node, r),
-            Op::ConvTranspose(_) | Op::Attention(_) | Op::ConstantOfShape(_) | Op::Range(_) => Err(
-                format!("op {} is not supported by the compiler", node.op.op_type()),
-            ),
+            Op::ConvTranspose(_) | Op::ConstantOfShape(_) | Op::Range(_) => Err(format!(
+                "op {} is not supported by the compiler",
+                node.op.op_type()
+            )),
         }
     }
 }

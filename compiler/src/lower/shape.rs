@@ -172,6 +172,27 @@ impl Lowerer<'_> {
         let it = Arc::new(Tensor::i64(it.shape().to_vec(), it.to_i64_vec()?));
         let shape = self.shape(x);
         let axis = ops::util::normalize_axis(ga.axis, shape.len())?;
+        // One index is a view: an offset along the axis, which a scalar index also drops.
+        if it.len() == 1 {
+            let n = shape[axis] as i64;
+            let i = it.as_i64()?[0];
+            let i = if i < 0 { i + n } else { i };
+            if !(0..n).contains(&i) {
+                return Err(format!(
+                    "index {} is out of range for axis {axis} of size {n}",
+                    it.as_i64()?[0]
+                ));
+            }
+            let l = self.loc(x)?;
+            let mut strides = l.strides.clone();
+            let step = strides[axis];
+            if it.rank() == 0 {
+                strides.remove(axis);
+            }
+            let v = l.view(l.offset + i as isize * step, strides);
+            self.set(out, v);
+            return Ok(());
+        }
         let lx = self.row_major_loc(name, x)?;
         let y = self.alloc(out, false);
         let addr = self.plan.keep_tensor(it.clone());

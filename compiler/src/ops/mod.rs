@@ -11,7 +11,7 @@ mod def;
 pub mod util;
 
 mod argmax;
-mod attention;
+pub mod attention;
 mod batchnorm;
 mod binary;
 mod cast;
@@ -43,6 +43,7 @@ mod range;
 pub mod reduce;
 mod reshape;
 mod resize;
+mod sdp_attention;
 mod shape;
 pub mod slice;
 mod softmax;
@@ -88,6 +89,7 @@ pub use range::Range;
 pub use reduce::{Reduce, ReduceKind};
 pub use reshape::Reshape;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
+pub use sdp_attention::{sdp_dims, ScaledDotAttention};
 pub use shape::{Shape, Size};
 pub use slice::Slice;
 pub use softmax::Softmax;
@@ -166,6 +168,7 @@ ops! {
     CastLike(CastLike),
     Attention(Attention),
     Linear(Linear),
+    ScaledDotAttention(ScaledDotAttention),
 }
 
 /// ONNX op type (default domain) → parser. Each op file's parser returns its own type,

@@ -6,6 +6,7 @@ use crate::error::{Diagnostic, Error, Result};
 use crate::ir::Graph;
 use crate::ops::Fact;
 
+mod attention;
 mod fold;
 mod fuse;
 mod gelu;
@@ -55,6 +56,10 @@ pub const PIPELINE: &[Pass] = &[
     Pass {
         name: "fuse-linear",
         run: linear::fuse_linear,
+    },
+    Pass {
+        name: "fuse-attention",
+        run: attention::fuse_attention,
     },
     Pass {
         name: "fuse-mobile-block",
