@@ -836,11 +836,11 @@ fn matmul_softmax_matmul_becomes_one_attention() {
     let g = optimized(&bytes);
     // The transpose stays a node; lowering makes it a view that the kernel reads.
     assert_eq!(op_types(&g), ["Transpose", "ScaledDotAttention"]);
-    assert!(
-        format!("{:?}", g.nodes[0].op).contains("scale: 0.5"),
-        "{:?}",
-        g.nodes[0].op
-    );
+    // Both sqrt(0.5) factors fold into the kernel's scale.
+    match &g.nodes[1].op {
+        compiler::ops::Op::ScaledDotAttention(a) => assert!((a.scale - 0.5).abs() < 1e-6, "{a:?}"),
+        other => panic!("{other:?}"),
+    }
     check_equivalent(&bytes, &input(&[1, 2, 5, 4]));
 }
 
@@ -851,4 +851,57 @@ fn must_not_fuse_attention_whose_probabilities_are_an_output() {
     assert!(ops.contains(&"Softmax".to_string()), "{ops:?}");
     assert!(!ops.contains(&"ScaledDotAttention".to_string()), "{ops:?}");
     check_equivalent(&bytes, &input(&[1, 2, 5, 4]));
+}
+
+/// LayerNormalization as exporters write it before opset 17, over the last axis of
+/// x [1, 5, 8]; `mean_also_output` makes the first mean an extra graph output.
+fn expanded_layer_norm(mean_also_output: bool) -> Vec<u8> {
+    let nodes = vec![
+        with_int(node("m1", "ReduceMean", &["x"], &["m"]), "keepdims", 1),
+        node("sub", "Sub", &["x", "m"], &["d"]),
+        node("pow", "Pow", &["d", "two"], &["d2"]),
+        with_int(node("m2", "ReduceMean", &["d2"], &["v"]), "keepdims", 1),
+        node("add", "Add", &["v", "eps"], &["ve"]),
+        node("sqrt", "Sqrt", &["ve"], &["s"]),
+        node("div", "Div", &["d", "s"], &["n"]),
+        node("scale", "Mul", &["n", "gamma"], &["ns"]),
+        node("bias", "Add", &["ns", "beta"], &["y"]),
+    ];
+    let nodes: Vec<_> = nodes
+        .into_iter()
+        .map(|n| {
+            if n.op_type() == "ReduceMean" {
+                with_ints(n, "axes", &[-1])
+            } else {
+                n
+            }
+        })
+        .collect();
+    let mut outputs = vec![vi("y", &[1, 5, 8])];
+    if mean_also_output {
+        outputs.push(vi("m", &[1, 5, 1]));
+    }
+    let inits = vec![
+        scalar("two", 2.0),
+        scalar("eps", 1e-5),
+        weights("gamma", &[8], 7),
+        weights("beta", &[8], 8),
+    ];
+    model(nodes, inits, vec![vi("x", &[1, 5, 8])], outputs, 13)
+}
+
+#[test]
+fn expanded_layer_norm_becomes_one_layer_normalization() {
+    let bytes = expanded_layer_norm(false);
+    let g = optimized(&bytes);
+    assert_eq!(op_types(&g), ["LayerNormalization"]);
+    check_equivalent(&bytes, &input(&[1, 5, 8]));
+}
+
+#[test]
+fn must_not_fuse_a_layer_norm_whose_mean_is_read_elsewhere() {
+    let bytes = expanded_layer_norm(true);
+    let ops = op_types(&optimized(&bytes));
+    assert!(!ops.contains(&"LayerNormalization".to_string()), "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 5, 8]));
 }

@@ -11,6 +11,7 @@ mod fold;
 mod fuse;
 mod gelu;
 mod graph_util;
+mod layer_norm;
 mod linear;
 mod mobile_block;
 mod simplify;
@@ -44,6 +45,10 @@ pub const PIPELINE: &[Pass] = &[
     Pass {
         name: "fold-conv-affine",
         run: fuse::fold_conv_affine,
+    },
+    Pass {
+        name: "fuse-layernorm",
+        run: layer_norm::fuse_layer_norm,
     },
     Pass {
         name: "fuse-gelu",
