@@ -35,7 +35,9 @@ pub fn fuse_attention(graph: &mut Graph) -> Result<bool, String> {
     let unscale = |v: ValueId, kinds: &[BinaryKind]| -> (ValueId, f32, Option<usize>) {
         if let Some(&i) = producer.get(&v) {
             let n = &graph.nodes[i];
-            if let (Op::Binary(b), Some(x), Some(c)) = (&n.op, n.inputs[0], n.inputs[1]) {
+            if let (Op::Binary(b), Some(x), Some(c)) =
+                (&n.op, n.inputs[0], n.inputs.get(1).copied().flatten())
+            {
                 if kinds.contains(&b.kind) && sole_user(v).is_some() {
                     if let Some(s) = scalar(graph, c) {
                         let f = if b.kind == BinaryKind::Div {
