@@ -3,32 +3,17 @@
 //! opsets 11, 13 and 17 with a symbolic batch dimension, and ONNX Runtime computes their
 //! outputs. Each model runs specialised to batch 2 on the reference interpreter and the jit.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::run_tool;
 use compiler::{load_file, ImportOptions};
 use runtime::npy;
-
-fn python() -> String {
-    std::env::var("BQMLC_PYTHON").unwrap_or_else(|_| "python3".into())
-}
 
 #[test]
 fn cnn_zoo_matches_onnxruntime_on_both_backends() {
     let dir = std::env::temp_dir().join(format!("bqmlc-cnn-zoo-{}", std::process::id()));
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/cnn_zoo.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{} failed (set BQMLC_PYTHON to a Python with onnx, onnxruntime and numpy; scripts/test does): {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let stdout = run_tool("cnn_zoo.py", &[dir.as_os_str()]);
+    let names: Vec<String> = stdout
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(String::from))
         .collect();

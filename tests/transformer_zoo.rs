@@ -4,9 +4,9 @@
 //! symbolic batch, and ONNX Runtime computes their outputs. Each runs at batch 2 on the
 //! reference interpreter and the jit; the optimised graphs must show the fused transformer ops.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::run_tool;
 use compiler::{load_file, ImportOptions};
 use runtime::npy;
 
@@ -22,19 +22,7 @@ struct Expect {
 #[test]
 fn transformer_zoo_matches_onnxruntime_and_fuses_attention_and_layer_norm() {
     let dir = std::env::temp_dir().join(format!("bqmlc-transformer-zoo-{}", std::process::id()));
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/transformer_zoo.py");
-    let python = std::env::var("BQMLC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(&dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{} failed (set BQMLC_PYTHON to a Python with onnx, onnxruntime and numpy; scripts/test does): {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_tool("transformer_zoo.py", &[dir.as_os_str()]);
     let expect = [
         Expect {
             name: "vit_op13",

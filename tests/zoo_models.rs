@@ -4,8 +4,10 @@
 //! here (`tools/ort_run.py`). Bar: max |Δlogits| ≤ 1e-4 × max |logit|, same argmax per row.
 
 use std::path::PathBuf;
-use std::process::Command;
 
+mod common;
+
+use common::run_tool;
 use compiler::conformance::shared_dir;
 use compiler::{load_file, ImportOptions};
 use runtime::{npy, Tensor};
@@ -92,20 +94,13 @@ fn jit_vit_tiny_batch_4_matches_onnxruntime() {
     std::fs::create_dir_all(&dir).unwrap();
     let (inp, out) = (dir.join("input.npy"), dir.join("logits.npy"));
     npy::write(&inp, &input).unwrap();
-    let python = std::env::var("BQMLC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/ort_run.py");
-    let run = Command::new(&python)
-        .arg(&script)
-        .arg(zoo().join("vit_tiny_16.onnx"))
-        .arg(&inp)
-        .arg(&out)
-        .output()
-        .expect("run python");
-    assert!(
-        run.status.success(),
-        "{} failed (set BQMLC_PYTHON to a Python with numpy and onnxruntime; scripts/test does): {}",
-        script.display(),
-        String::from_utf8_lossy(&run.stderr)
+    run_tool(
+        "ort_run.py",
+        &[
+            zoo().join("vit_tiny_16.onnx").as_os_str(),
+            inp.as_os_str(),
+            out.as_os_str(),
+        ],
     );
     let want = npy::read(&out).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

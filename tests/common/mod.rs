@@ -144,3 +144,24 @@ pub fn mkfifo(path: &std::path::Path) {
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
 }
+
+/// Runs the repository's `tools/<script>` with `$BQMLC_PYTHON` (default `python3`) and `args`;
+/// returns its stdout, or panics with its stderr and how to provide the Python it needs.
+pub fn run_tool(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(script);
+    let python = std::env::var("BQMLC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{} failed (set BQMLC_PYTHON to a Python with onnx, onnxruntime and numpy; scripts/test does): {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

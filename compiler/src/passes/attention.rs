@@ -3,34 +3,15 @@
 //! that PyTorch's SDPA export writes) and a Mul/Div of the scores fold into its `scale`.
 //! Every absorbed intermediate must have no other reader and not be a graph output.
 
-use std::collections::HashMap;
-
 use crate::ir::{Graph, ValueId};
 use crate::ops::{BinaryKind, Op, ScaledDotAttention};
 
-use super::graph_util::consumers;
-
-/// The single f32 value of a scalar-like constant.
-fn scalar(graph: &Graph, v: ValueId) -> Option<f32> {
-    let t = graph.consts.get(&v)?;
-    let x = t.as_f32().ok()?;
-    (x.len() == 1).then(|| x[0])
-}
+use super::graph_util::{consumers, producers, scalar_const, sole_reader};
 
 pub fn fuse_attention(graph: &mut Graph) -> Result<bool, String> {
     let uses = consumers(graph);
-    let producer: HashMap<ValueId, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
-        .collect();
-    let sole_user = |v: ValueId| -> Option<usize> {
-        match uses.get(&v).map(Vec::as_slice) {
-            Some([(n, _)]) if !graph.outputs.contains(&v) => Some(*n),
-            _ => None,
-        }
-    };
+    let producer = producers(graph);
+    let sole_user = |v: ValueId| sole_reader(graph, &uses, v);
     // `v` through an absorbable scalar scale: (source, factor, node absorbed).
     let unscale = |v: ValueId, kinds: &[BinaryKind]| -> (ValueId, f32, Option<usize>) {
         if let Some(&i) = producer.get(&v) {
@@ -39,7 +20,7 @@ pub fn fuse_attention(graph: &mut Graph) -> Result<bool, String> {
                 (&n.op, n.inputs[0], n.inputs.get(1).copied().flatten())
             {
                 if kinds.contains(&b.kind) && sole_user(v).is_some() {
-                    if let Some(s) = scalar(graph, c) {
+                    if let Some(s) = scalar_const(graph, c) {
                         let f = if b.kind == BinaryKind::Div {
                             1.0 / s
                         } else {
@@ -67,7 +48,9 @@ pub fn fuse_attention(graph: &mut Graph) -> Result<bool, String> {
         if !matches!(m2n.op, Op::MatMul(_)) || m2n.inputs[0] != Some(p) {
             continue;
         }
-        let Some(v) = m2n.inputs[1] else { continue };
+        let Some(v) = m2n.inputs[1].filter(|&v| v != p) else {
+            continue;
+        };
         // An added bias (mask, relative positions): either operand of an Add.
         let (x, bias, bias_node) = match producer.get(&x).map(|&i| (i, &graph.nodes[i])) {
             Some((i, n))

@@ -2,19 +2,10 @@
 //! `erf(x · (1/√2))`, the three products in any grouping), becomes one `Gelu` node, which
 //! `fuse-linear` and `fuse-conv-epilogue` then take into the producer's epilogue.
 
-use std::collections::HashMap;
-
 use crate::ir::{Graph, Node, ValueId};
 use crate::ops::{BinaryKind, Op, Unary, UnaryKind};
 
-use super::graph_util::consumers;
-
-/// The single f32 value of a scalar-like constant.
-fn scalar(graph: &Graph, v: ValueId) -> Option<f32> {
-    let t = graph.consts.get(&v)?;
-    let x = t.as_f32().ok()?;
-    (x.len() == 1).then(|| x[0])
-}
+use super::graph_util::{consumers, producers, scalar_const, sole_reader};
 
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-4 * b.abs()
@@ -25,9 +16,10 @@ fn binary_with_const(graph: &Graph, node: &Node, kind: BinaryKind, c: f32) -> Op
     match &node.op {
         Op::Binary(b) if b.kind == kind => {
             let (x, y) = (node.inputs[0]?, node.inputs[1]?);
-            if scalar(graph, y).is_some_and(|v| close(v, c)) {
+            if scalar_const(graph, y).is_some_and(|v| close(v, c)) {
                 Some(x)
-            } else if kind != BinaryKind::Div && scalar(graph, x).is_some_and(|v| close(v, c)) {
+            } else if kind != BinaryKind::Div && scalar_const(graph, x).is_some_and(|v| close(v, c))
+            {
                 Some(y)
             } else {
                 None
@@ -56,19 +48,8 @@ fn mul_other(node: &Node, v: ValueId) -> Option<ValueId> {
 
 pub fn fuse_gelu(graph: &mut Graph) -> Result<bool, String> {
     let uses = consumers(graph);
-    let producer: HashMap<ValueId, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
-        .collect();
-    // A value read only by one node and not a graph output: that node's index.
-    let sole_user = |v: ValueId| -> Option<usize> {
-        match uses.get(&v).map(Vec::as_slice) {
-            Some([(n, _)]) if !graph.outputs.contains(&v) => Some(*n),
-            _ => None,
-        }
-    };
+    let producer = producers(graph);
+    let sole_user = |v: ValueId| sole_reader(graph, &uses, v);
     for (e, node) in graph.nodes.iter().enumerate() {
         if !matches!(
             node.op,
@@ -115,7 +96,7 @@ pub fn fuse_gelu(graph: &mut Graph) -> Result<bool, String> {
                 continue;
             }
             (m2, vec![d, e, a, m1])
-        } else if scalar(graph, other).is_some_and(|v| close(v, 0.5)) {
+        } else if scalar_const(graph, other).is_some_and(|v| close(v, 0.5)) {
             // x · (s · 0.5)
             let t = m1n.outputs[0];
             let Some(m2) = sole_user(t) else { continue };

@@ -7,16 +7,9 @@ use std::sync::Arc;
 
 use runtime::{DType, Tensor};
 
-use super::graph_util::consumers;
+use super::graph_util::{consumers, scalar_const};
 use crate::ir::{Graph, ValueId};
 use crate::ops::{BinaryKind, LayerNorm, Op, ReduceKind, UnaryKind};
-
-/// The single f32 value of a scalar-like constant.
-fn scalar(graph: &Graph, v: ValueId) -> Option<f32> {
-    let t = graph.consts.get(&v)?;
-    let x = t.as_f32().ok()?;
-    (x.len() == 1).then(|| x[0])
-}
 
 pub fn fuse_layer_norm(graph: &mut Graph) -> Result<bool, String> {
     let uses = consumers(graph);
@@ -82,7 +75,8 @@ pub fn fuse_layer_norm(graph: &mut Graph) -> Result<bool, String> {
             continue;
         }
         let is_square = |i: usize| {
-            binary(i, BinaryKind::Pow).is_some_and(|(a, e)| a == d && scalar(graph, e) == Some(2.0))
+            binary(i, BinaryKind::Pow)
+                .is_some_and(|(a, e)| a == d && scalar_const(graph, e) == Some(2.0))
                 || binary(i, BinaryKind::Mul) == Some((d, d))
         };
         let (sq, div) = if is_square(rd[0]) {
@@ -106,9 +100,9 @@ pub fn fuse_layer_norm(graph: &mut Graph) -> Result<bool, String> {
         let Some(eps) = binary(add, BinaryKind::Add).and_then(|(a, b)| {
             let v = graph.nodes[m2].outputs[0];
             if a == v {
-                scalar(graph, b)
+                scalar_const(graph, b)
             } else if b == v {
-                scalar(graph, a)
+                scalar_const(graph, a)
             } else {
                 None
             }
