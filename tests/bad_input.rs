@@ -335,3 +335,53 @@ fn huge_shapes_are_refused_at_import_instead_of_overflowing() {
         "input 'x': has shape [1048576, 1048576] with more than the limit of 268435456 elements"
     );
 }
+
+/// `y = Loop(m = 3, start = 0)` whose body adds a constant 1 or, with `body_reads_input`,
+/// the run-time input `x` (an outer-scope read) to the carried value.
+fn loop_model(body_reads_input: bool) -> Vec<u8> {
+    use compiler::onnx::{attribute_proto::AttributeType, AttributeProto, GraphProto};
+    let addend = if body_reads_input { "x" } else { "one" };
+    let body = GraphProto {
+        name: Some("body".into()),
+        node: vec![
+            node("keep", "Identity", &["cond"], &["cond_out"]),
+            node("acc", "Add", &["prev", addend], &["next"]),
+        ],
+        input: vec![vi("i", &[]), vi("cond", &[]), vi("prev", &[2, 2])],
+        output: vec![vi("cond_out", &[]), vi("next", &[2, 2])],
+        ..Default::default()
+    };
+    let mut lp = node("loop", "Loop", &["m", "", "start"], &["y"]);
+    lp.attribute.push(AttributeProto {
+        name: Some("body".into()),
+        r#type: Some(AttributeType::Graph as i32),
+        g: Some(body),
+        ..Default::default()
+    });
+    let mut m = common::ints("m", &[3]);
+    m.dims.clear();
+    let mut start = common::weights("start", &[2, 2], 1);
+    start.float_data = vec![0.0; 4];
+    let mut one = common::weights("one", &[2, 2], 2);
+    one.float_data = vec![1.0; 4];
+    model(vec![lp], vec![m, start, one])
+}
+
+#[test]
+fn a_loop_over_constants_folds_and_over_run_time_values_is_refused_by_name() {
+    let g = load_bytes(&loop_model(false), &ImportOptions::default()).unwrap();
+    let x = runtime::Tensor::f32(vec![2, 2], vec![5.0; 4]);
+    let y = compiler::reference::run(&g, &[("x", &x)]).unwrap();
+    assert_eq!(y[0].as_f32().unwrap(), &[3.0; 4], "three iterations of +1");
+    let m = compiler::compile(g).unwrap();
+    let mut st = m.new_state(1);
+    assert_eq!(
+        m.predict(&mut st, &[&x]).unwrap()[0].as_f32().unwrap(),
+        &[3.0; 4]
+    );
+    let err = import_err(&loop_model(true));
+    assert!(
+        err.contains("node 'loop'") && err.contains("must be a constant known at compile time"),
+        "{err}"
+    );
+}

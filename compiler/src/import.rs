@@ -288,10 +288,15 @@ impl<'m> Importer<'m> {
                 }),
                 Some(Ok(op)) => {
                     let promoted = std::mem::take(&mut ctx.promoted);
+                    let mut inputs = n.input.clone();
+                    // A Loop body's outer-scope reads are inputs of the node.
+                    if let ops::Op::Loop(l) = &op {
+                        inputs.extend(l.outer.iter().cloned());
+                    }
                     parsed.push(ParsedNode {
                         name,
                         op,
-                        inputs: n.input.clone(),
+                        inputs,
                         outputs: n.output.clone(),
                         promoted,
                     })

@@ -95,7 +95,7 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
             )
         }
         // Folded at compile time when their inputs are constants; no kernels yet otherwise.
-        Op::ConstantOfShape(_) | Op::Range(_) => Some(format!(
+        Op::ConstantOfShape(_) | Op::Range(_) | Op::Loop(_) => Some(format!(
             "{} on values computed at run time is not supported by the compiler",
             node.op.op_type()
         )),

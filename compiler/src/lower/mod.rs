@@ -277,10 +277,9 @@ impl Lowerer<'_> {
             Op::ArgMax(a) => self.lower_argmax(node, a),
             Op::Reduce(r) => self.lower_reduce(node, r),
             Op::Resize(r) => self.lower_resize(node, r),
-            Op::ConvTranspose(_) | Op::ConstantOfShape(_) | Op::Range(_) => Err(format!(
-                "op {} is not supported by the compiler",
-                node.op.op_type()
-            )),
+            Op::ConvTranspose(_) | Op::ConstantOfShape(_) | Op::Range(_) | Op::Loop(_) => Err(
+                format!("op {} is not supported by the compiler", node.op.op_type()),
+            ),
         }
     }
 }

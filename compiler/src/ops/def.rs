@@ -156,6 +156,18 @@ impl<'a> ParseCtx<'a> {
         }
     }
 
+    /// A graph attribute (a control-flow body).
+    pub fn graph(&self, name: &str) -> Result<Option<crate::onnx::GraphProto>, String> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(a) => {
+                a.g.clone()
+                    .map(Some)
+                    .ok_or_else(|| format!("attribute '{name}' must be a graph"))
+            }
+        }
+    }
+
     /// True when the attribute is present at all.
     pub fn has_attr(&self, name: &str) -> bool {
         self.attr(name).is_some()

@@ -33,6 +33,7 @@ mod identity;
 mod layer_norm;
 mod linear;
 mod logical;
+mod loop_op;
 mod matmul;
 pub mod mobile_block;
 mod modulo;
@@ -79,6 +80,7 @@ pub use identity::Identity;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use logical::{Logical, LogicalKind};
+pub use loop_op::Loop;
 pub use matmul::MatMul;
 pub use mobile_block::MobileBlock;
 pub use modulo::Mod;
@@ -169,6 +171,7 @@ ops! {
     Attention(Attention),
     Linear(Linear),
     ScaledDotAttention(ScaledDotAttention),
+    Loop(Loop),
 }
 
 /// ONNX op type (default domain) → parser. Each op file's parser returns its own type,
@@ -266,6 +269,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("CumSum", |c| cumsum::parse(c).map(Op::CumSum)),
     ("Einsum", |c| einsum::parse(c).map(Op::Einsum)),
     ("Attention", |c| attention::parse(c).map(Op::Attention)),
+    ("Loop", |c| loop_op::parse(c).map(Op::Loop)),
     ("LayerNormalization", |c| {
         layer_norm::parse(c).map(Op::LayerNorm)
     }),
