@@ -905,3 +905,51 @@ fn must_not_fuse_a_layer_norm_whose_mean_is_read_elsewhere() {
     assert!(!ops.contains(&"LayerNormalization".to_string()), "{ops:?}");
     check_equivalent(&bytes, &input(&[1, 5, 8]));
 }
+
+/// Separate Q, K and V projections of x [1, 5, 8] (as Hugging Face exports write them), the
+/// K one without a bias; with `k_reads_other`, K projects `x2 = x + 1` instead.
+fn separate_qkv(k_reads_other: bool) -> Vec<u8> {
+    let k_in = if k_reads_other { "x2" } else { "x" };
+    let nodes = vec![
+        node("plus", "Add", &["x", "one"], &["x2"]),
+        node("q", "MatMul", &["x", "wq"], &["q0"]),
+        node("qb", "Add", &["q0", "bq"], &["q"]),
+        node("k", "MatMul", &[k_in, "wk"], &["k"]),
+        node("v", "MatMul", &["x", "wv"], &["v0"]),
+        node("vb", "Add", &["v0", "bv"], &["v"]),
+        with_int(node("cat", "Concat", &["q", "k", "v"], &["y"]), "axis", -1),
+    ];
+    let inits = vec![
+        scalar("one", 1.0),
+        weights("wq", &[8, 6], 1),
+        weights("bq", &[6], 2),
+        weights("wk", &[8, 6], 3),
+        weights("wv", &[8, 6], 4),
+        weights("bv", &[6], 5),
+    ];
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 5, 8])],
+        vec![vi("y", &[1, 5, 18])],
+        17,
+    )
+}
+
+#[test]
+fn projections_of_one_input_become_one_linear_and_column_views() {
+    let bytes = separate_qkv(false);
+    let ops = op_types(&optimized(&bytes));
+    assert_eq!(ops.iter().filter(|o| *o == "Linear").count(), 1, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| *o == "Slice").count(), 3, "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 5, 8]));
+}
+
+#[test]
+fn must_not_merge_projections_of_different_inputs() {
+    let bytes = separate_qkv(true);
+    let ops = op_types(&optimized(&bytes));
+    assert_eq!(ops.iter().filter(|o| *o == "Linear").count(), 2, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| *o == "Slice").count(), 2, "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 5, 8]));
+}

@@ -134,3 +134,112 @@ pub fn fuse_linear(graph: &mut Graph) -> Result<bool, String> {
     }
     Ok(false)
 }
+
+/// `merge-linear`: Linear nodes that read the same input with the same activation and no
+/// residual (separate Q, K and V projections) become one Linear over the concatenated weights
+/// and biases, each former output a Slice of its columns (a view once lowered): one GEMM
+/// that reads the input once instead of three.
+pub fn merge_linear(graph: &mut Graph) -> Result<bool, String> {
+    let mut groups: std::collections::HashMap<(usize, String), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        if let (Op::Linear(l), Some(a)) = (&n.op, n.inputs[0]) {
+            if n.inputs.get(3).copied().flatten().is_none() {
+                groups
+                    .entry((a, format!("{:?}", l.activation)))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+    let Some(group) = groups
+        .into_values()
+        .filter(|g| g.len() > 1)
+        .min_by_key(|g| g[0])
+    else {
+        return Ok(false);
+    };
+    let weight =
+        |i: usize| -> Option<Arc<Tensor>> { graph.consts.get(&graph.nodes[i].inputs[1]?).cloned() };
+    let ws: Vec<Arc<Tensor>> = group
+        .iter()
+        .map(|&i| weight(i))
+        .collect::<Option<_>>()
+        .ok_or("Linear weight is not constant")?;
+    let k = ws[0].shape()[0];
+    if ws.iter().any(|w| w.shape()[0] != k) {
+        return Ok(false);
+    }
+    let ns: Vec<usize> = ws.iter().map(|w| w.shape()[1]).collect();
+    let total: usize = ns.iter().sum();
+    let mut w = vec![0f32; k * total];
+    let mut b = vec![0f32; total];
+    let mut off = 0;
+    for ((&i, wt), &n) in group.iter().zip(&ws).zip(&ns) {
+        let wv = wt.as_f32()?;
+        for r in 0..k {
+            w[r * total + off..r * total + off + n].copy_from_slice(&wv[r * n..(r + 1) * n]);
+        }
+        if let Some(bt) = graph.nodes[i]
+            .inputs
+            .get(2)
+            .copied()
+            .flatten()
+            .and_then(|v| graph.consts.get(&v))
+        {
+            b[off..off + n].copy_from_slice(bt.as_f32()?);
+        }
+        off += n;
+    }
+    let first = graph.nodes[group[0]].clone();
+    let a = first.inputs[0].ok_or("Linear without input")?;
+    let mut out_shape = graph.values[a].shape.clone();
+    *out_shape.last_mut().ok_or("Linear input of rank 0")? = total;
+    let name = format!("{}_merged", first.name);
+    let wid = graph.add_value(format!("{name}_w"), DType::F32, vec![k, total]);
+    graph
+        .consts
+        .insert(wid, Arc::new(Tensor::f32(vec![k, total], w)));
+    let bid = graph.add_value(format!("{name}_b"), DType::F32, vec![total]);
+    graph
+        .consts
+        .insert(bid, Arc::new(Tensor::f32(vec![total], b)));
+    let merged_out = graph.add_value(name.clone(), DType::F32, out_shape);
+    let mut nodes = vec![crate::ir::Node {
+        name: name.clone(),
+        op: first.op.clone(),
+        inputs: vec![Some(a), Some(wid), Some(bid)],
+        outputs: vec![merged_out],
+    }];
+    let mut off = 0i64;
+    for (&i, &n) in group.iter().zip(&ns) {
+        let node_name = graph.nodes[i].name.clone();
+        let c = |v: i64| Arc::new(Tensor::i64(vec![1], vec![v]));
+        let mut ids = Vec::new();
+        for (what, t) in [
+            ("starts", c(off)),
+            ("ends", c(off + n as i64)),
+            ("axes", c(-1)),
+        ] {
+            let id = graph.add_value(format!("{node_name}_{what}"), DType::I64, vec![1]);
+            graph.consts.insert(id, t);
+            ids.push(Some(id));
+        }
+        nodes.push(crate::ir::Node {
+            name: format!("{node_name}_columns"),
+            op: Op::Slice(crate::ops::Slice),
+            inputs: [vec![Some(merged_out)], ids].concat(),
+            outputs: graph.nodes[i].outputs.clone(),
+        });
+        off += n as i64;
+    }
+    // The merged node and its slices take the first Linear's place: every Linear of the group
+    // reads `a`, defined before the first of them, and every reader of their outputs comes
+    // after the first.
+    for &i in group.iter().rev() {
+        graph.nodes.remove(i);
+    }
+    let at = group[0];
+    graph.nodes.splice(at..at, nodes);
+    Ok(true)
+}

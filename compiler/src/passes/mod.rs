@@ -63,6 +63,10 @@ pub const PIPELINE: &[Pass] = &[
         run: linear::fuse_linear,
     },
     Pass {
+        name: "merge-linear",
+        run: linear::merge_linear,
+    },
+    Pass {
         name: "fuse-attention",
         run: attention::fuse_attention,
     },
