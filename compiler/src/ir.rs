@@ -154,6 +154,7 @@ impl Graph {
                 }
                 UnaryKind::HardSwish => Some(Activation::HardSwish),
                 UnaryKind::Gelu { tanh: false } => Some(Activation::Gelu),
+                UnaryKind::Gelu { tanh: true } => Some(Activation::GeluTanh),
                 _ => None,
             },
             Op::Clip(_) => {

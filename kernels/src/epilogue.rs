@@ -31,6 +31,8 @@ pub const ACT_HARD_SWISH: u32 = 6;
 pub const ACT_LEAKY_RELU: u32 = 7;
 /// [`Act::Gelu`].
 pub const ACT_GELU: u32 = 8;
+/// [`Act::GeluTanh`].
+pub const ACT_GELU_TANH: u32 = 9;
 
 /// Decoded activation, the Rust-side view of [`Activation`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,6 +55,9 @@ pub enum Act {
     LeakyRelu { alpha: f32 },
     /// `0.5 · x · (1 + erf(x / √2))` (exact GELU).
     Gelu,
+    /// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`, computed on the vector tiers as
+    /// `x · sigmoid(2√(2/π) · (x + 0.044715 x³))` (the same function).
+    GeluTanh,
 }
 
 impl Act {
@@ -68,6 +73,7 @@ impl Act {
             Act::HardSwish => (ACT_HARD_SWISH, 0.0, 0.0),
             Act::LeakyRelu { alpha } => (ACT_LEAKY_RELU, alpha, 0.0),
             Act::Gelu => (ACT_GELU, 0.0, 0.0),
+            Act::GeluTanh => (ACT_GELU_TANH, 0.0, 0.0),
         };
         Activation { kind, alpha, beta }
     }
@@ -94,8 +100,21 @@ impl Act {
                 let d = x as f64;
                 (0.5 * d * (1.0 + libm::erf(d * std::f64::consts::FRAC_1_SQRT_2))) as f32
             }
+            Act::GeluTanh => gelu_tanh(x),
         }
     }
+}
+
+/// `2√(2/π)`: `0.5 · (1 + tanh(z)) = sigmoid(2z)` turns tanh-GELU into `x · sigmoid(k · u)`.
+const GELU_TANH_K: f32 = 1.595_769;
+/// The cubic coefficient of tanh-GELU.
+const GELU_TANH_C: f32 = 0.044_715;
+
+/// Scalar tanh-GELU in f64 (the portable tier's form).
+fn gelu_tanh(x: f32) -> f32 {
+    let d = x as f64;
+    let inner = (2.0 / std::f64::consts::PI).sqrt() * (d + 0.044715 * d * d * d);
+    (0.5 * d * (1.0 + inner.tanh())) as f32
 }
 
 impl Activation {
@@ -124,6 +143,7 @@ impl Activation {
             ACT_HARD_SWISH => Act::HardSwish,
             ACT_LEAKY_RELU => Act::LeakyRelu { alpha: self.alpha },
             ACT_GELU => Act::Gelu,
+            ACT_GELU_TANH => Act::GeluTanh,
             _ => return None,
         })
     }
@@ -230,6 +250,17 @@ pub(crate) mod avx2 {
                 _mm256_blendv_ps(neg, x, nonneg)
             }
             Act::Gelu => gelu(x),
+            Act::GeluTanh => {
+                let u = _mm256_fmadd_ps(
+                    _mm256_mul_ps(_mm256_mul_ps(x, x), x),
+                    _mm256_set1_ps(super::GELU_TANH_C),
+                    x,
+                );
+                _mm256_mul_ps(
+                    x,
+                    sigmoid(_mm256_mul_ps(u, _mm256_set1_ps(super::GELU_TANH_K))),
+                )
+            }
         }
     }
 
@@ -296,6 +327,17 @@ pub(crate) mod avx512 {
                 ));
                 let half_x = _mm512_mul_ps(x, _mm512_set1_ps(0.5));
                 _mm512_fmadd_ps(half_x, e, half_x)
+            }
+            Act::GeluTanh => {
+                let u = _mm512_fmadd_ps(
+                    _mm512_mul_ps(_mm512_mul_ps(x, x), x),
+                    _mm512_set1_ps(super::GELU_TANH_C),
+                    x,
+                );
+                _mm512_mul_ps(
+                    x,
+                    sigmoid(_mm512_mul_ps(u, _mm512_set1_ps(super::GELU_TANH_K))),
+                )
             }
         }
     }
@@ -397,54 +439,58 @@ mod tests {
         }
     }
 
-    /// GELU on both vector tiers against f64 (erf form), over [-10, 10] and the edges.
+    /// GELU, erf and tanh forms, on both vector tiers against f64, over [-10, 10] and the edges.
     #[test]
     fn gelu_on_8_and_16_lanes_matches_f64() {
         let xs: Vec<f32> = (-2000..=2000)
             .map(|i| i as f32 * 0.005)
             .chain([-1e30, -30.0, -0.0, 0.0, 30.0, 1e30])
             .collect();
-        let want = |x: f32| {
-            let d = f64::from(x);
-            0.5 * d * (1.0 + libm::erf(d * std::f64::consts::FRAC_1_SQRT_2))
+        let erf_form = |d: f64| 0.5 * d * (1.0 + libm::erf(d * std::f64::consts::FRAC_1_SQRT_2));
+        let tanh_form = |d: f64| {
+            0.5 * d
+                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (d + 0.044715 * d * d * d)).tanh())
         };
-        let check = |x: f32, got: f32, tier: &str| {
-            let w = want(x);
-            assert!(
-                // 1 + erf cancels for large negative x: the absolute error scales with |x|.
-                (f64::from(got) - w).abs() <= 2e-7 * w.abs() + 1e-7 * f64::from(x.abs().min(1e3)),
-                "{tier} gelu({x}) = {got} want {w}"
-            );
-        };
-        for chunk in xs.chunks(16) {
-            let mut lanes = [0.0f32; 16];
-            lanes[..chunk.len()].copy_from_slice(chunk);
-            if crate::isa::Isa::avx512_available() {
-                let mut y = [0.0f32; 16];
-                // SAFETY: AVX-512 is available; the arrays hold 16 floats.
-                unsafe {
-                    let x = _mm512_loadu_ps(lanes.as_ptr());
-                    _mm512_storeu_ps(y.as_mut_ptr(), super::avx512::apply(Act::Gelu, x));
-                }
-                chunk
-                    .iter()
-                    .zip(y)
-                    .for_each(|(&x, g)| check(x, g, "avx512"));
-            }
-            if crate::isa::Isa::avx2_fma_available() {
-                let mut y = [0.0f32; 8];
-                for (half, part) in chunk.chunks(8).enumerate() {
-                    // SAFETY: AVX2+FMA is available; the arrays hold 8 floats.
+        let forms: [(Act, &dyn Fn(f64) -> f64); 2] =
+            [(Act::Gelu, &erf_form), (Act::GeluTanh, &tanh_form)];
+        for (act, want) in forms {
+            let check = |x: f32, got: f32, tier: &str| {
+                let w = want(f64::from(x));
+                assert!(
+                    // 1 + erf cancels for large negative x: the absolute error scales with |x|.
+                    (f64::from(got) - w).abs()
+                        <= 2e-7 * w.abs() + 1e-7 * f64::from(x.abs().min(1e3)),
+                    "{tier} {act:?}({x}) = {got} want {w}"
+                );
+            };
+            for chunk in xs.chunks(16) {
+                let mut lanes = [0.0f32; 16];
+                lanes[..chunk.len()].copy_from_slice(chunk);
+                if crate::isa::Isa::avx512_available() {
+                    let mut y = [0.0f32; 16];
+                    // SAFETY: AVX-512 is available; the arrays hold 16 floats.
                     unsafe {
-                        let x = _mm256_loadu_ps(lanes.as_ptr().add(8 * half));
-                        _mm256_storeu_ps(y.as_mut_ptr(), super::avx2::apply(Act::Gelu, x));
+                        let x = _mm512_loadu_ps(lanes.as_ptr());
+                        _mm512_storeu_ps(y.as_mut_ptr(), super::avx512::apply(act, x));
                     }
-                    part.iter().zip(y).for_each(|(&x, g)| check(x, g, "avx2"));
+                    chunk
+                        .iter()
+                        .zip(y)
+                        .for_each(|(&x, g)| check(x, g, "avx512"));
                 }
+                if crate::isa::Isa::avx2_fma_available() {
+                    let mut y = [0.0f32; 8];
+                    for (half, part) in chunk.chunks(8).enumerate() {
+                        // SAFETY: AVX2+FMA is available; the arrays hold 8 floats.
+                        unsafe {
+                            let x = _mm256_loadu_ps(lanes.as_ptr().add(8 * half));
+                            _mm256_storeu_ps(y.as_mut_ptr(), super::avx2::apply(act, x));
+                        }
+                        part.iter().zip(y).for_each(|(&x, g)| check(x, g, "avx2"));
+                    }
+                }
+                chunk.iter().for_each(|&x| check(x, act.apply(x), "scalar"));
             }
-            chunk
-                .iter()
-                .for_each(|&x| check(x, Act::Gelu.apply(x), "scalar"));
         }
         println!(
             "gelu: avx512 {}, avx2 {}",

@@ -29,6 +29,8 @@ pub enum Activation {
     },
     /// `0.5 · x · (1 + erf(x / √2))`.
     Gelu,
+    /// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+    GeluTanh,
 }
 
 impl Activation {
@@ -53,6 +55,10 @@ impl Activation {
                 let d = x as f64;
                 (0.5 * d * (1.0 + super::unary::erf(d * std::f64::consts::FRAC_1_SQRT_2))) as f32
             }
+            Activation::GeluTanh => {
+                let (d, c) = (x as f64, (2.0 / std::f64::consts::PI).sqrt());
+                (0.5 * d * (1.0 + (c * (d + 0.044715 * d * d * d)).tanh())) as f32
+            }
         }
     }
 
@@ -69,6 +75,7 @@ impl Activation {
             Activation::HardSwish => K::HardSwish,
             Activation::LeakyRelu { alpha } => K::LeakyRelu { alpha },
             Activation::Gelu => K::Gelu,
+            Activation::GeluTanh => K::GeluTanh,
         }
     }
 }

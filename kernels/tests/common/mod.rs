@@ -32,6 +32,8 @@ pub fn act_strategy() -> impl Strategy<Value = Act> {
         (0.1f32..0.5, 0.2f32..0.8).prop_map(|(alpha, beta)| Act::HardSigmoid { alpha, beta }),
         Just(Act::HardSwish),
         (0.0f32..0.5).prop_map(|alpha| Act::LeakyRelu { alpha }),
+        Just(Act::Gelu),
+        Just(Act::GeluTanh),
     ]
 }
 
@@ -49,6 +51,8 @@ pub fn all_acts() -> Vec<Act> {
         },
         Act::HardSwish,
         Act::LeakyRelu { alpha: 0.1 },
+        Act::Gelu,
+        Act::GeluTanh,
     ]
 }
 
