@@ -327,6 +327,11 @@ fn gemm_and_pool(c: &mut Crit) {
     for (name, m, k, n) in [
         ("gemm_512to1000_m1", 1, 512, 1000),
         ("gemm_1280to1000_m1", 1, 1280, 1000),
+        // Transformer token GEMMs (ViT-Ti QKV and MLP, ViT-S MLP up and down).
+        ("gemm_197x192x576", 197, 192, 576),
+        ("gemm_197x192x768", 197, 192, 768),
+        ("gemm_197x384x1536", 197, 384, 1536),
+        ("gemm_197x1536x384", 197, 1536, 384),
     ] {
         let b =
             pack_gemm_b(k, n, &data(k * n, 4), true, 1.0, Some(&data(n, 5)), 1.0).expect("pack");

@@ -807,6 +807,76 @@ fn must_not_fuse_a_gelu_whose_erf_is_read_elsewhere_nor_a_bias_along_rows() {
     check_equivalent(&bytes, &input(&[1, 6, 8]));
 }
 
+/// x [1, 6, 8] → MatMul + bias → tanh GELU as PyTorch exports it,
+/// `0.5 · (h · (1 + tanh(√(2/π) · (h + 0.044715 · h³))))` → MatMul: the cube as `Pow(h, 3)`
+/// or, with `cube_by_muls`, as `h · (h · h)`. `kappa` is the cubic coefficient (0.044715 for
+/// GELU; anything else is a different function that must not fuse).
+fn tanh_mlp_block(cube_by_muls: bool, kappa: f32) -> Vec<u8> {
+    let mut nodes = vec![
+        node("fc1", "MatMul", &["x", "w1"], &["h0"]),
+        node("bias1", "Add", &["h0", "b1"], &["h"]),
+    ];
+    if cube_by_muls {
+        nodes.push(node("sq", "Mul", &["h", "h"], &["h2"]));
+        nodes.push(node("cube", "Mul", &["h", "h2"], &["h3"]));
+    } else {
+        nodes.push(node("cube", "Pow", &["h", "three"], &["h3"]));
+    }
+    nodes.extend([
+        node("kappa", "Mul", &["kappa_c", "h3"], &["k"]),
+        node("inner", "Add", &["h", "k"], &["u"]),
+        node("beta", "Mul", &["beta_c", "u"], &["v"]),
+        node("tanh", "Tanh", &["v"], &["t"]),
+        node("plus1", "Add", &["one", "t"], &["s"]),
+        node("mulx", "Mul", &["h", "s"], &["g0"]),
+        node("half", "Mul", &["half_c", "g0"], &["g"]),
+        node("fc2", "MatMul", &["g", "w2"], &["y"]),
+    ]);
+    let inits = vec![
+        weights("w1", &[8, 16], 11),
+        weights("w2", &[16, 8], 12),
+        weights("b1", &[16], 13),
+        scalar("three", 3.0),
+        scalar("kappa_c", kappa),
+        scalar("beta_c", (2.0 / std::f32::consts::PI).sqrt()),
+        scalar("one", 1.0),
+        scalar("half_c", 0.5),
+    ];
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 6, 8])],
+        vec![vi("y", &[1, 6, 8])],
+        13,
+    )
+}
+
+#[test]
+fn tanh_gelu_in_either_cube_form_fuses_into_the_linear_epilogue() {
+    for cube_by_muls in [false, true] {
+        let bytes = tanh_mlp_block(cube_by_muls, 0.044715);
+        let g = optimized(&bytes);
+        assert_eq!(
+            op_types(&g),
+            ["Linear", "Linear"],
+            "cube_by_muls {cube_by_muls}"
+        );
+        let first = format!("{:?}", g.nodes[0].op);
+        assert!(first.contains("GeluTanh"), "{first}");
+        check_equivalent(&bytes, &input(&[1, 6, 8]));
+        check_every_algo_and_tier(&bytes, &input(&[1, 6, 8]));
+    }
+}
+
+#[test]
+fn must_not_fuse_a_tanh_form_with_another_cubic_coefficient() {
+    let bytes = tanh_mlp_block(false, 0.05);
+    let ops = op_types(&optimized(&bytes));
+    assert!(ops.contains(&"Tanh".to_string()), "{ops:?}");
+    assert!(!ops.contains(&"Gelu".to_string()), "{ops:?}");
+    check_equivalent(&bytes, &input(&[1, 6, 8]));
+}
+
 /// Self-attention over x [1, 2, 5, 4] (2 heads): `softmax(x·c · (xᵀ·c)) · x`, the
 /// sqrt(scale)-on-each-side form of PyTorch's SDPA export.
 fn attention_block(probs_also_output: bool) -> Vec<u8> {
@@ -851,6 +921,65 @@ fn must_not_fuse_attention_whose_probabilities_are_an_output() {
     assert!(ops.contains(&"Softmax".to_string()), "{ops:?}");
     assert!(!ops.contains(&"ScaledDotAttention".to_string()), "{ops:?}");
     check_equivalent(&bytes, &input(&[1, 2, 5, 4]));
+}
+
+/// Windowed self-attention over x [4, 2, 5, 4] (2 images × 2 windows, 2 heads), Swin-style:
+/// scores + a relative-position bias [2, 5, 5], then viewed as [2, 2 windows, 2, 5, 5] to add
+/// a per-window mask [2, 1, 5, 5] and viewed back. `masked_also_output` makes the masked
+/// [2, 2, 2, 5, 5] view an extra graph output.
+fn windowed_attention_block(masked_also_output: bool) -> Vec<u8> {
+    let nodes = vec![
+        with_ints(
+            node("kt", "Transpose", &["x"], &["xt"]),
+            "perm",
+            &[0, 1, 3, 2],
+        ),
+        node("qk", "MatMul", &["x", "xt"], &["s"]),
+        node("relpos", "Add", &["s", "rel"], &["sb"]),
+        node("per_window", "Reshape", &["sb", "s5"], &["sw"]),
+        node("mask", "Add", &["sw", "m"], &["swm"]),
+        node("back", "Reshape", &["swm", "s4"], &["sm_in"]),
+        with_int(node("sm", "Softmax", &["sm_in"], &["p"]), "axis", -1),
+        node("pv", "MatMul", &["p", "x"], &["y"]),
+    ];
+    let mut outputs = vec![vi("y", &[4, 2, 5, 4])];
+    if masked_also_output {
+        outputs.push(vi("swm", &[2, 2, 2, 5, 5]));
+    }
+    let mut mask = weights("m", &[2, 1, 5, 5], 61);
+    mask.float_data
+        .iter_mut()
+        .for_each(|v| *v = if *v > 0.3 { -100.0 } else { 0.0 });
+    let inits = vec![
+        weights("rel", &[2, 5, 5], 62),
+        mask,
+        ints("s5", &[2, 2, 2, 5, 5]),
+        ints("s4", &[4, 2, 5, 5]),
+    ];
+    model(nodes, inits, vec![vi("x", &[4, 2, 5, 4])], outputs, 17)
+}
+
+#[test]
+fn a_mask_added_per_window_joins_the_bias_of_one_attention() {
+    let bytes = windowed_attention_block(false);
+    let g = optimized(&bytes);
+    assert_eq!(op_types(&g), ["Transpose", "ScaledDotAttention"]);
+    // One bias: relative positions + mask, tiled over images, constant over nothing.
+    let bias = g.nodes[1].inputs[3].expect("bias input");
+    assert_eq!(g.values[bias].shape, [4, 2, 5, 5]);
+    check_equivalent(&bytes, &input(&[4, 2, 5, 4]));
+    check_every_algo_and_tier(&bytes, &input(&[4, 2, 5, 4]));
+}
+
+#[test]
+fn must_not_fold_a_mask_whose_per_window_sum_is_an_output() {
+    let bytes = windowed_attention_block(true);
+    let ops = op_types(&optimized(&bytes));
+    assert!(ops.contains(&"Reshape".to_string()), "{ops:?}");
+    assert!(ops.contains(&"Softmax".to_string()), "{ops:?}");
+    // The two constant adds stay apart: the first is fused nowhere, the second is read out.
+    assert_eq!(ops.iter().filter(|o| *o == "Add").count(), 2, "{ops:?}");
+    check_equivalent(&bytes, &input(&[4, 2, 5, 4]));
 }
 
 /// LayerNormalization as exporters write it before opset 17, over the last axis of

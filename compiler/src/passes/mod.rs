@@ -7,6 +7,7 @@ use crate::ir::Graph;
 use crate::ops::Fact;
 
 mod attention;
+mod const_add;
 mod fold;
 mod fuse;
 mod gelu;
@@ -65,6 +66,14 @@ pub const PIPELINE: &[Pass] = &[
     Pass {
         name: "merge-linear",
         run: linear::merge_linear,
+    },
+    Pass {
+        name: "fold-add-through-reshape",
+        run: const_add::fold_add_through_reshape,
+    },
+    Pass {
+        name: "merge-constant-adds",
+        run: const_add::merge_constant_adds,
     },
     Pass {
         name: "fuse-attention",
