@@ -485,12 +485,46 @@ unsafe fn unit_body<const FMA: bool, const WIDE: bool>(
                 sc[r * np + j0..r * np + j0 + KB].copy_from_slice(a);
             }
         }
+        // The AVX-512 row softmax covers the common case: no softcap, no score outputs, no
+        // causal mask, a contiguous (or no) bias.
+        #[cfg(target_arch = "x86_64")]
+        let fast_softmax = WIDE
+            && p.softcap == 0.0
+            && p.qk.is_null()
+            && p.causal == 0
+            && (p.bias.is_null() || p.bias_strides[3] == 1);
         // Softmax per row; `inv` keeps 1 / Σ so P·V scales once at the end. Loops are kept
         // branch-free and reductions run in KB lane accumulators so that they vectorise.
         let mut inv = [0f32; RB];
         for r in 0..nr {
             let i = i0 + r;
             let row = &mut sc[r * np..r * np + n];
+            #[cfg(target_arch = "x86_64")]
+            if fast_softmax {
+                let b0 = if p.bias.is_null() {
+                    std::ptr::null()
+                } else {
+                    unsafe { p.bias.offset(at(&p.bias_strides, b, h, i, 0)) }
+                };
+                // SAFETY: the row holds `n` floats; the bias row `n` contiguous ones.
+                let sum = unsafe { avx512::softmax_row(row.as_mut_ptr(), n, p.scale, b0) };
+                if let Some(sum) = sum {
+                    inv[r] = 1.0 / sum;
+                    sc[r * np + n..(r + 1) * np].fill(0.0);
+                    continue;
+                }
+                // A NaN or a fully masked row: the row holds the biased scores; the scalar
+                // code below finishes it with numpy's NaN semantics.
+                let m = row_max(row);
+                let mut sum = 0f32;
+                for x in row.iter_mut() {
+                    *x = exp::<FMA>(*x - m);
+                    sum += *x;
+                }
+                inv[r] = 1.0 / sum;
+                sc[r * np + n..(r + 1) * np].fill(0.0);
+                continue;
+            }
             row.iter_mut().for_each(|x| *x *= p.scale);
             if p.softcap > 0.0 {
                 row.iter_mut()
@@ -655,6 +689,66 @@ mod avx512 {
                 }
             }
         }
+    }
+
+    /// One softmax row in place, unnormalised: `x = row · scale + bias` (bias may be null),
+    /// then `row = exp(x − max x)`; returns `Σ row`. Returns `None`, with `row = x`, when `x`
+    /// holds a NaN or no finite maximum (every key masked), which the scalar code handles.
+    ///
+    /// # Safety
+    /// `row` holds `n` floats, `bias` (if not null) `n` contiguous ones.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) unsafe fn softmax_row(
+        row: *mut f32,
+        n: usize,
+        scale: f32,
+        bias: *const f32,
+    ) -> Option<f32> {
+        use crate::epilogue::avx512::{exp, first_lanes};
+        let sv = _mm512_set1_ps(scale);
+        let mut mx = _mm512_set1_ps(f32::NEG_INFINITY);
+        let mut nan: __mmask16 = 0;
+        let mut j = 0;
+        while j < n {
+            let mask = first_lanes(n - j);
+            // SAFETY: the masked lanes stay below `n`.
+            unsafe {
+                let x = _mm512_maskz_loadu_ps(mask, row.add(j));
+                let x = if bias.is_null() {
+                    _mm512_mul_ps(x, sv)
+                } else {
+                    _mm512_fmadd_ps(x, sv, _mm512_maskz_loadu_ps(mask, bias.add(j)))
+                };
+                _mm512_mask_storeu_ps(row.add(j), mask, x);
+                nan |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(mask, x, x);
+                mx = _mm512_mask_max_ps(mx, mask, mx, x);
+            }
+            j += 16;
+        }
+        let m = _mm512_reduce_max_ps(mx);
+        if nan != 0 || !m.is_finite() {
+            return None;
+        }
+        let (mv, mut sum) = (_mm512_set1_ps(m), _mm512_setzero_ps());
+        let mut j = 0;
+        while j < n {
+            let mask = first_lanes(n - j);
+            // SAFETY: as above.
+            unsafe {
+                let x = _mm512_maskz_loadu_ps(mask, row.add(j));
+                // −∞ (a masked key) gives exactly 0, not exp's clamped minimum.
+                let live = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(
+                    mask,
+                    x,
+                    _mm512_set1_ps(f32::NEG_INFINITY),
+                );
+                let e = _mm512_maskz_mov_ps(live, exp(_mm512_sub_ps(x, mv)));
+                _mm512_mask_storeu_ps(row.add(j), mask, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            j += 16;
+        }
+        Some(_mm512_reduce_add_ps(sum))
     }
 
     /// `ob[r][f] = Σ_{j<n} sc[r][j] · vb[j][f]` for all RB rows and `dvp` features (a multiple
