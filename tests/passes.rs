@@ -869,6 +869,29 @@ fn tanh_gelu_in_either_cube_form_fuses_into_the_linear_epilogue() {
 }
 
 #[test]
+fn the_opset_20_gelu_op_with_tanh_fuses_into_the_linear_epilogue() {
+    let nodes = vec![
+        node("fc1", "MatMul", &["x", "w1"], &["h0"]),
+        node("bias1", "Add", &["h0", "b1"], &["h"]),
+        with_str(node("gelu", "Gelu", &["h"], &["y"]), "approximate", "tanh"),
+    ];
+    let inits = vec![weights("w1", &[8, 16], 21), weights("b1", &[16], 22)];
+    let bytes = model(
+        nodes,
+        inits,
+        vec![vi("x", &[1, 6, 8])],
+        vec![vi("y", &[1, 6, 16])],
+        20,
+    );
+    let g = optimized(&bytes);
+    assert_eq!(op_types(&g), ["Linear"]);
+    let op = format!("{:?}", g.nodes[0].op);
+    assert!(op.contains("GeluTanh"), "{op}");
+    check_equivalent(&bytes, &input(&[1, 6, 8]));
+    check_every_algo_and_tier(&bytes, &input(&[1, 6, 8]));
+}
+
+#[test]
 fn must_not_fuse_a_tanh_form_with_another_cubic_coefficient() {
     let bytes = tanh_mlp_block(false, 0.05);
     let ops = op_types(&optimized(&bytes));

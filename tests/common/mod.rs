@@ -79,6 +79,16 @@ pub fn with_int(mut n: NodeProto, name: &str, v: i64) -> NodeProto {
     n
 }
 
+pub fn with_str(mut n: NodeProto, name: &str, v: &str) -> NodeProto {
+    n.attribute.push(AttributeProto {
+        name: Some(name.into()),
+        s: Some(v.as_bytes().to_vec()),
+        r#type: Some(3),
+        ..Default::default()
+    });
+    n
+}
+
 /// A float initializer with deterministic pseudo-random values in [-0.5, 0.5).
 pub fn weights(name: &str, dims: &[i64], seed: u64) -> TensorProto {
     let n: i64 = dims.iter().product();
