@@ -735,14 +735,12 @@ mod avx512 {
             let mask = first_lanes(n - j);
             // SAFETY: as above.
             unsafe {
-                let x = _mm512_maskz_loadu_ps(mask, row.add(j));
-                // −∞ (a masked key) gives exactly 0, not exp's clamped minimum.
-                let live = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(
-                    mask,
-                    x,
-                    _mm512_set1_ps(f32::NEG_INFINITY),
-                );
-                let e = _mm512_maskz_mov_ps(live, exp(_mm512_sub_ps(x, mv)));
+                let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row.add(j)), mv);
+                // Below ln(f32::MIN_POSITIVE) exp would be subnormal (or, for a masked −∞
+                // key, exp's clamped minimum): exactly 0 instead. Subnormal probabilities
+                // would also slow the P·V products that read them by orders of magnitude.
+                let live = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(mask, d, _mm512_set1_ps(-87.33));
+                let e = _mm512_maskz_mov_ps(live, exp(d));
                 _mm512_mask_storeu_ps(row.add(j), mask, e);
                 sum = _mm512_add_ps(sum, e);
             }
@@ -1150,6 +1148,57 @@ mod tests {
             println!("attention: tier {isa} exercised");
         }
         assert!(Isa::Portable.is_available());
+    }
+
+    /// Regression (Swin-T ran 4× slower): scores 100 below the row maximum must give exact
+    /// zeros, never subnormal probabilities; NaN and fully masked rows go to the scalar code.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_softmax_row_flushes_subnormals_and_defers_nan_rows() {
+        if !Isa::avx512_available() {
+            println!("softmax_row: avx512 NOT exercised (CPU lacks it)");
+            return;
+        }
+        let scores: Vec<f32> = (0..37)
+            .map(|j| match j % 5 {
+                0 => 0.5 * j as f32,
+                1 => -100.0,
+                2 => -300.0,
+                3 => f32::NEG_INFINITY,
+                _ => -3.0,
+            })
+            .collect();
+        let bias: Vec<f32> = (0..37)
+            .map(|j| if j % 7 == 0 { -1.0 } else { 0.25 })
+            .collect();
+        let mut row = scores.clone();
+        // SAFETY: both hold 37 floats; AVX-512 is available.
+        let sum = unsafe { avx512::softmax_row(row.as_mut_ptr(), 37, 0.5, bias.as_ptr()) }
+            .expect("finite row");
+        let x: Vec<f64> = scores
+            .iter()
+            .zip(&bias)
+            .map(|(&s, &b)| 0.5 * s as f64 + b as f64)
+            .collect();
+        let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let want: f64 = x.iter().map(|v| (v - m).exp()).sum();
+        assert!(((sum as f64 - want) / want).abs() < 1e-6, "{sum} vs {want}");
+        for (j, &e) in row.iter().enumerate() {
+            assert!(
+                e == 0.0 || e >= f32::MIN_POSITIVE,
+                "row[{j}] = {e:e} is subnormal"
+            );
+            if x[j] - m < -88.0 {
+                assert_eq!(e, 0.0, "row[{j}]");
+            }
+        }
+        for bad in [f32::NAN, f32::NEG_INFINITY] {
+            let mut row = vec![bad; 20];
+            row[3] = if bad.is_nan() { 1.0 } else { bad };
+            // SAFETY: 20 floats; no bias.
+            let r = unsafe { avx512::softmax_row(row.as_mut_ptr(), 20, 1.0, std::ptr::null()) };
+            assert!(r.is_none(), "{bad} row");
+        }
     }
 
     #[test]
