@@ -308,6 +308,75 @@ fn cast_on_the_jit_matches_the_reference() {
     }
 }
 
+/// ScatterND over run-time data and updates (constant indices, one negative), replacing and
+/// adding (a repeated index accumulates): the reference against a hand-written scatter, the
+/// jit against the reference, and indices out of range are an error naming the node.
+#[test]
+fn scatter_nd_on_the_jit_matches_the_reference_and_a_hand_scatter() {
+    let idx = |name: &str, dims: &[i64], v: &[i64]| compiler::onnx::TensorProto {
+        dims: dims.to_vec(),
+        ..ints(name, v)
+    };
+    let build = |first: i64| {
+        let add = with_str(
+            node("acc", "ScatterND", &["x", "rows", "c"], &["z"]),
+            "reduction",
+            "add",
+        );
+        model(
+            vec![node("put", "ScatterND", &["x", "pairs", "u"], &["y"]), add],
+            vec![
+                idx("pairs", &[3, 2], &[first, 1, 1, 2, -1, 0]),
+                idx("rows", &[3, 1], &[1, 0, 1]),
+                weights("c", &[3, 3, 4], 7),
+            ],
+            vec![vi("x", &[2, 3, 4]), vi("u", &[3, 4])],
+            vec![vi("y", &[2, 3, 4]), vi("z", &[2, 3, 4])],
+            16,
+        )
+    };
+    let g = load_bytes(&build(0), &ImportOptions::default()).unwrap();
+    let x = Tensor::f32(
+        vec![2, 3, 4],
+        (0..24).map(|i| i as f32 * 0.5 - 3.0).collect(),
+    );
+    let u = Tensor::f32(vec![3, 4], (0..12).map(|i| 100.0 + i as f32).collect());
+    let want = reference::run(&g, &[("x", &x), ("u", &u)]).unwrap();
+    // By hand: y[0,1,:] = u[0], y[1,2,:] = u[1], y[1,0,:] = u[2]; z[1] += c[0] + c[2],
+    // z[0] += c[1].
+    let (xv, uv) = (x.as_f32().unwrap(), u.as_f32().unwrap());
+    let mut y = xv.to_vec();
+    for (n, (i, j)) in [(0, 1), (1, 2), (1, 0)].into_iter().enumerate() {
+        y[(i * 3 + j) * 4..(i * 3 + j + 1) * 4].copy_from_slice(&uv[n * 4..(n + 1) * 4]);
+    }
+    assert_eq!(want[0].as_f32().unwrap(), y.as_slice());
+    let c = compiler::proto::tensor_from_proto(&weights("c", &[36], 7), None).unwrap();
+    let c = c.as_f32().unwrap();
+    let mut z = xv.to_vec();
+    for (n, row) in [1usize, 0, 1].into_iter().enumerate() {
+        for e in 0..12 {
+            z[row * 12 + e] += c[n * 12 + e];
+        }
+    }
+    for (a, b) in want[1].as_f32().unwrap().iter().zip(&z) {
+        assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let (m, steps) = compiler::compile_with(g, &CompileOptions::default()).unwrap();
+    assert_eq!(
+        steps.iter().filter(|s| s.kernel == "bqml_scatter").count(),
+        2
+    );
+    let mut st = m.new_state(1);
+    let got = m.predict(&mut st, &[&x, &u]).unwrap();
+    assert_eq!(got, want);
+    let bad = load_bytes(&build(2), &ImportOptions::default()).unwrap();
+    let Err(err) = compiler::compile(bad) else {
+        panic!("index 2 on an axis of 2 compiled");
+    };
+    let err = err.to_string();
+    assert!(err.contains("put") && err.contains("out of range"), "{err}");
+}
+
 /// `--isa` pins the kernel tier of every convolution step (`--emit=plan` names it); a tier
 /// the CPU or the target lacks is a clear error, never code that cannot run.
 #[test]

@@ -15,8 +15,9 @@ Test models (NCHW input [N, 3, 32, 32] with a symbolic batch, logits [N, 10]):
              Gather, scores scaled by Div after the MatMul, erf GELU as x·(1/√2), 4 heads.
   swin_op17  windowed attention at opset 17: LayerNormalization, tokens regrouped into 4
              windows of 16 by Reshape/Transpose (rolled by Slice/Concat in the shifted block),
-             a relative-position bias and a shifted-window
-             mask added to the scores before Softmax (through a [N, windows, heads, S, S] view),
+             a relative-position bias and a shifted-window mask (built in the graph as
+             torchvision's export does: ConstantOfShape, ScatterND per region, Where) added
+             to the scores before Softmax (through a [N, windows, heads, S, S] view),
              scale folded into Q, tanh GELU as PyTorch exports it (Pow, Tanh), 2 heads.
 """
 import os
@@ -108,14 +109,21 @@ def roll(g, x, shift, size):
     return x
 
 
-def shifted_window_mask(size, win, shift):
-    """Swin's mask: -100 between tokens of one window that came from different regions."""
-    img = np.zeros((size, size))
-    cuts = (slice(0, -win), slice(-win, -shift), slice(-shift, None))
-    for i, (hs, ws) in enumerate((hs, ws) for hs in cuts for ws in cuts):
-        img[hs, ws] = i
-    m = img.reshape(size // win, win, size // win, win).transpose(0, 2, 1, 3).reshape(-1, win * win)
-    return np.where(m[:, None, :] != m[:, :, None], -100.0, 0.0).astype(np.float32)
+def shifted_window_mask(g, size, win, shift):
+    """Swin's mask [windows, 1, S, S]: -100 between tokens of one window that came from
+    different regions, computed in the graph as torchvision's export does (zeros, a slice
+    assignment per region as ScatterND, window partition, pairwise Sub, Equal/Where)."""
+    img = g.op("ConstantOfShape", [g.c([size, size], np.int64)],
+               value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]))
+    cuts = ((0, size - win), (size - win, size - shift), (size - shift, size))
+    for i, ((h0, h1), (w0, w1)) in enumerate((h, w) for h in cuts for w in cuts):
+        idx = np.stack(np.meshgrid(np.arange(h0, h1), np.arange(w0, w1), indexing="ij"), axis=-1)
+        img = g.op("ScatterND", [img, g.c(idx, np.int64), g.c(np.full(idx.shape[:2], float(i)))])
+    m = g.op("Reshape", [img, g.c([size // win, win, size // win, win], np.int64)])
+    m = g.op("Reshape", [g.op("Transpose", [m], perm=[0, 2, 1, 3]), g.c([-1, win * win], np.int64)])
+    d = g.op("Sub", [g.op("Unsqueeze", [m, g.c([1], np.int64)]), g.op("Unsqueeze", [m, g.c([2], np.int64)])])
+    mask = g.op("Where", [g.op("Equal", [d, g.c(0.0)]), g.c(0.0), g.c(-100.0)])
+    return g.op("Unsqueeze", [mask, g.c([1], np.int64)])
 
 
 def swin_block(g, x, c, heads, size, win, shifted, opset, act, ratio):
@@ -136,9 +144,9 @@ def swin_block(g, x, c, heads, size, win, shifted, opset, act, ratio):
     s = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])  # [N·windows, heads, S, S]
     s = g.op("Add", [s, g.w([heads, s_len, s_len], 0.5)])  # relative-position bias
     if shifted:
-        mask = shifted_window_mask(size, win, shift)[:, None]  # [windows, 1, S, S]
+        mask = shifted_window_mask(g, size, win, shift)  # [windows, 1, S, S]
         s = g.op("Reshape", [s, g.c([-1, nw, heads, s_len, s_len], np.int64)])
-        s = g.op("Add", [s, g.c(mask)])
+        s = g.op("Add", [s, mask])
         s = g.op("Reshape", [s, g.c([-1, heads, s_len, s_len], np.int64)])
     a = g.op("MatMul", [g.op("Softmax", [s], axis=-1), v])
     a = g.op("Reshape", [g.op("Transpose", [a], perm=[0, 2, 1, 3]), g.c([-1, s_len, c], np.int64)])

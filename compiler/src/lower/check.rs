@@ -77,6 +77,9 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
         Op::CumSum(_) if !constant(1) => {
             Some("CumSum's axis must be a constant for the compiler".into())
         }
+        Op::ScatterNd(_) if !constant(1) => {
+            Some("ScatterND's indices must be a constant for the compiler".into())
+        }
         Op::Where(_) if !matches!(g.values[node.outputs[0]].dtype.size(), 1 | 2 | 4 | 8) => {
             Some("Where on this element type is not supported by the compiler".into())
         }

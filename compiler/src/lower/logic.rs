@@ -1,5 +1,5 @@
-//! Comparisons, boolean logic, Where, Mod and CumSum: strided kernels over any element
-//! type, with numpy broadcasting through 0 strides (as the binary ops).
+//! Comparisons, boolean logic, Where, Mod, CumSum and ScatterND: strided kernels over any
+//! element type, with numpy broadcasting through 0 strides (as the binary ops).
 
 use std::sync::Arc;
 
@@ -211,6 +211,72 @@ impl Lowerer<'_> {
             [
                 (gk::CumSumParams, x, lx.ptr(0)),
                 (gk::CumSumParams, y, y.ptr(0))
+            ]
+        );
+        self.set(out, y);
+        Ok(())
+    }
+
+    /// ScatterND: the data copied into the output, then the update slices applied at the
+    /// element offsets computed (and range-checked) here from the constant indices.
+    pub(super) fn lower_scatter_nd(
+        &mut self,
+        node: &Node,
+        sc: &crate::ops::ScatterNd,
+    ) -> Result<(), String> {
+        use crate::ops::ScatterReduction as R;
+        let out = node.outputs[0];
+        let input = |i: usize| node.inputs.get(i).copied().flatten().ok_or("missing input");
+        let (data, idx, upd) = (input(0)?, input(1)?, input(2)?);
+        let indices = self
+            .g
+            .consts
+            .get(&idx)
+            .ok_or("ScatterND's indices must be a constant for the compiler")?
+            .clone();
+        let shape = self.shape(data).to_vec();
+        let offsets = crate::ops::scatter_slice_offsets(&shape, &indices)
+            .map_err(|m| format!("ScatterND: {m}"))?;
+        let k = indices.shape().last().copied().unwrap_or(0);
+        let slice: usize = shape[k..].iter().product();
+        let ld = self.loc(data)?;
+        let y = self.alloc(out, false);
+        self.copy(&node.name, &ld, &y, &shape)?;
+        if offsets.is_empty() || slice == 0 {
+            self.set(out, y);
+            return Ok(());
+        }
+        let lu = self.row_major_loc(&node.name, upd)?;
+        let count = offsets.len();
+        let table = Tensor::i64(vec![count], offsets.iter().map(|&o| o as i64).collect());
+        let lo = self.const_loc(Arc::new(table));
+        let p = gk::ScatterParams {
+            dtype: dtype_code(self.dtype(out)),
+            reduction: match sc.reduction {
+                R::None => gk::SCATTER_NONE,
+                R::Add => gk::SCATTER_ADD,
+                R::Mul => gk::SCATTER_MUL,
+                R::Max => gk::SCATTER_MAX,
+                R::Min => gk::SCATTER_MIN,
+            },
+            y: std::ptr::null_mut(),
+            offsets: std::ptr::null(),
+            updates: std::ptr::null(),
+            count,
+            slice,
+        };
+        call!(
+            self.plan,
+            &node.name,
+            gk::bqml_scatter,
+            p,
+            CallKind::Once,
+            0,
+            format!("scatter {count} x {slice} into {shape:?}"),
+            [
+                (gk::ScatterParams, y, y.ptr(0)),
+                (gk::ScatterParams, offsets, lo.ptr(0)),
+                (gk::ScatterParams, updates, lu.ptr(0))
             ]
         );
         self.set(out, y);

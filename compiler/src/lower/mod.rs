@@ -24,7 +24,7 @@
 //! | `reduce` | Reduce*, Softmax, ArgMax |
 //! | `attention` | Attention (and fused scaled-dot-product attention) |
 //! | `norm` | LayerNormalization |
-//! | `logic` | comparisons, And/Or/Xor/Not, Where, Mod, CumSum |
+//! | `logic` | comparisons, And/Or/Xor/Not, Where, Mod, CumSum, ScatterND |
 //! | `resize` | Resize/Upsample through constant interpolation tables |
 //! | `shape` | views and data movement: Transpose, Reshape family, Slice, Concat, Split, Gather, Pad |
 
@@ -265,6 +265,7 @@ impl Lowerer<'_> {
             Op::ScaledDotAttention(a) => self.lower_sdp_attention(node, a),
             Op::Mod(m) => self.lower_mod(node, m.fmod),
             Op::CumSum(c) => self.lower_cumsum(node, c),
+            Op::ScatterNd(sc) => self.lower_scatter_nd(node, sc),
             Op::Binary(b) => self.lower_binary(node, b.kind),
             Op::PRelu(_) => self.lower_prelu(node),
             Op::Unary(u) => self.lower_unary(node, u.kind),

@@ -44,6 +44,7 @@ mod range;
 pub mod reduce;
 mod reshape;
 mod resize;
+mod scatter_nd;
 mod sdp_attention;
 mod shape;
 pub mod slice;
@@ -91,6 +92,7 @@ pub use range::Range;
 pub use reduce::{Reduce, ReduceKind};
 pub use reshape::Reshape;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
+pub use scatter_nd::{slice_offsets as scatter_slice_offsets, ScatterNd, ScatterReduction};
 pub use sdp_attention::{sdp_dims, ScaledDotAttention};
 pub use shape::{Shape, Size};
 pub use slice::Slice;
@@ -165,6 +167,7 @@ ops! {
     Mod(Mod),
     Range(Range),
     CumSum(CumSum),
+    ScatterNd(ScatterNd),
     LayerNorm(LayerNorm),
     Einsum(Einsum),
     CastLike(CastLike),
@@ -267,6 +270,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("Mod", |c| modulo::parse(c).map(Op::Mod)),
     ("Range", |c| range::parse(c).map(Op::Range)),
     ("CumSum", |c| cumsum::parse(c).map(Op::CumSum)),
+    ("ScatterND", |c| scatter_nd::parse(c).map(Op::ScatterNd)),
     ("Einsum", |c| einsum::parse(c).map(Op::Einsum)),
     ("Attention", |c| attention::parse(c).map(Op::Attention)),
     ("Loop", |c| loop_op::parse(c).map(Op::Loop)),

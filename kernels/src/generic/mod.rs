@@ -49,6 +49,7 @@
 //! | `where_op` | [`bqml_where`], [`bqml_where_rows`] | [`WhereParams`] | Where (bool condition, any 1/2/4/8-byte element type, any alignment; numpy broadcasting) |
 //! | `cast` | [`bqml_cast`] | [`CastParams`], `DT_*` | Cast between f32, f64, i64, i32, i8, u8, bool |
 //! | `reduce` | [`bqml_reduce`] | [`ReduceParams`], `REDUCE_*` | ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, GlobalAverage/MaxPool on NCHW |
+//! | `scatter` | [`bqml_scatter`] | [`ScatterParams`], `SCATTER_*` | ScatterND (update slices at precomputed offsets; none/add/mul/max/min) |
 //! | `cumsum` | [`bqml_cumsum`] | [`CumSumParams`] | CumSum (f32, f64, i32, i64; `exclusive`, `reverse`; axis as `[outer, n, inner]`) |
 //! | `einsum` | [`bqml_einsum`] | [`EinsumParams`] | Einsum (f32, f64; up to 3 operands and 6 labels; output labels first, summed labels after) |
 //! | `sdpa` | [`bqml_attention`], [`bqml_attention_rows`] | [`AttentionParams`] | Attention (opset 23: GQA, mask/bias, causal, softcap, qk output) and the fused MatMul–Softmax–MatMul chain; strided Q/K/V |
@@ -82,6 +83,7 @@ pub mod pad;
 pub mod pool_nd;
 pub mod reduce;
 pub mod resize;
+pub mod scatter;
 pub mod sdpa;
 pub mod softmax;
 pub mod unary;
@@ -126,6 +128,10 @@ pub use resize::{
     COORD_PYTORCH_HALF_PIXEL, COORD_TF_CROP_AND_RESIZE, NEAREST_CEIL, NEAREST_FLOOR,
     NEAREST_ROUND_PREFER_CEIL, NEAREST_ROUND_PREFER_FLOOR, RESIZE_CUBIC, RESIZE_LINEAR,
     RESIZE_NEAREST,
+};
+pub use scatter::{
+    bqml_scatter, scatter, ScatterParams, SCATTER_ADD, SCATTER_MAX, SCATTER_MIN, SCATTER_MUL,
+    SCATTER_NONE,
 };
 pub use sdpa::{attention, attention_units, bqml_attention, bqml_attention_rows, AttentionParams};
 pub use softmax::{bqml_softmax, softmax, SoftmaxParams};
