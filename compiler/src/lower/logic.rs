@@ -235,10 +235,8 @@ impl Lowerer<'_> {
             .ok_or("ScatterND's indices must be a constant for the compiler")?
             .clone();
         let shape = self.shape(data).to_vec();
-        let offsets = crate::ops::scatter_slice_offsets(&shape, &indices)
+        let (offsets, slice) = crate::ops::scatter_plan(&shape, &indices, self.shape(upd))
             .map_err(|m| format!("ScatterND: {m}"))?;
-        let k = indices.shape().last().copied().unwrap_or(0);
-        let slice: usize = shape[k..].iter().product();
         let ld = self.loc(data)?;
         let y = self.alloc(out, false);
         self.copy(&node.name, &ld, &y, &shape)?;

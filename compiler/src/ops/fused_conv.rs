@@ -51,13 +51,9 @@ impl Activation {
                     alpha * x
                 }
             }
-            Activation::Gelu => {
-                let d = x as f64;
-                (0.5 * d * (1.0 + super::unary::erf(d * std::f64::consts::FRAC_1_SQRT_2))) as f32
-            }
-            Activation::GeluTanh => {
-                let (d, c) = (x as f64, (2.0 / std::f64::consts::PI).sqrt());
-                (0.5 * d * (1.0 + (c * (d + 0.044715 * d * d * d)).tanh())) as f32
+            Activation::Gelu | Activation::GeluTanh => {
+                let tanh = self == Activation::GeluTanh;
+                super::UnaryKind::Gelu { tanh }.apply(x as f64) as f32
             }
         }
     }

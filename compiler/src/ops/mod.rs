@@ -92,7 +92,7 @@ pub use range::Range;
 pub use reduce::{Reduce, ReduceKind};
 pub use reshape::Reshape;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeMode};
-pub use scatter_nd::{slice_offsets as scatter_slice_offsets, ScatterNd, ScatterReduction};
+pub use scatter_nd::{plan as scatter_plan, ScatterNd, ScatterReduction};
 pub use sdp_attention::{sdp_dims, ScaledDotAttention};
 pub use shape::{Shape, Size};
 pub use slice::Slice;

@@ -34,13 +34,9 @@ pub fn parse(ctx: &mut ParseCtx) -> Result<ScatterNd, String> {
     Ok(ScatterNd { reduction })
 }
 
-/// `(k, slice)`: index tuples address the first `k` axes of `data`; each update is a slice of
-/// the remaining axes, `slice` elements.
-fn geometry(
-    data: &[usize],
-    indices: &[usize],
-    updates: &[usize],
-) -> Result<(usize, usize), String> {
+/// Elements per update slice: index tuples address the first `k` axes of `data`; each update
+/// is a slice of the remaining axes.
+fn slice_len(data: &[usize], indices: &[usize], updates: &[usize]) -> Result<usize, String> {
     let k = *indices
         .last()
         .ok_or("ScatterND's indices must have rank >= 1")?;
@@ -61,12 +57,22 @@ fn geometry(
             updates
         ));
     }
-    Ok((k, data[k..].iter().product()))
+    Ok(data[k..].iter().product())
 }
 
-/// Element offset in `data` of the slice each index tuple selects; negative indices count
-/// from the end; out of range is an error naming the tuple.
-pub fn slice_offsets(data: &[usize], indices: &Tensor) -> Result<Vec<usize>, String> {
+/// `(offsets, slice)`: the element offset in `data` of the slice each index tuple selects
+/// (negative indices count from the end; out of range is an error naming the tuple) and the
+/// elements per slice.
+pub fn plan(
+    data: &[usize],
+    indices: &Tensor,
+    updates: &[usize],
+) -> Result<(Vec<usize>, usize), String> {
+    let slice = slice_len(data, indices.shape(), updates)?;
+    Ok((slice_offsets(data, indices)?, slice))
+}
+
+fn slice_offsets(data: &[usize], indices: &Tensor) -> Result<Vec<usize>, String> {
     let (tuples, k) = match indices.shape() {
         [lead @ .., k] => (lead.iter().product::<usize>(), *k),
         [] => return Err("indices must have rank >= 1".into()),
@@ -140,55 +146,50 @@ impl OpDef for ScatterNd {
                 self.reduction, data.dtype
             ));
         }
-        geometry(data.shape, indices.shape, updates.shape)?;
+        slice_len(data.shape, indices.shape, updates.shape)?;
         Ok(vec![OutFact::new(data.dtype, data.shape.to_vec())])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let (data, indices, updates) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
-        let (_, slice) = geometry(data.shape(), indices.shape(), updates.shape())?;
-        let offsets = slice_offsets(data.shape(), indices)?;
+        let (offsets, slice) = plan(data.shape(), indices, updates.shape())?;
         let r = self.reduction;
+        // Integers wrap, as in the binary ops and the kernel.
         macro_rules! num {
-            ($y:expr, $u:expr) => {{
+            ($y:expr, $u:expr, $add:expr, $mul:expr) => {{
                 let mut y = $y.clone();
                 self.apply(&mut y, &offsets, slice, $u, |a, b| match r {
-                    ScatterReduction::Add => a + b,
-                    ScatterReduction::Mul => a * b,
-                    ScatterReduction::Max => {
-                        if b > a {
-                            b
-                        } else {
-                            a
-                        }
-                    }
-                    ScatterReduction::Min => {
-                        if b < a {
-                            b
-                        } else {
-                            a
-                        }
-                    }
+                    ScatterReduction::Add => $add(a, b),
+                    ScatterReduction::Mul => $mul(a, b),
+                    ScatterReduction::Max if b > a => b,
+                    ScatterReduction::Min if b < a => b,
+                    ScatterReduction::Max | ScatterReduction::Min => a,
                     ScatterReduction::None => b,
                 });
                 y
             }};
         }
+        macro_rules! replace {
+            ($y:expr, $u:expr) => {{
+                let mut y = $y.clone();
+                self.apply(&mut y, &offsets, slice, $u, |_, b| b);
+                y
+            }};
+        }
+        let none = r == ScatterReduction::None;
+        let (fadd, fmul) = (|a, b| a + b, |a, b| a * b);
+        let (dadd, dmul) = (|a, b| a + b, |a, b| a * b);
         let out = match (data.data(), updates.data()) {
-            (TensorData::F32(y), TensorData::F32(u)) => TensorData::F32(num!(y, u)),
-            (TensorData::F64(y), TensorData::F64(u)) => TensorData::F64(num!(y, u)),
-            (TensorData::I32(y), TensorData::I32(u)) => TensorData::I32(num!(y, u)),
-            (TensorData::I64(y), TensorData::I64(u)) => TensorData::I64(num!(y, u)),
-            (TensorData::Bool(y), TensorData::Bool(u)) if r == ScatterReduction::None => {
-                let mut y = y.clone();
-                self.apply(&mut y, &offsets, slice, u, |_, b| b);
-                TensorData::Bool(y)
+            (TensorData::F32(y), TensorData::F32(u)) => TensorData::F32(num!(y, u, fadd, fmul)),
+            (TensorData::F64(y), TensorData::F64(u)) => TensorData::F64(num!(y, u, dadd, dmul)),
+            (TensorData::I32(y), TensorData::I32(u)) => {
+                TensorData::I32(num!(y, u, i32::wrapping_add, i32::wrapping_mul))
             }
-            (TensorData::U8(y), TensorData::U8(u)) if r == ScatterReduction::None => {
-                let mut y = y.clone();
-                self.apply(&mut y, &offsets, slice, u, |_, b| b);
-                TensorData::U8(y)
+            (TensorData::I64(y), TensorData::I64(u)) => {
+                TensorData::I64(num!(y, u, i64::wrapping_add, i64::wrapping_mul))
             }
+            (TensorData::Bool(y), TensorData::Bool(u)) if none => TensorData::Bool(replace!(y, u)),
+            (TensorData::U8(y), TensorData::U8(u)) if none => TensorData::U8(replace!(y, u)),
             (d, _) => return Err(format!("ScatterND does not support {} data", d.dtype())),
         };
         Ok(vec![Tensor::new(data.shape().to_vec(), out)?])

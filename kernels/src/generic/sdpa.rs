@@ -443,6 +443,14 @@ unsafe fn unit_body<const FMA: bool, const WIDE: bool>(
     for e in 0..d {
         kt[e * np + n..(e + 1) * np].fill(0.0);
     }
+    // The AVX-512 row softmax covers the common case: no softcap, no score outputs, no
+    // causal mask, a contiguous (or no) bias.
+    #[cfg(target_arch = "x86_64")]
+    let fast_softmax = WIDE
+        && p.softcap == 0.0
+        && p.qk.is_null()
+        && p.causal == 0
+        && (p.bias.is_null() || p.bias_strides[3] == 1);
     let mut i0 = rows.start;
     while i0 < rows.end {
         let nr = RB.min(rows.end - i0);
@@ -485,22 +493,17 @@ unsafe fn unit_body<const FMA: bool, const WIDE: bool>(
                 sc[r * np + j0..r * np + j0 + KB].copy_from_slice(a);
             }
         }
-        // The AVX-512 row softmax covers the common case: no softcap, no score outputs, no
-        // causal mask, a contiguous (or no) bias.
-        #[cfg(target_arch = "x86_64")]
-        let fast_softmax = WIDE
-            && p.softcap == 0.0
-            && p.qk.is_null()
-            && p.causal == 0
-            && (p.bias.is_null() || p.bias_strides[3] == 1);
         // Softmax per row; `inv` keeps 1 / Σ so P·V scales once at the end. Loops are kept
         // branch-free and reductions run in KB lane accumulators so that they vectorise.
         let mut inv = [0f32; RB];
         for r in 0..nr {
             let i = i0 + r;
             let row = &mut sc[r * np..r * np + n];
+            // The AVX-512 row softmax does the whole row when it can; for a NaN or a fully
+            // masked row it leaves the biased scores, which the code below finishes with
+            // numpy's NaN semantics.
             #[cfg(target_arch = "x86_64")]
-            if fast_softmax {
+            let biased = fast_softmax && {
                 let b0 = if p.bias.is_null() {
                     std::ptr::null()
                 } else {
@@ -513,47 +516,41 @@ unsafe fn unit_body<const FMA: bool, const WIDE: bool>(
                     sc[r * np + n..(r + 1) * np].fill(0.0);
                     continue;
                 }
-                // A NaN or a fully masked row: the row holds the biased scores; the scalar
-                // code below finishes it with numpy's NaN semantics.
-                let m = row_max(row);
-                let mut sum = 0f32;
-                for x in row.iter_mut() {
-                    *x = exp::<FMA>(*x - m);
-                    sum += *x;
-                }
-                inv[r] = 1.0 / sum;
-                sc[r * np + n..(r + 1) * np].fill(0.0);
-                continue;
-            }
-            row.iter_mut().for_each(|x| *x *= p.scale);
-            if p.softcap > 0.0 {
-                row.iter_mut()
-                    .for_each(|x| *x = p.softcap * (*x / p.softcap).tanh());
-            }
-            let write_qk = |row: &[f32], mode_ok: bool| {
-                if !p.qk.is_null() && mode_ok {
-                    for (j, x) in row.iter().enumerate() {
-                        unsafe { *p.qk.offset(at(&p.qk_strides, b, h, i, j)) = *x };
-                    }
-                }
+                true
             };
-            write_qk(row, p.qk_mode <= 1);
-            if !p.bias.is_null() {
-                let b0 = unsafe { p.bias.offset(at(&p.bias_strides, b, h, i, 0)) };
-                if p.bias_strides[3] == 1 {
-                    // SAFETY: the row's `n` bias values are contiguous and addressable.
-                    let bias = unsafe { std::slice::from_raw_parts(b0, n) };
-                    row.iter_mut().zip(bias).for_each(|(x, c)| *x += c);
-                } else {
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x += unsafe { *b0.offset(j as isize * p.bias_strides[3]) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let biased = false;
+            if !biased {
+                row.iter_mut().for_each(|x| *x *= p.scale);
+                if p.softcap > 0.0 {
+                    row.iter_mut()
+                        .for_each(|x| *x = p.softcap * (*x / p.softcap).tanh());
+                }
+                let write_qk = |row: &[f32], mode_ok: bool| {
+                    if !p.qk.is_null() && mode_ok {
+                        for (j, x) in row.iter().enumerate() {
+                            unsafe { *p.qk.offset(at(&p.qk_strides, b, h, i, j)) = *x };
+                        }
+                    }
+                };
+                write_qk(row, p.qk_mode <= 1);
+                if !p.bias.is_null() {
+                    let b0 = unsafe { p.bias.offset(at(&p.bias_strides, b, h, i, 0)) };
+                    if p.bias_strides[3] == 1 {
+                        // SAFETY: the row's `n` bias values are contiguous and addressable.
+                        let bias = unsafe { std::slice::from_raw_parts(b0, n) };
+                        row.iter_mut().zip(bias).for_each(|(x, c)| *x += c);
+                    } else {
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x += unsafe { *b0.offset(j as isize * p.bias_strides[3]) };
+                        }
                     }
                 }
+                if p.causal != 0 && i + p.causal_offset + 1 < n {
+                    row[i + p.causal_offset + 1..].fill(f32::NEG_INFINITY);
+                }
+                write_qk(row, p.qk_mode == 2);
             }
-            if p.causal != 0 && i + p.causal_offset + 1 < n {
-                row[i + p.causal_offset + 1..].fill(f32::NEG_INFINITY);
-            }
-            write_qk(row, p.qk_mode == 2);
             let m = row_max(row);
             let mut lanes = [0f32; KB];
             let mut chunks = row.chunks_exact_mut(KB);
