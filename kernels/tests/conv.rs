@@ -30,7 +30,7 @@ struct Case {
 fn geometry() -> impl Strategy<Value = (usize, usize, usize, usize, usize, usize, usize, usize)> {
     (
         1usize..=4,
-        1usize..=4,
+        1usize..=5,
         1usize..=3,
         1usize..=3,
         1usize..=2,
@@ -393,10 +393,18 @@ fn single_pixel_wide_groups() {
 /// Channel multiplier 2 (groups == in channels but not out channels) uses the grouped path.
 /// Depthwise layers wide enough for several channel chunks of the AVX-512 column walk
 /// (3×3: 128 channels a chunk; 5×5/2: 64) with an odd block at the end, maps wider than one
-/// 14-pixel tile, and a row split between two calls.
+/// 14-pixel tile, and a row split between two calls; at stride 1 the register-reuse tiles
+/// (5×5 at 23 = 12 + 11 pixels and at 6, 17 channels: a pair and a 1-channel block).
 #[test]
 fn depthwise_channel_chunks_and_tile_columns() {
-    for (c, k, stride, out) in [(296, 3, 1, 17), (200, 5, 2, 15), (24, 3, 2, 29)] {
+    for (c, k, stride, out) in [
+        (296, 3, 1, 17),
+        (200, 5, 2, 15),
+        (24, 3, 2, 29),
+        (40, 5, 1, 23),
+        (17, 5, 1, 6),
+        (17, 3, 1, 14),
+    ] {
         let shape = ConvShape {
             in_channels: c,
             out_channels: c,
