@@ -394,7 +394,9 @@ fn single_pixel_wide_groups() {
 /// Depthwise layers wide enough for several channel chunks of the AVX-512 column walk
 /// (3×3: 128 channels a chunk; 5×5/2: 64) with an odd block at the end, maps wider than one
 /// 14-pixel tile, and a row split between two calls; at stride 1 the register-reuse tiles
-/// (5×5 at 23 = 12 + 11 pixels and at 6, 17 channels: a pair and a 1-channel block).
+/// (5×5 at 23 = 12 + 11 pixels and at 6, 17 channels: a pair and a 1-channel block). Each
+/// with and without a residual, through the in-line epilogues (clip, HardSwish) and the
+/// general one (sigmoid).
 #[test]
 fn depthwise_channel_chunks_and_tile_columns() {
     for (c, k, stride, out) in [
@@ -412,9 +414,21 @@ fn depthwise_channel_chunks_and_tile_columns() {
             kernel_w: k,
             groups: c,
         };
-        let mut case = base_case(shape, geo(out, stride));
-        case.act = Act::HardSwish;
-        check_all_isas(&case);
+        for act in [
+            Act::HardSwish,
+            Act::Clip {
+                min: -0.5,
+                max: 0.5,
+            },
+            Act::Sigmoid,
+        ] {
+            for has_residual in [true, false] {
+                let mut case = base_case(shape, geo(out, stride));
+                case.act = act;
+                case.has_residual = has_residual;
+                check_all_isas(&case);
+            }
+        }
     }
 }
 

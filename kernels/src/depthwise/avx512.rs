@@ -76,6 +76,64 @@ pub(crate) unsafe fn depthwise_avx512(
     }
 }
 
+/// The tile's epilogue: bias, residual, activation and (masked) stores of the `M`
+/// accumulators. The usual activations are applied in line with the residual test hoisted,
+/// so the accumulators stay in registers; the others go through [`store_row_avx512`], which
+/// LLVM calls out of line (the accumulators are then saved around every call).
+macro_rules! finish {
+    ($p:ident, $act:ident, $acc:ident, $m:ident, $oy:ident, $ox:ident, $c0:ident, $n:ident, $mask:ident) => {{
+        // SAFETY: the masked load reads only valid channels' bias.
+        let b = unsafe { _mm512_maskz_loadu_ps($mask, $p.bias.add($c0)) };
+        let out = |i: usize| $oy * $p.out_row_stride + ($ox + i) * $p.out_pixel_stride + $c0;
+        let res = |i: usize| $oy * $p.res_row_stride + ($ox + i) * $p.res_pixel_stride + $c0;
+        let clamp = match $act {
+            Act::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+            Act::Relu => Some((0.0, f32::INFINITY)),
+            Act::Clip { min, max } => Some((min, max)),
+            _ => None,
+        };
+        if let Some((lo, hi)) = clamp {
+            let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+            let finish = |v: __m512| _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            // Two loops rather than a residual test per store: branch-free bodies unroll.
+            if $p.residual.is_null() {
+                for i in 0..$m {
+                    let v = finish(_mm512_add_ps($acc[i], b));
+                    // SAFETY: pixel `ox + i` is a valid output; the store is masked to the
+                    // valid channels.
+                    unsafe { _mm512_mask_storeu_ps($p.output.add(out(i)), $mask, v) };
+                }
+            } else {
+                for i in 0..$m {
+                    // SAFETY: as above, for the residual too; each residual element is read
+                    // before the output element (which may alias it) is written.
+                    unsafe {
+                        let r = _mm512_maskz_loadu_ps($mask, $p.residual.add(res(i)));
+                        let v = finish(_mm512_add_ps(_mm512_add_ps($acc[i], b), r));
+                        _mm512_mask_storeu_ps($p.output.add(out(i)), $mask, v);
+                    }
+                }
+            }
+        } else if matches!($act, Act::HardSwish) && $p.residual.is_null() {
+            let (sixth, half) = (_mm512_set1_ps(1.0 / 6.0), _mm512_set1_ps(0.5));
+            let (zero, one) = (_mm512_setzero_ps(), _mm512_set1_ps(1.0));
+            for i in 0..$m {
+                let x = _mm512_add_ps($acc[i], b);
+                let y = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(x, sixth, half), zero), one);
+                // SAFETY: pixel `ox + i` is a valid output; the store is masked.
+                unsafe { _mm512_mask_storeu_ps($p.output.add(out(i)), $mask, _mm512_mul_ps(x, y)) };
+            }
+        } else {
+            for i in 0..$m {
+                // SAFETY: pixel `ox + i` is a valid output; `n` channels from `c0` are valid.
+                unsafe {
+                    store_row_avx512($p, $act, _mm512_add_ps($acc[i], b), out(i), res(i), $n)
+                };
+            }
+        }
+    }};
+}
+
 /// Whether [`tile_reuse`] has a form for this kernel row: stride 1, unit dilation, 3 or 5
 /// taps. At stride 2 it measured slower than [`tile`] (3×3/2 240 ch at 28²: 43 → 37 GFLOP/s);
 /// at stride 1 it keeps up to `KW` FMAs per load (5×5/1 672 ch at 14²: 60 → 75).
@@ -196,14 +254,7 @@ unsafe fn tile_reuse<const M: usize, const KW: usize, const S: usize>(
         }
         columns!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30);
     }
-    // SAFETY: the masked load reads only valid channels' bias.
-    let b = unsafe { _mm512_maskz_loadu_ps(mask, p.bias.add(c0)) };
-    for i in 0..M {
-        let oo = oy * p.out_row_stride + (ox + i) * p.out_pixel_stride + c0;
-        let ro = oy * p.res_row_stride + (ox + i) * p.res_pixel_stride + c0;
-        // SAFETY: pixel `ox + i` is a valid output; `n` channels from `c0` are valid.
-        unsafe { store_row_avx512(p, act, _mm512_add_ps(acc[i], b), oo, ro, n) };
-    }
+    finish!(p, act, acc, M, oy, ox, c0, n, mask);
 }
 
 /// `M` pixels from `ox` of row `oy` × the 16 channels of blocks `cb` and `cb + 1` (8 when
@@ -260,12 +311,5 @@ unsafe fn tile<const M: usize>(
             }
         }
     }
-    // SAFETY: the masked load reads only valid channels' bias.
-    let b = unsafe { _mm512_maskz_loadu_ps(mask, p.bias.add(c0)) };
-    for i in 0..M {
-        let oo = oy * p.out_row_stride + (ox + i) * p.out_pixel_stride + c0;
-        let ro = oy * p.res_row_stride + (ox + i) * p.res_pixel_stride + c0;
-        // SAFETY: pixel `ox + i` is a valid output; `n` channels from `c0` are valid.
-        unsafe { store_row_avx512(p, act, _mm512_add_ps(acc[i], b), oo, ro, n) };
-    }
+    finish!(p, act, acc, M, oy, ox, c0, n, mask);
 }
