@@ -432,6 +432,36 @@ fn depthwise_channel_chunks_and_tile_columns() {
     }
 }
 
+/// Odd panel counts (48, 80, 112 output channels; 44 = a partial third panel) run one
+/// three-panel tile first on the AVX-512 tier: short and K-chunked reductions (1×1 × 40 and
+/// 3×3 × 300 inputs), clamp and general epilogues, with and without a residual.
+#[test]
+fn odd_panel_counts_use_three_panel_tiles() {
+    for (cin, cout, k) in [
+        (40, 48, 1),
+        (40, 80, 1),
+        (300, 44, 3),
+        (300, 112, 3),
+        (40, 112, 1),
+    ] {
+        let shape = ConvShape {
+            in_channels: cin,
+            out_channels: cout,
+            kernel_h: k,
+            kernel_w: k,
+            groups: 1,
+        };
+        for act in [Act::Relu, Act::HardSwish] {
+            for has_residual in [true, false] {
+                let mut case = base_case(shape, geo(5, 1));
+                case.act = act;
+                case.has_residual = has_residual;
+                check_all_isas(&case);
+            }
+        }
+    }
+}
+
 #[test]
 fn depthwise_multiplier_two_uses_panels() {
     let shape = ConvShape {

@@ -2,9 +2,10 @@
 //!
 //! The register tile is `M` (up to 12) output pixels × two adjacent panels (32 output channels)
 //! in `2M` zmm accumulators; each reduction step loads the two panels' 16-wide weight rows and
-//! broadcasts one input value per pixel (2 loads + 12 broadcasts per 24 FMAs). An odd last panel
-//! runs the same tile with one panel, or the AVX2 8-wide tile when it has at most 8 valid
-//! channels; a lone output pixel (GEMV) runs the AVX2 four-panel tile. Blocking is as in the
+//! broadcasts one input value per pixel (2 loads + 12 broadcasts per 24 FMAs). An odd panel
+//! count starts with one tile of 8 pixels × three panels (3 + 8 loads per 24 FMAs) so that no
+//! full panel runs alone; a lone panel runs the same tile with one panel, or the AVX2 8-wide
+//! tile when it has at most 8 valid channels; a lone output pixel (GEMV) runs the AVX2 four-panel tile. Blocking is as in the
 //! AVX2 code: pixel blocks that stay in L2 while every panel pair passes over them, and
 //! reductions longer than `2 * KC` split into K-chunks whose weights stay in L1.
 
@@ -26,8 +27,11 @@ const PIXEL_BLOCK: usize = 8 * MR;
 /// Reduction values per K-chunk: 128 × 2 panels × 64 B = 16 KiB of weights, which stay in L1
 /// (48 KiB) next to the tiles' input lines while the whole pixel block passes.
 const KC: usize = 128;
-/// Floats of K-chunk partial sums per block pixel (two panels).
-const PARTIAL: usize = 2 * NR;
+/// Pixels per register tile of three panels: 8 × 3 = 24 accumulators, 3 weight loads and 8
+/// broadcasts per 24 FMAs.
+const MR3: usize = 8;
+/// Floats of K-chunk partial sums per block pixel (up to three panels).
+const PARTIAL: usize = 3 * NR;
 /// Reduction steps per loop iteration.
 const UNROLL: usize = 4;
 /// Weight prefetch distance in K-chunks. Layers whose weights exceed L2 (3×3 at 7² × 512:
@@ -37,7 +41,7 @@ const AHEAD: usize = 4;
 /// Prefetch into L2 (and L3), not L1: the chunk in use and its input lines fill L1.
 const HINT: i32 = _MM_HINT_T1;
 
-/// One or two adjacent panels of a tile: where their weights and channels are.
+/// One to three adjacent panels of a tile: where their weights and channels are.
 #[derive(Clone, Copy)]
 struct Tile512 {
     /// The first panel's weights at the chunk's first `k`.
@@ -49,7 +53,7 @@ struct Tile512 {
     in_channel: usize,
     out_channel: usize,
     /// Valid output channels of each panel (1..=16; only the last panel of a group is partial).
-    n: [usize; 2],
+    n: [usize; 3],
     /// Start from the partial sums saved by the previous K-chunk instead of zero.
     resume: bool,
     /// Last K-chunk: run the epilogue (otherwise save partial sums).
@@ -98,29 +102,39 @@ pub(super) unsafe fn panels_avx512(
                 }
             }
             while b < range.end {
-                let pair = b + 1 < range.end;
+                let left = range.end - b;
+                let narrow_last = NR.min(ocg - (range.end - 1) * NR) <= 8;
+                // Panels of this tile: pairs, and one triple where an odd count would leave
+                // a lone full panel (13 loads per 12 FMAs) rather than a narrow one.
+                let width = match left {
+                    1 => 1,
+                    _ if left % 2 == 1 && !narrow_last => 3,
+                    _ => 2,
+                };
                 let panel = g * panels + b;
-                let n0 = NR.min(ocg - b * NR);
-                let n1 = if pair { NR.min(ocg - (b + 1) * NR) } else { 0 };
+                let mut n = [0; 3];
+                for (j, n) in n.iter_mut().enumerate().take(width) {
+                    *n = NR.min(ocg - (b + j) * NR);
+                }
                 for (ci, chunk) in chunks.iter().enumerate() {
                     let (resume, finish) = (ci > 0, ci + 1 == chunks.len());
                     // SAFETY: the chunk lies inside its panel, inside the packed weights.
                     let weights = unsafe { p.weights.add((panel * k_len + chunk.k_start) * NR) };
-                    // Prefetch `AHEAD` chunks on, continuing into the next panel pairs.
-                    let (pairs, next_chunk) =
+                    // Prefetch `AHEAD` chunks on, continuing into the next panels.
+                    let (tiles_on, next_chunk) =
                         ((ci + AHEAD) / chunks.len(), (ci + AHEAD) % chunks.len());
-                    let next = (panel + 2 * pairs) * k_len + chunks[next_chunk].k_start;
+                    let next = (panel + width * tiles_on) * k_len + chunks[next_chunk].k_start;
                     let prefetch = p.weights.wrapping_add(next * NR);
                     // SAFETY: bias is padded to whole panels.
                     let bias = unsafe { p.bias.add(panel * NR) };
                     let runs = &chunk.runs[..];
-                    if !pair && n0 <= 8 {
+                    if width == 1 && n[0] <= 8 {
                         let t = Tile {
                             weights,
                             bias,
                             in_channel: g * icg,
                             out_channel: g * ocg + b * NR,
-                            n: n0,
+                            n: n[0],
                             resume,
                             finish,
                         };
@@ -137,22 +151,23 @@ pub(super) unsafe fn panels_avx512(
                         bias,
                         in_channel: g * icg,
                         out_channel: g * ocg + b * NR,
-                        n: [n0, n1],
+                        n,
                         resume,
                         finish,
                         prefetch,
                     };
+                    let scratch = scratch.as_mut_ptr();
                     // SAFETY: as above, with `PARTIAL` scratch floats per block pixel; the
-                    // second panel exists when `pair`.
+                    // tile's `width` panels exist.
                     unsafe {
-                        if pair {
-                            block_tiles::<2>(p, act, runs, &t, &offsets, len, scratch.as_mut_ptr())
-                        } else {
-                            block_tiles::<1>(p, act, runs, &t, &offsets, len, scratch.as_mut_ptr())
+                        match width {
+                            1 => block_tiles::<1>(p, act, runs, &t, &offsets, len, scratch),
+                            2 => block_tiles::<2>(p, act, runs, &t, &offsets, len, scratch),
+                            _ => block_tiles::<3>(p, act, runs, &t, &offsets, len, scratch),
                         }
                     }
                 }
-                b += if pair { 2 } else { 1 };
+                b += width;
             }
         }
     }
@@ -174,7 +189,8 @@ unsafe fn block_tiles<const P: usize>(
     len: usize,
     scratch: *mut f32,
 ) {
-    let tiles = len.div_ceil(MR);
+    let mr = if P == 3 { MR3 } else { MR };
+    let tiles = len.div_ceil(mr);
     // Each tile prefetches one line per panel every UNROLL steps; tile `ti` starts where the
     // previous tiles' lines end.
     let share = runs.iter().map(|r| r.1).sum::<usize>() / UNROLL;
@@ -185,29 +201,27 @@ unsafe fn block_tiles<const P: usize>(
         let offs = offsets.at(i);
         // SAFETY: pixel `i` of the block has `PARTIAL` scratch floats from `i * PARTIAL` on.
         let partial = unsafe { scratch.add(i * PARTIAL) };
+        macro_rules! by_pixels {
+            ($($m:literal)*) => {
+                match m {
+                    $($m => tile::<P, $m>(p, act, runs, t, offs, partial, pf),)*
+                    other => unreachable!("tile of {other} pixels × {P} panels"),
+                }
+            };
+        }
         // SAFETY: pixels `i..i+m` are valid block pixels; forwarded caller contract.
         unsafe {
-            match m {
-                12 => tile::<P, 12>(p, act, runs, t, offs, partial, pf),
-                11 => tile::<P, 11>(p, act, runs, t, offs, partial, pf),
-                10 => tile::<P, 10>(p, act, runs, t, offs, partial, pf),
-                9 => tile::<P, 9>(p, act, runs, t, offs, partial, pf),
-                8 => tile::<P, 8>(p, act, runs, t, offs, partial, pf),
-                7 => tile::<P, 7>(p, act, runs, t, offs, partial, pf),
-                6 => tile::<P, 6>(p, act, runs, t, offs, partial, pf),
-                5 => tile::<P, 5>(p, act, runs, t, offs, partial, pf),
-                4 => tile::<P, 4>(p, act, runs, t, offs, partial, pf),
-                3 => tile::<P, 3>(p, act, runs, t, offs, partial, pf),
-                2 => tile::<P, 2>(p, act, runs, t, offs, partial, pf),
-                1 => tile::<P, 1>(p, act, runs, t, offs, partial, pf),
-                other => unreachable!("tile of {other} pixels"),
+            if P == 3 {
+                by_pixels!(8 7 6 5 4 3 2 1)
+            } else {
+                by_pixels!(12 11 10 9 8 7 6 5 4 3 2 1)
             }
         }
         i += m;
     }
 }
 
-/// `M` consecutive flattened output pixels × `P` (1 or 2) adjacent panels, accumulated in
+/// `M` consecutive flattened output pixels × `P` (1 to 3) adjacent panels, accumulated in
 /// `P * M` zmm registers over the chunk's reduction, then either saved as partial sums or
 /// finished with bias, residual and activation and stored.
 ///
@@ -252,7 +266,7 @@ unsafe fn tile<const P: usize, const M: usize>(
             // SAFETY: `off` is a tap offset inside the receptive field.
             q[i] = unsafe { inp[i].add(off) };
         }
-        // One reduction step: 2 weight loads, M broadcasts, P * M FMAs.
+        // One reduction step: P weight loads, M broadcasts, P * M FMAs.
         macro_rules! step {
             ($c:expr) => {
                 // SAFETY: `w` (and `w + ws` for the second panel) walks the chunk's 16-wide
