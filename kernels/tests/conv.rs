@@ -432,8 +432,8 @@ fn depthwise_channel_chunks_and_tile_columns() {
     }
 }
 
-/// Odd panel counts (48, 80, 112 output channels; 44 = a partial third panel) run one
-/// three-panel tile first on the AVX-512 tier: short and K-chunked reductions (1×1 × 40 and
+/// Odd panel counts (48, 80, 112 output channels; 44 and 40 = a partial third panel, wider and
+/// narrower than 8 channels) run one three-panel tile first on the AVX-512 tier: short and K-chunked reductions (1×1 × 40 and
 /// 3×3 × 300 inputs), clamp and general epilogues, with and without a residual.
 #[test]
 fn odd_panel_counts_use_three_panel_tiles() {
