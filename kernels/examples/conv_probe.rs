@@ -3,7 +3,8 @@
 //! (not wall time), so being descheduled by other processes does not count.
 //! `cargo run -p kernels --release --example conv_probe [--isa avx2,avx512] [--reps N] [name-filter…]`
 //! (default: the detected tier; `--isa all` runs every available tier). Input and output start
-//! on a 64-byte line, or `PROBE_MISALIGN` floats past one.
+//! on a 64-byte line, or `PROBE_MISALIGN` floats past one. `PROBE_ROWS=N` computes only the
+//! first N output rows (a thread's share of a split layer).
 
 use kernels::*;
 
@@ -114,7 +115,7 @@ fn main() {
                         Nhwc::dense(input, cols, cin),
                         NhwcMut::dense(output, out, cout),
                         None,
-                        0..out,
+                        0..std::env::var("PROBE_ROWS").map_or(out, |v| v.parse().expect("rows")),
                     )
                     .unwrap();
                     n += 1;
