@@ -4,13 +4,21 @@
 //! `cargo run -p kernels --release --example conv_probe [--isa avx2,avx512] [--reps N] [name-filter…]`
 //! (default: the detected tier; `--isa all` runs every available tier). Input and output start
 //! on a 64-byte line, or `PROBE_MISALIGN` floats past one. `PROBE_ROWS=N` computes only the
-//! first N output rows (a thread's share of a split layer).
+//! first N output rows (a thread's share of a split layer); `PROBE_ACT` picks the activation
+//! (relu, the default; silu, hardswish, none).
 
 use kernels::*;
 
 fn main() {
     let (isas, reps, copies, filter) = parse_args();
     let misalign: usize = std::env::var("PROBE_MISALIGN").map_or(0, |v| v.parse().expect("floats"));
+    let act = match std::env::var("PROBE_ACT").as_deref() {
+        Err(_) | Ok("relu") => Act::Relu,
+        Ok("silu") => Act::Silu,
+        Ok("hardswish") => Act::HardSwish,
+        Ok("none") => Act::None,
+        Ok(other) => panic!("PROBE_ACT {other}: relu, silu, hardswish or none"),
+    };
     // (name, in_hw, cin, cout, k, stride, groups)
     let layers = [
         ("7x7s2_3to64_224", 224, 3, 64, 7, 2, 1),
@@ -111,7 +119,7 @@ fn main() {
                         isa,
                         &packs[n % copies],
                         &geo,
-                        Act::Relu,
+                        act,
                         Nhwc::dense(input, cols, cin),
                         NhwcMut::dense(output, out, cout),
                         None,

@@ -257,7 +257,7 @@ use std::arch::x86_64::*;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::store_row_avx512;
+pub(crate) use avx512::{store_act, store_row_avx512};
 
 /// # Safety
 /// As [`bqml_conv2d`] with `layout == LAYOUT_PANELS`, on a CPU with AVX2 and FMA.

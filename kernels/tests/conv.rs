@@ -434,7 +434,8 @@ fn depthwise_channel_chunks_and_tile_columns() {
 
 /// Odd panel counts (48, 80, 112 output channels; 44 and 40 = a partial third panel, wider and
 /// narrower than 8 channels) run one three-panel tile first on the AVX-512 tier: short and K-chunked reductions (1×1 × 40 and
-/// 3×3 × 300 inputs), clamp and general epilogues, with and without a residual.
+/// 3×3 × 300 inputs), clamp and general epilogues (HardSwish, SiLU), with and without a
+/// residual.
 #[test]
 fn odd_panel_counts_use_three_panel_tiles() {
     for (cin, cout, k) in [
@@ -451,7 +452,7 @@ fn odd_panel_counts_use_three_panel_tiles() {
             kernel_w: k,
             groups: 1,
         };
-        for act in [Act::Relu, Act::HardSwish] {
+        for act in [Act::Relu, Act::HardSwish, Act::Silu] {
             for has_residual in [true, false] {
                 let mut case = base_case(shape, geo(5, 1));
                 case.act = act;

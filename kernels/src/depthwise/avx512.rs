@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::conv::store_row_avx512;
+use crate::conv::store_act;
 use crate::conv_params::ConvParams;
 use crate::epilogue::{avx512::first_lanes, Act};
 use crate::pack::DW_BLOCK;
@@ -78,8 +78,7 @@ pub(crate) unsafe fn depthwise_avx512(
 
 /// The tile's epilogue: bias, residual, activation and (masked) stores of the `M`
 /// accumulators. The usual activations are applied in line with the residual test hoisted,
-/// so the accumulators stay in registers; the others go through [`store_row_avx512`], which
-/// LLVM calls out of line (the accumulators are then saved around every call).
+/// so the accumulators stay in registers; the others in one loop per activation.
 macro_rules! finish {
     ($p:ident, $act:ident, $acc:ident, $m:ident, $oy:ident, $ox:ident, $c0:ident, $n:ident, $mask:ident) => {{
         // SAFETY: the masked load reads only valid channels' bias.
@@ -124,11 +123,23 @@ macro_rules! finish {
                 unsafe { _mm512_mask_storeu_ps($p.output.add(out(i)), $mask, _mm512_mul_ps(x, y)) };
             }
         } else {
-            for i in 0..$m {
-                // SAFETY: pixel `ox + i` is a valid output; `n` channels from `c0` are valid.
-                unsafe {
-                    store_row_avx512($p, $act, _mm512_add_ps($acc[i], b), out(i), res(i), $n)
+            macro_rules! each {
+                ($a:expr) => {
+                    for i in 0..$m {
+                        // SAFETY: pixel `ox + i` is a valid output; the accesses are masked to
+                        // the `n` valid channels from `c0`.
+                        unsafe {
+                            store_act!($p, $a, _mm512_add_ps($acc[i], b), out(i), res(i), $n)
+                        };
+                    }
                 };
+            }
+            // One loop per activation: applied in line, not through a `match` per vector.
+            match $act {
+                Act::Silu => each!(Act::Silu),
+                Act::Sigmoid => each!(Act::Sigmoid),
+                Act::HardSwish => each!(Act::HardSwish),
+                _ => each!($act),
             }
         }
     }};
