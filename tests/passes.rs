@@ -505,18 +505,101 @@ fn inverted_residual_becomes_one_mobile_block() {
 #[test]
 fn squeeze_excite_block_fuses_the_expansion_and_depthwise_only() {
     let bytes = inverted_residual(56, 3, 1, true, false);
-    let ops = op_types(&optimized(&bytes));
+    let g = optimized(&bytes);
+    let ops = op_types(&g);
     assert_eq!(ops[0], "MobileBlock", "{ops:?}");
     assert_eq!(
         ops.iter().filter(|o| *o == "MobileBlock").count(),
         1,
         "{ops:?}"
     );
-    // The projection reads the scaled map, so it stays a convolution of its own.
-    assert!(ops.contains(&"Mul".to_string()), "{ops:?}");
-    assert_eq!(ops.last().map(String::as_str), Some("FusedConv"), "{ops:?}");
+    // The projection needs the whole excitation first, so it stays a convolution of its own,
+    // and the channel scale moves into its weights (fold-channel-scale): no Mul is left.
+    assert!(!ops.contains(&"Mul".to_string()), "{ops:?}");
+    assert!(scales_its_input(g.nodes.last().unwrap()), "{ops:?}");
     check_equivalent(&bytes, &input(&[1, 16, 56, 56]));
     check_every_algo_and_tier(&bytes, &input(&[1, 16, 56, 56]));
+}
+
+fn scales_its_input(n: &compiler::ir::Node) -> bool {
+    matches!(&n.op, compiler::ops::Op::FusedConv(f) if f.input_scale)
+}
+
+/// Squeeze-excite on a `size`² map with 16 channels, the scaled map projected to 8 channels
+/// by a 1×1 conv (`k`×`k` when given); with `scaled_is_output` the scaled map is also a graph
+/// output, with `batch` > 1 each image has its own scale.
+fn channel_scale(size: i64, k: i64, scaled_is_output: bool, batch: i64) -> Vec<u8> {
+    let project = with_ints(
+        node("project", "Conv", &["xs", "wp", "bp"], &["y"]),
+        "pads",
+        &[k / 2; 4],
+    );
+    let nodes = vec![
+        node("se_pool", "GlobalAveragePool", &["x"], &["s0"]),
+        node("se_fc1", "Conv", &["s0", "ws1", "bs1"], &["s1"]),
+        node("se_relu", "Relu", &["s1"], &["s2"]),
+        node("se_fc2", "Conv", &["s2", "ws2", "bs2"], &["s3"]),
+        node("se_gate", "Sigmoid", &["s3"], &["s4"]),
+        node("se_scale", "Mul", &["x", "s4"], &["xs"]),
+        project,
+    ];
+    let inits = vec![
+        weights("ws1", &[4, 16, 1, 1], 31),
+        weights("bs1", &[4], 32),
+        weights("ws2", &[16, 4, 1, 1], 33),
+        weights("bs2", &[16], 34),
+        weights("wp", &[8, 16, k, k], 35),
+        weights("bp", &[8], 36),
+    ];
+    let mut outputs = vec![vi("y", &[batch, 8, size, size])];
+    if scaled_is_output {
+        outputs.push(vi("xs", &[batch, 16, size, size]));
+    }
+    model(
+        nodes,
+        inits,
+        vec![vi("x", &[batch, 16, size, size])],
+        outputs,
+        13,
+    )
+}
+
+#[test]
+fn channel_scale_folds_into_the_next_convolutions_weights() {
+    for k in [1, 3] {
+        let bytes = channel_scale(12, k, false, 1);
+        let g = optimized(&bytes);
+        let ops = op_types(&g);
+        assert!(!ops.contains(&"Mul".to_string()), "{k}: {ops:?}");
+        assert!(scales_its_input(g.nodes.last().unwrap()), "{k}: {ops:?}");
+        let plan = compiler::lower::lower(&g).unwrap();
+        let scaled = plan.steps.iter().any(|s| {
+            matches!(&s.kind, compiler::plan::StepKind::Call(c) if c.symbol == "bqml_scale_panels")
+        });
+        assert!(scaled, "{plan}");
+        check_equivalent(&bytes, &input(&[1, 16, 12, 12]));
+        check_every_algo_and_tier(&bytes, &input(&[1, 16, 12, 12]));
+    }
+}
+
+#[test]
+fn must_not_fold_a_channel_scale_that_is_read_elsewhere_larger_than_the_map_or_per_image() {
+    // The scaled map is also a graph output; the 3×3 weights (8 × 9) outweigh a 4² map
+    // twice over; with two images the scale differs per image.
+    for (size, k, scaled_is_output, batch) in
+        [(12, 1, true, 1), (4, 3, false, 1), (12, 1, false, 2)]
+    {
+        let bytes = channel_scale(size, k, scaled_is_output, batch);
+        let ops = op_types(&optimized(&bytes));
+        assert!(
+            ops.contains(&"Mul".to_string()),
+            "{size} {k} {batch}: {ops:?}"
+        );
+        check_equivalent(
+            &bytes,
+            &input(&[batch as usize, 16, size as usize, size as usize]),
+        );
+    }
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub use isa::{Isa, ISA_AUTO, ISA_AVX2, ISA_AVX512, ISA_PORTABLE};
 pub use pack::{
     pack_conv, pack_gemm_b, ConvShape, PackedConv, DW_BLOCK, LAYOUT_DEPTHWISE, LAYOUT_PANELS, NR,
 };
-pub use pack_ffi::{bqml_pack_conv, PackConvParams};
+pub use pack_ffi::{bqml_pack_conv, bqml_scale_panels, PackConvParams, ScalePanelsParams};
 pub use peak::{
     fma_burst, fma_burst_flops_per_step, measure_fma_peak, measure_fma_peak_with,
     FMA_BURST_FLOPS_PER_STEP,

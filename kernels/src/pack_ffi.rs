@@ -1,7 +1,7 @@
 //! Run-time weight packing, for convolutions whose weights are graph inputs rather than
 //! constants (the compiler packs constant weights once, at compile time).
 
-use crate::pack::{pack_conv, ConvShape};
+use crate::pack::{pack_conv, ConvShape, NR};
 
 /// Parameters of [`bqml_pack_conv`]; the packed sizes come from packing a same-shaped
 /// placeholder at compile time.
@@ -61,5 +61,54 @@ pub unsafe extern "C" fn bqml_pack_conv(p: *const PackConvParams) {
     unsafe {
         std::ptr::copy_nonoverlapping(packed.weights.as_ptr(), p.out_weights, p.out_weights_len);
         std::ptr::copy_nonoverlapping(packed.bias.as_ptr(), p.out_bias, p.out_bias_len);
+    }
+}
+
+/// Parameters of [`bqml_scale_panels`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ScalePanelsParams {
+    /// `LAYOUT_PANELS` weights of one group: `panels * k_len * 16` floats.
+    pub weights: *const f32,
+    /// One factor per input channel: `in_channels` floats.
+    pub scale: *const f32,
+    /// Receives the scaled weights, in the same layout.
+    pub out: *mut f32,
+    pub panels: usize,
+    /// Reduction length, `kernel_h * kernel_w * in_channels`.
+    pub k_len: usize,
+    pub in_channels: usize,
+}
+
+/// Scales packed panel weights per input channel: the weights of a convolution whose input
+/// is multiplied by `scale[c]` along its channels (squeeze-excite), so that the convolution
+/// reads the unscaled input. Reduction index `k` belongs to channel `k % in_channels`.
+///
+/// # Safety
+/// `p` is valid and every pointer covers the element count its field documents.
+#[no_mangle]
+pub unsafe extern "C" fn bqml_scale_panels(p: *const ScalePanelsParams) {
+    // SAFETY: the caller guarantees `p` points to a valid ScalePanelsParams.
+    let p = unsafe { &*p };
+    let n = p.panels * p.k_len * NR;
+    // SAFETY: the caller guarantees the buffers' lengths; input and output do not overlap.
+    let (w, s, out) = unsafe {
+        (
+            std::slice::from_raw_parts(p.weights, n),
+            std::slice::from_raw_parts(p.scale, p.in_channels),
+            std::slice::from_raw_parts_mut(p.out, n),
+        )
+    };
+    // Row `k` of each panel (16 output channels) belongs to channel `k % in_channels`.
+    let mut c = 0;
+    for (src, dst) in w.chunks_exact(NR).zip(out.chunks_exact_mut(NR)) {
+        let f = s[c];
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = x * f;
+        }
+        c += 1;
+        if c == p.in_channels {
+            c = 0;
+        }
     }
 }

@@ -31,6 +31,7 @@ impl Lowerer<'_> {
         conv: &Conv,
         act: Activation,
         residual: Option<ValueId>,
+        scale: Option<ValueId>,
     ) -> Result<(), String> {
         let (x, out) = (node.inputs[0].ok_or("no input")?, node.outputs[0]);
         let w = node.inputs.get(1).copied().flatten().ok_or("no weights")?;
@@ -43,12 +44,15 @@ impl Lowerer<'_> {
         };
         let PreparedConv {
             mut p,
-            wp,
+            mut wp,
             bp,
             wino,
             units,
             pads,
-        } = self.prepare_conv(&node.name, conv, act, &xs, w, b_id, true)?;
+        } = self.prepare_conv(&node.name, conv, act, &xs, w, b_id, scale.is_none())?;
+        if let Some(s) = scale {
+            wp = self.scale_weights(&node.name, &p, wp, s)?;
+        }
         let g = self.g;
         let ws = self.shape(w);
         let two_d = xs.len() == 4;
@@ -163,6 +167,51 @@ impl Lowerer<'_> {
         self.set(out, y);
         Ok(())
     }
+    /// Emits the step that scales packed panel weights `wp` (of `p`) by the input-channel
+    /// scale `s` into an arena buffer, and returns that buffer (`fold-channel-scale`).
+    fn scale_weights(
+        &mut self,
+        name: &str,
+        p: &kernels::ConvParams,
+        wp: Ptr,
+        s: ValueId,
+    ) -> Result<Ptr, String> {
+        if p.layout != kernels::LAYOUT_PANELS || p.groups != 1 {
+            return Err("an input-scaled convolution needs ungrouped panel weights".into());
+        }
+        let panels = p.out_channels_per_group.div_ceil(kernels::NR);
+        let k_len = p.kernel_h * p.kernel_w * p.in_channels_per_group;
+        let buf = self.temp(
+            &[panels * k_len * kernels::NR],
+            4,
+            &format!("{name} scaled weights"),
+        );
+        let ls = self.row_major_loc(name, s)?;
+        let sp = kernels::ScalePanelsParams {
+            weights: std::ptr::null(),
+            scale: std::ptr::null(),
+            out: std::ptr::null_mut(),
+            panels,
+            k_len,
+            in_channels: p.in_channels_per_group,
+        };
+        call!(
+            self.plan,
+            name,
+            kernels::bqml_scale_panels,
+            sp,
+            CallKind::Once,
+            0,
+            format!("scale {panels}x{k_len}x16 weights by input channel"),
+            [
+                (kernels::ScalePanelsParams, weights, wp),
+                (kernels::ScalePanelsParams, scale, ls.ptr(0)),
+                (kernels::ScalePanelsParams, out, buf.ptr(0))
+            ]
+        );
+        Ok(buf.ptr(0))
+    }
+
     /// Packs a convolution's weights (now when they are constants, else in a step emitted
     /// here) and fills its params for input shape `xs` (NCHW): every field but the input,
     /// output and residual pointers and strides. `allow_winograd` lets the per-layer policy

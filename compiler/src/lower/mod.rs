@@ -243,14 +243,12 @@ impl Lowerer<'_> {
             Op::Constant(_) | Op::Shape(_) | Op::Size(_) => self.lower_constant(node),
             Op::Expand(_) => self.lower_expand(node),
             Op::LayerNorm(ln) => self.lower_layer_norm(node, ln),
-            Op::Conv(c) => self.lower_conv(node, c, Activation::None, None),
+            Op::Conv(c) => self.lower_conv(node, c, Activation::None, None, None),
             Op::FusedConv(f) => {
-                let residual = if f.has_residual {
-                    node.inputs.get(3).copied().flatten()
-                } else {
-                    None
-                };
-                self.lower_conv(node, &f.conv, f.activation, residual)
+                let input =
+                    |i: usize, used: bool| node.inputs.get(i).copied().flatten().filter(|_| used);
+                let (residual, scale) = (input(3, f.has_residual), input(4, f.input_scale));
+                self.lower_conv(node, &f.conv, f.activation, residual, scale)
             }
             Op::MobileBlock(b) => self.lower_mobile_block(node, b),
             Op::Pool(p) => self.lower_pool(node, p),

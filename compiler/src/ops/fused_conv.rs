@@ -1,5 +1,6 @@
-//! FusedConv: `act(conv(X, W) + B [+ R])`, produced by the fusion pass from Conv, a
-//! residual Add and an activation. Inputs: `[X, W, B?, R?]`.
+//! FusedConv: `act(conv(X [⊙ S], W) + B [+ R])`, produced by the fusion passes from Conv, a
+//! residual Add, an activation and a per-channel scale of the input. Inputs:
+//! `[X, W, B?, R?, S?]`, `S` of shape `[1, C, 1, 1]` for `X` of `[1, C, H, W]`.
 
 use runtime::Tensor;
 
@@ -82,6 +83,8 @@ pub struct FusedConv {
     pub conv: Conv,
     pub activation: Activation,
     pub has_residual: bool,
+    /// Input 4 scales the input's channels (`fold-channel-scale`).
+    pub input_scale: bool,
 }
 
 impl OpDef for FusedConv {
@@ -100,11 +103,35 @@ impl OpDef for FusedConv {
                 ));
             }
         }
+        if self.input_scale {
+            if self.conv.input_nhwc {
+                return Err("an input scale needs a channels-first input".to_string());
+            }
+            let (x, s) = (fact(inputs, 0)?, fact(inputs, 4)?);
+            let channels = x.shape.get(1).copied().unwrap_or(0);
+            if x.shape.first() != Some(&1) || s.shape != [1, channels, 1, 1] {
+                return Err(format!(
+                    "input scale {:?} must be [1, C, 1, 1] for an input {:?} of batch 1",
+                    s.shape, x.shape
+                ));
+            }
+        }
         Ok(out)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let y = self.conv.eval(&inputs[..inputs.len().min(3)])?.remove(0);
+        let scaled;
+        let mut conv_inputs = inputs[..inputs.len().min(3)].to_vec();
+        if self.input_scale {
+            let (x, s) = (input(inputs, 0)?, input(inputs, 4)?.as_f32()?);
+            let plane: usize = x.shape()[2..].iter().product();
+            let v: Vec<f32> = (x.as_f32()?.iter().enumerate())
+                .map(|(i, &a)| a * s[(i / plane.max(1)) % s.len()])
+                .collect();
+            scaled = Tensor::f32(x.shape().to_vec(), v);
+            conv_inputs[0] = Some(&scaled);
+        }
+        let y = self.conv.eval(&conv_inputs)?.remove(0);
         let shape = y.shape().to_vec();
         let mut v = y.as_f32()?.to_vec();
         if self.has_residual {

@@ -245,6 +245,7 @@ fn as_fused(node: &Node) -> FusedConv {
             conv: c.clone(),
             activation: Activation::None,
             has_residual: false,
+            input_scale: false,
         },
         Op::FusedConv(f) => f.clone(),
         _ => unreachable!("checked by sole_conv_producer"),
@@ -276,12 +277,19 @@ pub fn fuse_conv_epilogue(graph: &mut Graph) -> Result<bool, String> {
                     continue;
                 }
                 let mut fused = graph.nodes[c].clone();
+                let scale = fused
+                    .inputs
+                    .get(4)
+                    .copied()
+                    .flatten()
+                    .filter(|_| f.input_scale);
                 fused.op = Op::FusedConv(FusedConv {
                     has_residual: true,
                     ..f
                 });
                 fused.inputs.resize(3, None);
                 fused.inputs.push(Some(r));
+                fused.inputs.extend(scale.map(Some));
                 fused.outputs = graph.nodes[u].outputs.clone();
                 graph.nodes[u] = fused;
                 graph.nodes.remove(c);

@@ -24,8 +24,10 @@ fn constant_conv(graph: &Graph, node: &Node) -> Option<FusedConv> {
             conv: c.clone(),
             activation: Activation::None,
             has_residual: false,
+            input_scale: false,
         },
-        Op::FusedConv(f) => f.clone(),
+        // A scaled input is not a block's: the scale needs the whole map first.
+        Op::FusedConv(f) if !f.input_scale => f.clone(),
         _ => return None,
     };
     let is_const = |i: usize| {

@@ -7,6 +7,7 @@ use crate::ir::Graph;
 use crate::ops::Fact;
 
 mod attention;
+mod channel_scale;
 mod const_add;
 mod fold;
 mod fuse;
@@ -78,6 +79,10 @@ pub const PIPELINE: &[Pass] = &[
     Pass {
         name: "fuse-attention",
         run: attention::fuse_attention,
+    },
+    Pass {
+        name: "fold-channel-scale",
+        run: channel_scale::fold_channel_scale,
     },
     Pass {
         name: "fuse-mobile-block",
