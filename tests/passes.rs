@@ -495,8 +495,12 @@ fn inverted_residual_becomes_one_mobile_block() {
             },
             _ => None,
         });
-        // Several bands, so rows carried from one band to the next are exercised.
-        assert!(bands.is_some_and(|b| b > 1), "{bands:?}\n{plan}");
+        // Several bands, so rows carried from one band to the next are exercised; an even
+        // number, so two threads get equal shares.
+        assert!(
+            bands.is_some_and(|b| b > 1 && b % 2 == 0),
+            "{bands:?}\n{plan}"
+        );
         check_equivalent(&bytes, &input(&[1, 16, 56, 56]));
         check_every_algo_and_tier(&bytes, &input(&[1, 16, 56, 56]));
     }

@@ -110,6 +110,14 @@ impl Lowerer<'_> {
         while p.band_rows > 1 && p.scratch_floats() * 4 > BLOCK_SCRATCH_BYTES {
             p.band_rows -= 1;
         }
+        // Then bands of equal height, an even number of them when there are several: threads
+        // take contiguous runs of bands, and 3 bands of 36 + 1 of 4 rows (112²), or 2 of 11
+        // + 1 of 6 (28²), leave one of two threads idle for a third of the block.
+        let mut bands = pd.out_h.div_ceil(p.band_rows);
+        if bands > 1 && bands % 2 == 1 {
+            bands += 1;
+        }
+        p.band_rows = pd.out_h.div_ceil(bands);
         let macs = self.g.node_macs(node) / xs[0].max(1) as u64;
         let desc = format!(
             "mobile block {} {}x{} band {} [{}]",
