@@ -147,6 +147,26 @@ macro_rules! finish {
     }};
 }
 
+/// Tap `t`'s weights of channel blocks `cb` and, when `pair`, `cb + 1` (zero lanes
+/// otherwise) as one 16-lane vector.
+///
+/// # Safety
+/// Block `cb` (and `cb + 1` when `pair`) and tap `t < taps` exist in the packed weights.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+#[inline]
+unsafe fn tap_weights(p: &ConvParams, cb: usize, pair: bool, taps: usize, t: usize) -> __m512 {
+    // SAFETY: each packed block has `taps * 8` floats (zero past the channels).
+    unsafe {
+        let lo = _mm256_loadu_ps(p.weights.add((cb * taps + t) * DW_BLOCK));
+        let hi = if pair {
+            _mm256_loadu_ps(p.weights.add(((cb + 1) * taps + t) * DW_BLOCK))
+        } else {
+            _mm256_setzero_ps()
+        };
+        _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+    }
+}
+
 /// Whether [`tile_reuse`] has a form for this kernel row: stride 1, unit dilation, 3 or 5
 /// taps. At stride 2 it measured slower than [`tile`] (3×3/2 240 ch at 28²: 43 → 37 GFLOP/s);
 /// at stride 1 it keeps up to `KW` FMAs per load (5×5/1 672 ch at 14²: 60 → 75).
@@ -232,17 +252,8 @@ unsafe fn tile_reuse<const M: usize, const KW: usize, const S: usize>(
             + c0;
         let mut w = [_mm512_setzero_ps(); KW];
         for kx in 0..KW {
-            let t = ky * KW + kx;
-            // SAFETY: each packed block has `taps * 8` floats (zero past the channels).
-            unsafe {
-                let lo = _mm256_loadu_ps(p.weights.add((cb * taps + t) * DW_BLOCK));
-                let hi = if pair {
-                    _mm256_loadu_ps(p.weights.add(((cb + 1) * taps + t) * DW_BLOCK))
-                } else {
-                    _mm256_setzero_ps()
-                };
-                w[kx] = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi);
-            }
+            // SAFETY: tap `ky * KW + kx` of the kernel; forwarded caller contract.
+            w[kx] = unsafe { tap_weights(p, cb, pair, taps, ky * KW + kx) };
         }
         // Input column `j` of the row feeds output pixel `i` through tap `kx` when
         // `j == i * S + kx`. The columns are spelled out (LLVM does not unroll a loop this
@@ -300,18 +311,10 @@ unsafe fn tile<const M: usize>(
     for ky in 0..p.kernel_h {
         let row = (oy * p.stride_h + ky * p.dilation_h) * p.in_row_stride + ox * pix + c0;
         for kx in 0..p.kernel_w {
-            let t = ky * p.kernel_w + kx;
-            // SAFETY: each packed block has `taps * 8` floats (zero past the channels); the
-            // input reads are (masked to) the valid channels of taps inside the receptive
-            // field.
+            // SAFETY: tap `ky * kernel_w + kx` of the kernel; the input reads are (masked to)
+            // the valid channels of taps inside the receptive field.
             unsafe {
-                let lo = _mm256_loadu_ps(p.weights.add((cb * taps + t) * DW_BLOCK));
-                let hi = if pair {
-                    _mm256_loadu_ps(p.weights.add(((cb + 1) * taps + t) * DW_BLOCK))
-                } else {
-                    _mm256_setzero_ps()
-                };
-                let w = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi);
+                let w = tap_weights(p, cb, pair, taps, ky * p.kernel_w + kx);
                 let base = p.input.add(row + kx * p.dilation_w * p.in_pixel_stride);
                 for i in 0..M {
                     let x = if full {
