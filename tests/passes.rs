@@ -405,6 +405,19 @@ fn must_not_write_in_place_a_concat_input_that_is_also_read_elsewhere() {
     check_every_algo_and_tier(&bytes, &input(&[1, 8, 12, 12]));
 }
 
+/// Squeeze-excite of map `x` into `out`: global average pool, 1×1 conv (`ws1`, `bs1`), ReLU,
+/// 1×1 conv (`ws2`, `bs2`), the `gate` activation, and the channel scale.
+fn squeeze_excite(x: &str, gate: &str, out: &str) -> Vec<compiler::onnx::NodeProto> {
+    vec![
+        node("se_pool", "GlobalAveragePool", &[x], &["s0"]),
+        node("se_fc1", "Conv", &["s0", "ws1", "bs1"], &["s1"]),
+        node("se_relu", "Relu", &["s1"], &["s2"]),
+        node("se_fc2", "Conv", &["s2", "ws2", "bs2"], &["s3"]),
+        node("se_gate", gate, &["s3"], &["s4"]),
+        node("se_scale", "Mul", &["s4", x], &[out]),
+    ]
+}
+
 /// An inverted residual on a `size`² map with 16 channels: 1×1 expansion to 64 (+ReLU),
 /// depthwise `k`×`k` stride `stride` (+ReLU), optionally a squeeze-excite, 1×1 projection
 /// to 16, plus the input as residual when the shape allows. With `expanded_is_output`, the
@@ -443,14 +456,7 @@ fn inverted_residual(
     ];
     let mut projected = "d";
     if se {
-        nodes.extend([
-            node("se_pool", "GlobalAveragePool", &["d"], &["s0"]),
-            node("se_fc1", "Conv", &["s0", "ws1", "bs1"], &["s1"]),
-            node("se_relu", "Relu", &["s1"], &["s2"]),
-            node("se_fc2", "Conv", &["s2", "ws2", "bs2"], &["s3"]),
-            node("se_gate", "HardSigmoid", &["s3"], &["s4"]),
-            node("se_scale", "Mul", &["s4", "d"], &["ds"]),
-        ]);
+        nodes.extend(squeeze_excite("d", "HardSigmoid", "ds"));
         inits.extend([
             weights("ws1", &[16, 64, 1, 1], 17),
             weights("bs1", &[16], 18),
@@ -538,15 +544,8 @@ fn channel_scale(size: i64, k: i64, scaled_is_output: bool, batch: i64) -> Vec<u
         "pads",
         &[k / 2; 4],
     );
-    let nodes = vec![
-        node("se_pool", "GlobalAveragePool", &["x"], &["s0"]),
-        node("se_fc1", "Conv", &["s0", "ws1", "bs1"], &["s1"]),
-        node("se_relu", "Relu", &["s1"], &["s2"]),
-        node("se_fc2", "Conv", &["s2", "ws2", "bs2"], &["s3"]),
-        node("se_gate", "Sigmoid", &["s3"], &["s4"]),
-        node("se_scale", "Mul", &["x", "s4"], &["xs"]),
-        project,
-    ];
+    let mut nodes = squeeze_excite("x", "Sigmoid", "xs");
+    nodes.push(project);
     let inits = vec![
         weights("ws1", &[4, 16, 1, 1], 31),
         weights("bs1", &[4], 32),

@@ -86,6 +86,15 @@ impl Graph {
         self.values.len() - 1
     }
 
+    /// Whether `node`'s input `i` is a constant, or absent (an optional input not given).
+    pub fn constant_or_absent(&self, node: &Node, i: usize) -> bool {
+        node.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .is_none_or(|v| self.consts.contains_key(&v))
+    }
+
     /// Looks a value up by name.
     pub fn value_by_name(&self, name: &str) -> Option<ValueId> {
         self.values.iter().position(|v| v.name == name)

@@ -53,13 +53,7 @@ fn unsupported_reason(g: &Graph, node: &Node) -> Option<String> {
             .flatten()
             .map_or(0, |v| g.values[v].shape.len())
     };
-    let constant = |i: usize| {
-        node.inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .is_none_or(|v| g.consts.contains_key(&v))
-    };
+    let constant = |i: usize| g.constant_or_absent(node, i);
     let float_only = |what: &str| {
         (dtype(0) != Some(DType::F32)).then(|| {
             format!(

@@ -87,6 +87,23 @@ pub struct FusedConv {
     pub input_scale: bool,
 }
 
+impl FusedConv {
+    /// A convolution op as a [`FusedConv`]: a plain [`Conv`] without epilogue, a
+    /// `FusedConv` as itself; `None` for other ops.
+    pub fn of(op: &super::Op) -> Option<FusedConv> {
+        match op {
+            super::Op::Conv(c) => Some(FusedConv {
+                conv: c.clone(),
+                activation: Activation::None,
+                has_residual: false,
+                input_scale: false,
+            }),
+            super::Op::FusedConv(f) => Some(f.clone()),
+            _ => None,
+        }
+    }
+}
+
 impl OpDef for FusedConv {
     fn op_type(&self) -> &str {
         "FusedConv"

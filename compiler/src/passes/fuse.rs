@@ -240,16 +240,7 @@ fn sole_conv_producer(
 }
 
 fn as_fused(node: &Node) -> FusedConv {
-    match &node.op {
-        Op::Conv(c) => FusedConv {
-            conv: c.clone(),
-            activation: Activation::None,
-            has_residual: false,
-            input_scale: false,
-        },
-        Op::FusedConv(f) => f.clone(),
-        _ => unreachable!("checked by sole_conv_producer"),
-    }
+    FusedConv::of(&node.op).expect("checked by sole_conv_producer")
 }
 
 /// Fuses, one rewrite at a time: a residual `Add(conv, r)` (same shape, conv output used

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::graph_util::consumers;
 use crate::ir::{Graph, Node, ValueId};
 use crate::ops::mobile_block::RESIDUAL_INPUT;
-use crate::ops::{Activation, FusedConv, MobileBlock, Op};
+use crate::ops::{FusedConv, MobileBlock, Op};
 
 /// Blocks whose largest intermediate (the expanded map, or the depthwise output a
 /// projection reads) is smaller stay unfused: such a tensor stays in L2 between the layers
@@ -19,28 +19,16 @@ pub const MIN_INTERMEDIATE_BYTES: usize = 768 * 1024;
 /// The node's convolution as a [`FusedConv`] when it is a 2-D, NCHW-input convolution with
 /// constant weights and bias (a [`Op::Conv`] counts as one without activation).
 fn constant_conv(graph: &Graph, node: &Node) -> Option<FusedConv> {
-    let f = match &node.op {
-        Op::Conv(c) => FusedConv {
-            conv: c.clone(),
-            activation: Activation::None,
-            has_residual: false,
-            input_scale: false,
-        },
-        // A scaled input is not a block's: the scale needs the whole map first.
-        Op::FusedConv(f) if !f.input_scale => f.clone(),
-        _ => return None,
-    };
-    let is_const = |i: usize| {
-        node.inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .is_none_or(|v| graph.consts.contains_key(&v))
-    };
+    // A scaled input is not a block's: the scale needs the whole map first.
+    let f = FusedConv::of(&node.op).filter(|f| !f.input_scale)?;
     let x = node.inputs.first().copied().flatten()?;
     let rank4 = graph.values[x].shape.len() == 4;
     let weights = node.inputs.get(1).copied().flatten()?;
-    (rank4 && !f.conv.input_nhwc && graph.consts.contains_key(&weights) && is_const(2)).then_some(f)
+    (rank4
+        && !f.conv.input_nhwc
+        && graph.consts.contains_key(&weights)
+        && graph.constant_or_absent(node, 2))
+    .then_some(f)
 }
 
 /// `(x shape, w shape)` of a conv node.

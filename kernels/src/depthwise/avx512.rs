@@ -147,6 +147,13 @@ macro_rules! finish {
     }};
 }
 
+/// `(first channel, valid channels, lane mask)` of block `cb` and, when `pair`, `cb + 1`.
+fn lanes(p: &ConvParams, cb: usize, pair: bool) -> (usize, usize, __mmask16) {
+    let c0 = cb * DW_BLOCK;
+    let n = (p.groups - c0).min(if pair { 2 * DW_BLOCK } else { DW_BLOCK });
+    (c0, n, first_lanes(n))
+}
+
 /// Tap `t`'s weights of channel blocks `cb` and, when `pair`, `cb + 1` (zero lanes
 /// otherwise) as one 16-lane vector.
 ///
@@ -239,11 +246,8 @@ unsafe fn tile_reuse<const M: usize, const KW: usize, const S: usize>(
     cb: usize,
     pair: bool,
 ) {
-    let channels = p.groups;
-    let c0 = cb * DW_BLOCK;
-    let n = (channels - c0).min(if pair { 2 * DW_BLOCK } else { DW_BLOCK });
     // All lanes set when the pair is full: a masked load then costs what a plain one does.
-    let mask = first_lanes(n);
+    let (c0, n, mask) = lanes(p, cb, pair);
     let taps = p.kernel_h * KW;
     let mut acc = [_mm512_setzero_ps(); M];
     for ky in 0..p.kernel_h {
@@ -300,11 +304,8 @@ unsafe fn tile<const M: usize>(
     cb: usize,
     pair: bool,
 ) {
-    let channels = p.groups;
-    let c0 = cb * DW_BLOCK;
-    let n = (channels - c0).min(if pair { 2 * DW_BLOCK } else { DW_BLOCK });
+    let (c0, n, mask) = lanes(p, cb, pair);
     let full = n == 2 * DW_BLOCK;
-    let mask = first_lanes(n);
     let taps = p.kernel_h * p.kernel_w;
     let pix = p.stride_w * p.in_pixel_stride;
     let mut acc = [_mm512_setzero_ps(); M];
