@@ -458,6 +458,10 @@ impl<'m> Importer<'m> {
                 ids.insert(name, id);
                 outputs.push(id);
             }
+            if p.outputs.is_empty() {
+                // Every ONNX op has a first output; the passes rely on it.
+                return Err(node_err("the node declares no outputs".into()));
+            }
             if outputs.len() < p.outputs.len() {
                 return Err(node_err(format!(
                     "the node declares {} outputs but the op produces {}",
