@@ -662,3 +662,86 @@ fn vit_runs_through_create_model_and_predict_on_every_photo() {
         }
     }
 }
+
+/// Runs one query on the DataFusion path; rows come back as (column names, rows).
+fn run_df(e: &Env, sql: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
+    let rs = e
+        .session
+        .query_datafusion(sql)
+        .map_err(|err| err.render(sql))?;
+    Ok((rs.columns.iter().map(|c| c.name.clone()).collect(), rs.rows))
+}
+
+#[test]
+fn datafusion_runs_the_tutorial_like_the_row_engine() {
+    let e = env("efficientnet_lite0_tutorial.onnx", &photos(), 2);
+    // Function names in any case, as in BigQuery.
+    let sql = "SELECT * FROM ML.PREDICT(MODEL ds.m, (SELECT uri, ml.resize_image(Ml.Decode_Image(data), 224, 224, FALSE) AS input FROM ds.t))";
+    let (cols, rows) = run_df(&e, sql).unwrap();
+    assert_eq!(cols, ["class_label", "uri", "input"]);
+    assert_eq!(labels(&rows), reference_top1());
+    let (_, legacy) = run(&e, sql).unwrap();
+    assert_eq!(labels(&legacy), labels(&rows));
+}
+
+// BigQuery spells the flattening `UNNEST(probs) AS prob WITH OFFSET AS class`, which
+// DataFusion 55 does not plan yet; the zipped select-list UNNEST is the same relation.
+#[test]
+fn datafusion_top5_per_image_matches_onnxruntime() {
+    let e = env(
+        "efficientnet_lite0_probs.onnx",
+        &[
+            shared_dir().join("data/images/goldfish.jpg"),
+            shared_dir().join("data/images/samoyed.jpg"),
+        ],
+        2,
+    );
+    let sql = format!(
+        "WITH p AS (SELECT uri, probs FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT}))),
+         flat AS (SELECT regexp_replace(uri, '^.*/', '') AS file, UNNEST(probs) AS prob,
+                         UNNEST(generate_series(0, 999)) AS class FROM p)
+         SELECT file, class, prob FROM flat
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY file ORDER BY prob DESC) <= 5
+         ORDER BY file, prob DESC"
+    );
+    let (cols, rows) = run_df(&e, &sql).unwrap();
+    assert_eq!(cols, ["file", "class", "prob"]);
+    let text =
+        std::fs::read_to_string(shared_dir().join("data/images/reference_top5.tsv")).unwrap();
+    let mut want = Vec::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = l.split('\t').collect();
+        if f[0] == "goldfish.jpg" || f[0] == "samoyed.jpg" {
+            for (c, p) in f[1].split(',').zip(f[2].split(',')) {
+                want.push((
+                    f[0].to_string(),
+                    c.parse::<i64>().unwrap(),
+                    p.parse::<f64>().unwrap(),
+                ));
+            }
+        }
+    }
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(rows.len(), want.len());
+    for (row, (file, class, prob)) in rows.iter().zip(&want) {
+        assert_eq!(row[0], Value::String(file.clone()), "{row:?}");
+        assert_eq!(row[1], Value::Int64(*class), "{row:?}");
+        let Value::Float64(p) = row[2] else {
+            panic!("{row:?}")
+        };
+        assert!((p - prob).abs() <= 1e-5, "{row:?} vs {prob}");
+    }
+}
+
+#[test]
+fn datafusion_errors_name_the_model_and_the_position() {
+    let e = env("efficientnet_lite0_tutorial.onnx", &[], 1);
+    let sql = "SELECT *\nFROM ML.PREDICT(MODEL ds.nope, TABLE ds.t)";
+    let err = e.session.query_datafusion(sql).unwrap_err();
+    assert_eq!(err.message, "Not found: Model ds.nope");
+    assert_eq!(err.span.map(|s| (s.line, s.col)), Some((2, 23)));
+    let sql = "SELECT uri FROM ds.t WHERE";
+    let err = e.session.query_datafusion(sql).unwrap_err();
+    assert_eq!(err.kind, sqlfront::ErrorKind::Syntax, "{err:?}");
+    assert!(err.span.is_some(), "{err:?}");
+}

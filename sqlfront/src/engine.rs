@@ -113,7 +113,12 @@ impl TableSources for Engine {
         self.model(name, model, ctx.data_dir, ctx.compile)
     }
 
-    fn predict(&self, _name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+    fn predict(
+        &self,
+        _name: &str,
+        model: &Arc<CompiledModel>,
+        input: Relation,
+    ) -> Result<Relation> {
         crate::predict::predict(model, input, self.threads)
     }
 }

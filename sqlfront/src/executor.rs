@@ -61,7 +61,7 @@ pub trait TableSources: ScalarFunctions {
 
     /// Runs `model` (from [`TableSources::open_model`]) over `input`; returns output
     /// columns followed by the input columns.
-    fn predict(&self, name: &str, model: &CompiledModel, input: Relation) -> Result<Relation> {
+    fn predict(&self, name: &str, model: &Arc<CompiledModel>, input: Relation) -> Result<Relation> {
         let _ = (model, input);
         Err(SqlError::new(
             ErrorKind::NotSupported,

@@ -2,6 +2,8 @@
 //! executor, the persisted catalog, model import, result formatting and the REPL.
 //!
 //! Entry point: [`Session::open`] on a [`SessionConfig`], then [`Session::run_script`].
+//! Queries can also run on Apache DataFusion ([`df`], `Session::query_datafusion`), which
+//! is to replace the row engine (binder, executor, aggregate).
 //!
 //! SQL: `CREATE/DROP SCHEMA`, `CREATE [OR REPLACE] MODEL … OPTIONS(MODEL_TYPE='ONNX', …)`,
 //! `DROP MODEL`, `CREATE [OR REPLACE] EXTERNAL TABLE` (object tables and CSV), `DROP
@@ -45,6 +47,8 @@ pub mod aggregate;
 pub mod ast;
 pub mod binder;
 pub mod catalog;
+#[cfg(feature = "datafusion")]
+pub mod df;
 pub mod engine;
 pub mod error;
 pub mod executor;

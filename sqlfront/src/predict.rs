@@ -11,7 +11,7 @@
 //! - Rows run in parallel on rayon's pool, each worker with its own model state; the
 //!   output keeps the input's row order.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use runtime::tensor::fmt_shape;
 use runtime::{CompiledModel, DType, IoSpec, State, Tensor, TensorData};
@@ -29,64 +29,22 @@ fn invalid(msg: impl Into<String>) -> SqlError {
 
 /// Runs `model` over every row of `input`. `threads` bounds the model states used at
 /// once; with fewer rows than threads, one state runs each row on all threads.
-pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result<Relation> {
-    let feeds = model
-        .inputs()
+pub fn predict(model: &Arc<CompiledModel>, input: Relation, threads: usize) -> Result<Relation> {
+    let plan = PredictPlan::new(model, &input.columns)?;
+    let mut columns: Vec<ScopeColumn> = plan
+        .outputs
         .iter()
-        .map(|spec| find_column(&input.columns, &spec.name))
-        .collect::<Result<Vec<_>>>()?;
-    let mut columns = Vec::new();
-    for spec in model.outputs() {
-        if input
-            .columns
-            .iter()
-            .any(|c| !c.hidden && c.name.eq_ignore_ascii_case(&spec.name))
-        {
-            return Err(invalid(format!(
-                "ML.PREDICT output column {0} has the same name as an input column; rename the input column {0}",
-                spec.name
-            )));
-        }
-        columns.push(ScopeColumn::new(
-            spec.name.clone(),
-            Some(output_type(spec)?),
-        ));
-    }
-    let uri_col = input
-        .columns
-        .iter()
-        .position(|c| c.name.eq_ignore_ascii_case("uri"));
+        .map(|(n, t)| ScopeColumn::new(n.clone(), Some(t.clone())))
+        .collect();
     columns.extend(input.columns.iter().cloned());
 
     let rows = input.rows;
     let parallel = threads > 1 && rows.len() > 1;
     let states = StatePool::new(model, if parallel { 1 } else { threads.max(1) });
     let run_row = |(i, row): (usize, &Vec<Value>)| -> Result<Vec<Value>> {
-        crate::progress::check_cancelled()?;
-        let at = RowRef {
-            index: i,
-            uri: uri_col.and_then(|c| match &row[c] {
-                Value::String(s) => Some(s.as_str()),
-                _ => None,
-            }),
-        };
-        let tensors = model
-            .inputs()
-            .iter()
-            .zip(&feeds)
-            .map(|(spec, &c)| to_tensor(&row[c], spec, &at))
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&Tensor> = tensors.iter().collect();
-        let outs = states
-            .with(|state| model.predict(state, &refs))
-            .map_err(|m| invalid(format!("ML.PREDICT failed for {at}: {m}")))?;
-        let mut out = Vec::with_capacity(outs.len() + row.len());
-        for (spec, t) in model.outputs().iter().zip(outs) {
-            out.push(from_tensor(t, spec));
-        }
+        let mut out = plan.run_row(&states, i, row)?;
         // Passthrough values stay unread (lazy) until the outer query reads them.
         out.extend(row.iter().cloned());
-        crate::progress::row_done();
         Ok(out)
     };
     let results: Vec<Result<Vec<Value>>> = if parallel {
@@ -98,6 +56,92 @@ pub fn predict(model: &CompiledModel, input: Relation, threads: usize) -> Result
     // The first failing row in input order decides the error, whatever ran first.
     let rows = results.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(Relation { columns, rows })
+}
+
+/// What `ML.PREDICT` runs for one model over one input schema: which input column feeds
+/// each model input, and the output columns' names and types.
+pub struct PredictPlan {
+    model: Arc<CompiledModel>,
+    feeds: Vec<usize>,
+    uri_col: Option<usize>,
+    /// The output columns, in the model's output order.
+    pub outputs: Vec<(String, DataType)>,
+}
+
+impl PredictPlan {
+    /// Matches the model's inputs to `columns` by name (case-insensitive) and checks that
+    /// no output name collides with an input column.
+    pub fn new(model: &Arc<CompiledModel>, columns: &[ScopeColumn]) -> Result<PredictPlan> {
+        let feeds = model
+            .inputs()
+            .iter()
+            .map(|spec| find_column(columns, &spec.name))
+            .collect::<Result<Vec<_>>>()?;
+        let mut outputs = Vec::new();
+        for spec in model.outputs() {
+            if columns
+                .iter()
+                .any(|c| !c.hidden && c.name.eq_ignore_ascii_case(&spec.name))
+            {
+                return Err(invalid(format!(
+                    "ML.PREDICT output column {0} has the same name as an input column; rename the input column {0}",
+                    spec.name
+                )));
+            }
+            outputs.push((spec.name.clone(), output_type(spec)?));
+        }
+        let uri_col = columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case("uri"));
+        Ok(PredictPlan {
+            model: Arc::clone(model),
+            feeds,
+            uri_col,
+            outputs,
+        })
+    }
+
+    /// The compiled model.
+    pub fn model(&self) -> &Arc<CompiledModel> {
+        &self.model
+    }
+
+    /// Whether [`PredictPlan::run_row`] reads input column `c` (a feed, or the uri that
+    /// names a failing row); other columns may be passed as NULL.
+    pub fn reads_column(&self, c: usize) -> bool {
+        self.feeds.contains(&c) || self.uri_col == Some(c)
+    }
+
+    /// The model's outputs for row number `index` (0-based) with values `row`.
+    pub fn run_row(&self, states: &StatePool, index: usize, row: &[Value]) -> Result<Vec<Value>> {
+        crate::progress::check_cancelled()?;
+        let model = &self.model;
+        let at = RowRef {
+            index,
+            uri: self.uri_col.and_then(|c| match &row[c] {
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            }),
+        };
+        let tensors = model
+            .inputs()
+            .iter()
+            .zip(&self.feeds)
+            .map(|(spec, &c)| to_tensor(&row[c], spec, &at))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        let outs = states
+            .with(|state| model.predict(state, &refs))
+            .map_err(|m| invalid(format!("ML.PREDICT failed for {at}: {m}")))?;
+        let out = model
+            .outputs()
+            .iter()
+            .zip(outs)
+            .map(|(spec, t)| from_tensor(t, spec))
+            .collect();
+        crate::progress::row_done();
+        Ok(out)
+    }
 }
 
 /// A row's name in messages: its uri when the input has one, else its number.
@@ -116,16 +160,17 @@ impl std::fmt::Display for RowRef<'_> {
 }
 
 /// Model states handed to workers; each is used by one row at a time.
-struct StatePool<'m> {
-    model: &'m CompiledModel,
+pub struct StatePool {
+    model: Arc<CompiledModel>,
     threads: usize,
     free: Mutex<Vec<State>>,
 }
 
-impl<'m> StatePool<'m> {
-    fn new(model: &'m CompiledModel, threads: usize) -> StatePool<'m> {
+impl StatePool {
+    /// A pool of states for `model`, each running on `threads` threads.
+    pub fn new(model: &Arc<CompiledModel>, threads: usize) -> StatePool {
         StatePool {
-            model,
+            model: Arc::clone(model),
             threads,
             free: Mutex::new(Vec::new()),
         }

@@ -183,6 +183,8 @@ pub struct Session {
     gcs_root: Option<PathBuf>,
     sources: Arc<dyn TableSources>,
     compile: compiler::CompileOptions,
+    #[cfg(feature = "datafusion")]
+    datafusion: std::sync::OnceLock<crate::df::QueryEngine>,
 }
 
 fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Value, Span)>> {
@@ -267,6 +269,8 @@ impl Session {
             gcs_root: cfg.gcs_root,
             sources: Arc::new(NoSources),
             compile: compiler::CompileOptions::default(),
+            #[cfg(feature = "datafusion")]
+            datafusion: std::sync::OnceLock::new(),
         })
     }
 
@@ -409,6 +413,44 @@ impl Session {
             columns: result_columns(columns),
             rows,
         })
+    }
+
+    /// Runs the query text `sql` on DataFusion ([`crate::df`]), with as many threads as
+    /// rayon's pool has.
+    #[cfg(feature = "datafusion")]
+    pub fn query_datafusion(&self, sql: &str) -> Result<ResultSet> {
+        let engine = match self.datafusion.get() {
+            Some(e) => e,
+            None => {
+                let e = crate::df::QueryEngine::new(rayon::current_num_threads())?;
+                self.datafusion.get_or_init(|| e)
+            }
+        };
+        let state = self.catalog.snapshot()?;
+        let ctx = self.exec_context(&state);
+        let result = engine.query(sql, &ctx)?;
+        let columns = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| ResultColumn {
+                name: f.name().clone(),
+                data_type: crate::df::values::sql_type(f.data_type()),
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for b in &result.batches {
+            for r in 0..b.num_rows() {
+                let row = b
+                    .columns()
+                    .iter()
+                    .map(|c| crate::df::values::value_at(c.as_ref(), r))
+                    .collect::<datafusion::common::Result<Vec<_>>>()
+                    .map_err(|e| crate::df::sql_error(e, sql))?;
+                rows.push(row);
+            }
+        }
+        Ok(ResultSet { columns, rows })
     }
 
     /// What a query over the catalog snapshot `state` runs with.

@@ -1,0 +1,140 @@
+//! BigQuery ML's image functions (`ML.DECODE_IMAGE`, `ML.RESIZE_IMAGE`,
+//! `ML.CONVERT_COLOR_SPACE`, `ML.CONVERT_IMAGE_TYPE`) as DataFusion scalar UDFs over
+//! [`crate::imagefns`]. A batch's rows run in parallel on rayon's pool; the first failing
+//! row (in row order) names the error.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType as ArrowType;
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use rayon::prelude::*;
+
+use crate::value::Value;
+
+use super::values::{image_at, image_kind, image_type, images_to_array, scalar_to_value};
+
+/// One of [`crate::imagefns::FUNCTIONS`] as a UDF named as BigQuery spells it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ImageFunction {
+    name: &'static str,
+    arity: usize,
+    signature: Signature,
+}
+
+/// Every image function, ready to register on a DataFusion session.
+pub fn image_functions() -> Vec<ScalarUDF> {
+    crate::imagefns::FUNCTIONS
+        .iter()
+        .map(|&name| {
+            let arity = match name {
+                "ML.DECODE_IMAGE" | "ML.CONVERT_IMAGE_TYPE" => 1,
+                "ML.CONVERT_COLOR_SPACE" => 2,
+                _ => 4,
+            };
+            ScalarUDF::new_from_impl(ImageFunction {
+                name,
+                arity,
+                signature: Signature::any(arity, Volatility::Immutable),
+            })
+        })
+        .collect()
+}
+
+impl ScalarUDFImpl for ImageFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        let int_in = args.first().and_then(image_kind);
+        match self.name {
+            "ML.DECODE_IMAGE" => match &args[0] {
+                ArrowType::Binary
+                | ArrowType::LargeBinary
+                | ArrowType::BinaryView
+                | ArrowType::Null => Ok(image_type(false)),
+                t => Err(DataFusionError::Plan(format!(
+                    "No matching signature for function ML.DECODE_IMAGE for argument types: {t}; the argument must be BYTES (an object table's data column)"
+                ))),
+            },
+            "ML.CONVERT_IMAGE_TYPE" => Ok(image_type(true)),
+            _ if args[0] == ArrowType::Null => Ok(image_type(false)),
+            _ => match int_in {
+                Some(int) => Ok(image_type(int && self.name != "ML.CONVERT_COLOR_SPACE")),
+                None => Err(DataFusionError::Plan(format!(
+                    "No matching signature for function {}: the first argument must be an image (from ML.DECODE_IMAGE), got {}",
+                    self.name, args[0]
+                ))),
+            },
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        debug_assert_eq!(args.args.len(), self.arity);
+        let rows = args.number_rows;
+        let columns: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<DfResult<_>>()?;
+        let name = self.name;
+        let out = (0..rows)
+            .into_par_iter()
+            .map(|r| {
+                let vals = columns
+                    .iter()
+                    .map(|c| arg_value(c.as_ref(), r))
+                    .collect::<DfResult<Vec<_>>>()?;
+                match crate::imagefns::call(name, &vals).map_err(DataFusionError::Execution)? {
+                    Value::Image(img) => Ok(Some(img)),
+                    Value::Null => Ok(None),
+                    other => Err(DataFusionError::Internal(format!(
+                        "{name} returned {}",
+                        other.type_name()
+                    ))),
+                }
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        let array = images_to_array(&out)?;
+        if array.data_type() != args.return_field.data_type() && out.iter().any(Option::is_some) {
+            return Err(DataFusionError::Internal(format!(
+                "{name} produced {} for a column typed {}",
+                array.data_type(),
+                args.return_field.data_type()
+            )));
+        }
+        let array = if array.data_type() == args.return_field.data_type() {
+            array
+        } else {
+            // Every row NULL: an all-null column of the declared type.
+            datafusion::arrow::array::new_null_array(args.return_field.data_type(), rows)
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+/// Row `r` of an argument column as the [`Value`] `imagefns` expects.
+fn arg_value(col: &dyn Array, r: usize) -> DfResult<Value> {
+    if image_kind(col.data_type()).is_some() {
+        return Ok(image_at(col.as_struct(), r)?.map_or(Value::Null, Value::Image));
+    }
+    match col.data_type() {
+        ArrowType::Binary if !col.is_null(r) => {
+            Ok(Value::Bytes(col.as_binary::<i32>().value(r).to_vec()))
+        }
+        _ => scalar_to_value(ScalarValue::try_from_array(col, r)?),
+    }
+}
+
+/// The image functions keyed by their upper-case names, for registration.
+pub fn register(ctx: &datafusion::prelude::SessionContext) {
+    for f in image_functions() {
+        ctx.register_udf(f);
+    }
+}
