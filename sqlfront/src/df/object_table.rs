@@ -97,15 +97,26 @@ impl TableProvider for ObjectTable {
             rows,
             read: Arc::new(read),
         };
-        Ok(Arc::new(StreamingTableExec::try_new(
-            Arc::clone(&self.schema),
-            vec![Arc::new(partition)],
-            projection,
-            Vec::new(),
-            false,
-            limit,
-        )?))
+        streaming_exec(&self.schema, vec![Arc::new(partition)], projection, limit)
     }
+}
+
+/// The scan plan of a table of `schema` whose rows come from `partitions`, with the
+/// scan's projection and limit applied.
+pub(super) fn streaming_exec(
+    schema: &SchemaRef,
+    partitions: Vec<Arc<dyn PartitionStream>>,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    Ok(Arc::new(StreamingTableExec::try_new(
+        Arc::clone(schema),
+        partitions,
+        projection,
+        Vec::new(),
+        false,
+        limit,
+    )?))
 }
 
 /// Rows of [`Value`]s streamed as batches of [`OBJECT_BATCH_ROWS`]; lazy values of the
@@ -213,13 +224,6 @@ impl TableProvider for RowsTable {
             rows: Arc::new(rows),
             read: Arc::new(vec![true; self.schema.fields().len()]),
         };
-        Ok(Arc::new(StreamingTableExec::try_new(
-            Arc::clone(&self.schema),
-            vec![Arc::new(partition)],
-            projection,
-            Vec::new(),
-            false,
-            limit,
-        )?))
+        streaming_exec(&self.schema, vec![Arc::new(partition)], projection, limit)
     }
 }
