@@ -5,7 +5,6 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 
 use cranelift_codegen::ir::{
     types, AbiParam, FuncRef, GlobalValue, InstBuilder, MemFlagsData, Signature, StackSlotData,
@@ -636,19 +635,6 @@ pub struct GeneratedObject {
     pub features: u64,
 }
 
-/// Reads a template word as the bytes machine code would load, padding included.
-fn template_word(w: &MaybeUninit<u64>) -> u64 {
-    let v: u64;
-    // SAFETY: reads 8 bytes from a live, aligned word. Going through `asm!` (opaque to the
-    // compiler) turns possibly-uninitialised padding bytes into fixed arbitrary values,
-    // exactly what the JIT's generated load sees; the kernels never read padding.
-    unsafe {
-        std::arch::asm!("mov {v}, qword ptr [{p}]", p = in(reg) w.as_ptr(), v = lateout(reg) v,
-            options(readonly, nostack, preserves_flags));
-    }
-    v
-}
-
 /// Compiles the plan into a position-independent object for `target`; `meta` is the
 /// metadata block (see `runtime::artifact`) with its feature mask left for this function
 /// to fill in (bytes 16..24).
@@ -697,7 +683,7 @@ pub fn generate_object(
         let StepKind::Call(c) = &step.kind else {
             continue;
         };
-        let words: Vec<u64> = c.template.iter().map(template_word).collect();
+        let words = &c.template;
         if let Some(w) = words
             .iter()
             .find(|&&w| w != 0 && plan.const_at(w as usize).is_some())

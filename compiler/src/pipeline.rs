@@ -264,7 +264,7 @@ fn jit(plan: Plan, profile: bool) -> Result<runtime::CompiledModel> {
     let mut keep = plan.keep;
     keep.push(generated.code);
     // Kernel params templates are read by the generated code.
-    let templates: Vec<Box<[std::mem::MaybeUninit<u64>]>> = plan
+    let templates: Vec<Box<[u64]>> = plan
         .steps
         .into_iter()
         .filter_map(|s| match s.kind {

@@ -1,7 +1,6 @@
 //! The execution plan: the optimised graph lowered to a list of kernel calls over buffers
 //! with concrete strides, plus the arena layout. Codegen turns it into one native function.
 
-use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use runtime::{IoSpec, Tensor};
@@ -42,8 +41,8 @@ pub struct KernelCall {
     /// Its address in this process.
     pub addr: usize,
     pub kind: CallKind,
-    /// The params struct's bytes as 8-byte words (may hold uninitialised padding).
-    pub template: Box<[MaybeUninit<u64>]>,
+    /// The params struct's bytes as 8-byte words, padding zeroed.
+    pub template: Box<[u64]>,
     /// `(byte offset of a pointer field, where it points)`.
     pub ptrs: Vec<(usize, Ptr)>,
     /// `(byte offset of a scalar field, where to read its value, bytes)`: fields whose value
@@ -128,22 +127,15 @@ pub struct ConstBlob {
 
 const ALIGN: usize = 64;
 
-/// The bytes of a `#[repr(C)]` params struct as 8-byte words, copied without reading them
-/// as initialised integers (padding may be uninitialised).
-pub fn template_of<T: Copy>(params: &T) -> Box<[MaybeUninit<u64>]> {
-    let size = std::mem::size_of::<T>();
-    let words = size.div_ceil(8);
-    let mut out: Box<[MaybeUninit<u64>]> = vec![MaybeUninit::zeroed(); words].into_boxed_slice();
-    // SAFETY: copies `size` bytes of `T` into a buffer of at least `size` bytes, as
-    // MaybeUninit<u8> (valid for any bytes, including padding).
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            params as *const T as *const MaybeUninit<u8>,
-            out.as_mut_ptr() as *mut MaybeUninit<u8>,
-            size,
-        );
-    }
-    out
+/// The bytes of a kernel params struct as 8-byte words, padding zeroed (so a template holds
+/// nothing but its fields: no stack garbage that could look like an address).
+pub fn template_of<T: kernels::params::ParamBytes>(params: &T) -> Box<[u64]> {
+    let mut bytes = params.to_bytes();
+    bytes.resize(bytes.len().next_multiple_of(8), 0);
+    bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().expect("8-byte chunk")))
+        .collect()
 }
 
 impl Plan {

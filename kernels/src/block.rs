@@ -7,12 +7,14 @@
 //! before it (`kernel_h - stride_h` rows for undilated kernels) are moved to the top of the
 //! scratch instead of being recomputed, so the expansion computes every row once per thread.
 
+use crate::params::kernel_params;
 use std::cell::RefCell;
 
 use crate::conv::conv_units;
 use crate::conv_params::ConvParams;
 use crate::isa::Isa;
 
+kernel_params! {
 /// One block call. Each part is a complete [`ConvParams`] of that layer, with the pointers
 /// and strides of the whole layer; the kernel re-points them band by band:
 ///
@@ -24,7 +26,6 @@ use crate::isa::Isa;
 ///   projection, `output` is the block output.
 /// * `project` (when `has_project`): input from the scratch; `output` and `residual` are the
 ///   block's.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BlockParams {
     /// The 1×1 expansion.
@@ -43,6 +44,7 @@ pub struct BlockParams {
     pub pad_left: usize,
     /// Depthwise output rows per band; a band is the work unit.
     pub band_rows: usize,
+}
 }
 
 impl BlockParams {

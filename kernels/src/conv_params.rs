@@ -6,8 +6,10 @@ use crate::epilogue::{Act, Activation};
 use crate::error::KernelError;
 use crate::isa::ISA_AUTO;
 use crate::pack::PackedConv;
+use crate::params::kernel_params;
 use crate::view::{Nhwc, NhwcMut};
 
+kernel_params! {
 /// Everything one convolution call needs, `#[repr(C)]` so generated code can emit it as constant
 /// data and call [`crate::bqml_conv2d`]. Strides are in floats.
 ///
@@ -21,7 +23,6 @@ use crate::view::{Nhwc, NhwcMut};
 ///   the output itself (in-place `y = act(conv(x) + y)`): each element's residual is read before
 ///   that element is written.
 /// * `weights`/`bias`/`layout` come from a [`PackedConv`] (`bias` is never null).
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ConvParams {
     /// Receptive-field origin of output pixel (0, 0); see the type doc.
@@ -84,6 +85,7 @@ pub struct ConvParams {
     /// disjoint weights and never re-read each other's input rows, which is what layers with
     /// few rows need.
     pub channel_slices: usize,
+}
 }
 
 /// The panels (of `panels` per group) that output-channel slice `slice` of `slices` covers:

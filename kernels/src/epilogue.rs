@@ -1,8 +1,10 @@
 //! Fused epilogues: `act(acc + bias [+ residual])`, applied while accumulators are in registers.
 
+use crate::params::kernel_params;
+
+kernel_params! {
 /// Activation applied last in every conv/GEMM epilogue. `#[repr(C)]` so generated code can store it
 /// as constant data: `kind` is one of the `ACT_*` codes, `alpha`/`beta` are its parameters.
-#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Activation {
     /// One of [`ACT_NONE`], [`ACT_RELU`], … ; unknown codes abort the process.
@@ -11,6 +13,7 @@ pub struct Activation {
     pub alpha: f32,
     /// Clip: max. HardSigmoid: beta. Otherwise unused.
     pub beta: f32,
+}
 }
 
 /// `x`.

@@ -3,6 +3,7 @@
 //! A is row-major activations (`M × K`, row stride `lda`); a GEMM is run as a 1×1 convolution
 //! whose "pixels" are the rows of A, so it shares the implicit-GEMM micro-kernel.
 
+use crate::params::kernel_params;
 use std::ops::Range;
 
 use crate::conv::{conv_raw, conv_units};
@@ -12,8 +13,8 @@ use crate::error::KernelError;
 use crate::isa::{Isa, ISA_AUTO};
 use crate::pack::{PackedConv, LAYOUT_PANELS, NR};
 
+kernel_params! {
 /// Gemm call parameters for generated code, `#[repr(C)]`; strides are in floats.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct GemmParams {
     /// `A[0][0]`; row `i` starts at `a + i * lda`.
@@ -46,6 +47,7 @@ pub struct GemmParams {
     /// [`ConvParams::channel_slices`] (0 reads as 1). A one-row Gemm (a classifier head) splits
     /// between threads only this way.
     pub channel_slices: usize,
+}
 }
 
 impl GemmParams {

@@ -76,6 +76,7 @@ pub mod imageops;
 mod isa;
 mod pack;
 mod pack_ffi;
+pub mod params;
 mod peak;
 mod pool;
 pub mod reference;

@@ -2,10 +2,11 @@
 //! constants (the compiler packs constant weights once, at compile time).
 
 use crate::pack::{pack_conv, ConvShape, NR};
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Parameters of [`bqml_pack_conv`]; the packed sizes come from packing a same-shaped
 /// placeholder at compile time.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PackConvParams {
     pub in_channels: usize,
@@ -23,6 +24,7 @@ pub struct PackConvParams {
     /// Receives the packed bias.
     pub out_bias: *mut f32,
     pub out_bias_len: usize,
+}
 }
 
 /// Packs conv weights into caller buffers.
@@ -64,8 +66,8 @@ pub unsafe extern "C" fn bqml_pack_conv(p: *const PackConvParams) {
     }
 }
 
+kernel_params! {
 /// Parameters of [`bqml_scale_panels`].
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ScalePanelsParams {
     /// `LAYOUT_PANELS` weights of one group: `panels * k_len * 16` floats.
@@ -78,6 +80,7 @@ pub struct ScalePanelsParams {
     /// Reduction length, `kernel_h * kernel_w * in_channels`.
     pub k_len: usize,
     pub in_channels: usize,
+}
 }
 
 /// Scales packed panel weights per input channel: the weights of a convolution whose input

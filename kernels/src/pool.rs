@@ -3,6 +3,7 @@
 //! Pooling reads the unpadded input and clips each window itself (a zero halo would be wrong for
 //! max pooling of negative values), so its `input` points at pixel (0, 0), not at a halo corner.
 
+use crate::params::kernel_params;
 use std::ops::Range;
 
 use crate::error::KernelError;
@@ -16,8 +17,8 @@ pub const POOL_AVG_EXCLUDE_PAD: u32 = 1;
 /// Average dividing by the window elements inside the padded extent (`count_include_pad = 1`).
 pub const POOL_AVG_INCLUDE_PAD: u32 = 2;
 
+kernel_params! {
 /// Pooling parameters for generated code, `#[repr(C)]`; strides are in floats.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PoolParams {
     /// Input pixel (0, 0), channel 0 (no halo needed).
@@ -66,6 +67,7 @@ pub struct PoolParams {
     pub kind: u32,
     /// Kernel tier, as [`crate::ConvParams::isa`] ([`crate::ISA_AUTO`] detects at run time).
     pub isa: u32,
+}
 }
 
 /// Window geometry for the safe wrapper.

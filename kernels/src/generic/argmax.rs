@@ -2,11 +2,12 @@
 
 use super::common::numel;
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// ArgMax/ArgMin over axis 1 of a contiguous f32 `[outer, n, inner]` tensor into an i64
 /// `[outer, inner]` tensor, `#[repr(C)]`. NaN counts as the extreme value (numpy: the first NaN
 /// wins; with `select_last`, the last NaN). `n == 0` writes 0.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ArgParams {
     /// Input.
@@ -23,6 +24,7 @@ pub struct ArgParams {
     pub is_min: u32,
     /// Nonzero: the last index among ties (ONNX `select_last_index`).
     pub select_last: u32,
+}
 }
 
 /// ArgMax/ArgMin entry point for generated code.

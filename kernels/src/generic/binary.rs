@@ -7,6 +7,7 @@ use super::common::{
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
 /// `a + b` (integers: wrapping).
 pub const BINARY_ADD: u32 = 0;
@@ -34,10 +35,10 @@ pub const BINARY_FMOD: u32 = 9;
 /// Largest valid binary op code.
 pub const BINARY_LAST: u32 = BINARY_FMOD;
 
+kernel_params! {
 /// Broadcast binary op `y[idx] = op(a[idx], b[idx])` over the output `shape`, `#[repr(C)]`.
 /// Strides are in elements; broadcast input axes have stride 0. `y` may be the same tensor as `a`
 /// or `b` (identical pointer and strides); otherwise it must not overlap them.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BinaryParams {
     /// One of the `BINARY_*` codes.
@@ -60,6 +61,7 @@ pub struct BinaryParams {
     pub y: *mut u8,
     /// Output strides.
     pub y_strides: [isize; MAX_RANK],
+}
 }
 
 /// Which op codes each dtype supports: f32 everything but Mod; i64 everything but PRelu;

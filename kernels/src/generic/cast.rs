@@ -2,6 +2,7 @@
 
 use super::common::{abort_bad_params, DT_F32, DT_I64};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// ONNX `UINT8`.
 pub const DT_U8: u32 = 2;
@@ -14,11 +15,11 @@ pub const DT_BOOL: u32 = 9;
 /// ONNX `DOUBLE`.
 pub const DT_F64: u32 = 11;
 
+kernel_params! {
 /// Elementwise type conversion of `n` contiguous elements, `#[repr(C)]`. Float to integer
 /// truncates toward zero and saturates (NaN gives 0); integer narrowing wraps (two's complement);
 /// anything to bool is `x != 0` (NaN gives true); bool to number is 0 or 1. `x` and `y` must not
 /// overlap unless they are equal and the element sizes match.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CastParams {
     /// Source `DT_*` code.
@@ -31,6 +32,7 @@ pub struct CastParams {
     pub x: *const u8,
     /// Output.
     pub y: *mut u8,
+}
 }
 
 fn supported(dt: u32) -> bool {

@@ -8,6 +8,7 @@ use super::common::{
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
 /// `a == b` (floats: false when either is NaN; `-0.0 == 0.0`).
 pub const CMP_EQ: u32 = 0;
@@ -28,12 +29,12 @@ pub const LOGIC_XOR: u32 = 7;
 /// Largest valid compare op code.
 pub const COMPARE_LAST: u32 = LOGIC_XOR;
 
+kernel_params! {
 /// Broadcast comparison or logic op `y[idx] = op(a[idx], b[idx])` over the output `shape`,
 /// `#[repr(C)]`. Strides are in elements of each tensor's own type (`y` is bool, one byte);
 /// broadcast input axes have stride 0. For 1-byte input dtypes (`DT_U8`, `DT_BOOL`) `y` may be
 /// the same tensor as `a` or `b` (identical pointer and strides); otherwise it must not overlap
 /// them.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CompareParams {
     /// One of the `CMP_*` / `LOGIC_*` codes.
@@ -58,6 +59,7 @@ pub struct CompareParams {
     pub y: *mut u8,
     /// Output strides (bytes = elements).
     pub y_strides: [isize; MAX_RANK],
+}
 }
 
 /// Whether `op` is defined for input `dtype`.

@@ -6,11 +6,12 @@ use super::common::{
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Strided copy `dst[idx] = src[idx]` for every `idx < shape`, `#[repr(C)]`. Strides are in
 /// elements and may be negative (reversed) or 0 (broadcast reads; a 0 *destination* stride means
 /// the last write wins). `src` and `dst` must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CopyParams {
     /// Source origin (element with all indices 0).
@@ -28,9 +29,10 @@ pub struct CopyParams {
     /// Destination strides in elements.
     pub dst_strides: [isize; MAX_RANK],
 }
+}
 
+kernel_params! {
 /// Fill `count` contiguous elements with one value, `#[repr(C)]`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FillParams {
     /// First element.
@@ -41,6 +43,7 @@ pub struct FillParams {
     pub count: usize,
     /// Bit pattern of the value in its low `elem_size` bytes (little-endian element).
     pub value: u64,
+}
 }
 
 fn valid_elem_size(e: usize) -> bool {

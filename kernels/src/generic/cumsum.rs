@@ -8,11 +8,12 @@ use super::cast::{DT_F64, DT_I32};
 use super::common::{abort_bad_params, detected, numel, Element, DT_F32, DT_I64};
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Cumulative sum over axis `n` of contiguous row-major `[outer, n, inner]` data,
 /// `#[repr(C)]`: with `exclusive = 0, reverse = 0`, `y[o, j, i] = Σ_{k <= j} x[o, k, i]`.
 /// `x` and `y` must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CumSumParams {
     /// [`DT_F32`], [`DT_F64`], [`DT_I32`] or [`DT_I64`] (both
@@ -32,6 +33,7 @@ pub struct CumSumParams {
     pub exclusive: u32,
     /// Nonzero: sum from the end of the axis (`Σ_{k >= j}`, or `k > j` when exclusive).
     pub reverse: u32,
+}
 }
 
 fn supported(dtype: u32) -> bool {

@@ -6,13 +6,14 @@
 use super::cast::DT_F64;
 use super::common::{abort_bad_params, numel, DT_F32, MAX_RANK};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Most operands an [`EinsumParams`] takes.
 pub const EINSUM_MAX_INPUTS: usize = 3;
 
+kernel_params! {
 /// One Einsum, `#[repr(C)]`. Operand `i` is read at `Σ_l index[l] · x_strides[i][l]`
 /// (elements; 0 for a label the operand lacks).
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct EinsumParams {
     /// [`DT_F32`] or [`DT_F64`] (every operand and the output).
@@ -31,6 +32,7 @@ pub struct EinsumParams {
     pub x_strides: [[isize; MAX_RANK]; EINSUM_MAX_INPUTS],
     /// Dense output, `Π extents[..out_rank]` elements.
     pub y: *mut u8,
+}
 }
 
 /// Einsum entry point for generated code.

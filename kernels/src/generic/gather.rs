@@ -2,16 +2,17 @@
 
 use super::common::{abort_bad_params, numel};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Every index was in range.
 pub const GATHER_OK: u32 = 0;
 /// Some index was outside `[-axis_len, axis_len)`; its output slices were zero-filled.
 pub const GATHER_INDEX_OUT_OF_RANGE: u32 = 1;
 
+kernel_params! {
 /// Gather parameters, `#[repr(C)]`: `x` is contiguous `[outer, axis_len, inner]`, `y` is
 /// `[outer, n_indices, inner]` with `y[o, j, i] = x[o, indices[j], i]` (negative indices count
 /// from the end). `x` and `y` must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct GatherParams {
     /// Bytes per element (any size ≥ 1; slices are moved with `memcpy`).
@@ -30,6 +31,7 @@ pub struct GatherParams {
     pub n_indices: usize,
     /// Output.
     pub y: *mut u8,
+}
 }
 
 /// Gather entry point for generated code; returns [`GATHER_OK`] or

@@ -21,11 +21,12 @@
 use super::common::{abort_bad_params, detected};
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// LayerNormalization of `rows` rows of `cols` floats each, `#[repr(C)]`. Row `r` of `x` starts
 /// at `x + r · x_stride`, row `r` of `y` at `y + r · y_stride`. `x` may equal `y` with
 /// `x_stride == y_stride` (in place); otherwise `y` must not overlap `x`, `scale` or `bias`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct LayerNormParams {
     /// Number of rows: the product of the axes before the normalized ones.
@@ -53,6 +54,7 @@ pub struct LayerNormParams {
     /// `rows` floats receiving each row's `1 / sqrt(var + epsilon)` (ONNX output
     /// `InvStdDev`), or null.
     pub inv_std: *mut f32,
+}
 }
 
 /// Abort unless the params describe addressable, non-overlapping output rows (a code-generation

@@ -3,11 +3,12 @@
 use super::common::{check_extent, detected};
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Batched row-major `Y[b] = A[b] · B[b]` (`m × k` times `k × n`), `#[repr(C)]`. Batch strides
 /// are in floats and may be 0 (broadcast operand) or negative; row strides are `lda`, `ldb`,
 /// `ldy`. `y` must not overlap `a` or `b`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct MatMulParams {
     /// Number of matrix products.
@@ -36,6 +37,7 @@ pub struct MatMulParams {
     pub y_batch_stride: isize,
     /// Floats between rows of Y.
     pub ldy: usize,
+}
 }
 
 /// Shape and strides for the safe wrapper ([`MatMulParams`] without pointers).

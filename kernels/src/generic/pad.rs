@@ -2,6 +2,7 @@
 
 use super::common::{abort_bad_params, numel, MAX_RANK};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Fill with `value`.
 pub const PAD_CONSTANT: u32 = 0;
@@ -12,11 +13,11 @@ pub const PAD_EDGE: u32 = 2;
 /// Wrap around (numpy `wrap`).
 pub const PAD_WRAP: u32 = 3;
 
+kernel_params! {
 /// Pad parameters, `#[repr(C)]`; input and output are contiguous row-major. Output element `o`
 /// reads input `o - pads_begin` per axis (mapped by `mode` when outside the input), so a
 /// negative `pads_begin` crops, and `out_shape` determines the end pads (also possibly
 /// negative). Axes of input extent 0 pad with `value` in every mode. `x` and `y` must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PadParams {
     /// `PAD_*` mode.
@@ -37,6 +38,7 @@ pub struct PadParams {
     pub y: *mut u8,
     /// Constant bit pattern in the low `elem_size` bytes.
     pub value: u64,
+}
 }
 
 /// Pad entry point for generated code.

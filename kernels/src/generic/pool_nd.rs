@@ -2,6 +2,7 @@
 
 use super::common::{abort_bad_params, numel};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Max pooling (NaN propagates; padding never wins). Same code as [`crate::POOL_MAX`].
 pub const POOL_ND_MAX: u32 = crate::pool::POOL_MAX;
@@ -10,9 +11,9 @@ pub const POOL_ND_AVG_EXCLUDE_PAD: u32 = crate::pool::POOL_AVG_EXCLUDE_PAD;
 /// Average dividing by the window elements inside the padded input (`count_include_pad = 1`).
 pub const POOL_ND_AVG_INCLUDE_PAD: u32 = crate::pool::POOL_AVG_INCLUDE_PAD;
 
+kernel_params! {
 /// N-d pooling parameters, `#[repr(C)]`. Data is `[batch_channels, spatial…]` contiguous. Spatial
 /// arrays use their first `spatial` entries (outermost first).
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PoolNdParams {
     /// `POOL_ND_*` kind.
@@ -42,6 +43,7 @@ pub struct PoolNdParams {
     pub y: *mut f32,
     /// Null, or (MaxPool) the flat index into `x` (`[0, N·C·D·H·W)`) of each output's maximum.
     pub indices: *mut i64,
+}
 }
 
 /// Pooling geometry for the safe wrapper: [`PoolNdParams`] without the pointers.

@@ -6,6 +6,7 @@ use super::common::{
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
 /// `Σ x` (empty: 0).
 pub const REDUCE_SUM: u32 = 0;
@@ -30,11 +31,11 @@ pub const REDUCE_LOG_SUM_EXP: u32 = 9;
 /// Largest valid reduce op code.
 pub const REDUCE_LAST: u32 = REDUCE_LOG_SUM_EXP;
 
+kernel_params! {
 /// Reduction of `x` (input `shape`) over the axes in `reduce_mask`, `#[repr(C)]`. The output is
 /// addressed with the *input's* axes: `y_strides` has the output strides on kept axes and 0 on
 /// reduced axes (so keepdims and not-keepdims layouts are the same call). `y` must not overlap
 /// `x`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ReduceParams {
     /// One of the `REDUCE_*` codes.
@@ -53,6 +54,7 @@ pub struct ReduceParams {
     pub y: *mut f32,
     /// Output strides per input axis (ignored on reduced axes).
     pub y_strides: [isize; MAX_RANK],
+}
 }
 
 /// Reduce entry point for generated code.

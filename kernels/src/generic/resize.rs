@@ -7,6 +7,7 @@
 
 use super::common::{abort_bad_params, numel, MAX_RANK};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Nearest neighbour (1 tap per axis).
 pub const RESIZE_NEAREST: u32 = 0;
@@ -37,13 +38,13 @@ pub const NEAREST_FLOOR: u32 = 2;
 /// Ceil.
 pub const NEAREST_CEIL: u32 = 3;
 
+kernel_params! {
 /// Resize parameters, `#[repr(C)]`: contiguous f32 `x` (`in_shape`) to contiguous `y`
 /// (`out_shape`). Output coordinate `o` on axis `d` reads input indices
 /// `index[d][o·taps[d] + t]` with weights `weight[d][o·taps[d] + t]`, `t < taps[d]`; the output is
 /// the sum over all tap combinations of the product of weights times the input element. An index
 /// of -1 on any axis makes the output `extrapolation_value`. `weight[d]` may be null when
 /// `taps[d] == 1` (weight 1). Build the tables with [`resize_axis_table`].
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ResizeParams {
     /// Number of axes (`<= MAX_RANK`).
@@ -64,6 +65,7 @@ pub struct ResizeParams {
     pub x: *const f32,
     /// Output.
     pub y: *mut f32,
+}
 }
 
 /// One axis' interpolation table.

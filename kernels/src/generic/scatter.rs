@@ -7,6 +7,7 @@
 use super::cast::{dtype_size, DT_F64, DT_I32};
 use super::common::{abort_bad_params, Element, DT_F32, DT_I64};
 use crate::error::KernelError;
+use crate::params::kernel_params;
 
 /// Replace the addressed elements.
 pub const SCATTER_NONE: u32 = 0;
@@ -19,8 +20,8 @@ pub const SCATTER_MAX: u32 = 3;
 /// `y = min(y, u)`.
 pub const SCATTER_MIN: u32 = 4;
 
+kernel_params! {
 /// Scatter call parameters, `#[repr(C)]`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ScatterParams {
     /// ONNX dtype code of `y` and `updates`: any [`dtype_size`] knows for [`SCATTER_NONE`];
@@ -38,6 +39,7 @@ pub struct ScatterParams {
     pub count: usize,
     /// Elements per slice.
     pub slice: usize,
+}
 }
 
 fn supported(p: &ScatterParams) -> bool {

@@ -12,6 +12,7 @@
 //!
 //! Softmax follows numpy: a row whose scores are all −∞ gives NaN, NaN propagates.
 
+use crate::params::kernel_params;
 use std::cell::RefCell;
 
 use super::common::abort_bad_params;
@@ -23,9 +24,9 @@ pub const RB: usize = 8;
 /// Keys (and output features) per register block: one 16-lane vector.
 const KB: usize = 16;
 
+kernel_params! {
 /// One attention op, `#[repr(C)]`. Strides are in elements, for (batch, head, row, feature)
 /// (`k`, `v`: kv head and key; `bias`, `qk`: query and key as the last two).
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionParams {
     /// Batch size.
@@ -79,6 +80,7 @@ pub struct AttentionParams {
     /// What `qk` receives: 0 or 1 the scaled (softcapped) scores, 2 those plus bias and causal
     /// mask, 3 the softmax probabilities.
     pub qk_mode: u32,
+}
 }
 
 impl AttentionParams {

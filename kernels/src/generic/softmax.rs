@@ -3,10 +3,11 @@
 use super::common::{abort_bad_params, detected, numel};
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Softmax over axis 1 of a contiguous `[outer, n, inner]` tensor, `#[repr(C)]`. `x` may equal
 /// `y` (in place); otherwise they must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxParams {
     /// Input.
@@ -21,6 +22,7 @@ pub struct SoftmaxParams {
     pub inner: usize,
     /// Nonzero: LogSoftmax (`x - max - ln Σ e^(x - max)`).
     pub log: u32,
+}
 }
 
 /// Softmax entry point for generated code.

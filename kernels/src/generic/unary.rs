@@ -6,6 +6,7 @@
 
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
 use super::common::{abort_bad_params, detected};
 
@@ -73,9 +74,9 @@ pub const UNARY_IDENTITY: u32 = 29;
 /// Largest valid unary op code.
 pub const UNARY_LAST: u32 = UNARY_IDENTITY;
 
+kernel_params! {
 /// Unary op over `n` contiguous floats, `#[repr(C)]`. `x` may equal `y` (in place); otherwise
 /// they must not overlap.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct UnaryParams {
     /// One of the `UNARY_*` codes.
@@ -90,6 +91,7 @@ pub struct UnaryParams {
     pub alpha: f32,
     /// Second op parameter; 0 when unused.
     pub beta: f32,
+}
 }
 
 /// Unary entry point for generated code.

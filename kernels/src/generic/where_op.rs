@@ -8,13 +8,14 @@ use super::common::{
 };
 use crate::error::KernelError;
 use crate::isa::Isa;
+use crate::params::kernel_params;
 
+kernel_params! {
 /// Broadcast select `out[idx] = c[idx] ? x[idx] : y[idx]` over the output `shape`,
 /// `#[repr(C)]`. Strides are in elements of each tensor's own type (`c` is bool, one byte;
 /// any nonzero byte counts as true); broadcast input axes have stride 0. Pointers need no
 /// alignment. `out` may be the same tensor as `x` or `y` (identical pointer and strides);
 /// otherwise it must not overlap the inputs.
-#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct WhereParams {
     /// Bytes per element of `x`, `y` and `out`: 1, 2, 4 or 8.
@@ -39,6 +40,7 @@ pub struct WhereParams {
     pub out: *mut u8,
     /// Output strides (elements).
     pub out_strides: [isize; MAX_RANK],
+}
 }
 
 fn valid_elem_size(e: usize) -> bool {
