@@ -117,6 +117,23 @@ impl Graph {
 
     /// Multiply-adds of `node` (one of this graph's nodes).
     pub fn node_macs(&self, node: &Node) -> u64 {
+        self.with_shapes(node, |ins, outs| node.op.def().macs(ins, outs))
+    }
+
+    /// Scalar steps the reference interpreter takes to run every node (see
+    /// [`OpDef::work`](crate::ops::def::OpDef::work)), dead nodes included.
+    pub fn reference_work(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| self.with_shapes(n, |ins, outs| n.op.def().work(ins, outs)))
+            .fold(0, u64::saturating_add)
+    }
+
+    fn with_shapes<R>(
+        &self,
+        node: &Node,
+        f: impl FnOnce(&[Option<&[usize]>], &[&[usize]]) -> R,
+    ) -> R {
         let ins: Vec<Option<&[usize]>> = node
             .inputs
             .iter()
@@ -127,7 +144,7 @@ impl Graph {
             .iter()
             .map(|&v| self.values[v].shape.as_slice())
             .collect();
-        node.op.def().macs(&ins, &outs)
+        f(&ins, &outs)
     }
 
     /// Bytes of every distinct value `node` reads or writes (weights included): the least

@@ -164,6 +164,18 @@ impl OpDef for Pool {
         Ok(outs)
     }
 
+    /// Every output visits each tap of its window.
+    fn work(&self, inputs: &[Option<&[usize]>], outputs: &[&[usize]]) -> u64 {
+        let elements = |s: &[usize]| s.iter().map(|&d| d as u64).product::<u64>();
+        let read = inputs.first().copied().flatten().map_or(0, elements);
+        let taps = self
+            .window
+            .as_ref()
+            .map_or(1, |w| w.kernel.iter().map(|&k| k as u64).product::<u64>());
+        let written: u64 = outputs.iter().map(|s| elements(s)).sum();
+        read.saturating_add(written.saturating_mul(taps))
+    }
+
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = input(inputs, 0)?;
         self.check(x.shape(), x.dtype())?;
