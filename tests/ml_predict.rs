@@ -684,8 +684,7 @@ fn datafusion_runs_the_tutorial_like_the_row_engine() {
     assert_eq!(labels(&legacy), labels(&rows));
 }
 
-// BigQuery spells the flattening `UNNEST(probs) AS prob WITH OFFSET AS class`, which
-// DataFusion 55 does not plan yet; the zipped select-list UNNEST is the same relation.
+// The tutorial's top-5 per image as BigQuery users write it: UNNEST ... WITH OFFSET.
 #[test]
 fn datafusion_top5_per_image_matches_onnxruntime() {
     let e = env(
@@ -697,11 +696,10 @@ fn datafusion_top5_per_image_matches_onnxruntime() {
         2,
     );
     let sql = format!(
-        "WITH p AS (SELECT uri, probs FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT}))),
-         flat AS (SELECT regexp_replace(uri, '^.*/', '') AS file, UNNEST(probs) AS prob,
-                         UNNEST(generate_series(0, 999)) AS class FROM p)
-         SELECT file, class, prob FROM flat
-         QUALIFY ROW_NUMBER() OVER (PARTITION BY file ORDER BY prob DESC) <= 5
+        "SELECT REGEXP_EXTRACT(uri, r'[^/]+$') AS file, class, prob
+         FROM ML.PREDICT(MODEL ds.m, ({TUTORIAL_INPUT})) AS p,
+              UNNEST(p.probs) AS prob WITH OFFSET AS class
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY uri ORDER BY prob DESC) <= 5
          ORDER BY file, prob DESC"
     );
     let (cols, rows) = run_df(&e, &sql).unwrap();

@@ -2,7 +2,7 @@
 //! executor, the persisted catalog, model import, result formatting and the REPL.
 //!
 //! Entry point: [`Session::open`] on a [`SessionConfig`], then [`Session::run_script`].
-//! Queries can also run on Apache DataFusion ([`df`], `Session::query_datafusion`), which
+//! Queries can also run on Apache DataFusion ([`df`], `Session::query_arrow`), which
 //! is to replace the row engine (binder, executor, aggregate).
 //!
 //! SQL: `CREATE/DROP SCHEMA`, `CREATE [OR REPLACE] MODEL … OPTIONS(MODEL_TYPE='ONNX', …)`,

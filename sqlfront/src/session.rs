@@ -416,9 +416,9 @@ impl Session {
     }
 
     /// Runs the query text `sql` on DataFusion ([`crate::df`]), with as many threads as
-    /// rayon's pool has.
+    /// rayon's pool has; the result as Arrow batches.
     #[cfg(feature = "datafusion")]
-    pub fn query_datafusion(&self, sql: &str) -> Result<ResultSet> {
+    pub fn query_arrow(&self, sql: &str) -> Result<crate::df::QueryResult> {
         let engine = match self.datafusion.get() {
             Some(e) => e,
             None => {
@@ -428,7 +428,13 @@ impl Session {
         };
         let state = self.catalog.snapshot()?;
         let ctx = self.exec_context(&state);
-        let result = engine.query(sql, &ctx)?;
+        engine.query(sql, &ctx)
+    }
+
+    /// [`Session::query_arrow`] with the rows as [`Value`]s.
+    #[cfg(feature = "datafusion")]
+    pub fn query_datafusion(&self, sql: &str) -> Result<ResultSet> {
+        let result = self.query_arrow(sql)?;
         let columns = result
             .schema
             .fields()

@@ -4,13 +4,18 @@
 //! ([`rewrite`]: `ML.PREDICT` calls become placeholder tables, `ML.*` function names get
 //! their registered spelling), each `ML.PREDICT` input is planned by DataFusion and bound
 //! to a [`predict::PredictTable`], and the rest is DataFusion's SQL (BigQuery dialect)
-//! over the catalog: every dataset is a DataFusion schema, object tables are
-//! [`object_table::ObjectTable`]s, CSV external tables are read at scan time, and the
-//! image functions are UDFs ([`image_fns`]).
+//! over the catalog: every dataset is a DataFusion schema
+//! ([`dataset_schema::DatasetSchema`]) whose tables are built when named: object tables
+//! are [`object_table::ObjectTable`]s, CSV external tables are read once per query, and the
+//! image functions are UDFs ([`image_fns`]). BigQuery's own spellings and semantics are
+//! rewritten on the parsed statement ([`bigquery`]) or are UDFs ([`bigquery_fns`]).
 //!
 //! Names: DataFusion folds unquoted identifiers to lower case, so datasets and tables
 //! are registered under their own name and, when it differs, their lower-case name.
 
+pub mod bigquery;
+pub mod bigquery_fns;
+pub mod dataset_schema;
 pub mod image_fns;
 pub mod object_table;
 pub mod predict;
@@ -21,12 +26,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::SchemaProvider;
 use datafusion::common::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 
-use crate::catalog::TableKind;
 use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::executor::ExecContext;
 
@@ -82,34 +88,24 @@ impl QueryEngine {
             .set_str("datafusion.sql_parser.dialect", "BigQuery");
         let session = SessionContext::new_with_config(config);
         image_fns::register(&session);
+        for f in bigquery_fns::functions() {
+            session.register_udf(f);
+        }
+        for f in bigquery_fns::aggregates() {
+            session.register_udaf(f);
+        }
         let catalog = session
             .catalog("datafusion")
             .ok_or_else(|| SqlError::new(ErrorKind::Io, "DataFusion has no default catalog"))?;
         for (ds_name, ds) in &ctx.state.datasets {
-            let schema = Arc::new(MemorySchemaProvider::new());
-            for (name, entry) in &ds.tables {
-                let full = format!("{ds_name}.{name}");
-                let table: Arc<dyn TableProvider> = match entry.kind {
-                    TableKind::Object => Arc::new(object_table::ObjectTable::new(
-                        full,
-                        entry.clone(),
-                        ctx.gcs_root.map(std::path::Path::to_path_buf),
-                    )),
-                    TableKind::Csv => {
-                        let (entry, gcs) = (entry.clone(), ctx.gcs_root.map(|p| p.to_path_buf()));
-                        let columns =
-                            crate::executor::read_csv_table(&full, &entry, gcs.as_deref())?.columns;
-                        Arc::new(object_table::RowsTable::new(&columns, move || {
-                            crate::executor::read_csv_table(&full, &entry, gcs.as_deref())
-                                .map(|r| r.rows)
-                        }))
-                    }
-                };
-                register_table(&*schema, name, table)?;
-            }
+            let schema: Arc<dyn SchemaProvider> = Arc::new(dataset_schema::DatasetSchema::new(
+                ds_name,
+                ds,
+                ctx.gcs_root.map(std::path::Path::to_path_buf),
+            ));
             for ds_alias in names(ds_name) {
                 catalog
-                    .register_schema(&ds_alias, Arc::clone(&schema) as Arc<dyn SchemaProvider>)
+                    .register_schema(&ds_alias, Arc::clone(&schema))
                     .map_err(|e| sql_error(e, ""))?;
             }
         }
@@ -130,11 +126,9 @@ impl QueryEngine {
                     PredictInput::Query(inner) => self.plan(session, inner, ctx, sql).await?,
                     PredictInput::Table(name) => {
                         let text = format!("SELECT * FROM {}", quoted(name));
-                        session
-                            .state()
-                            .create_logical_plan(&text)
+                        plan_sql(session, &text, &text)
                             .await
-                            .map_err(|e| sql_error(e, &text).with_span(call.span))?
+                            .map_err(|e| e.with_span(call.span))?
                     }
                 };
                 let table = self.predict_table(call, input, ctx)?;
@@ -142,11 +136,7 @@ impl QueryEngine {
                     .register_table(&call.placeholder, Arc::new(table))
                     .map_err(|e| sql_error(e, sql))?;
             }
-            session
-                .state()
-                .create_logical_plan(&q.sql)
-                .await
-                .map_err(|e| sql_error(e, sql))
+            plan_sql(session, &q.sql, sql).await
         })
     }
 
@@ -186,6 +176,39 @@ impl QueryEngine {
     }
 }
 
+/// Parses `text` (BigQuery dialect), rewrites BigQuery's forms ([`bigquery`]) and plans
+/// it; errors point into `sql`, the user's text (`text` keeps its offsets).
+async fn plan_sql(session: &SessionContext, text: &str, sql: &str) -> Result<LogicalPlan> {
+    let state = session.state();
+    let mut statements = DFParserBuilder::new(text)
+        .with_dialect(&BigQueryDialect {})
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| sql_error(e, sql))?;
+    let mut statement = match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => s,
+        (None, _) => {
+            return Err(SqlError::new(
+                ErrorKind::Syntax,
+                "Syntax error: empty query",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(SqlError::new(
+                ErrorKind::Syntax,
+                "Syntax error: expected one statement",
+            ))
+        }
+    };
+    if let DFStatement::Statement(s) = &mut statement {
+        bigquery::rewrite_statement(s, sql)?;
+    }
+    state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| sql_error(e, sql))
+}
+
 /// `name` and, when different, its lower-case form (what DataFusion looks up for an
 /// unquoted identifier).
 fn names(name: &str) -> Vec<String> {
@@ -195,21 +218,6 @@ fn names(name: &str) -> Vec<String> {
     } else {
         vec![name.to_string(), lower]
     }
-}
-
-fn register_table(
-    schema: &dyn SchemaProvider,
-    name: &str,
-    table: Arc<dyn TableProvider>,
-) -> Result<()> {
-    for n in names(name) {
-        if !schema.table_exist(&n) {
-            schema
-                .register_table(n, Arc::clone(&table))
-                .map_err(|e| sql_error(e, ""))?;
-        }
-    }
-    Ok(())
 }
 
 /// A name whose parts are quoted (case kept) for DataFusion's parser.

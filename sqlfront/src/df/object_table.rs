@@ -177,8 +177,12 @@ fn rows_batch(
 /// [`crate::executor::read_csv_table`]), streamed in batches.
 pub struct RowsTable {
     schema: SchemaRef,
-    read: Box<dyn Fn() -> crate::Result<Vec<Vec<Value>>> + Send + Sync>,
+    read: Box<ReadRows>,
 }
+
+/// Rows shared by the scans of one table.
+pub type Rows = Arc<Vec<Vec<Value>>>;
+type ReadRows = dyn Fn() -> crate::Result<Rows> + Send + Sync;
 
 impl std::fmt::Debug for RowsTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -192,7 +196,7 @@ impl RowsTable {
     /// A table of `columns` whose rows `read` returns at each scan.
     pub fn new(
         columns: &[ScopeColumn],
-        read: impl Fn() -> crate::Result<Vec<Vec<Value>>> + Send + Sync + 'static,
+        read: impl Fn() -> crate::Result<Rows> + Send + Sync + 'static,
     ) -> RowsTable {
         RowsTable {
             schema: arrow_schema(columns),
@@ -221,7 +225,7 @@ impl TableProvider for RowsTable {
         let rows = (self.read)().map_err(|e| DataFusionError::External(Box::new(e)))?;
         let partition = RowsPartition {
             schema: Arc::clone(&self.schema),
-            rows: Arc::new(rows),
+            rows,
             read: Arc::new(vec![true; self.schema.fields().len()]),
         };
         streaming_exec(&self.schema, vec![Arc::new(partition)], projection, limit)

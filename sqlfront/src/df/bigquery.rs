@@ -1,0 +1,762 @@
+//! BigQuery's SQL on DataFusion's planner. DataFusion parses the text with sqlparser's
+//! BigQuery dialect; before planning, [`rewrite_statement`] turns the BigQuery forms whose
+//! names, argument orders or semantics differ into DataFusion's (or into the UDFs of
+//! [`super::bigquery_fns`]):
+//!
+//! - `UNNEST(array) [AS x] [WITH OFFSET [AS o]]` in FROM, after a comma or CROSS JOIN
+//!   (correlated, as BigQuery allows) or alone: a derived table whose select list
+//!   unnests the array and, zipped with it, its offsets `0..n`;
+//! - `/` returns FLOAT64 and errors on a zero divisor; `DIV`, `SAFE_DIVIDE`, `IF`,
+//!   `COUNTIF`, `LOGICAL_AND/OR`, `ARRAY_LENGTH`, `GENERATE_ARRAY`, `SPLIT`,
+//!   `REGEXP_CONTAINS`, `REGEXP_REPLACE` (every match), `ARRAY_AGG(… LIMIT n)`;
+//! - dates and times: `DATE_TRUNC(x, PART)`, `DATE_DIFF/TIMESTAMP_DIFF(a, b, PART)`,
+//!   `DATE_ADD/SUB(x, INTERVAL …)`, `FORMAT_DATE/TIMESTAMP(fmt, x)`, `PARSE_DATE/TIMESTAMP`,
+//!   `EXTRACT(DAYOFWEEK …)` (1 = Sunday), `DATETIME` as a type and literal;
+//! - the type names `INT64`, `FLOAT64`, `BYTES`, `DATETIME` in CAST / SAFE_CAST.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, CastKind, DataType, DateTimeField, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor,
+    TableWithJoins, TimezoneInfo, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
+
+use crate::error::{ErrorKind, Span, SqlError};
+
+/// Rewrites one parsed statement in place; an error names the first construct DataFusion
+/// cannot run with BigQuery's meaning.
+pub fn rewrite_statement(stmt: &mut ast::Statement, sql: &str) -> Result<(), SqlError> {
+    let mut v = Rewriter { sql, error: None };
+    let _ = stmt.visit(&mut v);
+    match v.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct Rewriter<'a> {
+    sql: &'a str,
+    error: Option<SqlError>,
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // FROM rewrites run before the expressions inside them are visited, so the
+        // select lists they build go through the expression rewrites too.
+        if let Err(e) = rewrite_set_expr_from(&mut query.body) {
+            self.error = Some(e.located(self.sql));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match rewrite_expr(expr) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.error = Some(e.located(self.sql));
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// A rewrite failure before it is placed in the text.
+struct Unsupported {
+    message: String,
+    at: SqlSpan,
+}
+
+impl Unsupported {
+    fn new(message: impl Into<String>, at: SqlSpan) -> Unsupported {
+        Unsupported {
+            message: message.into(),
+            at,
+        }
+    }
+
+    fn located(self, sql: &str) -> SqlError {
+        let err = SqlError::new(ErrorKind::NotSupported, self.message);
+        match span_of(sql, self.at) {
+            Some(s) => err.with_span(s),
+            None => err,
+        }
+    }
+}
+
+/// sqlparser's 1-based line/column span as a [`Span`] into `sql` (`None` when empty).
+fn span_of(sql: &str, at: SqlSpan) -> Option<Span> {
+    if at.start.line == 0 {
+        return None;
+    }
+    let mut offset = 0usize;
+    for (n, text) in sql.split_inclusive('\n').enumerate() {
+        if n as u64 + 1 == at.start.line {
+            let byte = text
+                .char_indices()
+                .nth(at.start.column.checked_sub(1)? as usize)
+                .map_or(text.len(), |(b, _)| b);
+            return Some(Span {
+                line: at.start.line as u32,
+                col: at.start.column as u32,
+                offset: (offset + byte) as u32,
+                len: text[byte..].chars().next().map_or(0, char::len_utf8) as u32,
+            });
+        }
+        offset += text.len();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// FROM: UNNEST
+
+fn rewrite_set_expr_from(body: &mut SetExpr) -> Result<(), Unsupported> {
+    match body {
+        SetExpr::Select(select) => rewrite_select_from(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_set_expr_from(left)?;
+            rewrite_set_expr_from(right)
+        }
+        // Nested queries are visited on their own.
+        _ => Ok(()),
+    }
+}
+
+/// Folds every FROM item left of an UNNEST into the derived table that unnests it.
+fn rewrite_select_from(select: &mut Select) -> Result<(), Unsupported> {
+    if !select.from.iter().any(has_unnest) {
+        return Ok(());
+    }
+    // The FROM list as one left-deep sequence: (relation, how it joins the left side).
+    let mut items: Vec<(TableFactor, Option<ast::JoinOperator>)> = Vec::new();
+    for twj in std::mem::take(&mut select.from) {
+        items.push((twj.relation, None));
+        for j in twj.joins {
+            items.push((j.relation, Some(j.join_operator)));
+        }
+    }
+    let mut left: Option<TableWithJoins> = None;
+    for (relation, op) in items {
+        let TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset,
+            with_offset_alias,
+            with_ordinality,
+        } = relation
+        else {
+            match (&mut left, op) {
+                (Some(l), Some(op)) => l.joins.push(ast::Join {
+                    relation,
+                    global: false,
+                    join_operator: op,
+                }),
+                (Some(l), None) => l.joins.push(ast::Join {
+                    relation,
+                    global: false,
+                    join_operator: ast::JoinOperator::CrossJoin(ast::JoinConstraint::None),
+                }),
+                (None, _) => {
+                    left = Some(TableWithJoins {
+                        relation,
+                        joins: Vec::new(),
+                    })
+                }
+            }
+            continue;
+        };
+        let at = array_exprs
+            .first()
+            .map_or(SqlSpan::empty(), ast::Spanned::span);
+        if with_ordinality {
+            return Err(Unsupported::new(
+                "UNNEST ... WITH ORDINALITY is not BigQuery SQL",
+                at,
+            ));
+        }
+        match &op {
+            None
+            | Some(ast::JoinOperator::CrossJoin(_))
+            | Some(ast::JoinOperator::Join(ast::JoinConstraint::None))
+            | Some(ast::JoinOperator::Inner(ast::JoinConstraint::None)) => {}
+            Some(_) => {
+                return Err(Unsupported::new(
+                    "UNNEST is supported after a comma or CROSS JOIN (not in LEFT/RIGHT/FULL joins or with ON/USING)",
+                    at,
+                ))
+            }
+        }
+        let [array] = <[Expr; 1]>::try_from(array_exprs)
+            .map_err(|_| Unsupported::new("UNNEST takes exactly one array in BigQuery", at))?;
+        let element = alias
+            .as_ref()
+            .map_or_else(|| Ident::new("f0_"), |a| a.name.clone());
+        let offset = with_offset.then(|| {
+            with_offset_alias
+                .clone()
+                .unwrap_or_else(|| Ident::new("offset"))
+        });
+        left = Some(unnest_table(left.take(), array, element, offset, at)?);
+    }
+    select.from = left.into_iter().collect();
+    Ok(())
+}
+
+fn has_unnest(t: &TableWithJoins) -> bool {
+    matches!(t.relation, TableFactor::UNNEST { .. })
+        || t.joins
+            .iter()
+            .any(|j| matches!(j.relation, TableFactor::UNNEST { .. }))
+}
+
+/// `(SELECT l.*, UNNEST(array) AS element, UNNEST(range(0, n)) AS offset FROM left) AS l`,
+/// keeping the left relation's name so that `l.column` still resolves outside.
+fn unnest_table(
+    left: Option<TableWithJoins>,
+    array: Expr,
+    element: Ident,
+    offset: Option<Ident>,
+    at: SqlSpan,
+) -> Result<TableWithJoins, Unsupported> {
+    let (name, from) = match left {
+        None => (Ident::new("__unnest"), Vec::new()),
+        Some(mut l) if l.joins.is_empty() => {
+            let name = relation_name(&l.relation).ok_or_else(|| {
+                Unsupported::new(
+                    "UNNEST after a FROM item without a name: give the item an alias (FROM (...) AS t, UNNEST(t.array))",
+                    at,
+                )
+            })?;
+            // `ds.t` becomes `ds.t AS t`, so that `t.*` names its columns.
+            if let TableFactor::Table { alias: alias @ None, .. } = &mut l.relation {
+                *alias = Some(table_alias(name.clone()));
+            }
+            (name, vec![l])
+        }
+        Some(_) => {
+            return Err(Unsupported::new(
+                "UNNEST after a join: write the join as a subquery with an alias, then UNNEST (FROM (SELECT ... JOIN ...) AS t, UNNEST(t.array))",
+                at,
+            ))
+        }
+    };
+    let mut projection = Vec::new();
+    if !from.is_empty() {
+        projection.push(SelectItem::QualifiedWildcard(
+            ast::SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(vec![name.clone()])),
+            ast::WildcardAdditionalOptions::default(),
+        ));
+    }
+    let unnest = |e: Expr| call("unnest", vec![e]);
+    if let Some(offset) = offset {
+        let n = cast(
+            call("cardinality", vec![array.clone()]),
+            DataType::BigInt(None),
+        );
+        projection.push(SelectItem::ExprWithAlias {
+            expr: unnest(array),
+            alias: element,
+        });
+        projection.push(SelectItem::ExprWithAlias {
+            expr: unnest(call("range", vec![number("0"), n])),
+            alias: offset,
+        });
+    } else {
+        projection.push(SelectItem::ExprWithAlias {
+            expr: unnest(array),
+            alias: element,
+        });
+    }
+    let select = Select {
+        projection,
+        from,
+        ..empty_select()
+    };
+    let query = Query {
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        ..empty_query()
+    };
+    Ok(TableWithJoins {
+        relation: TableFactor::Derived {
+            lateral: false,
+            subquery: Box::new(query),
+            alias: Some(table_alias(name)),
+            sample: None,
+        },
+        joins: Vec::new(),
+    })
+}
+
+fn table_alias(name: Ident) -> TableAlias {
+    TableAlias {
+        explicit: true,
+        name,
+        columns: Vec::new(),
+        at: None,
+    }
+}
+
+/// The name a FROM item's columns are qualified with: its alias, else a table's last part.
+fn relation_name(t: &TableFactor) -> Option<Ident> {
+    match t {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(a.name.clone())
+        }
+        TableFactor::Table { name, .. } => match name.0.last()? {
+            ObjectNamePart::Identifier(id) => Some(id.clone()),
+            ObjectNamePart::Function(_) => None,
+        },
+        _ => None,
+    }
+}
+
+fn empty_select() -> Select {
+    Select {
+        select_token: ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection: Vec::new(),
+        exclude: None,
+        into: None,
+        from: Vec::new(),
+        lateral_views: Vec::new(),
+        prewhere: None,
+        selection: None,
+        group_by: ast::GroupByExpr::Expressions(Vec::new(), Vec::new()),
+        cluster_by: Vec::new(),
+        distribute_by: Vec::new(),
+        sort_by: Vec::new(),
+        having: None,
+        named_window: Vec::new(),
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        connect_by: Vec::new(),
+        flavor: ast::SelectFlavor::Standard,
+    }
+}
+
+fn empty_query() -> Query {
+    Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(empty_select()))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Expressions
+
+fn rewrite_expr(expr: &mut Expr) -> Result<(), Unsupported> {
+    match expr {
+        Expr::BinaryOp {
+            op: BinaryOperator::Divide,
+            left,
+            right,
+        } => {
+            let (l, r) = (take(left), take(right));
+            *expr = call("bq_divide", vec![l, r]);
+        }
+        // A raw string's text is its value: DataFusion plans only the plain kinds.
+        Expr::Value(v) => {
+            let plain = match &mut v.value {
+                Value::SingleQuotedRawStringLiteral(t)
+                | Value::TripleSingleQuotedRawStringLiteral(t)
+                | Value::TripleSingleQuotedString(t) => {
+                    Some(Value::SingleQuotedString(std::mem::take(t)))
+                }
+                Value::DoubleQuotedRawStringLiteral(t)
+                | Value::TripleDoubleQuotedRawStringLiteral(t)
+                | Value::TripleDoubleQuotedString(t) => {
+                    Some(Value::DoubleQuotedString(std::mem::take(t)))
+                }
+                _ => None,
+            };
+            if let Some(p) = plain {
+                v.value = p;
+            }
+        }
+        Expr::Cast { data_type, .. } => {
+            if let Some(t) = datafusion_type(data_type) {
+                *data_type = t;
+            }
+        }
+        Expr::TypedString(ts) => {
+            if let Some(t) = datafusion_type(&ts.data_type) {
+                ts.data_type = t;
+            }
+        }
+        Expr::Extract {
+            field, expr: inner, ..
+        } => {
+            let part = match field {
+                DateTimeField::DayOfWeek => Some(("dow", true)),
+                DateTimeField::DayOfYear => Some(("doy", false)),
+                DateTimeField::Custom(id) if id.value.eq_ignore_ascii_case("dayofweek") => {
+                    Some(("dow", true))
+                }
+                DateTimeField::Custom(id) if id.value.eq_ignore_ascii_case("dayofyear") => {
+                    Some(("doy", false))
+                }
+                _ => None,
+            };
+            if let Some((part, plus_one)) = part {
+                let e = call("date_part", vec![string(part), take(inner)]);
+                let e = cast(e, DataType::BigInt(None));
+                *expr = if plus_one {
+                    Expr::BinaryOp {
+                        left: Box::new(e),
+                        op: BinaryOperator::Plus,
+                        right: Box::new(number("1")),
+                    }
+                } else {
+                    e
+                };
+            }
+        }
+        Expr::Function(f) => {
+            if let Some(e) = rewrite_call(f)? {
+                *expr = e;
+            }
+        }
+        Expr::Subquery(q) => single_row(q),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Functions that aggregate (after this module's renames), and so make a subquery
+/// return one row.
+const AGGREGATES: &[&str] = &[
+    "any_value",
+    "approx_count_distinct",
+    "approx_distinct",
+    "approx_median",
+    "approx_percentile_cont",
+    "array_agg",
+    "avg",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "bool_and",
+    "bool_or",
+    "corr",
+    "count",
+    "covar_pop",
+    "covar_samp",
+    "first_value",
+    "last_value",
+    "max",
+    "median",
+    "min",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "string_agg",
+    "sum",
+    "var_pop",
+    "var_samp",
+    "variance",
+    "bq_single",
+];
+
+/// A scalar subquery `(SELECT e FROM … WHERE …)` that does not aggregate becomes
+/// `(SELECT bq_single(e) …)`: BigQuery's value (NULL for no row, an error for more than
+/// one), in the aggregated form DataFusion can decorrelate.
+fn single_row(q: &mut Query) {
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    if grouped || select.having.is_some() || select.distinct.is_some() {
+        return;
+    }
+    let [item] = &mut select.projection[..] else {
+        return;
+    };
+    let e = match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return,
+    };
+    let mut aggregates = false;
+    let _ = ast::visit_expressions(e, |x| {
+        if let Expr::Function(f) = x {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if f.over.is_some() || AGGREGATES.contains(&name.as_str()) {
+                aggregates = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if !aggregates {
+        let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+        *e = call("bq_single", vec![inner]);
+    }
+}
+
+/// BigQuery's types under the names DataFusion plans.
+fn datafusion_type(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::Int64 => Some(DataType::BigInt(None)),
+        DataType::Float64 => Some(DataType::Double(ast::ExactNumberInfo::None)),
+        DataType::Bytes(_) => Some(DataType::Bytea),
+        DataType::Datetime(_) => Some(DataType::Timestamp(None, TimezoneInfo::None)),
+        _ => None,
+    }
+}
+
+/// A call with BigQuery's name or argument order, as DataFusion's; `None` to keep it.
+fn rewrite_call(f: &mut Function) -> Result<Option<Expr>, Unsupported> {
+    let [ObjectNamePart::Identifier(id)] = &f.name.0[..] else {
+        return Ok(None);
+    };
+    let name = id.value.to_ascii_uppercase();
+    let at = id.span;
+    let FunctionArguments::List(list) = &mut f.args else {
+        return Ok(None);
+    };
+    let arity = list.args.len();
+    let wrong_arity = |want: &str| {
+        Err(Unsupported::new(
+            format!("{name} takes {want} arguments, got {arity}"),
+            at,
+        ))
+    };
+    match name.as_str() {
+        // Aggregates: only the name or a clause changes.
+        "COUNTIF" => {
+            let [cond] = plain_args(list, &name, at)?;
+            let when = Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition: cond,
+                    result: number("1"),
+                }],
+                else_result: None,
+            };
+            list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(when))];
+            f.name = function_name("count");
+            return Ok(None);
+        }
+        "LOGICAL_AND" => f.name = function_name("bool_and"),
+        "LOGICAL_OR" => f.name = function_name("bool_or"),
+        "ARRAY_AGG" => {
+            let limit = list
+                .clauses
+                .iter()
+                .position(|c| matches!(c, FunctionArgumentClause::Limit(_)));
+            if let Some(i) = limit {
+                let FunctionArgumentClause::Limit(n) = list.clauses.remove(i) else {
+                    unreachable!("position matched a LIMIT clause")
+                };
+                let agg = Expr::Function(f.clone());
+                return Ok(Some(call("array_slice", vec![agg, number("1"), n])));
+            }
+        }
+        _ => {}
+    }
+    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+        return Ok(None);
+    }
+    let e = match name.as_str() {
+        "IF" => {
+            let [c, a, b] = plain_args(list, &name, at)?;
+            Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition: c,
+                    result: a,
+                }],
+                else_result: Some(Box::new(b)),
+            }
+        }
+        "DIV" => {
+            let [a, b] = plain_args(list, &name, at)?;
+            Expr::BinaryOp {
+                left: Box::new(cast(a, DataType::BigInt(None))),
+                op: BinaryOperator::Divide,
+                right: Box::new(cast(b, DataType::BigInt(None))),
+            }
+        }
+        "ARRAY_LENGTH" => {
+            let [a] = plain_args(list, &name, at)?;
+            cast(call("cardinality", vec![a]), DataType::BigInt(None))
+        }
+        "GENERATE_ARRAY" => match arity {
+            2 | 3 => call("generate_series", plain_args_vec(list)),
+            _ => return wrong_arity("2 or 3"),
+        },
+        "SPLIT" => match arity {
+            1 => {
+                let [s] = plain_args(list, &name, at)?;
+                call("string_to_array", vec![s, string(",")])
+            }
+            2 => call("string_to_array", plain_args_vec(list)),
+            _ => return wrong_arity("1 or 2"),
+        },
+        "REGEXP_CONTAINS" => {
+            let [s, re] = plain_args(list, &name, at)?;
+            call("regexp_like", vec![s, re])
+        }
+        "REGEXP_REPLACE" => {
+            // BigQuery replaces every match.
+            let [s, re, with] = plain_args(list, &name, at)?;
+            call("regexp_replace", vec![s, re, with, string("g")])
+        }
+        "DATE_TRUNC" | "DATETIME_TRUNC" | "TIMESTAMP_TRUNC" => {
+            let [x, part] = plain_args(list, &name, at)?;
+            let part = date_part_name(&part, &name)?;
+            let truncated = call("date_trunc", vec![string(&part), x.clone()]);
+            if name == "DATE_TRUNC" {
+                // BigQuery keeps a DATE a DATE.
+                cast(truncated, DataType::Date)
+            } else {
+                truncated
+            }
+        }
+        "DATE_DIFF" | "DATETIME_DIFF" | "TIMESTAMP_DIFF" => {
+            let [a, b, part] = plain_args(list, &name, at)?;
+            let part = date_part_name(&part, &name)?;
+            call("bq_date_diff", vec![string(&part), a, b])
+        }
+        "DATE_ADD" | "DATETIME_ADD" | "TIMESTAMP_ADD" | "DATE_SUB" | "DATETIME_SUB"
+        | "TIMESTAMP_SUB" => {
+            let [x, interval] = plain_args(list, &name, at)?;
+            let op = if name.ends_with("_ADD") {
+                BinaryOperator::Plus
+            } else {
+                BinaryOperator::Minus
+            };
+            Expr::BinaryOp {
+                left: Box::new(x),
+                op,
+                right: Box::new(interval),
+            }
+        }
+        "FORMAT_DATE" | "FORMAT_DATETIME" | "FORMAT_TIMESTAMP" => {
+            let [fmt, x] = plain_args(list, &name, at)?;
+            call("to_char", vec![x, fmt])
+        }
+        "PARSE_DATE" => {
+            let [fmt, s] = plain_args(list, &name, at)?;
+            call("to_date", vec![s, fmt])
+        }
+        "PARSE_DATETIME" | "PARSE_TIMESTAMP" => {
+            let [fmt, s] = plain_args(list, &name, at)?;
+            call("to_timestamp", vec![s, fmt])
+        }
+        "CURRENT_DATETIME" | "CURRENT_TIMESTAMP" if arity == 0 => call("now", Vec::new()),
+        _ => return Ok(None),
+    };
+    Ok(Some(e))
+}
+
+/// `MONTH` (an identifier) as DataFusion's part name `'month'`.
+fn date_part_name(part: &Expr, function: &str) -> Result<String, Unsupported> {
+    let (name, at) = match part {
+        Expr::Identifier(id) => (id.value.to_ascii_lowercase(), id.span),
+        other => {
+            return Err(Unsupported::new(
+                format!("{function}: the date part must be a name such as DAY or MONTH"),
+                ast::Spanned::span(other),
+            ))
+        }
+    };
+    match name.as_str() {
+        "microsecond" | "millisecond" | "second" | "minute" | "hour" | "day" | "week" | "month"
+        | "quarter" | "year" => Ok(name),
+        _ => Err(Unsupported::new(
+            format!("{function}: unsupported date part {}", name.to_uppercase()),
+            at,
+        )),
+    }
+}
+
+fn function_name(name: &str) -> ObjectName {
+    ObjectName::from(vec![Ident::new(name)])
+}
+
+/// The arguments of a call that takes exactly `N` plain (unnamed, non-wildcard) ones.
+fn plain_args<const N: usize>(
+    list: &mut FunctionArgumentList,
+    name: &str,
+    at: SqlSpan,
+) -> Result<[Expr; N], Unsupported> {
+    let got = list.args.len();
+    let args = plain_args_vec(list);
+    <[Expr; N]>::try_from(args)
+        .map_err(|_| Unsupported::new(format!("{name} takes {N} arguments, got {got}"), at))
+}
+
+fn plain_args_vec(list: &mut FunctionArgumentList) -> Vec<Expr> {
+    std::mem::take(&mut list.args)
+        .into_iter()
+        .filter_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn take(e: &mut Box<Expr>) -> Expr {
+    std::mem::replace(e.as_mut(), Expr::Value(Value::Null.into()))
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn cast(e: Expr, data_type: DataType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(e),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+fn string(s: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(s.to_string()).into())
+}
+
+fn number(n: &str) -> Expr {
+    Expr::Value(Value::Number(n.to_string(), false).into())
+}

@@ -1,0 +1,592 @@
+//! BigQuery functions DataFusion lacks or spells differently, as scalar UDFs:
+//! `SAFE_DIVIDE`, `bq_divide` (BigQuery's `/`: FLOAT64, an error on a zero divisor),
+//! `REGEXP_EXTRACT`, `FORMAT` and `bq_date_diff` (`DATE_DIFF` / `TIMESTAMP_DIFF`); and the
+//! aggregate `bq_single` that gives a scalar subquery BigQuery's meaning.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType as ArrowType, Float64Type, TimeUnit};
+use datafusion::arrow::datatypes::{Field, FieldRef};
+use datafusion::common::{exec_err, plan_err, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+
+/// Every function of this module, for registration.
+pub fn functions() -> Vec<ScalarUDF> {
+    let numeric2 = || Signature::uniform(2, vec![ArrowType::Float64], Volatility::Immutable);
+    vec![
+        ScalarUDF::new_from_impl(Divide {
+            name: "bq_divide",
+            safe: false,
+            signature: numeric2(),
+        }),
+        ScalarUDF::new_from_impl(Divide {
+            name: "safe_divide",
+            safe: true,
+            signature: numeric2(),
+        }),
+        ScalarUDF::new_from_impl(RegexpExtract {
+            signature: Signature::uniform(2, vec![ArrowType::Utf8], Volatility::Immutable),
+        }),
+        ScalarUDF::new_from_impl(Format {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }),
+        ScalarUDF::new_from_impl(DateDiff {
+            signature: Signature::any(3, Volatility::Immutable),
+        }),
+    ]
+}
+
+/// Every aggregate of this module, for registration.
+pub fn aggregates() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::new_from_impl(Single {
+        signature: Signature::any(1, Volatility::Immutable),
+    })]
+}
+
+/// `bq_single(x)`: the one value of its group, NULL for none, an error for more — a scalar
+/// subquery's result in BigQuery, which DataFusion plans (decorrelated) only when the
+/// subquery aggregates.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Single {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Single {
+    fn name(&self) -> &str {
+        "bq_single"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        Ok(args[0].clone())
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleAccumulator {
+            value: ScalarValue::try_from(args.return_field.data_type())?,
+            rows: 0,
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(
+                args.return_field
+                    .as_ref()
+                    .clone()
+                    .with_name("value")
+                    .with_nullable(true),
+            ),
+            Arc::new(Field::new("rows", ArrowType::UInt64, false)),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct SingleAccumulator {
+    value: ScalarValue,
+    rows: u64,
+}
+
+impl SingleAccumulator {
+    fn add(&mut self, rows: u64, value: impl FnOnce() -> DfResult<ScalarValue>) -> DfResult<()> {
+        self.rows += rows;
+        if self.rows > 1 {
+            return exec_err!("Scalar subquery produced more than one element");
+        }
+        if rows == 1 {
+            self.value = value()?;
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for SingleAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let col = &values[0];
+        match col.len() {
+            0 => Ok(()),
+            1 => self.add(1, || ScalarValue::try_from_array(col, 0)),
+            n => self.add(n as u64, || {
+                unreachable!("more than one row is an error first")
+            }),
+        }
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let rows = states[1].as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        for r in 0..rows.len() {
+            let n = rows.value(r);
+            if n > 0 {
+                self.add(n, || ScalarValue::try_from_array(&states[0], r))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        Ok(vec![
+            self.value.clone(),
+            ScalarValue::UInt64(Some(self.rows)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        Ok(self.value.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.value.size()
+    }
+}
+
+/// The argument columns of one call, each `number_rows` long.
+fn columns(args: &ScalarFunctionArgs) -> DfResult<Vec<ArrayRef>> {
+    args.args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect()
+}
+
+/// `a / b` in FLOAT64: NULL when either is NULL; a zero `b` is NULL (`safe`) or an error.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Divide {
+    name: &'static str,
+    safe: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Divide {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[ArrowType]) -> DfResult<ArrowType> {
+        Ok(ArrowType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let cols = columns(&args)?;
+        let (a, b) = (
+            cols[0].as_primitive::<Float64Type>(),
+            cols[1].as_primitive::<Float64Type>(),
+        );
+        let mut out = Vec::with_capacity(a.len());
+        for r in 0..a.len() {
+            if a.is_null(r) || b.is_null(r) {
+                out.push(None);
+            } else if b.value(r) == 0.0 {
+                if self.safe {
+                    out.push(None);
+                } else {
+                    return exec_err!("division by zero: {} / {}", a.value(r), b.value(r));
+                }
+            } else {
+                out.push(Some(a.value(r) / b.value(r)));
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(out))))
+    }
+}
+
+/// `REGEXP_EXTRACT(value, regex)`: the first match's capture group (the whole match when
+/// the regex has none); NULL without a match. More than one group is an error, as in
+/// BigQuery.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegexpExtract {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for RegexpExtract {
+    fn name(&self) -> &str {
+        "regexp_extract"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[ArrowType]) -> DfResult<ArrowType> {
+        Ok(ArrowType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let cols = columns(&args)?;
+        let (values, patterns) = (cols[0].as_string::<i32>(), cols[1].as_string::<i32>());
+        let mut compiled: Option<(String, regex::Regex)> = None;
+        let mut out = StringBuilder::new();
+        for r in 0..values.len() {
+            if values.is_null(r) || patterns.is_null(r) {
+                out.append_null();
+                continue;
+            }
+            let pattern = patterns.value(r);
+            if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
+                let re = match regex::Regex::new(pattern) {
+                    Ok(re) => re,
+                    Err(e) => return exec_err!("Cannot parse regular expression: {e}"),
+                };
+                if re.captures_len() > 2 {
+                    return exec_err!(
+                        "Regular expressions passed into extraction functions must not have more than 1 capturing group"
+                    );
+                }
+                compiled = Some((pattern.to_string(), re));
+            }
+            let (_, re) = compiled.as_ref().expect("compiled above");
+            match re.captures(values.value(r)) {
+                Some(c) => match c.get(if re.captures_len() == 2 { 1 } else { 0 }) {
+                    Some(m) => out.append_value(m.as_str()),
+                    None => out.append_null(),
+                },
+                None => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `FORMAT(format_string, value, ...)`: `%d %i %s %t %f %e %g %x %o %%`, with width,
+/// precision and the `- + 0 space` flags, as BigQuery's printf-style FORMAT.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Format {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Format {
+    fn name(&self) -> &str {
+        "format"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        match args.first() {
+            Some(
+                ArrowType::Utf8 | ArrowType::Utf8View | ArrowType::LargeUtf8 | ArrowType::Null,
+            ) => Ok(ArrowType::Utf8),
+            Some(t) => plan_err!("FORMAT: the format string must be a STRING, got {t}"),
+            None => plan_err!("FORMAT takes a format string"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let cols = columns(&args)?;
+        let fmt = cast(&cols[0], &ArrowType::Utf8)?;
+        let fmt = fmt.as_string::<i32>();
+        let mut out = StringBuilder::new();
+        for r in 0..fmt.len() {
+            if fmt.is_null(r) {
+                out.append_null();
+                continue;
+            }
+            let values = cols[1..]
+                .iter()
+                .map(|c| ScalarValue::try_from_array(c, r))
+                .collect::<DfResult<Vec<_>>>()?;
+            match format_row(fmt.value(r), &values)? {
+                Some(s) => out.append_value(s),
+                None => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// One FORMAT result; `None` when a formatted value is NULL (BigQuery's rule for all but
+/// `%t`, which prints `NULL`).
+fn format_row(fmt: &str, values: &[ScalarValue]) -> DfResult<Option<String>> {
+    let mut out = String::new();
+    let mut next = values.iter();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut flags = String::new();
+        while let Some(&f) = chars.peek().filter(|f| "-+ 0#'".contains(**f)) {
+            flags.push(f);
+            chars.next();
+        }
+        let mut width = String::new();
+        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            chars.next();
+        }
+        let mut precision = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                chars.next();
+            }
+            precision = Some(p.parse::<usize>().unwrap_or(0));
+        }
+        let Some(spec) = chars.next() else {
+            return exec_err!("FORMAT: the format string ends inside a specifier: \"{fmt}\"");
+        };
+        if spec == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(v) = next.next() else {
+            return exec_err!("FORMAT: too few arguments for the format string \"{fmt}\"");
+        };
+        if v.is_null() && spec != 't' && spec != 'T' {
+            return Ok(None);
+        }
+        let body = match spec {
+            'd' | 'i' => match v {
+                ScalarValue::Int8(_)
+                | ScalarValue::Int16(_)
+                | ScalarValue::Int32(_)
+                | ScalarValue::Int64(_)
+                | ScalarValue::UInt8(_)
+                | ScalarValue::UInt16(_)
+                | ScalarValue::UInt32(_)
+                | ScalarValue::UInt64(_) => signed(v.to_string(), &flags),
+                _ => return exec_err!("FORMAT: %{spec} needs an INT64, got {}", v.data_type()),
+            },
+            'x' | 'X' | 'o' => {
+                let n = match v.cast_to(&ArrowType::Int64)? {
+                    ScalarValue::Int64(Some(n)) => n,
+                    _ => return exec_err!("FORMAT: %{spec} needs an INT64"),
+                };
+                match spec {
+                    'x' => format!("{n:x}"),
+                    'X' => format!("{n:X}"),
+                    _ => format!("{n:o}"),
+                }
+            }
+            'f' | 'F' | 'e' | 'E' | 'g' | 'G' => {
+                let x = match v.cast_to(&ArrowType::Float64)? {
+                    ScalarValue::Float64(Some(x)) => x,
+                    _ => return exec_err!("FORMAT: %{spec} needs a number"),
+                };
+                let p = precision.unwrap_or(6);
+                let s = match spec {
+                    'f' | 'F' => format!("{x:.p$}"),
+                    'e' => format!("{x:.p$e}"),
+                    'E' => format!("{x:.p$E}"),
+                    _ => format!("{x}"),
+                };
+                signed(s, &flags)
+            }
+            's' | 't' | 'T' => {
+                let s = if v.is_null() {
+                    "NULL".to_string()
+                } else {
+                    match v {
+                        ScalarValue::Utf8(Some(s))
+                        | ScalarValue::Utf8View(Some(s))
+                        | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
+                        other => other.to_string(),
+                    }
+                };
+                match precision {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s,
+                }
+            }
+            other => return exec_err!("FORMAT: unsupported specifier %{other} in \"{fmt}\""),
+        };
+        let width = width.parse::<usize>().unwrap_or(0);
+        let len = body.chars().count();
+        if len >= width {
+            out.push_str(&body);
+        } else if flags.contains('-') {
+            out.push_str(&body);
+            out.extend(std::iter::repeat_n(' ', width - len));
+        } else if flags.contains('0') && "dfFeEgGi".contains(spec) {
+            let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                Some(rest) => (&body[..1], rest),
+                None => ("", body.as_str()),
+            };
+            out.push_str(sign);
+            out.extend(std::iter::repeat_n('0', width - len));
+            out.push_str(digits);
+        } else {
+            out.extend(std::iter::repeat_n(' ', width - len));
+            out.push_str(&body);
+        }
+    }
+    if next.next().is_some() {
+        return exec_err!("FORMAT: too many arguments for the format string \"{fmt}\"");
+    }
+    Ok(Some(out))
+}
+
+/// A number's text with the `+` / space flag applied.
+fn signed(s: String, flags: &str) -> String {
+    if s.starts_with('-') {
+        s
+    } else if flags.contains('+') {
+        format!("+{s}")
+    } else if flags.contains(' ') {
+        format!(" {s}")
+    } else {
+        s
+    }
+}
+
+/// `bq_date_diff(part, a, b)`: whole `part`s from `b` to `a` (DATE, DATETIME or TIMESTAMP).
+/// Units up to DAY count elapsed time truncated toward zero; WEEK, MONTH, QUARTER and
+/// YEAR count calendar boundaries crossed (weeks start on Sunday), as BigQuery does.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateDiff {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for DateDiff {
+    fn name(&self) -> &str {
+        "bq_date_diff"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        for t in &args[1..] {
+            if !matches!(
+                t,
+                ArrowType::Date32 | ArrowType::Date64 | ArrowType::Timestamp(..) | ArrowType::Null
+            ) {
+                return plan_err!(
+                    "DATE_DIFF / TIMESTAMP_DIFF take DATE, DATETIME or TIMESTAMP values, got {t}"
+                );
+            }
+        }
+        Ok(ArrowType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let part = match &args.args[0] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(p))) => p.clone(),
+            _ => return exec_err!("bq_date_diff: the part must be a literal"),
+        };
+        let cols = columns(&args)?;
+        let micros = |c: &ArrayRef| cast(c, &ArrowType::Timestamp(TimeUnit::Microsecond, None));
+        let (a, b) = (micros(&cols[1])?, micros(&cols[2])?);
+        let (a, b) = (
+            a.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>(),
+            b.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>(),
+        );
+        let mut out = Vec::with_capacity(a.len());
+        for r in 0..a.len() {
+            if a.is_null(r) || b.is_null(r) {
+                out.push(None);
+                continue;
+            }
+            out.push(Some(diff(&part, a.value(r), b.value(r))?));
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
+    }
+}
+
+/// Whole `part`s between two instants in microseconds since the epoch (`a - b`).
+fn diff(part: &str, a: i64, b: i64) -> DfResult<i64> {
+    const DAY: i64 = 86_400_000_000;
+    let elapsed = |unit: i64| (a - b) / unit;
+    let civil = |t: i64| {
+        DateTime::from_timestamp_micros(t)
+            .map(|d| d.naive_utc().date())
+            .ok_or_else(|| {
+                datafusion::common::DataFusionError::Execution(format!(
+                    "timestamp {t} out of range"
+                ))
+            })
+    };
+    Ok(match part {
+        "microsecond" => elapsed(1),
+        "millisecond" => elapsed(1_000),
+        "second" => elapsed(1_000_000),
+        "minute" => elapsed(60_000_000),
+        "hour" => elapsed(3_600_000_000),
+        "day" => a.div_euclid(DAY) - b.div_euclid(DAY),
+        "week" => {
+            // Days since a Sunday (1970-01-04), in weeks.
+            let week = |t: i64| (t.div_euclid(DAY) - 3).div_euclid(7);
+            week(a) - week(b)
+        }
+        "month" | "quarter" | "year" => {
+            let (da, db) = (civil(a)?, civil(b)?);
+            let months = |d: chrono::NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+            match part {
+                "month" => months(da) - months(db),
+                "quarter" => months(da).div_euclid(3) - months(db).div_euclid(3),
+                _ => i64::from(da.year() - db.year()),
+            }
+        }
+        other => return exec_err!("DATE_DIFF: unsupported part {}", other.to_uppercase()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(f: &str, v: Vec<ScalarValue>) -> Option<String> {
+        format_row(f, &v).unwrap()
+    }
+
+    #[test]
+    fn format_follows_bigquery_printf() {
+        use ScalarValue as S;
+        assert_eq!(fmt("%d items", vec![S::Int64(Some(7))]).unwrap(), "7 items");
+        assert_eq!(
+            fmt("%.2f", vec![S::Float64(Some(1.23456))]).unwrap(),
+            "1.23"
+        );
+        assert_eq!(
+            fmt("%5d|%-5d|%05d", vec![S::Int64(Some(42)); 3]).unwrap(),
+            "   42|42   |00042"
+        );
+        assert_eq!(
+            fmt(
+                "%s=%t%%",
+                vec![S::Utf8(Some("p".into())), S::Int64(Some(1))]
+            )
+            .unwrap(),
+            "p=1%"
+        );
+        assert_eq!(fmt("%t", vec![S::Int64(None)]).unwrap(), "NULL");
+        assert_eq!(fmt("%d", vec![S::Int64(None)]), None);
+        assert!(format_row("%d", &[]).is_err());
+        assert!(format_row("%d", &[S::Utf8(Some("x".into()))]).is_err());
+    }
+
+    #[test]
+    fn date_diff_counts_boundaries_for_calendar_parts() {
+        let day = 86_400_000_000i64;
+        // 2024-01-31 and 2024-02-01: one month boundary, one day.
+        let jan31 = 19753 * day;
+        let feb1 = 19754 * day;
+        assert_eq!(diff("month", feb1, jan31).unwrap(), 1);
+        assert_eq!(diff("day", feb1, jan31).unwrap(), 1);
+        assert_eq!(diff("year", feb1, jan31).unwrap(), 0);
+        // 90 minutes: 1 hour (truncated), -1 the other way.
+        assert_eq!(diff("hour", 90 * 60_000_000, 0).unwrap(), 1);
+        assert_eq!(diff("hour", 0, 90 * 60_000_000).unwrap(), -1);
+        // 1970-01-03 (Sat) to 1970-01-04 (Sun): a week boundary.
+        assert_eq!(diff("week", 3 * day, 2 * day).unwrap(), 1);
+    }
+}

@@ -1,0 +1,473 @@
+//! The SQL BigQuery users write around predictions, on the DataFusion path
+//! (`Session::query_arrow`), each query against hand-written expected rows (computed by
+//! hand from the CSV data below, with BigQuery's semantics).
+
+#![cfg(feature = "datafusion")]
+
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use sqlfront::{Session, SessionConfig};
+
+/// Predictions as a table: one row per photo (the broken one has no label or score).
+const PREDS: &str = "\
+uri,label,score,taken,tags
+gs://b/goldfish.jpg,1,0.91,2024-01-31 10:00:00,fish;orange;water
+gs://b/samoyed.jpg,258,0.85,2024-02-01 09:30:00,dog;white
+gs://b/tabby.jpg,281,0.42,2024-02-15 23:59:59,cat
+gs://b/tench.jpg,0,0.77,2024-03-03 00:00:01,fish;green
+gs://b/broken.jpg,,,2024-03-04 12:00:00,
+";
+
+/// Class names and their group.
+const CLASSES: &str = "\
+label,name,kind
+0,tench,fish
+1,goldfish,fish
+258,Samoyed,dog
+281,tabby,cat
+999,toilet tissue,thing
+";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    session: Session,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let gcs = dir.path().join("gcs");
+    std::fs::create_dir_all(gcs.join("b")).unwrap();
+    std::fs::write(gcs.join("b/preds.csv"), PREDS).unwrap();
+    std::fs::write(gcs.join("b/classes.csv"), CLASSES).unwrap();
+    let session = Session::open(SessionConfig {
+        data_dir: dir.path().join("data"),
+        gcs_root: Some(gcs),
+    })
+    .unwrap();
+    session
+        .run_script(
+            "CREATE SCHEMA ds;
+             CREATE EXTERNAL TABLE ds.preds OPTIONS(format = 'CSV', uris = ['gs://b/preds.csv'], skip_leading_rows = 1);
+             CREATE EXTERNAL TABLE ds.classes OPTIONS(format = 'CSV', uris = ['gs://b/classes.csv'], skip_leading_rows = 1)",
+            |_, _| {},
+        )
+        .unwrap();
+    Env { _dir: dir, session }
+}
+
+/// The rows of `sql`, each as its cells joined by ` | ` (NULL as `NULL`).
+fn rows(e: &Env, sql: &str) -> Vec<String> {
+    let result = e
+        .session
+        .query_arrow(sql)
+        .unwrap_or_else(|err| panic!("{}\n{sql}", err.render(sql)));
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in &result.batches {
+        let cells: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            let row: Vec<String> = cells.iter().map(|f| f.value(r).to_string()).collect();
+            out.push(row.join(" | "));
+        }
+    }
+    out
+}
+
+/// Asserts that `sql` returns exactly `want`, in order.
+#[track_caller]
+fn check(e: &Env, sql: &str, want: &[&str]) {
+    assert_eq!(rows(e, sql), want, "\n{sql}");
+}
+
+#[test]
+fn with_and_set_operations() {
+    let e = env();
+    check(
+        &e,
+        "WITH fish AS (SELECT label FROM ds.classes WHERE kind = 'fish')
+         SELECT label FROM fish ORDER BY label",
+        &["0", "1"],
+    );
+    check(
+        &e,
+        "WITH a AS (SELECT label, score FROM ds.preds WHERE score > 0.5),
+              b AS (SELECT label FROM a WHERE score < 0.9)
+         SELECT label FROM b ORDER BY label",
+        &["0", "258"],
+    );
+    check(
+        &e,
+        "SELECT label FROM ds.preds WHERE label < 10
+         UNION ALL SELECT label FROM ds.classes WHERE label < 10
+         ORDER BY label",
+        &["0", "0", "1", "1"],
+    );
+    check(
+        &e,
+        "SELECT label FROM ds.preds WHERE label < 10
+         UNION DISTINCT SELECT label FROM ds.classes WHERE label < 10
+         ORDER BY label",
+        &["0", "1"],
+    );
+}
+
+#[test]
+fn window_functions_and_qualify() {
+    let e = env();
+    check(
+        &e,
+        "SELECT name, kind, ROW_NUMBER() OVER (PARTITION BY kind ORDER BY label) AS n
+         FROM ds.classes ORDER BY kind, n",
+        &[
+            "tabby | cat | 1",
+            "Samoyed | dog | 1",
+            "tench | fish | 1",
+            "goldfish | fish | 2",
+            "toilet tissue | thing | 1",
+        ],
+    );
+    check(
+        &e,
+        "SELECT label, RANK() OVER (ORDER BY kind) AS r FROM ds.classes ORDER BY label",
+        &["0 | 3", "1 | 3", "258 | 2", "281 | 1", "999 | 5"],
+    );
+    check(
+        &e,
+        "SELECT label, SUM(label) OVER (PARTITION BY kind ORDER BY label) AS running
+         FROM ds.classes WHERE kind = 'fish' ORDER BY label",
+        &["0 | 0", "1 | 1"],
+    );
+    check(
+        &e,
+        "SELECT kind, name FROM ds.classes
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY kind ORDER BY label DESC) = 1
+         ORDER BY kind",
+        &[
+            "cat | tabby",
+            "dog | Samoyed",
+            "fish | goldfish",
+            "thing | toilet tissue",
+        ],
+    );
+}
+
+#[test]
+fn unnest_with_offset_in_from() {
+    let e = env();
+    // Correlated after a comma, with an offset; the broken photo's empty tag list
+    // yields no rows.
+    check(
+        &e,
+        "SELECT p.label, tag, pos FROM ds.preds AS p, UNNEST(SPLIT(p.tags, ';')) AS tag WITH OFFSET AS pos
+         WHERE p.label IN (0, 1) ORDER BY p.label, pos",
+        &["0 | fish | 0", "0 | green | 1", "1 | fish | 0", "1 | orange | 1", "1 | water | 2"],
+    );
+    // CROSS JOIN spelling, no offset, a table without alias.
+    check(
+        &e,
+        "SELECT label, t FROM ds.preds CROSS JOIN UNNEST(SPLIT(tags, ';')) AS t
+         WHERE t = 'fish' ORDER BY label",
+        &["0 | fish", "1 | fish"],
+    );
+    // Uncorrelated, alone in FROM.
+    check(
+        &e,
+        "SELECT x, o FROM UNNEST([10, 20, 30]) AS x WITH OFFSET AS o ORDER BY o DESC",
+        &["30 | 2", "20 | 1", "10 | 0"],
+    );
+    // Top-2 per row by value: the top-k pattern over an array column.
+    check(
+        &e,
+        "WITH p AS (SELECT 'a' AS id, [0.1, 0.7, 0.2] AS probs UNION ALL SELECT 'b', [0.5, 0.3, 0.2])
+         SELECT id, class, prob FROM p, UNNEST(p.probs) AS prob WITH OFFSET AS class
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY id ORDER BY prob DESC) <= 2
+         ORDER BY id, prob DESC",
+        &["a | 1 | 0.7", "a | 2 | 0.2", "b | 0 | 0.5", "b | 1 | 0.3"],
+    );
+}
+
+#[test]
+fn aggregates() {
+    let e = env();
+    check(
+        &e,
+        "SELECT kind, ARRAY_AGG(name ORDER BY label DESC) AS names FROM ds.classes
+         GROUP BY kind ORDER BY kind",
+        &[
+            "cat | [tabby]",
+            "dog | [Samoyed]",
+            "fish | [goldfish, tench]",
+            "thing | [toilet tissue]",
+        ],
+    );
+    check(
+        &e,
+        "SELECT ARRAY_AGG(label ORDER BY label LIMIT 2) AS first FROM ds.classes",
+        &["[0, 1]"],
+    );
+    check(
+        &e,
+        "SELECT STRING_AGG(name, ', ' ORDER BY name) FROM ds.classes WHERE kind = 'fish'",
+        &["goldfish, tench"],
+    );
+    check(
+        &e,
+        "SELECT COUNT(*), COUNT(label), COUNTIF(score > 0.8), LOGICAL_AND(score > 0.4),
+                LOGICAL_OR(score > 0.9) FROM ds.preds",
+        &["5 | 4 | 2 | true | true"],
+    );
+    check(
+        &e,
+        "SELECT kind, COUNT(*) AS n, MAX(label) FROM ds.classes GROUP BY kind
+         HAVING COUNT(*) > 1",
+        &["fish | 2 | 1"],
+    );
+}
+
+#[test]
+fn subqueries() {
+    let e = env();
+    check(
+        &e,
+        "SELECT name FROM ds.classes WHERE label = (SELECT MAX(label) FROM ds.preds)",
+        &["tabby"],
+    );
+    check(
+        &e,
+        "SELECT name FROM ds.classes WHERE label IN (SELECT label FROM ds.preds WHERE score > 0.8)
+         ORDER BY name",
+        &["Samoyed", "goldfish"],
+    );
+    check(
+        &e,
+        "SELECT name FROM ds.classes c
+         WHERE NOT EXISTS (SELECT 1 FROM ds.preds p WHERE p.label = c.label)",
+        &["toilet tissue"],
+    );
+    check(
+        &e,
+        "SELECT label, (SELECT name FROM ds.classes c WHERE c.label = p.label) AS name
+         FROM ds.preds p WHERE label IS NOT NULL ORDER BY label",
+        &["0 | tench", "1 | goldfish", "258 | Samoyed", "281 | tabby"],
+    );
+    // BigQuery's scalar-subquery rules: no row is NULL, more than one is an error.
+    check(
+        &e,
+        "SELECT (SELECT name FROM ds.classes WHERE label = -5) IS NULL",
+        &["true"],
+    );
+    let sql =
+        "SELECT kind, (SELECT name FROM ds.classes c2 WHERE c2.kind = c.kind) FROM ds.classes c";
+    let err = e.session.query_arrow(sql).err().unwrap();
+    assert!(err.message.contains("more than one element"), "{err:?}");
+}
+
+#[test]
+fn joins() {
+    let e = env();
+    let on = "ON p.label = c.label";
+    check(
+        &e,
+        &format!("SELECT c.name FROM ds.preds p JOIN ds.classes c {on} ORDER BY c.name"),
+        &["Samoyed", "goldfish", "tabby", "tench"],
+    );
+    check(
+        &e,
+        &format!(
+            "SELECT p.uri, c.name FROM ds.preds p LEFT JOIN ds.classes c {on}
+             WHERE c.name IS NULL"
+        ),
+        &["gs://b/broken.jpg | NULL"],
+    );
+    check(
+        &e,
+        &format!("SELECT c.name FROM ds.preds p RIGHT JOIN ds.classes c {on} WHERE p.uri IS NULL"),
+        &["toilet tissue"],
+    );
+    check(
+        &e,
+        &format!(
+            "SELECT COUNT(*) FROM ds.preds p FULL JOIN ds.classes c {on}
+             WHERE p.uri IS NULL OR c.name IS NULL"
+        ),
+        &["2"],
+    );
+    check(
+        &e,
+        "SELECT COUNT(*) FROM ds.preds CROSS JOIN ds.classes",
+        &["25"],
+    );
+    check(
+        &e,
+        "SELECT COUNT(*) FROM ds.preds p, ds.classes c WHERE p.label = c.label",
+        &["4"],
+    );
+}
+
+#[test]
+fn select_star_except_and_replace() {
+    let e = env();
+    check(
+        &e,
+        "SELECT * EXCEPT (kind) FROM ds.classes WHERE label = 0",
+        &["0 | tench"],
+    );
+    check(
+        &e,
+        "SELECT * REPLACE (UPPER(name) AS name) FROM ds.classes WHERE label = 1",
+        &["1 | GOLDFISH | fish"],
+    );
+}
+
+#[test]
+fn arithmetic_and_conditionals() {
+    let e = env();
+    // `/` is FLOAT64 in BigQuery, also for INT64 operands.
+    check(
+        &e,
+        "SELECT 7 / 2, DIV(7, 2), SAFE_DIVIDE(1, 0), SAFE_DIVIDE(3, 4)",
+        &["3.5 | 3 | NULL | 0.75"],
+    );
+    let err = e.session.query_arrow("SELECT 1 / 0").err().unwrap();
+    assert!(err.message.contains("division by zero"), "{err:?}");
+    check(
+        &e,
+        "SELECT IF(score > 0.8, 'sure', 'unsure') FROM ds.preds WHERE label IN (1, 0) ORDER BY label",
+        &["unsure", "sure"],
+    );
+    check(
+        &e,
+        "SELECT SAFE_CAST('12' AS INT64), SAFE_CAST('x' AS INT64), CAST(label AS STRING),
+                CAST('2.5' AS FLOAT64) FROM ds.classes WHERE label = 258",
+        &["12 | NULL | 258 | 2.5"],
+    );
+    check(
+        &e,
+        "SELECT COALESCE(label, -1), IFNULL(score, 0) FROM ds.preds WHERE uri LIKE '%broken%'",
+        &["-1 | 0.0"],
+    );
+}
+
+#[test]
+fn strings_and_regexes() {
+    let e = env();
+    check(
+        &e,
+        "SELECT FORMAT('%s is class %d (%.1f%%)', name, label, 12.34) FROM ds.classes WHERE label = 1",
+        &["goldfish is class 1 (12.3%)"],
+    );
+    check(
+        &e,
+        "SELECT REGEXP_EXTRACT(uri, r'([a-z]+)\\.jpg$') FROM ds.preds ORDER BY 1",
+        &["broken", "goldfish", "samoyed", "tabby", "tench"],
+    );
+    check(
+        &e,
+        "SELECT COUNT(*) FROM ds.preds WHERE REGEXP_CONTAINS(uri, r'^gs://b/t')",
+        &["2"],
+    );
+    check(
+        &e,
+        "SELECT REGEXP_REPLACE('a1b22c333', r'[0-9]+', '#'), REGEXP_REPLACE('ab', r'(a)(b)', '\\\\2\\\\1')",
+        &["a#b#c# | ba"],
+    );
+    check(
+        &e,
+        "SELECT SPLIT('a,b,c'), SPLIT('x;y', ';'), ARRAY_LENGTH(SPLIT(tags, ';'))
+         FROM ds.preds WHERE label = 1",
+        &["[a, b, c] | [x, y] | 3"],
+    );
+    check(
+        &e,
+        "SELECT GENERATE_ARRAY(1, 5), GENERATE_ARRAY(0, 10, 5), ARRAY_LENGTH(GENERATE_ARRAY(1, 0))",
+        &["[1, 2, 3, 4, 5] | [0, 5, 10] | 0"],
+    );
+    check(
+        &e,
+        "SELECT LOWER(name), LENGTH(name), SUBSTR(name, 2, 3), CONCAT(name, '!'), STARTS_WITH(name, 'gold')
+         FROM ds.classes WHERE label = 1",
+        &["goldfish | 8 | old | goldfish! | true"],
+    );
+}
+
+#[test]
+fn dates_and_timestamps() {
+    let e = env();
+    let taken = "CAST(taken AS TIMESTAMP)";
+    check(
+        &e,
+        &format!(
+            "SELECT EXTRACT(YEAR FROM {taken}), EXTRACT(MONTH FROM {taken}), EXTRACT(DAYOFWEEK FROM {taken})
+             FROM ds.preds WHERE label = 1"
+        ),
+        // 2024-01-31 is a Wednesday: BigQuery's DAYOFWEEK counts Sunday as 1.
+        &["2024 | 1 | 4"],
+    );
+    check(
+        &e,
+        &format!("SELECT DATE_TRUNC(CAST({taken} AS DATE), MONTH) FROM ds.preds WHERE label = 258"),
+        &["2024-02-01"],
+    );
+    check(
+        &e,
+        "SELECT DATE_DIFF(DATE '2024-03-01', DATE '2024-01-31', DAY),
+                DATE_DIFF(DATE '2024-03-01', DATE '2024-01-31', MONTH),
+                DATE_DIFF(DATE '2025-01-01', DATE '2024-12-31', YEAR)",
+        &["30 | 2 | 1"],
+    );
+    check(
+        &e,
+        &format!(
+            "SELECT TIMESTAMP_DIFF(MAX({taken}), MIN({taken}), HOUR),
+                    TIMESTAMP_DIFF(TIMESTAMP '2024-01-01 00:01:30', TIMESTAMP '2024-01-01 00:00:00', MINUTE)
+             FROM ds.preds"
+        ),
+        // 2024-01-31 10:00 to 2024-03-04 12:00: 33 days and 2 hours.
+        &["794 | 1"],
+    );
+    check(
+        &e,
+        &format!(
+            "SELECT FORMAT_TIMESTAMP('%Y/%m/%d %H:%M', {taken}) FROM ds.preds WHERE label = 281"
+        ),
+        &["2024/02/15 23:59"],
+    );
+    check(
+        &e,
+        "SELECT DATE_ADD(DATE '2024-02-28', INTERVAL 2 DAY), DATE_SUB(DATE '2024-03-01', INTERVAL 1 MONTH)",
+        &["2024-03-01 | 2024-02-01"],
+    );
+    check(
+        &e,
+        "SELECT PARSE_DATE('%d/%m/%Y', '15/02/2024'), EXTRACT(HOUR FROM DATETIME '2024-02-15 10:11:12')",
+        &["2024-02-15 | 10"],
+    );
+    check(
+        &e,
+        "SELECT CURRENT_DATE() >= DATE '2024-01-01', DATE_DIFF(CURRENT_DATE(), CURRENT_DATE(), DAY)",
+        &["true | 0"],
+    );
+    check(
+        &e,
+        &format!(
+            "SELECT EXTRACT(MONTH FROM {taken}) AS m, COUNT(*) FROM ds.preds GROUP BY m ORDER BY m"
+        ),
+        &["1 | 1", "2 | 2", "3 | 2"],
+    );
+}
+
+#[test]
+fn unsupported_forms_are_clear_errors_with_positions() {
+    let e = env();
+    let sql = "SELECT x\nFROM ds.preds p LEFT JOIN UNNEST(SPLIT(p.tags)) AS x";
+    let err = e.session.query_arrow(sql).err().unwrap();
+    assert_eq!(err.kind, sqlfront::ErrorKind::NotSupported, "{err:?}");
+    assert!(err.message.contains("UNNEST"), "{err:?}");
+    assert_eq!(err.span.map(|s| (s.line, s.col)), Some((2, 34)), "{err:?}");
+    let sql = "SELECT DATE_TRUNC(DATE '2024-01-01', 'MONTH')";
+    let err = e.session.query_arrow(sql).err().unwrap();
+    assert!(err.message.contains("date part"), "{err:?}");
+}
