@@ -172,6 +172,19 @@ fn unnest_with_offset_in_from() {
          WHERE t = 'fish' ORDER BY label",
         &["0 | fish", "1 | fish"],
     );
+    // A NULL or empty array contributes no rows to a comma/CROSS JOIN, one row with NULL
+    // element and offset to a LEFT JOIN.
+    check(
+        &e,
+        "SELECT COUNT(*), COUNT(DISTINCT uri) FROM ds.preds p, UNNEST(SPLIT(p.tags, ';')) AS t",
+        &["8 | 4"],
+    );
+    check(
+        &e,
+        "SELECT p.label, t, o FROM ds.preds p LEFT JOIN UNNEST(SPLIT(p.tags, ';')) AS t WITH OFFSET AS o
+         WHERE p.label IS NULL OR p.label = 281 ORDER BY p.label",
+        &["NULL | NULL | NULL", "281 | cat | 0"],
+    );
     // Uncorrelated, alone in FROM.
     check(
         &e,
@@ -224,6 +237,26 @@ fn aggregates() {
         "SELECT kind, COUNT(*) AS n, MAX(label) FROM ds.classes GROUP BY kind
          HAVING COUNT(*) > 1",
         &["fish | 2 | 1"],
+    );
+}
+
+#[test]
+fn nulls_sort_first_ascending_and_last_descending() {
+    let e = env();
+    check(
+        &e,
+        "SELECT label FROM ds.preds ORDER BY label",
+        &["NULL", "0", "1", "258", "281"],
+    );
+    check(
+        &e,
+        "SELECT label FROM ds.preds ORDER BY label DESC",
+        &["281", "258", "1", "0", "NULL"],
+    );
+    check(
+        &e,
+        "SELECT label, ROW_NUMBER() OVER (ORDER BY score) FROM ds.preds ORDER BY 2",
+        &["NULL | 1", "281 | 2", "0 | 3", "258 | 4", "1 | 5"],
     );
 }
 
@@ -462,7 +495,7 @@ fn dates_and_timestamps() {
 #[test]
 fn unsupported_forms_are_clear_errors_with_positions() {
     let e = env();
-    let sql = "SELECT x\nFROM ds.preds p LEFT JOIN UNNEST(SPLIT(p.tags)) AS x";
+    let sql = "SELECT x\nFROM ds.preds p FULL JOIN UNNEST(SPLIT(p.tags)) AS x";
     let err = e.session.query_arrow(sql).err().unwrap();
     assert_eq!(err.kind, sqlfront::ErrorKind::NotSupported, "{err:?}");
     assert!(err.message.contains("UNNEST"), "{err:?}");
@@ -470,4 +503,40 @@ fn unsupported_forms_are_clear_errors_with_positions() {
     let sql = "SELECT DATE_TRUNC(DATE '2024-01-01', 'MONTH')";
     let err = e.session.query_arrow(sql).err().unwrap();
     assert!(err.message.contains("date part"), "{err:?}");
+}
+
+#[test]
+fn anonymous_columns_and_unknown_names_read_as_in_bigquery() {
+    let e = env();
+    let r = e
+        .session
+        .query_arrow("SELECT label, 1, UPPER(name) AS up, c.label + 1 FROM ds.classes c LIMIT 1")
+        .unwrap();
+    let names: Vec<&str> = r
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["label", "f0_", "up", "f1_"]);
+    check(
+        &e,
+        "SELECT kind, COUNT(*) FROM ds.classes GROUP BY kind ORDER BY COUNT(*) DESC, kind LIMIT 1",
+        &["fish | 2"],
+    );
+    for (sql, want) in [
+        ("SELECT nope FROM ds.classes", "Unrecognized name: nope"),
+        ("SELECT * FROM ds.nope", "Not found: Table ds.nope"),
+        ("SELECT * FROM nods.t", "Not found: Dataset nods"),
+        ("SELECT NOPE_FN(1)", "Function not found: nope_fn"),
+    ] {
+        let err = e.session.query_arrow(sql).err().unwrap();
+        assert!(err.message.starts_with(want), "{sql}: {err:?}");
+    }
+    let err = e
+        .session
+        .query_arrow("SELECT label,\n  nope FROM ds.classes")
+        .err()
+        .unwrap();
+    assert_eq!(err.span.map(|s| (s.line, s.col)), Some((2, 3)), "{err:?}");
 }

@@ -3,16 +3,17 @@
 //! names, argument orders or semantics differ into DataFusion's (or into the UDFs of
 //! [`super::bigquery_fns`]):
 //!
-//! - `UNNEST(array) [AS x] [WITH OFFSET [AS o]]` in FROM, after a comma or CROSS JOIN
-//!   (correlated, as BigQuery allows) or alone: a derived table whose select list
-//!   unnests the array and, zipped with it, its offsets `0..n`;
+//! - `UNNEST(array) [AS x] [WITH OFFSET [AS o]]` in FROM, after a comma, CROSS JOIN or
+//!   LEFT JOIN (correlated, as BigQuery allows) or alone: a derived table whose select
+//!   list unnests the array and, zipped with it, its offsets `0..n`;
 //! - `/` returns FLOAT64 and errors on a zero divisor; `DIV`, `SAFE_DIVIDE`, `IF`,
 //!   `COUNTIF`, `LOGICAL_AND/OR`, `ARRAY_LENGTH`, `GENERATE_ARRAY`, `SPLIT`,
 //!   `REGEXP_CONTAINS`, `REGEXP_REPLACE` (every match), `ARRAY_AGG(… LIMIT n)`;
 //! - dates and times: `DATE_TRUNC(x, PART)`, `DATE_DIFF/TIMESTAMP_DIFF(a, b, PART)`,
 //!   `DATE_ADD/SUB(x, INTERVAL …)`, `FORMAT_DATE/TIMESTAMP(fmt, x)`, `PARSE_DATE/TIMESTAMP`,
 //!   `EXTRACT(DAYOFWEEK …)` (1 = Sunday), `DATETIME` as a type and literal;
-//! - the type names `INT64`, `FLOAT64`, `BYTES`, `DATETIME` in CAST / SAFE_CAST.
+//! - the type names `INT64`, `FLOAT64`, `BYTES`, `DATETIME` in CAST / SAFE_CAST;
+//! - a select-list expression without a name is named `f0_`, `f1_`, … as in BigQuery.
 
 use std::ops::ControlFlow;
 
@@ -52,6 +53,7 @@ impl VisitorMut for Rewriter<'_> {
             self.error = Some(e.located(self.sql));
             return ControlFlow::Break(());
         }
+        name_anonymous_columns(&mut query.body);
         ControlFlow::Continue(())
     }
 
@@ -111,6 +113,33 @@ fn span_of(sql: &str, at: SqlSpan) -> Option<Span> {
         offset += text.len();
     }
     None
+}
+
+/// BigQuery names a select-list expression that is neither aliased nor a column (or field)
+/// reference `f<n>_`, counting such expressions from 0.
+fn name_anonymous_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut n = 0;
+            for item in &mut select.projection {
+                let SelectItem::UnnamedExpr(e) = item else {
+                    continue;
+                };
+                if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    continue;
+                }
+                let expr = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::new(format!("f{n}_")),
+                };
+                n += 1;
+            }
+        }
+        // A set operation's columns are named by its first query.
+        SetExpr::SetOperation { left, .. } => name_anonymous_columns(left),
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -180,18 +209,23 @@ fn rewrite_select_from(select: &mut Select) -> Result<(), Unsupported> {
                 at,
             ));
         }
-        match &op {
+        let keep_empty = match &op {
             None
             | Some(ast::JoinOperator::CrossJoin(_))
             | Some(ast::JoinOperator::Join(ast::JoinConstraint::None))
-            | Some(ast::JoinOperator::Inner(ast::JoinConstraint::None)) => {}
+            | Some(ast::JoinOperator::Inner(ast::JoinConstraint::None)) => false,
+            Some(ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c))
+                if is_true_or_none(c) =>
+            {
+                true
+            }
             Some(_) => {
                 return Err(Unsupported::new(
-                    "UNNEST is supported after a comma or CROSS JOIN (not in LEFT/RIGHT/FULL joins or with ON/USING)",
+                    "UNNEST is supported after a comma, CROSS JOIN or LEFT JOIN (without a condition other than ON TRUE)",
                     at,
                 ))
             }
-        }
+        };
         let [array] = <[Expr; 1]>::try_from(array_exprs)
             .map_err(|_| Unsupported::new("UNNEST takes exactly one array in BigQuery", at))?;
         let element = alias
@@ -202,7 +236,13 @@ fn rewrite_select_from(select: &mut Select) -> Result<(), Unsupported> {
                 .clone()
                 .unwrap_or_else(|| Ident::new("offset"))
         });
-        left = Some(unnest_table(left.take(), array, element, offset, at)?);
+        let unnest = Unnest {
+            array,
+            element,
+            offset,
+            keep_empty,
+        };
+        left = Some(unnest_table(left.take(), unnest, at)?);
     }
     select.from = left.into_iter().collect();
     Ok(())
@@ -215,15 +255,38 @@ fn has_unnest(t: &TableWithJoins) -> bool {
             .any(|j| matches!(j.relation, TableFactor::UNNEST { .. }))
 }
 
-/// `(SELECT l.*, UNNEST(array) AS element, UNNEST(range(0, n)) AS offset FROM left) AS l`,
-/// keeping the left relation's name so that `l.column` still resolves outside.
-fn unnest_table(
-    left: Option<TableWithJoins>,
+/// `LEFT JOIN UNNEST(…)` may say `ON TRUE` (or nothing).
+fn is_true_or_none(c: &ast::JoinConstraint) -> bool {
+    match c {
+        ast::JoinConstraint::None => true,
+        ast::JoinConstraint::On(Expr::Value(v)) => v.value == Value::Boolean(true),
+        _ => false,
+    }
+}
+
+/// One UNNEST in FROM.
+struct Unnest {
     array: Expr,
     element: Ident,
     offset: Option<Ident>,
+    /// LEFT JOIN: a row whose array is empty or NULL stays, with NULL element and offset.
+    keep_empty: bool,
+}
+
+/// `(SELECT l.*, UNNEST(array) AS element, UNNEST(range(0, n)) AS offset FROM left) AS l`,
+/// keeping the left relation's name so that `l.column` still resolves outside. For a
+/// LEFT JOIN both arrays become `[NULL]` where the array is empty or NULL.
+fn unnest_table(
+    left: Option<TableWithJoins>,
+    u: Unnest,
     at: SqlSpan,
 ) -> Result<TableWithJoins, Unsupported> {
+    let Unnest {
+        array,
+        element,
+        offset,
+        keep_empty,
+    } = u;
     let (name, from) = match left {
         None => (Ident::new("__unnest"), Vec::new()),
         Some(mut l) if l.joins.is_empty() => {
@@ -253,24 +316,44 @@ fn unnest_table(
             ast::WildcardAdditionalOptions::default(),
         ));
     }
-    let unnest = |e: Expr| call("unnest", vec![e]);
+    let n = cast(
+        call("cardinality", vec![array.clone()]),
+        DataType::BigInt(None),
+    );
+    let unnest = |e: Expr| {
+        let e = if keep_empty {
+            let nonempty = Expr::BinaryOp {
+                left: Box::new(call("coalesce", vec![n.clone(), number("0")])),
+                op: BinaryOperator::Gt,
+                right: Box::new(number("0")),
+            };
+            Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition: nonempty,
+                    result: e,
+                }],
+                else_result: Some(Box::new(call(
+                    "make_array",
+                    vec![Expr::Value(Value::Null.into())],
+                ))),
+            }
+        } else {
+            e
+        };
+        call("unnest", vec![e])
+    };
+    let offsets = call("range", vec![number("0"), n.clone()]);
+    projection.push(SelectItem::ExprWithAlias {
+        expr: unnest(array),
+        alias: element,
+    });
     if let Some(offset) = offset {
-        let n = cast(
-            call("cardinality", vec![array.clone()]),
-            DataType::BigInt(None),
-        );
         projection.push(SelectItem::ExprWithAlias {
-            expr: unnest(array),
-            alias: element,
-        });
-        projection.push(SelectItem::ExprWithAlias {
-            expr: unnest(call("range", vec![number("0"), n])),
+            expr: unnest(offsets),
             alias: offset,
-        });
-    } else {
-        projection.push(SelectItem::ExprWithAlias {
-            expr: unnest(array),
-            alias: element,
         });
     }
     let select = Select {

@@ -69,7 +69,10 @@ impl QueryEngine {
         let rewritten = rewrite::rewrite(sql, &mut 0)?;
         self.runtime.block_on(async {
             let session = self.session(ctx)?;
-            let plan = self.plan(&session, &rewritten, ctx, sql).await?;
+            let plan = self
+                .plan(&session, &rewritten, ctx, sql)
+                .await
+                .map_err(|e| missing_dataset(e, ctx))?;
             let schema = Arc::new(plan.schema().as_arrow().clone());
             let df = session
                 .execute_logical_plan(plan)
@@ -85,7 +88,11 @@ impl QueryEngine {
         let config = SessionConfig::new()
             .with_target_partitions(self.threads)
             .with_information_schema(false)
-            .set_str("datafusion.sql_parser.dialect", "BigQuery");
+            .set_str("datafusion.sql_parser.dialect", "BigQuery")
+            // BigQuery orders NULL before every value: first ascending, last descending.
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min")
+            // Planner errors (unknown names, ...) carry their position.
+            .set_bool("datafusion.sql_parser.collect_spans", true);
         let session = SessionContext::new_with_config(config);
         image_fns::register(&session);
         for f in bigquery_fns::functions() {
@@ -240,12 +247,17 @@ pub fn sql_error(e: DataFusionError, sql: &str) -> SqlError {
         return own;
     }
     let diag_span = e.diagnostic().and_then(|d| d.span).map(|s| s.start);
-    let kind = match e.find_root() {
-        DataFusionError::SQL(..) => ErrorKind::Syntax,
-        DataFusionError::NotImplemented(_) => ErrorKind::NotSupported,
-        _ => ErrorKind::InvalidQuery,
+    let (kind, mut message) = match bigquery_message(e.find_root()) {
+        Some(known) => known,
+        None => {
+            let kind = match e.find_root() {
+                DataFusionError::SQL(..) => ErrorKind::Syntax,
+                DataFusionError::NotImplemented(_) => ErrorKind::NotSupported,
+                _ => ErrorKind::InvalidQuery,
+            };
+            (kind, e.find_root().to_string())
+        }
     };
-    let mut message = e.find_root().to_string();
     let mut at = diag_span.map(|l| (l.line, l.column));
     if let Some(k) = message.find(" at Line: ") {
         let tail = &message[k + " at Line: ".len()..];
@@ -288,6 +300,71 @@ pub fn sql_error(e: DataFusionError, sql: &str) -> SqlError {
             }
         }
         None => err,
+    }
+}
+
+/// `Not found: Table ds.t` where the dataset `ds` itself is missing says so, as BigQuery.
+fn missing_dataset(e: SqlError, ctx: &ExecContext<'_>) -> SqlError {
+    let Some(name) = e.message.strip_prefix("Not found: Table ") else {
+        return e;
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    let [.., ds, _] = parts[..] else {
+        return e;
+    };
+    let known = ctx
+        .state
+        .datasets
+        .keys()
+        .any(|d| d == ds || d.to_lowercase() == ds);
+    if known {
+        return e;
+    }
+    SqlError {
+        message: format!("Not found: Dataset {ds}"),
+        ..e
+    }
+}
+
+/// BigQuery's text for the DataFusion planning errors users meet most: unknown names of
+/// columns, tables, datasets and functions.
+fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
+    use datafusion::common::SchemaError;
+    match root {
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => Some((
+                ErrorKind::InvalidQuery,
+                format!("Unrecognized name: {}", field.name),
+            )),
+            _ => None,
+        },
+        DataFusionError::Plan(m) => {
+            if let Some(t) = m
+                .strip_prefix("table '")
+                .and_then(|r| r.strip_suffix("' not found"))
+            {
+                let t = t.strip_prefix("datafusion.").unwrap_or(t);
+                Some((ErrorKind::NotFound, format!("Not found: Table {t}")))
+            } else if let Some(ds) = m.strip_prefix("failed to resolve schema: ") {
+                Some((ErrorKind::NotFound, format!("Not found: Dataset {ds}")))
+            } else if let Some(rest) = m.strip_prefix("Invalid function '") {
+                let (name, tail) = rest.split_once('\'')?;
+                let hint = tail
+                    .split_once("Did you mean '")
+                    .and_then(|(_, h)| h.split_once('\''))
+                    .map(|(h, _)| h);
+                Some((
+                    ErrorKind::InvalidQuery,
+                    match hint {
+                        Some(h) => format!("Function not found: {name}; Did you mean {h}?"),
+                        None => format!("Function not found: {name}"),
+                    },
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 
