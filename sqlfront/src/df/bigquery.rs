@@ -93,26 +93,7 @@ impl Unsupported {
 
 /// sqlparser's 1-based line/column span as a [`Span`] into `sql` (`None` when empty).
 fn span_of(sql: &str, at: SqlSpan) -> Option<Span> {
-    if at.start.line == 0 {
-        return None;
-    }
-    let mut offset = 0usize;
-    for (n, text) in sql.split_inclusive('\n').enumerate() {
-        if n as u64 + 1 == at.start.line {
-            let byte = text
-                .char_indices()
-                .nth(at.start.column.checked_sub(1)? as usize)
-                .map_or(text.len(), |(b, _)| b);
-            return Some(Span {
-                line: at.start.line as u32,
-                col: at.start.column as u32,
-                offset: (offset + byte) as u32,
-                len: text[byte..].chars().next().map_or(0, char::len_utf8) as u32,
-            });
-        }
-        offset += text.len();
-    }
-    None
+    super::span_at(sql, at.start.line, at.start.column)
 }
 
 /// BigQuery names a select-list expression that is neither aliased nor a column (or field)
