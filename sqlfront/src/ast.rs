@@ -339,6 +339,8 @@ pub enum DataType {
     Bytes,
     /// `TIMESTAMP`
     Timestamp,
+    /// `DATE`
+    Date,
     /// `INTERVAL`
     Interval,
     /// `ARRAY<T>`
@@ -356,6 +358,7 @@ impl Display for DataType {
             DataType::String => f.write_str("STRING"),
             DataType::Bytes => f.write_str("BYTES"),
             DataType::Timestamp => f.write_str("TIMESTAMP"),
+            DataType::Date => f.write_str("DATE"),
             DataType::Interval => f.write_str("INTERVAL"),
             DataType::Array(t) => write!(f, "ARRAY<{t}>"),
             DataType::Struct(fields) => {

@@ -498,6 +498,7 @@ impl Parser {
             "STRING" => Some(DataType::String),
             "BYTES" => Some(DataType::Bytes),
             "TIMESTAMP" => Some(DataType::Timestamp),
+            "DATE" => Some(DataType::Date),
             "INTERVAL" => Some(DataType::Interval),
             _ => None,
         };

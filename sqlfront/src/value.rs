@@ -151,6 +151,8 @@ pub enum Value {
     Struct(Vec<(String, Value)>),
     /// `TIMESTAMP`, microseconds since the Unix epoch (UTC).
     Timestamp(i64),
+    /// `DATE`, days since 1970-01-01.
+    Date(i32),
     /// `INTERVAL`
     Interval(Interval),
     /// An image (see [`ImageValue`]).
@@ -187,6 +189,7 @@ impl Value {
                     .collect(),
             ),
             Value::Timestamp(_) => DataType::Timestamp,
+            Value::Date(_) => DataType::Date,
             Value::Interval(_) => DataType::Interval,
             Value::Image(img) => image_type_of(img.is_int()),
             Value::Lazy(l) => l.data_type(),
@@ -250,6 +253,7 @@ impl Value {
             (String(a), String(b)) => Some(a.cmp(b)),
             (Bytes(a), Bytes(b)) => Some(a.cmp(b)),
             (Timestamp(a), Timestamp(b)) => Some(a.cmp(b)),
+            (Date(a), Date(b)) => Some(a.cmp(b)),
             (Array(a), Array(b)) => {
                 for (x, y) in a.iter().zip(b) {
                     match x.sql_cmp(y)? {
@@ -292,7 +296,7 @@ impl Value {
             Value::Int64(_) | Value::Float64(_) => 2,
             Value::String(_) => 3,
             Value::Bytes(_) => 4,
-            Value::Timestamp(_) => 5,
+            Value::Timestamp(_) | Value::Date(_) => 5,
             Value::Interval(_) => 6,
             Value::Array(_) => 7,
             Value::Struct(_) => 8,
@@ -332,6 +336,7 @@ impl Value {
             | (String(_), DataType::String)
             | (Bytes(_), DataType::Bytes)
             | (Timestamp(_), DataType::Timestamp)
+            | (Date(_), DataType::Date)
             | (Interval(_), DataType::Interval) => self.clone(),
             (Bool(b), DataType::Int64) => Int64(*b as i64),
             (Bool(b), DataType::String) => String(if *b { "true" } else { "false" }.into()),
@@ -384,6 +389,14 @@ impl Value {
                 Timestamp(parse_timestamp(s).ok_or_else(|| format!("Invalid timestamp: '{s}'"))?)
             }
             (Timestamp(t), DataType::String) => String(format_timestamp(*t)),
+            (String(s), DataType::Date) => {
+                Date(parse_date(s).ok_or_else(|| format!("Invalid date: '{s}'"))?)
+            }
+            (Date(d), DataType::String) => String(format_date(*d)),
+            (Date(d), DataType::Timestamp) => Timestamp(i64::from(*d) * MICROS_PER_DAY),
+            (Timestamp(t), DataType::Date) => {
+                Date(i32::try_from(t.div_euclid(MICROS_PER_DAY)).map_err(|_| fail())?)
+            }
             (Array(items), DataType::Array(inner)) => Array(
                 items
                     .iter()
@@ -414,6 +427,7 @@ impl Value {
             Value::String(s) => s.clone(),
             Value::Bytes(b) => base64(b),
             Value::Timestamp(t) => format_timestamp(*t),
+            Value::Date(d) => format_date(*d),
             Value::Interval(i) => format_interval(i),
             Value::Array(_) | Value::Struct(_) | Value::Image(_) => self.to_json().to_string(),
             Value::Lazy(l) => return l.force().ok()?.to_text(),
@@ -536,6 +550,23 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `YYYY-MM-DD` (years 1 to 9999) as days since 1970-01-01.
+pub fn parse_date(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if s.contains([' ', 'T', ':']) {
+        return None;
+    }
+    i32::try_from(parse_timestamp(s)?.div_euclid(MICROS_PER_DAY)).ok()
+}
+
+/// Days since 1970-01-01 as BigQuery shows a DATE: `YYYY-MM-DD`.
+pub fn format_date(days: i32) -> String {
+    let (y, m, d) = civil_from_days(i64::from(days));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Parses `YYYY-MM-DD[( |T)HH:MM:SS[.ffffff]][Z|UTC|±HH[:MM]]` to microseconds (UTC).
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -551,7 +582,12 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let mut micros = days_from_civil(y, m, d) * 86_400_000_000;
+    let days = days_from_civil(y, m, d);
+    // February 30 and the like.
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
+    let mut micros = days * 86_400_000_000;
     let rest = rest.trim_start_matches([' ', 'T']);
     let (time, tz) = match rest.find(['+', '-', 'Z', 'U', ' ']) {
         Some(i) => (&rest[..i], rest[i..].trim()),
@@ -616,6 +652,36 @@ pub fn format_timestamp(t: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_cast_from_and_to_strings_and_timestamps() {
+        let d = Value::String("2024-01-31".into())
+            .cast(&DataType::Date)
+            .unwrap();
+        assert_eq!(d, Value::Date(19753));
+        assert_eq!(d.to_text().unwrap(), "2024-01-31");
+        assert_eq!(
+            d.cast(&DataType::Timestamp).unwrap().to_text().unwrap(),
+            "2024-01-31 00:00:00 UTC"
+        );
+        let ts = Value::String("1969-12-31 23:00:00".into())
+            .cast(&DataType::Timestamp)
+            .unwrap();
+        assert_eq!(ts.cast(&DataType::Date).unwrap(), Value::Date(-1));
+        for bad in [
+            "2024-02-30",
+            "2024-01-31 10:00:00",
+            "31/01/2024",
+            "0000-01-01",
+        ] {
+            let e = Value::String(bad.into()).cast(&DataType::Date).unwrap_err();
+            assert_eq!(e, format!("Invalid date: '{bad}'"));
+        }
+        assert_eq!(
+            Value::Date(1).sql_cmp(&Value::Date(2)),
+            Some(std::cmp::Ordering::Less)
+        );
+    }
 
     #[test]
     fn objects_that_are_not_regular_files_are_refused_before_reading() {

@@ -493,6 +493,23 @@ fn dates_and_timestamps() {
 }
 
 #[test]
+fn dates_come_back_as_date_values() {
+    let e = env();
+    let rs = e
+        .session
+        .query_datafusion("SELECT DATE '2024-01-31', CAST(CAST(taken AS TIMESTAMP) AS DATE) FROM ds.preds WHERE label = 0")
+        .unwrap();
+    assert_eq!(rs.columns[0].data_type, Some(sqlfront::ast::DataType::Date));
+    assert_eq!(
+        rs.rows,
+        [[
+            sqlfront::value::Value::Date(19753),
+            sqlfront::value::Value::Date(19785)
+        ]]
+    );
+}
+
+#[test]
 fn unsupported_forms_are_clear_errors_with_positions() {
     let e = env();
     let sql = "SELECT x\nFROM ds.preds p FULL JOIN UNNEST(SPLIT(p.tags)) AS x";

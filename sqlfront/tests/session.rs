@@ -1019,3 +1019,19 @@ fn create_model_that_fails_to_compile_leaves_nothing() {
     assert_eq!(std::fs::read_dir(data.join("models")).unwrap().count(), 0);
     assert_eq!(staged_files(&data.join("staging")), Vec::<String>::new());
 }
+
+#[test]
+fn dates_cast_and_compare_in_the_row_engine() {
+    let e = env();
+    let s = &e.session;
+    assert_eq!(
+        rows(
+            s,
+            "SELECT CAST('2024-02-29' AS DATE), CAST('2024-02-29' AS DATE) < CAST('2024-03-01' AS DATE)"
+        ),
+        [[Value::Date(19782), Value::Bool(true)]]
+    );
+    let (kind, msg) = fail(s, "SELECT CAST('2023-02-29' AS DATE)");
+    assert_eq!(kind, ErrorKind::InvalidQuery, "{msg}");
+    assert!(msg.starts_with("Invalid date: '2023-02-29'"), "{msg}");
+}

@@ -34,6 +34,7 @@ pub fn arrow_type(ty: &DataType) -> ArrowType {
         DataType::String => ArrowType::Utf8,
         DataType::Bytes => ArrowType::Binary,
         DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        DataType::Date => ArrowType::Date32,
         DataType::Interval => {
             ArrowType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano)
         }
@@ -68,6 +69,7 @@ pub fn sql_type(ty: &ArrowType) -> Option<DataType> {
         ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView => DataType::Bytes,
         ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::String,
         ArrowType::Timestamp(..) => DataType::Timestamp,
+        ArrowType::Date32 | ArrowType::Date64 => DataType::Date,
         ArrowType::Interval(_) => DataType::Interval,
         ArrowType::List(f) | ArrowType::LargeList(f) | ArrowType::FixedSizeList(f, _) => {
             DataType::Array(Box::new(sql_type(f.data_type())?))
@@ -269,6 +271,11 @@ pub fn scalar_to_value(s: ScalarValue) -> DfResult<Value> {
         ScalarValue::TimestampMillisecond(Some(t), _) => Value::Timestamp(t * 1000),
         ScalarValue::TimestampSecond(Some(t), _) => Value::Timestamp(t * 1_000_000),
         ScalarValue::TimestampNanosecond(Some(t), _) => Value::Timestamp(t.div_euclid(1000)),
+        ScalarValue::Date32(Some(d)) => Value::Date(d),
+        ScalarValue::Date64(Some(ms)) => Value::Date(
+            i32::try_from(ms.div_euclid(86_400_000))
+                .map_err(|_| exec_err(format!("DATE {ms} ms is out of range")))?,
+        ),
         ScalarValue::List(l) => list_values(l.as_ref())?,
         ScalarValue::LargeList(l) => list_values(l.as_ref())?,
         ScalarValue::FixedSizeList(l) => list_values(l.as_ref())?,
@@ -312,6 +319,7 @@ pub fn value_to_scalar(v: &Value) -> DfResult<ScalarValue> {
         Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
         Value::Bytes(b) => ScalarValue::Binary(Some(b.clone())),
         Value::Timestamp(t) => ScalarValue::TimestampMicrosecond(Some(*t), Some("UTC".into())),
+        Value::Date(d) => ScalarValue::Date32(Some(*d)),
         Value::Image(img) => {
             let arr = images_to_array(std::slice::from_ref(&Some(img.clone())))?;
             ScalarValue::try_from_array(arr.as_ref(), 0)?
