@@ -29,6 +29,26 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
+/// CI builds the fuzz targets from `fuzz/Cargo.toml`: each file of `fuzz/fuzz_targets/`
+/// must be one of its `[[bin]]`s (a manifest without them fails only there).
+#[test]
+fn every_fuzz_target_is_a_bin_of_the_fuzz_manifest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut targets: Vec<String> = std::fs::read_dir(root.join("fuzz_targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    targets.sort();
+    assert_eq!(targets.len(), 5, "{targets:?}");
+    for t in targets {
+        let bin = format!("[[bin]]\nname = \"{t}\"\npath = \"fuzz_targets/{t}.rs\"");
+        assert!(manifest.contains(&bin), "fuzz/Cargo.toml lacks:\n{bin}");
+    }
+}
+
 /// Runs `check` on every kept input of `target`, naming the input that fails.
 fn replay(target: &str, min_inputs: usize, check: fn(&[u8])) {
     let files = inputs(target);
