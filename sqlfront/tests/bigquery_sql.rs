@@ -293,6 +293,11 @@ fn subqueries() {
         &["true"],
     );
     let sql =
+        "SELECT label, (SELECT name FROM ds.classes c WHERE c.label > p.label) FROM ds.preds p";
+    let err = e.session.query_arrow(sql).err().unwrap();
+    assert_eq!(err.kind, sqlfront::ErrorKind::NotSupported, "{err:?}");
+    assert!(err.message.contains("equality conditions"), "{err:?}");
+    let sql =
         "SELECT kind, (SELECT name FROM ds.classes c2 WHERE c2.kind = c.kind) FROM ds.classes c";
     let err = e.session.query_arrow(sql).err().unwrap();
     assert!(err.message.contains("more than one element"), "{err:?}");

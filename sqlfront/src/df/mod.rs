@@ -327,10 +327,20 @@ fn missing_dataset(e: SqlError, ctx: &ExecContext<'_>) -> SqlError {
 }
 
 /// BigQuery's text for the DataFusion planning errors users meet most: unknown names of
-/// columns, tables, datasets and functions.
+/// columns, tables, datasets and functions; and what to do about a correlated subquery
+/// DataFusion cannot decorrelate.
 fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
     use datafusion::common::SchemaError;
     match root {
+        DataFusionError::NotImplemented(m)
+            if m.starts_with("Physical plan does not support logical expression")
+                && (m.contains("Subquery") || m.contains("Exists")) =>
+        {
+            Some((
+                ErrorKind::NotSupported,
+                "Correlated subqueries are supported when they refer to the outer query only in equality conditions (inner.column = outer.column)".to_string(),
+            ))
+        }
         DataFusionError::SchemaError(e, _) => match e.as_ref() {
             SchemaError::FieldNotFound { field, .. } => Some((
                 ErrorKind::InvalidQuery,
