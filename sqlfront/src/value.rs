@@ -550,7 +550,8 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Microseconds in a day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// `YYYY-MM-DD` (years 1 to 9999) as days since 1970-01-01.
 pub fn parse_date(s: &str) -> Option<i32> {
@@ -587,7 +588,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if civil_from_days(days) != (y, m as u32, d as u32) {
         return None;
     }
-    let mut micros = days * 86_400_000_000;
+    let mut micros = days * MICROS_PER_DAY;
     let rest = rest.trim_start_matches([' ', 'T']);
     let (time, tz) = match rest.find(['+', '-', 'Z', 'U', ' ']) {
         Some(i) => (&rest[..i], rest[i..].trim()),
@@ -628,8 +629,8 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff] UTC`.
 pub fn format_timestamp(t: i64) -> String {
-    let days = t.div_euclid(86_400_000_000);
-    let rem = t.rem_euclid(86_400_000_000);
+    let days = t.div_euclid(MICROS_PER_DAY);
+    let rem = t.rem_euclid(MICROS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
     let secs = rem / 1_000_000;
     let frac = rem % 1_000_000;

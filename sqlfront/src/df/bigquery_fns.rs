@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as ArrowType, Float64Type, TimeUnit};
@@ -16,6 +15,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::value::{civil_from_days, MICROS_PER_DAY};
 
 /// Every function of this module, for registration.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -504,16 +505,15 @@ impl ScalarUDFImpl for DateDiff {
 
 /// Whole `part`s between two instants in microseconds since the epoch (`a - b`).
 fn diff(part: &str, a: i64, b: i64) -> DfResult<i64> {
-    const DAY: i64 = 86_400_000_000;
-    let elapsed = |unit: i64| (a - b) / unit;
-    let civil = |t: i64| {
-        DateTime::from_timestamp_micros(t)
-            .map(|d| d.naive_utc().date())
-            .ok_or_else(|| {
-                datafusion::common::DataFusionError::Execution(format!(
-                    "timestamp {t} out of range"
-                ))
-            })
+    const DAY: i64 = MICROS_PER_DAY;
+    let Some(delta) = a.checked_sub(b) else {
+        return exec_err!("DATE_DIFF: the difference of {a} and {b} microseconds overflows INT64");
+    };
+    let elapsed = |unit: i64| delta / unit;
+    // Months since year 0 of the civil (proleptic Gregorian) date of an instant.
+    let months = |t: i64| {
+        let (y, m, _) = civil_from_days(t.div_euclid(DAY));
+        y * 12 + i64::from(m) - 1
     };
     Ok(match part {
         "microsecond" => elapsed(1),
@@ -527,15 +527,9 @@ fn diff(part: &str, a: i64, b: i64) -> DfResult<i64> {
             let week = |t: i64| (t.div_euclid(DAY) - 3).div_euclid(7);
             week(a) - week(b)
         }
-        "month" | "quarter" | "year" => {
-            let (da, db) = (civil(a)?, civil(b)?);
-            let months = |d: chrono::NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
-            match part {
-                "month" => months(da) - months(db),
-                "quarter" => months(da).div_euclid(3) - months(db).div_euclid(3),
-                _ => i64::from(da.year() - db.year()),
-            }
-        }
+        "month" => months(a) - months(b),
+        "quarter" => months(a).div_euclid(3) - months(b).div_euclid(3),
+        "year" => months(a).div_euclid(12) - months(b).div_euclid(12),
         other => return exec_err!("DATE_DIFF: unsupported part {}", other.to_uppercase()),
     })
 }
@@ -588,5 +582,11 @@ mod tests {
         assert_eq!(diff("hour", 0, 90 * 60_000_000).unwrap(), -1);
         // 1970-01-03 (Sat) to 1970-01-04 (Sun): a week boundary.
         assert_eq!(diff("week", 3 * day, 2 * day).unwrap(), 1);
+        // 1999-12-31 to 2000-01-01: a year and a quarter boundary; before the epoch too.
+        assert_eq!(diff("year", 10957 * day, 10956 * day).unwrap(), 1);
+        assert_eq!(diff("quarter", 10957 * day, 10956 * day).unwrap(), 1);
+        assert_eq!(diff("month", -day, 0).unwrap(), -1);
+        // Extreme instants are an error, not an overflow.
+        assert!(diff("second", i64::MAX, i64::MIN).is_err());
     }
 }
