@@ -286,6 +286,12 @@ fn subqueries() {
          FROM ds.preds p WHERE label IS NOT NULL ORDER BY label",
         &["0 | tench", "1 | goldfish", "258 | Samoyed", "281 | tabby"],
     );
+    // A subquery that aggregates (any of the session's aggregates) is left as it is.
+    check(
+        &e,
+        "SELECT (SELECT regr_count(label, label) FROM ds.classes)",
+        &["5"],
+    );
     // BigQuery's scalar-subquery rules: no row is NULL, more than one is an error.
     check(
         &e,

@@ -28,9 +28,18 @@ use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
 use crate::error::{ErrorKind, Span, SqlError};
 
 /// Rewrites one parsed statement in place; an error names the first construct DataFusion
-/// cannot run with BigQuery's meaning.
-pub fn rewrite_statement(stmt: &mut ast::Statement, sql: &str) -> Result<(), SqlError> {
-    let mut v = Rewriter { sql, error: None };
+/// cannot run with BigQuery's meaning. `is_aggregate` tells the session's aggregate
+/// functions (lower-case names and aliases) from the rest.
+pub fn rewrite_statement(
+    stmt: &mut ast::Statement,
+    sql: &str,
+    is_aggregate: &dyn Fn(&str) -> bool,
+) -> Result<(), SqlError> {
+    let mut v = Rewriter {
+        sql,
+        is_aggregate,
+        error: None,
+    };
     let _ = stmt.visit(&mut v);
     match v.error {
         Some(e) => Err(e),
@@ -40,6 +49,7 @@ pub fn rewrite_statement(stmt: &mut ast::Statement, sql: &str) -> Result<(), Sql
 
 struct Rewriter<'a> {
     sql: &'a str,
+    is_aggregate: &'a dyn Fn(&str) -> bool,
     error: Option<SqlError>,
 }
 
@@ -58,7 +68,7 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        match rewrite_expr(expr) {
+        match rewrite_expr(expr, self.is_aggregate) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 self.error = Some(e.located(self.sql));
@@ -109,7 +119,7 @@ fn name_anonymous_columns(body: &mut SetExpr) {
                 if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                     continue;
                 }
-                let expr = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                let expr = take(e);
                 *item = SelectItem::ExprWithAlias {
                     expr,
                     alias: Ident::new(format!("f{n}_")),
@@ -308,19 +318,11 @@ fn unnest_table(
                 op: BinaryOperator::Gt,
                 right: Box::new(number("0")),
             };
-            Expr::Case {
-                case_token: ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![ast::CaseWhen {
-                    condition: nonempty,
-                    result: e,
-                }],
-                else_result: Some(Box::new(call(
-                    "make_array",
-                    vec![Expr::Value(Value::Null.into())],
-                ))),
-            }
+            case_when(
+                nonempty,
+                e,
+                Some(call("make_array", vec![Expr::Value(Value::Null.into())])),
+            )
         } else {
             e
         };
@@ -427,7 +429,7 @@ fn empty_query() -> Query {
 // ---------------------------------------------------------------------------------------
 // Expressions
 
-fn rewrite_expr(expr: &mut Expr) -> Result<(), Unsupported> {
+fn rewrite_expr(expr: &mut Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<(), Unsupported> {
     match expr {
         Expr::BinaryOp {
             op: BinaryOperator::Divide,
@@ -499,51 +501,16 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), Unsupported> {
                 *expr = e;
             }
         }
-        Expr::Subquery(q) => single_row(q),
+        Expr::Subquery(q) => single_row(q, is_aggregate),
         _ => {}
     }
     Ok(())
 }
 
-/// Functions that aggregate (after this module's renames), and so make a subquery
-/// return one row.
-const AGGREGATES: &[&str] = &[
-    "any_value",
-    "approx_count_distinct",
-    "approx_distinct",
-    "approx_median",
-    "approx_percentile_cont",
-    "array_agg",
-    "avg",
-    "bit_and",
-    "bit_or",
-    "bit_xor",
-    "bool_and",
-    "bool_or",
-    "corr",
-    "count",
-    "covar_pop",
-    "covar_samp",
-    "first_value",
-    "last_value",
-    "max",
-    "median",
-    "min",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "string_agg",
-    "sum",
-    "var_pop",
-    "var_samp",
-    "variance",
-    "bq_single",
-];
-
 /// A scalar subquery `(SELECT e FROM … WHERE …)` that does not aggregate becomes
 /// `(SELECT bq_single(e) …)`: BigQuery's value (NULL for no row, an error for more than
 /// one), in the aggregated form DataFusion can decorrelate.
-fn single_row(q: &mut Query) {
+fn single_row(q: &mut Query, is_aggregate: &dyn Fn(&str) -> bool) {
     let SetExpr::Select(select) = q.body.as_mut() else {
         return;
     };
@@ -562,7 +529,7 @@ fn single_row(q: &mut Query) {
     let _ = ast::visit_expressions(e, |x| {
         if let Expr::Function(f) = x {
             let name = f.name.to_string().to_ascii_lowercase();
-            if f.over.is_some() || AGGREGATES.contains(&name.as_str()) {
+            if f.over.is_some() || is_aggregate(&name) {
                 aggregates = true;
                 return ControlFlow::Break(());
             }
@@ -570,7 +537,7 @@ fn single_row(q: &mut Query) {
         ControlFlow::Continue(())
     });
     if !aggregates {
-        let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+        let inner = take(e);
         *e = call("bq_single", vec![inner]);
     }
 }
@@ -607,16 +574,7 @@ fn rewrite_call(f: &mut Function) -> Result<Option<Expr>, Unsupported> {
         // Aggregates: only the name or a clause changes.
         "COUNTIF" => {
             let [cond] = plain_args(list, &name, at)?;
-            let when = Expr::Case {
-                case_token: ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![ast::CaseWhen {
-                    condition: cond,
-                    result: number("1"),
-                }],
-                else_result: None,
-            };
+            let when = case_when(cond, number("1"), None);
             list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(when))];
             f.name = function_name("count");
             return Ok(None);
@@ -628,10 +586,7 @@ fn rewrite_call(f: &mut Function) -> Result<Option<Expr>, Unsupported> {
                 .clauses
                 .iter()
                 .position(|c| matches!(c, FunctionArgumentClause::Limit(_)));
-            if let Some(i) = limit {
-                let FunctionArgumentClause::Limit(n) = list.clauses.remove(i) else {
-                    unreachable!("position matched a LIMIT clause")
-                };
+            if let Some(FunctionArgumentClause::Limit(n)) = limit.map(|i| list.clauses.remove(i)) {
                 let agg = Expr::Function(f.clone());
                 return Ok(Some(call("array_slice", vec![agg, number("1"), n])));
             }
@@ -644,16 +599,7 @@ fn rewrite_call(f: &mut Function) -> Result<Option<Expr>, Unsupported> {
     let e = match name.as_str() {
         "IF" => {
             let [c, a, b] = plain_args(list, &name, at)?;
-            Expr::Case {
-                case_token: ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![ast::CaseWhen {
-                    condition: c,
-                    result: a,
-                }],
-                else_result: Some(Box::new(b)),
-            }
+            case_when(c, a, Some(b))
         }
         "DIV" => {
             let [a, b] = plain_args(list, &name, at)?;
@@ -783,8 +729,20 @@ fn plain_args_vec(list: &mut FunctionArgumentList) -> Vec<Expr> {
         .collect()
 }
 
-fn take(e: &mut Box<Expr>) -> Expr {
-    std::mem::replace(e.as_mut(), Expr::Value(Value::Null.into()))
+/// Moves `e` out, leaving a NULL literal in its place.
+fn take(e: &mut Expr) -> Expr {
+    std::mem::replace(e, Expr::Value(Value::Null.into()))
+}
+
+/// `CASE WHEN condition THEN result [ELSE otherwise] END`.
+fn case_when(condition: Expr, result: Expr, otherwise: Option<Expr>) -> Expr {
+    Expr::Case {
+        case_token: ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![ast::CaseWhen { condition, result }],
+        else_result: otherwise.map(Box::new),
+    }
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {

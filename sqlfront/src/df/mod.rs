@@ -208,7 +208,8 @@ async fn plan_sql(session: &SessionContext, text: &str, sql: &str) -> Result<Log
         }
     };
     if let DFStatement::Statement(s) = &mut statement {
-        bigquery::rewrite_statement(s, sql)?;
+        let aggregates = state.aggregate_functions();
+        bigquery::rewrite_statement(s, sql, &|name| aggregates.contains_key(name))?;
     }
     state
         .statement_to_plan(statement)
