@@ -10,8 +10,9 @@
 //! image functions are UDFs ([`image_fns`]). BigQuery's own spellings and semantics are
 //! rewritten on the parsed statement ([`bigquery`]) or are UDFs ([`bigquery_fns`]).
 //!
-//! Names: DataFusion folds unquoted identifiers to lower case, so datasets and tables
-//! are registered under their own name and, when it differs, their lower-case name.
+//! Names: DataFusion folds unquoted identifiers to lower case, so datasets are registered
+//! under their own name and, when it differs, their lower-case name, and a dataset's
+//! tables are found ignoring case when the name is unambiguous.
 
 pub mod bigquery;
 pub mod bigquery_fns;
@@ -328,8 +329,8 @@ fn missing_dataset(e: SqlError, ctx: &ExecContext<'_>) -> SqlError {
 }
 
 /// BigQuery's text for the DataFusion planning errors users meet most: unknown names of
-/// columns, tables, datasets and functions; and what to do about a correlated subquery
-/// DataFusion cannot decorrelate.
+/// columns, tables (a missing dataset is told apart by [`missing_dataset`]) and functions;
+/// and what to do about a correlated subquery DataFusion cannot decorrelate.
 fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
     use datafusion::common::SchemaError;
     match root {
@@ -356,8 +357,6 @@ fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
             {
                 let t = t.strip_prefix("datafusion.").unwrap_or(t);
                 Some((ErrorKind::NotFound, format!("Not found: Table {t}")))
-            } else if let Some(ds) = m.strip_prefix("failed to resolve schema: ") {
-                Some((ErrorKind::NotFound, format!("Not found: Dataset {ds}")))
             } else if let Some(rest) = m.strip_prefix("Invalid function '") {
                 let (name, tail) = rest.split_once('\'')?;
                 let hint = tail
