@@ -47,13 +47,17 @@ pub trait OpDef {
     /// Scalar steps the reference interpreter takes, roughly: multiply-adds plus one per
     /// element read and written. Bounds a run's time where memory limits do not (fuzzing).
     fn work(&self, inputs: &[Option<&[usize]>], outputs: &[&[usize]]) -> u64 {
-        let elements = |s: &[usize]| s.iter().map(|&d| d as u64).product::<u64>();
         let read: u64 = inputs.iter().flatten().map(|s| elements(s)).sum();
         let written: u64 = outputs.iter().map(|s| elements(s)).sum();
         self.macs(inputs, outputs)
             .saturating_add(read)
             .saturating_add(written)
     }
+}
+
+/// Elements of a tensor of shape `s`, for work estimates.
+pub fn elements(s: &[usize]) -> u64 {
+    s.iter().map(|&d| d as u64).product()
 }
 
 /// The parsed node being imported: attribute accessors with type checks, and the list of

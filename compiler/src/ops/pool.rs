@@ -3,7 +3,7 @@
 
 use runtime::{DType, Tensor};
 
-use super::def::{Fact, OpDef, OutFact, ParseCtx};
+use super::def::{elements, Fact, OpDef, OutFact, ParseCtx};
 use super::util::{fact, for_each_index, input, strides, AutoPad, ResolvedWindow, Window};
 
 /// What a pooling window reduces to.
@@ -166,12 +166,8 @@ impl OpDef for Pool {
 
     /// Every output visits each tap of its window.
     fn work(&self, inputs: &[Option<&[usize]>], outputs: &[&[usize]]) -> u64 {
-        let elements = |s: &[usize]| s.iter().map(|&d| d as u64).product::<u64>();
         let read = inputs.first().copied().flatten().map_or(0, elements);
-        let taps = self
-            .window
-            .as_ref()
-            .map_or(1, |w| w.kernel.iter().map(|&k| k as u64).product::<u64>());
+        let taps = self.window.as_ref().map_or(1, |w| elements(&w.kernel));
         let written: u64 = outputs.iter().map(|s| elements(s)).sum();
         read.saturating_add(written.saturating_mul(taps))
     }
