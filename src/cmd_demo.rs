@@ -54,7 +54,7 @@ const CLASSES_FILE: &str = "imagenet_classes.csv";
 /// [`STATEMENTS`], echoing each one before its result.
 pub fn demo(
     args: &DemoArgs,
-    engine: Arc<dyn sqlfront::executor::TableSources>,
+    engine: Arc<dyn sqlfront::sources::TableSources>,
 ) -> anyhow::Result<()> {
     let default_assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
     let a = args.assets.as_ref().unwrap_or(&default_assets);

@@ -4,9 +4,9 @@ use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail};
 use sqlfront::ast::{Ident, ObjectName};
 use sqlfront::error::{ErrorKind, SqlError};
-use sqlfront::executor::TableSources;
 use sqlfront::format::{OutputFormat, ResultWriter, TableLimits};
 use sqlfront::session::{DdlOutcome, ObjectKind, OutputSink, ResultColumn, Session, SessionConfig};
+use sqlfront::sources::TableSources;
 use sqlfront::value::Value;
 use sqlfront::{listing, Span};
 use std::io::{BufRead, IsTerminal, Write};
@@ -299,7 +299,7 @@ pub fn engine(threads: Option<u16>) -> anyhow::Result<Arc<dyn TableSources>> {
             bail!("cannot start {threads} worker threads: {e}");
         }
     }
-    Ok(Arc::new(sqlfront::engine::Engine::new(threads)))
+    Ok(Arc::new(sqlfront::engine::Engine::new()))
 }
 
 impl SqlCommand {

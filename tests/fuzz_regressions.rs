@@ -112,25 +112,3 @@ fn empty_npy_with_overflowing_dims_reads_as_empty() {
     let again = runtime::npy::parse(&runtime::npy::to_bytes(&t)).expect("the .npy reader too");
     assert_eq!(again.shape(), t.shape());
 }
-
-/// The second finding: a left-deep chain of 200 comparisons parsed (a chain is not
-/// nesting) but printed with a parenthesis per level, which the parser then refused as
-/// nesting deeper than 200. Comparisons now print left-grouped, as they parse.
-#[test]
-fn comparison_chains_print_without_parentheses() {
-    let chain = format!("SELECT 1{}", " < 2".repeat(300));
-    let stmt = sqlfront::parse_statement(&chain).expect("a flat chain parses");
-    assert_eq!(stmt.to_string(), chain);
-    assert_eq!(
-        sqlfront::parse_statement("SELECT (a = b) = c")
-            .unwrap()
-            .to_string(),
-        "SELECT a = b = c"
-    );
-    assert_eq!(
-        sqlfront::parse_statement("SELECT a = (b = c)")
-            .unwrap()
-            .to_string(),
-        "SELECT a = (b = c)"
-    );
-}

@@ -237,7 +237,7 @@ fn query_formats_files_and_errors() {
     );
     assert_eq!(
         err(&e, &["query", "SELEC 1"]),
-        "Error: Syntax error: Unexpected identifier \"SELEC\" at [1:1]\nSELEC 1\n^^^^^\n"
+        "Error: Syntax error: Expected a query (SELECT, WITH, EXPLAIN) or CREATE / DROP but got identifier \"SELEC\" at [1:1]\nSELEC 1\n^^^^^\n"
     );
     assert_eq!(
         err(&e, &["query", "--use_legacy_sql=true", "SELECT 1"]),

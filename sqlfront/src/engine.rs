@@ -1,6 +1,4 @@
-//! [`Engine`]: the table sources and functions that make object tables, the `ML.*` image
-//! functions and `ML.PREDICT` run — listing objects, decoding images and running
-//! models compiled by `compiler`.
+//! [`Engine`]: the models `ML.PREDICT` runs, compiled by `compiler` and cached.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,17 +8,14 @@ use std::time::SystemTime;
 use compiler::CompileOptions;
 use runtime::CompiledModel;
 
-use crate::binder::ScalarFunctions;
-use crate::catalog::{ModelEntry, TableEntry};
+use crate::catalog::ModelEntry;
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::executor::{ExecContext, Relation, TableSources};
-use crate::value::Value;
+use crate::sources::{ExecContext, TableSources};
 
-/// Runs object-table scans, image functions and `ML.PREDICT`. Compiled models are kept
+/// Opens the models of `ML.PREDICT`. Compiled models are kept
 /// for the engine's lifetime, keyed by model file and `conv_algo` (and checked
 /// against the file's modification time), so one REPL session compiles a model once.
 pub struct Engine {
-    threads: usize,
     models: Mutex<HashMap<(PathBuf, String), CachedModel>>,
 }
 
@@ -28,10 +23,9 @@ pub struct Engine {
 type CachedModel = (Option<SystemTime>, Arc<CompiledModel>);
 
 impl Engine {
-    /// An engine running predictions on up to `threads` threads at once.
-    pub fn new(threads: usize) -> Engine {
+    /// An engine with no model loaded yet.
+    pub fn new() -> Engine {
         Engine {
-            threads: threads.max(1),
             models: Mutex::new(HashMap::new()),
         }
     }
@@ -70,55 +64,19 @@ impl Engine {
     }
 }
 
-impl ScalarFunctions for Engine {
-    fn has_function(&self, name: &str) -> bool {
-        crate::imagefns::FUNCTIONS.contains(&name)
-    }
-
-    fn call(&self, name: &str, args: &[Value]) -> std::result::Result<Value, String> {
-        crate::imagefns::call(name, args)
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
     }
 }
 
 impl TableSources for Engine {
-    fn scan_object_table(
-        &self,
-        name: &str,
-        table: &TableEntry,
-        ctx: &ExecContext<'_>,
-    ) -> Result<Relation> {
-        crate::objects::scan(name, table, ctx.gcs_root)
-    }
-
     fn open_model(
         &self,
         name: &str,
         model: &ModelEntry,
-        settings: Option<&Value>,
         ctx: &ExecContext<'_>,
     ) -> Result<Arc<CompiledModel>> {
-        if let Some(Value::Struct(fields)) = settings {
-            if let Some((n, _)) = fields.first() {
-                let what = if n.is_empty() {
-                    "options are".to_string()
-                } else {
-                    format!("option {n} is")
-                };
-                return Err(SqlError::new(
-                    ErrorKind::InvalidQuery,
-                    format!("ML.PREDICT {what} not supported for ONNX models"),
-                ));
-            }
-        }
         self.model(name, model, ctx.data_dir, ctx.compile)
-    }
-
-    fn predict(
-        &self,
-        _name: &str,
-        model: &Arc<CompiledModel>,
-        input: Relation,
-    ) -> Result<Relation> {
-        crate::predict::predict(model, input, self.threads)
     }
 }

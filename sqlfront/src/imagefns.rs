@@ -9,7 +9,7 @@ use kernels::imageops::{self, ColorSpace, DecodeLimits, Image, ImageError, Image
 
 use crate::value::{ImagePixels, ImageValue, LazyKind, Value};
 
-/// Names of the functions this module provides (upper case, as the binder looks them up).
+/// Names of the functions this module provides (upper case: the UDFs of `df::image_fns` are registered under them).
 pub const FUNCTIONS: [&str; 4] = [
     "ML.DECODE_IMAGE",
     "ML.RESIZE_IMAGE",

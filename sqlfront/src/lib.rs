@@ -1,18 +1,17 @@
-//! bqmlc's SQL front-end: BigQuery-dialect tokenizer, parser and AST, binder and row
-//! executor, the persisted catalog, model import, result formatting and the REPL.
+//! bqmlc's SQL front-end: BigQuery-dialect tokenizer, the grammar of bqmlc's own
+//! statements, the persisted catalog, model import, result formatting and the REPL;
+//! queries run on Apache DataFusion ([`df`]).
 //!
-//! Entry point: [`Session::open`] on a [`SessionConfig`], then [`Session::run_script`].
-//! Queries can also run on Apache DataFusion ([`df`], `Session::query_arrow`), which
-//! is to replace the row engine (binder, executor, aggregate).
+//! Entry point: [`Session::open`] on a [`SessionConfig`], then [`Session::run_script`]
+//! (or [`Session::run_script_streaming`], which hands rows over as they are computed).
 //!
 //! SQL: `CREATE/DROP SCHEMA`, `CREATE [OR REPLACE] MODEL … OPTIONS(MODEL_TYPE='ONNX', …)`,
 //! `DROP MODEL`, `CREATE [OR REPLACE] EXTERNAL TABLE` (object tables and CSV), `DROP
-//! [EXTERNAL] TABLE`, and `SELECT [DISTINCT] … FROM` tables, subqueries, `ML.PREDICT`
-//! and `[INNER|LEFT] JOIN … ON`, with `WHERE`, `GROUP BY`, `HAVING`, `ORDER BY`,
-//! `LIMIT … OFFSET`, aggregates (`COUNT SUM AVG MIN MAX COUNTIF ANY_VALUE`), `CAST`,
-//! `CASE`, `LIKE`, `IN`, `BETWEEN`, `IS NULL`, array subscripts and a few scalar
-//! functions. Parsing is separate from execution: every statement prints back to SQL
-//! that parses to the same tree.
+//! [EXTERNAL] TABLE` are parsed here ([`parser`]; option values are constants). A query
+//! (`SELECT …`, `WITH …`, `EXPLAIN …`, `(…)`) is kept as its text up to the `;` that ends
+//! it: its `ML.PREDICT` calls are found ([`df::rewrite`]), the rest is parsed and planned by
+//! DataFusion (BigQuery dialect) after BigQuery's forms are rewritten ([`df::bigquery`]).
+//! A script is checked whole before anything runs: a syntax error anywhere runs nothing.
 //!
 //! Storage and paths:
 //! - The catalog lives in a data directory: `--data-dir`, else `$BQMLC_DATA_DIR`, else
@@ -32,26 +31,22 @@
 //! - CSV external tables without a column list get their schema detected once, at
 //!   creation (header names when `skip_leading_rows` ≥ 1, else `string_field_N`).
 //! - Times in listings are UTC.
-//! - `ML.PREDICT`, object-table reads and the `ML.*` image functions plug in through
-//!   [`executor::TableSources`]; [`engine::Engine`] implements them ([`objects`],
-//!   [`imagefns`], [`predict`]); without it they report "not supported yet".
+//! - `ML.PREDICT` opens its compiled model through [`sources::TableSources`];
+//!   [`engine::Engine`] implements it; without it `ML.PREDICT` reports "not supported yet".
 //! - Object-table listings are live (no metadata cache); `data` and `md5_hash` are read
-//!   only when used. Select lists that call `ML.*` functions and `ML.PREDICT` run their
-//!   rows in parallel; output order and the reported error (the first failing row) do not
-//!   depend on scheduling. A NULL model input is an error.
+//!   only when used, and `data` is not part of `*`. The `ML.*` functions and
+//!   `ML.PREDICT` run a batch's rows in parallel; rows keep their source order unless the
+//!   query sorts them, and the reported error is the first failing row's. A NULL model
+//!   input is an error.
 
 #![warn(missing_docs)]
 
-pub mod agg_names;
-pub mod aggregate;
 pub mod ast;
-pub mod binder;
 pub mod catalog;
 #[cfg(feature = "datafusion")]
 pub mod df;
 pub mod engine;
 pub mod error;
-pub mod executor;
 pub mod format;
 pub mod imagefns;
 pub mod listing;
@@ -62,9 +57,10 @@ pub mod predict;
 pub mod progress;
 pub mod repl;
 pub mod session;
+pub mod sources;
 pub mod tokenizer;
 pub mod value;
 
 pub use error::{ErrorKind, Result, Span, SqlError};
-pub use parser::{parse_expr, parse_sql, parse_statement};
+pub use parser::{parse_option_value, parse_sql, parse_statement};
 pub use session::{Session, SessionConfig, StatementOutput};

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::ast::DataType;
-use crate::binder::ScopeColumn;
 use crate::catalog::TableEntry;
 use crate::error::{ErrorKind, Result, SqlError};
-use crate::executor::{GcsRoot, Relation};
+use crate::sources::ScopeColumn;
+use crate::sources::{GcsRoot, Relation};
 use crate::value::{LazyKind, LazyValue, Value};
 
 /// One listed object.

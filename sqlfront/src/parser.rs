@@ -1,16 +1,14 @@
-//! Recursive-descent parser for the BigQuery dialect subset bqmlc runs.
+//! Recursive-descent parser for bqmlc's own statements: datasets, models and external
+//! tables, with constant option values. A query statement is found, not parsed: its
+//! text (up to the `;` that ends it) goes to DataFusion's SQL parser and planner.
 
 use crate::ast::*;
 use crate::error::{Result, Span, SqlError};
 use crate::tokenizer::{tokenize, Token, TokenWithSpan};
 
-/// Deepest nesting of expressions and subqueries accepted, so that hostile input
-/// cannot overflow the stack.
+/// Deepest nesting of types and option values accepted, so that hostile input cannot
+/// overflow the stack.
 const MAX_DEPTH: usize = 200;
-/// Deepest expression tree, left-deep operator chains included: printing, binding and
-/// evaluating recurse along every path of the tree, so its depth bounds their stack use
-/// (the deepest accepted trees run on a 2 MiB thread).
-const MAX_TREE_DEPTH: usize = 500;
 /// Longest SQL text accepted, in bytes.
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 
@@ -41,14 +39,14 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
     Ok(s)
 }
 
-/// Parses one expression (used for tests and for option values given on the command line).
-pub fn parse_expr(sql: &str) -> Result<Expr> {
+/// Parses one option value (a constant: literal, array, tuple or interval).
+pub fn parse_option_value(sql: &str) -> Result<OptionValue> {
     let mut p = Parser::new(sql)?;
-    let e = p.parse_expr()?;
+    let v = p.parse_option_value()?;
     if p.peek() != &Token::Eof {
         return Err(p.expected("end of input"));
     }
-    Ok(e)
+    Ok(v)
 }
 
 /// Parses a type name such as `INT64` or `ARRAY<STRUCT<a STRING>>`.
@@ -63,15 +61,12 @@ pub fn parse_data_type(sql: &str) -> Result<DataType> {
 
 /// The parser state: a token vector and a cursor.
 pub struct Parser {
+    /// The text, for the slices that query statements keep.
+    src: String,
     tokens: Vec<TokenWithSpan>,
     pos: usize,
-    /// Nesting levels entered (parentheses, calls, subqueries, operands).
+    /// Nesting levels entered (type parameters, arrays, tuples).
     depth: usize,
-    /// Depth of the expression tree being built (nesting plus operator chains).
-    tree_depth: usize,
-    /// Inside a bare `SELECT` argument of `ML.PREDICT`, where a comma after `FROM t`
-    /// starts the next argument rather than a comma join.
-    in_bare_predict: bool,
 }
 
 /// Reads SQL text from `r` without a leading UTF-8 byte-order mark (editors on Windows
@@ -108,11 +103,10 @@ impl Parser {
             ));
         }
         Ok(Parser {
+            src: sql.to_string(),
             tokens: tokenize(sql)?,
             pos: 0,
             depth: 0,
-            tree_depth: 0,
-            in_bare_predict: false,
         })
     }
 
@@ -196,14 +190,6 @@ impl Parser {
         }
     }
 
-    fn expect_kw(&mut self, kw: &str) -> Result<Span> {
-        if self.peek().is_keyword(kw) {
-            Ok(self.next().span)
-        } else {
-            Err(self.expected(&format!("keyword {kw}")))
-        }
-    }
-
     fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -212,33 +198,22 @@ impl Parser {
                 self.span(),
             ));
         }
-        self.deepen()
-    }
-
-    /// One more level of expression tree (an operator applied to the chain so far).
-    fn deepen(&mut self) -> Result<()> {
-        self.tree_depth += 1;
-        if self.tree_depth > MAX_TREE_DEPTH {
-            return Err(SqlError::syntax(
-                format!(
-                    "Expression deeper than {MAX_TREE_DEPTH} levels (operator chains included) is not supported"
-                ),
-                self.span(),
-            ));
-        }
         Ok(())
     }
 
     fn leave(&mut self) {
         self.depth -= 1;
-        self.tree_depth -= 1;
     }
 
     /// Parses one statement.
     pub fn parse_statement(&mut self) -> Result<Statement> {
         let start = self.span();
-        if self.peek().is_keyword("SELECT") || self.peek() == &Token::LParen {
-            return Ok(Statement::Query(Box::new(self.parse_query()?)));
+        if self.peek().is_keyword("SELECT")
+            || self.peek().is_keyword("WITH")
+            || self.peek().is_keyword("EXPLAIN")
+            || self.peek() == &Token::LParen
+        {
+            return Ok(Statement::Query(self.query_text()));
         }
         if self.eat_kw("CREATE") {
             let or_replace = self.eat_kws(&["OR", "REPLACE"]);
@@ -321,9 +296,28 @@ impl Parser {
             }));
         }
         Err(SqlError::syntax(
-            format!("Unexpected {}", self.peek()),
+            format!(
+                "Expected a query (SELECT, WITH, EXPLAIN) or CREATE / DROP but got {}",
+                self.peek()
+            ),
             self.span(),
         ))
+    }
+
+    /// The query statement starting at the current token: every token up to the `;` that
+    /// ends it (a `;` is a token only outside strings, comments and quoted names).
+    fn query_text(&mut self) -> QueryText {
+        let start = self.span();
+        while !matches!(self.peek(), Token::Semicolon | Token::Eof) {
+            self.next();
+        }
+        let span = start.to(self.prev_span());
+        let text = self
+            .src
+            .get(span.offset as usize..(span.offset + span.len) as usize)
+            .unwrap_or_default()
+            .to_string();
+        QueryText { text, span }
     }
 
     fn parse_create_external_table(&mut self, start: Span, or_replace: bool) -> Result<Statement> {
@@ -383,14 +377,146 @@ impl Parser {
         loop {
             let name = self.parse_ident()?;
             self.expect(&Token::Eq)?;
-            let value = self.parse_expr()?;
-            out.push(SqlOption { name, value });
+            let start = self.span();
+            let value = self.parse_option_value()?;
+            let span = start.to(self.prev_span());
+            out.push(SqlOption { name, value, span });
             if !self.eat(&Token::Comma) {
                 break;
             }
         }
         self.expect(&Token::RParen)?;
         Ok(out)
+    }
+
+    /// An option value: a literal (a leading `-` belongs to a number), `[v, …]` or
+    /// `ARRAY[v, …]`, `(v, …)`, or `INTERVAL n UNIT` / `INTERVAL 'text' UNIT [TO UNIT]`.
+    pub fn parse_option_value(&mut self) -> Result<OptionValue> {
+        self.enter()?;
+        let r = self.parse_option_value_inner();
+        self.leave();
+        r
+    }
+
+    fn parse_option_value_inner(&mut self) -> Result<OptionValue> {
+        let t = self.peek_tok().clone();
+        let literal = |l| Ok(OptionValue::Literal(l));
+        match &t.token {
+            Token::Number(_) | Token::Minus => literal(self.parse_number()?),
+            Token::String(s) => {
+                self.next();
+                literal(Literal::String(s.clone()))
+            }
+            Token::Bytes(b) => {
+                self.next();
+                literal(Literal::Bytes(b.clone()))
+            }
+            Token::Word(w) if w.eq_ignore_ascii_case("TRUE") || w.eq_ignore_ascii_case("FALSE") => {
+                self.next();
+                literal(Literal::Bool(w.eq_ignore_ascii_case("TRUE")))
+            }
+            Token::Word(w) if w.eq_ignore_ascii_case("NULL") => {
+                self.next();
+                literal(Literal::Null)
+            }
+            Token::Word(w) if w.eq_ignore_ascii_case("ARRAY") => {
+                self.next();
+                if self.peek() != &Token::LBracket {
+                    return Err(self.expected("\"[\""));
+                }
+                self.parse_option_value_inner()
+            }
+            Token::LBracket => {
+                self.next();
+                let items = self.option_values_until(&Token::RBracket)?;
+                Ok(OptionValue::Array(items))
+            }
+            Token::LParen => {
+                self.next();
+                let mut items = self.option_values_until(&Token::RParen)?;
+                match items.len() {
+                    0 => Err(SqlError::syntax(
+                        "Expected an option value but got \")\"",
+                        t.span,
+                    )),
+                    1 => Ok(items.remove(0)),
+                    _ => Ok(OptionValue::Tuple(items)),
+                }
+            }
+            Token::Word(w) if w.eq_ignore_ascii_case("INTERVAL") => {
+                self.next();
+                let value = match self.peek().clone() {
+                    Token::String(s) => {
+                        self.next();
+                        Literal::String(s)
+                    }
+                    Token::Number(_) | Token::Minus => match self.parse_number()? {
+                        Literal::Int(n) => Literal::Int(n),
+                        _ => {
+                            return Err(SqlError::syntax(
+                                "An INTERVAL count must be an integer",
+                                self.prev_span(),
+                            ))
+                        }
+                    },
+                    _ => return Err(self.expected("an integer or a string after INTERVAL")),
+                };
+                let unit = self.parse_interval_unit()?;
+                let to = if self.eat_kw("TO") {
+                    Some(self.parse_interval_unit()?)
+                } else {
+                    None
+                };
+                Ok(OptionValue::Interval { value, unit, to })
+            }
+            _ => Err(self.expected("an option value (a literal, [array], (tuple) or INTERVAL)")),
+        }
+    }
+
+    /// Option values separated by commas, up to and including `close`.
+    fn option_values_until(&mut self, close: &Token) -> Result<Vec<OptionValue>> {
+        let mut items = Vec::new();
+        if self.eat(close) {
+            return Ok(items);
+        }
+        loop {
+            items.push(self.parse_option_value()?);
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(close)?;
+        Ok(items)
+    }
+
+    /// A number with an optional leading `-`.
+    fn parse_number(&mut self) -> Result<Literal> {
+        let start = self.span();
+        let negative = self.eat(&Token::Minus);
+        match self.peek().clone() {
+            Token::Number(n) => {
+                self.next();
+                number_literal(&n, negative, start.to(self.prev_span()))
+            }
+            _ => Err(self.expected("number")),
+        }
+    }
+
+    fn parse_interval_unit(&mut self) -> Result<IntervalUnit> {
+        let found = match self.peek() {
+            Token::Word(w) => IntervalUnit::ALL
+                .iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(w))
+                .map(|(u, _)| *u),
+            _ => None,
+        };
+        match found {
+            Some(u) => {
+                self.next();
+                Ok(u)
+            }
+            None => Err(self.expected("an interval unit (YEAR, MONTH, DAY, HOUR, …)")),
+        }
     }
 
     /// An identifier: an unreserved word or a backtick name (which must not contain dots).
@@ -551,741 +677,6 @@ impl Parser {
             }
             _ => Err(SqlError::syntax(format!("Type not found: {w}"), t.span)),
         }
-    }
-
-    /// A full query: `SELECT … [ORDER BY …] [LIMIT n [OFFSET m]]`, or a parenthesised one.
-    pub fn parse_query(&mut self) -> Result<Query> {
-        self.enter()?;
-        let r = self.parse_query_inner();
-        self.leave();
-        r
-    }
-
-    fn parse_query_inner(&mut self) -> Result<Query> {
-        let start = self.span();
-        if self.peek() == &Token::LParen {
-            self.next();
-            let q = self.parse_query()?;
-            self.expect(&Token::RParen)?;
-            if self.peek().is_keyword("ORDER") || self.peek().is_keyword("LIMIT") {
-                return Err(SqlError::syntax(
-                    "ORDER BY or LIMIT after a parenthesized query is not supported",
-                    self.span(),
-                ));
-            }
-            return Ok(q);
-        }
-        let select = self.parse_select()?;
-        let mut order_by = Vec::new();
-        if self.eat_kws(&["ORDER", "BY"]) {
-            loop {
-                let expr = self.parse_expr()?;
-                let (desc, explicit) = if self.eat_kw("DESC") {
-                    (true, true)
-                } else if self.eat_kw("ASC") {
-                    (false, true)
-                } else {
-                    (false, false)
-                };
-                order_by.push(OrderByExpr {
-                    expr,
-                    desc,
-                    explicit,
-                });
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-        }
-        let mut limit = None;
-        let mut offset = None;
-        if self.eat_kw("LIMIT") {
-            limit = Some(self.parse_expr()?);
-            if self.eat_kw("OFFSET") {
-                offset = Some(self.parse_expr()?);
-            }
-        }
-        Ok(Query {
-            select,
-            order_by,
-            limit,
-            offset,
-            span: start.to(self.prev_span()),
-        })
-    }
-
-    fn parse_select(&mut self) -> Result<Select> {
-        let start = self.expect_kw("SELECT")?;
-        let distinct = if self.eat_kw("DISTINCT") {
-            true
-        } else {
-            self.eat_kw("ALL");
-            false
-        };
-        let mut projection = Vec::new();
-        loop {
-            projection.push(self.parse_select_item()?);
-            if !self.eat(&Token::Comma) {
-                break;
-            }
-        }
-        let from = if self.eat_kw("FROM") {
-            let relation = self.parse_table_factor()?;
-            let mut joins = Vec::new();
-            loop {
-                let jstart = self.span();
-                let kind = if self.eat_kw("JOIN") || self.eat_kws(&["INNER", "JOIN"]) {
-                    JoinKind::Inner
-                } else if self.eat_kws(&["LEFT", "JOIN"])
-                    || self.eat_kws(&["LEFT", "OUTER", "JOIN"])
-                {
-                    JoinKind::Left
-                } else if self.peek().is_keyword("RIGHT")
-                    || self.peek().is_keyword("FULL")
-                    || self.peek().is_keyword("CROSS")
-                {
-                    return Err(SqlError::at(
-                        crate::error::ErrorKind::NotSupported,
-                        format!(
-                            "{} JOIN is not supported; use JOIN or LEFT JOIN",
-                            self.peek().to_string().trim_start_matches("keyword ")
-                        ),
-                        self.span(),
-                    ));
-                } else {
-                    break;
-                };
-                let relation = self.parse_table_factor()?;
-                self.expect_kw("ON")?;
-                let on = self.parse_expr()?;
-                joins.push(Join {
-                    kind,
-                    relation,
-                    on,
-                    span: jstart.to(self.prev_span()),
-                });
-            }
-            if self.peek() == &Token::Comma && !self.in_bare_predict {
-                return Err(SqlError::at(
-                    crate::error::ErrorKind::NotSupported,
-                    "Comma joins are not supported; use JOIN … ON",
-                    self.span(),
-                ));
-            }
-            Some(TableWithJoins { relation, joins })
-        } else {
-            None
-        };
-        let selection = if self.eat_kw("WHERE") {
-            Some(self.parse_expr()?)
-        } else {
-            None
-        };
-        let mut group_by = Vec::new();
-        if self.eat_kws(&["GROUP", "BY"]) {
-            loop {
-                group_by.push(self.parse_expr()?);
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-        }
-        if self.peek().is_keyword("GROUP") {
-            return Err(SqlError::at(
-                crate::error::ErrorKind::NotSupported,
-                "GROUP BY ROLLUP/CUBE/GROUPING SETS are not supported yet",
-                self.span(),
-            ));
-        }
-        let having = if self.eat_kw("HAVING") {
-            Some(self.parse_expr()?)
-        } else {
-            None
-        };
-        Ok(Select {
-            distinct,
-            projection,
-            from,
-            selection,
-            group_by,
-            having,
-            span: start.to(self.prev_span()),
-        })
-    }
-
-    fn parse_select_item(&mut self) -> Result<SelectItem> {
-        if self.peek() == &Token::Star {
-            return Ok(SelectItem::Wildcard(self.next().span));
-        }
-        // `t.*` / `ds.t.*`: a name followed by `.` `*`.
-        let save = self.pos;
-        if matches!(self.peek(), Token::Word(w) if !is_reserved(w))
-            || matches!(self.peek(), Token::QuotedIdent(_))
-        {
-            if let Ok(name) = self.parse_object_name() {
-                if self.peek() == &Token::Dot && self.peek_nth(1) == &Token::Star {
-                    self.next();
-                    self.next();
-                    return Ok(SelectItem::QualifiedWildcard(name));
-                }
-            }
-            self.pos = save;
-        }
-        let expr = self.parse_expr()?;
-        let alias = self.parse_alias()?;
-        Ok(SelectItem::Expr { expr, alias })
-    }
-
-    /// `[AS] alias`; without `AS`, only an unreserved word or a backtick name counts.
-    fn parse_alias(&mut self) -> Result<Option<Ident>> {
-        if self.eat_kw("AS") {
-            return Ok(Some(self.parse_ident()?));
-        }
-        match self.peek() {
-            Token::Word(w) if !is_reserved(w) && !w.eq_ignore_ascii_case("OPTIONS") => {
-                Ok(Some(self.parse_ident()?))
-            }
-            Token::QuotedIdent(_) => Ok(Some(self.parse_ident()?)),
-            _ => Ok(None),
-        }
-    }
-
-    fn parse_table_factor(&mut self) -> Result<TableFactor> {
-        let start = self.span();
-        if self.peek() == &Token::LParen {
-            self.next();
-            let subquery = self.parse_query()?;
-            self.expect(&Token::RParen)?;
-            let span = start.to(self.prev_span());
-            let alias = self.parse_alias()?;
-            return Ok(TableFactor::Derived {
-                subquery: Box::new(subquery),
-                alias,
-                span,
-            });
-        }
-        if self.peek().is_keyword("ML")
-            && self.peek_nth(1) == &Token::Dot
-            && self.peek_nth(2).is_keyword("PREDICT")
-            && self.peek_nth(3) == &Token::LParen
-        {
-            for _ in 0..4 {
-                self.next();
-            }
-            self.expect_kw("MODEL")?;
-            let model = self.parse_object_name()?;
-            self.expect(&Token::Comma)?;
-            let input = if self.eat_kw("TABLE") {
-                PredictInput::Table(self.parse_object_name()?)
-            } else if self.peek().is_keyword("SELECT") {
-                let saved = std::mem::replace(&mut self.in_bare_predict, true);
-                let q = self.parse_query();
-                self.in_bare_predict = saved;
-                PredictInput::Query {
-                    query: Box::new(q?),
-                    parenthesized: false,
-                }
-            } else if self.peek() == &Token::LParen {
-                self.next();
-                let q = self.parse_query()?;
-                self.expect(&Token::RParen)?;
-                PredictInput::Query {
-                    query: Box::new(q),
-                    parenthesized: true,
-                }
-            } else {
-                return Err(self.expected("keyword TABLE or a query"));
-            };
-            let settings = if self.eat(&Token::Comma) {
-                let e = self.parse_expr()?;
-                if !matches!(e.kind, ExprKind::Struct(_)) {
-                    return Err(SqlError::syntax(
-                        "Expected STRUCT(…) as the third argument of ML.PREDICT",
-                        e.span,
-                    ));
-                }
-                Some(e)
-            } else {
-                None
-            };
-            self.expect(&Token::RParen)?;
-            let span = start.to(self.prev_span());
-            let alias = self.parse_alias()?;
-            return Ok(TableFactor::Predict {
-                model,
-                input,
-                settings,
-                alias,
-                span,
-            });
-        }
-        let name = self.parse_object_name()?;
-        let alias = self.parse_alias()?;
-        Ok(TableFactor::Table { name, alias })
-    }
-
-    /// Parses an expression.
-    pub fn parse_expr(&mut self) -> Result<Expr> {
-        self.parse_subexpr(0)
-    }
-
-    fn parse_subexpr(&mut self, min_prec: u8) -> Result<Expr> {
-        self.enter()?;
-        let r = self.parse_subexpr_inner(min_prec);
-        self.leave();
-        r
-    }
-
-    fn parse_subexpr_inner(&mut self, min_prec: u8) -> Result<Expr> {
-        let mut left = self.parse_prefix()?;
-        // Each operator applied here deepens the left spine of the tree: that is no
-        // nesting, but it counts toward the tree depth (printing, binding and evaluating
-        // recurse along that spine).
-        let entered = self.tree_depth;
-        let result = loop {
-            let prec = self.next_precedence();
-            if prec <= min_prec {
-                break Ok(left);
-            }
-            if let Err(e) = self.deepen() {
-                break Err(e);
-            }
-            left = match self.parse_infix(left, prec) {
-                Ok(l) => l,
-                Err(e) => break Err(e),
-            };
-        };
-        self.tree_depth = entered;
-        result
-    }
-
-    fn next_precedence(&self) -> u8 {
-        let t = self.peek();
-        match t {
-            Token::Word(w) => match w.to_ascii_uppercase().as_str() {
-                "OR" => PREC_OR,
-                "AND" => PREC_AND,
-                "LIKE" | "IN" | "BETWEEN" | "IS" => PREC_CMP,
-                "NOT" => {
-                    let n = self.peek_nth(1);
-                    if n.is_keyword("LIKE") || n.is_keyword("IN") || n.is_keyword("BETWEEN") {
-                        PREC_CMP
-                    } else {
-                        0
-                    }
-                }
-                _ => 0,
-            },
-            Token::Eq | Token::NotEq | Token::Lt | Token::LtEq | Token::Gt | Token::GtEq => {
-                PREC_CMP
-            }
-            Token::Plus | Token::Minus => PREC_ADD,
-            Token::Star | Token::Slash | Token::Concat => PREC_MUL,
-            Token::LBracket => PREC_ATOM,
-            _ => 0,
-        }
-    }
-
-    fn parse_infix(&mut self, left: Expr, prec: u8) -> Result<Expr> {
-        let start = left.span;
-        let t = self.next();
-        let op = match &t.token {
-            Token::Eq => Some(BinaryOp::Eq),
-            Token::NotEq => Some(BinaryOp::NotEq),
-            Token::Lt => Some(BinaryOp::Lt),
-            Token::LtEq => Some(BinaryOp::LtEq),
-            Token::Gt => Some(BinaryOp::Gt),
-            Token::GtEq => Some(BinaryOp::GtEq),
-            Token::Plus => Some(BinaryOp::Plus),
-            Token::Minus => Some(BinaryOp::Minus),
-            Token::Star => Some(BinaryOp::Multiply),
-            Token::Slash => Some(BinaryOp::Divide),
-            Token::Concat => Some(BinaryOp::Concat),
-            Token::Word(w) if w.eq_ignore_ascii_case("OR") => Some(BinaryOp::Or),
-            Token::Word(w) if w.eq_ignore_ascii_case("AND") => Some(BinaryOp::And),
-            _ => None,
-        };
-        let kind = if let Some(op) = op {
-            let right = self.parse_subexpr(prec)?;
-            ExprKind::Binary {
-                left: Box::new(left),
-                op,
-                right: Box::new(right),
-            }
-        } else if t.token == Token::LBracket {
-            self.parse_subscript(left)?
-        } else if t.token.is_keyword("IS") {
-            let negated = self.eat_kw("NOT");
-            self.expect_kw("NULL")?;
-            ExprKind::IsNull {
-                expr: Box::new(left),
-                negated,
-            }
-        } else {
-            let negated = t.token.is_keyword("NOT");
-            let kw = if negated { self.next().token } else { t.token };
-            if kw.is_keyword("LIKE") {
-                let pattern = self.parse_subexpr(PREC_CMP)?;
-                ExprKind::Like {
-                    expr: Box::new(left),
-                    negated,
-                    pattern: Box::new(pattern),
-                }
-            } else if kw.is_keyword("IN") {
-                self.expect(&Token::LParen)?;
-                if self.peek().is_keyword("SELECT") {
-                    return Err(SqlError::at(
-                        crate::error::ErrorKind::NotSupported,
-                        "IN (subquery) is not supported yet",
-                        self.span(),
-                    ));
-                }
-                let mut list = vec![self.parse_expr()?];
-                while self.eat(&Token::Comma) {
-                    list.push(self.parse_expr()?);
-                }
-                self.expect(&Token::RParen)?;
-                ExprKind::InList {
-                    expr: Box::new(left),
-                    list,
-                    negated,
-                }
-            } else {
-                // BETWEEN: the bounds bind tighter than AND.
-                let low = self.parse_subexpr(PREC_CMP)?;
-                self.expect_kw("AND")?;
-                let high = self.parse_subexpr(PREC_CMP)?;
-                ExprKind::Between {
-                    expr: Box::new(left),
-                    negated,
-                    low: Box::new(low),
-                    high: Box::new(high),
-                }
-            }
-        };
-        Ok(Expr {
-            kind,
-            span: start.to(self.prev_span()),
-        })
-    }
-
-    fn parse_subscript(&mut self, array: Expr) -> Result<ExprKind> {
-        let modes = [
-            ("OFFSET", SubscriptMode::Offset),
-            ("ORDINAL", SubscriptMode::Ordinal),
-            ("SAFE_OFFSET", SubscriptMode::SafeOffset),
-            ("SAFE_ORDINAL", SubscriptMode::SafeOrdinal),
-        ];
-        let mut mode = SubscriptMode::Plain;
-        if self.peek_nth(1) == &Token::LParen {
-            if let Some((_, m)) = modes.iter().find(|(k, _)| self.peek().is_keyword(k)) {
-                mode = *m;
-            }
-        }
-        let index = if mode == SubscriptMode::Plain {
-            self.parse_expr()?
-        } else {
-            self.next();
-            self.next();
-            let e = self.parse_expr()?;
-            self.expect(&Token::RParen)?;
-            e
-        };
-        self.expect(&Token::RBracket)?;
-        Ok(ExprKind::Subscript {
-            expr: Box::new(array),
-            index: Box::new(index),
-            mode,
-        })
-    }
-
-    fn parse_prefix(&mut self) -> Result<Expr> {
-        let t = self.next();
-        let start = t.span;
-        let done = |p: &Parser, kind: ExprKind| Expr {
-            kind,
-            span: start.to(p.prev_span()),
-        };
-        match t.token {
-            Token::Number(n) => Ok(Expr {
-                kind: ExprKind::Literal(number_literal(&n, false, start)?),
-                span: start,
-            }),
-            Token::Minus => {
-                if let Token::Number(n) = self.peek().clone() {
-                    // A minus directly before a number is part of the literal, so that
-                    // -9223372036854775808 is representable.
-                    self.next();
-                    let lit = number_literal(&n, true, start.to(self.prev_span()))?;
-                    return Ok(done(self, ExprKind::Literal(lit)));
-                }
-                let e = self.parse_subexpr(PREC_UNARY)?;
-                Ok(done(self, ExprKind::Negate(Box::new(e))))
-            }
-            Token::Plus => {
-                // Unary plus is the identity.
-                self.parse_subexpr(PREC_UNARY)
-            }
-            Token::String(s) => Ok(done(self, ExprKind::Literal(Literal::String(s)))),
-            Token::Bytes(b) => Ok(done(self, ExprKind::Literal(Literal::Bytes(b)))),
-            Token::LParen => {
-                if self.peek().is_keyword("SELECT") {
-                    return Err(SqlError::at(
-                        crate::error::ErrorKind::NotSupported,
-                        "Scalar subqueries are not supported yet",
-                        self.span(),
-                    ));
-                }
-                let e = self.parse_expr()?;
-                if self.peek() == &Token::Comma {
-                    return Err(SqlError::at(
-                        crate::error::ErrorKind::NotSupported,
-                        "Tuple syntax (a, b) is not supported; use STRUCT(a, b)",
-                        self.span(),
-                    ));
-                }
-                self.expect(&Token::RParen)?;
-                // Parentheses leave no node; the span widens to include them.
-                Ok(Expr {
-                    kind: e.kind,
-                    span: start.to(self.prev_span()),
-                })
-            }
-            Token::LBracket => {
-                let items = self.parse_array_items()?;
-                Ok(done(self, ExprKind::Array(items)))
-            }
-            Token::QuotedIdent(w) => {
-                let mut parts = Self::split_quoted(&w, start)?;
-                self.parse_path_rest(&mut parts)?;
-                if self.peek() == &Token::LParen {
-                    return self.parse_function(parts, start);
-                }
-                Ok(done(self, ExprKind::Column(parts)))
-            }
-            Token::Word(w) => self.parse_word_prefix(w, start),
-            Token::Eof => Err(SqlError::syntax("Unexpected end of input", start)),
-            other => Err(SqlError::syntax(format!("Unexpected {other}"), start)),
-        }
-    }
-
-    fn parse_array_items(&mut self) -> Result<Vec<Expr>> {
-        let mut items = Vec::new();
-        if !self.eat(&Token::RBracket) {
-            loop {
-                items.push(self.parse_expr()?);
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-            self.expect(&Token::RBracket)?;
-        }
-        Ok(items)
-    }
-
-    /// Continues a dotted path after its first part(s).
-    fn parse_path_rest(&mut self, parts: &mut Vec<Ident>) -> Result<()> {
-        while self.peek() == &Token::Dot {
-            match self.peek_nth(1).clone() {
-                Token::Word(w) => {
-                    self.next();
-                    let t = self.next();
-                    // Reserved words are fine after a dot (`t.select` is a field).
-                    parts.push(Ident {
-                        value: w,
-                        quoted: false,
-                        span: t.span,
-                    });
-                }
-                Token::QuotedIdent(w) => {
-                    self.next();
-                    let t = self.next();
-                    parts.extend(Self::split_quoted(&w, t.span)?);
-                }
-                _ => {
-                    self.next();
-                    return Err(self.expected("identifier"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn parse_word_prefix(&mut self, w: String, start: Span) -> Result<Expr> {
-        let upper = w.to_ascii_uppercase();
-        let done = |p: &Parser, kind: ExprKind| Expr {
-            kind,
-            span: start.to(p.prev_span()),
-        };
-        match upper.as_str() {
-            "NULL" => return Ok(done(self, ExprKind::Literal(Literal::Null))),
-            "TRUE" => return Ok(done(self, ExprKind::Literal(Literal::Bool(true)))),
-            "FALSE" => return Ok(done(self, ExprKind::Literal(Literal::Bool(false)))),
-            "NOT" => {
-                let e = self.parse_subexpr(PREC_NOT)?;
-                return Ok(done(self, ExprKind::Not(Box::new(e))));
-            }
-            "ARRAY" if self.peek() == &Token::LBracket => {
-                self.next();
-                let items = self.parse_array_items()?;
-                return Ok(done(self, ExprKind::Array(items)));
-            }
-            "STRUCT" if self.peek() == &Token::LParen => {
-                self.next();
-                let mut fields = Vec::new();
-                if !self.eat(&Token::RParen) {
-                    loop {
-                        let e = self.parse_expr()?;
-                        let alias = if self.eat_kw("AS") {
-                            Some(self.parse_ident()?)
-                        } else {
-                            None
-                        };
-                        fields.push((e, alias));
-                        if !self.eat(&Token::Comma) {
-                            break;
-                        }
-                    }
-                    self.expect(&Token::RParen)?;
-                }
-                return Ok(done(self, ExprKind::Struct(fields)));
-            }
-            "INTERVAL" => {
-                let value = self.parse_subexpr(PREC_UNARY)?;
-                let ut = self.next();
-                let unit = IntervalUnit::ALL
-                    .iter()
-                    .find(|(_, k)| ut.token.is_keyword(k))
-                    .map(|(u, _)| *u)
-                    .ok_or_else(|| {
-                        SqlError::syntax(
-                            format!(
-                                "Expected interval date part (YEAR, MONTH, DAY, HOUR, …) but got {}",
-                                ut.token
-                            ),
-                            ut.span,
-                        )
-                    })?;
-                return Ok(done(
-                    self,
-                    ExprKind::Interval {
-                        value: Box::new(value),
-                        unit,
-                    },
-                ));
-            }
-            "CAST" | "SAFE_CAST" if self.peek() == &Token::LParen => {
-                self.next();
-                let e = self.parse_expr()?;
-                self.expect_kw("AS")?;
-                let data_type = self.parse_data_type()?;
-                self.expect(&Token::RParen)?;
-                return Ok(done(
-                    self,
-                    ExprKind::Cast {
-                        expr: Box::new(e),
-                        data_type,
-                        safe: upper == "SAFE_CAST",
-                    },
-                ));
-            }
-            "CASE" => return self.parse_case(start),
-            "TIMESTAMP" if matches!(self.peek(), Token::String(_)) => {
-                let Token::String(s) = self.next().token else {
-                    return Err(self.expected("string literal"));
-                };
-                return Ok(done(
-                    self,
-                    ExprKind::TypedString {
-                        data_type: DataType::Timestamp,
-                        value: s,
-                    },
-                ));
-            }
-            _ => {}
-        }
-        let callable_reserved = matches!(upper.as_str(), "IF" | "LEFT" | "RIGHT");
-        if is_reserved(&w) && !(callable_reserved && self.peek() == &Token::LParen) {
-            return Err(SqlError::syntax(
-                format!("Unexpected keyword {upper}"),
-                start,
-            ));
-        }
-        let mut parts = vec![Ident {
-            value: w,
-            quoted: false,
-            span: start,
-        }];
-        self.parse_path_rest(&mut parts)?;
-        if self.peek() == &Token::LParen {
-            return self.parse_function(parts, start);
-        }
-        Ok(done(self, ExprKind::Column(parts)))
-    }
-
-    fn parse_function(&mut self, parts: Vec<Ident>, start: Span) -> Result<Expr> {
-        let name = ObjectName {
-            span: start.to(self.prev_span()),
-            parts,
-        };
-        self.expect(&Token::LParen)?;
-        let mut args = Vec::new();
-        let mut distinct = false;
-        let mut star = false;
-        if self.peek() == &Token::Star && self.peek_nth(1) == &Token::RParen {
-            self.next();
-            star = true;
-        } else if self.peek() != &Token::RParen {
-            distinct = self.eat_kw("DISTINCT");
-            loop {
-                args.push(self.parse_expr()?);
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-        }
-        self.expect(&Token::RParen)?;
-        Ok(Expr {
-            kind: ExprKind::Function {
-                name,
-                args,
-                distinct,
-                star,
-            },
-            span: start.to(self.prev_span()),
-        })
-    }
-
-    fn parse_case(&mut self, start: Span) -> Result<Expr> {
-        let operand = if self.peek().is_keyword("WHEN") {
-            None
-        } else {
-            Some(Box::new(self.parse_expr()?))
-        };
-        let mut branches = Vec::new();
-        while self.eat_kw("WHEN") {
-            let w = self.parse_expr()?;
-            self.expect_kw("THEN")?;
-            let t = self.parse_expr()?;
-            branches.push((w, t));
-        }
-        if branches.is_empty() {
-            return Err(self.expected("keyword WHEN"));
-        }
-        let else_result = if self.eat_kw("ELSE") {
-            Some(Box::new(self.parse_expr()?))
-        } else {
-            None
-        };
-        self.expect_kw("END")?;
-        Ok(Expr {
-            kind: ExprKind::Case {
-                operand,
-                branches,
-                else_result,
-            },
-            span: start.to(self.prev_span()),
-        })
     }
 }
 

@@ -17,45 +17,13 @@ use runtime::tensor::fmt_shape;
 use runtime::{CompiledModel, DType, IoSpec, State, Tensor, TensorData};
 
 use crate::ast::DataType;
-use crate::binder::ScopeColumn;
 use crate::error::{Result, SqlError};
-use crate::executor::Relation;
 use crate::imagefns::image_from_struct;
+use crate::sources::ScopeColumn;
 use crate::value::{ImagePixels, ImageValue, Value};
 
 fn invalid(msg: impl Into<String>) -> SqlError {
     SqlError::new(crate::error::ErrorKind::InvalidQuery, msg)
-}
-
-/// Runs `model` over every row of `input`. `threads` bounds the model states used at
-/// once; with fewer rows than threads, one state runs each row on all threads.
-pub fn predict(model: &Arc<CompiledModel>, input: Relation, threads: usize) -> Result<Relation> {
-    let plan = PredictPlan::new(model, &input.columns)?;
-    let mut columns: Vec<ScopeColumn> = plan
-        .outputs
-        .iter()
-        .map(|(n, t)| ScopeColumn::new(n.clone(), Some(t.clone())))
-        .collect();
-    columns.extend(input.columns.iter().cloned());
-
-    let rows = input.rows;
-    let parallel = threads > 1 && rows.len() > 1;
-    let states = StatePool::new(model, if parallel { 1 } else { threads.max(1) });
-    let run_row = |(i, row): (usize, &Vec<Value>)| -> Result<Vec<Value>> {
-        let mut out = plan.run_row(&states, i, row)?;
-        // Passthrough values stay unread (lazy) until the outer query reads them.
-        out.extend(row.iter().cloned());
-        Ok(out)
-    };
-    let results: Vec<Result<Vec<Value>>> = if parallel {
-        use rayon::prelude::*;
-        rows.par_iter().enumerate().map(run_row).collect()
-    } else {
-        rows.iter().enumerate().map(run_row).collect()
-    };
-    // The first failing row in input order decides the error, whatever ran first.
-    let rows = results.into_iter().collect::<Result<Vec<_>>>()?;
-    Ok(Relation { columns, rows })
 }
 
 /// What `ML.PREDICT` runs for one model over one input schema: which input column feeds

@@ -2,8 +2,8 @@
 //! running statement (Ctrl-C in the REPL).
 //!
 //! Both are process-wide: workers count finished rows in [`row_done`] and call
-//! [`check_cancelled`] before each row, so neither needs a handle threaded through the
-//! executor. A bar only reads the counter, so concurrent statements at worst show each
+//! [`check_cancelled`] before each row, so neither needs a handle threaded through
+//! DataFusion's plans. A bar only reads the counter, so concurrent statements at worst show each
 //! other's rows.
 
 use std::io::{IsTerminal, Write};
@@ -113,9 +113,14 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// The bar's text after `done` of `total` rows in `elapsed`.
-pub fn line(done: usize, total: usize, elapsed: Duration) -> String {
+/// The bar's text after `done` of `total` rows (when known) in `elapsed`.
+pub fn line(done: usize, total: Option<usize>, elapsed: Duration) -> String {
     const WIDTH: usize = 30;
+    let Some(total) = total else {
+        let rate =
+            rate(done, elapsed).map_or("-- rows/s".to_string(), |r| format!("{r:.1} rows/s"));
+        return format!("ML.PREDICT [{done} rows] {rate}, eta ?");
+    };
     let done = done.min(total);
     let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
     let rate = rate(done, elapsed).map_or("-- rows/s".to_string(), |r| format!("{r:.1} rows/s"));
@@ -127,7 +132,7 @@ pub fn line(done: usize, total: usize, elapsed: Duration) -> String {
     )
 }
 
-/// A progress bar for `total` rows, drawn on stderr (a terminal only) by its own thread
+/// A progress bar for `total` rows (`None`: not known in advance), drawn on stderr (a terminal only) by its own thread
 /// from half a second on, ten times a second; cleared when dropped.
 pub struct Bar {
     stop: Arc<AtomicBool>,
@@ -141,7 +146,7 @@ impl Bar {
     const TICK: Duration = Duration::from_millis(100);
 
     /// Starts a bar for `total` rows counted from now.
-    pub fn start(total: usize) -> Bar {
+    pub fn start(total: Option<usize>) -> Bar {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::io::stderr().is_terminal().then(|| {
             let stop = Arc::clone(&stop);
@@ -196,16 +201,20 @@ mod tests {
         assert_eq!(fmt_duration(s(185)), "3 min 05 s");
         assert_eq!(fmt_duration(s(7620)), "2 h 07 min");
         assert_eq!(
-            line(100, 1000, s(4)),
+            line(100, Some(1000), s(4)),
             "ML.PREDICT [###---------------------------] 100/1000 rows, 25.0 rows/s, eta 36 s"
         );
         assert_eq!(
-            line(0, 64, Duration::from_millis(600)),
+            line(0, Some(64), Duration::from_millis(600)),
             "ML.PREDICT [------------------------------] 0/64 rows, -- rows/s, eta ?"
         );
         assert_eq!(
-            line(3, 3, s(1)),
+            line(3, Some(3), s(1)),
             "ML.PREDICT [##############################] 3/3 rows, 3.0 rows/s, eta 0 s"
+        );
+        assert_eq!(
+            line(10, None, s(4)),
+            "ML.PREDICT [10 rows] 2.5 rows/s, eta ?"
         );
     }
 

@@ -2,13 +2,10 @@
 //! return result sets.
 
 use crate::ast::*;
-use crate::binder::eval_const;
 use crate::catalog::{now_ms, Catalog, ColumnSchema, Dataset, ModelEntry, TableEntry, TableKind};
 use crate::error::{ErrorKind, Result, Span, SqlError};
-use crate::executor::{
-    expand_uri, split_table_name, ExecContext, NoSources, Relation, TableSources,
-};
 use crate::model_import::{compile_artifact, compile_in_memory, read_interface};
+use crate::sources::{expand_uri, split_table_name, NoSources, TableSources};
 use crate::value::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,18 +137,8 @@ pub trait OutputSink {
     fn end_rows(&mut self) -> Result<()>;
 }
 
-/// A query's columns as its result names them.
-fn result_columns(columns: Vec<crate::binder::ScopeColumn>) -> Vec<ResultColumn> {
-    columns
-        .into_iter()
-        .map(|c| ResultColumn {
-            name: c.name,
-            data_type: c.data_type,
-        })
-        .collect()
-}
-
 /// Rows per piece of a query result handed to an [`OutputSink`].
+#[cfg(feature = "datafusion")]
 const OUTPUT_CHUNK_ROWS: usize = 256;
 
 /// Configuration of a [`Session`].
@@ -183,12 +170,17 @@ pub struct Session {
     gcs_root: Option<PathBuf>,
     sources: Arc<dyn TableSources>,
     compile: compiler::CompileOptions,
+    /// Partitions (and model states) a query runs at once; `None`: rayon's pool size.
+    threads: Option<usize>,
     #[cfg(feature = "datafusion")]
     datafusion: std::sync::OnceLock<crate::df::QueryEngine>,
 }
 
-fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Value, Span)>> {
-    let mut out: Vec<(String, Value, Span)> = Vec::new();
+/// An option's lower-case name, value and the value's position.
+type OptionEntry<'a> = (String, &'a OptionValue, Span);
+
+fn option_map<'a>(options: &'a [SqlOption], allowed: &[&str]) -> Result<Vec<OptionEntry<'a>>> {
+    let mut out: Vec<OptionEntry<'a>> = Vec::new();
     for o in options {
         let key = o.name.value.to_ascii_lowercase();
         if !allowed.contains(&key.as_str()) {
@@ -203,20 +195,19 @@ fn option_map(options: &[SqlOption], allowed: &[&str]) -> Result<Vec<(String, Va
                 o.name.span,
             ));
         }
-        let v = eval_const(&o.value)?;
-        out.push((key, v, o.value.span));
+        out.push((key, &o.value, o.span));
     }
     Ok(out)
 }
 
-fn get<'a>(opts: &'a [(String, Value, Span)], key: &str) -> Option<&'a (String, Value, Span)> {
+fn get<'a, 'b>(opts: &'b [OptionEntry<'a>], key: &str) -> Option<&'b OptionEntry<'a>> {
     opts.iter().find(|(k, ..)| k == key)
 }
 
-fn opt_string(opts: &[(String, Value, Span)], key: &str) -> Result<Option<String>> {
+fn opt_string(opts: &[OptionEntry<'_>], key: &str) -> Result<Option<String>> {
     match get(opts, key) {
-        None | Some((_, Value::Null, _)) => Ok(None),
-        Some((_, Value::String(s), _)) => Ok(Some(s.clone())),
+        None | Some((_, OptionValue::Literal(Literal::Null), _)) => Ok(None),
+        Some((_, OptionValue::Literal(Literal::String(s)), _)) => Ok(Some(s.clone())),
         Some((k, v, span)) => Err(SqlError::invalid(
             format!("Option {k} must be a STRING, got {}", v.type_name()),
             *span,
@@ -269,6 +260,7 @@ impl Session {
             gcs_root: cfg.gcs_root,
             sources: Arc::new(NoSources),
             compile: compiler::CompileOptions::default(),
+            threads: None,
             #[cfg(feature = "datafusion")]
             datafusion: std::sync::OnceLock::new(),
         })
@@ -281,7 +273,13 @@ impl Session {
         self
     }
 
-    /// Plugs in the object-table, `ML.PREDICT` and `ML.*` function implementations.
+    /// Runs queries on `threads` threads (default: as many as rayon's global pool has).
+    pub fn with_threads(mut self, threads: usize) -> Session {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// Plugs in the engine that opens the compiled models of `ML.PREDICT`.
     pub fn with_sources(mut self, sources: Arc<dyn TableSources>) -> Session {
         self.sources = sources;
         self
@@ -317,7 +315,7 @@ impl Session {
         self.for_each_statement(sql, |s| match s {
             Statement::Query(q) => self
                 .query_stream(q, sink)
-                .map_err(|e| e.with_span(s.span())),
+                .map_err(|e| e.with_span(q.head_span())),
             other => match self.execute(other)? {
                 StatementOutput::Ddl(d) => sink.ddl(d),
                 StatementOutput::Rows(rs) => {
@@ -328,14 +326,20 @@ impl Session {
         })
     }
 
-    /// Parses `sql` (a syntax error anywhere runs nothing), then runs `run` on each
-    /// statement in turn, stopping at the first error.
+    /// Parses `sql` and checks the syntax of its queries (a syntax error anywhere runs
+    /// nothing), then runs `run` on each statement in turn, stopping at the first error.
     fn for_each_statement(
         &self,
         sql: &str,
         mut run: impl FnMut(&Statement) -> Result<()>,
     ) -> Result<()> {
-        for s in &crate::parser::parse_sql(sql)? {
+        let statements = crate::parser::parse_sql(sql)?;
+        for s in &statements {
+            if let Statement::Query(q) = s {
+                check_query_syntax(q)?;
+            }
+        }
+        for s in &statements {
             // After Ctrl-C, the statements not started yet do not run.
             crate::progress::check_cancelled()?;
             run(s)?;
@@ -343,20 +347,12 @@ impl Session {
         Ok(())
     }
 
-    /// Runs a query, handing its rows to `sink` piece by piece.
-    pub fn query_stream(&self, q: &Query, sink: &mut dyn OutputSink) -> Result<()> {
-        let state = self.catalog.snapshot()?;
-        let ctx = self.exec_context(&state);
-        ctx.query_chunks(q, OUTPUT_CHUNK_ROWS, &mut |part, _, _| {
-            sink.rows(&result_columns(part.columns), part.rows)?;
-            Ok(crate::executor::Flow::More)
-        })?;
-        sink.end_rows()
-    }
-
     /// Runs one statement.
     pub fn execute(&self, stmt: &Statement) -> Result<StatementOutput> {
-        let span = stmt.span();
+        let span = match stmt {
+            Statement::Query(q) => q.head_span(),
+            other => other.span(),
+        };
         let r = match stmt {
             Statement::Query(q) => self.query(q).map(StatementOutput::Rows),
             Statement::CreateSchema {
@@ -404,64 +400,96 @@ impl Session {
         r.map_err(|e| e.with_span(span))
     }
 
-    /// Runs a query.
-    pub fn query(&self, q: &Query) -> Result<ResultSet> {
-        let state = self.catalog.snapshot()?;
-        let ctx = self.exec_context(&state);
-        let Relation { columns, rows } = ctx.query(q)?;
+    /// Runs a query, collecting its rows.
+    pub fn query(&self, q: &QueryText) -> Result<ResultSet> {
+        let mut sink = CollectRows::default();
+        self.query_stream(q, &mut sink)?;
         Ok(ResultSet {
-            columns: result_columns(columns),
-            rows,
+            columns: sink.columns,
+            rows: sink.rows,
         })
     }
 
-    /// Runs the query text `sql` on DataFusion ([`crate::df`]), with as many threads as
-    /// rayon's pool has; the result as Arrow batches.
+    /// Runs a query on DataFusion ([`crate::df`]), handing its rows to `sink` piece by
+    /// piece as they are computed. Errors point into the script `q` came from.
     #[cfg(feature = "datafusion")]
-    pub fn query_arrow(&self, sql: &str) -> Result<crate::df::QueryResult> {
-        let engine = match self.datafusion.get() {
-            Some(e) => e,
-            None => {
-                let e = crate::df::QueryEngine::new(rayon::current_num_threads())?;
-                self.datafusion.get_or_init(|| e)
-            }
-        };
+    pub fn query_stream(&self, q: &QueryText, sink: &mut dyn OutputSink) -> Result<()> {
+        let text = q.positioned();
         let state = self.catalog.snapshot()?;
         let ctx = self.exec_context(&state);
-        engine.query(sql, &ctx)
+        let mut columns: Option<Vec<ResultColumn>> = None;
+        let schema = self
+            .query_engine()?
+            .query_stream(&text, &ctx, &mut |batch| {
+                let columns = columns.get_or_insert_with(|| result_columns(&batch.schema()));
+                let mut rows = batch_rows(&batch, &text)?;
+                while !rows.is_empty() {
+                    let rest = rows.split_off(rows.len().min(OUTPUT_CHUNK_ROWS));
+                    sink.rows(columns, std::mem::replace(&mut rows, rest))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| shift_span(e, q.offset_shift()))?;
+        if columns.is_none() {
+            sink.rows(&result_columns(&schema), Vec::new())?;
+        }
+        sink.end_rows()
     }
 
-    /// [`Session::query_arrow`] with the rows as [`Value`]s.
+    /// Without DataFusion (the fuzz build) queries do not run.
+    #[cfg(not(feature = "datafusion"))]
+    pub fn query_stream(&self, q: &QueryText, _sink: &mut dyn OutputSink) -> Result<()> {
+        Err(SqlError::at(
+            ErrorKind::NotSupported,
+            "This build of bqmlc has no query engine (cargo feature \"datafusion\")",
+            q.span,
+        ))
+    }
+
+    /// The DataFusion engine, started on first use.
     #[cfg(feature = "datafusion")]
-    pub fn query_datafusion(&self, sql: &str) -> Result<ResultSet> {
-        let result = self.query_arrow(sql)?;
-        let columns = result
-            .schema
-            .fields()
-            .iter()
-            .map(|f| ResultColumn {
-                name: f.name().clone(),
-                data_type: crate::df::values::sql_type(f.data_type()),
-            })
-            .collect();
-        let mut rows = Vec::new();
-        for b in &result.batches {
-            for r in 0..b.num_rows() {
-                let row = b
-                    .columns()
-                    .iter()
-                    .map(|c| crate::df::values::value_at(c.as_ref(), r))
-                    .collect::<datafusion::common::Result<Vec<_>>>()
-                    .map_err(|e| crate::df::sql_error(e, sql))?;
-                rows.push(row);
+    fn query_engine(&self) -> Result<&crate::df::QueryEngine> {
+        match self.datafusion.get() {
+            Some(e) => Ok(e),
+            None => {
+                let threads = self.threads.unwrap_or_else(rayon::current_num_threads);
+                let e = crate::df::QueryEngine::new(threads)?;
+                Ok(self.datafusion.get_or_init(|| e))
             }
         }
-        Ok(ResultSet { columns, rows })
+    }
+
+    /// Runs the query text `sql` on DataFusion ([`crate::df`]); the result as Arrow
+    /// batches.
+    #[cfg(feature = "datafusion")]
+    pub fn query_arrow(&self, sql: &str) -> Result<crate::df::QueryResult> {
+        let state = self.catalog.snapshot()?;
+        let ctx = self.exec_context(&state);
+        self.query_engine()?.query(sql, &ctx)
+    }
+
+    /// Runs the query text `sql`, collecting its rows.
+    pub fn query_sql(&self, sql: &str) -> Result<ResultSet> {
+        let q = QueryText {
+            text: sql.to_string(),
+            span: Span {
+                line: 1,
+                col: 1,
+                offset: 0,
+                len: sql.len() as u32,
+            },
+        };
+        check_query_syntax(&q)?;
+        self.query(&q)
     }
 
     /// What a query over the catalog snapshot `state` runs with.
-    fn exec_context<'a>(&'a self, state: &'a crate::catalog::CatalogState) -> ExecContext<'a> {
-        ExecContext {
+    #[cfg(feature = "datafusion")]
+    fn exec_context<'a>(
+        &'a self,
+        state: &'a crate::catalog::CatalogState,
+    ) -> crate::sources::ExecContext<'a> {
+        crate::sources::ExecContext {
             state,
             data_dir: self.catalog.dir(),
             gcs_root: self.gcs_root.as_deref(),
@@ -829,11 +857,13 @@ impl Session {
             }
         };
         let uris = match get(&opts, "uris") {
-            Some((_, Value::Array(items), span)) if !items.is_empty() => items
+            Some((_, OptionValue::Array(items), span)) if !items.is_empty() => items
                 .iter()
                 .map(|v| match v {
-                    Value::String(s) if s.matches('*').count() <= 1 => Ok(s.clone()),
-                    Value::String(s) => Err(SqlError::invalid(
+                    OptionValue::Literal(Literal::String(s)) if s.matches('*').count() <= 1 => {
+                        Ok(s.clone())
+                    }
+                    OptionValue::Literal(Literal::String(s)) => Err(SqlError::invalid(
                         format!("Only one wildcard (*) is allowed in each URI: {s}"),
                         *span,
                     )),
@@ -859,7 +889,11 @@ impl Session {
         let skip_leading_rows =
             match get(&opts, "skip_leading_rows") {
                 None => 0,
-                Some((_, Value::Int64(n), _)) if *n >= 0 && kind == TableKind::Csv => *n as u64,
+                Some((_, OptionValue::Literal(Literal::Int(n)), _))
+                    if *n >= 0 && kind == TableKind::Csv =>
+                {
+                    *n as u64
+                }
                 Some((_, _, span)) => return Err(SqlError::invalid(
                     "skip_leading_rows must be a non-negative INT64 and applies only to CSV tables",
                     *span,
@@ -867,12 +901,7 @@ impl Session {
             };
         let max_staleness = match get(&opts, "max_staleness") {
             None => None,
-            Some((_, Value::Interval(_), span)) => Some(
-                options
-                    .iter()
-                    .find(|o| o.name.value.eq_ignore_ascii_case("max_staleness"))
-                    .map_or_else(|| format!("{span:?}"), |o| o.value.to_string()),
-            ),
+            Some((_, v @ OptionValue::Interval { .. }, _)) => Some(v.to_string()),
             Some((_, v, span)) => {
                 return Err(SqlError::invalid(
                     format!("max_staleness must be an INTERVAL, got {}", v.type_name()),
@@ -936,7 +965,7 @@ impl Session {
         let mut entry = entry;
         if kind == TableKind::Csv && entry.columns.is_empty() {
             // Schema auto-detection happens once, at creation, like BigQuery's.
-            let rel = crate::executor::read_csv_table(
+            let rel = crate::sources::read_csv_table(
                 &format!("{ds}.{t}"),
                 &entry,
                 self.gcs_root.as_deref(),
@@ -982,6 +1011,79 @@ impl Session {
             name: Some(t),
         }))
     }
+}
+
+/// Collects a query's rows ([`Session::query`]).
+#[derive(Default)]
+struct CollectRows {
+    columns: Vec<ResultColumn>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl OutputSink for CollectRows {
+    fn ddl(&mut self, _outcome: DdlOutcome) -> Result<()> {
+        Ok(())
+    }
+
+    fn rows(&mut self, columns: &[ResultColumn], mut rows: Vec<Vec<Value>>) -> Result<()> {
+        if self.columns.is_empty() {
+            self.columns = columns.to_vec();
+        }
+        self.rows.append(&mut rows);
+        Ok(())
+    }
+
+    fn end_rows(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks a query's syntax with DataFusion's parser; errors point into the script.
+fn check_query_syntax(q: &QueryText) -> Result<()> {
+    #[cfg(feature = "datafusion")]
+    crate::df::check_syntax(&q.positioned()).map_err(|e| shift_span(e, q.offset_shift()))?;
+    let _ = q;
+    Ok(())
+}
+
+/// `e` with its position moved from a [`QueryText::positioned`] text into the script.
+#[cfg(feature = "datafusion")]
+fn shift_span(mut e: SqlError, by: u32) -> SqlError {
+    if let Some(span) = &mut e.span {
+        span.offset += by;
+    }
+    e
+}
+
+/// A result's columns, named and typed as its Arrow schema says.
+#[cfg(feature = "datafusion")]
+fn result_columns(schema: &datafusion::arrow::datatypes::Schema) -> Vec<ResultColumn> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ResultColumn {
+            name: f.name().clone(),
+            data_type: crate::df::values::sql_type(f.data_type()),
+        })
+        .collect()
+}
+
+/// A batch's rows as [`Value`]s.
+#[cfg(feature = "datafusion")]
+fn batch_rows(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    sql: &str,
+) -> Result<Vec<Vec<Value>>> {
+    (0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .map(|c| crate::df::values::value_at(c.as_ref(), r))
+                .collect::<datafusion::common::Result<Vec<_>>>()
+                .map_err(|e| crate::df::sql_error(e, sql))
+        })
+        .collect()
 }
 
 fn skipped_model(ds: String, m: String) -> StatementOutput {

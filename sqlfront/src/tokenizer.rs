@@ -52,6 +52,9 @@ pub enum Token {
     Gt,
     /// `>=`
     GtEq,
+    /// Another operator character of BigQuery's query syntax (`% & | ^ ~ @ ? : { }`):
+    /// queries go to DataFusion's parser, which reads them.
+    Symbol(char),
     /// End of input.
     Eof,
 }
@@ -79,6 +82,7 @@ impl fmt::Display for Token {
             }
             Token::Number(n) => write!(f, "integer literal \"{n}\""),
             Token::Eof => write!(f, "end of input"),
+            Token::Symbol(c) => write!(f, "\"{c}\""),
             other => write!(f, "\"{}\"", other.symbol()),
         }
     }
@@ -557,6 +561,7 @@ impl<'a> Tokenizer<'a> {
             ('<', _) => (Token::Lt, 1),
             ('>', Some('=')) => (Token::GtEq, 2),
             ('>', _) => (Token::Gt, 1),
+            ('%' | '&' | '|' | '^' | '~' | '@' | '?' | ':' | '{' | '}', _) => (Token::Symbol(c), 1),
             _ => {
                 return Err(SqlError::syntax(
                     format!(

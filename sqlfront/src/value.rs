@@ -1,7 +1,6 @@
 //! Runtime values, their SQL types, ordering, casts and text/JSON rendering.
 
 use crate::ast::DataType;
-use std::cmp::Ordering;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -231,96 +230,6 @@ impl Value {
         match self {
             Value::Lazy(l) => l.force(),
             v => Ok(v),
-        }
-    }
-
-    /// SQL equality: `None` when either side is NULL or the types are incomparable.
-    pub fn sql_eq(&self, other: &Value) -> Option<bool> {
-        self.sql_cmp(other).map(|o| o == Ordering::Equal)
-    }
-
-    /// SQL ordering for comparisons: `None` when either side is NULL (or NaN) or the
-    /// types cannot be compared.
-    pub fn sql_cmp(&self, other: &Value) -> Option<Ordering> {
-        use Value::*;
-        match (self, other) {
-            (Null, _) | (_, Null) => None,
-            (Bool(a), Bool(b)) => Some(a.cmp(b)),
-            (Int64(a), Int64(b)) => Some(a.cmp(b)),
-            (Int64(a), Float64(b)) => (*a as f64).partial_cmp(b),
-            (Float64(a), Int64(b)) => a.partial_cmp(&(*b as f64)),
-            (Float64(a), Float64(b)) => a.partial_cmp(b),
-            (String(a), String(b)) => Some(a.cmp(b)),
-            (Bytes(a), Bytes(b)) => Some(a.cmp(b)),
-            (Timestamp(a), Timestamp(b)) => Some(a.cmp(b)),
-            (Date(a), Date(b)) => Some(a.cmp(b)),
-            (Array(a), Array(b)) => {
-                for (x, y) in a.iter().zip(b) {
-                    match x.sql_cmp(y)? {
-                        Ordering::Equal => {}
-                        o => return Some(o),
-                    }
-                }
-                Some(a.len().cmp(&b.len()))
-            }
-            (Struct(a), Struct(b)) if a.len() == b.len() => {
-                for ((_, x), (_, y)) in a.iter().zip(b) {
-                    match x.sql_cmp(y)? {
-                        Ordering::Equal => {}
-                        o => return Some(o),
-                    }
-                }
-                Some(Ordering::Equal)
-            }
-            _ => None,
-        }
-    }
-
-    /// Total order used by `ORDER BY`: NULL first, NaN before other floats, then values.
-    pub fn sort_cmp(&self, other: &Value) -> Ordering {
-        match (self, other) {
-            (Value::Null, Value::Null) => Ordering::Equal,
-            (Value::Null, _) => Ordering::Less,
-            (_, Value::Null) => Ordering::Greater,
-            (Value::Float64(a), Value::Float64(b)) => a.total_cmp(b),
-            _ => self
-                .sql_cmp(other)
-                .unwrap_or_else(|| self.type_rank().cmp(&other.type_rank())),
-        }
-    }
-
-    fn type_rank(&self) -> u8 {
-        match self {
-            Value::Null => 0,
-            Value::Bool(_) => 1,
-            Value::Int64(_) | Value::Float64(_) => 2,
-            Value::String(_) => 3,
-            Value::Bytes(_) => 4,
-            Value::Timestamp(_) | Value::Date(_) => 5,
-            Value::Interval(_) => 6,
-            Value::Array(_) => 7,
-            Value::Struct(_) => 8,
-            Value::Image(_) => 9,
-            Value::Lazy(l) => match l.kind {
-                LazyKind::Bytes => 4,
-                LazyKind::Md5 => 3,
-            },
-        }
-    }
-
-    /// A key for `DISTINCT`: equal for values SQL treats as the same row value.
-    pub fn group_key(&self, out: &mut String) {
-        match self {
-            Value::Float64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                let _ = write!(out, "n{};", *f as i64);
-            }
-            Value::Int64(i) => {
-                let _ = write!(out, "n{i};");
-            }
-            Value::Float64(f) if f.is_nan() => out.push_str("nan;"),
-            other => {
-                let _ = write!(out, "{other:?};");
-            }
         }
     }
 
@@ -678,10 +587,6 @@ mod tests {
             let e = Value::String(bad.into()).cast(&DataType::Date).unwrap_err();
             assert_eq!(e, format!("Invalid date: '{bad}'"));
         }
-        assert_eq!(
-            Value::Date(1).sql_cmp(&Value::Date(2)),
-            Some(std::cmp::Ordering::Less)
-        );
     }
 
     #[test]

@@ -76,6 +76,16 @@ fn rows(e: &Env, sql: &str) -> Vec<String> {
     out
 }
 
+/// The names of the result columns of `sql`.
+fn column_names(e: &Env, sql: &str) -> Vec<String> {
+    let result = e
+        .session
+        .query_arrow(sql)
+        .unwrap_or_else(|err| panic!("{}\n{sql}", err.render(sql)));
+    let names = result.schema.fields().iter().map(|f| f.name().clone());
+    names.collect()
+}
+
 /// Asserts that `sql` returns exactly `want`, in order.
 #[track_caller]
 fn check(e: &Env, sql: &str, want: &[&str]) {
@@ -508,7 +518,7 @@ fn dates_come_back_as_date_values() {
     let e = env();
     let rs = e
         .session
-        .query_datafusion("SELECT DATE '2024-01-31', CAST(CAST(taken AS TIMESTAMP) AS DATE) FROM ds.preds WHERE label = 0")
+        .query_sql("SELECT DATE '2024-01-31', CAST(CAST(taken AS TIMESTAMP) AS DATE) FROM ds.preds WHERE label = 0")
         .unwrap();
     assert_eq!(rs.columns[0].data_type, Some(sqlfront::ast::DataType::Date));
     assert_eq!(
@@ -536,17 +546,13 @@ fn unsupported_forms_are_clear_errors_with_positions() {
 #[test]
 fn anonymous_columns_and_unknown_names_read_as_in_bigquery() {
     let e = env();
-    let r = e
-        .session
-        .query_arrow("SELECT label, 1, UPPER(name) AS up, c.label + 1 FROM ds.classes c LIMIT 1")
-        .unwrap();
-    let names: Vec<&str> = r
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
-    assert_eq!(names, ["label", "f0_", "up", "f1_"]);
+    assert_eq!(
+        column_names(
+            &e,
+            "SELECT label, 1, UPPER(name) AS up, c.label + 1 FROM ds.classes c LIMIT 1"
+        ),
+        ["label", "f0_", "up", "f1_"]
+    );
     check(
         &e,
         "SELECT kind, COUNT(*) FROM ds.classes GROUP BY kind ORDER BY COUNT(*) DESC, kind LIMIT 1",
@@ -567,4 +573,63 @@ fn anonymous_columns_and_unknown_names_read_as_in_bigquery() {
         .err()
         .unwrap();
     assert_eq!(err.span.map(|s| (s.line, s.col)), Some((2, 3)), "{err:?}");
+}
+
+#[test]
+fn array_subscripts_and_lengths_read_as_in_bigquery() {
+    let e = env();
+    check(
+        &e,
+        "SELECT a[0], a[OFFSET(1)], a[ORDINAL(1)], a[SAFE_OFFSET(5)], a[SAFE_ORDINAL(0)] \
+         FROM (SELECT [10, 20, 30] AS a)",
+        &["10 | 20 | 10 | NULL | NULL"],
+    );
+    check(
+        &e,
+        "SELECT SPLIT(tags, ';')[OFFSET(0)] AS first FROM ds.preds WHERE label = 1",
+        &["fish"],
+    );
+    for (sql, want) in [
+        (
+            "SELECT [1, 2][OFFSET(2)]",
+            "Array index 2 is out of bounds (overflow)",
+        ),
+        (
+            "SELECT [1, 2][ORDINAL(0)]",
+            "Array index 0 is out of bounds (underflow)",
+        ),
+    ] {
+        let err = e.session.query_arrow(sql).err().unwrap();
+        assert!(err.message.starts_with(want), "{sql}: {err:?}");
+    }
+    check(
+        &e,
+        "SELECT LENGTH('héllo'), LENGTH(b'h\\xc3\\xa9llo'), LENGTH(CAST(NULL AS STRING))",
+        &["5 | 6 | NULL"],
+    );
+}
+
+#[test]
+fn aliases_keep_their_spelling_and_match_any_case() {
+    let e = env();
+    let sql = "SELECT Label AS ClassId, name AS Name FROM (SELECT label AS LABEL, name FROM ds.classes) WHERE Label = 0";
+    assert_eq!(column_names(&e, sql), ["ClassId", "Name"]);
+    check(&e, sql, &["0 | tench"]);
+}
+
+#[test]
+fn intervals_beyond_ten_thousand_years_are_refused_when_planned() {
+    let e = env();
+    let sql = "SELECT DATE '2024-01-01' + INTERVAL 10001 YEAR";
+    let err = e.session.query_arrow(sql).err().unwrap();
+    assert_eq!(err.kind, sqlfront::ErrorKind::InvalidQuery);
+    assert_eq!(
+        err.message,
+        "Interval field out of range: INTERVAL 10001 YEAR is beyond ±10000 years"
+    );
+    check(
+        &e,
+        "SELECT DATE '2024-01-31' + INTERVAL 1 MONTH",
+        &["2024-02-29"],
+    );
 }

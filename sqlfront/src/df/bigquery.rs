@@ -27,17 +27,26 @@ use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
 
 use crate::error::{ErrorKind, Span, SqlError};
 
+/// What the rewrite needs to know of the session.
+pub struct Names<'a> {
+    /// Whether a function (lower-case name or alias) is an aggregate.
+    pub is_aggregate: &'a dyn Fn(&str) -> bool,
+    /// Whether a table name (its parts as written) names an object table, whose `data`
+    /// column is a pseudo-column: read when named, not part of `*`.
+    pub is_object_table: &'a dyn Fn(&[String]) -> bool,
+}
+
 /// Rewrites one parsed statement in place; an error names the first construct DataFusion
-/// cannot run with BigQuery's meaning. `is_aggregate` tells the session's aggregate
-/// functions (lower-case names and aliases) from the rest.
+/// cannot run with BigQuery's meaning.
 pub fn rewrite_statement(
     stmt: &mut ast::Statement,
     sql: &str,
-    is_aggregate: &dyn Fn(&str) -> bool,
+    names: &Names<'_>,
 ) -> Result<(), SqlError> {
     let mut v = Rewriter {
         sql,
-        is_aggregate,
+        is_aggregate: names.is_aggregate,
+        is_object_table: names.is_object_table,
         error: None,
     };
     let _ = stmt.visit(&mut v);
@@ -50,6 +59,7 @@ pub fn rewrite_statement(
 struct Rewriter<'a> {
     sql: &'a str,
     is_aggregate: &'a dyn Fn(&str) -> bool,
+    is_object_table: &'a dyn Fn(&[String]) -> bool,
     error: Option<SqlError>,
 }
 
@@ -57,6 +67,7 @@ impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        hide_pseudo_columns(&mut query.body, self.is_object_table);
         // FROM rewrites run before the expressions inside them are visited, so the
         // select lists they build go through the expression rewrites too.
         if let Err(e) = rewrite_set_expr_from(&mut query.body) {
@@ -80,6 +91,7 @@ impl VisitorMut for Rewriter<'_> {
 
 /// A rewrite failure before it is placed in the text.
 struct Unsupported {
+    kind: ErrorKind,
     message: String,
     at: SqlSpan,
 }
@@ -87,13 +99,22 @@ struct Unsupported {
 impl Unsupported {
     fn new(message: impl Into<String>, at: SqlSpan) -> Unsupported {
         Unsupported {
+            kind: ErrorKind::NotSupported,
             message: message.into(),
             at,
         }
     }
 
+    /// An invalid query rather than an unsupported one.
+    fn invalid(message: impl Into<String>, at: SqlSpan) -> Unsupported {
+        Unsupported {
+            kind: ErrorKind::InvalidQuery,
+            ..Unsupported::new(message, at)
+        }
+    }
+
     fn located(self, sql: &str) -> SqlError {
-        let err = SqlError::new(ErrorKind::NotSupported, self.message);
+        let err = SqlError::new(self.kind, self.message);
         match span_of(sql, self.at) {
             Some(s) => err.with_span(s),
             None => err,
@@ -131,6 +152,131 @@ fn name_anonymous_columns(body: &mut SetExpr) {
         SetExpr::SetOperation { left, .. } => name_anonymous_columns(left),
         _ => {}
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// SELECT *: pseudo-columns
+
+/// The pseudo-column of object tables.
+const PSEUDO_COLUMN: &str = "data";
+
+/// Adds `EXCEPT(data)` to `*` when every FROM item is an object table, and to `t.*`
+/// when `t` is one.
+fn hide_pseudo_columns(body: &mut SetExpr, is_object_table: &dyn Fn(&[String]) -> bool) {
+    let select = match body {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { left, right, .. } => {
+            hide_pseudo_columns(left, is_object_table);
+            hide_pseudo_columns(right, is_object_table);
+            return;
+        }
+        _ => return,
+    };
+    let relations: Vec<&TableFactor> = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .collect();
+    // The names (alias, else last name part; lower case) of the object tables in FROM.
+    let mut objects = Vec::new();
+    for r in &relations {
+        if let TableFactor::Table { name, alias, .. } = r {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+                .collect();
+            if is_object_table(&parts) {
+                let shown = alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .or_else(|| parts.last().cloned())
+                    .unwrap_or_default();
+                objects.push(shown.to_lowercase());
+            }
+        }
+    }
+    if objects.is_empty() {
+        return;
+    }
+    let all_objects = objects.len() == relations.len();
+    name_decoded_objects(select, &objects);
+    for item in &mut select.projection {
+        let options = match item {
+            SelectItem::Wildcard(options) if all_objects => options,
+            SelectItem::QualifiedWildcard(
+                ast::SelectItemQualifiedWildcardKind::ObjectName(name),
+                options,
+            ) if name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| objects.contains(&i.value.to_lowercase())) =>
+            {
+                options
+            }
+            _ => continue,
+        };
+        let hidden = Ident::new(PSEUDO_COLUMN);
+        match &mut options.opt_except {
+            None => {
+                options.opt_except = Some(ast::ExceptSelectItem {
+                    first_element: hidden,
+                    additional_elements: Vec::new(),
+                })
+            }
+            Some(except) => {
+                let named = std::iter::once(&except.first_element)
+                    .chain(&except.additional_elements)
+                    .any(|i| i.value.eq_ignore_ascii_case(PSEUDO_COLUMN));
+                if !named {
+                    except.additional_elements.push(hidden);
+                }
+            }
+        }
+    }
+}
+
+/// `ML.DECODE_IMAGE(data)` over an object table's `data` gets the row's `uri` as a
+/// second argument, so that a decoding error names the object (BigQuery's messages do).
+fn name_decoded_objects(select: &mut Select, objects: &[String]) {
+    use datafusion::sql::sqlparser::ast::visit_expressions_mut;
+    let uri_of = |arg: &Expr| -> Option<Expr> {
+        match arg {
+            Expr::Identifier(i)
+                if i.value.eq_ignore_ascii_case(PSEUDO_COLUMN) && objects.len() == 1 =>
+            {
+                Some(Expr::Identifier(Ident::new("uri")))
+            }
+            Expr::CompoundIdentifier(parts)
+                if parts.len() == 2
+                    && parts[1].value.eq_ignore_ascii_case(PSEUDO_COLUMN)
+                    && objects.contains(&parts[0].value.to_lowercase()) =>
+            {
+                Some(Expr::CompoundIdentifier(vec![
+                    parts[0].clone(),
+                    Ident::new("uri"),
+                ]))
+            }
+            _ => None,
+        }
+    };
+    let mut add_uri = |e: &mut Expr| {
+        if let Expr::Function(f) = e {
+            let is_decode = f.name.to_string().eq_ignore_ascii_case("ML.DECODE_IMAGE");
+            if let (true, FunctionArguments::List(list)) = (is_decode, &mut f.args) {
+                if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = &list.args[..] {
+                    if let Some(uri) = uri_of(arg) {
+                        list.args
+                            .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(uri)));
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    };
+    let _ = visit_expressions_mut(&mut select.projection, &mut add_uri);
+    let _ = visit_expressions_mut(&mut select.selection, &mut add_uri);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -431,6 +577,37 @@ fn empty_query() -> Query {
 
 fn rewrite_expr(expr: &mut Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<(), Unsupported> {
     match expr {
+        Expr::Interval(iv) => check_interval_range(iv)?,
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            // `a[i]`, `a[OFFSET(i)]`, `a[SAFE_ORDINAL(i)]`, …: BigQuery's array subscripts
+            // (0-based unless ORDINAL, an error out of bounds unless SAFE_).
+            let mut rewritten = 0;
+            for access in access_chain.iter_mut() {
+                let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = access else {
+                    break;
+                };
+                if matches!(index, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_) | Value::DoubleQuotedString(_)))
+                {
+                    break;
+                }
+                let (position, base, safe) = subscript_mode(take(index));
+                let array = take(root);
+                **root = call(
+                    "bq_array_at",
+                    vec![
+                        array,
+                        position,
+                        number(base),
+                        Expr::Value(Value::Boolean(safe).into()),
+                    ],
+                );
+                rewritten += 1;
+            }
+            access_chain.drain(..rewritten);
+            if access_chain.is_empty() {
+                *expr = take(root);
+            }
+        }
         Expr::BinaryOp {
             op: BinaryOperator::Divide,
             left,
@@ -451,6 +628,13 @@ fn rewrite_expr(expr: &mut Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<
                 | Value::TripleDoubleQuotedRawStringLiteral(t)
                 | Value::TripleDoubleQuotedString(t) => {
                     Some(Value::DoubleQuotedString(std::mem::take(t)))
+                }
+                // A BYTES literal becomes the hex literal of its bytes, escapes applied.
+                Value::SingleQuotedByteStringLiteral(t)
+                | Value::DoubleQuotedByteStringLiteral(t)
+                | Value::TripleSingleQuotedByteStringLiteral(t)
+                | Value::TripleDoubleQuotedByteStringLiteral(t) => {
+                    Some(Value::HexStringLiteral(hex(&unescape_bytes(t))))
                 }
                 _ => None,
             };
@@ -683,6 +867,119 @@ fn rewrite_call(f: &mut Function) -> Result<Option<Expr>, Unsupported> {
 }
 
 /// `MONTH` (an identifier) as DataFusion's part name `'month'`.
+/// BigQuery's interval range, ±10000 years, for `INTERVAL n UNIT` with a literal `n`.
+fn check_interval_range(iv: &ast::Interval) -> Result<(), Unsupported> {
+    let (negative, digits) = match iv.value.as_ref() {
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => (true, expr.as_ref()),
+        e => (false, e),
+    };
+    let Expr::Value(v) = digits else {
+        return Ok(());
+    };
+    let Value::Number(n, _) = &v.value else {
+        return Ok(());
+    };
+    let (Some(unit), None) = (&iv.leading_field, &iv.last_field) else {
+        return Ok(());
+    };
+    let limit: i128 = match unit {
+        DateTimeField::Year => 10_000,
+        DateTimeField::Quarter => 40_000,
+        DateTimeField::Month => 120_000,
+        DateTimeField::Week(_) => 522_857,
+        DateTimeField::Day => 3_660_000,
+        DateTimeField::Hour => 87_840_000,
+        DateTimeField::Minute => 5_270_400_000,
+        DateTimeField::Second => 316_224_000_000,
+        DateTimeField::Millisecond => 316_224_000_000_000,
+        DateTimeField::Microsecond => 316_224_000_000_000_000,
+        _ => return Ok(()),
+    };
+    match n.parse::<i128>() {
+        Ok(count) if count <= limit => Ok(()),
+        Err(_) if n.contains(['.', 'e', 'E']) => Ok(()),
+        _ => Err(Unsupported::invalid(
+            format!(
+                "Interval field out of range: INTERVAL {}{n} {unit} is beyond ±10000 years",
+                if negative { "-" } else { "" }
+            ),
+            v.span,
+        )),
+    }
+}
+
+/// The bytes of a BYTES literal's text: `\\xHH`, octal `\\ooo`, `\\n`, `\\r`, `\\t`,
+/// `\\\\` and escaped quotes applied; other characters as their UTF-8 bytes.
+fn unescape_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('x' | 'X') => {
+                let digits: String = (0..2)
+                    .filter_map(|_| chars.next_if(char::is_ascii_hexdigit))
+                    .collect();
+                out.push(u8::from_str_radix(&digits, 16).unwrap_or(0));
+            }
+            Some(d @ '0'..='7') => {
+                let mut digits = d.to_string();
+                while digits.len() < 3 {
+                    match chars.next_if(|c| ('0'..='7').contains(c)) {
+                        Some(c) => digits.push(c),
+                        None => break,
+                    }
+                }
+                out.push(u8::from_str_radix(&digits, 8).unwrap_or(0));
+            }
+            Some('n') => out.push(b'\n'),
+            Some('r') => out.push(b'\r'),
+            Some('t') => out.push(b'\t'),
+            Some('a') => out.push(0x07),
+            Some('b') => out.push(0x08),
+            Some('f') => out.push(0x0c),
+            Some('v') => out.push(0x0b),
+            Some(other) => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+            }
+            None => out.push(b'\\'),
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The position, base (`"0"` or `"1"`) and safety of a subscript's index expression.
+fn subscript_mode(index: Expr) -> (Expr, &'static str, bool) {
+    if let Expr::Function(f) = &index {
+        let name = f.name.to_string().to_ascii_uppercase();
+        let mode = match name.as_str() {
+            "OFFSET" => Some(("0", false)),
+            "ORDINAL" => Some(("1", false)),
+            "SAFE_OFFSET" => Some(("0", true)),
+            "SAFE_ORDINAL" => Some(("1", true)),
+            _ => None,
+        };
+        if let (Some((base, safe)), FunctionArguments::List(list)) = (mode, &f.args) {
+            if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = &list.args[..] {
+                return (arg.clone(), base, safe);
+            }
+        }
+    }
+    (index, "0", false)
+}
+
 fn date_part_name(part: &Expr, function: &str) -> Result<String, Unsupported> {
     let (name, at) = match part {
         Expr::Identifier(id) => (id.value.to_ascii_lowercase(), id.span),

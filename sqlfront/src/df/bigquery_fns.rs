@@ -1,6 +1,6 @@
 //! BigQuery functions DataFusion lacks or spells differently, as scalar UDFs:
 //! `SAFE_DIVIDE`, `bq_divide` (BigQuery's `/`: FLOAT64, an error on a zero divisor),
-//! `REGEXP_EXTRACT`, `FORMAT` and `bq_date_diff` (`DATE_DIFF` / `TIMESTAMP_DIFF`); and the
+//! `REGEXP_EXTRACT`, `FORMAT`, `LENGTH` (also of BYTES) and `bq_date_diff` (`DATE_DIFF` / `TIMESTAMP_DIFF`); and the
 //! aggregate `bq_single` that gives a scalar subquery BigQuery's meaning.
 
 use std::sync::Arc;
@@ -41,7 +41,141 @@ pub fn functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(DateDiff {
             signature: Signature::any(3, Volatility::Immutable),
         }),
+        ScalarUDF::new_from_impl(ArrayAt {
+            signature: Signature::any(4, Volatility::Immutable),
+        }),
+        ScalarUDF::new_from_impl(Length {
+            signature: Signature::any(1, Volatility::Immutable),
+        }),
     ]
+}
+
+/// `bq_array_at(array, position, base, safe)`: BigQuery's `array[OFFSET(i)]` (base 0)
+/// and `array[ORDINAL(i)]` (base 1); out of bounds an error, or NULL when `safe`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayAt {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayAt {
+    fn name(&self) -> &str {
+        "bq_array_at"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        match &args[0] {
+            ArrowType::List(f) | ArrowType::LargeList(f) | ArrowType::FixedSizeList(f, _) => {
+                Ok(f.data_type().clone())
+            }
+            ArrowType::Null => Ok(ArrowType::Null),
+            t => plan_err!("Array element access expects an ARRAY, got {t}"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let cols = columns(&args)?;
+        let element = args.return_field.data_type().clone();
+        if element == ArrowType::Null || rows == 0 {
+            return Ok(ColumnarValue::Array(
+                datafusion::arrow::array::new_null_array(&element, rows),
+            ));
+        }
+        let list = cast(
+            &cols[0],
+            &ArrowType::LargeList(Arc::new(Field::new("item", element.clone(), true))),
+        )?;
+        let list = list.as_list::<i64>();
+        let position = cast(&cols[1], &ArrowType::Int64)?;
+        let position = position.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let base = ScalarValue::try_from_array(&cols[2], 0)?;
+        let base = if base == ScalarValue::Int64(Some(1)) {
+            1
+        } else {
+            0
+        };
+        let safe = ScalarValue::try_from_array(&cols[3], 0)? == ScalarValue::Boolean(Some(true));
+        let mut out = Vec::with_capacity(rows);
+        for r in 0..rows {
+            if list.is_null(r) || position.is_null(r) {
+                out.push(ScalarValue::try_from(&element)?);
+                continue;
+            }
+            let items = list.value(r);
+            let i = position.value(r);
+            let k = i
+                .checked_sub(base)
+                .filter(|k| *k >= 0 && (*k as usize) < items.len());
+            match k {
+                Some(k) => out.push(ScalarValue::try_from_array(&items, k as usize)?),
+                None if safe => out.push(ScalarValue::try_from(&element)?),
+                None => {
+                    let side = if i < base { "underflow" } else { "overflow" };
+                    return exec_err!("Array index {i} is out of bounds ({side})");
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+    }
+}
+
+/// BigQuery's `LENGTH`: characters of a STRING, bytes of a BYTES value (DataFusion's
+/// `length` takes strings only).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Length {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Length {
+    fn name(&self) -> &str {
+        "length"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
+        match &args[0] {
+            ArrowType::Utf8
+            | ArrowType::LargeUtf8
+            | ArrowType::Utf8View
+            | ArrowType::Binary
+            | ArrowType::LargeBinary
+            | ArrowType::BinaryView
+            | ArrowType::Null => Ok(ArrowType::Int64),
+            t => plan_err!(
+                "No matching signature for function LENGTH for argument types: {t}; supported: LENGTH(STRING), LENGTH(BYTES)"
+            ),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let col = args.args[0].to_array(args.number_rows)?;
+        let col = match col.data_type() {
+            ArrowType::LargeUtf8 | ArrowType::Utf8View => cast(&col, &ArrowType::Utf8)?,
+            ArrowType::LargeBinary | ArrowType::BinaryView => cast(&col, &ArrowType::Binary)?,
+            _ => col,
+        };
+        let out: Int64Array = match col.data_type() {
+            ArrowType::Utf8 => col
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|s| s.chars().count() as i64))
+                .collect(),
+            ArrowType::Binary => col
+                .as_binary::<i32>()
+                .iter()
+                .map(|v| v.map(|b| b.len() as i64))
+                .collect(),
+            _ => (0..col.len()).map(|_| None::<i64>).collect(),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// Every aggregate of this module, for registration.

@@ -55,7 +55,7 @@ impl DatasetSchema {
             }
             TableKind::Csv => {
                 let relation =
-                    crate::executor::read_csv_table(&full, entry, self.gcs_root.as_deref())?;
+                    crate::sources::read_csv_table(&full, entry, self.gcs_root.as_deref())?;
                 let rows = Arc::new(relation.rows);
                 Arc::new(RowsTable::new(&relation.columns, move || {
                     Ok(Arc::clone(&rows))

@@ -7,7 +7,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 use rayon::prelude::*;
 
@@ -33,10 +34,20 @@ pub fn image_functions() -> Vec<ScalarUDF> {
                 "ML.CONVERT_COLOR_SPACE" => 2,
                 _ => 4,
             };
+            // ML.DECODE_IMAGE(data, uri): the second argument, added by the query
+            // rewrite for an object table's data, names the object in errors.
+            let signature = if name == "ML.DECODE_IMAGE" {
+                Signature::one_of(
+                    vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                    Volatility::Immutable,
+                )
+            } else {
+                Signature::any(arity, Volatility::Immutable)
+            };
             ScalarUDF::new_from_impl(ImageFunction {
                 name,
                 arity,
-                signature: Signature::any(arity, Volatility::Immutable),
+                signature,
             })
         })
         .collect()
@@ -76,13 +87,14 @@ impl ScalarUDFImpl for ImageFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        debug_assert_eq!(args.args.len(), self.arity);
         let rows = args.number_rows;
-        let columns: Vec<ArrayRef> = args
+        let mut columns: Vec<ArrayRef> = args
             .args
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<DfResult<_>>()?;
+        // The uri that names the object in errors (ML.DECODE_IMAGE's second argument).
+        let uris = (columns.len() > self.arity).then(|| columns.split_off(self.arity));
         let name = self.name;
         let out = (0..rows)
             .into_par_iter()
@@ -91,7 +103,20 @@ impl ScalarUDFImpl for ImageFunction {
                     .iter()
                     .map(|c| arg_value(c.as_ref(), r))
                     .collect::<DfResult<Vec<_>>>()?;
-                match crate::imagefns::call(name, &vals).map_err(DataFusionError::Execution)? {
+                let result = crate::imagefns::call(name, &vals).map_err(|e| {
+                    let uri = uris
+                        .as_ref()
+                        .and_then(|u| arg_value(u[0].as_ref(), r).ok())
+                        .and_then(|v| v.to_text());
+                    let prefix = format!("{name} failed: ");
+                    match (uri, e.strip_prefix(&prefix)) {
+                        (Some(uri), Some(rest)) => {
+                            DataFusionError::Execution(format!("{name} failed for {uri}: {rest}"))
+                        }
+                        _ => DataFusionError::Execution(e),
+                    }
+                })?;
+                match result {
                     Value::Image(img) => Ok(Some(img)),
                     Value::Null => Ok(None),
                     other => Err(DataFusionError::Internal(format!(

@@ -35,7 +35,7 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 
 use crate::error::{ErrorKind, Result, Span, SqlError};
-use crate::executor::ExecContext;
+use crate::sources::ExecContext;
 
 use self::rewrite::{PredictCall, PredictInput, Rewritten};
 
@@ -65,22 +65,48 @@ impl QueryEngine {
         Ok(QueryEngine { runtime, threads })
     }
 
-    /// Runs the query `sql` over the catalog snapshot of `ctx`.
+    /// Runs the query `sql` over the catalog snapshot of `ctx`, collecting its batches.
     pub fn query(&self, sql: &str, ctx: &ExecContext<'_>) -> Result<QueryResult> {
+        let mut batches = Vec::new();
+        let schema = self.query_stream(sql, ctx, &mut |b| {
+            batches.push(b);
+            Ok(())
+        })?;
+        Ok(QueryResult { schema, batches })
+    }
+
+    /// Runs the query `sql` over the catalog snapshot of `ctx`, handing each batch to
+    /// `on_batch` as it is computed (a query ends early, cancelled, on the first error
+    /// or after Ctrl-C). Returns the result's schema.
+    pub fn query_stream(
+        &self,
+        sql: &str,
+        ctx: &ExecContext<'_>,
+        on_batch: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<SchemaRef> {
+        use futures::StreamExt;
         let rewritten = rewrite::rewrite(sql, &mut 0)?;
         self.runtime.block_on(async {
             let session = self.session(ctx)?;
             let plan = self
                 .plan(&session, &rewritten, ctx, sql)
                 .await
-                .map_err(|e| missing_dataset(e, ctx))?;
+                .map_err(|e| at_table_name(missing_dataset(e, ctx), sql))?;
+            let plan = restore_alias_case(plan, sql).map_err(|e| sql_error(e, sql))?;
             let schema = Arc::new(plan.schema().as_arrow().clone());
             let df = session
                 .execute_logical_plan(plan)
                 .await
                 .map_err(|e| sql_error(e, sql))?;
-            let batches = df.collect().await.map_err(|e| sql_error(e, sql))?;
-            Ok(QueryResult { schema, batches })
+            let mut stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| at_table_name(sql_error(e, sql), sql))?;
+            while let Some(batch) = stream.next().await {
+                crate::progress::check_cancelled()?;
+                on_batch(batch.map_err(|e| at_table_name(sql_error(e, sql), sql))?)?;
+            }
+            Ok(schema)
         })
     }
 
@@ -93,7 +119,14 @@ impl QueryEngine {
             // BigQuery orders NULL before every value: first ascending, last descending.
             .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min")
             // Planner errors (unknown names, ...) carry their position.
-            .set_bool("datafusion.sql_parser.collect_spans", true);
+            .set_bool("datafusion.sql_parser.collect_spans", true)
+            // Rows keep the order of their source unless the query sorts them, as in
+            // BigQuery's console and DuckDB: the image functions and ML.PREDICT run a
+            // batch's rows on all threads, so they need no round-robin partitions, and
+            // file scans are still split by byte ranges.
+            .set_bool("datafusion.optimizer.enable_round_robin_repartition", false)
+            // A batch of images is large: a selective filter must not gather 8192 rows.
+            .set_bool("datafusion.execution.coalesce_batches", false);
         let session = SessionContext::new_with_config(config);
         image_fns::register(&session);
         for f in bigquery_fns::functions() {
@@ -134,7 +167,7 @@ impl QueryEngine {
                     PredictInput::Query(inner) => self.plan(session, inner, ctx, sql).await?,
                     PredictInput::Table(name) => {
                         let text = format!("SELECT * FROM {}", quoted(name));
-                        plan_sql(session, &text, &text)
+                        plan_sql(session, &text, &text, ctx)
                             .await
                             .map_err(|e| e.with_span(call.span))?
                     }
@@ -144,7 +177,7 @@ impl QueryEngine {
                     .register_table(&call.placeholder, Arc::new(table))
                     .map_err(|e| sql_error(e, sql))?;
             }
-            plan_sql(session, &q.sql, sql).await
+            plan_sql(session, &q.sql, sql, ctx).await
         })
     }
 
@@ -170,52 +203,162 @@ impl QueryEngine {
             .state
             .model(ds, m)
             .map_err(|e| e.with_span(call.model_span))?;
-        if call.settings.is_some() {
+        if let Some(settings) = &call.settings {
+            // `STRUCT(0.5 AS threshold)`: name the (first) option, as BigQuery does.
+            let option = settings
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .skip_while(|w| !w.eq_ignore_ascii_case("AS"))
+                .find(|w| !w.is_empty() && !w.eq_ignore_ascii_case("AS"));
+            let what = match option {
+                Some(o) => format!("option {o} is"),
+                None => "options are".to_string(),
+            };
             return Err(SqlError::invalid(
-                "ML.PREDICT options are not supported for ONNX models",
+                format!("ML.PREDICT {what} not supported for ONNX models"),
                 call.span,
             ));
         }
         let model = ctx
             .sources
-            .open_model(&format!("{ds}.{m}"), entry, None, ctx)
+            .open_model(&format!("{ds}.{m}"), entry, ctx)
             .map_err(|e| e.with_span(call.span))?;
-        predict::PredictTable::new(&model, input, self.threads).map_err(|e| e.with_span(call.span))
+        predict::PredictTable::new(&model, input, self.threads, call.span)
+            .map_err(|e| e.with_span(call.span))
     }
 }
 
-/// Parses `text` (BigQuery dialect), rewrites BigQuery's forms ([`bigquery`]) and plans
-/// it; errors point into `sql`, the user's text (`text` keeps its offsets).
-async fn plan_sql(session: &SessionContext, text: &str, sql: &str) -> Result<LogicalPlan> {
-    let state = session.state();
+/// Checks the syntax of the query `sql` (its `ML.PREDICT` inputs included) without
+/// planning it, so that a script with a syntax error anywhere runs nothing.
+pub fn check_syntax(sql: &str) -> Result<()> {
+    fn check(q: &Rewritten, sql: &str) -> Result<()> {
+        for call in &q.predicts {
+            if let PredictInput::Query(inner) = &call.input {
+                check(inner, sql)?;
+            }
+        }
+        parse_one(&q.sql, sql).map(drop)
+    }
+    check(&rewrite::rewrite(sql, &mut 0)?, sql)
+}
+
+/// Parses `text`, which must hold one statement, with DataFusion's parser (BigQuery
+/// dialect); errors point into `sql`, the user's text (`text` keeps its offsets).
+fn parse_one(text: &str, sql: &str) -> Result<DFStatement> {
     let mut statements = DFParserBuilder::new(text)
         .with_dialect(&BigQueryDialect {})
         .build()
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| sql_error(e, sql))?;
-    let mut statement = match (statements.pop_front(), statements.is_empty()) {
-        (Some(s), true) => s,
-        (None, _) => {
-            return Err(SqlError::new(
-                ErrorKind::Syntax,
-                "Syntax error: empty query",
-            ))
-        }
-        (Some(_), false) => {
-            return Err(SqlError::new(
-                ErrorKind::Syntax,
-                "Syntax error: expected one statement",
-            ))
-        }
-    };
+    match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => Ok(s),
+        (None, _) => Err(SqlError::new(
+            ErrorKind::Syntax,
+            "Syntax error: empty query",
+        )),
+        (Some(_), false) => Err(SqlError::new(
+            ErrorKind::Syntax,
+            "Syntax error: expected one statement",
+        )),
+    }
+}
+
+/// Parses `text` ([`parse_one`]), rewrites BigQuery's forms ([`bigquery`]) and plans it.
+async fn plan_sql(
+    session: &SessionContext,
+    text: &str,
+    sql: &str,
+    ctx: &ExecContext<'_>,
+) -> Result<LogicalPlan> {
+    let state = session.state();
+    let mut statement = parse_one(text, sql)?;
     if let DFStatement::Statement(s) = &mut statement {
         let aggregates = state.aggregate_functions();
-        bigquery::rewrite_statement(s, sql, &|name| aggregates.contains_key(name))?;
+        let names = bigquery::Names {
+            is_aggregate: &|name| aggregates.contains_key(name),
+            is_object_table: &|parts| is_object_table(ctx.state, parts),
+        };
+        bigquery::rewrite_statement(s, sql, &names)?;
     }
     state
         .statement_to_plan(statement)
         .await
         .map_err(|e| sql_error(e, sql))
+}
+
+/// The result's columns named as the query spells its aliases: DataFusion folds unquoted
+/// names to lower case (so that they match case-insensitively, as BigQuery's do), but
+/// BigQuery keeps an alias as written (`AS Label` is the column `Label`).
+fn restore_alias_case(plan: LogicalPlan, sql: &str) -> datafusion::common::Result<LogicalPlan> {
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+    use std::collections::HashMap;
+    // lower case -> spelling, for `AS Name` with capitals; `None` when spelled two ways.
+    let mut spelled: HashMap<String, Option<String>> = HashMap::new();
+    let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
+    for pair in tokens.windows(2) {
+        if let (true, crate::tokenizer::Token::Word(w)) =
+            (pair[0].token.is_keyword("AS"), &pair[1].token)
+        {
+            let lower = w.to_lowercase();
+            if lower != *w {
+                spelled
+                    .entry(lower)
+                    .and_modify(|s| {
+                        if s.as_deref() != Some(w) {
+                            *s = None
+                        }
+                    })
+                    .or_insert_with(|| Some(w.clone()));
+            }
+        }
+    }
+    let renames: Vec<Option<&String>> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| spelled.get(f.name()).and_then(Option::as_ref))
+        .collect();
+    if renames.iter().all(Option::is_none) {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .zip(&renames)
+        .map(|((q, f), to)| {
+            let c = Expr::Column(datafusion::common::Column::from((q, f)));
+            match to {
+                Some(name) => c.alias(name.as_str()),
+                None => c,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+/// Whether `[project.]dataset.table` names an object table of `state`, with the lookup
+/// rules of [`dataset_schema`] (exact or lower-case dataset; table ignoring case when
+/// unambiguous).
+fn is_object_table(state: &crate::catalog::CatalogState, parts: &[String]) -> bool {
+    let [.., ds, t] = parts else {
+        return false;
+    };
+    let Some(d) = state.datasets.get(ds).or_else(|| {
+        state
+            .datasets
+            .iter()
+            .find(|(n, _)| n.to_lowercase() == *ds)
+            .map(|(_, d)| d)
+    }) else {
+        return false;
+    };
+    let entry = d.tables.get(t).or_else(|| {
+        let mut matches = d.tables.iter().filter(|(n, _)| n.eq_ignore_ascii_case(t));
+        match (matches.next(), matches.next()) {
+            (Some((_, e)), None) => Some(e),
+            _ => None,
+        }
+    });
+    entry.is_some_and(|e| e.kind == crate::catalog::TableKind::Object)
 }
 
 /// `name` and, when different, its lower-case form (what DataFusion looks up for an
@@ -272,14 +415,46 @@ pub fn sql_error(e: DataFusionError, sql: &str) -> SqlError {
         }
         message.truncate(k);
     }
-    for prefix in [
-        "SQL error: ",
-        "sql parser error: ",
-        "Error during planning: ",
-        "Execution error: ",
-    ] {
-        while let Some(rest) = message.strip_prefix(prefix) {
-            message = rest.to_string();
+    loop {
+        let stripped = [
+            "SQL error: ",
+            "sql parser error: ",
+            "Error during planning: ",
+            "Execution error: ",
+            "Arrow error: ",
+            "Invalid argument error: ",
+            "Cast error: ",
+        ]
+        .iter()
+        .find_map(|p| message.strip_prefix(p).map(str::to_string));
+        match stripped {
+            Some(rest) => message = rest,
+            None => break,
+        }
+    }
+    if let Some(bq) = bigquery_cast_message(&message) {
+        message = bq;
+    }
+    if let Some(bq) = bigquery_group_by_message(&message) {
+        message = bq;
+    }
+    if let Some(bq) = bigquery_signature_message(&message) {
+        message = bq;
+    }
+    if let Some(rest) = message.strip_prefix("Cannot create filter with non-boolean predicate '") {
+        if let Some((_, ty)) = rest.rsplit_once("' returning ") {
+            let ty = bigquery_type_name(ty);
+            message = format!("WHERE clause should return type BOOL, but returns {ty}");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("Cannot find column with position ") {
+        // GROUP BY / ORDER BY n beyond the select list.
+        let n = rest.split_whitespace().next().unwrap_or("");
+        let valid = rest.rsplit_once("Valid columns: ").map_or("", |(_, v)| v);
+        if let Some((lo, hi)) = valid.split_once(" to ") {
+            message = format!(
+                "Column number is out of range. Column numbers must be between {lo} and {hi}, but got {n}"
+            );
         }
     }
     if let Some(inner) = message
@@ -303,6 +478,159 @@ pub fn sql_error(e: DataFusionError, sql: &str) -> SqlError {
         }
         None => err,
     }
+}
+
+/// BigQuery's text for a failed cast of a string: `Bad int64 value: x`, `Invalid date:
+/// 'x'`, …
+fn bigquery_cast_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Cannot cast string '")?;
+    let (value, tail) = rest.rsplit_once("' to value of ")?;
+    let ty = tail.split_whitespace().next()?;
+    Some(match ty {
+        "Int64" | "Int32" => format!("Bad int64 value: {value}"),
+        "Float64" | "Float32" => format!("Bad double value: {value}"),
+        "Date32" => format!("Invalid date: '{value}'"),
+        t if t.starts_with("Timestamp") => format!("Invalid timestamp: '{value}'"),
+        "Boolean" => format!("Bad bool value: {value}"),
+        _ => return None,
+    })
+}
+
+/// BigQuery's name for an Arrow type as DataFusion prints it (`Utf8` is STRING, …).
+fn bigquery_type_name(t: &str) -> String {
+    match t.trim() {
+        "Utf8" | "LargeUtf8" | "Utf8View" => "STRING".to_string(),
+        "Int64" | "Int32" => "INT64".to_string(),
+        "Float64" | "Float32" => "FLOAT64".to_string(),
+        "Boolean" => "BOOL".to_string(),
+        "Binary" | "LargeBinary" | "BinaryView" => "BYTES".to_string(),
+        "Date32" => "DATE".to_string(),
+        t if t.starts_with("Timestamp") => "TIMESTAMP".to_string(),
+        t if t.starts_with("List") || t.starts_with("LargeList") => "ARRAY".to_string(),
+        t if t.starts_with("Struct") => "STRUCT".to_string(),
+        t => t.to_string(),
+    }
+}
+
+/// BigQuery's text for a call whose argument types match no signature, from DataFusion's
+/// `No function matches the given name and argument types 'sum(Utf8)'`.
+fn bigquery_signature_message(message: &str) -> Option<String> {
+    let (_, call) =
+        message.split_once("No function matches the given name and argument types '")?;
+    let (call, _) = call.split_once('\'')?;
+    let (name, args) = call.split_once('(')?;
+    let args = args.strip_suffix(')')?;
+    let types: Vec<String> = args
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(bigquery_type_name)
+        .collect();
+    const AGGREGATES: &[&str] = &[
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "array_agg",
+        "string_agg",
+        "any_value",
+        "stddev",
+        "variance",
+        "logical_and",
+        "logical_or",
+    ];
+    let kind = if AGGREGATES.contains(&name.to_lowercase().as_str()) {
+        "aggregate function"
+    } else {
+        "function"
+    };
+    Some(format!(
+        "No matching signature for {kind} {} for argument types: {}",
+        name.to_uppercase(),
+        types.join(", ")
+    ))
+}
+
+/// BigQuery's text for a select list that reads a column neither grouped nor aggregated.
+fn bigquery_group_by_message(message: &str) -> Option<String> {
+    if !message.starts_with("Column in SELECT must be in GROUP BY or an aggregate function") {
+        return None;
+    }
+    let (_, after) = message.split_once("column \"")?;
+    let (qualified, _) = after.split_once('"')?;
+    let column = qualified.rsplit('.').next()?;
+    Some(format!(
+        "SELECT list expression references column {column} which is neither grouped nor aggregated"
+    ))
+}
+
+/// An error without a position shown where `sql` names its subject: a table that cannot
+/// be read (`Error while reading table: ds.t, …`) at the table's name, a call matching no
+/// signature at the function's first call.
+fn at_table_name(e: SqlError, sql: &str) -> SqlError {
+    use crate::tokenizer::Token;
+    if e.span.is_some() {
+        return e;
+    }
+    if let Some(f) = e
+        .message
+        .strip_prefix("No matching signature for ")
+        .and_then(|r| {
+            r.split(' ')
+                .find(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !w.is_empty())
+        })
+    {
+        // The first call of the function.
+        let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
+        let at = tokens.windows(2).find(|w| {
+            matches!(&w[0].token, Token::Word(x) if x.eq_ignore_ascii_case(f))
+                && w[1].token == Token::LParen
+        });
+        return match at {
+            Some(w) => {
+                let span = w[0].span;
+                e.with_span(span)
+            }
+            None => e,
+        };
+    }
+    if e.message
+        .starts_with("WHERE clause should return type BOOL")
+    {
+        let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
+        let at = tokens.windows(2).find(|w| w[0].token.is_keyword("WHERE"));
+        return match at {
+            Some(w) => {
+                let span = w[1].span;
+                e.with_span(span)
+            }
+            None => e,
+        };
+    }
+    let Some(name) = e
+        .message
+        .strip_prefix("Error while reading table: ")
+        .and_then(|r| r.split_once(',').map(|(n, _)| n.to_string()))
+    else {
+        return e;
+    };
+    let Some((ds, t)) = name.split_once('.') else {
+        return e;
+    };
+    let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
+    let word = |k: usize, w: &str| matches!(tokens.get(k).map(|t| &t.token), Some(Token::Word(x) | Token::QuotedIdent(x)) if x.eq_ignore_ascii_case(w));
+    for k in 0..tokens.len() {
+        let whole = word(k, &name);
+        let dotted = word(k, ds)
+            && matches!(tokens.get(k + 1).map(|t| &t.token), Some(Token::Dot))
+            && word(k + 2, t);
+        if whole || dotted {
+            let end = if whole { k } else { k + 2 };
+            let span = tokens[k].span.to(tokens[end].span);
+            return e.with_span(span);
+        }
+    }
+    e
 }
 
 /// `Not found: Table ds.t` where the dataset `ds` itself is missing says so, as BigQuery.
@@ -344,9 +672,19 @@ fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
             ))
         }
         DataFusionError::SchemaError(e, _) => match e.as_ref() {
-            SchemaError::FieldNotFound { field, .. } => Some((
+            SchemaError::AmbiguousReference { field } => Some((
                 ErrorKind::InvalidQuery,
-                format!("Unrecognized name: {}", field.name),
+                format!("Column name {} is ambiguous", field.name),
+            )),
+            SchemaError::FieldNotFound {
+                field,
+                valid_fields,
+            } => Some((
+                ErrorKind::InvalidQuery,
+                match closest_name(&field.name, valid_fields.iter().map(|c| c.name.as_str())) {
+                    Some(hint) => format!("Unrecognized name: {}; Did you mean {hint}?", field.name),
+                    None => format!("Unrecognized name: {}", field.name),
+                },
             )),
             _ => None,
         },
@@ -378,6 +716,39 @@ fn bigquery_message(root: &DataFusionError) -> Option<(ErrorKind, String)> {
     }
 }
 
+/// The candidate nearest to `name` by edit distance, when it is near enough to be a typo
+/// (at most 2 edits, and at most a third of the name).
+fn closest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_lowercase();
+    let limit = (name.chars().count() / 3).clamp(1, 2);
+    candidates
+        .filter(|c| !c.starts_with("__"))
+        .map(|c| (edit_distance(&name, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// The [`SqlError`] that a table provider or UDF wrapped, if `e` carries one.
 fn own_error(e: &DataFusionError) -> Option<SqlError> {
     match e {
@@ -390,7 +761,19 @@ fn own_error(e: &DataFusionError) -> Option<SqlError> {
     }
 }
 
-/// The one-character span at 1-based `line` and `col` (characters) of `sql`.
+/// The byte length of the name or quoted name that `text` starts with, else of its first
+/// character.
+fn word_len(text: &str) -> usize {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    match text.chars().next() {
+        None => 0,
+        Some('`') => text[1..].find('`').map_or(1, |k| k + 2),
+        Some(c) if is_word(c) => text.find(|c: char| !is_word(c)).unwrap_or(text.len()),
+        Some(c) => c.len_utf8(),
+    }
+}
+
+/// The span of the name (or character) at 1-based `line` and `col` (characters) of `sql`.
 fn span_at(sql: &str, line: u64, col: u64) -> Option<Span> {
     let mut offset = 0usize;
     for (n, text) in sql.split_inclusive('\n').enumerate() {
@@ -403,7 +786,7 @@ fn span_at(sql: &str, line: u64, col: u64) -> Option<Span> {
                 line: line as u32,
                 col: col as u32,
                 offset: (offset + byte) as u32,
-                len: text[byte..].chars().next().map_or(0, char::len_utf8) as u32,
+                len: word_len(&text[byte..]) as u32,
             });
         }
         offset += text.len();

@@ -22,8 +22,8 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use rayon::prelude::*;
 
-use crate::binder::ScopeColumn;
 use crate::catalog::TableEntry;
+use crate::sources::ScopeColumn;
 use crate::value::Value;
 
 use super::values::{arrow_type, values_to_array};
@@ -174,7 +174,7 @@ fn rows_batch(
 }
 
 /// A relation read in full when scanned (CSV external tables, read by
-/// [`crate::executor::read_csv_table`]), streamed in batches.
+/// [`crate::sources::read_csv_table`]), streamed in batches.
 pub struct RowsTable {
     schema: SchemaRef,
     read: Box<ReadRows>,

@@ -26,8 +26,8 @@ use futures::StreamExt;
 use rayon::prelude::*;
 use runtime::CompiledModel;
 
-use crate::binder::ScopeColumn;
 use crate::predict::{PredictPlan, StatePool};
+use crate::sources::ScopeColumn;
 use crate::value::Value;
 
 use super::values::{arrow_type, value_at, values_to_array};
@@ -39,6 +39,8 @@ pub struct PredictTable {
     input: LogicalPlan,
     schema: SchemaRef,
     threads: usize,
+    /// The `ML.PREDICT` call, where a row's error is shown.
+    span: crate::Span,
 }
 
 /// [`PredictPlan`] with a `Debug` that DataFusion's plan printing needs.
@@ -53,11 +55,13 @@ impl std::fmt::Debug for PredictPlanHandle {
 }
 
 impl PredictTable {
-    /// Prediction of `model` over the query `input`, on up to `threads` threads.
+    /// Prediction of `model` over the query `input`, on up to `threads` threads, for
+    /// the call at `span`.
     pub fn new(
         model: &Arc<CompiledModel>,
         input: LogicalPlan,
         threads: usize,
+        span: crate::Span,
     ) -> crate::Result<PredictTable> {
         let in_schema = input.schema().as_arrow().clone();
         let columns: Vec<ScopeColumn> = in_schema
@@ -77,6 +81,7 @@ impl PredictTable {
             input,
             schema: Arc::new(Schema::new(fields)),
             threads: threads.max(1),
+            span,
         })
     }
 }
@@ -100,6 +105,8 @@ impl TableProvider for PredictTable {
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let input = state.create_physical_plan(&self.input).await?;
         let partitions = input.output_partitioning().partition_count();
+        // The input's row count is not known before it is read (its scans stream).
+        let total = None;
         // States sized so that all partitions' workers together use `threads` cores.
         let states = Arc::new(StatePool::new(
             self.plan.0.model(),
@@ -113,6 +120,9 @@ impl TableProvider for PredictTable {
                     partition: p,
                     plan: Arc::clone(&self.plan),
                     states: Arc::clone(&states),
+                    span: self.span,
+                    // One bar per query: the first partition draws it.
+                    bar_total: (p == 0).then_some(total),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -128,6 +138,9 @@ struct PredictPartition {
     partition: usize,
     plan: Arc<PredictPlanHandle>,
     states: Arc<StatePool>,
+    span: crate::Span,
+    /// `Some(total)` for the partition that draws the progress bar while it runs.
+    bar_total: Option<Option<usize>>,
 }
 
 impl std::fmt::Debug for StatePool {
@@ -145,6 +158,8 @@ impl PartitionStream for PredictPartition {
         let schema = Arc::clone(&self.schema);
         let (plan, states) = (Arc::clone(&self.plan), Arc::clone(&self.states));
         let out_schema = Arc::clone(&schema);
+        let span = self.span;
+        let bar = self.bar_total.map(crate::progress::Bar::start);
         let mut first_row = 0usize;
         let stream = match self.input.execute(self.partition, ctx) {
             Ok(s) => s,
@@ -156,12 +171,26 @@ impl PartitionStream for PredictPartition {
             }
         };
         let batches = stream.map(move |batch| {
+            // Dropped (and cleared) with the stream.
+            let _bar = &bar;
             let batch = batch?;
             let start = first_row;
             first_row += batch.num_rows();
             predict_batch(&plan.0, &states, &out_schema, &batch, start)
+                .map_err(|e| at_call(e, span))
         });
         Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+    }
+}
+
+/// `e` shown at the `ML.PREDICT` call when it is one of bqmlc's errors without a position.
+fn at_call(e: DataFusionError, span: crate::Span) -> DataFusionError {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<crate::SqlError>() {
+            Ok(own) => DataFusionError::External(Box::new(own.with_span(span))),
+            Err(other) => DataFusionError::External(other),
+        },
+        other => other,
     }
 }
 

@@ -142,18 +142,31 @@ fn predict_call(
         i = after;
         PredictInput::Table(name)
     } else {
-        expect(tokens, i, &Token::LParen, "TABLE or a parenthesized query")?;
-        let close = matching_paren(tokens, i)?;
-        let (a, b) = (
-            (tokens[i].span.offset + 1) as usize,
-            tokens[close].span.offset as usize,
-        );
+        // `(query)`, or a bare `SELECT …` / `WITH …` up to the call's closing
+        // parenthesis or a `, STRUCT(…)` settings argument.
+        let (a, b, after) =
+            if tokens[i].token.is_keyword("SELECT") || tokens[i].token.is_keyword("WITH") {
+                let end = bare_query_end(tokens, i)?;
+                (
+                    tokens[i].span.offset as usize,
+                    tokens[end].span.offset as usize,
+                    end,
+                )
+            } else {
+                expect(tokens, i, &Token::LParen, "TABLE or a query")?;
+                let close = matching_paren(tokens, i)?;
+                let (a, b) = (
+                    (tokens[i].span.offset + 1) as usize,
+                    tokens[close].span.offset as usize,
+                );
+                (a, b, close + 1)
+            };
         // Positions inside the input stay those of the whole text: the input is planned
         // from a copy of the text with everything around it blanked out.
         let mut inner = blank_outside(sql, a, b);
         let rewritten = rewrite(&inner, next)?;
         inner = rewritten.sql.clone();
-        i = close + 1;
+        i = after;
         PredictInput::Query(Box::new(Rewritten {
             sql: inner,
             predicts: rewritten.predicts,
@@ -192,6 +205,35 @@ fn predict_call(
             span,
         },
         i + 1,
+    ))
+}
+
+/// The index of the token ending a bare query argument that starts at token `i`: the
+/// `)` closing the call, or a `,` before `STRUCT` (the settings), outside parentheses.
+fn bare_query_end(tokens: &[TokenWithSpan], i: usize) -> Result<usize> {
+    let mut depth = 0usize;
+    for (k, t) in tokens.iter().enumerate().skip(i) {
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 0 => return Ok(k),
+            Token::RParen => depth -= 1,
+            Token::Comma
+                if depth == 0
+                    && tokens
+                        .get(k + 1)
+                        .is_some_and(|n| n.token.is_keyword("STRUCT")) =>
+            {
+                return Ok(k)
+            }
+            Token::Eof | Token::Semicolon => {
+                return Err(syntax("Expected \")\" closing ML.PREDICT", t))
+            }
+            _ => {}
+        }
+    }
+    Err(syntax(
+        "Expected \")\" closing ML.PREDICT",
+        &tokens[tokens.len() - 1],
     ))
 }
 

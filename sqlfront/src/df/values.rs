@@ -276,6 +276,20 @@ pub fn scalar_to_value(s: ScalarValue) -> DfResult<Value> {
             i32::try_from(ms.div_euclid(86_400_000))
                 .map_err(|_| exec_err(format!("DATE {ms} ms is out of range")))?,
         ),
+        ScalarValue::IntervalMonthDayNano(Some(iv)) => Value::Interval(crate::value::Interval {
+            months: iv.months.into(),
+            days: iv.days.into(),
+            micros: iv.nanoseconds.div_euclid(1000),
+        }),
+        ScalarValue::IntervalYearMonth(Some(m)) => Value::Interval(crate::value::Interval {
+            months: m.into(),
+            ..Default::default()
+        }),
+        ScalarValue::IntervalDayTime(Some(dt)) => Value::Interval(crate::value::Interval {
+            days: dt.days.into(),
+            micros: i64::from(dt.milliseconds) * 1000,
+            ..Default::default()
+        }),
         ScalarValue::List(l) => list_values(l.as_ref())?,
         ScalarValue::LargeList(l) => list_values(l.as_ref())?,
         ScalarValue::FixedSizeList(l) => list_values(l.as_ref())?,
