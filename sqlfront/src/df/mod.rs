@@ -91,7 +91,7 @@ impl QueryEngine {
             let plan = self
                 .plan(&session, &rewritten, ctx, sql)
                 .await
-                .map_err(|e| at_table_name(missing_dataset(e, ctx), sql))?;
+                .map_err(|e| at_subject(missing_dataset(e, ctx), sql))?;
             let plan = restore_alias_case(plan, sql).map_err(|e| sql_error(e, sql))?;
             let schema = Arc::new(plan.schema().as_arrow().clone());
             let df = session
@@ -101,10 +101,10 @@ impl QueryEngine {
             let mut stream = df
                 .execute_stream()
                 .await
-                .map_err(|e| at_table_name(sql_error(e, sql), sql))?;
+                .map_err(|e| at_subject(sql_error(e, sql), sql))?;
             while let Some(batch) = stream.next().await {
                 crate::progress::check_cancelled()?;
-                on_batch(batch.map_err(|e| at_table_name(sql_error(e, sql), sql))?)?;
+                on_batch(batch.map_err(|e| at_subject(sql_error(e, sql), sql))?)?;
             }
             Ok(schema)
         })
@@ -567,7 +567,7 @@ fn bigquery_group_by_message(message: &str) -> Option<String> {
 /// An error without a position shown where `sql` names its subject: a table that cannot
 /// be read (`Error while reading table: ds.t, …`) at the table's name, a call matching no
 /// signature at the function's first call.
-fn at_table_name(e: SqlError, sql: &str) -> SqlError {
+fn at_subject(e: SqlError, sql: &str) -> SqlError {
     use crate::tokenizer::Token;
     if e.span.is_some() {
         return e;
