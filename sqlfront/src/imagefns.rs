@@ -112,10 +112,17 @@ fn decode_image(arg: &Value) -> Result<Value, String> {
             v => return Err(arg_type("ML.DECODE_IMAGE", "data", "BYTES", &v)),
         },
     };
+    decode_bytes(&bytes, source)
+}
+
+/// `ML.DECODE_IMAGE` of an object's bytes already read; `source` (the object's uri, when
+/// known) is named in errors and kept on the image.
+pub fn decode_bytes(bytes: &[u8], source: Option<Arc<str>>) -> Result<Value, String> {
+    let limits = DecodeLimits::default();
     let where_ = source
         .as_deref()
         .map_or_else(String::new, |u| format!(" for {u}"));
-    let raw = imageops::decode_raw(&bytes, &limits)
+    let raw = imageops::decode_raw(bytes, &limits)
         .map_err(|e| format!("ML.DECODE_IMAGE failed{where_}: {e}"))?;
     let img = match raw.downscaled_size(limits.max_struct_bytes) {
         None => ImageValue {

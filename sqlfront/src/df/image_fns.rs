@@ -103,19 +103,18 @@ impl ScalarUDFImpl for ImageFunction {
                     .iter()
                     .map(|c| arg_value(c.as_ref(), r))
                     .collect::<DfResult<Vec<_>>>()?;
-                let result = crate::imagefns::call(name, &vals).map_err(|e| {
-                    let uri = uris
-                        .as_ref()
-                        .and_then(|u| arg_value(u[0].as_ref(), r).ok())
-                        .and_then(|v| v.to_text());
-                    let prefix = format!("{name} failed: ");
-                    match (uri, e.strip_prefix(&prefix)) {
-                        (Some(uri), Some(rest)) => {
-                            DataFusionError::Execution(format!("{name} failed for {uri}: {rest}"))
-                        }
-                        _ => DataFusionError::Execution(e),
+                // An object's bytes with its uri: errors name the object.
+                let uri = uris
+                    .as_ref()
+                    .and_then(|u| arg_value(u[0].as_ref(), r).ok())
+                    .and_then(|v| v.to_text());
+                let result = match (&vals[..], uri) {
+                    ([Value::Bytes(bytes)], Some(uri)) => {
+                        crate::imagefns::decode_bytes(bytes, Some(uri.into()))
                     }
-                })?;
+                    _ => crate::imagefns::call(name, &vals),
+                }
+                .map_err(DataFusionError::Execution)?;
                 match result {
                     Value::Image(img) => Ok(Some(img)),
                     Value::Null => Ok(None),
