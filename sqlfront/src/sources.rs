@@ -19,11 +19,10 @@ pub struct Relation {
     /// The rows; each has one value per column.
     pub rows: Vec<Vec<Value>>,
 }
-/// A column visible to expressions.
+
+/// A column of a [`Relation`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScopeColumn {
-    /// Names that qualify it (`t`, `ds.t`), empty for derived columns without alias.
-    pub qualifiers: Vec<String>,
     /// The column name.
     pub name: String,
     /// Declared type, when known before reading rows.
@@ -33,10 +32,9 @@ pub struct ScopeColumn {
 }
 
 impl ScopeColumn {
-    /// A visible, unqualified column.
+    /// A visible column.
     pub fn new(name: impl Into<String>, data_type: Option<DataType>) -> ScopeColumn {
         ScopeColumn {
-            qualifiers: Vec::new(),
             name: name.into(),
             data_type,
             hidden: false,
