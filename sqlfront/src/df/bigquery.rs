@@ -67,7 +67,7 @@ impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        hide_pseudo_columns(&mut query.body, self.is_object_table);
+        rewrite_object_table_selects(&mut query.body, self.is_object_table);
         // FROM rewrites run before the expressions inside them are visited, so the
         // select lists they build go through the expression rewrites too.
         if let Err(e) = rewrite_set_expr_from(&mut query.body) {
@@ -160,14 +160,14 @@ fn name_anonymous_columns(body: &mut SetExpr) {
 /// The pseudo-column of object tables.
 const PSEUDO_COLUMN: &str = "data";
 
-/// Adds `EXCEPT(data)` to `*` when every FROM item is an object table, and to `t.*`
-/// when `t` is one.
-fn hide_pseudo_columns(body: &mut SetExpr, is_object_table: &dyn Fn(&[String]) -> bool) {
+/// The object-table forms of each SELECT in `body` whose FROM reads an object table:
+/// [`hide_pseudo_columns`] and [`name_decoded_objects`].
+fn rewrite_object_table_selects(body: &mut SetExpr, is_object_table: &dyn Fn(&[String]) -> bool) {
     let select = match body {
         SetExpr::Select(select) => select,
         SetExpr::SetOperation { left, right, .. } => {
-            hide_pseudo_columns(left, is_object_table);
-            hide_pseudo_columns(right, is_object_table);
+            rewrite_object_table_selects(left, is_object_table);
+            rewrite_object_table_selects(right, is_object_table);
             return;
         }
         _ => return,
@@ -177,30 +177,33 @@ fn hide_pseudo_columns(body: &mut SetExpr, is_object_table: &dyn Fn(&[String]) -
         .iter()
         .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
         .collect();
-    // The names (alias, else last name part; lower case) of the object tables in FROM.
-    let mut objects = Vec::new();
-    for r in &relations {
-        if let TableFactor::Table { name, alias, .. } = r {
-            let parts: Vec<String> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
-                .collect();
-            if is_object_table(&parts) {
-                let shown = alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .or_else(|| parts.last().cloned())
-                    .unwrap_or_default();
-                objects.push(shown.to_lowercase());
+    // The names (lower case) that qualify the object tables' columns.
+    let objects: Vec<String> = relations
+        .iter()
+        .filter(|r| match r {
+            TableFactor::Table { name, .. } => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+                    .collect();
+                is_object_table(&parts)
             }
-        }
-    }
+            _ => false,
+        })
+        .filter_map(|r| relation_name(r).map(|n| n.value.to_lowercase()))
+        .collect();
     if objects.is_empty() {
         return;
     }
     let all_objects = objects.len() == relations.len();
+    hide_pseudo_columns(select, &objects, all_objects);
     name_decoded_objects(select, &objects);
+}
+
+/// Adds `EXCEPT(data)` to `*` when every FROM item is an object table (`all_objects`),
+/// and to `t.*` when `t` is one of `objects`.
+fn hide_pseudo_columns(select: &mut Select, objects: &[String], all_objects: bool) {
     for item in &mut select.projection {
         let options = match item {
             SelectItem::Wildcard(options) if all_objects => options,

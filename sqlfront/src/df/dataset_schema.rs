@@ -2,6 +2,7 @@
 //! query names them: a CSV table is read (once, for its schema and its rows) only by the
 //! queries that use it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,11 +14,28 @@ use crate::catalog::{Dataset, TableEntry, TableKind};
 
 use super::object_table::{ObjectTable, RowsTable};
 
+/// The entry `name` refers to among `tables`: the table of that exact name, else the one
+/// whose name matches ignoring case when only one does (DataFusion lower-cases unquoted
+/// names).
+pub(super) fn find_table<'a>(
+    tables: &'a BTreeMap<String, TableEntry>,
+    name: &str,
+) -> Option<(&'a String, &'a TableEntry)> {
+    if let Some(hit) = tables.get_key_value(name) {
+        return Some(hit);
+    }
+    let mut matches = tables.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+    match (matches.next(), matches.next()) {
+        (Some(hit), None) => Some(hit),
+        _ => None,
+    }
+}
+
 /// One dataset's tables, by name.
 #[derive(Debug)]
 pub struct DatasetSchema {
     dataset: String,
-    tables: std::collections::BTreeMap<String, TableEntry>,
+    tables: BTreeMap<String, TableEntry>,
     gcs_root: Option<PathBuf>,
 }
 
@@ -31,20 +49,8 @@ impl DatasetSchema {
         }
     }
 
-    /// The entry `name` refers to: the table of that exact name, else the one whose name
-    /// matches ignoring case when only one does (DataFusion lower-cases unquoted names).
     fn entry(&self, name: &str) -> Option<(&String, &TableEntry)> {
-        if let Some(hit) = self.tables.get_key_value(name) {
-            return Some(hit);
-        }
-        let mut matches = self
-            .tables
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        match (matches.next(), matches.next()) {
-            (Some(hit), None) => Some(hit),
-            _ => None,
-        }
+        find_table(&self.tables, name)
     }
 
     fn provider(&self, name: &str, entry: &TableEntry) -> crate::Result<Arc<dyn TableProvider>> {

@@ -335,30 +335,30 @@ fn restore_alias_case(plan: LogicalPlan, sql: &str) -> datafusion::common::Resul
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
-/// Whether `[project.]dataset.table` names an object table of `state`, with the lookup
-/// rules of [`dataset_schema`] (exact or lower-case dataset; table ignoring case when
-/// unambiguous).
+/// Whether `[project.]dataset.table` names an object table of `state`, found as a query
+/// finds it ([`find_dataset`], [`dataset_schema::find_table`]).
 fn is_object_table(state: &crate::catalog::CatalogState, parts: &[String]) -> bool {
     let [.., ds, t] = parts else {
         return false;
     };
-    let Some(d) = state.datasets.get(ds).or_else(|| {
+    find_dataset(state, ds)
+        .and_then(|d| dataset_schema::find_table(&d.tables, t))
+        .is_some_and(|(_, e)| e.kind == crate::catalog::TableKind::Object)
+}
+
+/// The dataset a query's `ds` names: registered under its own name and, when it
+/// differs, its lower-case name ([`names`]).
+fn find_dataset<'a>(
+    state: &'a crate::catalog::CatalogState,
+    ds: &str,
+) -> Option<&'a crate::catalog::Dataset> {
+    state.datasets.get(ds).or_else(|| {
         state
             .datasets
             .iter()
-            .find(|(n, _)| n.to_lowercase() == *ds)
+            .find(|(n, _)| n.to_lowercase() == ds)
             .map(|(_, d)| d)
-    }) else {
-        return false;
-    };
-    let entry = d.tables.get(t).or_else(|| {
-        let mut matches = d.tables.iter().filter(|(n, _)| n.eq_ignore_ascii_case(t));
-        match (matches.next(), matches.next()) {
-            (Some((_, e)), None) => Some(e),
-            _ => None,
-        }
-    });
-    entry.is_some_and(|e| e.kind == crate::catalog::TableKind::Object)
+    })
 }
 
 /// `name` and, when different, its lower-case form (what DataFusion looks up for an
@@ -432,30 +432,16 @@ pub fn sql_error(e: DataFusionError, sql: &str) -> SqlError {
             None => break,
         }
     }
-    if let Some(bq) = bigquery_cast_message(&message) {
+    // DataFusion's texts that BigQuery words its own way (at most one applies).
+    const TRANSLATIONS: [fn(&str) -> Option<String>; 5] = [
+        bigquery_cast_message,
+        bigquery_group_by_message,
+        bigquery_signature_message,
+        bigquery_where_message,
+        bigquery_position_message,
+    ];
+    if let Some(bq) = TRANSLATIONS.iter().find_map(|t| t(&message)) {
         message = bq;
-    }
-    if let Some(bq) = bigquery_group_by_message(&message) {
-        message = bq;
-    }
-    if let Some(bq) = bigquery_signature_message(&message) {
-        message = bq;
-    }
-    if let Some(rest) = message.strip_prefix("Cannot create filter with non-boolean predicate '") {
-        if let Some((_, ty)) = rest.rsplit_once("' returning ") {
-            let ty = bigquery_type_name(ty);
-            message = format!("WHERE clause should return type BOOL, but returns {ty}");
-        }
-    }
-    if let Some(rest) = message.strip_prefix("Cannot find column with position ") {
-        // GROUP BY / ORDER BY n beyond the select list.
-        let n = rest.split_whitespace().next().unwrap_or("");
-        let valid = rest.rsplit_once("Valid columns: ").map_or("", |(_, v)| v);
-        if let Some((lo, hi)) = valid.split_once(" to ") {
-            message = format!(
-                "Column number is out of range. Column numbers must be between {lo} and {hi}, but got {n}"
-            );
-        }
     }
     if let Some(inner) = message
         .strip_prefix("ParserError(\"")
@@ -551,6 +537,27 @@ fn bigquery_signature_message(message: &str) -> Option<String> {
     ))
 }
 
+/// BigQuery's text for a WHERE clause that is not BOOL.
+fn bigquery_where_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Cannot create filter with non-boolean predicate '")?;
+    let (_, ty) = rest.rsplit_once("' returning ")?;
+    Some(format!(
+        "WHERE clause should return type BOOL, but returns {}",
+        bigquery_type_name(ty)
+    ))
+}
+
+/// BigQuery's text for `GROUP BY n` / `ORDER BY n` beyond the select list.
+fn bigquery_position_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Cannot find column with position ")?;
+    let n = rest.split_whitespace().next().unwrap_or("");
+    let (_, valid) = rest.rsplit_once("Valid columns: ")?;
+    let (lo, hi) = valid.split_once(" to ")?;
+    Some(format!(
+        "Column number is out of range. Column numbers must be between {lo} and {hi}, but got {n}"
+    ))
+}
+
 /// BigQuery's text for a select list that reads a column neither grouped nor aggregated.
 fn bigquery_group_by_message(message: &str) -> Option<String> {
     if !message.starts_with("Column in SELECT must be in GROUP BY or an aggregate function") {
@@ -564,73 +571,60 @@ fn bigquery_group_by_message(message: &str) -> Option<String> {
     ))
 }
 
-/// An error without a position shown where `sql` names its subject: a table that cannot
-/// be read (`Error while reading table: ds.t, …`) at the table's name, a call matching no
-/// signature at the function's first call.
+/// An error without a position shown where `sql` names its subject: a call matching no
+/// signature at the function's first call, a non-BOOL WHERE clause at its condition, a
+/// table that cannot be read (`Error while reading table: ds.t, …`) at the table's name.
 fn at_subject(e: SqlError, sql: &str) -> SqlError {
     use crate::tokenizer::Token;
     if e.span.is_some() {
         return e;
     }
-    if let Some(f) = e
+    let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
+    let token = |k: usize| tokens.get(k).map(|t| &t.token);
+    let name_at = |k: usize, w: &str| matches!(token(k), Some(Token::Word(x) | Token::QuotedIdent(x)) if x.eq_ignore_ascii_case(w));
+    let span = if let Some(f) = e
         .message
         .strip_prefix("No matching signature for ")
         .and_then(|r| {
             r.split(' ')
-                .find(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !w.is_empty())
-        })
-    {
-        // The first call of the function.
-        let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
-        let at = tokens.windows(2).find(|w| {
-            matches!(&w[0].token, Token::Word(x) if x.eq_ignore_ascii_case(f))
-                && w[1].token == Token::LParen
-        });
-        return match at {
-            Some(w) => {
-                let span = w[0].span;
-                e.with_span(span)
-            }
-            None => e,
-        };
-    }
-    if e.message
+                .find(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        }) {
+        (0..tokens.len())
+            .find(|&k| {
+                matches!(token(k), Some(Token::Word(x)) if x.eq_ignore_ascii_case(f))
+                    && token(k + 1) == Some(&Token::LParen)
+            })
+            .map(|k| tokens[k].span)
+    } else if e
+        .message
         .starts_with("WHERE clause should return type BOOL")
     {
-        let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
-        let at = tokens.windows(2).find(|w| w[0].token.is_keyword("WHERE"));
-        return match at {
-            Some(w) => {
-                let span = w[1].span;
-                e.with_span(span)
-            }
-            None => e,
-        };
-    }
-    let Some(name) = e
+        (0..tokens.len())
+            .find(|&k| tokens[k].token.is_keyword("WHERE"))
+            .and_then(|k| tokens.get(k + 1))
+            .map(|t| t.span)
+    } else if let Some((name, (ds, t))) = e
         .message
         .strip_prefix("Error while reading table: ")
-        .and_then(|r| r.split_once(',').map(|(n, _)| n.to_string()))
-    else {
-        return e;
+        .and_then(|r| r.split_once(',').map(|(n, _)| n))
+        .and_then(|n| Some((n, n.split_once('.')?)))
+    {
+        (0..tokens.len()).find_map(|k| {
+            if name_at(k, name) {
+                Some(tokens[k].span)
+            } else if name_at(k, ds) && token(k + 1) == Some(&Token::Dot) && name_at(k + 2, t) {
+                Some(tokens[k].span.to(tokens[k + 2].span))
+            } else {
+                None
+            }
+        })
+    } else {
+        None
     };
-    let Some((ds, t)) = name.split_once('.') else {
-        return e;
-    };
-    let tokens = crate::tokenizer::tokenize(sql).unwrap_or_default();
-    let word = |k: usize, w: &str| matches!(tokens.get(k).map(|t| &t.token), Some(Token::Word(x) | Token::QuotedIdent(x)) if x.eq_ignore_ascii_case(w));
-    for k in 0..tokens.len() {
-        let whole = word(k, &name);
-        let dotted = word(k, ds)
-            && matches!(tokens.get(k + 1).map(|t| &t.token), Some(Token::Dot))
-            && word(k + 2, t);
-        if whole || dotted {
-            let end = if whole { k } else { k + 2 };
-            let span = tokens[k].span.to(tokens[end].span);
-            return e.with_span(span);
-        }
+    match span {
+        Some(span) => e.with_span(span),
+        None => e,
     }
-    e
 }
 
 /// `Not found: Table ds.t` where the dataset `ds` itself is missing says so, as BigQuery.
@@ -642,12 +636,7 @@ fn missing_dataset(e: SqlError, ctx: &ExecContext<'_>) -> SqlError {
     let [.., ds, _] = parts[..] else {
         return e;
     };
-    let known = ctx
-        .state
-        .datasets
-        .keys()
-        .any(|d| d == ds || d.to_lowercase() == ds);
-    if known {
+    if find_dataset(ctx.state, ds).is_some() {
         return e;
     }
     SqlError {
