@@ -268,8 +268,48 @@ pub enum Statement {
         /// The whole statement.
         span: Span,
     },
-    /// A query (`SELECT …`, `WITH …`, `(…)`), kept as written: DataFusion parses and
-    /// plans it.
+    /// `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name [(cols)] [OPTIONS(…)] [AS query]`:
+    /// a table stored as Parquet in the data directory.
+    CreateTable {
+        /// The table name.
+        name: ObjectName,
+        /// `OR REPLACE` was given.
+        or_replace: bool,
+        /// `IF NOT EXISTS` was given.
+        if_not_exists: bool,
+        /// The column list, empty when absent.
+        columns: Vec<ColumnDef>,
+        /// `OPTIONS(…)`, empty when absent.
+        options: Vec<SqlOption>,
+        /// `AS query`, if given.
+        query: Option<QueryText>,
+        /// The whole statement.
+        span: Span,
+    },
+    /// `INSERT [INTO] name [(cols)] query`, the query being a `SELECT …` or `VALUES …`.
+    Insert {
+        /// The table name.
+        name: ObjectName,
+        /// The column list, empty when absent (every column, in order).
+        columns: Vec<Ident>,
+        /// The rows to insert.
+        query: QueryText,
+        /// The whole statement.
+        span: Span,
+    },
+    /// `EXPORT DATA [WITH CONNECTION …] OPTIONS(…) AS query`
+    ExportData {
+        /// `WITH CONNECTION …`, if given.
+        connection: Option<Connection>,
+        /// `OPTIONS(uri = …, format = …, …)`.
+        options: Vec<SqlOption>,
+        /// The rows to export.
+        query: QueryText,
+        /// The whole statement.
+        span: Span,
+    },
+    /// A query (`SELECT …`, `WITH …`, `VALUES …`, `(…)`), kept as written: DataFusion
+    /// parses and plans it.
     Query(QueryText),
 }
 
@@ -282,8 +322,23 @@ impl Statement {
             | Statement::CreateModel { span, .. }
             | Statement::DropModel { span, .. }
             | Statement::CreateExternalTable { span, .. }
-            | Statement::DropTable { span, .. } => *span,
+            | Statement::DropTable { span, .. }
+            | Statement::CreateTable { span, .. }
+            | Statement::Insert { span, .. }
+            | Statement::ExportData { span, .. } => *span,
             Statement::Query(q) => q.span,
+        }
+    }
+
+    /// The query this statement runs, if any: a query statement's own text, or the
+    /// `AS`/`SELECT` part of CREATE TABLE, INSERT and EXPORT DATA.
+    pub fn query(&self) -> Option<&QueryText> {
+        match self {
+            Statement::Query(q)
+            | Statement::Insert { query: q, .. }
+            | Statement::ExportData { query: q, .. } => Some(q),
+            Statement::CreateTable { query, .. } => query.as_ref(),
+            _ => None,
         }
     }
 }
@@ -611,6 +666,28 @@ fn comma_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
     Ok(())
 }
 
+fn write_columns(f: &mut Formatter<'_>, columns: &[ColumnDef]) -> fmt::Result {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    f.write_str(" (")?;
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{} {}", c.name, c.data_type)?;
+    }
+    f.write_char(')')
+}
+
+fn write_connection(f: &mut Formatter<'_>, connection: &Option<Connection>) -> fmt::Result {
+    match connection {
+        Some(Connection::Named(n)) => write!(f, " WITH CONNECTION {n}"),
+        Some(Connection::Default(_)) => f.write_str(" WITH CONNECTION DEFAULT"),
+        None => Ok(()),
+    }
+}
+
 fn write_options(f: &mut Formatter<'_>, options: &[SqlOption]) -> fmt::Result {
     if options.is_empty() {
         return Ok(());
@@ -703,22 +780,59 @@ impl Display for Statement {
                     f.write_str("IF NOT EXISTS ")?;
                 }
                 write!(f, "{name}")?;
+                write_columns(f, columns)?;
+                write_connection(f, connection)?;
+                write_options(f, options)
+            }
+            Statement::CreateTable {
+                name,
+                or_replace,
+                if_not_exists,
+                columns,
+                options,
+                query,
+                ..
+            } => {
+                f.write_str("CREATE ")?;
+                if *or_replace {
+                    f.write_str("OR REPLACE ")?;
+                }
+                f.write_str("TABLE ")?;
+                if *if_not_exists {
+                    f.write_str("IF NOT EXISTS ")?;
+                }
+                write!(f, "{name}")?;
+                write_columns(f, columns)?;
+                write_options(f, options)?;
+                match query {
+                    Some(q) => write!(f, " AS {}", q.text),
+                    None => Ok(()),
+                }
+            }
+            Statement::Insert {
+                name,
+                columns,
+                query,
+                ..
+            } => {
+                write!(f, "INSERT INTO {name}")?;
                 if !columns.is_empty() {
                     f.write_str(" (")?;
-                    for (i, c) in columns.iter().enumerate() {
-                        if i > 0 {
-                            f.write_str(", ")?;
-                        }
-                        write!(f, "{} {}", c.name, c.data_type)?;
-                    }
+                    comma_list(f, columns)?;
                     f.write_char(')')?;
                 }
-                match connection {
-                    Some(Connection::Named(n)) => write!(f, " WITH CONNECTION {n}")?,
-                    Some(Connection::Default(_)) => f.write_str(" WITH CONNECTION DEFAULT")?,
-                    None => {}
-                }
-                write_options(f, options)
+                write!(f, " {}", query.text)
+            }
+            Statement::ExportData {
+                connection,
+                options,
+                query,
+                ..
+            } => {
+                f.write_str("EXPORT DATA")?;
+                write_connection(f, connection)?;
+                write_options(f, options)?;
+                write!(f, " AS {}", query.text)
             }
             Statement::DropTable {
                 name,

@@ -2,7 +2,8 @@
 //! and their tables, stored under one data directory.
 //!
 //! Layout: `catalog.json` (the whole catalog), `models/*.onnx` (model copies),
-//! `models/*.so` (their compiled libraries), `staging/` (models being created), `LOCK`.
+//! `models/*.so` (their compiled libraries), `tables/*.parquet` (the rows of tables made
+//! by CREATE TABLE and INSERT), `staging/` (models and table files being written), `LOCK`.
 //! Permissions: the data directory and its subdirectories are created with mode 0700,
 //! and every file the catalog writes (catalog, model copies, libraries, lock files)
 //! has mode 0600, whatever the process umask: catalogs and models are private to
@@ -12,11 +13,13 @@
 //!   the directory fsynced, so a crash leaves either the old or the new file;
 //! - `catalog.json` is the only source of truth: a model file becomes part of the state
 //!   only when a committed `catalog.json` names it, and unreferenced files are removed
-//!   by the next committed update;
+//!   by the next committed update (an INSERT adds a file to its table's list, so a
+//!   crash before the commit loses no committed row and adds none);
 //! - writers hold an exclusive lock on `LOCK` for the whole read-modify-write, so
 //!   concurrent processes serialize; readers need no lock because renames are atomic;
-//! - slow work (compiling a model) happens before that lock is taken, in `staging/`
-//!   ([`Catalog::stage_model`]); staging holds a shared lock on `staging/LOCK`, and an
+//! - slow work (compiling a model, running the query of CREATE TABLE … AS or INSERT)
+//!   happens before that lock is taken, in `staging/` ([`Catalog::stage_model`],
+//!   [`Catalog::stage_table_file`]); staging holds a shared lock on `staging/LOCK`, and an
 //!   update empties `staging/` only when it can lock that file exclusively, i.e. when no
 //!   process is staging, so it removes only files left by a crash.
 
@@ -35,6 +38,7 @@ pub const DATA_DIR_ENV: &str = "BQMLC_DATA_DIR";
 
 const CATALOG_FILE: &str = "catalog.json";
 const MODELS_DIR: &str = "models";
+const TABLES_DIR: &str = "tables";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "LOCK";
 const FORMAT_VERSION: u32 = 1;
@@ -117,6 +121,12 @@ pub enum TableKind {
     Object,
     /// A CSV external table.
     Csv,
+    /// A Parquet external table.
+    Parquet,
+    /// A newline-delimited JSON external table.
+    Json,
+    /// A table stored in the data directory (`files`), made by CREATE TABLE.
+    Native,
 }
 
 /// A column of a table schema.
@@ -149,6 +159,10 @@ pub struct TableEntry {
     pub metadata_cache_mode: Option<String>,
     /// `description` option.
     pub description: Option<String>,
+    /// The Parquet files holding a native table's rows, relative to the data directory,
+    /// in insertion order; the first one (possibly without rows) fixes the schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// A handle on a data directory.
@@ -157,8 +171,8 @@ pub struct Catalog {
     dir: PathBuf,
 }
 
-/// Lets an update write model files that the same update then references.
-pub struct ModelFiles<'a> {
+/// Lets an update write model and table files that the same update then references.
+pub struct DataFiles<'a> {
     dir: &'a Path,
 }
 
@@ -215,7 +229,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| SqlError::io(dir.display(), e))
 }
 
-impl ModelFiles<'_> {
+impl DataFiles<'_> {
     /// Stores a model copy durably and returns its path relative to the data directory.
     pub fn store(&self, bytes: &[u8]) -> Result<String> {
         let rel = format!("{MODELS_DIR}/{}.onnx", unique_suffix());
@@ -237,10 +251,44 @@ impl ModelFiles<'_> {
         sync_dir(&self.dir.join(MODELS_DIR))?;
         Ok((rel, staged.compiled.take()))
     }
+
+    /// Moves a staged table file into the tables directory, durably, and returns its path
+    /// relative to the data directory, for the entry this update writes.
+    pub fn commit_table_file(&self, staged: StagedFile) -> Result<String> {
+        let tables = self.dir.join(TABLES_DIR);
+        create_dirs(&tables).map_err(|e| SqlError::io(tables.display(), e))?;
+        let rel = format!("{TABLES_DIR}/{}.parquet", staged.id);
+        let dest = self.dir.join(&rel);
+        fs::rename(&staged.path, &dest).map_err(|e| SqlError::io(dest.display(), e))?;
+        sync_dir(&tables)?;
+        Ok(rel)
+    }
+}
+
+/// A table file in `staging/`, written outside the catalog lock and waiting for
+/// [`DataFiles::commit_table_file`]. Dropping it removes it if it is still staged.
+pub struct StagedFile {
+    id: String,
+    path: PathBuf,
+    /// The shared lock on `staging/LOCK` that keeps updates from sweeping the file.
+    _lock: File,
+}
+
+impl StagedFile {
+    /// Where the file is while staged.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// A model copy and its compiled library in `staging/`, written outside the catalog lock
-/// and waiting for [`ModelFiles::commit`]. Dropping it removes whatever is still staged.
+/// and waiting for [`DataFiles::commit`]. Dropping it removes whatever is still staged.
 pub struct StagedModel {
     id: String,
     onnx: PathBuf,
@@ -335,6 +383,40 @@ impl Catalog {
         Ok(staged)
     }
 
+    /// Stages a table file: `write` fills a new file in `staging/`, which is then fsynced.
+    /// On error nothing stays behind.
+    pub fn stage_table_file<T>(
+        &self,
+        write: impl FnOnce(File) -> Result<T>,
+    ) -> Result<(StagedFile, T)> {
+        let staging = self.dir.join(STAGING_DIR);
+        create_dirs(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
+        let lock_path = staging.join(LOCK_FILE);
+        let lock = open_lock(&lock_path)?;
+        lock.lock_shared()
+            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        let id = unique_suffix();
+        let staged = StagedFile {
+            path: staging.join(format!("{id}.parquet")),
+            id,
+            _lock: lock,
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&staged.path)
+            .map_err(|e| SqlError::io(staged.path.display(), e))?;
+        let out = write(
+            file.try_clone()
+                .map_err(|e| SqlError::io(staged.path.display(), e))?,
+        )?;
+        file.sync_all()
+            .map_err(|e| SqlError::io(staged.path.display(), e))?;
+        sync_dir(&staging)?;
+        Ok((staged, out))
+    }
+
     /// Reads the current committed state.
     pub fn snapshot(&self) -> Result<CatalogState> {
         let path = self.dir.join(CATALOG_FILE);
@@ -378,7 +460,7 @@ impl Catalog {
     /// no longer referenced are deleted.
     pub fn update<T>(
         &self,
-        f: impl FnOnce(&mut CatalogState, &ModelFiles<'_>) -> Result<T>,
+        f: impl FnOnce(&mut CatalogState, &DataFiles<'_>) -> Result<T>,
     ) -> Result<T> {
         let lock_path = self.dir.join(LOCK_FILE);
         let lock = open_lock(&lock_path)?;
@@ -386,7 +468,7 @@ impl Catalog {
             .map_err(|e| SqlError::io(lock_path.display(), e))?;
         let mut state = self.snapshot()?;
         let before = state.clone();
-        let files = ModelFiles { dir: &self.dir };
+        let files = DataFiles { dir: &self.dir };
         let out = match f(&mut state, &files) {
             Ok(v) => v,
             Err(e) => {
@@ -405,26 +487,28 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Removes model files and temporaries that `state` does not reference, and staged
-    /// files when no process is staging. Runs under the lock, so no other writer has
-    /// uncommitted files outside `staging/`.
+    /// Removes model and table files and temporaries that `state` does not reference,
+    /// and staged files when no process is staging. Runs under the lock, so no other
+    /// writer has uncommitted files outside `staging/`.
     fn collect_garbage(&self, state: &CatalogState) {
         self.sweep_staging();
-        let referenced: std::collections::HashSet<&str> = state
-            .datasets
-            .values()
-            .flat_map(|d| d.models.values())
+        let models = state.datasets.values().flat_map(|d| d.models.values());
+        let tables = state.datasets.values().flat_map(|d| d.tables.values());
+        let referenced: std::collections::HashSet<&str> = models
             .flat_map(|m| {
                 std::iter::once(m.file.as_str()).chain(m.compiled.iter().map(|c| c.file.as_str()))
             })
+            .chain(tables.flat_map(|t| t.files.iter().map(String::as_str)))
             .collect();
-        let Ok(entries) = fs::read_dir(self.dir.join(MODELS_DIR)) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let rel = format!("{MODELS_DIR}/{}", e.file_name().to_string_lossy());
-            if !referenced.contains(rel.as_str()) {
-                let _ = fs::remove_file(e.path());
+        for dir in [MODELS_DIR, TABLES_DIR] {
+            let Ok(entries) = fs::read_dir(self.dir.join(dir)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let rel = format!("{dir}/{}", e.file_name().to_string_lossy());
+                if !referenced.contains(rel.as_str()) {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
         if let Ok(entries) = fs::read_dir(&self.dir) {
@@ -463,18 +547,19 @@ impl Catalog {
     }
 }
 
-/// The path of a file the catalog records for `model` (`rel`, relative to `data_dir`),
+/// The path of a file the catalog records for `owner` (`"Model ds.m"`, `"Table ds.t"`;
+/// `rel`, relative to `data_dir`),
 /// checked to stay inside the data directory: `rel` must be a relative path of plain
 /// names (no `..`, no root), and when the file exists it must resolve, symlinks followed,
 /// inside the data directory. A tampered `catalog.json` thus cannot make a query read or
 /// load a file elsewhere.
-pub fn data_file(data_dir: &Path, model: &str, rel: &str) -> Result<PathBuf> {
+pub fn data_file(data_dir: &Path, owner: &str, rel: &str) -> Result<PathBuf> {
     use std::path::Component;
     let outside = |why: String| {
         SqlError::new(
             ErrorKind::Io,
             format!(
-                "Model {model}: the catalog's file {rel} {why}, outside the data directory {}",
+                "{owner}: the catalog's file {rel} {why}, outside the data directory {}",
                 data_dir.display()
             ),
         )
@@ -591,11 +676,11 @@ mod tests {
         fs::create_dir_all(data.join("models")).unwrap();
         fs::write(tmp.path().join("secret"), b"s").unwrap();
         assert_eq!(
-            data_file(&data, "ds.m", "models/a.onnx").unwrap(),
+            data_file(&data, "Model ds.m", "models/a.onnx").unwrap(),
             data.join("models/a.onnx")
         );
         for bad in ["/etc/passwd", "../secret", "models/../../secret", ""] {
-            let e = data_file(&data, "ds.m", bad).unwrap_err();
+            let e = data_file(&data, "Model ds.m", bad).unwrap_err();
             assert_eq!(
                 e.message,
                 format!(
@@ -605,7 +690,7 @@ mod tests {
             );
         }
         std::os::unix::fs::symlink("../../secret", data.join("models/l.onnx")).unwrap();
-        let e = data_file(&data, "ds.m", "models/l.onnx").unwrap_err();
+        let e = data_file(&data, "Model ds.m", "models/l.onnx").unwrap_err();
         assert!(e.message.contains("models/l.onnx resolves to"), "{e}");
     }
 

@@ -40,7 +40,7 @@ impl Engine {
         data_dir: &Path,
         opts: &CompileOptions,
     ) -> Result<Arc<CompiledModel>> {
-        let file = &crate::catalog::data_file(data_dir, name, &entry.file)?;
+        let file = &crate::catalog::data_file(data_dir, &format!("Model {name}"), &entry.file)?;
         let key = (file.to_path_buf(), opts.conv_algo.to_string());
         let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());

@@ -60,6 +60,8 @@ pub mod session;
 pub mod sources;
 pub mod tokenizer;
 pub mod value;
+#[cfg(feature = "datafusion")]
+mod writes;
 
 pub use error::{ErrorKind, Result, Span, SqlError};
 pub use parser::{parse_option_value, parse_sql, parse_statement};

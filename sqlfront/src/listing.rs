@@ -37,11 +37,11 @@ pub fn ls_tables(state: &CatalogState, ds: &str) -> Result<String> {
     let d = state.dataset(ds)?;
     let rows: Vec<Vec<String>> = d
         .tables
-        .keys()
-        .map(|t| {
+        .iter()
+        .map(|(t, e)| {
             vec![
                 t.clone(),
-                "EXTERNAL".into(),
+                table_type(e).into(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -197,6 +197,14 @@ pub const OBJECT_TABLE_SCHEMA: &[(&str, &str)] = &[
     ("ref", "record"),
 ];
 
+/// `bq`'s table type: `TABLE` for a table stored in the data directory.
+fn table_type(t: &TableEntry) -> &'static str {
+    match t.kind {
+        TableKind::Native => "TABLE",
+        _ => "EXTERNAL",
+    }
+}
+
 fn table_schema_text(t: &TableEntry) -> String {
     match t.kind {
         TableKind::Object => OBJECT_TABLE_SCHEMA
@@ -204,7 +212,7 @@ fn table_schema_text(t: &TableEntry) -> String {
             .map(|(n, ty)| format!("|- {n}: {ty}"))
             .collect::<Vec<_>>()
             .join("\n"),
-        TableKind::Csv => t
+        TableKind::Csv | TableKind::Parquet | TableKind::Json | TableKind::Native => t
             .columns
             .iter()
             .map(|c| format!("|- {}: {}", c.name, c.data_type.to_ascii_lowercase()))
@@ -219,7 +227,7 @@ pub fn show_table(state: &CatalogState, ds: &str, name: &str) -> Result<String> 
     let row = vec![
         format_time(t.created_ms),
         table_schema_text(t),
-        "EXTERNAL".into(),
+        table_type(t).into(),
         t.uris.len().to_string(),
         String::new(),
         String::new(),

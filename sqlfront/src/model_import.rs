@@ -217,7 +217,7 @@ pub fn load_compiled(
         }
         Some(c) => {
             let tampered = std::cell::Cell::new(false);
-            let path = crate::catalog::data_file(data_dir, model, &c.file)
+            let path = crate::catalog::data_file(data_dir, &format!("Model {model}"), &c.file)
                 .map_err(|e| ImportError(e.message))?;
             let loaded = runtime::artifact::load_checked(&path, |bytes| {
                 let got = runtime::artifact::hex(&compiler::pipeline::sha256(bytes));

@@ -407,6 +407,7 @@ mod tests {
             max_staleness: None,
             metadata_cache_mode: None,
             description: None,
+            files: vec![],
         };
         let rel = scan("ds.t", &t, Some(root.path())).unwrap();
         assert_eq!(rel.rows.len(), 1);

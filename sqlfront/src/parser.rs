@@ -1,6 +1,7 @@
-//! Recursive-descent parser for bqmlc's own statements: datasets, models and external
-//! tables, with constant option values. A query statement is found, not parsed: its
-//! text (up to the `;` that ends it) goes to DataFusion's SQL parser and planner.
+//! Recursive-descent parser for bqmlc's own statements: datasets, models, tables and
+//! external tables, INSERT and EXPORT DATA, with constant option values. A query is
+//! found, not parsed: its text (up to the `;` that ends it) goes to DataFusion's SQL
+//! parser and planner.
 
 use crate::ast::*;
 use crate::error::{Result, Span, SqlError};
@@ -208,12 +209,47 @@ impl Parser {
     /// Parses one statement.
     pub fn parse_statement(&mut self) -> Result<Statement> {
         let start = self.span();
-        if self.peek().is_keyword("SELECT")
-            || self.peek().is_keyword("WITH")
-            || self.peek().is_keyword("EXPLAIN")
-            || self.peek() == &Token::LParen
-        {
+        if self.at_query() || self.peek().is_keyword("EXPLAIN") {
             return Ok(Statement::Query(self.query_text()));
+        }
+        if self.eat_kw("INSERT") {
+            self.eat_kw("INTO");
+            let name = self.parse_object_name()?;
+            let mut columns = Vec::new();
+            // `(` starts a column list unless a query follows it: `INSERT t (SELECT …)`.
+            if self.peek() == &Token::LParen
+                && !matches!(self.peek_nth(1), t if t.is_keyword("SELECT") || t.is_keyword("WITH"))
+            {
+                self.next();
+                loop {
+                    columns.push(self.parse_ident()?);
+                    if !self.eat(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.expect(&Token::RParen)?;
+            }
+            if !(self.at_query() || self.peek().is_keyword("VALUES")) {
+                return Err(self.expected("SELECT, WITH or VALUES"));
+            }
+            let query = self.query_text();
+            return Ok(Statement::Insert {
+                name,
+                columns,
+                query,
+                span: start.to(self.prev_span()),
+            });
+        }
+        if self.eat_kws(&["EXPORT", "DATA"]) {
+            let connection = self.parse_connection()?;
+            let options = self.parse_options(true)?;
+            let query = self.as_query()?;
+            return Ok(Statement::ExportData {
+                connection,
+                options,
+                query,
+                span: start.to(self.prev_span()),
+            });
         }
         if self.eat_kw("CREATE") {
             let or_replace = self.eat_kws(&["OR", "REPLACE"]);
@@ -249,7 +285,16 @@ impl Parser {
             if self.eat_kws(&["EXTERNAL", "TABLE"]) {
                 return self.parse_create_external_table(start, or_replace);
             }
-            return Err(self.expected("keyword SCHEMA, MODEL or EXTERNAL TABLE"));
+            if self.peek().is_keyword("TEMP") || self.peek().is_keyword("TEMPORARY") {
+                return Err(SqlError::syntax(
+                    "Temporary tables are not supported; use CREATE TABLE",
+                    self.span(),
+                ));
+            }
+            if self.eat_kw("TABLE") {
+                return self.parse_create_table(start, or_replace);
+            }
+            return Err(self.expected("keyword SCHEMA, MODEL, TABLE or EXTERNAL TABLE"));
         }
         if self.eat_kw("DROP") {
             if self.eat_kw("SCHEMA") {
@@ -297,11 +342,95 @@ impl Parser {
         }
         Err(SqlError::syntax(
             format!(
-                "Expected a query (SELECT, WITH, EXPLAIN) or CREATE / DROP but got {}",
+                "Expected a query (SELECT, WITH, EXPLAIN), CREATE, DROP, INSERT or EXPORT DATA but got {}",
                 self.peek()
             ),
             self.span(),
         ))
+    }
+
+    /// Whether a query starts here: `SELECT`, `WITH` or `(`.
+    fn at_query(&self) -> bool {
+        self.peek().is_keyword("SELECT")
+            || self.peek().is_keyword("WITH")
+            || self.peek() == &Token::LParen
+    }
+
+    /// `AS query`.
+    fn as_query(&mut self) -> Result<QueryText> {
+        if !self.eat_kw("AS") {
+            return Err(self.expected("keyword AS"));
+        }
+        if !self.at_query() {
+            return Err(self.expected("a query (SELECT or WITH)"));
+        }
+        Ok(self.query_text())
+    }
+
+    /// `WITH CONNECTION name | DEFAULT`, if present.
+    fn parse_connection(&mut self) -> Result<Option<Connection>> {
+        if !self.eat_kws(&["WITH", "CONNECTION"]) {
+            return Ok(None);
+        }
+        Ok(Some(if self.peek().is_keyword("DEFAULT") {
+            Connection::Default(self.next().span)
+        } else {
+            Connection::Named(self.parse_object_name()?)
+        }))
+    }
+
+    /// `(name TYPE, …)`, if present.
+    fn parse_column_defs(&mut self) -> Result<Vec<ColumnDef>> {
+        let mut columns = Vec::new();
+        if self.eat(&Token::LParen) {
+            loop {
+                let cstart = self.span();
+                let name = self.parse_ident()?;
+                let data_type = self.parse_data_type()?;
+                columns.push(ColumnDef {
+                    name,
+                    data_type,
+                    span: cstart.to(self.prev_span()),
+                });
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            self.expect(&Token::RParen)?;
+        }
+        Ok(columns)
+    }
+
+    fn parse_create_table(&mut self, start: Span, or_replace: bool) -> Result<Statement> {
+        let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
+        let name = self.parse_object_name()?;
+        let columns = self.parse_column_defs()?;
+        for clause in ["PARTITION", "CLUSTER", "DEFAULT", "LIKE", "COPY", "CLONE"] {
+            if self.peek().is_keyword(clause) {
+                return Err(SqlError::syntax(
+                    format!("CREATE TABLE … {clause} is not supported"),
+                    self.span(),
+                ));
+            }
+        }
+        let options = self.parse_options(false)?;
+        let query = if self.peek().is_keyword("AS") {
+            Some(self.as_query()?)
+        } else {
+            None
+        };
+        if columns.is_empty() && query.is_none() {
+            return Err(self.expected("a column list or AS query"));
+        }
+        Ok(Statement::CreateTable {
+            name,
+            or_replace,
+            if_not_exists,
+            columns,
+            options,
+            query,
+            span: start.to(self.prev_span()),
+        })
     }
 
     /// The query statement starting at the current token: every token up to the `;` that
@@ -323,32 +452,8 @@ impl Parser {
     fn parse_create_external_table(&mut self, start: Span, or_replace: bool) -> Result<Statement> {
         let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
         let name = self.parse_object_name()?;
-        let mut columns = Vec::new();
-        if self.eat(&Token::LParen) {
-            loop {
-                let cstart = self.span();
-                let cname = self.parse_ident()?;
-                let data_type = self.parse_data_type()?;
-                columns.push(ColumnDef {
-                    name: cname,
-                    data_type,
-                    span: cstart.to(self.prev_span()),
-                });
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-            self.expect(&Token::RParen)?;
-        }
-        let connection = if self.eat_kws(&["WITH", "CONNECTION"]) {
-            if self.peek().is_keyword("DEFAULT") {
-                Some(Connection::Default(self.next().span))
-            } else {
-                Some(Connection::Named(self.parse_object_name()?))
-            }
-        } else {
-            None
-        };
+        let columns = self.parse_column_defs()?;
+        let connection = self.parse_connection()?;
         let options = self.parse_options(true)?;
         Ok(Statement::CreateExternalTable {
             name,

@@ -28,6 +28,10 @@ pub enum DdlOp {
     Skipped,
     /// The object was deleted.
     Dropped,
+    /// `INSERT` added this many rows.
+    Inserted(u64),
+    /// `EXPORT DATA` wrote this many rows (to the URI in [`DdlOutcome::dataset`]).
+    Exported(u64),
 }
 
 /// The kind of object a DDL statement targets.
@@ -41,14 +45,14 @@ pub enum ObjectKind {
     Table,
 }
 
-/// The outcome of a DDL statement.
+/// The outcome of a DDL statement, INSERT or EXPORT DATA.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DdlOutcome {
     /// What happened.
     pub op: DdlOp,
     /// To what kind of object.
     pub kind: ObjectKind,
-    /// Dataset name.
+    /// Dataset name (for EXPORT DATA, the destination URI).
     pub dataset: String,
     /// Object name within the dataset (`None` for datasets).
     pub name: Option<String>,
@@ -79,22 +83,34 @@ impl DdlOutcome {
             (DdlOp::Replaced, _) => format!("This statement replaced the {k} named {n}"),
             (DdlOp::Dropped, _) => format!("This statement deleted the {k} named {n}"),
             (DdlOp::Skipped, _) => format!("This statement did not change the {k} named {n}"),
+            (DdlOp::Inserted(r), _) => format!("This statement added {} to {n}", rows(r)),
+            (DdlOp::Exported(r), _) => format!("This statement exported {} to {n}", rows(r)),
         }
     }
 
     /// The line `bq query` prints for a DDL job, e.g. `Created bqml_tutorial.m`; empty for
     /// dataset DDL, for which bq prints nothing.
     pub fn bq_message(&self) -> String {
-        let Some(name) = &self.name else {
-            return String::new();
-        };
         let op = match self.op {
+            DdlOp::Inserted(r) => return format!("Number of affected rows: {r}"),
+            DdlOp::Exported(r) => return format!("Exported {} to {}", rows(r), self.dataset),
             DdlOp::Created => "Created",
             DdlOp::Replaced => "Replaced",
             DdlOp::Skipped => "Skipped",
             DdlOp::Dropped => "Dropped",
         };
+        let Some(name) = &self.name else {
+            return String::new();
+        };
         format!("{op} {}.{name}", self.dataset)
+    }
+}
+
+/// `1 row`, `3 rows`.
+fn rows(n: u64) -> String {
+    match n {
+        1 => "1 row".into(),
+        n => format!("{n} rows"),
     }
 }
 
@@ -135,6 +151,24 @@ pub trait OutputSink {
     fn rows(&mut self, columns: &[ResultColumn], rows: Vec<Vec<Value>>) -> Result<()>;
     /// The running query's last piece has been delivered.
     fn end_rows(&mut self) -> Result<()>;
+    /// Where query results go as Arrow batches instead of rows, if anywhere (Parquet
+    /// output): then [`OutputSink::rows`] and [`OutputSink::end_rows`] are not called for
+    /// queries.
+    #[cfg(feature = "datafusion")]
+    fn arrow(&mut self) -> Option<&mut dyn ArrowSink> {
+        None
+    }
+}
+
+/// Receives query results as Arrow batches ([`OutputSink::arrow`]).
+#[cfg(feature = "datafusion")]
+pub trait ArrowSink {
+    /// A query is planned; its batches follow.
+    fn start(&mut self, schema: &datafusion::arrow::datatypes::SchemaRef) -> Result<()>;
+    /// The next batch of the running query.
+    fn batch(&mut self, batch: datafusion::arrow::record_batch::RecordBatch) -> Result<()>;
+    /// The running query's last batch has been delivered.
+    fn end(&mut self) -> Result<()>;
 }
 
 /// Rows per piece of a query result handed to an [`OutputSink`].
@@ -179,7 +213,10 @@ pub struct Session {
 /// An option's lower-case name, value and the value's position.
 type OptionEntry<'a> = (String, &'a OptionValue, Span);
 
-fn option_map<'a>(options: &'a [SqlOption], allowed: &[&str]) -> Result<Vec<OptionEntry<'a>>> {
+pub(crate) fn option_map<'a>(
+    options: &'a [SqlOption],
+    allowed: &[&str],
+) -> Result<Vec<OptionEntry<'a>>> {
     let mut out: Vec<OptionEntry<'a>> = Vec::new();
     for o in options {
         let key = o.name.value.to_ascii_lowercase();
@@ -200,11 +237,11 @@ fn option_map<'a>(options: &'a [SqlOption], allowed: &[&str]) -> Result<Vec<Opti
     Ok(out)
 }
 
-fn get<'a, 'b>(opts: &'b [OptionEntry<'a>], key: &str) -> Option<&'b OptionEntry<'a>> {
+pub(crate) fn get<'a, 'b>(opts: &'b [OptionEntry<'a>], key: &str) -> Option<&'b OptionEntry<'a>> {
     opts.iter().find(|(k, ..)| k == key)
 }
 
-fn opt_string(opts: &[OptionEntry<'_>], key: &str) -> Result<Option<String>> {
+pub(crate) fn opt_string(opts: &[OptionEntry<'_>], key: &str) -> Result<Option<String>> {
     match get(opts, key) {
         None | Some((_, OptionValue::Literal(Literal::Null), _)) => Ok(None),
         Some((_, OptionValue::Literal(Literal::String(s)), _)) => Ok(Some(s.clone())),
@@ -221,7 +258,7 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn check_name(kind: &str, name: &str, span: Span) -> Result<()> {
+pub(crate) fn check_name(kind: &str, name: &str, span: Span) -> Result<()> {
     if valid_name(name) {
         Ok(())
     } else {
@@ -244,7 +281,7 @@ fn dataset_name(name: &ObjectName) -> Result<String> {
     }
 }
 
-fn already_exists(kind: &str, ds: &str, name: &str, span: Span) -> SqlError {
+pub(crate) fn already_exists(kind: &str, ds: &str, name: &str, span: Span) -> SqlError {
     SqlError::at(
         ErrorKind::AlreadyExists,
         format!("Already Exists: {kind} {ds}.{name}"),
@@ -334,10 +371,8 @@ impl Session {
         mut run: impl FnMut(&Statement) -> Result<()>,
     ) -> Result<()> {
         let statements = crate::parser::parse_sql(sql)?;
-        for s in &statements {
-            if let Statement::Query(q) = s {
-                check_query_syntax(q)?;
-            }
+        for q in statements.iter().filter_map(Statement::query) {
+            check_query_syntax(q)?;
         }
         for s in &statements {
             // After Ctrl-C, the statements not started yet do not run.
@@ -396,6 +431,45 @@ impl Session {
             Statement::DropTable {
                 name, if_exists, ..
             } => self.drop_object(name, *if_exists, ObjectKind::Table),
+            #[cfg(feature = "datafusion")]
+            Statement::CreateTable {
+                name,
+                or_replace,
+                if_not_exists,
+                columns,
+                options,
+                query,
+                ..
+            } => self.create_table(
+                name,
+                *or_replace,
+                *if_not_exists,
+                columns,
+                options,
+                query.as_ref(),
+            ),
+            #[cfg(feature = "datafusion")]
+            Statement::Insert {
+                name,
+                columns,
+                query,
+                ..
+            } => self.insert(name, columns, query),
+            #[cfg(feature = "datafusion")]
+            Statement::ExportData {
+                options,
+                query,
+                span,
+                ..
+            } => self.export_data(options, query, *span),
+            #[cfg(not(feature = "datafusion"))]
+            Statement::CreateTable { .. }
+            | Statement::Insert { .. }
+            | Statement::ExportData { .. } => Err(SqlError::at(
+                ErrorKind::NotSupported,
+                "This build of bqmlc has no query engine (cargo feature \"datafusion\")",
+                span,
+            )),
         };
         r.map_err(|e| e.with_span(span))
     }
@@ -417,6 +491,18 @@ impl Session {
         let text = q.positioned();
         let state = self.catalog.snapshot()?;
         let ctx = self.exec_context(&state);
+        if let Some(arrow) = sink.arrow() {
+            let arrow = std::cell::RefCell::new(arrow);
+            self.query_engine()?
+                .query_batches(
+                    &text,
+                    &ctx,
+                    &mut |schema| arrow.borrow_mut().start(schema),
+                    &mut |batch| arrow.borrow_mut().batch(batch),
+                )
+                .map_err(|e| shift_span(e, q.offset_shift()))?;
+            return arrow.into_inner().end();
+        }
         let mut columns: Option<Vec<ResultColumn>> = None;
         let schema = self
             .query_engine()?
@@ -448,7 +534,7 @@ impl Session {
 
     /// The DataFusion engine, started on first use.
     #[cfg(feature = "datafusion")]
-    fn query_engine(&self) -> Result<&crate::df::QueryEngine> {
+    pub(crate) fn query_engine(&self) -> Result<&crate::df::QueryEngine> {
         match self.datafusion.get() {
             Some(e) => Ok(e),
             None => {
@@ -485,7 +571,7 @@ impl Session {
 
     /// What a query over the catalog snapshot `state` runs with.
     #[cfg(feature = "datafusion")]
-    fn exec_context<'a>(
+    pub(crate) fn exec_context<'a>(
         &'a self,
         state: &'a crate::catalog::CatalogState,
     ) -> crate::sources::ExecContext<'a> {
@@ -842,16 +928,23 @@ impl Session {
                 ))
             }
             (None, Some(f)) if f.eq_ignore_ascii_case("CSV") => TableKind::Csv,
+            (None, Some(f)) if f.eq_ignore_ascii_case("PARQUET") => TableKind::Parquet,
+            (None, Some(f))
+                if f.eq_ignore_ascii_case("JSON")
+                    || f.eq_ignore_ascii_case("NEWLINE_DELIMITED_JSON") =>
+            {
+                TableKind::Json
+            }
             (None, Some(f)) => {
                 return Err(SqlError::at(
                     ErrorKind::NotSupported,
-                    format!("External table format '{f}' is not supported; use format = 'CSV' or object_metadata = 'SIMPLE'"),
+                    format!("External table format '{f}' is not supported; use format = 'CSV', 'PARQUET' or 'JSON', or object_metadata = 'SIMPLE'"),
                     get(&opts, "format").map_or(name.span, |o| o.2),
                 ))
             }
             (None, None) => {
                 return Err(SqlError::invalid(
-                    "CREATE EXTERNAL TABLE needs OPTIONS(format = 'CSV', …) or OPTIONS(object_metadata = 'SIMPLE', …)",
+                    "CREATE EXTERNAL TABLE needs OPTIONS(format = 'CSV' | 'PARQUET' | 'JSON', …) or OPTIONS(object_metadata = 'SIMPLE', …)",
                     name.span,
                 ))
             }
@@ -918,9 +1011,14 @@ impl Session {
                 ));
             }
         }
-        if kind == TableKind::Object && !columns.is_empty() {
+        if matches!(kind, TableKind::Object | TableKind::Parquet) && !columns.is_empty() {
             return Err(SqlError::invalid(
-                "Object tables have a fixed schema; remove the column list",
+                match kind {
+                    TableKind::Object => {
+                        "Object tables have a fixed schema; remove the column list"
+                    }
+                    _ => "Parquet files carry their schema; remove the column list",
+                },
                 columns[0].span,
             ));
         }
@@ -943,6 +1041,7 @@ impl Session {
             max_staleness,
             metadata_cache_mode,
             description: opt_string(&opts, "description")?,
+            files: Vec::new(),
         };
         let state = self.catalog.snapshot()?;
         let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
@@ -981,6 +1080,18 @@ impl Session {
                         .map_or_else(|| "STRING".into(), |t| t.to_string()),
                 })
                 .collect();
+        }
+        #[cfg(feature = "datafusion")]
+        if kind == TableKind::Parquet || (kind == TableKind::Json && entry.columns.is_empty()) {
+            use crate::df::tables;
+            let full = format!("{ds}.{t}");
+            let gcs_root = self.gcs_root.as_deref();
+            entry.columns = match kind {
+                TableKind::Json => tables::detect_json_columns(&full, &entry, gcs_root),
+                _ => tables::parquet_table(&full, &entry, gcs_root)
+                    .map(|p| tables::columns_of(&p.schema())),
+            }
+            .map_err(|e| e.with_span(name.span))?;
         }
         let op = self
             .catalog
@@ -1048,7 +1159,7 @@ fn check_query_syntax(q: &QueryText) -> Result<()> {
 
 /// `e` with its position moved from a [`QueryText::positioned`] text into the script.
 #[cfg(feature = "datafusion")]
-fn shift_span(mut e: SqlError, by: u32) -> SqlError {
+pub(crate) fn shift_span(mut e: SqlError, by: u32) -> SqlError {
     if let Some(span) = &mut e.span {
         span.offset += by;
     }

@@ -633,3 +633,291 @@ fn intervals_beyond_ten_thousand_years_are_refused_when_planned() {
         &["2024-02-29"],
     );
 }
+
+/// Runs a script, panicking with the rendered error if it fails; returns each
+/// statement's `bq` message.
+fn run(e: &Env, sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    e.session
+        .run_script(sql, |_, o| {
+            if let sqlfront::StatementOutput::Ddl(d) = o {
+                out.push(d.bq_message());
+            }
+        })
+        .unwrap_or_else(|err| panic!("{}\n{sql}", err.render(sql)));
+    out
+}
+
+/// The message of the error `sql` fails with.
+fn error(e: &Env, sql: &str) -> String {
+    match e.session.run_script(sql, |_, _| {}) {
+        Ok(()) => panic!("no error from\n{sql}"),
+        Err(err) => err.message,
+    }
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn create_table_as_select_and_insert_store_parquet_files() {
+    let e = env();
+    let msgs = run(
+        &e,
+        "CREATE TABLE ds.labels AS
+           SELECT uri, label, score FROM ds.preds WHERE label IS NOT NULL;
+         INSERT INTO ds.labels (uri, label) VALUES ('gs://b/new.jpg', 7);
+         INSERT ds.labels SELECT uri, label, score FROM ds.labels WHERE label = 0",
+    );
+    assert_eq!(
+        msgs,
+        [
+            "Created ds.labels",
+            "Number of affected rows: 1",
+            "Number of affected rows: 1"
+        ]
+    );
+    check(
+        &e,
+        "SELECT uri, label, score FROM ds.labels ORDER BY label, uri",
+        &[
+            "gs://b/tench.jpg | 0 | 0.77",
+            "gs://b/tench.jpg | 0 | 0.77",
+            "gs://b/goldfish.jpg | 1 | 0.91",
+            "gs://b/new.jpg | 7 | NULL",
+            "gs://b/samoyed.jpg | 258 | 0.85",
+            "gs://b/tabby.jpg | 281 | 0.42",
+        ],
+    );
+    // One file per statement, and the types of the query's columns.
+    assert_eq!(files_in(&e._dir.path().join("data/tables")).len(), 3);
+    let state = e.session.catalog().snapshot().unwrap();
+    let cols: Vec<String> = state.datasets["ds"].tables["labels"]
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.data_type))
+        .collect();
+    assert_eq!(cols, ["uri STRING", "label INT64", "score FLOAT64"]);
+    // Dropping the table deletes its files.
+    run(&e, "DROP TABLE ds.labels");
+    assert!(files_in(&e._dir.path().join("data/tables")).is_empty());
+}
+
+#[test]
+fn create_table_with_a_column_list_then_insert_values() {
+    let e = env();
+    run(
+        &e,
+        "CREATE TABLE ds.t (id INT64, name STRING, weight FLOAT64, tags ARRAY<STRING>)",
+    );
+    check(&e, "SELECT COUNT(*) FROM ds.t", &["0"]);
+    let msgs = run(
+        &e,
+        "INSERT INTO ds.t VALUES (1, 'a', 2, ['x', 'y']), (2, NULL, 0.5, []);
+         INSERT INTO ds.t (name, id) SELECT name, label FROM ds.classes WHERE kind = 'dog'",
+    );
+    assert_eq!(
+        msgs,
+        ["Number of affected rows: 2", "Number of affected rows: 1"]
+    );
+    check(
+        &e,
+        "SELECT id, name, weight, ARRAY_LENGTH(tags) FROM ds.t ORDER BY id",
+        &[
+            "1 | a | 2.0 | 2",
+            "2 | NULL | 0.5 | 0",
+            "258 | Samoyed | NULL | NULL",
+        ],
+    );
+    // The column list and an AS query together: columns by position, types converted.
+    run(
+        &e,
+        "CREATE TABLE ds.u (n INT64, x FLOAT64) AS SELECT label, label AS y FROM ds.classes WHERE label < 2",
+    );
+    check(
+        &e,
+        "SELECT n, x FROM ds.u ORDER BY n",
+        &["0 | 0.0", "1 | 1.0"],
+    );
+}
+
+#[test]
+fn insert_checks_columns_and_types_like_bigquery() {
+    let e = env();
+    run(&e, "CREATE TABLE ds.t (id INT64, name STRING)");
+    assert_eq!(
+        error(&e, "INSERT INTO ds.t VALUES ('one', 'a')"),
+        "Query column 1 has type STRING which cannot be inserted into column id, which has type INT64"
+    );
+    assert_eq!(
+        error(&e, "INSERT INTO ds.t VALUES (1)"),
+        "Inserted row has wrong column count; Has 1, 2 expected"
+    );
+    assert_eq!(
+        error(&e, "INSERT INTO ds.t (id, nope) VALUES (1, 'a')"),
+        "Column nope is not present in table ds.t"
+    );
+    assert_eq!(
+        error(&e, "INSERT INTO ds.t (id, ID) VALUES (1, 2)"),
+        "INSERT has columns with duplicate name: ID"
+    );
+    assert_eq!(
+        error(&e, "INSERT INTO ds.preds VALUES (1)"),
+        "Cannot insert into ds.preds: it is an external table, whose rows are its files"
+    );
+    assert_eq!(
+        error(&e, "INSERT INTO ds.nope VALUES (1)"),
+        "Not found: Table ds.nope"
+    );
+    // A failed INSERT adds nothing and leaves no file behind.
+    check(&e, "SELECT COUNT(*) FROM ds.t", &["0"]);
+    assert_eq!(files_in(&e._dir.path().join("data/tables")).len(), 1);
+    assert!(files_in(&e._dir.path().join("data/staging"))
+        .iter()
+        .all(|f| f == "LOCK"));
+}
+
+#[test]
+fn create_table_if_not_exists_or_replace() {
+    let e = env();
+    run(&e, "CREATE TABLE ds.t AS SELECT 1 AS x");
+    assert_eq!(
+        error(&e, "CREATE TABLE ds.t AS SELECT 2 AS x"),
+        "Already Exists: Table ds.t"
+    );
+    // IF NOT EXISTS does not run the query (it would fail).
+    assert_eq!(
+        run(
+            &e,
+            "CREATE TABLE IF NOT EXISTS ds.t AS SELECT * FROM ds.nope"
+        ),
+        ["Skipped ds.t"]
+    );
+    assert_eq!(
+        run(
+            &e,
+            "CREATE OR REPLACE TABLE ds.t AS SELECT 'two' AS y, NULL AS z"
+        ),
+        ["Replaced ds.t"]
+    );
+    check(&e, "SELECT * FROM ds.t", &["two | NULL"]);
+    assert_eq!(files_in(&e._dir.path().join("data/tables")).len(), 1);
+    assert_eq!(
+        error(&e, "CREATE TABLE ds.d AS SELECT 1 AS a, 2 AS `A`"),
+        "CREATE TABLE has columns with duplicate name A"
+    );
+    // A query that fails while running creates nothing.
+    let msg = error(
+        &e,
+        "CREATE TABLE ds.bad AS SELECT CAST(name AS INT64) AS n FROM ds.classes",
+    );
+    assert!(msg.contains("Bad int64 value"), "{msg}");
+    assert_eq!(error(&e, "SELECT * FROM ds.bad"), "Not found: Table ds.bad");
+}
+
+#[test]
+fn export_data_writes_csv_json_and_parquet_that_external_tables_read_back() {
+    let e = env();
+    let gcs = e._dir.path().join("gcs");
+    let msgs = run(
+        &e,
+        "EXPORT DATA OPTIONS(uri = 'gs://b/out/*.csv', format = 'CSV', header = true)
+           AS SELECT label, uri FROM ds.preds WHERE label IS NOT NULL ORDER BY label",
+    );
+    assert_eq!(msgs, ["Exported 4 rows to gs://b/out/*.csv"]);
+    assert_eq!(
+        std::fs::read_to_string(gcs.join("b/out/000000000000.csv")).unwrap(),
+        "label,uri\n0,gs://b/tench.jpg\n1,gs://b/goldfish.jpg\n258,gs://b/samoyed.jpg\n281,gs://b/tabby.jpg\n"
+    );
+    assert_eq!(
+        error(
+            &e,
+            "EXPORT DATA OPTIONS(uri = 'gs://b/out/*.csv', format = 'CSV') AS SELECT 1 AS x"
+        ),
+        "The destination gs://b/out/*.csv is not empty (1 matching file(s)); use overwrite = true to replace them"
+    );
+    run(
+        &e,
+        "EXPORT DATA OPTIONS(uri = 'gs://b/out/*.csv', format = 'CSV', overwrite = true, field_delimiter = ';')
+           AS SELECT 1 AS x, 'a;b' AS y",
+    );
+    assert_eq!(
+        std::fs::read_to_string(gcs.join("b/out/000000000000.csv")).unwrap(),
+        "1;\"a;b\"\n"
+    );
+    assert_eq!(
+        error(
+            &e,
+            "EXPORT DATA OPTIONS(uri = 'gs://b/n/*.csv', format = 'CSV') AS SELECT [1, 2] AS probs"
+        ),
+        "Operation cannot be performed on a nested schema. Field: probs"
+    );
+    assert_eq!(
+        error(&e, "EXPORT DATA OPTIONS(uri = 'gs://b/x.csv') AS SELECT 1 AS x"),
+        "The uri of EXPORT DATA must contain exactly one '*' wildcard, as in gs://bucket/folder/*.csv; got gs://b/x.csv"
+    );
+
+    // Parquet and JSON round trips through external tables.
+    run(
+        &e,
+        "EXPORT DATA OPTIONS(uri = 'gs://b/pq/*.parquet', format = 'PARQUET')
+           AS SELECT uri, label, score, SPLIT(tags, ';') AS tags FROM ds.preds;
+         EXPORT DATA OPTIONS(uri = 'gs://b/js/*.json', format = 'JSON')
+           AS SELECT uri, label, score FROM ds.preds;
+         CREATE EXTERNAL TABLE ds.pq OPTIONS(format = 'PARQUET', uris = ['gs://b/pq/*.parquet']);
+         CREATE EXTERNAL TABLE ds.js OPTIONS(format = 'NEWLINE_DELIMITED_JSON', uris = ['gs://b/js/*'])",
+    );
+    let want = [
+        "gs://b/broken.jpg | NULL | NULL",
+        "gs://b/goldfish.jpg | 1 | 0.91",
+        "gs://b/samoyed.jpg | 258 | 0.85",
+        "gs://b/tabby.jpg | 281 | 0.42",
+        "gs://b/tench.jpg | 0 | 0.77",
+    ];
+    check(
+        &e,
+        "SELECT uri, label, score FROM ds.pq ORDER BY uri",
+        &want,
+    );
+    check(
+        &e,
+        "SELECT uri, label, score FROM ds.js ORDER BY uri",
+        &want,
+    );
+    check(
+        &e,
+        "SELECT uri, t FROM ds.pq, UNNEST(tags) AS t WHERE label = 1 ORDER BY t",
+        &[
+            "gs://b/goldfish.jpg | fish",
+            "gs://b/goldfish.jpg | orange",
+            "gs://b/goldfish.jpg | water",
+        ],
+    );
+    let state = e.session.catalog().snapshot().unwrap();
+    let types = |t: &str| -> Vec<String> {
+        state.datasets["ds"].tables[t]
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.data_type))
+            .collect()
+    };
+    assert_eq!(
+        types("pq"),
+        [
+            "uri STRING",
+            "label INT64",
+            "score FLOAT64",
+            "tags ARRAY<STRING>"
+        ]
+    );
+    assert_eq!(types("js"), ["uri STRING", "label INT64", "score FLOAT64"]);
+}

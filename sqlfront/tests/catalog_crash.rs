@@ -33,13 +33,30 @@ fn table() -> TableEntry {
         max_staleness: None,
         metadata_cache_mode: None,
         description: None,
+        files: vec![],
     }
 }
 
 /// One step: counter n → n+1, with exactly (n+1) % 5 tables and a model whose file
-/// holds the counter, so a torn state is detectable.
+/// holds the counter, so a torn state is detectable; and a table file staged before the
+/// update (as CREATE TABLE … AS and INSERT do) that the update appends to `ds2.stored`.
 fn step(cat: &Catalog) -> u64 {
+    let (staged, ()) = cat
+        .stage_table_file(|mut f| {
+            use std::io::Write;
+            f.write_all(&[7u8; 30_000])
+                .map_err(|e| sqlfront::SqlError::io("table file", e))
+        })
+        .unwrap();
     cat.update(|s, files| {
+        let stored = s
+            .datasets
+            .entry("ds2".into())
+            .or_default()
+            .tables
+            .entry("stored".into())
+            .or_insert_with(table);
+        stored.files.push(files.commit_table_file(staged)?);
         let ds = s.datasets.entry("ds".into()).or_default();
         let n: u64 = ds.description.as_deref().unwrap_or("0").parse().unwrap();
         let next = n + 1;
@@ -83,6 +100,14 @@ fn check(cat: &Catalog) -> u64 {
         "model file of another state"
     );
     assert_eq!(body.len() as u64, m.size);
+    let stored = &s.datasets["ds2"].tables["stored"];
+    assert_eq!(stored.files.len() as u64, n, "torn file list at {n}");
+    for f in &stored.files {
+        let len = std::fs::metadata(cat.dir().join(f))
+            .expect("table file must exist")
+            .len();
+        assert_eq!(len, 30_000, "table file {f} is torn");
+    }
     n
 }
 
@@ -162,6 +187,12 @@ fn sigkill_mid_write_leaves_old_or_new_state() {
             .unwrap()
             .count(),
         1
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("tables"))
+            .unwrap()
+            .count() as u64,
+        n
     );
 }
 

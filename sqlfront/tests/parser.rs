@@ -125,6 +125,13 @@ fn statement_forms_round_trip() {
         "WITH a AS (SELECT 1 AS x) SELECT x FROM a",
         "(SELECT 1) UNION ALL (SELECT 2)",
         "SELECT 'a;b', `c;d` -- e;f\n FROM t",
+        "CREATE TABLE ds.t (a INT64, b ARRAY<STRING>)",
+        "CREATE OR REPLACE TABLE ds.t OPTIONS(description = 'x') AS SELECT 1 AS a",
+        "CREATE TABLE IF NOT EXISTS ds.t (a INT64) AS (SELECT 1) UNION ALL (SELECT 2)",
+        "INSERT INTO ds.t (a, b) VALUES (1, 'x'), (2, NULL)",
+        "INSERT INTO ds.t WITH q AS (SELECT 1 AS a) SELECT a FROM q",
+        "INSERT INTO ds.t (SELECT 1)",
+        "EXPORT DATA WITH CONNECTION `us.c` OPTIONS(uri = 'gs://b/*.parquet', format = 'PARQUET', overwrite = TRUE) AS SELECT * FROM ds.t",
     ];
     for c in cases {
         round_trip(c);
@@ -163,11 +170,27 @@ fn errors_name_the_token_and_position() {
     );
     assert_eq!(
         err("CREATE FUNCTION ds.f (a INT64)"),
-        "Syntax error: Expected keyword SCHEMA, MODEL or EXTERNAL TABLE but got identifier \"FUNCTION\" at [1:8]\nCREATE FUNCTION ds.f (a INT64)\n       ^^^^^^^^"
+        "Syntax error: Expected keyword SCHEMA, MODEL, TABLE or EXTERNAL TABLE but got identifier \"FUNCTION\" at [1:8]\nCREATE FUNCTION ds.f (a INT64)\n       ^^^^^^^^"
     );
     assert_eq!(
         err("UPDATE t SET a = 1"),
-        "Syntax error: Expected a query (SELECT, WITH, EXPLAIN) or CREATE / DROP but got keyword UPDATE at [1:1]\nUPDATE t SET a = 1\n^^^^^^"
+        "Syntax error: Expected a query (SELECT, WITH, EXPLAIN), CREATE, DROP, INSERT or EXPORT DATA but got keyword UPDATE at [1:1]\nUPDATE t SET a = 1\n^^^^^^"
+    );
+    assert_eq!(
+        err("CREATE TABLE ds.t"),
+        "Syntax error: Expected a column list or AS query but got end of input at [1:18]\nCREATE TABLE ds.t\n                 ^"
+    );
+    assert_eq!(
+        err("INSERT INTO ds.t SET a = 1"),
+        "Syntax error: Expected SELECT, WITH or VALUES but got keyword SET at [1:18]\nINSERT INTO ds.t SET a = 1\n                 ^^^"
+    );
+    assert_eq!(
+        err("EXPORT DATA OPTIONS(uri = 'gs://b/*') SELECT 1"),
+        "Syntax error: Expected keyword AS but got keyword SELECT at [1:39]\nEXPORT DATA OPTIONS(uri = 'gs://b/*') SELECT 1\n                                      ^^^^^^"
+    );
+    assert_eq!(
+        err("CREATE TEMP TABLE t (a INT64)"),
+        "Syntax error: Temporary tables are not supported; use CREATE TABLE at [1:8]\nCREATE TEMP TABLE t (a INT64)\n       ^^^^"
     );
     assert_eq!(
         err("CREATE SCHEMA ds OPTIONS(x = 99999999999999999999)"),

@@ -680,10 +680,20 @@ fn ddl_validation() {
         "Already Exists: Table ds.pets at [1:23]"
     );
     assert_eq!(
-        fail(s, "CREATE EXTERNAL TABLE ds.t2 OPTIONS(format='PARQUET', uris=['x'])"),
+        fail(s, "CREATE EXTERNAL TABLE ds.t2 OPTIONS(format='AVRO', uris=['x'])"),
         (
             ErrorKind::NotSupported,
-            "External table format 'PARQUET' is not supported; use format = 'CSV' or object_metadata = 'SIMPLE' at [1:44]".into()
+            "External table format 'AVRO' is not supported; use format = 'CSV', 'PARQUET' or 'JSON', or object_metadata = 'SIMPLE' at [1:44]".into()
+        )
+    );
+    assert_eq!(
+        fail(
+            s,
+            "CREATE EXTERNAL TABLE ds.t2 OPTIONS(format='PARQUET', uris=['x'])"
+        ),
+        (
+            ErrorKind::InvalidQuery,
+            "Error while reading table: ds.t2, error message: Not found: x at [1:23]".into()
         )
     );
     assert_eq!(

@@ -1,9 +1,9 @@
 //! A dataset of the catalog snapshot as a DataFusion schema whose tables are built when a
 //! query names them: a CSV table is read (once, for its schema and its rows) only by the
-//! queries that use it.
+//! queries that use it; native, Parquet and JSON tables are scanned by DataFusion.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +13,7 @@ use datafusion::common::DataFusionError;
 use crate::catalog::{Dataset, TableEntry, TableKind};
 
 use super::object_table::{ObjectTable, RowsTable};
+use super::tables;
 
 /// The entry `name` refers to among `tables`: the table of that exact name, else the one
 /// whose name matches ignoring case when only one does (DataFusion lower-cases unquoted
@@ -37,15 +38,23 @@ pub struct DatasetSchema {
     dataset: String,
     tables: BTreeMap<String, TableEntry>,
     gcs_root: Option<PathBuf>,
+    data_dir: PathBuf,
 }
 
 impl DatasetSchema {
-    /// The tables of `ds` (named `dataset`), reading `gs://` under `gcs_root`.
-    pub fn new(dataset: &str, ds: &Dataset, gcs_root: Option<PathBuf>) -> DatasetSchema {
+    /// The tables of `ds` (named `dataset`), reading `gs://` under `gcs_root` and native
+    /// tables' files in `data_dir`.
+    pub fn new(
+        dataset: &str,
+        ds: &Dataset,
+        gcs_root: Option<PathBuf>,
+        data_dir: &Path,
+    ) -> DatasetSchema {
         DatasetSchema {
             dataset: dataset.to_string(),
             tables: ds.tables.clone(),
             gcs_root,
+            data_dir: data_dir.to_path_buf(),
         }
     }
 
@@ -67,6 +76,9 @@ impl DatasetSchema {
                     Ok(Arc::clone(&rows))
                 }))
             }
+            TableKind::Parquet => tables::parquet_table(&full, entry, self.gcs_root.as_deref())?,
+            TableKind::Json => tables::json_table(&full, entry, self.gcs_root.as_deref())?,
+            TableKind::Native => tables::native_table(&full, entry, &self.data_dir)?,
         })
     }
 }

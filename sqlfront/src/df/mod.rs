@@ -21,7 +21,11 @@ pub mod image_fns;
 pub mod object_table;
 pub mod predict;
 pub mod rewrite;
+pub mod tables;
 pub mod values;
+
+/// The Arrow crate DataFusion uses, for callers of [`QueryEngine`] and [`tables`].
+pub use datafusion::arrow;
 
 use std::sync::Arc;
 
@@ -84,6 +88,18 @@ impl QueryEngine {
         ctx: &ExecContext<'_>,
         on_batch: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<SchemaRef> {
+        self.query_batches(sql, ctx, &mut |_| Ok(()), on_batch)
+    }
+
+    /// [`QueryEngine::query_stream`], handing the result's schema to `on_schema` once the
+    /// query is planned, before it runs.
+    pub fn query_batches(
+        &self,
+        sql: &str,
+        ctx: &ExecContext<'_>,
+        on_schema: &mut dyn FnMut(&SchemaRef) -> Result<()>,
+        on_batch: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<SchemaRef> {
         use futures::StreamExt;
         let rewritten = rewrite::rewrite(sql, &mut 0)?;
         self.runtime.block_on(async {
@@ -94,6 +110,7 @@ impl QueryEngine {
                 .map_err(|e| at_subject(missing_dataset(e, ctx), sql))?;
             let plan = restore_alias_case(plan, sql).map_err(|e| sql_error(e, sql))?;
             let schema = Arc::new(plan.schema().as_arrow().clone());
+            on_schema(&schema)?;
             let df = session
                 .execute_logical_plan(plan)
                 .await
@@ -143,6 +160,7 @@ impl QueryEngine {
                 ds_name,
                 ds,
                 ctx.gcs_root.map(std::path::Path::to_path_buf),
+                ctx.data_dir,
             ));
             for ds_alias in names(ds_name) {
                 catalog
