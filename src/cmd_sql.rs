@@ -3,9 +3,14 @@
 use crate::compile_flags::CompileFlags;
 use anyhow::{anyhow, bail};
 use sqlfront::ast::{Ident, ObjectName};
+use sqlfront::df::arrow::datatypes::SchemaRef;
+use sqlfront::df::arrow::record_batch::RecordBatch;
+use sqlfront::df::tables::{self, ColumnMapping, ParquetFileWriter};
 use sqlfront::error::{ErrorKind, SqlError};
 use sqlfront::format::{OutputFormat, ResultWriter, TableLimits};
-use sqlfront::session::{DdlOutcome, ObjectKind, OutputSink, ResultColumn, Session, SessionConfig};
+use sqlfront::session::{
+    ArrowSink, DdlOutcome, ObjectKind, OutputSink, ResultColumn, Session, SessionConfig,
+};
 use sqlfront::sources::TableSources;
 use sqlfront::value::Value;
 use sqlfront::{listing, Span};
@@ -154,14 +159,18 @@ pub enum FormatArg {
     Csv,
     /// JSON array of row objects
     Json,
+    /// A Parquet file (one query's result; standard output must not be a terminal)
+    Parquet,
 }
 
-impl From<FormatArg> for OutputFormat {
-    fn from(f: FormatArg) -> OutputFormat {
-        match f {
-            FormatArg::Table => OutputFormat::Table,
-            FormatArg::Csv => OutputFormat::Csv,
-            FormatArg::Json => OutputFormat::Json,
+impl FormatArg {
+    /// The text format, or `None` for Parquet.
+    fn text(self) -> Option<OutputFormat> {
+        match self {
+            FormatArg::Table => Some(OutputFormat::Table),
+            FormatArg::Csv => Some(OutputFormat::Csv),
+            FormatArg::Json => Some(OutputFormat::Json),
+            FormatArg::Parquet => None,
         }
     }
 }
@@ -367,12 +376,11 @@ fn run_with(cmd: SqlCommand, loc: Locations, sources: Arc<dyn TableSources>) -> 
             if let Some(r) = max_rows {
                 limits.max_rows = nonzero(r);
             }
-            query(
-                &loc.compiling_session(&flags, sources)?,
-                &text,
-                format.into(),
-                limits,
-            )
+            let session = loc.compiling_session(&flags, sources)?;
+            match format.text() {
+                Some(format) => query(&session, &text, format, limits),
+                None => query_parquet(&session, &text),
+            }
         }
         SqlCommand::Mk {
             data: _,
@@ -516,6 +524,82 @@ pub(crate) fn query(
     session
         .run_script_streaming(sql, &mut out)
         .map_err(|e| anyhow!("{}", e.render(sql)))
+}
+
+/// Runs a script whose one query's result is written to standard output as a Parquet
+/// file; DDL messages go to standard error.
+fn query_parquet(session: &Session, sql: &str) -> anyhow::Result<()> {
+    if std::io::stdout().is_terminal() {
+        bail!("--format parquet writes binary data: redirect standard output to a file");
+    }
+    let statements = sqlfront::parser::parse_sql(sql).map_err(|e| anyhow!("{}", e.render(sql)))?;
+    let queries = statements
+        .iter()
+        .filter(|s| matches!(s, sqlfront::ast::Statement::Query(_)))
+        .count();
+    if queries != 1 {
+        bail!("--format parquet writes one query's result; the script has {queries} queries");
+    }
+    let mut out = ParquetSink { writer: None };
+    session
+        .run_script_streaming(sql, &mut out)
+        .map_err(|e| anyhow!("{}", e.render(sql)))
+}
+
+/// Writes a query's batches to standard output as one Parquet file.
+struct ParquetSink {
+    writer: Option<(
+        ParquetFileWriter<std::io::BufWriter<std::io::Stdout>>,
+        ColumnMapping,
+    )>,
+}
+
+impl OutputSink for ParquetSink {
+    fn ddl(&mut self, outcome: DdlOutcome) -> sqlfront::error::Result<()> {
+        let text = outcome.bq_message();
+        if !text.is_empty() {
+            eprintln!("{text}");
+        }
+        Ok(())
+    }
+
+    fn rows(&mut self, _: &[ResultColumn], _: Vec<Vec<Value>>) -> sqlfront::error::Result<()> {
+        Err(SqlError::new(
+            ErrorKind::Io,
+            "a Parquet result takes Arrow batches",
+        ))
+    }
+
+    fn end_rows(&mut self) -> sqlfront::error::Result<()> {
+        Ok(())
+    }
+
+    fn arrow(&mut self) -> Option<&mut dyn ArrowSink> {
+        Some(self)
+    }
+}
+
+impl ArrowSink for ParquetSink {
+    fn start(&mut self, schema: &SchemaRef) -> sqlfront::error::Result<()> {
+        let target = tables::storage_schema(schema);
+        let sources = (0..schema.fields().len()).map(Some).collect();
+        let mapping = ColumnMapping::new(target.clone(), schema, sources)?;
+        let out = std::io::BufWriter::new(std::io::stdout());
+        self.writer = Some((ParquetFileWriter::new(out, target)?, mapping));
+        Ok(())
+    }
+
+    fn batch(&mut self, batch: RecordBatch) -> sqlfront::error::Result<()> {
+        let (w, m) = self.writer.as_mut().expect("start comes first");
+        w.write(&m.apply(&batch)?)
+    }
+
+    fn end(&mut self) -> sqlfront::error::Result<()> {
+        if let Some((w, _)) = self.writer.take() {
+            w.finish()?.1.flush().map_err(write_error)?;
+        }
+        Ok(())
+    }
 }
 
 /// Prints each statement's output to standard output: DDL messages as `bq` does, query

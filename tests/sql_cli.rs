@@ -237,7 +237,37 @@ fn query_formats_files_and_errors() {
     );
     assert_eq!(
         err(&e, &["query", "SELEC 1"]),
-        "Error: Syntax error: Expected a query (SELECT, WITH, EXPLAIN) or CREATE / DROP but got identifier \"SELEC\" at [1:1]\nSELEC 1\n^^^^^\n"
+        "Error: Syntax error: Expected a query (SELECT, WITH, EXPLAIN), CREATE, DROP, INSERT or EXPORT DATA but got identifier \"SELEC\" at [1:1]\nSELEC 1\n^^^^^\n"
+    );
+    // A Parquet result reads back as the same rows.
+    let parquet = bqmlc(&e, &["query", "--format", "parquet", q], "");
+    assert!(
+        parquet.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parquet.stderr)
+    );
+    assert!(parquet.stdout.starts_with(b"PAR1") && parquet.stdout.ends_with(b"PAR1"));
+    std::fs::write(
+        e.gcs.join("cloud-samples-data/iris.parquet"),
+        &parquet.stdout,
+    )
+    .unwrap();
+    ok(&e, &["query", "CREATE EXTERNAL TABLE ds.p OPTIONS(format = 'PARQUET', uris = ['gs://cloud-samples-data/iris.parquet'])"]);
+    assert_eq!(
+        ok(&e, &["query", "--format=csv", "SELECT * FROM ds.p"]),
+        "species,sepal\nversicolor,7.0\nvirginica,6.3\n"
+    );
+    assert_eq!(
+        err(
+            &e,
+            &[
+                "query",
+                "--format",
+                "parquet",
+                "SELECT 1 AS a; SELECT 2 AS b"
+            ]
+        ),
+        "Error: --format parquet writes one query's result; the script has 2 queries\n"
     );
     assert_eq!(
         err(&e, &["query", "--use_legacy_sql=true", "SELECT 1"]),
