@@ -737,3 +737,43 @@ fn datafusion_errors_name_the_model_and_the_position() {
     assert_eq!(err.kind, sqlfront::ErrorKind::Syntax, "{err:?}");
     assert!(err.span.is_some(), "{err:?}");
 }
+
+/// `ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), …)` runs fused (resized from the decoder's
+/// samples); the same resize of a decoded image the planner cannot fuse (behind a CASE)
+/// gives the same pixels, to float rounding, on every photo and size.
+#[test]
+fn fused_decode_resize_equals_the_two_calls() {
+    let e = env("efficientnet_lite0_tutorial.onnx", &photos(), 2);
+    for (h, w, keep) in [(224, 224, "FALSE"), (100, 37, "FALSE"), (64, 300, "TRUE")] {
+        let fused = format!(
+            "SELECT uri, ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data), {h}, {w}, {keep}) AS img FROM ds.t ORDER BY uri"
+        );
+        let plan = run_df(&e, &format!("EXPLAIN {fused}")).unwrap().1;
+        let text = format!("{plan:?}");
+        assert!(
+            text.contains("ML.RESIZE_IMAGE_DECODED"),
+            "not fused: {text}"
+        );
+        let apart = format!(
+            "SELECT uri, ML.RESIZE_IMAGE(CASE WHEN uri IS NOT NULL THEN ML.DECODE_IMAGE(data) END, {h}, {w}, {keep}) AS img FROM ds.t ORDER BY uri"
+        );
+        let text = format!("{:?}", run_df(&e, &format!("EXPLAIN {apart}")).unwrap().1);
+        assert!(!text.contains("ML.RESIZE_IMAGE_DECODED"), "fused: {text}");
+        let (a, b) = (run_df(&e, &fused).unwrap().1, run_df(&e, &apart).unwrap().1);
+        assert_eq!(a.len(), photos().len());
+        for (ra, rb) in a.iter().zip(&b) {
+            assert_eq!(ra[0], rb[0]);
+            let (Value::Image(ia), Value::Image(ib)) = (&ra[1], &rb[1]) else {
+                panic!("not images: {:?}", (&ra[1], &rb[1]))
+            };
+            assert_eq!(ia.shape, ib.shape, "{:?}", ra[0]);
+            let (va, vb) = (ia.values_f32(), ib.values_f32());
+            let worst = va
+                .iter()
+                .zip(vb.iter())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-6, "{:?}: {worst}", ra[0]);
+        }
+    }
+}

@@ -6,11 +6,14 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
 };
 use rayon::prelude::*;
+use std::sync::Arc;
 
 use crate::value::Value;
 
@@ -24,33 +27,49 @@ pub struct ImageFunction {
     signature: Signature,
 }
 
+/// `ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data[, uri]), h, w, keep)` as one function (see
+/// [`ImageFunction::simplify`]): each image is resized straight from the decoder's 8/16-bit
+/// samples, never held as a full-size float image in an Arrow column.
+const DECODE_RESIZE: &str = "ML.RESIZE_IMAGE_DECODED";
+
+fn image_function(name: &'static str) -> ScalarUDF {
+    let arity = match name {
+        "ML.DECODE_IMAGE" | "ML.CONVERT_IMAGE_TYPE" => 1,
+        "ML.CONVERT_COLOR_SPACE" => 2,
+        _ => 4,
+    };
+    // ML.DECODE_IMAGE(data, uri): the last argument, added by the query rewrite for an
+    // object table's data, names the object in errors.
+    let signature = match name {
+        "ML.DECODE_IMAGE" | DECODE_RESIZE => Signature::one_of(
+            vec![TypeSignature::Any(arity), TypeSignature::Any(arity + 1)],
+            Volatility::Immutable,
+        ),
+        _ => Signature::any(arity, Volatility::Immutable),
+    };
+    ScalarUDF::new_from_impl(ImageFunction {
+        name,
+        arity,
+        signature,
+    })
+}
+
 /// Every image function, ready to register on a DataFusion session.
 pub fn image_functions() -> Vec<ScalarUDF> {
     crate::imagefns::FUNCTIONS
         .iter()
-        .map(|&name| {
-            let arity = match name {
-                "ML.DECODE_IMAGE" | "ML.CONVERT_IMAGE_TYPE" => 1,
-                "ML.CONVERT_COLOR_SPACE" => 2,
-                _ => 4,
-            };
-            // ML.DECODE_IMAGE(data, uri): the second argument, added by the query
-            // rewrite for an object table's data, names the object in errors.
-            let signature = if name == "ML.DECODE_IMAGE" {
-                Signature::one_of(
-                    vec![TypeSignature::Any(1), TypeSignature::Any(2)],
-                    Volatility::Immutable,
-                )
-            } else {
-                Signature::any(arity, Volatility::Immutable)
-            };
-            ScalarUDF::new_from_impl(ImageFunction {
-                name,
-                arity,
-                signature,
-            })
-        })
+        .chain(&[DECODE_RESIZE])
+        .map(|&name| image_function(name))
         .collect()
+}
+
+/// Decodes an object's bytes (naming its uri in errors), or applies ML.DECODE_IMAGE to
+/// another value (NULL).
+fn decode(data: &Value, uri: Option<String>) -> Result<Value, String> {
+    match (data, uri) {
+        (Value::Bytes(bytes), Some(uri)) => crate::imagefns::decode_bytes(bytes, Some(uri.into())),
+        (other, _) => crate::imagefns::call("ML.DECODE_IMAGE", std::slice::from_ref(other)),
+    }
 }
 
 impl ScalarUDFImpl for ImageFunction {
@@ -65,7 +84,7 @@ impl ScalarUDFImpl for ImageFunction {
     fn return_type(&self, args: &[ArrowType]) -> DfResult<ArrowType> {
         let int_in = args.first().and_then(image_kind);
         match self.name {
-            "ML.DECODE_IMAGE" => match &args[0] {
+            "ML.DECODE_IMAGE" | DECODE_RESIZE => match &args[0] {
                 ArrowType::Binary
                 | ArrowType::LargeBinary
                 | ArrowType::BinaryView
@@ -84,6 +103,32 @@ impl ScalarUDFImpl for ImageFunction {
                 ))),
             },
         }
+    }
+
+    /// `ML.RESIZE_IMAGE(ML.DECODE_IMAGE(data[, uri]), h, w, keep)` becomes
+    /// `ML.RESIZE_IMAGE_DECODED(data, h, w, keep[, uri])`: the same values, without the
+    /// full-size float image between the two calls.
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        if self.name != "ML.RESIZE_IMAGE" {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let Some(Expr::ScalarFunction(decode)) = args.first() else {
+            return Ok(ExprSimplifyResult::Original(args));
+        };
+        if decode.func.name() != "ML.DECODE_IMAGE" || args.len() != 4 {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let (data, uri) = decode
+            .args
+            .split_first()
+            .expect("ML.DECODE_IMAGE has an argument");
+        let fused_args = std::iter::once(data.clone())
+            .chain(args[1..].iter().cloned())
+            .chain(uri.iter().cloned())
+            .collect();
+        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
+            ScalarFunction::new_udf(Arc::new(image_function(DECODE_RESIZE)), fused_args),
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
@@ -108,10 +153,13 @@ impl ScalarUDFImpl for ImageFunction {
                     .as_ref()
                     .and_then(|u| arg_value(u[0].as_ref(), r).ok())
                     .and_then(|v| v.to_text());
-                let result = match (&vals[..], uri) {
-                    ([Value::Bytes(bytes)], Some(uri)) => {
-                        crate::imagefns::decode_bytes(bytes, Some(uri.into()))
-                    }
+                let result = match (name, &vals[..]) {
+                    ("ML.DECODE_IMAGE", [data]) => decode(data, uri),
+                    (DECODE_RESIZE, [data, size @ ..]) => decode(data, uri).and_then(|img| {
+                        let args: Vec<Value> =
+                            std::iter::once(img).chain(size.iter().cloned()).collect();
+                        crate::imagefns::call("ML.RESIZE_IMAGE", &args)
+                    }),
                     _ => crate::imagefns::call(name, &vals),
                 }
                 .map_err(DataFusionError::Execution)?;
