@@ -346,12 +346,7 @@ impl Catalog {
         bytes: &[u8],
         compile: impl FnOnce(&Path, String) -> Result<Option<CompiledArtifact>>,
     ) -> Result<StagedModel> {
-        let staging = self.dir.join(STAGING_DIR);
-        create_dirs(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
-        let lock_path = staging.join(LOCK_FILE);
-        let lock = open_lock(&lock_path)?;
-        lock.lock_shared()
-            .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        let (staging, lock) = self.staging()?;
         let id = unique_suffix();
         let mut staged = StagedModel {
             onnx: staging.join(format!("{id}.onnx")),
@@ -383,18 +378,25 @@ impl Catalog {
         Ok(staged)
     }
 
-    /// Stages a table file: `write` fills a new file in `staging/`, which is then fsynced.
-    /// On error nothing stays behind.
-    pub fn stage_table_file<T>(
-        &self,
-        write: impl FnOnce(File) -> Result<T>,
-    ) -> Result<(StagedFile, T)> {
+    /// The staging directory, created if needed, and a shared lock on its `LOCK` that
+    /// keeps updates from sweeping what the holder stages.
+    fn staging(&self) -> Result<(PathBuf, File)> {
         let staging = self.dir.join(STAGING_DIR);
         create_dirs(&staging).map_err(|e| SqlError::io(staging.display(), e))?;
         let lock_path = staging.join(LOCK_FILE);
         let lock = open_lock(&lock_path)?;
         lock.lock_shared()
             .map_err(|e| SqlError::io(lock_path.display(), e))?;
+        Ok((staging, lock))
+    }
+
+    /// Stages a table file: `write` fills a new file in `staging/`, which is then fsynced.
+    /// On error nothing stays behind.
+    pub fn stage_table_file<T>(
+        &self,
+        write: impl FnOnce(File) -> Result<T>,
+    ) -> Result<(StagedFile, T)> {
+        let (staging, lock) = self.staging()?;
         let id = unique_suffix();
         let staged = StagedFile {
             path: staging.join(format!("{id}.parquet")),

@@ -289,6 +289,45 @@ pub(crate) fn already_exists(kind: &str, ds: &str, name: &str, span: Span) -> Sq
     )
 }
 
+/// What `CREATE [OR REPLACE] MODEL|TABLE [IF NOT EXISTS] ds.name` does in the dataset
+/// `d`: Created, Replaced or Skipped, or BigQuery's "Already Exists" error (an object of
+/// the other kind with that name is one too).
+pub(crate) fn create_op(
+    d: &Dataset,
+    kind: ObjectKind,
+    (ds, name): (&str, &str),
+    or_replace: bool,
+    if_not_exists: bool,
+    span: Span,
+) -> Result<DdlOp> {
+    let (same, other) = match kind {
+        ObjectKind::Model => (
+            d.models.contains_key(name),
+            ("Table", d.tables.contains_key(name)),
+        ),
+        _ => (
+            d.tables.contains_key(name),
+            ("Model", d.models.contains_key(name)),
+        ),
+    };
+    if other.1 {
+        return Err(already_exists(other.0, ds, name, span));
+    }
+    match (same, if_not_exists, or_replace) {
+        (false, ..) => Ok(DdlOp::Created),
+        (true, true, _) => Ok(DdlOp::Skipped),
+        (true, false, true) => Ok(DdlOp::Replaced),
+        (true, false, false) => {
+            let word = if kind == ObjectKind::Model {
+                "Model"
+            } else {
+                "Table"
+            };
+            Err(already_exists(word, ds, name, span))
+        }
+    }
+}
+
 impl Session {
     /// Opens the data directory with no ML extensions.
     pub fn open(cfg: SessionConfig) -> Result<Session> {
@@ -765,16 +804,17 @@ impl Session {
         // Cheap checks before reading the file.
         let state = self.catalog.snapshot()?;
         let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
-        if d.tables.contains_key(&m) {
-            return Err(already_exists("Table", &ds, &m, name.span));
-        }
-        if d.models.contains_key(&m) {
-            if if_not_exists {
-                return Ok(skipped_model(ds, m));
-            }
-            if !or_replace {
-                return Err(already_exists("Model", &ds, &m, name.span));
-            }
+        let at = (ds.as_str(), m.as_str());
+        if create_op(
+            d,
+            ObjectKind::Model,
+            at,
+            or_replace,
+            if_not_exists,
+            name.span,
+        )? == DdlOp::Skipped
+        {
+            return Ok(skipped_model(ds, m));
         }
         let fail = |msg: String| {
             SqlError::at(
@@ -825,15 +865,17 @@ impl Session {
             .catalog
             .update(|s, files| {
                 let d = s.dataset_mut(&ds)?;
-                if d.tables.contains_key(&m) {
-                    return Err(already_exists("Table", &ds, &m, name.span));
-                }
-                let existed = d.models.contains_key(&m);
-                if existed && if_not_exists {
-                    return Ok(DdlOp::Skipped);
-                }
-                if existed && !or_replace {
-                    return Err(already_exists("Model", &ds, &m, name.span));
+                let at = (ds.as_str(), m.as_str());
+                let op = create_op(
+                    d,
+                    ObjectKind::Model,
+                    at,
+                    or_replace,
+                    if_not_exists,
+                    name.span,
+                )?;
+                if op == DdlOp::Skipped {
+                    return Ok(op);
                 }
                 let (file, compiled) = files.commit(staged)?;
                 d.models.insert(
@@ -848,11 +890,7 @@ impl Session {
                         compiled,
                     },
                 );
-                Ok(if existed {
-                    DdlOp::Replaced
-                } else {
-                    DdlOp::Created
-                })
+                Ok(op)
             })
             .map_err(|e| e.with_span(name.span))?;
         Ok(StatementOutput::Ddl(DdlOutcome {
@@ -1045,21 +1083,22 @@ impl Session {
         };
         let state = self.catalog.snapshot()?;
         let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
-        if d.models.contains_key(&t) {
-            return Err(already_exists("Model", &ds, &t, name.span));
-        }
-        if d.tables.contains_key(&t) {
-            if if_not_exists {
-                return Ok(StatementOutput::Ddl(DdlOutcome {
-                    op: DdlOp::Skipped,
-                    kind: ObjectKind::Table,
-                    dataset: ds,
-                    name: Some(t),
-                }));
-            }
-            if !or_replace {
-                return Err(already_exists("Table", &ds, &t, name.span));
-            }
+        let at = (ds.as_str(), t.as_str());
+        if create_op(
+            d,
+            ObjectKind::Table,
+            at,
+            or_replace,
+            if_not_exists,
+            name.span,
+        )? == DdlOp::Skipped
+        {
+            return Ok(StatementOutput::Ddl(DdlOutcome {
+                op: DdlOp::Skipped,
+                kind: ObjectKind::Table,
+                dataset: ds,
+                name: Some(t),
+            }));
         }
         let mut entry = entry;
         if kind == TableKind::Csv && entry.columns.is_empty() {
@@ -1097,22 +1136,19 @@ impl Session {
             .catalog
             .update(|s, _| {
                 let d = s.dataset_mut(&ds)?;
-                if d.models.contains_key(&t) {
-                    return Err(already_exists("Model", &ds, &t, name.span));
+                let at = (ds.as_str(), t.as_str());
+                let op = create_op(
+                    d,
+                    ObjectKind::Table,
+                    at,
+                    or_replace,
+                    if_not_exists,
+                    name.span,
+                )?;
+                if op != DdlOp::Skipped {
+                    d.tables.insert(t.clone(), entry);
                 }
-                let existed = d.tables.contains_key(&t);
-                if existed && if_not_exists {
-                    return Ok(DdlOp::Skipped);
-                }
-                if existed && !or_replace {
-                    return Err(already_exists("Table", &ds, &t, name.span));
-                }
-                d.tables.insert(t.clone(), entry);
-                Ok(if existed {
-                    DdlOp::Replaced
-                } else {
-                    DdlOp::Created
-                })
+                Ok(op)
             })
             .map_err(|e| e.with_span(name.span))?;
         Ok(StatementOutput::Ddl(DdlOutcome {

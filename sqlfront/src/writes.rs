@@ -22,8 +22,8 @@ use crate::catalog::{now_ms, TableEntry, TableKind};
 use crate::df::tables::{self, ColumnMapping, ParquetFileWriter};
 use crate::error::{ErrorKind, Result, SqlError};
 use crate::session::{
-    already_exists, check_name, get, opt_string, option_map, DdlOp, DdlOutcome, ObjectKind,
-    Session, StatementOutput,
+    check_name, create_op, get, opt_string, option_map, DdlOp, DdlOutcome, ObjectKind, Session,
+    StatementOutput,
 };
 use crate::sources::split_table_name;
 use crate::value::Value;
@@ -128,16 +128,17 @@ impl Session {
         // What the commit checks again: the query does not run when nothing would change.
         let state = self.catalog().snapshot()?;
         let d = state.dataset(&ds).map_err(|e| e.with_span(name.span))?;
-        if d.models.contains_key(&t) {
-            return Err(already_exists("Model", &ds, &t, name.span));
-        }
-        if d.tables.contains_key(&t) {
-            if if_not_exists {
-                return skipped();
-            }
-            if !or_replace {
-                return Err(already_exists("Table", &ds, &t, name.span));
-            }
+        let at = (ds.as_str(), t.as_str());
+        if create_op(
+            d,
+            ObjectKind::Table,
+            at,
+            or_replace,
+            if_not_exists,
+            name.span,
+        )? == DdlOp::Skipped
+        {
+            return skipped();
         }
         let (staged, _) = match query {
             None => self.catalog().stage_table_file(|file| {
@@ -177,15 +178,17 @@ impl Session {
             .catalog()
             .update(|s, files| {
                 let d = s.dataset_mut(&ds)?;
-                if d.models.contains_key(&t) {
-                    return Err(already_exists("Model", &ds, &t, name.span));
-                }
-                let existed = d.tables.contains_key(&t);
-                if existed && if_not_exists {
-                    return Ok(DdlOp::Skipped);
-                }
-                if existed && !or_replace {
-                    return Err(already_exists("Table", &ds, &t, name.span));
+                let at = (ds.as_str(), t.as_str());
+                let op = create_op(
+                    d,
+                    ObjectKind::Table,
+                    at,
+                    or_replace,
+                    if_not_exists,
+                    name.span,
+                )?;
+                if op == DdlOp::Skipped {
+                    return Ok(op);
                 }
                 let file = files.commit_table_file(staged)?;
                 d.tables.insert(
@@ -203,11 +206,7 @@ impl Session {
                         files: vec![file],
                     },
                 );
-                Ok(if existed {
-                    DdlOp::Replaced
-                } else {
-                    DdlOp::Created
-                })
+                Ok(op)
             })
             .map_err(|e| e.with_span(name.span))?;
         Ok(StatementOutput::Ddl(DdlOutcome {
