@@ -100,7 +100,7 @@ fn main() {
                         };
                         writeln!(
                             out,
-                            "    #[test] fn {name}() {{ crate::{check}(\"{backend}\", \"{dir}\", \"{name}\"); }}"
+                            "    #[test] fn {name}() {{ crate::conformance::{check}(\"{backend}\", \"{dir}\", \"{name}\"); }}"
                         )
                         .unwrap();
                     }

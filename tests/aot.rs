@@ -2,12 +2,10 @@
 //! header) and from `bqmlc run`, which must agree with the JIT; artifacts for another CPU,
 //! damaged or foreign files are refused with clear errors, never a crash.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{model, node, vi, weights, with_ints};
+use crate::common::{model, node, vi, weights, with_ints};
 use compiler::conformance::shared_dir;
 
 fn bqmlc(args: &[&str]) -> Output {

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
-use common::{node, vi};
+use crate::common::{node, vi};
 use compiler::onnx::{NodeProto, TensorProto};
 use compiler::{load_bytes, Error, ImportOptions};
 

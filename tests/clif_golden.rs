@@ -3,9 +3,7 @@
 //! `ADDR`; everything else (arena offsets, loop bounds, call sequence) must match.
 //! `BQMLC_UPDATE_GOLDEN=1 cargo test --test clif_golden` rewrites the snapshots.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use compiler::{load_bytes, ImportOptions};
 
 fn clif_of(bytes: &[u8]) -> String {

@@ -3,9 +3,7 @@
 //! opsets 11, 13 and 17 with a symbolic batch dimension, and ONNX Runtime computes their
 //! outputs. Each model runs specialised to batch 2 on the reference interpreter and the jit.
 
-mod common;
-
-use common::run_tool;
+use crate::common::run_tool;
 use compiler::{load_file, ImportOptions};
 use runtime::npy;
 

@@ -2,9 +2,7 @@
 //! convolutions that must not be (stride 2, 1×1, depthwise), each compiled result checked
 //! against the reference interpreter.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use compiler::lower::{lower_for, lower_with};
 use compiler::plan::StepKind;
 use compiler::{load_bytes, reference, ConvAlgo, Graph, ImportOptions};

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
-use common::{ints, node, vi, weights, with_int, with_ints};
+use crate::common::{ints, node, vi, weights, with_int, with_ints};
 use compiler::onnx::{AttributeProto, NodeProto, TensorProto};
 use compiler::pipeline::{self, Source};
 use compiler::{load_bytes, CompileOptions, ImportOptions, Stage};

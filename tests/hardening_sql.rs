@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use compiler::conformance::shared_dir;
 
-mod common;
+use crate::common;
 
 struct Env {
     _tmp: tempfile::TempDir,

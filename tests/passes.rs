@@ -2,9 +2,7 @@
 //! graph where it must not. Each optimised graph is also run on the reference interpreter
 //! and the jit against the unoptimised graph, so a wrong rewrite cannot pass.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use compiler::{load_bytes, reference, Graph, ImportOptions};
 use runtime::Tensor;
 

@@ -3,12 +3,10 @@
 //! `bench` and `run`; the lowering check lists every node it cannot lower in one error;
 //! ops lowered onto the generic kernels agree with the reference interpreter.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use compiler::pipeline::{self, Source};
 use compiler::{load_bytes, reference, CompileOptions, ConvAlgo, Error, ImportOptions, Stage};
 use runtime::{DType, Tensor};

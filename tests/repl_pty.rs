@@ -1,7 +1,7 @@
 //! The interactive REPL on a pseudo-terminal: tab completion, and Ctrl-C cancelling a
 //! long `ML.PREDICT` or CREATE MODEL while the session goes on.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};

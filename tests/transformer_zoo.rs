@@ -5,9 +5,7 @@
 //! symbolic batch, and ONNX Runtime computes their outputs. Each runs at batch 2 on the
 //! reference interpreter and the jit; the optimised graphs must show the fused transformer ops.
 
-mod common;
-
-use common::run_tool;
+use crate::common::run_tool;
 use compiler::{load_file, ImportOptions};
 use runtime::npy;
 

@@ -5,9 +5,7 @@
 
 use std::path::PathBuf;
 
-mod common;
-
-use common::run_tool;
+use crate::common::run_tool;
 use compiler::conformance::shared_dir;
 use compiler::{load_file, ImportOptions};
 use runtime::{npy, Tensor};
