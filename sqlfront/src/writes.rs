@@ -323,6 +323,97 @@ impl Session {
         query: &QueryText,
         span: crate::error::Span,
     ) -> Result<StatementOutput> {
+        let ExportOptions {
+            uri,
+            uri_span,
+            format,
+            overwrite,
+            header,
+            delimiter,
+            compression,
+        } = ExportOptions::parse(options, span)?;
+        let gcs_root = self.gcs_root();
+        let existing =
+            crate::sources::expand_uri(&uri, gcs_root).map_err(|e| e.with_span(uri_span))?;
+        if !existing.is_empty() && !overwrite {
+            return Err(invalid(
+                format!(
+                    "The destination {uri} is not empty ({} matching file(s)); use overwrite = true to replace them",
+                    existing.len()
+                ),
+                uri_span,
+            ));
+        }
+        let shard = uri.replacen('*', "000000000000", 1);
+        let dest =
+            crate::sources::resolve_uri(&shard, gcs_root).map_err(|e| e.with_span(uri_span))?;
+        let dir = dest
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        fs::create_dir_all(&dir).map_err(|e| SqlError::io(dir.display(), e))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp.{}",
+            dest.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let result = (|| {
+            let file = File::create(&tmp).map_err(|e| SqlError::io(tmp.display(), e))?;
+            let writer: RefCell<Option<ExportWriter>> = RefCell::new(None);
+            let mut file = Some(file);
+            self.run_query(
+                query,
+                &mut |schema| {
+                    let f = file.take().expect("a query has one schema");
+                    *writer.borrow_mut() = Some(ExportWriter::new(
+                        f,
+                        schema,
+                        format,
+                        header,
+                        delimiter,
+                        compression,
+                    )?);
+                    Ok(())
+                },
+                &mut |batch| {
+                    let mut w = writer.borrow_mut();
+                    w.as_mut().expect("the schema comes first").write(&batch)
+                },
+            )?;
+            let rows = writer.into_inner().expect("the schema came").finish()?;
+            for old in &existing {
+                fs::remove_file(old).map_err(|e| SqlError::io(old.display(), e))?;
+            }
+            fs::rename(&tmp, &dest).map_err(|e| SqlError::io(dest.display(), e))?;
+            Ok(rows)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op: DdlOp::Exported(result?),
+            kind: ObjectKind::Table,
+            dataset: uri,
+            name: None,
+        }))
+    }
+}
+
+/// The checked options of an `EXPORT DATA`.
+struct ExportOptions {
+    uri: String,
+    uri_span: crate::error::Span,
+    format: ExportFormat,
+    overwrite: bool,
+    header: bool,
+    delimiter: u8,
+    compression: Compression,
+}
+
+impl ExportOptions {
+    /// The options of `EXPORT DATA` at `span`, checked.
+    fn parse(options: &[SqlOption], span: crate::error::Span) -> Result<ExportOptions> {
         let opts = option_map(
             options,
             &[
@@ -402,71 +493,15 @@ impl Session {
                 ))
             }
         };
-        let gcs_root = self.gcs_root();
-        let existing =
-            crate::sources::expand_uri(&uri, gcs_root).map_err(|e| e.with_span(at("uri")))?;
-        if !existing.is_empty() && !overwrite {
-            return Err(invalid(
-                format!(
-                    "The destination {uri} is not empty ({} matching file(s)); use overwrite = true to replace them",
-                    existing.len()
-                ),
-                at("uri"),
-            ));
-        }
-        let shard = uri.replacen('*', "000000000000", 1);
-        let dest =
-            crate::sources::resolve_uri(&shard, gcs_root).map_err(|e| e.with_span(at("uri")))?;
-        let dir = dest
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        fs::create_dir_all(&dir).map_err(|e| SqlError::io(dir.display(), e))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp.{}",
-            dest.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let file = File::create(&tmp).map_err(|e| SqlError::io(tmp.display(), e))?;
-            let writer: RefCell<Option<ExportWriter>> = RefCell::new(None);
-            let mut file = Some(file);
-            self.run_query(
-                query,
-                &mut |schema| {
-                    let f = file.take().expect("a query has one schema");
-                    *writer.borrow_mut() = Some(ExportWriter::new(
-                        f,
-                        schema,
-                        format,
-                        header,
-                        delimiter,
-                        parquet_compression,
-                    )?);
-                    Ok(())
-                },
-                &mut |batch| {
-                    let mut w = writer.borrow_mut();
-                    w.as_mut().expect("the schema comes first").write(&batch)
-                },
-            )?;
-            let rows = writer.into_inner().expect("the schema came").finish()?;
-            for old in &existing {
-                fs::remove_file(old).map_err(|e| SqlError::io(old.display(), e))?;
-            }
-            fs::rename(&tmp, &dest).map_err(|e| SqlError::io(dest.display(), e))?;
-            Ok(rows)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        Ok(StatementOutput::Ddl(DdlOutcome {
-            op: DdlOp::Exported(result?),
-            kind: ObjectKind::Table,
-            dataset: uri,
-            name: None,
-        }))
+        Ok(ExportOptions {
+            uri,
+            uri_span: at("uri"),
+            format,
+            overwrite,
+            header,
+            delimiter,
+            compression: parquet_compression,
+        })
     }
 }
 
