@@ -51,6 +51,7 @@ pub const DOT_COMMANDS: &[&str] = &[
 
 /// SQL keywords and functions offered by completion.
 const KEYWORDS: &[&str] = &[
+    "ALL",
     "AND",
     "ANY_VALUE",
     "ARRAY",
@@ -73,6 +74,7 @@ const KEYWORDS: &[&str] = &[
     "ELSE",
     "END",
     "EXISTS",
+    "EXPORT",
     "EXTERNAL",
     "FALSE",
     "FROM",
@@ -81,7 +83,9 @@ const KEYWORDS: &[&str] = &[
     "IF",
     "IN",
     "INNER",
+    "INSERT",
     "INTERVAL",
+    "INTO",
     "IS",
     "JOIN",
     "LEFT",
@@ -104,6 +108,9 @@ const KEYWORDS: &[&str] = &[
     "OPTIONS",
     "OR",
     "ORDER",
+    "OVER",
+    "PARTITION",
+    "QUALIFY",
     "REPLACE",
     "SCHEMA",
     "SELECT",
@@ -111,6 +118,9 @@ const KEYWORDS: &[&str] = &[
     "TABLE",
     "THEN",
     "TRUE",
+    "UNION",
+    "UNNEST",
+    "VALUES",
     "WHEN",
     "WHERE",
     "WITH",
@@ -707,6 +717,7 @@ mod tests {
         let s = Session::open(SessionConfig {
             data_dir: tmp.path().into(),
             gcs_root: None,
+            gcs_endpoint: None,
         })
         .unwrap();
         let mut r = Repl::new(&s);
@@ -765,6 +776,7 @@ mod tests {
         Session::open(SessionConfig {
             data_dir: dir.into(),
             gcs_root: None,
+            gcs_endpoint: None,
         })
         .unwrap()
     }
@@ -873,6 +885,8 @@ mod tests {
         assert_eq!(c(".ma"), (0, vec![".maxrows".into(), ".maxwidth".into()]));
         assert_eq!(c("  .re"), (2, vec![".read".into()]));
         assert_eq!(c("SEL"), (0, vec!["SELECT".into()]));
+        assert_eq!(c("ins"), (0, vec!["insert".into()]));
+        assert_eq!(c("EXPORT DA"), (7, vec!["DATA".into()]));
         assert_eq!(c("select * fr"), (9, vec!["from".into()]));
         assert_eq!(c("SELECT * FROM ML.PR"), (14, vec!["ML.PREDICT".into()]));
         assert_eq!(c("SELECT * FROM bqml"), (14, vec!["bqml_tutorial".into()]));
