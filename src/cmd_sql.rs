@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     /// DIR/BUCKET/OBJECT (repl, query) [default: $BQMLC_GCS_ROOT]
     #[arg(long, value_name = "DIR")]
     pub gcs_root: Option<PathBuf>,
+    /// Cloud Storage emulator serving gs:// when there is no --gcs-root, e.g.
+    /// http://127.0.0.1:4443 (repl, query) [default: $STORAGE_EMULATOR_HOST; with neither,
+    /// Google Cloud Storage when Google credentials are set]
+    #[arg(long, value_name = "URL")]
+    pub gcs_endpoint: Option<String>,
     /// Threads for image decoding and ML.PREDICT, at most 1024 (repl, query, demo)
     /// [default: $BQMLC_THREADS, else all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads)]
@@ -72,6 +77,7 @@ impl GlobalArgs {
         for (given, flag) in [
             (self.data_dir.is_some(), "--data-dir"),
             (self.gcs_root.is_some(), "--gcs-root"),
+            (self.gcs_endpoint.is_some(), "--gcs-endpoint"),
             (self.threads.is_some(), "--threads"),
         ] {
             if given {
@@ -83,8 +89,8 @@ impl GlobalArgs {
 
     /// Applies `--threads` to `demo` (which makes its own data directory and root).
     pub fn for_demo(&self, args: &mut crate::cmd_demo::DemoArgs) -> anyhow::Result<()> {
-        if self.data_dir.is_some() || self.gcs_root.is_some() {
-            bail!("--data-dir and --gcs-root do not apply to `bqmlc demo`, which makes its own (see --keep)");
+        if self.data_dir.is_some() || self.gcs_root.is_some() || self.gcs_endpoint.is_some() {
+            bail!("--data-dir, --gcs-root and --gcs-endpoint do not apply to `bqmlc demo`, which makes its own (see --keep)");
         }
         args.threads = merge("threads", &self.threads, args.threads)?;
         Ok(())
@@ -101,6 +107,11 @@ pub struct Locations {
     /// DIR/BUCKET/OBJECT [default: $BQMLC_GCS_ROOT]
     #[arg(long, value_name = "DIR")]
     pub gcs_root: Option<PathBuf>,
+    /// Cloud Storage emulator serving gs:// when there is no --gcs-root, e.g.
+    /// http://127.0.0.1:4443 [default: $STORAGE_EMULATOR_HOST; with neither, Google Cloud
+    /// Storage when Google credentials are set]
+    #[arg(long, value_name = "URL")]
+    pub gcs_endpoint: Option<String>,
     /// Threads for image decoding and ML.PREDICT, at most 1024 [default: $BQMLC_THREADS,
     /// else all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads)]
@@ -121,6 +132,7 @@ impl Locations {
         Ok(Locations {
             data_dir: merge("data-dir", &g.data_dir, self.data_dir.clone())?,
             gcs_root: merge("gcs-root", &g.gcs_root, self.gcs_root.clone())?,
+            gcs_endpoint: merge("gcs-endpoint", &g.gcs_endpoint, self.gcs_endpoint.clone())?,
             threads: merge("threads", &g.threads, self.threads)?,
         })
     }
@@ -132,7 +144,8 @@ impl Locations {
     }
 
     fn session(&self, sources: &Arc<dyn TableSources>) -> anyhow::Result<Session> {
-        let cfg = SessionConfig::from_args(self.data_dir.clone(), self.gcs_root.clone());
+        let cfg = SessionConfig::from_args(self.data_dir.clone(), self.gcs_root.clone())
+            .with_gcs_endpoint(self.gcs_endpoint.clone());
         Ok(Session::open(cfg)
             .map_err(|e| anyhow!("{e}"))?
             .with_sources(Arc::clone(sources)))

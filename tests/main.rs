@@ -12,6 +12,7 @@ mod conformance;
 mod conv_algo;
 mod demo;
 mod fuzz_regressions;
+mod gcs_emulator;
 mod hardening_model;
 mod hardening_sql;
 mod ml_predict;

@@ -525,7 +525,7 @@ fn options_before_the_subcommand_and_help_texts() {
     );
     assert_eq!(
         err(&e, &["--data-dir", other, "demo"]),
-        "Error: --data-dir and --gcs-root do not apply to `bqmlc demo`, which makes its own (see --keep)\n"
+        "Error: --data-dir, --gcs-root and --gcs-endpoint do not apply to `bqmlc demo`, which makes its own (see --keep)\n"
     );
     let help = ok(&e, &["--help"]);
     for want in [

@@ -19,6 +19,7 @@ fn session() -> &'static Session {
             let cfg = SessionConfig {
                 data_dir: dir.path().join("data"),
                 gcs_root: Some(dir.path().join("gcs")),
+                gcs_endpoint: None,
             };
             let session = Session::open(cfg).expect("empty session");
             (dir, session)

@@ -409,7 +409,7 @@ mod tests {
         std::fs::write(&p, b"\xff\xd8\xff\xe0 truncated").unwrap();
         let lazy = Value::Lazy(Arc::new(crate::value::LazyValue {
             uri: "gs://b/bad.jpg".into(),
-            path: p,
+            source: crate::storage::ObjectSource::Local(p),
             size: 13,
             kind: LazyKind::Bytes,
         }));
@@ -420,7 +420,7 @@ mod tests {
         );
         let big = Value::Lazy(Arc::new(crate::value::LazyValue {
             uri: "gs://b/huge.jpg".into(),
-            path: dir.path().join("missing"),
+            source: crate::storage::ObjectSource::Local(dir.path().join("missing")),
             size: 10_000_001,
             kind: LazyKind::Bytes,
         }));

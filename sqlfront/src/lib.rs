@@ -17,8 +17,10 @@
 //! - The catalog lives in a data directory: `--data-dir`, else `$BQMLC_DATA_DIR`, else
 //!   `$XDG_DATA_HOME/bqmlc`, else `~/.local/share/bqmlc` ([`catalog::default_data_dir`]).
 //!   Every change is atomic and crash-safe; concurrent processes serialize on a lock file.
-//! - `gs://BUCKET/OBJECT` is the offline stand-in for Cloud Storage: it is read from
-//!   `GCS_ROOT/BUCKET/OBJECT`, where `GCS_ROOT` is `--gcs-root` or `$BQMLC_GCS_ROOT`.
+//! - `gs://BUCKET/OBJECT` is read from `GCS_ROOT/BUCKET/OBJECT` when a local stand-in
+//!   for Cloud Storage is configured (`--gcs-root` or `$BQMLC_GCS_ROOT`), else from a
+//!   [`storage::RemoteStorage`]: an emulator (`--gcs-endpoint`, `$STORAGE_EMULATOR_HOST`)
+//!   or Google Cloud Storage with credentials from the environment (`df::gcs`).
 //!   `file://PATH` and plain paths are read directly. One `*` per URI matches any
 //!   characters, `/` included.
 //!
@@ -58,6 +60,7 @@ pub mod progress;
 pub mod repl;
 pub mod session;
 pub mod sources;
+pub mod storage;
 pub mod tokenizer;
 pub mod value;
 #[cfg(feature = "datafusion")]

@@ -16,6 +16,7 @@ use crate::catalog::TableEntry;
 use crate::error::{ErrorKind, Result, SqlError};
 use crate::sources::ScopeColumn;
 use crate::sources::{GcsRoot, Relation};
+use crate::storage::{ObjectSource, RemoteStorage};
 use crate::value::{LazyKind, LazyValue, Value};
 
 /// One listed object.
@@ -23,12 +24,43 @@ use crate::value::{LazyKind, LazyValue, Value};
 pub struct ObjectEntry {
     /// The object's uri in the form the table's `uris` used (`gs://…`, `file://…`, path).
     pub uri: String,
-    /// Where it is stored locally.
-    pub path: PathBuf,
+    /// Where its content is read from.
+    pub source: ObjectSource,
     /// Size in bytes.
     pub size: u64,
-    /// Last modification, microseconds since the epoch (also its generation).
-    pub modified_us: i64,
+    /// Last modification, microseconds since the epoch.
+    pub updated_us: i64,
+    /// The object's generation (a local file's is its modification time); `None` when
+    /// the listing was asked not to fetch it.
+    pub generation: Option<i64>,
+    /// Base64 MD5 of the content when the store's metadata has it; otherwise it is
+    /// computed from the content when a query reads `md5_hash`.
+    pub md5_base64: Option<String>,
+}
+
+/// Where `gs://` objects live: a local directory (`--gcs-root`) or a remote store; with
+/// neither, a `gs://` uri is an error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GcsAccess<'a> {
+    /// The local stand-in for Cloud Storage; it wins over `remote`.
+    pub root: Option<&'a Path>,
+    /// Cloud Storage over the network.
+    pub remote: Option<&'a Arc<dyn RemoteStorage>>,
+}
+
+impl<'a> GcsAccess<'a> {
+    /// `gs://` under a local root only.
+    pub fn local(root: Option<&'a Path>) -> GcsAccess<'a> {
+        GcsAccess { root, remote: None }
+    }
+
+    /// The remote store that serves `gs://` (none when a local root is configured).
+    pub fn remote_store(&self) -> Option<&'a Arc<dyn RemoteStorage>> {
+        match self.root {
+            Some(_) => None,
+            None => self.remote,
+        }
+    }
 }
 
 /// The object table schema, in BigQuery's column order, followed by the hidden `data`.
@@ -65,9 +97,21 @@ pub fn schema() -> Vec<ScopeColumn> {
     cols
 }
 
-/// Lists the table's objects now (the listing is live: no cache) and builds its rows.
-pub fn scan(name: &str, table: &TableEntry, gcs_root: Option<&Path>) -> Result<Relation> {
-    let objects = list_objects(name, &table.uris, gcs_root)?;
+/// Index of `generation` in [`schema`].
+pub const GENERATION_COLUMN: usize = 1;
+/// Index of `ref` (which holds the generation as its `version`) in [`schema`].
+pub const REF_COLUMN: usize = 7;
+
+/// Lists the table's objects now (the listing is live: no cache) and builds its rows;
+/// without `with_generation`, remote objects' `generation` (one metadata request per
+/// object) is left NULL.
+pub fn scan(
+    name: &str,
+    table: &TableEntry,
+    gcs: GcsAccess<'_>,
+    with_generation: bool,
+) -> Result<Relation> {
+    let objects = list_objects(name, &table.uris, gcs, with_generation)?;
     let rows = objects
         .into_iter()
         .map(|o| row(o, table.connection.as_deref()))
@@ -83,17 +127,25 @@ fn row(o: ObjectEntry, connection: Option<&str>) -> Vec<Value> {
     let lazy = |kind| {
         Value::Lazy(Arc::new(LazyValue {
             uri: o.uri.clone(),
-            path: o.path.clone(),
+            source: o.source.clone(),
             size: o.size,
             kind,
         }))
+    };
+    let generation = o.generation.map_or(Value::Null, Value::Int64);
+    let version = o
+        .generation
+        .map_or(Value::Null, |g| Value::String(g.to_string()));
+    let md5 = match &o.md5_base64 {
+        Some(m) => Value::String(m.clone()),
+        None => lazy(LazyKind::Md5),
     };
     let details = serde_json::json!({
         "gcs_metadata": { "content_type": content_type, "size": o.size }
     });
     let reference = Value::Struct(vec![
         ("uri".into(), Value::String(o.uri.clone())),
-        ("version".into(), Value::String(o.modified_us.to_string())),
+        ("version".into(), version),
         (
             "authorizer".into(),
             connection.map_or(Value::Null, |c| Value::String(c.to_string())),
@@ -102,11 +154,11 @@ fn row(o: ObjectEntry, connection: Option<&str>) -> Vec<Value> {
     ]);
     vec![
         Value::String(o.uri.clone()),
-        Value::Int64(o.modified_us),
+        generation,
         Value::String(content_type.into()),
         Value::Int64(o.size as i64),
-        lazy(LazyKind::Md5),
-        Value::Timestamp(o.modified_us),
+        md5,
+        Value::Timestamp(o.updated_us),
         Value::Array(vec![]),
         reference,
         lazy(LazyKind::Bytes),
@@ -157,7 +209,8 @@ struct Root {
 pub fn list_objects(
     table: &str,
     uris: &[String],
-    gcs_root: Option<&Path>,
+    gcs: GcsAccess<'_>,
+    with_generation: bool,
 ) -> Result<Vec<ObjectEntry>> {
     let mut out = Vec::new();
     for uri in uris {
@@ -167,7 +220,11 @@ pub fn list_objects(
                 format!("Invalid uri {uri}: only one * wildcard is allowed in each path"),
             ));
         }
-        let (root, pattern) = root_of(table, uri, gcs_root)?;
+        if let (true, Some(store)) = (uri.starts_with("gs://"), gcs.remote_store()) {
+            out.extend(list_remote(table, uri, store, with_generation)?);
+            continue;
+        }
+        let (root, pattern) = root_of(table, uri, gcs.root)?;
         match pattern.split_once('*') {
             None => {
                 let path = root.dir.join(&pattern);
@@ -328,10 +385,57 @@ fn entry(uri: String, path: &Path) -> Option<ObjectEntry> {
         .map_or(0, |d| d.as_micros() as i64);
     Some(ObjectEntry {
         uri,
-        path: path.to_path_buf(),
+        source: ObjectSource::Local(path.to_path_buf()),
         size: meta.len(),
-        modified_us,
+        updated_us: modified_us,
+        generation: Some(modified_us),
+        md5_base64: None,
     })
+}
+
+/// The objects of a remote store matching `uri`; their generations fetched (one
+/// metadata request per object, several at once) when asked.
+fn list_remote(
+    table: &str,
+    uri: &str,
+    store: &Arc<dyn RemoteStorage>,
+    with_generation: bool,
+) -> Result<Vec<ObjectEntry>> {
+    let (bucket, pattern) = crate::storage::split_gs_uri(uri)?;
+    let mut found = crate::storage::list_matching(store.as_ref(), bucket, pattern)?;
+    if found.is_empty() && !pattern.contains('*') {
+        return Err(not_found(table, uri.to_string()));
+    }
+    if with_generation {
+        let names: Vec<String> = found
+            .iter()
+            .filter(|o| o.generation.is_none())
+            .map(|o| o.name.clone())
+            .collect();
+        let heads = store.head_many(bucket, &names)?;
+        let pending = found.iter_mut().filter(|o| o.generation.is_none());
+        // An object deleted since it was listed keeps a NULL generation.
+        for (o, head) in pending.zip(heads) {
+            if let Some(h) = head {
+                *o = h;
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|o| ObjectEntry {
+            uri: format!("gs://{bucket}/{}", o.name),
+            source: ObjectSource::Remote {
+                store: Arc::clone(store),
+                bucket: bucket.to_string(),
+                name: o.name,
+            },
+            size: o.size,
+            updated_us: o.updated_us,
+            generation: o.generation,
+            md5_base64: o.md5_base64,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -350,7 +454,14 @@ mod tests {
         for f in ["a.jpg", "b.png", "sub/c.jpg"] {
             std::fs::write(b.join(f), b"x").unwrap();
         }
-        let list = |u: &str| list_objects("ds.t", &[u.to_string()], Some(root.path()));
+        let list = |u: &str| {
+            list_objects(
+                "ds.t",
+                &[u.to_string()],
+                GcsAccess::local(Some(root.path())),
+                true,
+            )
+        };
         assert_eq!(
             names(&list("gs://imgs/*").unwrap()),
             ["gs://imgs/a.jpg", "gs://imgs/b.png", "gs://imgs/sub/c.jpg"]
@@ -386,7 +497,8 @@ mod tests {
         let both = list_objects(
             "ds.t",
             &["gs://imgs/a.jpg".into(), "gs://imgs/*.jpg".into()],
-            Some(root.path()),
+            GcsAccess::local(Some(root.path())),
+            true,
         )
         .unwrap();
         assert_eq!(names(&both), ["gs://imgs/a.jpg", "gs://imgs/sub/c.jpg"]);
@@ -409,7 +521,7 @@ mod tests {
             description: None,
             files: vec![],
         };
-        let rel = scan("ds.t", &t, Some(root.path())).unwrap();
+        let rel = scan("ds.t", &t, GcsAccess::local(Some(root.path())), true).unwrap();
         assert_eq!(rel.rows.len(), 1);
         let r = &rel.rows[0];
         assert_eq!(r[0], Value::String("gs://b/x.jpg".into()));

@@ -6,6 +6,7 @@ use crate::catalog::{now_ms, Catalog, ColumnSchema, Dataset, ModelEntry, TableEn
 use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::model_import::{compile_artifact, compile_in_memory, read_interface};
 use crate::sources::{expand_uri, split_table_name, NoSources, TableSources};
+use crate::storage::ObjectSource;
 use crate::value::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -180,20 +181,73 @@ const OUTPUT_CHUNK_ROWS: usize = 256;
 pub struct SessionConfig {
     /// The data directory holding the catalog.
     pub data_dir: PathBuf,
-    /// Local stand-in for Cloud Storage.
+    /// Local stand-in for Cloud Storage; when set, `gs://` is read there only.
     pub gcs_root: Option<PathBuf>,
+    /// A Cloud Storage emulator's URL (`http://host:port`, or `host:port`) that serves
+    /// `gs://` when there is no `gcs_root`. With neither, `gs://` goes to Google Cloud
+    /// Storage when Google credentials are in the environment.
+    pub gcs_endpoint: Option<String>,
+}
+
+/// The emulator endpoint Google's client libraries honour.
+pub const STORAGE_EMULATOR_ENV: &str = "STORAGE_EMULATOR_HOST";
+
+/// Environment variables that hold Google credentials (any one enables Cloud Storage).
+const GOOGLE_CREDENTIAL_ENVS: [&str; 4] = [
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
+fn env_value(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
 impl SessionConfig {
-    /// `--data-dir`/`--gcs-root` when given, else the environment defaults.
+    /// `--data-dir`/`--gcs-root` when given, else the environment defaults; the
+    /// Cloud Storage endpoint from `$STORAGE_EMULATOR_HOST`.
     pub fn from_args(data_dir: Option<PathBuf>, gcs_root: Option<PathBuf>) -> SessionConfig {
         SessionConfig {
             data_dir: data_dir.unwrap_or_else(crate::catalog::default_data_dir),
-            gcs_root: gcs_root.or_else(|| {
-                std::env::var_os(GCS_ROOT_ENV)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            }),
+            gcs_root: gcs_root.or_else(|| env_value(GCS_ROOT_ENV).map(PathBuf::from)),
+            gcs_endpoint: env_value(STORAGE_EMULATOR_ENV).map(|v| v.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// This configuration with `gs://` served by the emulator at `endpoint`.
+    pub fn with_gcs_endpoint(mut self, endpoint: Option<String>) -> SessionConfig {
+        if endpoint.is_some() {
+            self.gcs_endpoint = endpoint;
+        }
+        self
+    }
+
+    /// The store that serves `gs://`, when it is not `gcs_root`.
+    fn remote_storage(&self) -> Result<Option<Arc<dyn crate::storage::RemoteStorage>>> {
+        if self.gcs_root.is_some() {
+            return Ok(None);
+        }
+        let google = GOOGLE_CREDENTIAL_ENVS
+            .iter()
+            .any(|v| env_value(v).is_some());
+        #[cfg(feature = "datafusion")]
+        {
+            use crate::df::gcs::{GcsEndpoint, GcsStorage};
+            let endpoint = match (&self.gcs_endpoint, google) {
+                (Some(url), _) => GcsEndpoint::Emulator(url.clone()),
+                (None, true) => GcsEndpoint::Google,
+                (None, false) => return Ok(None),
+            };
+            Ok(Some(Arc::new(GcsStorage::new(endpoint)?)))
+        }
+        #[cfg(not(feature = "datafusion"))]
+        match self.gcs_endpoint.is_some() || google {
+            true => Err(SqlError::new(
+                ErrorKind::NotSupported,
+                "this build reads gs:// only under a local root (--gcs-root)",
+            )),
+            false => Ok(None),
         }
     }
 }
@@ -202,6 +256,7 @@ impl SessionConfig {
 pub struct Session {
     catalog: Catalog,
     gcs_root: Option<PathBuf>,
+    remote: Option<Arc<dyn crate::storage::RemoteStorage>>,
     sources: Arc<dyn TableSources>,
     compile: compiler::CompileOptions,
     /// Partitions (and model states) a query runs at once; `None`: rayon's pool size.
@@ -331,9 +386,11 @@ pub(crate) fn create_op(
 impl Session {
     /// Opens the data directory with no ML extensions.
     pub fn open(cfg: SessionConfig) -> Result<Session> {
+        let remote = cfg.remote_storage()?;
         Ok(Session {
             catalog: Catalog::open(cfg.data_dir)?,
             gcs_root: cfg.gcs_root,
+            remote,
             sources: Arc::new(NoSources),
             compile: compiler::CompileOptions::default(),
             threads: None,
@@ -355,6 +412,13 @@ impl Session {
         self
     }
 
+    /// Serves `gs://` from `store` (unless a `--gcs-root` directory was configured,
+    /// which wins).
+    pub fn with_remote_storage(mut self, store: Arc<dyn crate::storage::RemoteStorage>) -> Session {
+        self.remote = Some(store);
+        self
+    }
+
     /// Plugs in the engine that opens the compiled models of `ML.PREDICT`.
     pub fn with_sources(mut self, sources: Arc<dyn TableSources>) -> Session {
         self.sources = sources;
@@ -369,6 +433,14 @@ impl Session {
     /// The Cloud Storage stand-in directory, if set.
     pub fn gcs_root(&self) -> Option<&std::path::Path> {
         self.gcs_root.as_deref()
+    }
+
+    /// How `gs://` is reached: under the stand-in directory, else the remote store.
+    pub fn gcs(&self) -> crate::objects::GcsAccess<'_> {
+        crate::objects::GcsAccess {
+            root: self.gcs_root.as_deref(),
+            remote: self.remote.as_ref(),
+        }
     }
 
     /// Parses and runs a `;`-separated script, calling `on_output` after each statement.
@@ -618,6 +690,7 @@ impl Session {
             state,
             data_dir: self.catalog.dir(),
             gcs_root: self.gcs_root.as_deref(),
+            remote: self.remote.as_ref(),
             sources: self.sources.as_ref(),
             compile: &self.compile,
         }
@@ -823,23 +896,17 @@ impl Session {
                 path_span,
             )
         };
-        let file = self
-            .model_source_file(&model_path)
+        let (source, size) = self
+            .model_source(&model_path)
             .map_err(|e| fail(e.message))?;
-        let size = match std::fs::metadata(&file) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fail(format!("Not found: {model_path}")))
-            }
-            Err(e) => return Err(fail(format!("cannot read {model_path}: {e}"))),
-        };
         if size > MAX_MODEL_BYTES {
             return Err(fail(format!(
                 "the model file is {size} bytes; imported ONNX models are limited to 450 MB"
             )));
         }
         // Bounded and regular-files-only: metadata of a FIFO or device says nothing.
-        let bytes = compiler::limits::read_file(&file, MAX_MODEL_BYTES)
+        let bytes = source
+            .read(MAX_MODEL_BYTES)
             .map_err(|e| fail(format!("cannot read {model_path}: {e}")))?;
         let meta = read_interface(&bytes).map_err(|e| fail(e.0))?;
         // Compiled before the catalog lock is taken (a compile error fails CREATE MODEL);
@@ -901,20 +968,49 @@ impl Session {
         }))
     }
 
-    /// Resolves `MODEL_PATH` to one local `.onnx` file.
-    fn model_source_file(&self, model_path: &str) -> Result<PathBuf> {
-        let files = expand_uri(model_path, self.gcs_root.as_deref())?;
+    /// Resolves `MODEL_PATH` to one `.onnx` object (a local file or a remote object)
+    /// and its size.
+    fn model_source(&self, model_path: &str) -> Result<(ObjectSource, u64)> {
+        let not_found = || SqlError::new(ErrorKind::NotFound, format!("Not found: {model_path}"));
+        let files: Vec<(ObjectSource, u64)> = match self.gcs().remote_store() {
+            Some(store) if model_path.starts_with("gs://") => {
+                let (bucket, pattern) = crate::storage::split_gs_uri(model_path)?;
+                crate::storage::list_matching(store.as_ref(), bucket, pattern)?
+                    .into_iter()
+                    .map(|o| {
+                        let source = ObjectSource::Remote {
+                            store: Arc::clone(store),
+                            bucket: bucket.to_string(),
+                            name: o.name,
+                        };
+                        (source, o.size)
+                    })
+                    .collect()
+            }
+            _ => {
+                let mut found = Vec::new();
+                for f in expand_uri(model_path, self.gcs_root.as_deref())? {
+                    match std::fs::metadata(&f) {
+                        Ok(m) => found.push((ObjectSource::Local(f), m.len())),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(SqlError::io(format!("cannot read {model_path}"), e)),
+                    }
+                }
+                found
+            }
+        };
         if !model_path.contains('*') {
-            return files.into_iter().next().ok_or_else(|| {
-                SqlError::new(ErrorKind::NotFound, format!("Not found: {model_path}"))
-            });
+            return files.into_iter().next().ok_or_else(not_found);
         }
-        let onnx: Vec<PathBuf> = files
+        let onnx: Vec<(ObjectSource, u64)> = files
             .into_iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "onnx"))
+            .filter(|(f, _)| match f {
+                ObjectSource::Local(p) => p.extension().is_some_and(|e| e == "onnx"),
+                ObjectSource::Remote { name, .. } => name.ends_with(".onnx"),
+            })
             .collect();
         match onnx.len() {
-            1 => Ok(onnx.into_iter().next().unwrap_or_default()),
+            1 => onnx.into_iter().next().ok_or_else(not_found),
             0 => Err(SqlError::new(
                 ErrorKind::NotFound,
                 format!("No .onnx file matches {model_path}"),
@@ -1101,6 +1197,10 @@ impl Session {
             }));
         }
         let mut entry = entry;
+        if kind != TableKind::Object {
+            crate::sources::check_external_uris(&entry.uris, self.gcs())
+                .map_err(|e| e.with_span(name.span))?;
+        }
         if kind == TableKind::Csv && entry.columns.is_empty() {
             // Schema auto-detection happens once, at creation, like BigQuery's.
             let rel = crate::sources::read_csv_table(

@@ -75,6 +75,8 @@ pub struct ExecContext<'a> {
     pub data_dir: &'a Path,
     /// Local stand-in for Cloud Storage.
     pub gcs_root: Option<&'a Path>,
+    /// Cloud Storage over the network (used when `gcs_root` is not set).
+    pub remote: Option<&'a Arc<dyn crate::storage::RemoteStorage>>,
     /// External functions and sources.
     pub sources: &'a dyn TableSources,
     /// The options models are compiled with.
@@ -94,16 +96,35 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
         )),
     }
 }
+impl ExecContext<'_> {
+    /// How the query reaches `gs://`.
+    pub fn gcs(&self) -> crate::objects::GcsAccess<'_> {
+        crate::objects::GcsAccess {
+            root: self.gcs_root,
+            remote: self.remote,
+        }
+    }
+}
+
+/// Refuses external-table (CSV, Parquet, JSON) uris on remote Cloud Storage: those
+/// tables are read from local files, `gs://` ones under `--gcs-root`.
+pub fn check_external_uris(uris: &[String], gcs: crate::objects::GcsAccess<'_>) -> Result<()> {
+    match uris.iter().find(|u| u.starts_with("gs://")) {
+        Some(uri) if gcs.remote_store().is_some() => Err(SqlError::new(
+            ErrorKind::NotSupported,
+            format!(
+                "Cannot read {uri}: CSV, Parquet and JSON external tables are read from local \
+                 files; over a Cloud Storage endpoint only object tables, MODEL_PATH and \
+                 EXPORT DATA are supported (use --gcs-root for a local copy)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The local Cloud Storage root that a `gs://` uri needs, or an error naming the uri.
 pub(crate) fn require_gcs_root<'a>(uri: &str, gcs_root: Option<&'a Path>) -> Result<&'a Path> {
-    gcs_root.ok_or_else(|| {
-        SqlError::new(
-            ErrorKind::InvalidQuery,
-            format!(
-                "Cannot read {uri}: gs:// paths need a local root (--gcs-root or BQMLC_GCS_ROOT)"
-            ),
-        )
-    })
+    gcs_root.ok_or_else(|| crate::storage::no_cloud_storage(uri))
 }
 
 /// A local Cloud Storage root: every `gs://` path must resolve, symlinks followed,

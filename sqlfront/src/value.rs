@@ -87,8 +87,8 @@ pub enum LazyKind {
 pub struct LazyValue {
     /// The object's uri, named in errors.
     pub uri: String,
-    /// Where the object is stored locally.
-    pub path: std::path::PathBuf,
+    /// Where the object is read from.
+    pub source: crate::storage::ObjectSource,
     /// The object's size in bytes when listed.
     pub size: u64,
     /// What to produce.
@@ -98,7 +98,9 @@ pub struct LazyValue {
 impl LazyValue {
     /// Reads the object: `BYTES` for [`LazyKind::Bytes`], `STRING` for [`LazyKind::Md5`].
     pub fn force(&self) -> Result<Value, String> {
-        let bytes = runtime::limits::read_file(&self.path, runtime::limits::MAX_OBJECT_BYTES)
+        let bytes = self
+            .source
+            .read(runtime::limits::MAX_OBJECT_BYTES)
             .map_err(|e| format!("Error while reading object {}: {e}", self.uri))?;
         Ok(match self.kind {
             LazyKind::Bytes => Value::Bytes(bytes),
@@ -593,7 +595,7 @@ mod tests {
     fn objects_that_are_not_regular_files_are_refused_before_reading() {
         let lazy = |path: &str| LazyValue {
             uri: "gs://b/o".into(),
-            path: path.into(),
+            source: crate::storage::ObjectSource::Local(path.into()),
             size: 0,
             kind: LazyKind::Bytes,
         };

@@ -20,12 +20,13 @@ use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use crate::ast::*;
 use crate::catalog::{now_ms, TableEntry, TableKind};
 use crate::df::tables::{self, ColumnMapping, ParquetFileWriter};
-use crate::error::{ErrorKind, Result, SqlError};
+use crate::error::{ErrorKind, Result, Span, SqlError};
 use crate::session::{
     check_name, create_op, get, opt_string, option_map, DdlOp, DdlOutcome, ObjectKind, Session,
     StatementOutput,
 };
 use crate::sources::split_table_name;
+use crate::storage::RemoteStorage;
 use crate::value::Value;
 
 fn invalid(msg: impl Into<String>, span: crate::error::Span) -> SqlError {
@@ -332,18 +333,70 @@ impl Session {
             delimiter,
             compression,
         } = ExportOptions::parse(options, span)?;
+        let write =
+            |file: File| self.write_export(query, file, format, header, delimiter, compression);
+        let rows = match self.gcs().remote_store() {
+            Some(store) if uri.starts_with("gs://") => {
+                export_remote(store.as_ref(), &uri, uri_span, overwrite, write)?
+            }
+            _ => self.export_local(&uri, uri_span, overwrite, write)?,
+        };
+        Ok(StatementOutput::Ddl(DdlOutcome {
+            op: DdlOp::Exported(rows),
+            kind: ObjectKind::Table,
+            dataset: uri,
+            name: None,
+        }))
+    }
+
+    /// Runs the export's query into `file` in `format`; the number of rows written.
+    fn write_export(
+        &self,
+        query: &QueryText,
+        file: File,
+        format: ExportFormat,
+        header: bool,
+        delimiter: u8,
+        compression: Compression,
+    ) -> Result<u64> {
+        let writer: RefCell<Option<ExportWriter>> = RefCell::new(None);
+        let mut file = Some(file);
+        self.run_query(
+            query,
+            &mut |schema| {
+                let f = file.take().expect("a query has one schema");
+                *writer.borrow_mut() = Some(ExportWriter::new(
+                    f,
+                    schema,
+                    format,
+                    header,
+                    delimiter,
+                    compression,
+                )?);
+                Ok(())
+            },
+            &mut |batch| {
+                let mut w = writer.borrow_mut();
+                w.as_mut().expect("the schema comes first").write(&batch)
+            },
+        )?;
+        writer.into_inner().expect("the schema came").finish()
+    }
+
+    /// EXPORT DATA to a local directory (or `gs://` under `--gcs-root`): written to a
+    /// temporary name beside the destination, which replaces the old files only once the
+    /// query has succeeded.
+    fn export_local(
+        &self,
+        uri: &str,
+        uri_span: Span,
+        overwrite: bool,
+        write: impl FnOnce(File) -> Result<u64>,
+    ) -> Result<u64> {
         let gcs_root = self.gcs_root();
         let existing =
-            crate::sources::expand_uri(&uri, gcs_root).map_err(|e| e.with_span(uri_span))?;
-        if !existing.is_empty() && !overwrite {
-            return Err(invalid(
-                format!(
-                    "The destination {uri} is not empty ({} matching file(s)); use overwrite = true to replace them",
-                    existing.len()
-                ),
-                uri_span,
-            ));
-        }
+            crate::sources::expand_uri(uri, gcs_root).map_err(|e| e.with_span(uri_span))?;
+        check_destination(uri, existing.len(), overwrite).map_err(|e| e.with_span(uri_span))?;
         let shard = uri.replacen('*', "000000000000", 1);
         let dest =
             crate::sources::resolve_uri(&shard, gcs_root).map_err(|e| e.with_span(uri_span))?;
@@ -360,28 +413,7 @@ impl Session {
         ));
         let result = (|| {
             let file = File::create(&tmp).map_err(|e| SqlError::io(tmp.display(), e))?;
-            let writer: RefCell<Option<ExportWriter>> = RefCell::new(None);
-            let mut file = Some(file);
-            self.run_query(
-                query,
-                &mut |schema| {
-                    let f = file.take().expect("a query has one schema");
-                    *writer.borrow_mut() = Some(ExportWriter::new(
-                        f,
-                        schema,
-                        format,
-                        header,
-                        delimiter,
-                        compression,
-                    )?);
-                    Ok(())
-                },
-                &mut |batch| {
-                    let mut w = writer.borrow_mut();
-                    w.as_mut().expect("the schema comes first").write(&batch)
-                },
-            )?;
-            let rows = writer.into_inner().expect("the schema came").finish()?;
+            let rows = write(file)?;
             for old in &existing {
                 fs::remove_file(old).map_err(|e| SqlError::io(old.display(), e))?;
             }
@@ -391,13 +423,53 @@ impl Session {
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
-        Ok(StatementOutput::Ddl(DdlOutcome {
-            op: DdlOp::Exported(result?),
-            kind: ObjectKind::Table,
-            dataset: uri,
-            name: None,
-        }))
+        result
     }
+}
+
+/// Refuses a destination that already holds `existing` matching files, unless `overwrite`.
+fn check_destination(uri: &str, existing: usize, overwrite: bool) -> Result<()> {
+    if existing > 0 && !overwrite {
+        return Err(SqlError::new(
+            ErrorKind::InvalidQuery,
+            format!(
+                "The destination {uri} is not empty ({existing} matching file(s)); use overwrite = true to replace them"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// EXPORT DATA to Cloud Storage: the result is written to an unnamed temporary file, then
+/// uploaded as one object (an object appears whole or not at all); the old matching
+/// objects are deleted only after the query has succeeded.
+fn export_remote(
+    store: &dyn RemoteStorage,
+    uri: &str,
+    uri_span: Span,
+    overwrite: bool,
+    write: impl FnOnce(File) -> Result<u64>,
+) -> Result<u64> {
+    use std::io::{Read, Seek};
+    let (bucket, pattern) = crate::storage::split_gs_uri(uri).map_err(|e| e.with_span(uri_span))?;
+    let existing = crate::storage::list_matching(store, bucket, pattern)
+        .and_then(|found| check_destination(uri, found.len(), overwrite).map(|_| found))
+        .map_err(|e| e.with_span(uri_span))?;
+    let shard = pattern.replacen('*', "000000000000", 1);
+    let mut file = tempfile::tempfile().map_err(|e| SqlError::io("a temporary file", e))?;
+    let out = file
+        .try_clone()
+        .map_err(|e| SqlError::io("a temporary file", e))?;
+    let rows = write(out)?;
+    let mut content = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut content))
+        .map_err(|e| SqlError::io("the exported data's temporary file", e))?;
+    for old in existing.iter().filter(|o| o.name != shard) {
+        store.delete(bucket, &old.name)?;
+    }
+    store.write(bucket, &shard, content)?;
+    Ok(rows)
 }
 
 /// The checked options of an `EXPORT DATA`.

@@ -41,6 +41,7 @@ fn env() -> Env {
     let session = Session::open(SessionConfig {
         data_dir: dir.path().join("data"),
         gcs_root: Some(gcs),
+        gcs_endpoint: None,
     })
     .unwrap();
     session

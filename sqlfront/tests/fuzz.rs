@@ -309,6 +309,7 @@ mod execution {
             let s = Session::open(SessionConfig {
                 data_dir: tmp.path().join("data"),
                 gcs_root: Some(tmp.path().to_path_buf()),
+                gcs_endpoint: None,
             })
             .unwrap();
             s.run_script(

@@ -103,6 +103,7 @@ fn env() -> Env {
     let session = Session::open(SessionConfig {
         data_dir: root.join("data"),
         gcs_root: Some(gcs),
+        gcs_endpoint: None,
     })
     .unwrap();
     Env {
@@ -793,6 +794,7 @@ fn create_model_compiles_with_the_sessions_options() {
         Session::open(SessionConfig {
             data_dir: e.root.join("data"),
             gcs_root: Some(e.root.join("gcs")),
+            gcs_endpoint: None,
         })
         .unwrap()
         .with_compile_options(CompileOptions {
@@ -934,6 +936,7 @@ fn create_model_records_the_kernel_tier_and_serves_only_that_tier() {
     let session = Session::open(SessionConfig {
         data_dir: e.root.join("data"),
         gcs_root: Some(e.root.join("gcs")),
+        gcs_endpoint: None,
     })
     .unwrap()
     .with_compile_options(portable.clone());
@@ -1050,4 +1053,141 @@ fn dates_cast_and_compare_in_the_row_engine() {
     let (kind, msg) = fail(s, "SELECT CAST('2023-02-29' AS DATE)");
     assert_eq!(kind, ErrorKind::InvalidQuery, "{msg}");
     assert!(msg.starts_with("Invalid date: '2023-02-29'"), "{msg}");
+}
+
+/// `gs://` served by a remote store (in memory here; `tests/gcs_emulator.rs` runs the
+/// same paths against a real Cloud Storage emulator): object tables list it with the
+/// store's metadata and read `data` from it, MODEL_PATH reads from it, EXPORT DATA
+/// writes to it, and what it cannot serve is refused by name.
+#[test]
+fn gs_uris_on_a_remote_store() {
+    use sqlfront::storage::{MemoryStorage, RemoteStorage};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(MemoryStorage::default());
+    store
+        .write("models", "onnx/resnet.onnx", onnx_bytes())
+        .unwrap();
+    store.write("models", "onnx/README", b"x".to_vec()).unwrap();
+    store
+        .write("imgs", "notes.txt", b"hello\n".to_vec())
+        .unwrap();
+    store.write("imgs", "a/x.bin", vec![7; 300]).unwrap();
+    store.write("imgs", "a/y.bin", vec![9; 5]).unwrap();
+    let s = Session::open(SessionConfig {
+        data_dir: tmp.path().join("data"),
+        gcs_root: None,
+        gcs_endpoint: None,
+    })
+    .unwrap()
+    .with_remote_storage(store.clone());
+    run(
+        &s,
+        "CREATE SCHEMA ds;
+         CREATE MODEL ds.m OPTIONS(MODEL_TYPE = 'ONNX', MODEL_PATH = 'gs://models/onnx/*');
+         CREATE EXTERNAL TABLE ds.t WITH CONNECTION `us.c`
+           OPTIONS(object_metadata = 'SIMPLE', uris = ['gs://imgs/a/*.bin', 'gs://imgs/notes.txt'])",
+    );
+    let state = s.catalog().snapshot().unwrap();
+    let m = state.model("ds", "m").unwrap();
+    assert_eq!(
+        std::fs::read(s.catalog().model_file(m)).unwrap(),
+        onnx_bytes()
+    );
+
+    let meta = |name: &str| store.head("imgs", name).unwrap().unwrap();
+    let got = rows(
+        &s,
+        "SELECT uri, generation, size, md5_hash, content_type, ref.version FROM ds.t",
+    );
+    let expected: Vec<Vec<Value>> = [("a/x.bin", 300), ("a/y.bin", 5), ("notes.txt", 6)]
+        .iter()
+        .map(|&(name, size)| {
+            let o = meta(name);
+            let content_type = match name.ends_with(".txt") {
+                true => "text/plain",
+                false => "application/octet-stream",
+            };
+            vec![
+                Value::String(format!("gs://imgs/{name}")),
+                Value::Int64(o.generation.unwrap()),
+                Value::Int64(size),
+                Value::String(o.md5_base64.unwrap()),
+                Value::String(content_type.into()),
+                Value::String(o.generation.unwrap().to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // md5("hello\n"), independently of the store's own digest.
+    assert_eq!(
+        expected[2][3],
+        Value::String("sZRqySSS0jR8YjW00mERhA==".into())
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT uri, data FROM ds.t WHERE size < 10 ORDER BY uri"
+        ),
+        [
+            vec![
+                Value::String("gs://imgs/a/y.bin".into()),
+                Value::Bytes(vec![9; 5])
+            ],
+            vec![
+                Value::String("gs://imgs/notes.txt".into()),
+                Value::Bytes(b"hello\n".to_vec())
+            ],
+        ]
+    );
+
+    // EXPORT DATA: one object per export, old matches replaced only with overwrite.
+    store
+        .write("out", "preds/stale.csv", b"old".to_vec())
+        .unwrap();
+    let export = |overwrite: bool| {
+        format!(
+            "EXPORT DATA OPTIONS(uri = 'gs://out/preds/*.csv', format = 'CSV', overwrite = {overwrite})
+               AS SELECT uri, size FROM ds.t ORDER BY uri"
+        )
+    };
+    let (kind, msg) = fail(&s, &export(false));
+    assert_eq!(kind, ErrorKind::InvalidQuery);
+    assert!(
+        msg.starts_with("The destination gs://out/preds/*.csv is not empty (1 matching file(s)); use overwrite = true to replace them at [1:"),
+        "{msg}"
+    );
+    run(&s, &export(true));
+    assert_eq!(
+        String::from_utf8(store.read("out", "preds/000000000000.csv", 1000).unwrap()).unwrap(),
+        "gs://imgs/a/x.bin,300\ngs://imgs/a/y.bin,5\ngs://imgs/notes.txt,6\n"
+    );
+    assert_eq!(store.head("out", "preds/stale.csv").unwrap(), None);
+
+    // What the store does not hold, and what it cannot serve.
+    run(
+        &s,
+        "CREATE EXTERNAL TABLE ds.gone OPTIONS(object_metadata = 'SIMPLE', uris = ['gs://imgs/none.jpg'])",
+    );
+    let msg = fail(&s, "SELECT uri FROM ds.gone").1;
+    assert!(
+        msg.starts_with(
+            "Error while reading table: ds.gone, error message: Not found: gs://imgs/none.jpg"
+        ),
+        "{msg}"
+    );
+    let msg = fail(
+        &s,
+        "CREATE MODEL ds.m2 OPTIONS(MODEL_TYPE = 'ONNX', MODEL_PATH = 'gs://models/none.onnx')",
+    )
+    .1;
+    assert!(
+        msg.starts_with("Failed to create model ds.m2: Not found: gs://models/none.onnx at [1:"),
+        "{msg}"
+    );
+    let (kind, msg) = fail(
+        &s,
+        "CREATE EXTERNAL TABLE ds.csv OPTIONS(format = 'CSV', uris = ['gs://imgs/notes.txt'])",
+    );
+    assert_eq!(kind, ErrorKind::NotSupported);
+    assert!(msg.starts_with("Cannot read gs://imgs/notes.txt: CSV, Parquet and JSON external tables are read from local files"), "{msg}");
 }

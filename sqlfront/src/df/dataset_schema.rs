@@ -11,6 +11,8 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::DataFusionError;
 
 use crate::catalog::{Dataset, TableEntry, TableKind};
+use crate::objects::GcsAccess;
+use crate::storage::RemoteStorage;
 
 use super::object_table::{ObjectTable, RowsTable};
 use super::tables;
@@ -38,23 +40,27 @@ pub struct DatasetSchema {
     dataset: String,
     tables: BTreeMap<String, TableEntry>,
     gcs_root: Option<PathBuf>,
+    remote: Option<Arc<dyn RemoteStorage>>,
     data_dir: PathBuf,
 }
 
 impl DatasetSchema {
-    /// The tables of `ds` (named `dataset`), reading `gs://` under `gcs_root` and native
+    /// The tables of `ds` (named `dataset`), reading `gs://` as `gcs` says and native
     /// tables' files in `data_dir`.
-    pub fn new(
-        dataset: &str,
-        ds: &Dataset,
-        gcs_root: Option<PathBuf>,
-        data_dir: &Path,
-    ) -> DatasetSchema {
+    pub fn new(dataset: &str, ds: &Dataset, gcs: GcsAccess<'_>, data_dir: &Path) -> DatasetSchema {
         DatasetSchema {
             dataset: dataset.to_string(),
             tables: ds.tables.clone(),
-            gcs_root,
+            gcs_root: gcs.root.map(Path::to_path_buf),
+            remote: gcs.remote.cloned(),
             data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    fn gcs(&self) -> GcsAccess<'_> {
+        GcsAccess {
+            root: self.gcs_root.as_deref(),
+            remote: self.remote.as_ref(),
         }
     }
 
@@ -64,10 +70,11 @@ impl DatasetSchema {
 
     fn provider(&self, name: &str, entry: &TableEntry) -> crate::Result<Arc<dyn TableProvider>> {
         let full = format!("{}.{name}", self.dataset);
+        if entry.kind != TableKind::Object {
+            crate::sources::check_external_uris(&entry.uris, self.gcs())?;
+        }
         Ok(match entry.kind {
-            TableKind::Object => {
-                Arc::new(ObjectTable::new(full, entry.clone(), self.gcs_root.clone()))
-            }
+            TableKind::Object => Arc::new(ObjectTable::new(full, entry.clone(), self.gcs())),
             TableKind::Csv => {
                 let relation =
                     crate::sources::read_csv_table(&full, entry, self.gcs_root.as_deref())?;

@@ -17,6 +17,7 @@
 pub mod bigquery;
 pub mod bigquery_fns;
 pub mod dataset_schema;
+pub mod gcs;
 pub mod image_fns;
 pub mod object_table;
 pub mod predict;
@@ -159,7 +160,7 @@ impl QueryEngine {
             let schema: Arc<dyn SchemaProvider> = Arc::new(dataset_schema::DatasetSchema::new(
                 ds_name,
                 ds,
-                ctx.gcs_root.map(std::path::Path::to_path_buf),
+                ctx.gcs(),
                 ctx.data_dir,
             ));
             for ds_alias in names(ds_name) {

@@ -23,7 +23,9 @@ use futures::StreamExt;
 use rayon::prelude::*;
 
 use crate::catalog::TableEntry;
+use crate::objects::GcsAccess;
 use crate::sources::ScopeColumn;
+use crate::storage::RemoteStorage;
 use crate::value::Value;
 
 use super::values::{arrow_type, values_to_array};
@@ -54,16 +56,19 @@ pub struct ObjectTable {
     name: String,
     entry: TableEntry,
     gcs_root: Option<PathBuf>,
+    remote: Option<Arc<dyn RemoteStorage>>,
     schema: SchemaRef,
 }
 
 impl ObjectTable {
-    /// The object table `name` (`ds.table`, for messages) described by `entry`.
-    pub fn new(name: String, entry: TableEntry, gcs_root: Option<PathBuf>) -> ObjectTable {
+    /// The object table `name` (`ds.table`, for messages) described by `entry`, its
+    /// `gs://` objects reached as `gcs` says.
+    pub fn new(name: String, entry: TableEntry, gcs: GcsAccess<'_>) -> ObjectTable {
         ObjectTable {
             name,
             entry,
-            gcs_root,
+            gcs_root: gcs.root.map(std::path::Path::to_path_buf),
+            remote: gcs.remote.cloned(),
             schema: arrow_schema(&crate::objects::schema()),
         }
     }
@@ -86,7 +91,15 @@ impl TableProvider for ObjectTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let listed = crate::objects::scan(&self.name, &self.entry, self.gcs_root.as_deref())
+        let gcs = GcsAccess {
+            root: self.gcs_root.as_deref(),
+            remote: self.remote.as_ref(),
+        };
+        let with_generation = projection.is_none_or(|p| {
+            p.contains(&crate::objects::GENERATION_COLUMN)
+                || p.contains(&crate::objects::REF_COLUMN)
+        });
+        let listed = crate::objects::scan(&self.name, &self.entry, gcs, with_generation)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let rows = Arc::new(listed.rows);
         let read: Vec<bool> = (0..self.schema.fields().len())
