@@ -399,6 +399,18 @@ fn arithmetic_and_conditionals() {
                 CAST('2.5' AS FLOAT64) FROM ds.classes WHERE label = 258",
         &["12 | NULL | 258 | 2.5"],
     );
+    // CAST to STRING writes FLOAT64, TIMESTAMP and DATETIME as BigQuery does (expected
+    // values from BigQuery's documentation of the conversion rules: `%.15g`-style floats,
+    // zero/three/six fraction digits, `+00` on timestamps).
+    check(
+        &e,
+        "SELECT CAST(2.0 AS STRING), CAST(0.1 AS STRING), CAST(1e20 AS STRING),
+                CAST(TIMESTAMP '2024-01-02 03:04:05.12+00' AS STRING),
+                CAST(DATETIME '2024-01-02 03:04:05' AS STRING),
+                SAFE_CAST(CAST(NULL AS FLOAT64) AS STRING), CAST(DATE '2024-01-02' AS STRING),
+                CAST(TIMESTAMP '2024-01-02 03:04:05-05' AS STRING)",
+        &["2 | 0.1 | 1e+20 | 2024-01-02 03:04:05.120+00 | 2024-01-02 03:04:05 | NULL | 2024-01-02 | 2024-01-02 08:04:05+00"],
+    );
     check(
         &e,
         "SELECT COALESCE(label, -1), IFNULL(score, 0) FROM ds.preds WHERE uri LIKE '%broken%'",

@@ -12,7 +12,8 @@
 //! - dates and times: `DATE_TRUNC(x, PART)`, `DATE_DIFF/TIMESTAMP_DIFF(a, b, PART)`,
 //!   `DATE_ADD/SUB(x, INTERVAL …)`, `FORMAT_DATE/TIMESTAMP(fmt, x)`, `PARSE_DATE/TIMESTAMP`,
 //!   `EXTRACT(DAYOFWEEK …)` (1 = Sunday), `DATETIME` as a type and literal;
-//! - the type names `INT64`, `FLOAT64`, `BYTES`, `DATETIME` in CAST / SAFE_CAST;
+//! - the type names `INT64`, `FLOAT64`, `BYTES`, `DATETIME` in CAST / SAFE_CAST, and
+//!   `CAST(x AS STRING)` as `bq_string` (BigQuery's text of FLOAT64, TIMESTAMP, DATETIME);
 //! - a select-list expression without a name is named `f0_`, `f1_`, … as in BigQuery.
 
 use std::ops::ControlFlow;
@@ -645,6 +646,16 @@ fn rewrite_expr(expr: &mut Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<
                 v.value = p;
             }
         }
+        Expr::Cast {
+            kind: kind @ (CastKind::Cast | CastKind::SafeCast),
+            expr: inner,
+            data_type: DataType::String(None),
+            array: false,
+            format: None,
+        } => {
+            let safe = Expr::Value(Value::Boolean(*kind == CastKind::SafeCast).into());
+            *expr = call("bq_string", vec![take(inner), safe]);
+        }
         Expr::Cast { data_type, .. } => {
             if let Some(t) = datafusion_type(data_type) {
                 *data_type = t;
@@ -736,6 +747,9 @@ fn datafusion_type(t: &DataType) -> Option<DataType> {
         DataType::Float64 => Some(DataType::Double(ast::ExactNumberInfo::None)),
         DataType::Bytes(_) => Some(DataType::Bytea),
         DataType::Datetime(_) => Some(DataType::Timestamp(None, TimezoneInfo::None)),
+        DataType::Timestamp(p, TimezoneInfo::None) => {
+            Some(DataType::Timestamp(*p, TimezoneInfo::WithTimeZone))
+        }
         _ => None,
     }
 }

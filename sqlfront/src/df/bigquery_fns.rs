@@ -1,6 +1,7 @@
 //! BigQuery functions DataFusion lacks or spells differently, as scalar UDFs:
 //! `SAFE_DIVIDE`, `bq_divide` (BigQuery's `/`: FLOAT64, an error on a zero divisor),
-//! `REGEXP_EXTRACT`, `FORMAT`, `LENGTH` (also of BYTES) and `bq_date_diff` (`DATE_DIFF` / `TIMESTAMP_DIFF`); and the
+//! `REGEXP_EXTRACT`, `FORMAT`, `LENGTH` (also of BYTES), `bq_date_diff` (`DATE_DIFF` /
+//! `TIMESTAMP_DIFF`) and `bq_string` (`CAST(… AS STRING)`); and the
 //! aggregate `bq_single` that gives a scalar subquery BigQuery's meaning.
 
 use std::sync::Arc;
@@ -47,7 +48,131 @@ pub fn functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(Length {
             signature: Signature::any(1, Volatility::Immutable),
         }),
+        ScalarUDF::new_from_impl(CastString {
+            signature: Signature::any(2, Volatility::Immutable),
+        }),
     ]
+}
+
+/// `bq_string(x, safe)`: `CAST(x AS STRING)` (`SAFE_CAST` when `safe`) as BigQuery writes
+/// FLOAT64 (`1`, `0.1`, `1e+20`, `inf`, `nan`: up to 15 significant digits, 17 when 15 do
+/// not round-trip), TIMESTAMP (`2024-01-02 03:04:05.120+00`: zero, three or six fraction
+/// digits, UTC) and DATETIME (the same without the zone); other types as Arrow casts them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CastString {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CastString {
+    fn name(&self) -> &str {
+        "bq_string"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[ArrowType]) -> DfResult<ArrowType> {
+        Ok(ArrowType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let safe = matches!(
+            &args.args[1],
+            ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
+        );
+        let col = args.args[0].to_array(args.number_rows)?;
+        let text = |f: &dyn Fn(usize) -> String| -> ArrayRef {
+            let mut out = StringBuilder::new();
+            for i in 0..col.len() {
+                match col.is_null(i) {
+                    true => out.append_null(),
+                    false => out.append_value(f(i)),
+                }
+            }
+            Arc::new(out.finish())
+        };
+        let out = match col.data_type() {
+            ArrowType::Float64 | ArrowType::Float32 => {
+                let col = cast(&col, &ArrowType::Float64)?;
+                let floats = col.as_primitive::<Float64Type>();
+                text(&|i| float_text(floats.value(i)))
+            }
+            ArrowType::Timestamp(_, zone) => {
+                // The stored values are UTC whatever the zone; only the unit changes.
+                let micros = ArrowType::Timestamp(TimeUnit::Microsecond, zone.clone());
+                let micros = cast(&cast(&col, &micros)?, &ArrowType::Int64)?;
+                let micros = micros.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let suffix = if zone.is_some() { "+00" } else { "" };
+                text(&|i| format!("{}{suffix}", datetime_text(micros.value(i))))
+            }
+            _ => {
+                let options = datafusion::arrow::compute::CastOptions {
+                    safe,
+                    ..Default::default()
+                };
+                datafusion::arrow::compute::cast_with_options(&col, &ArrowType::Utf8, &options)?
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// A FLOAT64 as BigQuery's CAST to STRING writes it: C's `%.15g`, or `%.17g` when 15
+/// significant digits do not give the value back; `inf`, `-inf`, `nan`, and no sign on 0.
+pub fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if f == 0.0 {
+        return "0".into();
+    }
+    let g15 = format_g(f, 15);
+    match g15.parse::<f64>() == Ok(f) {
+        true => g15,
+        false => format_g(f, 17),
+    }
+}
+
+/// C's `%.{precision}g`: scientific when the exponent is below -4 or at least the
+/// precision, trailing zeros (and a bare point) removed, exponent with at least 2 digits.
+fn format_g(f: f64, precision: usize) -> String {
+    let sci = format!("{f:.*e}", precision - 1);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        match s.contains('.') {
+            true => s.trim_end_matches('0').trim_end_matches('.').to_string(),
+            false => s.to_string(),
+        }
+    };
+    if exp < -4 || exp >= precision as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        let decimals = (precision as i32 - 1 - exp).max(0) as usize;
+        trim(&format!("{f:.decimals$}"))
+    }
+}
+
+/// Microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.fff|.ffffff]` (BigQuery keeps
+/// zero, three or six fraction digits: as few as hold the value).
+fn datetime_text(micros: i64) -> String {
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    let rem = micros.rem_euclid(MICROS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let secs = rem / 1_000_000;
+    let frac = rem % 1_000_000;
+    let (h, min, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let base = format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}");
+    match frac {
+        0 => base,
+        f if f % 1000 == 0 => format!("{base}.{:03}", f / 1000),
+        f => format!("{base}.{f:06}"),
+    }
 }
 
 /// `bq_array_at(array, position, base, safe)`: BigQuery's `array[OFFSET(i)]` (base 0)
@@ -671,6 +796,40 @@ fn diff(part: &str, a: i64, b: i64) -> DfResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_become_text_as_printf_g_that_round_trips() {
+        // Expected values from C's printf (Python's `%.15g` / `%.17g`).
+        for (f, want) in [
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (1e20, "1e+20"),
+            (1e15, "1e+15"),
+            (123456789012345.0, "123456789012345"),
+            (1.0 / 3.0, "0.33333333333333331"),
+            (1.5e-7, "1.5e-07"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (2f64.powi(70), "1.1805916207174113e+21"),
+            (5e-324, "4.94065645841247e-324"),
+            (-0.0, "0"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(float_text(f), want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn datetimes_keep_zero_three_or_six_fraction_digits() {
+        let t = 1_704_164_645_000_000; // 2024-01-02 03:04:05 UTC
+        assert_eq!(datetime_text(t), "2024-01-02 03:04:05");
+        assert_eq!(datetime_text(t + 120_000), "2024-01-02 03:04:05.120");
+        assert_eq!(datetime_text(t + 120_001), "2024-01-02 03:04:05.120001");
+        assert_eq!(datetime_text(-1), "1969-12-31 23:59:59.999999");
+    }
 
     fn fmt(f: &str, v: Vec<ScalarValue>) -> Option<String> {
         format_row(f, &v).unwrap()

@@ -134,6 +134,9 @@ impl QueryEngine {
             .with_target_partitions(self.threads)
             .with_information_schema(false)
             .set_str("datafusion.sql_parser.dialect", "BigQuery")
+            // BigQuery's TIMESTAMP is an instant (shown in UTC), as the tables' columns
+            // (Timestamp(µs, "UTC")) are; DATETIME is the zone-less kind.
+            .set_str("datafusion.execution.time_zone", "UTC")
             // BigQuery orders NULL before every value: first ascending, last descending.
             .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min")
             // Planner errors (unknown names, ...) carry their position.
