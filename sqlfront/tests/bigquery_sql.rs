@@ -2,8 +2,6 @@
 //! (`Session::query_arrow`), each query against hand-written expected rows (computed by
 //! hand from the CSV data below, with BigQuery's semantics).
 
-#![cfg(feature = "datafusion")]
-
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqlfront::{Session, SessionConfig};
 

@@ -127,8 +127,11 @@ fn child_mode() -> bool {
 }
 
 fn spawn_child(test: &str, dir: &std::path::Path, rounds: Option<u64>) -> std::process::Child {
+    // Test names are module paths below the test crate: `catalog_crash::<test>`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::{test}");
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([test, "--exact", "--nocapture", "--test-threads=1"])
+    c.args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
