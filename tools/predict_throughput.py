@@ -8,6 +8,8 @@ round times, in rotating order:
     process: start-up, model compile, listing, decode, resize, predict, output), N = 1, 2;
   - a Python loop doing the same work per image: Pillow decode + tf-style resize
     (shared/tools/preprocess.py) + onnxruntime (intra-op threads 1, then 2).
+With --baseline BIN, another bqmlc build (e.g. an older commit) runs the same query on its own
+data directory in the same rotation, so a change's throughput is compared on one machine.
 Prints one markdown table of median images/s, the 2-thread/1-thread scaling of bqmlc, and
 checks that bqmlc and ONNX Runtime agree on each image's class_label (the JPEG decoders
 differ slightly, so a disagreement is reported, not fatal).
@@ -32,6 +34,7 @@ def main():
     ap.add_argument("--shared", default=os.path.join(HERE, "..", "..", "shared"))
     ap.add_argument("--copies", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", help="another bqmlc binary to time beside --bqmlc")
     args = ap.parse_args()
 
     shared = os.path.abspath(args.shared)
@@ -55,17 +58,23 @@ def main():
             dst = os.path.join(bucket, f"{i:04d}_{src}")
             shutil.copy(os.path.join(img_dir, src), dst)
             files.append(dst)
-        env = dict(os.environ, BQMLC_DATA_DIR=os.path.join(tmp, "data"),
-                   BQMLC_GCS_ROOT=os.path.join(tmp, "gcs"))
-        subprocess.run([args.bqmlc, "query",
-                        "CREATE SCHEMA ds; CREATE MODEL ds.m OPTIONS(MODEL_TYPE='ONNX', "
-                        "MODEL_PATH='gs://models/m.onnx'); CREATE EXTERNAL TABLE ds.t "
-                        "OPTIONS(object_metadata='SIMPLE', uris=['gs://b/*'])"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        def setup(binary, data):
+            env = dict(os.environ, BQMLC_DATA_DIR=os.path.join(tmp, data),
+                       BQMLC_GCS_ROOT=os.path.join(tmp, "gcs"))
+            subprocess.run([binary, "query",
+                            "CREATE SCHEMA ds; CREATE MODEL ds.m OPTIONS(MODEL_TYPE='ONNX', "
+                            "MODEL_PATH='gs://models/m.onnx'); CREATE EXTERNAL TABLE ds.t "
+                            "OPTIONS(object_metadata='SIMPLE', uris=['gs://b/*'])"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            return env
 
-        def bqmlc(threads):
-            out = subprocess.run([args.bqmlc, "query", "--format", "csv", "--threads",
-                                  str(threads), QUERY], env=env, check=True,
+        envs = {args.bqmlc: setup(args.bqmlc, "data")}
+        if args.baseline:
+            envs[args.baseline] = setup(args.baseline, "data-baseline")
+
+        def bqmlc(threads, binary=args.bqmlc):
+            out = subprocess.run([binary, "query", "--format", "csv", "--threads",
+                                  str(threads), QUERY], env=envs[binary], check=True,
                                  capture_output=True, text=True).stdout
             rows = [l.split(",") for l in out.strip().splitlines()[1:]]
             return {u.rsplit("/", 1)[1]: int(c) for u, c in rows}
@@ -90,6 +99,9 @@ def main():
                    ("bqmlc ML.PREDICT, 2 threads", lambda: bqmlc(2)),
                    ("Python loop: Pillow + ONNX Runtime, 1 intra-op thread", lambda: python_loop(1)),
                    ("Python loop: Pillow + ONNX Runtime, 2 intra-op threads", lambda: python_loop(2))]
+        if args.baseline:
+            configs += [("baseline bqmlc ML.PREDICT, 1 thread", lambda: bqmlc(1, args.baseline)),
+                        ("baseline bqmlc ML.PREDICT, 2 threads", lambda: bqmlc(2, args.baseline))]
         times = {name: [] for name, _ in configs}
         labels = {}
         for r in range(args.rounds):
@@ -116,6 +128,12 @@ def main():
         a, b = labels[configs[1][0]], labels[configs[2][0]]
         agree = sum(a[k] == b.get(k) for k in a)
         print(f"class_label agreement bqmlc vs ONNX Runtime: {agree}/{len(a)}")
+        if args.baseline:
+            base = configs[5][0]
+            print(f"bqmlc 2 threads / baseline 2 threads: {med[base] / med[configs[1][0]]:.2f}x; "
+                  f"1 thread: {med[configs[4][0]] / med[configs[0][0]]:.2f}x")
+            if labels[base] != a:
+                print("class_label differs between bqmlc and the baseline")
         if labels[configs[0][0]] != a:
             sys.exit("bqmlc results differ between 1 and 2 threads")
     finally:
