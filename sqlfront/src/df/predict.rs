@@ -17,7 +17,7 @@ use datafusion::common::DataFusionError;
 use datafusion::datasource::TableType;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
@@ -161,7 +161,7 @@ impl PartitionStream for PredictPartition {
         let span = self.span;
         let bar = self.bar_total.map(crate::progress::Bar::start);
         let mut first_row = 0usize;
-        let stream = match self.input.execute(self.partition, ctx) {
+        let mut input = match self.input.execute(self.partition, ctx) {
             Ok(s) => s,
             Err(e) => {
                 return Box::pin(RecordBatchStreamAdapter::new(
@@ -170,6 +170,20 @@ impl PartitionStream for PredictPartition {
                 ))
             }
         };
+        // The input (reading, decoding, resizing) runs a batch ahead in a task of its own:
+        // its rayon work fills the pool while this operator predicts the previous batch,
+        // instead of both waiting at each other's end-of-batch barrier.
+        let mut ahead = RecordBatchReceiverStream::builder(input.schema(), 1);
+        let tx = ahead.tx();
+        ahead.spawn(async move {
+            while let Some(batch) = input.next().await {
+                if tx.send(batch).await.is_err() {
+                    break; // the consumer is gone
+                }
+            }
+            Ok(())
+        });
+        let stream = ahead.build();
         let batches = stream.map(move |batch| {
             // Dropped (and cleared) with the stream.
             let _bar = &bar;
