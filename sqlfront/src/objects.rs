@@ -63,6 +63,34 @@ impl<'a> GcsAccess<'a> {
     }
 }
 
+/// [`GcsAccess`] owned, for what outlives the borrow (a session, a table provider).
+#[derive(Clone, Debug, Default)]
+pub struct GcsConfig {
+    /// The local stand-in for Cloud Storage; it wins over `remote`.
+    pub root: Option<PathBuf>,
+    /// Cloud Storage over the network.
+    pub remote: Option<Arc<dyn RemoteStorage>>,
+}
+
+impl GcsConfig {
+    /// The borrowed form.
+    pub fn access(&self) -> GcsAccess<'_> {
+        GcsAccess {
+            root: self.root.as_deref(),
+            remote: self.remote.as_ref(),
+        }
+    }
+}
+
+impl From<GcsAccess<'_>> for GcsConfig {
+    fn from(gcs: GcsAccess<'_>) -> GcsConfig {
+        GcsConfig {
+            root: gcs.root.map(Path::to_path_buf),
+            remote: gcs.remote.cloned(),
+        }
+    }
+}
+
 /// The object table schema, in BigQuery's column order, followed by the hidden `data`.
 pub fn schema() -> Vec<ScopeColumn> {
     let s = |n: &str, t: DataType| ScopeColumn::new(n, Some(t));

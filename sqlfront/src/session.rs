@@ -255,8 +255,7 @@ impl SessionConfig {
 /// Executes SQL against one data directory.
 pub struct Session {
     catalog: Catalog,
-    gcs_root: Option<PathBuf>,
-    remote: Option<Arc<dyn crate::storage::RemoteStorage>>,
+    gcs: crate::objects::GcsConfig,
     sources: Arc<dyn TableSources>,
     compile: compiler::CompileOptions,
     /// Partitions (and model states) a query runs at once; `None`: rayon's pool size.
@@ -389,8 +388,10 @@ impl Session {
         let remote = cfg.remote_storage()?;
         Ok(Session {
             catalog: Catalog::open(cfg.data_dir)?,
-            gcs_root: cfg.gcs_root,
-            remote,
+            gcs: crate::objects::GcsConfig {
+                root: cfg.gcs_root,
+                remote,
+            },
             sources: Arc::new(NoSources),
             compile: compiler::CompileOptions::default(),
             threads: None,
@@ -415,7 +416,7 @@ impl Session {
     /// Serves `gs://` from `store` (unless a `--gcs-root` directory was configured,
     /// which wins).
     pub fn with_remote_storage(mut self, store: Arc<dyn crate::storage::RemoteStorage>) -> Session {
-        self.remote = Some(store);
+        self.gcs.remote = Some(store);
         self
     }
 
@@ -432,15 +433,12 @@ impl Session {
 
     /// The Cloud Storage stand-in directory, if set.
     pub fn gcs_root(&self) -> Option<&std::path::Path> {
-        self.gcs_root.as_deref()
+        self.gcs.root.as_deref()
     }
 
     /// How `gs://` is reached: under the stand-in directory, else the remote store.
     pub fn gcs(&self) -> crate::objects::GcsAccess<'_> {
-        crate::objects::GcsAccess {
-            root: self.gcs_root.as_deref(),
-            remote: self.remote.as_ref(),
-        }
+        self.gcs.access()
     }
 
     /// Parses and runs a `;`-separated script, calling `on_output` after each statement.
@@ -689,8 +687,7 @@ impl Session {
         crate::sources::ExecContext {
             state,
             data_dir: self.catalog.dir(),
-            gcs_root: self.gcs_root.as_deref(),
-            remote: self.remote.as_ref(),
+            gcs: self.gcs(),
             sources: self.sources.as_ref(),
             compile: &self.compile,
         }
@@ -989,7 +986,7 @@ impl Session {
             }
             _ => {
                 let mut found = Vec::new();
-                for f in expand_uri(model_path, self.gcs_root.as_deref())? {
+                for f in expand_uri(model_path, self.gcs.root.as_deref())? {
                     match std::fs::metadata(&f) {
                         Ok(m) => found.push((ObjectSource::Local(f), m.len())),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1206,7 +1203,7 @@ impl Session {
             let rel = crate::sources::read_csv_table(
                 &format!("{ds}.{t}"),
                 &entry,
-                self.gcs_root.as_deref(),
+                self.gcs.root.as_deref(),
             )
             .map_err(|e| e.with_span(name.span))?;
             entry.columns = rel
@@ -1224,7 +1221,7 @@ impl Session {
         if kind == TableKind::Parquet || (kind == TableKind::Json && entry.columns.is_empty()) {
             use crate::df::tables;
             let full = format!("{ds}.{t}");
-            let gcs_root = self.gcs_root.as_deref();
+            let gcs_root = self.gcs.root.as_deref();
             entry.columns = match kind {
                 TableKind::Json => tables::detect_json_columns(&full, &entry, gcs_root),
                 _ => tables::parquet_table(&full, &entry, gcs_root)

@@ -73,10 +73,8 @@ pub struct ExecContext<'a> {
     pub state: &'a CatalogState,
     /// The data directory (model files are relative to it).
     pub data_dir: &'a Path,
-    /// Local stand-in for Cloud Storage.
-    pub gcs_root: Option<&'a Path>,
-    /// Cloud Storage over the network (used when `gcs_root` is not set).
-    pub remote: Option<&'a Arc<dyn crate::storage::RemoteStorage>>,
+    /// How `gs://` is reached: a local stand-in for Cloud Storage, else a remote store.
+    pub gcs: crate::objects::GcsAccess<'a>,
     /// External functions and sources.
     pub sources: &'a dyn TableSources,
     /// The options models are compiled with.
@@ -96,16 +94,6 @@ pub fn split_table_name(name: &ObjectName, what: &str) -> Result<(String, String
         )),
     }
 }
-impl ExecContext<'_> {
-    /// How the query reaches `gs://`.
-    pub fn gcs(&self) -> crate::objects::GcsAccess<'_> {
-        crate::objects::GcsAccess {
-            root: self.gcs_root,
-            remote: self.remote,
-        }
-    }
-}
-
 /// Refuses external-table (CSV, Parquet, JSON) uris on remote Cloud Storage: those
 /// tables are read from local files, `gs://` ones under `--gcs-root`.
 pub fn check_external_uris(uris: &[String], gcs: crate::objects::GcsAccess<'_>) -> Result<()> {

@@ -538,19 +538,21 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     Some(micros)
 }
 
-/// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff] UTC`.
-pub fn format_timestamp(t: i64) -> String {
+/// Microseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC) and the microseconds
+/// past that second.
+pub fn split_timestamp(t: i64) -> (String, i64) {
     let days = t.div_euclid(MICROS_PER_DAY);
     let rem = t.rem_euclid(MICROS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
     let secs = rem / 1_000_000;
-    let frac = rem % 1_000_000;
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
+    let (h, min, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let text = format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}");
+    (text, rem % 1_000_000)
+}
+
+/// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff] UTC`.
+pub fn format_timestamp(t: i64) -> String {
+    let (mut s, frac) = split_timestamp(t);
     if frac != 0 {
         let _ = write!(s, ".{frac:06}");
         while s.ends_with('0') {

@@ -161,13 +161,7 @@ fn format_g(f: f64, precision: usize) -> String {
 /// Microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.fff|.ffffff]` (BigQuery keeps
 /// zero, three or six fraction digits: as few as hold the value).
 fn datetime_text(micros: i64) -> String {
-    let days = micros.div_euclid(MICROS_PER_DAY);
-    let rem = micros.rem_euclid(MICROS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    let secs = rem / 1_000_000;
-    let frac = rem % 1_000_000;
-    let (h, min, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let base = format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}");
+    let (base, frac) = crate::value::split_timestamp(micros);
     match frac {
         0 => base,
         f if f % 1000 == 0 => format!("{base}.{:03}", f / 1000),

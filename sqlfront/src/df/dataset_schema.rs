@@ -11,8 +11,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::DataFusionError;
 
 use crate::catalog::{Dataset, TableEntry, TableKind};
-use crate::objects::GcsAccess;
-use crate::storage::RemoteStorage;
+use crate::objects::{GcsAccess, GcsConfig};
 
 use super::object_table::{ObjectTable, RowsTable};
 use super::tables;
@@ -39,8 +38,7 @@ pub(super) fn find_table<'a>(
 pub struct DatasetSchema {
     dataset: String,
     tables: BTreeMap<String, TableEntry>,
-    gcs_root: Option<PathBuf>,
-    remote: Option<Arc<dyn RemoteStorage>>,
+    gcs: GcsConfig,
     data_dir: PathBuf,
 }
 
@@ -51,16 +49,8 @@ impl DatasetSchema {
         DatasetSchema {
             dataset: dataset.to_string(),
             tables: ds.tables.clone(),
-            gcs_root: gcs.root.map(Path::to_path_buf),
-            remote: gcs.remote.cloned(),
+            gcs: gcs.into(),
             data_dir: data_dir.to_path_buf(),
-        }
-    }
-
-    fn gcs(&self) -> GcsAccess<'_> {
-        GcsAccess {
-            root: self.gcs_root.as_deref(),
-            remote: self.remote.as_ref(),
         }
     }
 
@@ -71,20 +61,20 @@ impl DatasetSchema {
     fn provider(&self, name: &str, entry: &TableEntry) -> crate::Result<Arc<dyn TableProvider>> {
         let full = format!("{}.{name}", self.dataset);
         if entry.kind != TableKind::Object {
-            crate::sources::check_external_uris(&entry.uris, self.gcs())?;
+            crate::sources::check_external_uris(&entry.uris, self.gcs.access())?;
         }
         Ok(match entry.kind {
-            TableKind::Object => Arc::new(ObjectTable::new(full, entry.clone(), self.gcs())),
+            TableKind::Object => Arc::new(ObjectTable::new(full, entry.clone(), self.gcs.access())),
             TableKind::Csv => {
                 let relation =
-                    crate::sources::read_csv_table(&full, entry, self.gcs_root.as_deref())?;
+                    crate::sources::read_csv_table(&full, entry, self.gcs.root.as_deref())?;
                 let rows = Arc::new(relation.rows);
                 Arc::new(RowsTable::new(&relation.columns, move || {
                     Ok(Arc::clone(&rows))
                 }))
             }
-            TableKind::Parquet => tables::parquet_table(&full, entry, self.gcs_root.as_deref())?,
-            TableKind::Json => tables::json_table(&full, entry, self.gcs_root.as_deref())?,
+            TableKind::Parquet => tables::parquet_table(&full, entry, self.gcs.root.as_deref())?,
+            TableKind::Json => tables::json_table(&full, entry, self.gcs.root.as_deref())?,
             TableKind::Native => tables::native_table(&full, entry, &self.data_dir)?,
         })
     }

@@ -163,7 +163,7 @@ impl QueryEngine {
             let schema: Arc<dyn SchemaProvider> = Arc::new(dataset_schema::DatasetSchema::new(
                 ds_name,
                 ds,
-                ctx.gcs(),
+                ctx.gcs,
                 ctx.data_dir,
             ));
             for ds_alias in names(ds_name) {

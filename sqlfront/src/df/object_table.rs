@@ -5,7 +5,6 @@
 //! (`data`) and `md5_hash` are read only when the query projects them, a batch at a time
 //! on all cores, so memory stays bounded by the batch size whatever the table's size.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,9 +22,8 @@ use futures::StreamExt;
 use rayon::prelude::*;
 
 use crate::catalog::TableEntry;
-use crate::objects::GcsAccess;
+use crate::objects::{GcsAccess, GcsConfig};
 use crate::sources::ScopeColumn;
-use crate::storage::RemoteStorage;
 use crate::value::Value;
 
 use super::values::{arrow_type, values_to_array};
@@ -55,8 +53,7 @@ pub fn arrow_schema(columns: &[ScopeColumn]) -> SchemaRef {
 pub struct ObjectTable {
     name: String,
     entry: TableEntry,
-    gcs_root: Option<PathBuf>,
-    remote: Option<Arc<dyn RemoteStorage>>,
+    gcs: GcsConfig,
     schema: SchemaRef,
 }
 
@@ -67,8 +64,7 @@ impl ObjectTable {
         ObjectTable {
             name,
             entry,
-            gcs_root: gcs.root.map(std::path::Path::to_path_buf),
-            remote: gcs.remote.cloned(),
+            gcs: gcs.into(),
             schema: arrow_schema(&crate::objects::schema()),
         }
     }
@@ -91,16 +87,13 @@ impl TableProvider for ObjectTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let gcs = GcsAccess {
-            root: self.gcs_root.as_deref(),
-            remote: self.remote.as_ref(),
-        };
         let with_generation = projection.is_none_or(|p| {
             p.contains(&crate::objects::GENERATION_COLUMN)
                 || p.contains(&crate::objects::REF_COLUMN)
         });
-        let listed = crate::objects::scan(&self.name, &self.entry, gcs, with_generation)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let listed =
+            crate::objects::scan(&self.name, &self.entry, self.gcs.access(), with_generation)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let rows = Arc::new(listed.rows);
         let read: Vec<bool> = (0..self.schema.fields().len())
             .map(|i| projection.is_none_or(|p| p.contains(&i)))
